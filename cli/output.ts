@@ -1,0 +1,54 @@
+/**
+ * How every command talks to its user: human-readable tables by default, one JSON document with
+ * `--json`, progress on stderr, and exit codes that scripts can rely on:
+ *   0 success · 1 the command ran and found problems (audit findings, failed checks) · 2 bad input.
+ */
+import Table from "cli-table3";
+import { ZodError } from "zod";
+
+/** Bad input (flags, config, tenant ids, files): exit code 2, and nothing was written. */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    /** The flag, argument or config key at fault, e.g. "--tier" or "tenants[2].region". */
+    readonly field?: string,
+  ) {
+    super(field ? `${field}: ${message}` : message);
+    this.name = "UsageError";
+  }
+}
+
+/** Turns a zod error into one UsageError naming the first offending field. */
+export function usageErrorFromZod(err: ZodError, fieldPrefix = ""): UsageError {
+  const issue = err.issues[0];
+  const field = fieldPrefix + issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "");
+  return new UsageError(issue.message, field || undefined);
+}
+
+export interface Output {
+  json: boolean;
+  /** The command's result: printed as JSON with --json, else rendered by `human`. */
+  result(value: unknown, human?: () => string): void;
+  /** Progress and notices: stderr, so stdout stays parseable. Silent with --json unless `always`. */
+  progress(message: string): void;
+}
+
+export function createOutput(json: boolean): Output {
+  return {
+    json,
+    result(value, human) {
+      if (json) process.stdout.write(JSON.stringify(value, null, 2) + "\n");
+      else process.stdout.write((human ? human() : String(value)) + "\n");
+    },
+    progress(message) {
+      if (!json || process.env.TENANCY_PROGRESS === "1") process.stderr.write(message + "\n");
+    },
+  };
+}
+
+/** A plain text table; `rows` are arrays of cells in `head` order. */
+export function table(head: string[], rows: unknown[][]): string {
+  const t = new Table({ head, style: { head: [], border: [] } });
+  for (const row of rows) t.push(row.map((cell) => (cell === null || cell === undefined ? "" : String(cell))));
+  return t.toString();
+}
