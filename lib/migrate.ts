@@ -1,0 +1,209 @@
+/**
+ * `migrate`: brings a database to the design, idempotently, under an advisory lock.
+ *   1. roles (cluster-wide) and their posture                       lib/roles.ts
+ *   2. database-level privileges (no TEMPORARY, no CONNECT for PUBLIC)
+ *   3. versioned migrations, checksummed                            lib/migrations.ts
+ *   4. the catalogue, planned per tenant schema (shared + dedicated) lib/schema.ts
+ * A second run finds nothing to do and changes nothing.
+ *
+ * Needs one dedicated connection (the lock is session-level) as a superuser, or as a role that can
+ * create roles and owns the database, for the first run; later runs need only membership of owner.
+ */
+import { createHash } from "node:crypto";
+import { catalogueFingerprint, TENANT_TABLES, type TenantTable } from "./catalogue";
+import { withAdvisoryLock, withTransaction, type Queryable } from "./db";
+import { MIGRATIONS, type Migration } from "./migrations";
+import { ensureRoles, ROLES, type RoleKey } from "./roles";
+import { planSchema, readSchemaStates, REGISTRY_SCHEMA, tenantSchemas } from "./schema";
+import { ident } from "./sql";
+import type { ResidencyRegion } from "./tenant";
+
+export const MIGRATE_LOCK = "tenancy:migrate";
+
+export interface MigrateProgress {
+  phase: "roles" | "database" | "versioned" | "catalogue";
+  message: string;
+  done?: number;
+  total?: number;
+}
+
+export interface MigrateOptions {
+  /** The catalogue to apply; defaults to lib/catalogue.ts. */
+  tables?: readonly TenantTable[];
+  /** This database's residency region; recorded on first use, and a different value is refused. */
+  region?: ResidencyRegion;
+  /** Passwords for login roles, set when given (provisioning); never logged. */
+  passwords?: Partial<Record<RoleKey, string>>;
+  /** Limit the catalogue step to these schemas (default: shared + every dedicated schema). */
+  schemas?: string[];
+  /** Plan only: report what would run, change nothing. */
+  dryRun?: boolean;
+  onProgress?: (progress: MigrateProgress) => void;
+}
+
+export interface MigrationReport {
+  roles: string[];
+  database: string[];
+  versioned: { version: string; name: string }[];
+  catalogue: { schema: string; statements: string[] }[];
+  schemasChecked: number;
+  fingerprint: string;
+  timescaledb: boolean;
+  /** True when nothing was (or, with dryRun, would be) changed. */
+  unchanged: boolean;
+}
+
+export class MigrationChecksumError extends Error {
+  constructor(readonly version: string) {
+    super(`migration ${version} was edited after it was applied (checksum differs): add a new migration instead of editing an applied one`);
+    this.name = "MigrationChecksumError";
+  }
+}
+
+export function migrationChecksum(m: Migration): string {
+  return createHash("sha256").update(m.sql).digest("hex");
+}
+
+export async function migrate(client: Queryable, options: MigrateOptions = {}): Promise<MigrationReport> {
+  const tables = options.tables ?? TENANT_TABLES;
+  const progress = options.onProgress ?? (() => {});
+  return withAdvisoryLock(client, MIGRATE_LOCK, async () => {
+    const report: MigrationReport = {
+      roles: [],
+      database: [],
+      versioned: [],
+      catalogue: [],
+      schemasChecked: 0,
+      fingerprint: catalogueFingerprint(tables),
+      timescaledb: false,
+      unchanged: true,
+    };
+
+    progress({ phase: "roles", message: "checking roles" });
+    if (options.dryRun) {
+      const { planRoles, readRoles } = await import("./roles");
+      report.roles = planRoles(await readRoles(client));
+    } else {
+      report.roles = await ensureRoles(client, options.passwords);
+    }
+    // Passwords are secrets: report that they were set, never their values.
+    report.roles = report.roles.map((s) => s.replace(/PASSWORD '(?:[^']|'')*'/g, "PASSWORD '***'"));
+
+    progress({ phase: "database", message: "checking database privileges" });
+    report.database = await planDatabase(client);
+    if (!options.dryRun) for (const statement of report.database) await client.query(statement);
+    report.timescaledb = await ensureTimescale(client, !!options.dryRun);
+
+    progress({ phase: "versioned", message: "checking versioned migrations" });
+    report.versioned = await applyVersioned(client, !!options.dryRun);
+    if (options.region) await recordRegion(client, options.region, !!options.dryRun);
+
+    const schemas = options.schemas ?? (await tenantSchemas(client));
+    report.schemasChecked = schemas.length;
+    progress({ phase: "catalogue", message: `planning ${schemas.length} schema(s)`, done: 0, total: schemas.length });
+    const states = await readSchemaStates(client, schemas, tables);
+    let done = 0;
+    for (const schema of schemas) {
+      const statements = planSchema(schema, states.get(schema)!, tables);
+      if (statements.length) {
+        if (!options.dryRun) {
+          await withTransaction(client, async (tx) => {
+            await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+            for (const statement of statements) await tx.query(statement);
+          });
+        }
+        report.catalogue.push({ schema, statements });
+      }
+      done++;
+      if (statements.length || done === schemas.length || done % 100 === 0) {
+        progress({ phase: "catalogue", message: `${schema}: ${statements.length} change(s)`, done, total: schemas.length });
+      }
+    }
+    report.unchanged = !report.roles.length && !report.database.length && !report.versioned.length && !report.catalogue.length;
+    return report;
+  });
+}
+
+/** Database-level privileges: the owner may create schemas; PUBLIC may neither connect nor create TEMP tables. */
+async function planDatabase(client: Queryable): Promise<string[]> {
+  const { rows } = await client.query(
+    `SELECT current_database() AS db,
+            has_database_privilege($1, current_database(), 'CREATE') AS owner_create,
+            EXISTS (SELECT 1 FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+                     WHERE d.datname = current_database() AND a.grantee = 0 AND a.privilege_type IN ('TEMPORARY', 'CONNECT')) AS public_open,
+            (SELECT array_agg(r.rolname::text ORDER BY r.rolname) FROM pg_roles r
+              WHERE r.rolname = ANY($2) AND NOT EXISTS (
+                SELECT 1 FROM pg_database d, aclexplode(d.datacl) a
+                 WHERE d.datname = current_database() AND a.grantee = r.oid AND a.privilege_type = 'CONNECT')) AS cannot_connect,
+            EXISTS (SELECT 1 FROM pg_namespace n, aclexplode(n.nspacl) a WHERE n.nspname = 'public' AND a.grantee = 0 AND a.privilege_type = 'CREATE') AS public_schema_create`,
+    [ROLES.owner, [ROLES.migrator, ROLES.app, ROLES.readonly]],
+  );
+  const r = rows[0];
+  const db = ident(r.db);
+  const out: string[] = [];
+  if (!r.owner_create) out.push(`GRANT CREATE ON DATABASE ${db} TO ${ident(ROLES.owner)}`);
+  if (r.public_open) out.push(`REVOKE TEMPORARY, CONNECT ON DATABASE ${db} FROM PUBLIC`);
+  if (r.cannot_connect?.length) out.push(`GRANT CONNECT ON DATABASE ${db} TO ${r.cannot_connect.map(ident).join(", ")}`);
+  if (r.public_schema_create) out.push(`REVOKE CREATE ON SCHEMA public FROM PUBLIC`);
+  return out;
+}
+
+/** Installs TimescaleDB when the server has it (needs a superuser); reports whether it is there. */
+async function ensureTimescale(client: Queryable, dryRun: boolean): Promise<boolean> {
+  const { rows } = await client.query(
+    `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') AS installed,
+            EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available`,
+  );
+  if (rows[0].installed) return true;
+  if (!rows[0].available || dryRun) return false;
+  await client.query("CREATE EXTENSION IF NOT EXISTS timescaledb");
+  return true;
+}
+
+async function applyVersioned(client: Queryable, dryRun: boolean): Promise<{ version: string; name: string }[]> {
+  const { rows: exists } = await client.query(`SELECT to_regclass($1) IS NOT NULL AS present`, [`${REGISTRY_SCHEMA}.schema_migrations`]);
+  if (!exists[0].present) {
+    if (dryRun) return MIGRATIONS.map(({ version, name }) => ({ version, name }));
+    await withTransaction(client, async (tx) => {
+      await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+      await tx.query(`CREATE SCHEMA IF NOT EXISTS ${ident(REGISTRY_SCHEMA)} AUTHORIZATION ${ident(ROLES.owner)}`);
+      await tx.query(
+        `CREATE TABLE ${ident(REGISTRY_SCHEMA)}.schema_migrations (
+           version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+      );
+    });
+  }
+  const { rows } = await client.query(`SELECT version, checksum FROM ${ident(REGISTRY_SCHEMA)}.schema_migrations`);
+  const applied = new Map<string, string>(rows.map((r: { version: string; checksum: string }) => [r.version, r.checksum]));
+  for (const m of MIGRATIONS) {
+    const checksum = applied.get(m.version);
+    if (checksum !== undefined && checksum !== migrationChecksum(m)) throw new MigrationChecksumError(m.version);
+  }
+  const pending = MIGRATIONS.filter((m) => !applied.has(m.version));
+  if (dryRun) return pending.map(({ version, name }) => ({ version, name }));
+  for (const m of pending) {
+    await withTransaction(client, async (tx) => {
+      await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+      await tx.query(m.sql);
+      await tx.query(`INSERT INTO ${ident(REGISTRY_SCHEMA)}.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, [
+        m.version,
+        m.name,
+        migrationChecksum(m),
+      ]);
+    });
+  }
+  return pending.map(({ version, name }) => ({ version, name }));
+}
+
+async function recordRegion(client: Queryable, region: ResidencyRegion, dryRun: boolean): Promise<void> {
+  const { rows } = await client.query(`SELECT region FROM ${ident(REGISTRY_SCHEMA)}.database_settings`);
+  const current = rows[0]?.region as string | null | undefined;
+  if (current === region) return;
+  if (current) throw new Error(`this database serves residency region "${current}"; refusing to change it to "${region}"`);
+  if (!dryRun) {
+    await withTransaction(client, async (tx) => {
+      await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+      await tx.query(`UPDATE ${ident(REGISTRY_SCHEMA)}.database_settings SET region = $1`, [region]);
+    });
+  }
+}

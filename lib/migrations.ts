@@ -1,0 +1,125 @@
+/**
+ * Versioned migrations: hand-written SQL for what the catalogue planner (lib/schema.ts) does not
+ * express — the registry, the tenant-context functions, global market data, and any future change
+ * that is not additive (renames, type changes, data moves). Ordered by version; each is recorded
+ * with a checksum, and `migrate` refuses to run when an applied migration was edited.
+ *
+ * They run inside a transaction as the owner role (SET LOCAL ROLE), so every object they create is
+ * owned by it. Never edit an applied migration: add the next version.
+ */
+import { MARKET_DATA_SCHEMA } from "./catalogue";
+import { ROLES } from "./roles";
+import { ident } from "./sql";
+import { REGISTRY_SCHEMA, SHARED_SCHEMA } from "./schema";
+import { SLUG_PATTERN, TENANT_ID_PATTERN } from "./tenant";
+
+export interface Migration {
+  version: string;
+  name: string;
+  sql: string;
+}
+
+const owner = ident(ROLES.owner);
+const app = ident(ROLES.app);
+const readonly = ident(ROLES.readonly);
+const maintenance = ident(ROLES.maintenance);
+const reg = ident(REGISTRY_SCHEMA);
+const md = ident(MARKET_DATA_SCHEMA);
+// Regexes as SQL literals (trusted: written in lib/tenant.ts). PostgreSQL's ARE syntax accepts them.
+const uuidRegex = `'${TENANT_ID_PATTERN.source}'`;
+const slugRegex = `'${SLUG_PATTERN.source}'`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: "0001",
+    name: "tenant registry and tenant context",
+    sql: `
+CREATE TABLE ${reg}.database_settings (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  region text CHECK (region IN ('eu', 'us'))
+);
+INSERT INTO ${reg}.database_settings DEFAULT VALUES;
+
+CREATE TABLE ${reg}.tenants (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  slug text NOT NULL CONSTRAINT tenants_slug_key UNIQUE CONSTRAINT tenants_slug_check CHECK (slug ~ ${slugRegex} AND slug NOT LIKE '%--%'),
+  display_name text NOT NULL CHECK (length(display_name) BETWEEN 1 AND 200),
+  tier text NOT NULL CHECK (tier IN ('starter', 'pro', 'enterprise')),
+  region text NOT NULL CHECK (region IN ('eu', 'us')),
+  placement text NOT NULL DEFAULT 'shared' CHECK (placement IN ('shared', 'dedicated')),
+  status text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended')),
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE ${reg}.tenants IS 'Tenant registry. Services see only their own row (RLS); operators manage it as the owner.';
+
+-- Residency: a database belongs to one region and refuses tenants of another.
+CREATE FUNCTION ${reg}.enforce_tenant_region() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE database_region text := (SELECT region FROM ${reg}.database_settings);
+BEGIN
+  IF database_region IS NOT NULL AND NEW.region <> database_region THEN
+    RAISE EXCEPTION 'tenant % has residency region %, but this database serves region %', NEW.slug, NEW.region, database_region
+      USING ERRCODE = 'check_violation';
+  END IF;
+  NEW.updated_at := now();
+  RETURN NEW;
+END $$;
+CREATE TRIGGER tenants_region BEFORE INSERT OR UPDATE ON ${reg}.tenants FOR EACH ROW EXECUTE FUNCTION ${reg}.enforce_tenant_region();
+
+-- The tenant context. The setting is parsed without casting errors: anything that is not a
+-- canonical uuid is NULL, and NULL matches no row (fail closed, never all rows).
+CREATE FUNCTION ${reg}.setting_tenant_id() RETURNS uuid LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN s ~ ${uuidRegex} THEN s::uuid END
+    FROM (SELECT current_setting('app.current_tenant_id', true) AS s) AS setting
+$$;
+-- The active tenant: the setting, only if that tenant exists and is not suspended. STABLE and
+-- wrapped as (SELECT ...) in policies, so it runs once per statement and its value goes into the
+-- index condition. Never IMMUTABLE: plans would bake in the first tenant.
+CREATE FUNCTION ${reg}.current_tenant_id() RETURNS uuid LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT t.id FROM ${reg}.tenants t WHERE t.id = ${reg}.setting_tenant_id() AND t.status = 'active'
+$$;
+
+ALTER TABLE ${reg}.tenants ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_self ON ${reg}.tenants FOR SELECT TO ${app}, ${readonly} USING (id = ${reg}.setting_tenant_id());
+
+GRANT USAGE ON SCHEMA ${reg} TO ${app}, ${readonly}, ${maintenance};
+GRANT SELECT ON ${reg}.tenants TO ${app}, ${readonly}, ${maintenance};
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ${reg} FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ${reg}.setting_tenant_id(), ${reg}.current_tenant_id() TO ${app}, ${readonly}, ${maintenance};
+ALTER DEFAULT PRIVILEGES FOR ROLE ${owner} REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+ALTER DEFAULT PRIVILEGES FOR ROLE ${owner} REVOKE ALL ON TABLES FROM PUBLIC;
+
+CREATE SCHEMA IF NOT EXISTS ${ident(SHARED_SCHEMA)} AUTHORIZATION ${owner};
+`,
+  },
+  {
+    version: "0002",
+    name: "global market data (TimescaleDB hypertable when available)",
+    sql: `
+CREATE SCHEMA ${md} AUTHORIZATION ${owner};
+CREATE TABLE ${md}.ohlcv (
+  symbol text NOT NULL,
+  bucket_start timestamptz NOT NULL,
+  bucket_width interval NOT NULL DEFAULT interval '1 minute',
+  open numeric(20,8) NOT NULL,
+  high numeric(20,8) NOT NULL,
+  low numeric(20,8) NOT NULL,
+  close numeric(20,8) NOT NULL,
+  volume numeric(28,8) NOT NULL DEFAULT 0,
+  PRIMARY KEY (symbol, bucket_start)
+);
+COMMENT ON TABLE ${md}.ohlcv IS 'Global market data: not tenant data, no tenant_id, readable by every service.';
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
+    PERFORM create_hypertable('${MARKET_DATA_SCHEMA}.ohlcv', 'bucket_start');
+  ELSE
+    RAISE NOTICE 'timescaledb is not installed: ${MARKET_DATA_SCHEMA}.ohlcv is a plain table';
+  END IF;
+END $$;
+GRANT USAGE ON SCHEMA ${md} TO ${app}, ${readonly}, ${maintenance};
+GRANT SELECT ON ${md}.ohlcv TO ${app}, ${readonly};
+GRANT SELECT, INSERT, UPDATE, DELETE ON ${md}.ohlcv TO ${maintenance};
+`,
+  },
+];
