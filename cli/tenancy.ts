@@ -11,7 +11,7 @@ export interface CommandContext {
   /** Positional arguments after the command words. */
   args: string[];
   /** Parsed flags (strict: an unknown flag is a usage error). */
-  flags: Record<string, string | boolean | string[] | undefined>;
+  flags: Record<string, string | boolean | (string | boolean)[] | undefined>;
   out: Output;
 }
 

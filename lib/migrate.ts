@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 import { catalogueFingerprint, TENANT_TABLES, type TenantTable } from "./catalogue";
 import { withAdvisoryLock, withTransaction, type Queryable } from "./db";
 import { MIGRATIONS, type Migration } from "./migrations";
-import { ensureRoles, ROLES, type RoleKey } from "./roles";
+import { ensureRoles, planRoles, readRoles, ROLES, type RoleKey } from "./roles";
 import { planSchema, readSchemaStates, REGISTRY_SCHEMA, tenantSchemas } from "./schema";
 import { ident } from "./sql";
 import type { ResidencyRegion } from "./tenant";
@@ -81,7 +81,6 @@ export async function migrate(client: Queryable, options: MigrateOptions = {}): 
 
     progress({ phase: "roles", message: "checking roles" });
     if (options.dryRun) {
-      const { planRoles, readRoles } = await import("./roles");
       report.roles = planRoles(await readRoles(client));
     } else {
       report.roles = await ensureRoles(client, options.passwords);

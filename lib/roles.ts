@@ -99,7 +99,7 @@ export function planRoles(current: Map<string, RoleState>, passwords: Partial<Re
       statements.push(`ALTER ROLE ${ident(name)} ${attributes}${password}`);
     }
     const memberships = have?.memberOf ?? [];
-    const wanted = want.memberOf.map((k) => ROLES[k]);
+    const wanted: string[] = want.memberOf.map((k) => ROLES[k]);
     for (const group of wanted.filter((g) => !memberships.includes(g))) statements.push(`GRANT ${ident(group)} TO ${ident(name)}`);
     for (const group of memberships.filter((g) => !wanted.includes(g))) statements.push(`REVOKE ${ident(group)} FROM ${ident(name)}`);
   }
