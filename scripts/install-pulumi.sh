@@ -3,36 +3,59 @@
 #
 #   scripts/install-pulumi.sh            # prints the directory holding `pulumi` on stdout
 #
-# A `pulumi` on PATH is used when it is at least PULUMI_VERSION. Otherwise both binaries are built
-# with the machine's Go (GOTOOLCHAIN=local) into $ALPHAPULSE_TOOLCHAIN_DIR (default
-# ~/.cache/alphapulse-toolchain/pulumi-<version>), through a small wrapper module that requires the
-# published pkg/v3 and sdk/v3 at the same version and copies the upstream replace directives whose
-# target is a published module. Nothing is downloaded but Go modules; no module source is copied or
-# patched. A step is skipped when its binary already reports the right version, so later runs are instant.
+# A `pulumi` on PATH is used when it is at least PULUMI_VERSION and a `pulumi-language-nodejs` sits
+# beside it. Otherwise both binaries are built with the machine's Go (GOTOOLCHAIN=local) into
+# $ALPHAPULSE_TOOLCHAIN_DIR (default ~/.cache/alphapulse-toolchain)/pulumi-<version>/bin, each through
+# a small wrapper module that requires published module versions and copies the upstream replace
+# directives whose target is a published module. Nothing is downloaded but Go modules; no module
+# source is copied or patched. A step is skipped when its binary is already there, so later runs are
+# instant. Exit 3: Go is missing (callers skip the real-engine work).
+#
+# The Node.js language host: its own module (sdk/nodejs/cmd/pulumi-language-nodejs/v3) is never
+# tagged, and the module proxy reachable here serves none of its pseudo-versions (403 "This module
+# version is not available"). We ask for the commit of this CLI version first and otherwise build
+# the host from the last published sdk/v3 version that still carried it inside the sdk module
+# (PULUMI_LANGHOST_SDK_VERSION, v3.68.0). See docs/adr/ADR-002-pulumi-on-this-machine.md.
 set -euo pipefail
 
 PULUMI_VERSION="${PULUMI_VERSION:-3.248.0}"
+LANGHOST_SDK_VERSION="${PULUMI_LANGHOST_SDK_VERSION:-3.68.0}"
 cache_root="${ALPHAPULSE_TOOLCHAIN_DIR:-$HOME/.cache/alphapulse-toolchain}"
 bin_dir="$cache_root/pulumi-$PULUMI_VERSION/bin"
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 log() { echo "install-pulumi: $*" >&2; }
 
 version_at_least() { # $1 >= $2, both x.y.z
   [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n1)" = "$2" ]
 }
 
+# The dynamic-provider plugin is a shell script shipped in the @pulumi/pulumi npm package. Next to
+# `pulumi` the engine takes it as a bundled plugin (no "using ... from $PATH" warning); the script
+# resolves @pulumi/pulumi from the program's directory at run time, so one copy serves any checkout.
+install_dynamic_provider() { # $1 target dir
+  local src="$repo_root/node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs"
+  if [ -f "$src" ] && [ -w "$1" ] && ! cmp -s "$src" "$1/pulumi-resource-pulumi-nodejs"; then
+    install -m 0755 "$src" "$1/pulumi-resource-pulumi-nodejs"
+  fi
+}
+
 if command -v pulumi >/dev/null 2>&1; then
   found="$(pulumi version 2>/dev/null | sed 's/^v//')"
+  found_dir="$(dirname "$(command -v pulumi)")"
   if [ -n "$found" ] && version_at_least "$found" "$PULUMI_VERSION" \
-     && command -v pulumi-language-nodejs >/dev/null 2>&1; then
+     && [ -x "$found_dir/pulumi-language-nodejs" ]; then
     log "using pulumi $found from PATH"
-    dirname "$(command -v pulumi)"
+    install_dynamic_provider "$found_dir"
+    echo "$found_dir"
     exit 0
   fi
 fi
 
-if [ -x "$bin_dir/pulumi" ] && [ "$("$bin_dir/pulumi" version 2>/dev/null)" = "v$PULUMI_VERSION" ] \
-   && [ -x "$bin_dir/pulumi-language-nodejs" ]; then
-  log "pulumi v$PULUMI_VERSION already built in $bin_dir"
+langhost_ready() { [ -x "$bin_dir/pulumi-language-nodejs" ] && [ -s "$bin_dir/pulumi-language-nodejs.source" ]; }
+
+if [ -x "$bin_dir/pulumi" ] && [ "$("$bin_dir/pulumi" version 2>/dev/null)" = "v$PULUMI_VERSION" ] && langhost_ready; then
+  install_dynamic_provider "$bin_dir"
+  log "pulumi v$PULUMI_VERSION ready in $bin_dir (language host: $(cat "$bin_dir/pulumi-language-nodejs.source"))"
   echo "$bin_dir"
   exit 0
 fi
@@ -42,49 +65,67 @@ command -v go >/dev/null 2>&1 || { log "Go is not installed: cannot build pulumi
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 work="$cache_root/pulumi-$PULUMI_VERSION/wrapper"
 mkdir -p "$work" "$bin_dir"
-cd "$work"
 
 pkg="github.com/pulumi/pulumi/pkg/v3"
 sdk="github.com/pulumi/pulumi/sdk/v3"
 lang="github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3"
-ldflags="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"
 tags="osusergo,grpcnotrace"
+ldflags() { echo "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$1"; }
 
-build_one() { # $1 module, $2 module version, $3 main package, $4 binary name
-  local module="$1" version="$2" main="$3" name="$4" dir="$work/$4"
+# A wrapper module in $work/$1 that requires "$2@$3" and copies its published-module replaces.
+prepare_wrapper() { # $1 dir name, $2 module, $3 version
+  local dir="$work/$1" module="$2" version="$3" gomod
   mkdir -p "$dir"
-  (
-    cd "$dir"
-    [ -f go.mod ] || go mod init "alphapulse.local/toolchain/$name" >/dev/null 2>&1
-    log "$name: fetching $module@$version"
-    go mod download "$module@$version"
-    local gomod
-    gomod="$(go mod download -json "$module@$version" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
-    # Copy only replace directives that point at a published module version (skip ../local paths).
-    go mod edit -json "$gomod" | node -e '
-      const d = JSON.parse(require("fs").readFileSync(0, "utf8"));
-      for (const r of d.Replace ?? []) {
-        if (!r.New.Version) continue;
-        const old = r.Old.Version ? `${r.Old.Path}@${r.Old.Version}` : r.Old.Path;
-        console.log(`-replace=${old}=${r.New.Path}@${r.New.Version}`);
-      }' | while read -r flag; do go mod edit "$flag"; done
-    go get "$module@$version" "$sdk@v$PULUMI_VERSION"
-    go get "$main@$version"
-    log "$name: building (a cold build takes tens of minutes on 2 cores)"
-    go build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$bin_dir/$name" "$main"
-  )
+  cd "$dir"
+  [ -f go.mod ] || go mod init "alphapulse.local/toolchain/$1" >/dev/null 2>&1
+  log "$1: fetching $module@$version"
+  go mod download "$module@$version" || return 1
+  gomod="$(go mod download -json "$module@$version" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+  # Copy only replace directives that point at a published module version (skip ../local paths).
+  go mod edit -json "$gomod" | node -e '
+    const d = JSON.parse(require("fs").readFileSync(0, "utf8"));
+    for (const r of d.Replace ?? []) {
+      if (!r.New.Version) continue;
+      const old = r.Old.Version ? `${r.Old.Path}@${r.Old.Version}` : r.Old.Path;
+      console.log(`-replace=${old}=${r.New.Path}@${r.New.Version}`);
+    }' | while read -r flag; do go mod edit "$flag"; done
 }
 
 if [ "$("$bin_dir/pulumi" version 2>/dev/null || true)" != "v$PULUMI_VERSION" ]; then
-  build_one "$pkg" "v$PULUMI_VERSION" "$pkg/cmd/pulumi" pulumi
+  (
+    prepare_wrapper pulumi "$pkg" "v$PULUMI_VERSION"
+    go get "$pkg@v$PULUMI_VERSION" "$sdk@v$PULUMI_VERSION"
+    go get "$pkg/cmd/pulumi@v$PULUMI_VERSION"
+    log "pulumi: building (a cold build takes a few minutes on 2 cores)"
+    go build -trimpath -tags "$tags" -ldflags "$(ldflags "v$PULUMI_VERSION")" -o "$bin_dir/pulumi" "$pkg/cmd/pulumi"
+  )
 fi
 
-if [ ! -x "$bin_dir/pulumi-language-nodejs" ]; then
-  # The language host has its own go.mod and is never tagged: take the commit of this CLI version.
-  hash="$(go mod download -json "$pkg@v$PULUMI_VERSION" | sed -n 's/.*"Hash": "\(.*\)".*/\1/p' | head -n1)"
-  [ -n "$hash" ] || { log "could not read the commit of $pkg@v$PULUMI_VERSION"; exit 1; }
-  build_one "$lang" "${hash:0:12}" "$lang" pulumi-language-nodejs
+if ! langhost_ready; then
+  rm -f "$bin_dir/pulumi-language-nodejs.source"
+  # First choice: the language host module at the commit of this CLI version.
+  hash="$(cd "$work" && go mod download -json "$pkg@v$PULUMI_VERSION" | sed -n 's/.*"Hash": "\(.*\)".*/\1/p' | head -n1)"
+  if [ -n "$hash" ] && (prepare_wrapper pulumi-language-nodejs "$lang" "${hash:0:12}") 2>/dev/null; then
+    (
+      cd "$work/pulumi-language-nodejs"
+      go get "$lang@${hash:0:12}" "$sdk@v$PULUMI_VERSION"
+      log "pulumi-language-nodejs: building $lang@${hash:0:12}"
+      go build -trimpath -tags "$tags" -ldflags "$(ldflags "v$PULUMI_VERSION")" -o "$bin_dir/pulumi-language-nodejs" "$lang"
+    )
+    echo "$lang@${hash:0:12}" >"$bin_dir/pulumi-language-nodejs.source"
+  else
+    log "pulumi-language-nodejs: the module proxy does not serve $lang@${hash:0:12};" \
+      "building the host from $sdk@v$LANGHOST_SDK_VERSION instead"
+    (
+      prepare_wrapper pulumi-language-nodejs-sdk "$sdk" "v$LANGHOST_SDK_VERSION"
+      go get "$sdk@v$LANGHOST_SDK_VERSION"
+      go build -trimpath -ldflags "$(ldflags "v$LANGHOST_SDK_VERSION")" \
+        -o "$bin_dir/pulumi-language-nodejs" "$sdk/nodejs/cmd/pulumi-language-nodejs"
+    )
+    echo "$sdk/nodejs/cmd/pulumi-language-nodejs@v$LANGHOST_SDK_VERSION" >"$bin_dir/pulumi-language-nodejs.source"
+  fi
 fi
 
-log "pulumi $("$bin_dir/pulumi" version) and pulumi-language-nodejs ready in $bin_dir"
+install_dynamic_provider "$bin_dir"
+log "pulumi $("$bin_dir/pulumi" version) ready in $bin_dir (language host: $(cat "$bin_dir/pulumi-language-nodejs.source"))"
 echo "$bin_dir"
