@@ -122,4 +122,39 @@ GRANT SELECT ON ${md}.ohlcv TO ${app}, ${readonly};
 GRANT SELECT, INSERT, UPDATE, DELETE ON ${md}.ohlcv TO ${maintenance};
 `,
   },
+  {
+    version: "0003",
+    name: "enter_tenant: tenant context, routing and the per-tenant write gate in one call",
+    sql: `
+-- Called first in every tenant transaction (lib/tenant-context.ts). In one round trip it
+--  1. binds the transaction to the tenant (transaction-local, so nothing survives COMMIT/ROLLBACK),
+--  2. takes the tenant's gate in shared mode: graduation/demotion take it exclusively to hold this
+--     one tenant's transactions while its rows move (other tenants never wait),
+--  3. routes: search_path = the schema the registry names for the tenant (read after the gate, so a
+--     placement flip is atomic with respect to requests),
+--  4. refuses unknown and suspended tenants.
+-- SECURITY INVOKER: it can do nothing the caller could not do with set_config().
+CREATE FUNCTION ${reg}.enter_tenant(tenant uuid) RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  t record;
+  target_schema text;
+BEGIN
+  IF tenant IS NULL THEN
+    RAISE EXCEPTION 'enter_tenant: tenant id is required' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  PERFORM set_config('app.current_tenant_id', tenant::text, true);
+  PERFORM pg_advisory_xact_lock_shared(hashtextextended('tenancy:tenant:' || tenant::text, 0));
+  SELECT tn.id, tn.placement, tn.status INTO t FROM ${reg}.tenants tn WHERE tn.id = tenant;
+  IF t.id IS NULL OR t.status <> 'active' THEN
+    PERFORM set_config('app.current_tenant_id', '', true);
+    RAISE EXCEPTION 'tenant % is unknown or suspended', tenant USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  target_schema := CASE WHEN t.placement = 'dedicated' THEN 'tenant_' || replace(t.id::text, '-', '') ELSE '${SHARED_SCHEMA}' END;
+  PERFORM set_config('search_path', quote_ident(target_schema), true);
+  RETURN target_schema;
+END $$;
+REVOKE ALL ON FUNCTION ${reg}.enter_tenant(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ${reg}.enter_tenant(uuid) TO ${app}, ${readonly};
+`,
+  },
 ];
