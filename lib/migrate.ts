@@ -1,7 +1,7 @@
 /**
  * `migrate`: brings a database to the design, idempotently, under an advisory lock.
  *   1. roles (cluster-wide) and their posture                       lib/roles.ts
- *   2. database-level privileges (no TEMPORARY, no CONNECT for PUBLIC)
+ *   2. database-level privileges (no TEMPORARY, no CONNECT, no pg_stat_activity for PUBLIC)
  *   3. versioned migrations, checksummed                            lib/migrations.ts
  *   4. the catalogue, planned per tenant schema (shared + dedicated) lib/schema.ts
  * A second run finds nothing to do and changes nothing.
@@ -134,7 +134,9 @@ async function planDatabase(client: Queryable): Promise<string[]> {
               WHERE r.rolname = ANY($2) AND NOT EXISTS (
                 SELECT 1 FROM pg_database d, aclexplode(d.datacl) a
                  WHERE d.datname = current_database() AND a.grantee = r.oid AND a.privilege_type = 'CONNECT')) AS cannot_connect,
-            EXISTS (SELECT 1 FROM pg_namespace n, aclexplode(n.nspacl) a WHERE n.nspname = 'public' AND a.grantee = 0 AND a.privilege_type = 'CREATE') AS public_schema_create`,
+            EXISTS (SELECT 1 FROM pg_namespace n, aclexplode(n.nspacl) a WHERE n.nspname = 'public' AND a.grantee = 0 AND a.privilege_type = 'CREATE') AS public_schema_create,
+            EXISTS (SELECT 1 FROM pg_class c, aclexplode(c.relacl) a
+                     WHERE c.oid = 'pg_catalog.pg_stat_activity'::regclass AND a.grantee = 0 AND a.privilege_type = 'SELECT') AS public_stat_activity`,
     [ROLES.owner, [ROLES.migrator, ROLES.app, ROLES.readonly]],
   );
   const r = rows[0];
@@ -144,6 +146,14 @@ async function planDatabase(client: Queryable): Promise<string[]> {
   if (r.public_open) out.push(`REVOKE TEMPORARY, CONNECT ON DATABASE ${db} FROM PUBLIC`);
   if (r.cannot_connect?.length) out.push(`GRANT CONNECT ON DATABASE ${db} TO ${r.cannot_connect.map(ident).join(", ")}`);
   if (r.public_schema_create) out.push(`REVOKE CREATE ON SCHEMA public FROM PUBLIC`);
+  // Every tenant connects as app_user, and a role sees the query text of its own other sessions:
+  // other tenants' statements (with their literals). Only monitoring roles may read activity.
+  if (r.public_stat_activity) {
+    out.push(`REVOKE SELECT ON pg_catalog.pg_stat_activity FROM PUBLIC`);
+    out.push(`REVOKE EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer) FROM PUBLIC`);
+    out.push(`GRANT SELECT ON pg_catalog.pg_stat_activity TO pg_read_all_stats`);
+    out.push(`GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer) TO pg_read_all_stats`);
+  }
   return out;
 }
 

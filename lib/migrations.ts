@@ -157,4 +157,37 @@ REVOKE ALL ON FUNCTION ${reg}.enter_tenant(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ${reg}.enter_tenant(uuid) TO ${app}, ${readonly};
 `,
   },
+  {
+    version: "0004",
+    name: "opaque per-tenant log tag in application_name",
+    sql: `
+-- Operators need to see which tenant a statement belongs to (pg_stat_activity, the server log);
+-- tenants must not learn each other's identity from it. Every tenant gets a random tag, set as the
+-- transaction's application_name by enter_tenant(): operators map tags to tenants through the
+-- registry, a tenant can read only its own registry row.
+ALTER TABLE ${reg}.tenants ADD COLUMN log_tag text NOT NULL DEFAULT substr(md5(gen_random_uuid()::text), 1, 12)
+  CONSTRAINT tenants_log_tag_key UNIQUE;
+
+CREATE OR REPLACE FUNCTION ${reg}.enter_tenant(tenant uuid) RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  t record;
+  target_schema text;
+BEGIN
+  IF tenant IS NULL THEN
+    RAISE EXCEPTION 'enter_tenant: tenant id is required' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  PERFORM set_config('app.current_tenant_id', tenant::text, true);
+  PERFORM pg_advisory_xact_lock_shared(hashtextextended('tenancy:tenant:' || tenant::text, 0));
+  SELECT tn.id, tn.placement, tn.status, tn.log_tag INTO t FROM ${reg}.tenants tn WHERE tn.id = tenant;
+  IF t.id IS NULL OR t.status <> 'active' THEN
+    PERFORM set_config('app.current_tenant_id', '', true);
+    RAISE EXCEPTION 'tenant % is unknown or suspended', tenant USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  target_schema := CASE WHEN t.placement = 'dedicated' THEN 'tenant_' || replace(t.id::text, '-', '') ELSE '${SHARED_SCHEMA}' END;
+  PERFORM set_config('search_path', quote_ident(target_schema), true);
+  PERFORM set_config('application_name', 'tenant:' || t.log_tag, true);
+  RETURN target_schema;
+END $$;
+`,
+  },
 ];

@@ -47,6 +47,8 @@ export interface Tenant {
   region: ResidencyRegion;
   placement: Placement;
   status: TenantStatus;
+  /** Opaque tag in application_name and the server log; maps to the tenant only through the registry. */
+  logTag: string;
   createdAt: Date;
   updatedAt: Date;
 }

@@ -53,7 +53,7 @@ export const NewTenant = z.object({
 export type NewTenant = z.input<typeof NewTenant>;
 
 const registry = qualified(REGISTRY_SCHEMA, "tenants");
-const COLUMNS = `id, slug, display_name AS "displayName", tier, region, placement, status, created_at AS "createdAt", updated_at AS "updatedAt"`;
+const COLUMNS = `id, slug, display_name AS "displayName", tier, region, placement, status, log_tag AS "logTag", created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 /** Runs `fn` in a transaction as `role` (the session must be a superuser or a member of it). */
 export async function withRole<T>(client: Queryable, role: string, fn: (tx: Queryable) => Promise<T>): Promise<T> {
