@@ -11,10 +11,14 @@ export type Tier = z.infer<typeof Tier>;
 export interface TierLimits {
   /** Longest statement a tenant may run through the tenant-context client, in milliseconds. */
   statementTimeoutMs: number;
+  /** Cache quota in accounted bytes (lib/redis/quota-functions.ts: key + value + per-key overhead). */
+  cacheMaxBytes: number;
+  /** Cache quota in keys. */
+  cacheMaxKeys: number;
 }
 
 export const TIER_LIMITS: Record<Tier, TierLimits> = {
-  starter: { statementTimeoutMs: 2_000 },
-  pro: { statementTimeoutMs: 10_000 },
-  enterprise: { statementTimeoutMs: 30_000 },
+  starter: { statementTimeoutMs: 2_000, cacheMaxBytes: 64 * 2 ** 20, cacheMaxKeys: 100_000 },
+  pro: { statementTimeoutMs: 10_000, cacheMaxBytes: 512 * 2 ** 20, cacheMaxKeys: 1_000_000 },
+  enterprise: { statementTimeoutMs: 30_000, cacheMaxBytes: 4 * 2 ** 30, cacheMaxKeys: 10_000_000 },
 };
