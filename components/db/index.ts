@@ -1,0 +1,5 @@
+export * from "./database";
+export * from "./database-schema";
+export * from "./regional-database";
+export * from "./tenant";
+export type { DatabaseConnection } from "./provider-runtime";

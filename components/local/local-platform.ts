@@ -1,0 +1,56 @@
+/**
+ * What a local stack declares: the region's database with the design applied and its sample tenants,
+ * on the loopback PostgreSQL cluster that scripts/local-services.ts started from the same stack
+ * config. PgBouncer and Redis are processes, not resources: their ports are passed through as outputs
+ * so the tools that read the stack (the local job, the tests) find them.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { TENANT_TABLES } from "../../lib/catalogue";
+import { extendCatalogue, type LocalStackConfig } from "../../lib/local-stack-config";
+import { RegionalDatabase } from "../db/regional-database";
+
+/** Loopback only: the local services never listen elsewhere. */
+export const LOCAL_HOST = "127.0.0.1";
+/** The superuser of a local cluster (trust authentication on loopback). */
+export const LOCAL_ADMIN_USER = "postgres";
+
+export function localPlatform(config: LocalStackConfig) {
+  const catalogue = extendCatalogue(TENANT_TABLES, config.catalogueExtension);
+  const connection = { host: LOCAL_HOST, port: config.postgres.port, user: LOCAL_ADMIN_USER };
+  const region = new RegionalDatabase(`local-${config.region}`, {
+    connection,
+    database: config.postgres.database,
+    region: config.region,
+    catalogue,
+    tenants: config.tenants,
+  });
+  const url = (user: pulumi.Input<string>, password?: pulumi.Input<string>) =>
+    pulumi.interpolate`postgres://${user}${password ? pulumi.interpolate`:${password}` : ""}@${LOCAL_HOST}:${config.postgres.port}/${region.database.name}`;
+  return {
+    kind: "local",
+    region: config.region,
+    postgres: { host: LOCAL_HOST, port: config.postgres.port, database: region.database.name },
+    pgbouncer: { host: LOCAL_HOST, port: config.pgbouncer.port },
+    redis: { host: LOCAL_HOST, port: config.redis.port },
+    schemaFingerprint: region.schema.appliedFingerprint,
+    migrations: region.schema.versions,
+    roles: region.schema.roles,
+    tenants: region.tenantIds,
+    /** Superuser URL (no password: trust on loopback). */
+    adminUrl: url(LOCAL_ADMIN_USER),
+    /** What services connect as (secret: carries the generated password). */
+    appUrl: pulumi.secret(
+      url(
+        region.schema.roles.apply((r) => r.app),
+        region.schema.passwords.apply((p) => p.app),
+      ),
+    ),
+    /** Migrations and operations (secret). */
+    migratorUrl: pulumi.secret(
+      url(
+        region.schema.roles.apply((r) => r.migrator),
+        region.schema.passwords.apply((p) => p.migrator),
+      ),
+    ),
+  };
+}

@@ -1,0 +1,28 @@
+/**
+ * The Pulumi program: one program, a stack per region (stacks/Pulumi.<stack>.yaml). The stack's
+ * `alphapulse-platform:kind` picks what it declares:
+ *   local  a residency region on loopback servers (components/local, lib/local-stack-config.ts)
+ *   aws    the regional AWS platform (components/aws, issue 7; it reads and validates its own config)
+ * A bad stack file fails here, naming the key path, before any resource is declared.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { localPlatform } from "./components/local/local-platform";
+import { CONFIG_NAMESPACE, parseLocalStackConfig, parseStackKind, projectConfigValues, StackConfigError } from "./lib/local-stack-config";
+
+function awsPlatform(): never {
+  // Seam for issue 7: replace with `import { awsPlatform } from "./components/aws/..."`.
+  throw new pulumi.RunError(`${CONFIG_NAMESPACE}:kind: "aws" stacks are declared by components/aws, which this checkout does not have yet`);
+}
+
+function program() {
+  try {
+    const values = projectConfigValues(pulumi.runtime.allConfig());
+    return parseStackKind(values) === "aws" ? awsPlatform() : localPlatform(parseLocalStackConfig(values));
+  } catch (err) {
+    // The key path and the reason, without a stack trace.
+    if (err instanceof StackConfigError) throw new pulumi.RunError(err.message);
+    throw err;
+  }
+}
+
+export = program();

@@ -1,0 +1,56 @@
+/**
+ * `npm run local:services -- start|stop|status [--stack local-eu ...] [--json]`: the loopback servers
+ * of the local stacks (PostgreSQL, Redis, PgBouncer per region), from stacks/Pulumi.<stack>.yaml.
+ * `npm run local` calls `start` itself; this is for starting, stopping or inspecting them by hand.
+ */
+import { parseArgs } from "node:util";
+import { table } from "../cli/output";
+import { readLocalStackConfig } from "../lib/local-stack-config";
+import { regionServicesStatus, startRegionServices, stopRegionServices, type ServiceStatus } from "../lib/local/region-services";
+import { REPO_ROOT } from "../lib/pulumi-env";
+
+export const LOCAL_STACKS = ["local-eu", "local-us"] as const;
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    options: {
+      stack: { type: "string", multiple: true },
+      json: { type: "boolean", default: false },
+      "remove-data": { type: "boolean", default: false },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  const action = positionals[0] ?? "status";
+  if (!["start", "stop", "status"].includes(action) || positionals.length > 1) {
+    process.stderr.write("usage: npm run local:services -- start|stop|status [--stack <name>]... [--remove-data] [--json]\n");
+    return 2;
+  }
+  const stacks = values.stack ?? [...LOCAL_STACKS];
+  const results: { stack: string; services: ServiceStatus[] }[] = [];
+  for (const stack of stacks) {
+    const config = readLocalStackConfig(REPO_ROOT, stack);
+    const log = (message: string) => process.stderr.write(message + "\n");
+    const services =
+      action === "start"
+        ? (await startRegionServices(REPO_ROOT, stack, config, { onProgress: log })).services
+        : action === "stop"
+          ? await stopRegionServices(REPO_ROOT, stack, config, { removeData: values["remove-data"] })
+          : await regionServicesStatus(REPO_ROOT, stack, config);
+    results.push({ stack, services });
+  }
+  if (values.json) process.stdout.write(JSON.stringify({ action, stacks: results }, null, 2) + "\n");
+  else {
+    const rows = results.flatMap((r) => r.services.map((s) => [r.stack, s.name, `127.0.0.1:${s.port}`, s.state, s.detail ?? s.dir ?? ""]));
+    process.stdout.write(table(["stack", "service", "address", "state", "where"], rows) + "\n");
+  }
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    process.stderr.write(`local-services: ${err.message}\n`);
+    process.exit(1);
+  },
+);
