@@ -143,3 +143,11 @@ export function setUserArgs(acl: TenantAcl, passwordSha256Hex?: string): string[
     ? [acl.userName, "resetkeys", "clearselectors", ...acl.rules]
     : [acl.userName, "reset", ...acl.rules, passwordHashRule(passwordSha256Hex)];
 }
+
+/**
+ * The shared pool user of "auth-per-request" connections (lib/redis/tenant-cache.ts): it can log in
+ * and nothing else, so a connection whose tenant AUTH failed, or that reconnected, can do nothing.
+ */
+export function renderPoolUserRules(): string[] {
+  return ["on", "resetkeys", "resetchannels", "-@all"];
+}

@@ -27,6 +27,27 @@ export function connectRedis(url: string, options: RedisOptions = {}): Redis {
   return redis;
 }
 
+/**
+ * Connects and waits until the connection is usable. A failed login rejects with the server's
+ * error (e.g. `WRONGPASS ...`) rather than ioredis' generic "Connection is closed", and does not
+ * retry: a wrong password stays wrong.
+ */
+export async function openRedis(url: string, options: RedisOptions = {}): Promise<Redis> {
+  let lastError: Error | undefined;
+  const redis = connectRedis(url, { retryStrategy: () => null, ...options, lazyConnect: true });
+  const capture = (err: Error) => (lastError = err);
+  redis.on("error", capture);
+  try {
+    await redis.connect();
+  } catch (err) {
+    redis.disconnect();
+    throw lastError ?? err;
+  } finally {
+    redis.off("error", capture);
+  }
+  return redis;
+}
+
 /** Parses a redis:// URL into the parts ioredis and the CLI report on (the password is never echoed). */
 export function describeRedisUrl(url: string): { host: string; port: number; user?: string; db: number } {
   const u = new URL(url);

@@ -19,7 +19,7 @@
  * next tenant on a shared connection).
  */
 import Redis from "ioredis";
-import { connectRedis, type RedisArg } from "./client";
+import { openRedis, type RedisArg } from "./client";
 import { checkTenantId, encodeKeyPart, tenantChannel, tenantKey, tenantUserName } from "./keys";
 import { quotaDel, quotaSet, readTenantUsage, type CacheUsage } from "./quota";
 
@@ -175,12 +175,11 @@ export class TenantCachePool {
     const { username, password } = await this.#options.credentials(tenantId);
     if (username !== tenantUserName(tenantId))
       throw new Error(`credentials for tenant ${tenantId} name user ${username}, expected ${tenantUserName(tenantId)}`);
-    const redis = connectRedis(this.baseUrl(), { username, password, lazyConnect: true, connectionName: `tenant:${tenantId}` });
-    // A revoked user's connection is closed by the server; a reconnect would fail WRONGPASS forever.
-    redis.on("error", (err: Error) => {
-      if (/WRONGPASS|NOAUTH|NOPERM/.test(err.message)) redis.disconnect();
+    const redis = await openRedis(this.baseUrl(), { username, password, connectionName: `tenant:${tenantId}` });
+    // A revoked user's connection is closed by the server: do not reconnect, open a new one next time.
+    redis.on("end", () => {
+      if (this.#tenants.get(tenantId)?.redis === redis) this.#tenants.delete(tenantId);
     });
-    await redis.connect();
     const conn: TenantConnection = { redis, users: 0 };
     this.#tenants.set(tenantId, conn);
     this.#evictIdle();
@@ -202,14 +201,8 @@ export class TenantCachePool {
     if (idle) return idle;
     if (this.#all.size < (this.#options.poolSize ?? 10)) {
       const { username, password } = this.#poolCredentials!;
-      const redis = connectRedis(this.baseUrl(), { username, password, lazyConnect: true });
+      const redis = await openRedis(this.baseUrl(), { username, password, retryStrategy: (times) => (times > 3 ? null : 100 * times) });
       this.#all.add(redis);
-      try {
-        await redis.connect();
-      } catch (err) {
-        this.#all.delete(redis);
-        throw err;
-      }
       return redis;
     }
     return new Promise((resolve) => this.#waiters.push(resolve));

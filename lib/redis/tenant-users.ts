@@ -9,7 +9,7 @@
  * `.accessString`; this module is the Redis-server path.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { renderTenantAcl, setUserArgs, type TenantAclOptions } from "./acl";
+import { passwordHashRule, renderPoolUserRules, renderTenantAcl, setUserArgs, type TenantAclOptions } from "./acl";
 import { type RedisCaller, replyErrorMessage } from "./client";
 import { checkTenantId, quotaKeys, tenantKey, tenantUserName } from "./keys";
 import { auditTenantCache, ensureQuotaLibrary, purgeTenantCache, setTenantLimits, type AuditResult, type CacheLimits } from "./quota";
@@ -148,4 +148,12 @@ export async function enforceTenantQuota(admin: RedisCaller, tenantId: string, a
     return { audit, frozen: false, action: "thawed" };
   }
   return { audit, frozen: wasFrozen };
+}
+
+/** Creates or resets the permissionless pool user for "auth-per-request" connections. */
+export async function grantPoolUser(admin: RedisCaller, user: string, password: string): Promise<void> {
+  if (!/^[a-z][a-z0-9_-]{0,63}$/.test(user) || user.startsWith("tenant_"))
+    throw new RangeError(`invalid pool user name ${JSON.stringify(user)}`);
+  await admin.call("ACL", "SETUSER", user, "reset", ...renderPoolUserRules(), passwordHashRule(sha256Hex(password)));
+  await persistAcl(admin);
 }

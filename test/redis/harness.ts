@@ -6,7 +6,7 @@
 import type Redis from "ioredis";
 import { afterAll, beforeAll } from "vitest";
 import { startRedis, type RedisServer, type RedisServerOptions } from "../../lib/local/redis-server";
-import { connectRedis } from "../../lib/redis/client";
+import { connectRedis, openRedis } from "../../lib/redis/client";
 
 export const TENANT_A = "0b5e8f3c-1d2a-4c8e-9f1a-2b3c4d5e6f70";
 export const TENANT_B = "0b5e8f3c-7777-4bbb-8bbb-bbbbbbbbbbbb";
@@ -31,9 +31,8 @@ export function useRedisServer(options: RedisServerOptions = {}): TestRedis {
     opened.push(ctx.admin);
     ctx.url = `redis://127.0.0.1:${ctx.server.port}`;
     ctx.connect = async (user, password) => {
-      const redis = connectRedis(ctx.url, { username: user, password, lazyConnect: true, retryStrategy: () => null });
+      const redis = await openRedis(ctx.url, { username: user, password });
       opened.push(redis);
-      await redis.connect();
       return redis;
     };
   });
