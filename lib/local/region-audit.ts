@@ -1,0 +1,157 @@
+/**
+ * The isolation audit that `npm run local` prints for the local regions. Per region database:
+ *   - the structural audit (lib/audit.ts `auditDatabase`: RLS, policies, grants, role posture, …);
+ *   - residency: the database records the stack's region and every registered tenant belongs to it;
+ *   - a live probe, rolled back: a marker row per tenant, then inside each tenant's context (as the
+ *     application role, through `tenancy.enter_tenant`) no catalogue table may show another tenant's
+ *     row, while the tenant's own marker is visible (the probe reads something) and a role that
+ *     bypasses RLS sees every marker (so the zero is the policy at work, not an empty table).
+ * Across regions: no tenant (id or slug) may be registered in two regions.
+ */
+import pg from "pg";
+import { auditDatabase } from "../audit";
+import { TENANT_TABLES } from "../catalogue";
+import { withTransaction, type Queryable } from "../db";
+import { ROLES } from "../roles";
+import { qualified, ident } from "../sql";
+import type { ResidencyRegion, Tenant } from "../tenant";
+import { listTenants, tenantSchema } from "../tenants";
+
+export interface RegionAuditInput {
+  stack: string;
+  region: ResidencyRegion;
+  /** Superuser URL of the region's database. */
+  adminUrl: string;
+  /** Tenants the stack declares (slug → id); each must be registered here. */
+  expectedTenants: Record<string, string>;
+}
+
+export interface RegionAudit {
+  stack: string;
+  region: ResidencyRegion;
+  /** What was checked, in words. */
+  checks: string[];
+  /** One line per problem; empty when the region is clean. */
+  findings: string[];
+  tenants: { slug: string; id: string; region: string; placement: string }[];
+}
+
+const PROBE_SYMBOL = "ISOLATION-PROBE";
+
+/** Residency problems of one region (pure). */
+export function residencyFindings(
+  input: Pick<RegionAuditInput, "region" | "expectedTenants">,
+  databaseRegion: string | null,
+  tenants: Pick<Tenant, "id" | "slug" | "region">[],
+): string[] {
+  const out: string[] = [];
+  if (databaseRegion !== input.region)
+    out.push(`residency: the database records region ${JSON.stringify(databaseRegion)}, the stack serves "${input.region}"`);
+  for (const t of tenants)
+    if (t.region !== input.region)
+      out.push(`residency: tenant ${t.slug} (${t.id}) is of region "${t.region}" in the "${input.region}" database`);
+  for (const [slug, id] of Object.entries(input.expectedTenants)) {
+    if (!tenants.some((t) => t.id === id && t.slug === slug))
+      out.push(`registry: tenant ${slug} (${id}) declared by the stack is not registered`);
+  }
+  return out;
+}
+
+/** Tenants registered in more than one region (pure). */
+export function crossRegionFindings(regions: { stack: string; tenants: Pick<Tenant, "id" | "slug">[] }[]): string[] {
+  const seen = new Map<string, string>();
+  const out: string[] = [];
+  for (const r of regions) {
+    for (const t of r.tenants) {
+      for (const key of [`id ${t.id}`, `slug ${t.slug}`]) {
+        const other = seen.get(key);
+        if (other && other !== r.stack) out.push(`residency: tenant ${key} is registered in both ${other} and ${r.stack}`);
+        else seen.set(key, r.stack);
+      }
+    }
+  }
+  return out;
+}
+
+/** The live, rolled-back probe described in the file comment. Returns findings. */
+export async function isolationProbe(
+  client: Queryable,
+  tenants: Pick<Tenant, "id" | "slug" | "placement" | "status">[],
+): Promise<string[]> {
+  const active = tenants.filter((t) => t.status === "active");
+  if (active.length < 2) return [];
+  const findings: string[] = [];
+  await withTransaction(client, async (tx) => {
+    for (const t of active) {
+      await tx.query(
+        `INSERT INTO ${qualified(tenantSchema(t), "positions")} (tenant_id, symbol, quantity, average_price) VALUES ($1, $2, 1, 1)`,
+        [t.id, PROBE_SYMBOL],
+      );
+    }
+    for (const t of active) {
+      await tx.query(`SET LOCAL ROLE ${ident(ROLES.app)}`);
+      await tx.query("SELECT tenancy.enter_tenant($1)", [t.id]);
+      for (const table of TENANT_TABLES) {
+        const { rows } = await tx.query(
+          `SELECT count(*) FILTER (WHERE tenant_id <> $1)::int AS foreign_rows, count(*) FILTER (WHERE tenant_id = $1 AND $2)::int AS own_markers FROM ${ident(table.name)}`,
+          [t.id, table.name === "positions"],
+        );
+        if (rows[0].foreign_rows > 0)
+          findings.push(`isolation: tenant ${t.slug} sees ${rows[0].foreign_rows} row(s) of other tenants in ${table.name}`);
+        if (table.name === "positions" && rows[0].own_markers < 1)
+          findings.push(`isolation probe: tenant ${t.slug} cannot see its own marker row (the probe read nothing)`);
+      }
+      await tx.query("RESET ROLE");
+    }
+    // Negative control: bypassing RLS, every marker is there.
+    const { rows } = await tx.query(
+      `SELECT count(*)::int AS n FROM (${[...new Set(active.map((t) => tenantSchema(t)))].map((s) => `SELECT tenant_id FROM ${qualified(s, "positions")} WHERE symbol = $1`).join(" UNION ALL ")}) m`,
+      [PROBE_SYMBOL],
+    );
+    if (rows[0].n !== active.length)
+      findings.push(`isolation probe: expected ${active.length} marker rows bypassing RLS, found ${rows[0].n}`);
+    // Leave nothing behind.
+    throw new RollbackProbe();
+  }).catch((err: unknown) => {
+    if (!(err instanceof RollbackProbe)) throw err;
+  });
+  return findings;
+}
+
+class RollbackProbe extends Error {}
+
+/** Audits each region, then residency across them. Connections are opened and closed here. */
+export async function auditRegions(inputs: RegionAuditInput[]): Promise<RegionAudit[]> {
+  const results: RegionAudit[] = [];
+  for (const input of inputs) {
+    const client = new pg.Client({ connectionString: input.adminUrl });
+    await client.connect();
+    try {
+      let structural: string[];
+      try {
+        structural = (await auditDatabase(client)).map((f) => `${f.severity} ${f.check} ${f.object}: ${f.message} (fix: ${f.fix})`);
+      } catch (err) {
+        structural = [`structural audit could not run: ${(err as Error).message}`];
+      }
+      const { rows } = await client.query("SELECT region FROM tenancy.database_settings");
+      const tenants = await listTenants(client);
+      const probe = await isolationProbe(client, tenants);
+      results.push({
+        stack: input.stack,
+        region: input.region,
+        checks: [
+          `${structural.length === 0 ? "structural audit clean" : `structural audit: ${structural.length} finding(s)`}`,
+          `${tenants.length} tenant(s) all of region ${input.region}`,
+          `live probe over ${TENANT_TABLES.length} tables for ${tenants.filter((t) => t.status === "active").length} tenant(s)`,
+        ],
+        findings: [...structural, ...residencyFindings(input, (rows[0]?.region as string | null) ?? null, tenants), ...probe],
+        tenants: tenants.map((t) => ({ slug: t.slug, id: t.id, region: t.region, placement: t.placement })),
+      });
+    } finally {
+      await client.end();
+    }
+  }
+  const cross = crossRegionFindings(results.map((r) => ({ stack: r.stack, tenants: r.tenants })));
+  if (cross.length && results.length) results[results.length - 1].findings.push(...cross);
+  return results;
+}

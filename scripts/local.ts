@@ -1,0 +1,258 @@
+/**
+ * `npm run local` — the main job, embedded: the EU and US regions on this machine, end to end through
+ * the real Pulumi engine. For each local stack (stacks/Pulumi.local-*.yaml):
+ *   1. start its servers (PostgreSQL cluster, Redis, PgBouncer) on loopback, if not running;
+ *   2. `pulumi up --refresh` (Automation API, offline environment from lib/pulumi-env.ts): the database,
+ *      the design (roles, migrations, catalogue, RLS) and the stack's sample tenants;
+ *   3. the isolation audit of the region's database, and a residency check across the regions.
+ * `npm run local` runs scripts/setup.sh first (apt packages, npm ci, the toolchain). A second run
+ * changes nothing and says so.
+ *
+ *   npm run local [-- up]      the above (default)
+ *   npm run local -- status    servers and stack outputs, changing nothing
+ *   npm run local -- down      stop the servers (data and stacks kept)
+ *   npm run local -- reset     pulumi destroy, remove the stacks, stop the servers, delete their data
+ *   options: --stack <name> (repeatable; default local-eu and local-us), --json, --verbose (pulumi's output)
+ * Exit codes: 0 ok, 1 failure or audit findings, 2 bad arguments or stack config.
+ */
+import { LocalWorkspace, PulumiCommand, type EngineEvent, type OpMap, type OutputMap, type Stack } from "@pulumi/pulumi/automation";
+import { parseArgs } from "node:util";
+import { table } from "../cli/output";
+import { auditRegions, type RegionAudit } from "../lib/local/region-audit";
+import { readLocalStackConfig, StackConfigError, type LocalStackConfig } from "../lib/local-stack-config";
+import { regionServicesStatus, startRegionServices, stopRegionServices, type ServiceStatus } from "../lib/local/region-services";
+import { findPulumiToolchain, pulumiEnvironment, REPO_ROOT, type PulumiToolchain } from "../lib/pulumi-env";
+
+const LOCAL_STACKS = ["local-eu", "local-us"];
+const COMMANDS = ["up", "status", "down", "reset"] as const;
+type LocalCommand = (typeof COMMANDS)[number];
+
+interface StackSummary {
+  stack: string;
+  region: string;
+  services: ServiceStatus[];
+  /** Resource operations of the update, e.g. { same: 7 } or { create: 7 }. */
+  changes?: OpMap;
+  changed?: boolean;
+  durationMs?: number;
+  postgres?: unknown;
+  redis?: unknown;
+  pgbouncer?: unknown;
+  tenants?: Record<string, string>;
+  migrations?: string[];
+}
+
+class UsageFailure extends Error {}
+
+const started = Date.now();
+let json = false;
+let verbose = false;
+const progress = (message: string) => {
+  if (!json || verbose) process.stderr.write(message + "\n");
+};
+
+async function openStack(toolchain: PulumiToolchain, stack: string, create: boolean): Promise<Stack> {
+  const envVars = pulumiEnvironment(REPO_ROOT, { binDir: toolchain.binDir });
+  const pulumiCommand = await PulumiCommand.get({ root: toolchain.root });
+  const args = { stackName: stack, workDir: REPO_ROOT };
+  const opts = { pulumiCommand, envVars };
+  return create ? LocalWorkspace.createOrSelectStack(args, opts) : LocalWorkspace.selectStack(args, opts);
+}
+
+function onEvent(stack: string) {
+  return (event: EngineEvent) => {
+    const step = event.resOutputsEvent?.metadata;
+    if (step && step.op !== "same" && step.op !== "refresh" && step.op !== "read") {
+      const name = step.urn.split("::").pop();
+      progress(`  ${stack}: ${step.op} ${step.type.replace("pulumi-nodejs:dynamic/", "")} ${name}`);
+    }
+    const diag = event.diagnosticEvent;
+    if (diag && (diag.severity === "error" || diag.severity === "warning") && !diag.ephemeral)
+      progress(`  ${stack}: ${diag.severity}: ${diag.message.trim()}`);
+  };
+}
+
+function summarizeOutputs(outputs: OutputMap): Partial<StackSummary> {
+  return {
+    postgres: outputs.postgres?.value,
+    redis: outputs.redis?.value,
+    pgbouncer: outputs.pgbouncer?.value,
+    tenants: outputs.tenants?.value as Record<string, string> | undefined,
+    migrations: outputs.migrations?.value as string[] | undefined,
+  };
+}
+
+async function up(toolchain: PulumiToolchain, stack: string, config: LocalStackConfig): Promise<StackSummary> {
+  const t0 = Date.now();
+  progress(`${stack}: servers`);
+  const services = await startRegionServices(REPO_ROOT, stack, config, { onProgress: (m) => progress(`  ${m}`) });
+  progress(`${stack}: pulumi up`);
+  const s = await openStack(toolchain, stack, true);
+  const result = await s.up({
+    refresh: true,
+    color: "never",
+    onEvent: onEvent(stack),
+    onOutput: verbose ? (out) => process.stderr.write(out) : undefined,
+  });
+  const changes = result.summary.resourceChanges ?? {};
+  const changed = Object.entries(changes).some(([op, n]) => op !== "same" && (n ?? 0) > 0);
+  progress(`${stack}: ${changed ? "updated" : "no changes"} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  return {
+    stack,
+    region: config.region,
+    services: services.services,
+    changes,
+    changed,
+    durationMs: Date.now() - t0,
+    ...summarizeOutputs(result.outputs),
+  };
+}
+
+async function status(toolchain: PulumiToolchain | undefined, stack: string, config: LocalStackConfig): Promise<StackSummary> {
+  const services = await regionServicesStatus(REPO_ROOT, stack, config);
+  let outputs: Partial<StackSummary> = {};
+  if (toolchain) {
+    try {
+      outputs = summarizeOutputs(await (await openStack(toolchain, stack, false)).outputs());
+    } catch {
+      // No stack yet: `npm run local` creates it.
+    }
+  }
+  return { stack, region: config.region, services, ...outputs };
+}
+
+async function reset(toolchain: PulumiToolchain, stack: string, config: LocalStackConfig): Promise<StackSummary> {
+  // The servers must run for the destroy to drop what the stack created.
+  await startRegionServices(REPO_ROOT, stack, config, { onProgress: (m) => progress(`  ${m}`) });
+  try {
+    const s = await openStack(toolchain, stack, false);
+    progress(`${stack}: pulumi destroy`);
+    await s.destroy({ color: "never", onEvent: onEvent(stack) });
+    await s.workspace.removeStack(stack);
+  } catch (err) {
+    if (!/no stack named|not found/i.test((err as Error).message)) throw err;
+  }
+  const services = await stopRegionServices(REPO_ROOT, stack, config, { removeData: true });
+  progress(`${stack}: reset (servers stopped, data removed)`);
+  return { stack, region: config.region, services };
+}
+
+function render(command: LocalCommand, summaries: StackSummary[], audit: RegionAudit[] | undefined): string {
+  const lines: string[] = [];
+  lines.push(
+    table(
+      ["stack", "region", "postgres", "redis", "pgbouncer", "pulumi", "tenants"],
+      summaries.map((s) => {
+        const svc = (name: string) => {
+          const x = s.services.find((v) => v.name === name);
+          return x ? `${x.port} ${x.state}` : "";
+        };
+        const changes = s.changes
+          ? Object.entries(s.changes)
+              .map(([op, n]) => `${op} ${n}`)
+              .join(", ")
+          : "";
+        return [
+          s.stack,
+          s.region,
+          svc("postgres"),
+          svc("redis"),
+          svc("pgbouncer"),
+          changes,
+          s.tenants ? Object.keys(s.tenants).join(", ") : "",
+        ];
+      }),
+    ),
+  );
+  if (audit) {
+    lines.push("", "Isolation audit:");
+    for (const a of audit) {
+      lines.push(
+        `  ${a.stack} (${a.region}): ${a.findings.length === 0 ? "clean" : `${a.findings.length} finding(s)`} — ${a.checks.join("; ")}`,
+      );
+      for (const f of a.findings) lines.push(`    ✗ ${f}`);
+    }
+  }
+  if (command === "up") {
+    const changed = summaries.some((s) => s.changed);
+    lines.push(
+      "",
+      `${changed ? "Applied changes" : "No changes"} in ${((Date.now() - started) / 1000).toFixed(1)} s. Servers keep running: \`npm run local -- down\` stops them.`,
+    );
+  }
+  return lines.join("\n");
+}
+
+async function main(): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      options: {
+        stack: { type: "string", multiple: true },
+        json: { type: "boolean", default: false },
+        verbose: { type: "boolean", default: false },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (err) {
+    throw new UsageFailure((err as Error).message);
+  }
+  json = parsed.values.json;
+  verbose = parsed.values.verbose;
+  const command = (parsed.positionals[0] ?? "up") as LocalCommand;
+  if (!COMMANDS.includes(command) || parsed.positionals.length > 1)
+    throw new UsageFailure(`unknown command "${parsed.positionals.join(" ")}"; expected one of ${COMMANDS.join(", ")}`);
+  const stacks = parsed.values.stack ?? LOCAL_STACKS;
+  const configs = stacks.map((stack) => ({ stack, config: readLocalStackConfig(REPO_ROOT, stack) }));
+  for (const { stack, config } of configs) if (config.kind !== "local") throw new UsageFailure(`${stack} is not a local stack`);
+
+  const lookup = findPulumiToolchain();
+  if (!lookup.ok && (command === "up" || command === "reset")) throw new Error(`the Pulumi toolchain is unavailable: ${lookup.reason}`);
+  const toolchain = lookup.ok ? lookup.toolchain : undefined;
+
+  const summaries: StackSummary[] = [];
+  for (const { stack, config } of configs) {
+    if (command === "up") summaries.push(await up(toolchain!, stack, config));
+    else if (command === "status") summaries.push(await status(toolchain, stack, config));
+    else if (command === "down")
+      summaries.push({ stack, region: config.region, services: await stopRegionServices(REPO_ROOT, stack, config) });
+    else summaries.push(await reset(toolchain!, stack, config));
+  }
+
+  let audit: RegionAudit[] | undefined;
+  if (
+    command === "up" ||
+    (command === "status" && summaries.every((s) => s.services.find((x) => x.name === "postgres")?.state !== "stopped" && s.postgres))
+  ) {
+    progress("isolation audit");
+    audit = await auditRegions(
+      summaries.map((s) => ({
+        stack: s.stack,
+        region: s.region as LocalStackConfig["region"],
+        adminUrl: adminUrlOf(s),
+        expectedTenants: s.tenants ?? {},
+      })),
+    );
+  }
+  const findings = audit?.reduce((n, a) => n + a.findings.length, 0) ?? 0;
+  const result = { command, ok: findings === 0, durationMs: Date.now() - started, stacks: summaries, audit };
+  if (json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
+  else process.stdout.write(render(command, summaries, audit) + "\n");
+  return findings === 0 ? 0 : 1;
+}
+
+function adminUrlOf(s: StackSummary): string {
+  const p = s.postgres as { host: string; port: number; database: string };
+  return `postgres://postgres@${p.host}:${p.port}/${p.database}`;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const usage = err instanceof UsageFailure || err instanceof StackConfigError;
+    process.stderr.write(`local: ${(err as Error).message}\n`);
+    if (!usage && verbose && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    process.exit(usage ? 2 : 1);
+  },
+);
