@@ -1,0 +1,553 @@
+/**
+ * The tenant-context client for Node services (ADR-001's "database middleware"): the only way a
+ * service reaches tenant data. `withTenant(pool, claims, fn)` runs `fn` inside one transaction that
+ * `tenancy.enter_tenant()` bound to the tenant:
+ *
+ *   BEGIN
+ *   SELECT <tripwire>, set_config('statement_timeout', <tier>, true), set_config('lock_timeout', …),
+ *          tenancy.enter_tenant($1)            -- tenant (transaction-local), write gate, routing
+ *   <fn's queries>                             -- each preceded by the tier timeouts again
+ *   COMMIT                                     -- on any error: ROLLBACK, and the connection is destroyed
+ *
+ * Round trips. node-postgres' pipeline mode (`pipeline: true`, pg ≥ 8.23) sends queries without
+ * waiting for earlier results; each is Parse/Bind/Describe/Execute/Sync, so each gets its own result
+ * or error. The statements above are written into the socket corked, as one network write: BEGIN and
+ * the prelude go out with fn's first query, so a one-query `withTenant` costs two round trips (the
+ * COMMIT cannot leave before fn returns) and `tenantQuery()` — BEGIN, prelude, query, COMMIT in one
+ * write — costs one. Failure is transactional, not positional: when any statement fails the
+ * transaction is aborted, everything after it fails with 25P02 without running, and the COMMIT turns
+ * into a rollback.
+ *
+ * What cannot happen (test/pgbouncer/pool-leaks.test.ts proves each against naive node-postgres):
+ *  - a query without a tenant context: the pool exposes no query(), connect() or client; a scope
+ *    refuses queries after its transaction ended, or after fn itself ended it (every result's
+ *    transaction status is checked, and fn's queries are sent one at a time, so none can run after);
+ *  - a swallowed error: once a statement failed the scope refuses further queries, and withTenant
+ *    rejects with that error even if fn caught it and returned normally;
+ *  - a tenant set once per connection (connect hook): the context is set per transaction, by
+ *    enter_tenant, and nothing here sets a session-level value;
+ *  - a connection released inside an open transaction: it is released only after COMMIT and a
+ *    transaction status of idle ('I'), otherwise it is destroyed;
+ *  - a transaction-local value reverting to a session-level one: nothing runs after COMMIT, and a
+ *    session-level tenant planted on a connection by anything else trips the prelude and destroys it.
+ *
+ * Noisy neighbours: the tier's statement_timeout and lock_timeout are set transaction-locally before
+ * enter_tenant (whose gate wait they bound) and again before every query of fn, so a query of fn that
+ * ran `SET statement_timeout = 0` does not lift the next one; a single statement cannot lift its own
+ * (PostgreSQL arms the timer when the statement starts). PgBouncer's query_timeout is the ceiling
+ * for everything else. Each tenant may hold at most `maxConcurrentTransactions` of this instance's
+ * connections, so one tenant's burst waits for its own slots instead of taking the whole pool.
+ *
+ * Session scoping is deliberately not offered: a session-level tenant skips enter_tenant's write
+ * gate and routing (both transaction-scoped), survives into the next request unless reset, and is
+ * unsafe behind transaction pooling. docs/pgbouncer.md has the reasoning.
+ */
+import pg from "pg";
+import { z } from "zod";
+import type { QueryResult, Queryable } from "./db";
+import { TenantId } from "./tenant";
+import { Tier, TIER_LIMITS, type TierLimits } from "./tiers";
+
+export const TenantClaims = z.object({
+  /** The tenant's uuid (lower-cased). */
+  tenantId: TenantId,
+  tier: Tier,
+});
+export type TenantClaims = z.output<typeof TenantClaims>;
+export type TenantClaimsInput = z.input<typeof TenantClaims>;
+
+export class TenantContextError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "TenantContextError";
+  }
+}
+
+/** The claims were not a valid tenant id and tier; nothing was sent to the database. */
+export class InvalidTenantClaimsError extends TenantContextError {
+  constructor(
+    message: string,
+    readonly field: string,
+  ) {
+    super(`invalid tenant claims: ${field}: ${message}`);
+    this.name = "InvalidTenantClaimsError";
+  }
+}
+
+/** The scope was used in a way that could run a query outside the tenant's transaction. */
+export class TenantScopeError extends TenantContextError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "TenantScopeError";
+  }
+}
+
+/** One statement of a tenant (what lib/observability/metrics.ts `observe()` takes). */
+export interface TenantQueryObservation {
+  tenantId: string;
+  tier: Tier;
+  durationMs: number;
+  rows?: number;
+  /** SQLSTATE of a failed statement, e.g. "57014" for a statement timeout. */
+  errorCode?: string;
+}
+
+export interface TenantTransactionObservation {
+  tenantId: string;
+  tier: Tier;
+  /** From the first statement sent to COMMIT/ROLLBACK done. */
+  durationMs: number;
+  /** Statements of fn (not counting BEGIN, the prelude, COMMIT). */
+  statements: number;
+  outcome: "commit" | "rollback";
+  errorCode?: string;
+}
+
+/**
+ * Hook point for per-tenant observability (issue 10): called synchronously, exceptions ignored.
+ * Pass `createTenantMetrics().observe` as `onQuery`.
+ */
+export interface TenantPoolObserver {
+  onQuery?(observation: TenantQueryObservation): void;
+  onTransaction?(observation: TenantTransactionObservation): void;
+  /** A pooled connection failed outside a request (PostgreSQL or PgBouncer restarted). */
+  onConnectionError?(error: Error): void;
+}
+
+/** node-postgres pool options, minus those that would set session state outside a tenant transaction. */
+export type TenantPoolOptions = Omit<
+  pg.PoolConfig,
+  "pipeline" | "onConnect" | "statement_timeout" | "lock_timeout" | "idle_in_transaction_session_timeout" | "options"
+> & {
+  /** Per-tier limits; TIER_LIMITS by default (tests pass shorter timeouts). */
+  limits?: Readonly<Record<Tier, Pick<TierLimits, "statementTimeoutMs" | "maxConcurrentTransactions">>>;
+  observer?: TenantPoolObserver;
+  /** How long a failing connection may take to answer ROLLBACK before it is closed regardless. @default 2000 */
+  rollbackTimeoutMs?: number;
+};
+
+/** What fn gets: a Queryable bound to one tenant's transaction. */
+export interface TenantScope extends Queryable {
+  readonly tenantId: string;
+  readonly tier: Tier;
+  /** The schema enter_tenant routed this transaction to ("shared" or "tenant_<hex>"); set by the first query. */
+  readonly schema: string | undefined;
+}
+
+interface Statement {
+  text: string;
+  values?: unknown[];
+}
+
+const BEGIN: Statement = { text: "BEGIN" };
+const COMMIT: Statement = { text: "COMMIT" };
+const ROLLBACK: Statement = { text: "ROLLBACK" };
+// Evaluated left to right: the session-level leftover is read before enter_tenant sets the
+// transaction-local value, and lock_timeout is in force before enter_tenant waits at the gate.
+const prelude = (tenantId: string, timeoutMs: number): Statement => ({
+  text:
+    "SELECT current_setting('app.current_tenant_id', true) AS inherited, set_config('statement_timeout', $2, true) AS statement_timeout, " +
+    "set_config('lock_timeout', $2, true) AS lock_timeout, tenancy.enter_tenant($1::uuid) AS schema",
+  values: [tenantId, String(timeoutMs)],
+});
+const rearm = (timeoutMs: number): Statement => ({
+  text: "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true)",
+  values: [String(timeoutMs)],
+});
+
+/** Statements fn must not send: they end or split the tenant transaction. (The status check is the guarantee; this only fails earlier.) */
+const TRANSACTION_CONTROL = /^(?:\s|--[^\n]*\n|\/\*[\s\S]*?\*\/|\()*(begin|start|commit|end|rollback|abort|savepoint|release|prepare\s+transaction)\b/i;
+
+interface StepResult {
+  result?: pg.QueryResult;
+  error?: Error;
+  /** Transaction status after the step ('I' idle, 'T' in transaction, 'E' failed); only meaningful when it succeeded. */
+  status: pg.TransactionStatus;
+  durationMs: number;
+}
+
+type PipelineClient = pg.PoolClient;
+
+/** The socket under a node-postgres client (pg's Connection.stream; not in its public types). */
+function socketOf(client: PipelineClient): { cork?(): void; uncork?(): void; destroy?(): void } | undefined {
+  return (client as unknown as { connection?: { stream?: { cork?(): void; uncork?(): void; destroy?(): void } } }).connection?.stream;
+}
+
+/**
+ * Sends `statements` pipelined, corked into one write; resolves when every one has answered
+ * (successful or not), in order.
+ */
+function pipelined(client: PipelineClient, statements: readonly Statement[]): Promise<StepResult[]> {
+  const stream = socketOf(client);
+  const started = performance.now();
+  stream?.cork?.();
+  try {
+    return Promise.all(
+      statements.map(
+        (s) =>
+          new Promise<StepResult>((resolve) => {
+            const config = { text: s.text, values: s.values, queryMode: "extended" } as pg.QueryConfig;
+            client.query(config, (error: Error | null, result: pg.QueryResult) =>
+              resolve({ error: error ?? undefined, result, status: client.getTransactionStatus(), durationMs: performance.now() - started }),
+            );
+          }),
+      ),
+    );
+  } finally {
+    stream?.uncork?.();
+  }
+}
+
+const firstError = (steps: StepResult[]) => steps.find((s) => s.error)?.error;
+const sqlState = (err: unknown) => (typeof (err as { code?: unknown })?.code === "string" ? (err as { code: string }).code : undefined);
+
+/** Validates claims (zod) into a canonical tenant id and tier, naming the bad field. */
+export function parseTenantClaims(claims: unknown): TenantClaims {
+  const parsed = TenantClaims.safeParse(claims);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new InvalidTenantClaimsError(issue.message, issue.path.map(String).join(".") || "claims");
+  }
+  return parsed.data;
+}
+
+/** A FIFO counting semaphore per tenant: at most `max` concurrent holders. */
+class TenantSlots {
+  #slots = new Map<string, { active: number; waiting: (() => void)[] }>();
+
+  async acquire(tenantId: string, max: number): Promise<() => void> {
+    let slot = this.#slots.get(tenantId);
+    if (!slot) this.#slots.set(tenantId, (slot = { active: 0, waiting: [] }));
+    if (slot.active >= max) await new Promise<void>((resolve) => slot!.waiting.push(resolve));
+    else slot.active++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = slot!.waiting.shift();
+      if (next) next(); // the slot passes to the next waiter without being freed
+      else if (--slot!.active === 0) this.#slots.delete(tenantId);
+    };
+  }
+
+  /** Tenants holding or waiting for slots (for tests and metrics). */
+  snapshot(): Record<string, { active: number; waiting: number }> {
+    return Object.fromEntries([...this.#slots].map(([id, s]) => [id, { active: s.active, waiting: s.waiting.length }]));
+  }
+}
+
+/**
+ * A pool of connections that can only be used for one tenant at a time. Create one per process
+ * (per database URL); its size is the app pool of lib/pgbouncer/pool-budget.ts.
+ */
+export class TenantPool {
+  readonly #pool: pg.Pool;
+  readonly #limits: NonNullable<TenantPoolOptions["limits"]>;
+  readonly #observer: TenantPoolObserver;
+  readonly #rollbackTimeoutMs: number;
+  readonly #broken = new WeakSet<pg.ClientBase>();
+  readonly #slots = new TenantSlots();
+
+  constructor(options: TenantPoolOptions) {
+    const { limits, observer, rollbackTimeoutMs, ...poolOptions } = options;
+    for (const key of ["pipeline", "onConnect", "statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout", "options"]) {
+      if (key in poolOptions) throw new TenantContextError(`TenantPool option "${key}" is not allowed: it would set session state outside a tenant transaction`);
+    }
+    this.#limits = limits ?? TIER_LIMITS;
+    this.#observer = observer ?? {};
+    this.#rollbackTimeoutMs = rollbackTimeoutMs ?? 2000;
+    this.#pool = new pg.Pool({ ...poolOptions, pipeline: true });
+    // Without these, a connection that fails (PgBouncer or PostgreSQL restarting) emits an
+    // unhandled 'error' event and takes the process down.
+    this.#pool.on("error", (err) => this.#notify(() => this.#observer.onConnectionError?.(err)));
+    this.#pool.on("connect", (client) => {
+      client.on("error", (err) => {
+        this.#broken.add(client);
+        this.#notify(() => this.#observer.onConnectionError?.(err));
+      });
+    });
+  }
+
+  /** Runs `fn` in one transaction bound to the tenant in `claims`; see the module comment. */
+  async withTenant<T>(claims: TenantClaimsInput, fn: (scope: TenantScope) => Promise<T>): Promise<T> {
+    const { tenantId, tier } = parseTenantClaims(claims);
+    const scope = new Scope(
+      {
+        lease: () => this.#lease(tenantId, tier),
+        observeQuery: (o) => this.#notify(() => this.#observer.onQuery?.(o)),
+        observeTransaction: (o) => this.#notify(() => this.#observer.onTransaction?.(o)),
+        tainted: (lease) => this.#tainted(lease),
+      },
+      tenantId,
+      tier,
+      this.#limits[tier].statementTimeoutMs,
+    );
+    let result: T;
+    try {
+      result = await fn(scope);
+    } catch (err) {
+      await scope.finish(err instanceof Error ? err : new TenantContextError(String(err)));
+      throw err;
+    }
+    await scope.finish(undefined);
+    return result;
+  }
+
+  /**
+   * One statement for one tenant in one round trip: BEGIN, prelude, the statement and COMMIT go
+   * out in a single write. The request path for single-query endpoints.
+   */
+  async tenantQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(claims: TenantClaimsInput, text: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
+    const { tenantId, tier } = parseTenantClaims(claims);
+    checkStatement(text, params);
+    const timeoutMs = this.#limits[tier].statementTimeoutMs;
+    const lease = await this.#lease(tenantId, tier);
+    const steps = await pipelined(lease.client, [BEGIN, prelude(tenantId, timeoutMs), { text, values: params }, COMMIT]);
+    const [, enter, query, commit] = steps;
+    const error =
+      firstError(steps) ?? (commit.status !== "I" ? new TenantScopeError(`the tenant transaction did not end cleanly (status ${commit.status})`) : undefined);
+    this.#notify(() =>
+      this.#observer.onQuery?.({ tenantId, tier, durationMs: query.durationMs, rows: query.result?.rowCount ?? undefined, errorCode: query.error ? sqlState(query.error) : undefined }),
+    );
+    this.#notify(() =>
+      this.#observer.onTransaction?.({ tenantId, tier, durationMs: commit.durationMs, statements: 1, outcome: error ? "rollback" : "commit", errorCode: sqlState(error) }),
+    );
+    if (error) {
+      await lease.discard(error);
+      throw error;
+    }
+    if (inheritedTenant(enter)) this.#tainted(lease);
+    else lease.release();
+    return query.result as pg.QueryResult<R>;
+  }
+
+  /** Pool counters (node-postgres) and the tenants holding or waiting for slots. */
+  stats() {
+    return { total: this.#pool.totalCount, idle: this.#pool.idleCount, waiting: this.#pool.waitingCount, tenants: this.#slots.snapshot() };
+  }
+
+  async end(): Promise<void> {
+    await this.#pool.end();
+  }
+
+  /** A connection for one tenant transaction: a tenant slot, then an idle, unbroken connection. Never leaves this module. */
+  async #lease(tenantId: string, tier: Tier): Promise<Lease> {
+    const freeSlot = await this.#slots.acquire(tenantId, this.#limits[tier].maxConcurrentTransactions);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const client = await this.#pool.connect();
+        if (!this.#broken.has(client) && client.getTransactionStatus() === "I") return new Lease(client, freeSlot, this.#rollbackTimeoutMs);
+        // Not idle (or failed earlier): never hand it out. Destroy it and take another.
+        client.release(new TenantContextError("discarding a pooled connection that is not idle"));
+        if (attempt >= 3) throw new TenantContextError("no idle connection after 4 attempts");
+      }
+    } catch (err) {
+      freeSlot();
+      throw err;
+    }
+  }
+
+  /**
+   * The connection carried a session-level tenant from earlier use (something outside this client
+   * set one). The request that found it was not affected — enter_tenant's transaction-local value
+   * takes precedence — but the connection is destroyed, and the observer told.
+   */
+  #tainted(lease: Lease): void {
+    const error = new TenantScopeError("a pooled connection carried a session-level tenant setting from earlier use; it has been destroyed");
+    lease.destroy(error);
+    this.#notify(() => this.#observer.onConnectionError?.(error));
+  }
+
+  #notify(call: () => void): void {
+    try {
+      call();
+    } catch {
+      // An observer must never break a request.
+    }
+  }
+}
+
+/** @internal One checked-out connection and the tenant slot that goes with it. */
+class Lease {
+  #done = false;
+  constructor(
+    readonly client: PipelineClient,
+    private readonly freeSlot: () => void,
+    private readonly rollbackTimeoutMs: number,
+  ) {}
+
+  /** Back to the pool: only from idle, after COMMIT. */
+  release(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.client.release();
+    this.freeSlot();
+  }
+
+  /** Closed instead of reused (the transaction already ended). */
+  destroy(reason: Error): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.client.release(reason);
+    this.freeSlot();
+  }
+
+  /** ROLLBACK if the connection still answers (bounded), then destroy it: it is never reused. */
+  async discard(reason: Error): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    try {
+      const status = this.client.getTransactionStatus();
+      if (status === "T" || status === "E") {
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), this.rollbackTimeoutMs)));
+        const outcome = await Promise.race([pipelined(this.client, [ROLLBACK]), timedOut]);
+        clearTimeout(timer);
+        if (outcome === "timeout") socketOf(this.client)?.destroy?.();
+      }
+    } finally {
+      this.client.release(reason);
+      this.freeSlot();
+    }
+  }
+}
+
+function checkStatement(text: unknown, params: unknown): asserts text is string {
+  if (typeof text !== "string" || text.trim() === "") {
+    throw new TenantScopeError("a tenant query takes SQL text and an array of parameters (no query objects, cursors or named statements)");
+  }
+  if (params !== undefined && !Array.isArray(params)) throw new TenantScopeError("query parameters must be an array");
+  if (TRANSACTION_CONTROL.test(text)) {
+    throw new TenantScopeError(`transaction control is the tenant client's job; refusing ${JSON.stringify(text.trim().split(/\s+/)[0])} inside a tenant scope`);
+  }
+}
+
+/** True when the prelude found a session-level tenant left on the connection (the value is never echoed: it is another tenant's id). */
+function inheritedTenant(step: StepResult): boolean {
+  const inherited = (step.result?.rows[0] as { inherited: string | null } | undefined)?.inherited;
+  return inherited !== null && inherited !== undefined && inherited !== "";
+}
+
+interface ScopeContext {
+  lease(): Promise<Lease>;
+  observeQuery(o: TenantQueryObservation): void;
+  observeTransaction(o: TenantTransactionObservation): void;
+  tainted(lease: Lease): void;
+}
+
+class Scope implements TenantScope {
+  #lease: Lease | undefined;
+  #chain: Promise<unknown> = Promise.resolve();
+  #state: "idle" | "open" | "ended" = "idle";
+  #failure: Error | undefined;
+  #statements = 0;
+  #startedAt = 0;
+  #lastDurationMs = 0;
+  #tainted = false;
+  schema: string | undefined;
+
+  constructor(
+    private readonly ctx: ScopeContext,
+    readonly tenantId: string,
+    readonly tier: Tier,
+    private readonly timeoutMs: number,
+  ) {}
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  query<R = any>(text: string, params?: unknown[]): Promise<QueryResult<R>> {
+    // One at a time: a statement is sent only after the previous one answered 'T', so nothing can
+    // be sent behind a statement that ended the transaction.
+    const run = this.#chain.then(() => this.#run(text, params));
+    this.#chain = run.catch(() => {});
+    return run as Promise<QueryResult<R>>;
+  }
+
+  async #run(text: string, params: unknown[] | undefined): Promise<pg.QueryResult> {
+    if (this.#state === "ended") throw new TenantScopeError("the tenant scope has ended: a query after withTenant() returned would run outside the tenant's transaction");
+    if (this.#failure) throw new TenantScopeError("the tenant transaction has already failed; no further queries run in it", { cause: this.#failure });
+    try {
+      checkStatement(text, params);
+    } catch (err) {
+      this.#failure = err as Error;
+      throw err;
+    }
+    const first = this.#state === "idle";
+    if (first) {
+      try {
+        this.#lease = await this.ctx.lease();
+      } catch (err) {
+        this.#failure = err as Error;
+        throw err;
+      }
+      this.#state = "open";
+      this.#startedAt = performance.now();
+    }
+    const steps = await pipelined(this.#lease!.client, first ? [BEGIN, prelude(this.tenantId, this.timeoutMs), { text, values: params }] : [rearm(this.timeoutMs), { text, values: params }]);
+    const query = steps[steps.length - 1];
+    this.#statements++;
+    this.#lastDurationMs = performance.now() - this.#startedAt;
+    const error =
+      firstError(steps) ??
+      (query.status !== "T" ? new TenantScopeError(`the statement left the tenant transaction (status ${query.status}); refusing to continue outside it`) : undefined);
+    this.ctx.observeQuery({
+      tenantId: this.tenantId,
+      tier: this.tier,
+      durationMs: query.durationMs,
+      rows: query.result?.rowCount ?? undefined,
+      errorCode: query.error ? sqlState(query.error) : undefined,
+    });
+    if (error) {
+      this.#failure = error;
+      throw error;
+    }
+    if (first) {
+      this.schema = (steps[1].result!.rows[0] as { schema: string }).schema;
+      this.#tainted = inheritedTenant(steps[1]);
+    }
+    return query.result!;
+  }
+
+  /** Ends the scope: COMMIT when everything succeeded, else ROLLBACK and destroy the connection. */
+  async finish(fnError: Error | undefined): Promise<void> {
+    await this.#chain; // statements fn fired without awaiting still belong to this transaction
+    const wasOpen = this.#state === "open";
+    this.#state = "ended";
+    const lease = this.#lease;
+    if (!lease) return; // fn sent nothing: no connection was taken
+    let error = fnError ?? this.#failure;
+    if (!error) {
+      const [commit] = await pipelined(lease.client, [COMMIT]);
+      error = commit.error ?? (commit.status !== "I" ? new TenantScopeError(`COMMIT left the connection in status ${commit.status}`) : undefined);
+    }
+    this.ctx.observeTransaction({
+      tenantId: this.tenantId,
+      tier: this.tier,
+      durationMs: wasOpen ? performance.now() - this.#startedAt : this.#lastDurationMs,
+      statements: this.#statements,
+      outcome: error ? "rollback" : "commit",
+      errorCode: sqlState(error),
+    });
+    if (error) {
+      await lease.discard(error);
+      // fn returned normally but a statement failed (fn swallowed it), or COMMIT failed: the request fails.
+      if (!fnError) throw error;
+      return;
+    }
+    if (this.#tainted) this.ctx.tainted(lease);
+    else lease.release();
+  }
+}
+
+/** `pool.withTenant(claims, fn)`. */
+export function withTenant<T>(pool: TenantPool, claims: TenantClaimsInput, fn: (scope: TenantScope) => Promise<T>): Promise<T> {
+  return pool.withTenant(claims, fn);
+}
+
+/** `pool.tenantQuery(claims, text, params)`: one statement, one round trip. */
+export function tenantQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(pool: TenantPool, claims: TenantClaimsInput, text: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
+  return pool.tenantQuery<R>(claims, text, params);
+}
+
+export function createTenantPool(options: TenantPoolOptions): TenantPool {
+  return new TenantPool(options);
+}
