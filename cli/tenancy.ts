@@ -59,7 +59,9 @@ export async function main(argv: string[]): Promise<number> {
     try {
       parsed = parseArgs({ args: rest, options: { ...COMMON_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
     } catch (err) {
-      throw new UsageError(`${(err as Error).message}\nusage: tenancy ${command.usage}`, "arguments");
+      // Name the offending flag when node:util says which ("Unknown option '--bogus'", "Option '--tier <value>' argument missing").
+      const flag = /[Oo]ption '(-[^' ]+)/.exec((err as Error).message)?.[1];
+      throw new UsageError(`${(err as Error).message}\nusage: tenancy ${command.usage}`, flag ?? "arguments");
     }
     if (parsed.values.help) {
       out.result({ usage: command.usage, summary: command.summary }, () => `usage: tenancy ${command.usage}\n\n${command.summary}`);

@@ -60,6 +60,17 @@ export class MigrationChecksumError extends Error {
   }
 }
 
+/** The database already serves another residency region; nothing was changed. */
+export class DatabaseRegionError extends Error {
+  constructor(
+    readonly current: string,
+    readonly requested: string,
+  ) {
+    super(`this database serves residency region "${current}"; refusing to change it to "${requested}"`);
+    this.name = "DatabaseRegionError";
+  }
+}
+
 export function migrationChecksum(m: Migration): string {
   return createHash("sha256").update(m.sql).digest("hex");
 }
@@ -78,6 +89,12 @@ export async function migrate(client: Queryable, options: MigrateOptions = {}): 
       timescaledb: false,
       unchanged: true,
     };
+
+    // A region conflict is refused before anything changes (roles, privileges, pending migrations).
+    if (options.region) {
+      const current = await recordedRegion(client);
+      if (current && current !== options.region) throw new DatabaseRegionError(current, options.region);
+    }
 
     progress({ phase: "roles", message: "checking roles" });
     if (options.dryRun) {
@@ -204,15 +221,21 @@ async function applyVersioned(client: Queryable, dryRun: boolean): Promise<{ ver
   return pending.map(({ version, name }) => ({ version, name }));
 }
 
-async function recordRegion(client: Queryable, region: ResidencyRegion, dryRun: boolean): Promise<void> {
+/** This database's residency region, or undefined when none is recorded (or the registry does not exist yet). */
+async function recordedRegion(client: Queryable): Promise<string | undefined> {
+  const { rows: exists } = await client.query(`SELECT to_regclass($1) IS NOT NULL AS present`, [`${REGISTRY_SCHEMA}.database_settings`]);
+  if (!exists[0].present) return undefined;
   const { rows } = await client.query(`SELECT region FROM ${ident(REGISTRY_SCHEMA)}.database_settings`);
-  const current = rows[0]?.region as string | null | undefined;
+  return (rows[0]?.region as string | null | undefined) ?? undefined;
+}
+
+async function recordRegion(client: Queryable, region: ResidencyRegion, dryRun: boolean): Promise<void> {
+  if (dryRun) return; // checked up front; in a dry run the registry may not exist yet
+  const current = await recordedRegion(client);
   if (current === region) return;
-  if (current) throw new Error(`this database serves residency region "${current}"; refusing to change it to "${region}"`);
-  if (!dryRun) {
-    await withTransaction(client, async (tx) => {
-      await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
-      await tx.query(`UPDATE ${ident(REGISTRY_SCHEMA)}.database_settings SET region = $1`, [region]);
-    });
-  }
+  if (current) throw new DatabaseRegionError(current, region);
+  await withTransaction(client, async (tx) => {
+    await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+    await tx.query(`UPDATE ${ident(REGISTRY_SCHEMA)}.database_settings SET region = $1`, [region]);
+  });
 }

@@ -7,7 +7,9 @@
  * The plan is additive. It creates tables, columns, constraints, indexes, RLS and policies, grants
  * exactly the privileges below, and revokes any others from our roles and PUBLIC. It never drops a
  * column or changes a type: those need a versioned migration (lib/migrations.ts), and the plan
- * refuses with a message saying so.
+ * refuses with a message saying so. Our two policies are compared by definition, not only by name:
+ * one that drifted (ALTER POLICY ... USING (true), a lost WITH CHECK, other roles) is dropped and
+ * recreated in the same transaction.
  */
 import { allColumns, STANDARD_COLUMNS, TENANT_TABLES, type TenantTable } from "./catalogue";
 import type { Queryable } from "./db";
@@ -41,8 +43,51 @@ export interface TableState {
   rowSecurity: boolean;
   forceRowSecurity: boolean;
   policies: Set<string>;
+  /** Definitions of the policies, when read (readSchemaStates does): lets the plan repair drifted policies. */
+  policyDefinitions?: Map<string, PolicyDefinition>;
   /** grantee ("PUBLIC" for public) → privileges held. */
   privileges: Map<string, Set<string>>;
+}
+
+/** A policy as pg_policies describes it. */
+export interface PolicyDefinition {
+  permissive: boolean;
+  command: "ALL" | "SELECT" | "INSERT" | "UPDATE" | "DELETE";
+  /** Role names; "public" for PUBLIC. */
+  roles: string[];
+  using: string | null;
+  withCheck: string | null;
+}
+
+/** The definitions planSchema creates, by policy name. */
+export const POLICY_DEFINITIONS: Record<string, PolicyDefinition> = {
+  [POLICY_NAMES.isolation]: { permissive: false, command: "ALL", roles: ["public"], using: TENANT_PREDICATE, withCheck: TENANT_PREDICATE },
+  [POLICY_NAMES.access]: { permissive: true, command: "ALL", roles: [ROLES.app, ROLES.readonly], using: "true", withCheck: "true" },
+};
+
+/**
+ * A policy expression reduced for comparison with what PostgreSQL deparses: case, whitespace,
+ * parentheses and sub-select column aliases removed, so `tenant_id = (SELECT tenancy.current_tenant_id())`
+ * equals `(tenant_id = ( SELECT tenancy.current_tenant_id() AS current_tenant_id))`.
+ */
+export function normalizePolicyExpression(expression: string): string {
+  return expression
+    .toLowerCase()
+    .replace(/\s+as\s+"?[a-z_][a-z0-9_]*"?(?=\s*\))/g, "")
+    .replace(/[\s()]/g, "");
+}
+
+/** True when a policy read from the database is the one we would create. */
+export function policyMatches(have: PolicyDefinition, want: PolicyDefinition): boolean {
+  const expr = (e: string | null) => (e === null ? null : normalizePolicyExpression(e));
+  const roles = (r: string[]) => [...r].map((x) => x.toLowerCase()).sort().join(",");
+  return (
+    have.permissive === want.permissive &&
+    have.command === want.command &&
+    roles(have.roles) === roles(want.roles) &&
+    expr(have.using) === expr(want.using) &&
+    expr(have.withCheck) === expr(want.withCheck)
+  );
 }
 
 export interface SchemaState {
@@ -166,13 +211,22 @@ export function planSchema(schema: string, state: SchemaState, tables: readonly 
     const name = qualified(schema, table.name);
     if (!have?.rowSecurity) out.push(`ALTER TABLE ${name} ENABLE ROW LEVEL SECURITY`);
     if (!have?.forceRowSecurity) out.push(`ALTER TABLE ${name} FORCE ROW LEVEL SECURITY`);
-    if (!have?.policies.has(POLICY_NAMES.isolation)) {
+    const drifted = new Set<string>();
+    for (const policy of [POLICY_NAMES.isolation, POLICY_NAMES.access]) {
+      const definition = have?.policyDefinitions?.get(policy);
+      if (have?.policies.has(policy) && definition && !policyMatches(definition, POLICY_DEFINITIONS[policy])) {
+        out.push(`DROP POLICY ${ident(policy)} ON ${name}`);
+        drifted.add(policy);
+      }
+    }
+    const hasPolicy = (policy: string) => (have?.policies.has(policy) ?? false) && !drifted.has(policy);
+    if (!hasPolicy(POLICY_NAMES.isolation)) {
       // RESTRICTIVE: ANDed with every permissive policy, so a later permissive policy cannot widen it.
       out.push(
         `CREATE POLICY ${POLICY_NAMES.isolation} ON ${name} AS RESTRICTIVE FOR ALL TO PUBLIC USING (${TENANT_PREDICATE}) WITH CHECK (${TENANT_PREDICATE})`,
       );
     }
-    if (!have?.policies.has(POLICY_NAMES.access)) {
+    if (!hasPolicy(POLICY_NAMES.access)) {
       out.push(
         `CREATE POLICY ${POLICY_NAMES.access} ON ${name} AS PERMISSIVE FOR ALL TO ${ident(ROLES.app)}, ${ident(ROLES.readonly)} USING (true) WITH CHECK (true)`,
       );
@@ -263,11 +317,19 @@ export async function readSchemaStates(client: Queryable, schemas: string[], tab
   for (const row of indexes.rows) if (present(row.schema, row.table)) tableState(row.schema, row.table).indexes.add(row.name);
 
   const policies = await client.query(
-    `SELECT schemaname AS schema, tablename AS table, policyname AS name FROM pg_policies
+    `SELECT schemaname AS schema, tablename AS table, policyname AS name, permissive = 'PERMISSIVE' AS permissive, cmd AS command,
+            roles::text[] AS roles, qual AS using, with_check AS "withCheck"
+       FROM pg_policies
       WHERE schemaname = ANY($1) AND tablename = ANY($2)`,
     [schemas, tableNames],
   );
-  for (const row of policies.rows) if (present(row.schema, row.table)) tableState(row.schema, row.table).policies.add(row.name);
+  for (const row of policies.rows) {
+    if (!present(row.schema, row.table)) continue;
+    const t = tableState(row.schema, row.table);
+    t.policies.add(row.name);
+    t.policyDefinitions ??= new Map();
+    t.policyDefinitions.set(row.name, { permissive: row.permissive, command: row.command, roles: row.roles, using: row.using, withCheck: row.withCheck });
+  }
 
   const grants = await client.query(
     `SELECT n.nspname AS schema, c.relname AS table,

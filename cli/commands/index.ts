@@ -1,4 +1,30 @@
 /** Every `tenancy` command, one file each. Adding a command: write the file, add it here. */
 import type { Command } from "../tenancy";
+import { auditCommand } from "./audit";
+import { cacheGrantCommand } from "./cache-grant";
+import { cacheRevokeCommand } from "./cache-revoke";
+import { cacheUsageCommand } from "./cache-usage";
+import { migrateCommand } from "./migrate";
+import { seedCommand } from "./seed";
+import { tenantCreateCommand } from "./tenant-create";
+import { tenantDeleteCommand } from "./tenant-delete";
+import { tenantListCommand } from "./tenant-list";
+import { tenantShowCommand } from "./tenant-show";
+import { tenantResumeCommand, tenantSuspendCommand } from "./tenant-suspend";
 
-export const commands: Command[] = [];
+export const commands: Command[] = [
+  // data layer (issue 2)
+  migrateCommand,
+  tenantCreateCommand,
+  tenantListCommand,
+  tenantShowCommand,
+  tenantSuspendCommand,
+  tenantResumeCommand,
+  tenantDeleteCommand,
+  seedCommand,
+  auditCommand,
+  // Redis tenancy (issue 5)
+  cacheGrantCommand,
+  cacheRevokeCommand,
+  cacheUsageCommand,
+];

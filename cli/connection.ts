@@ -1,0 +1,73 @@
+/**
+ * "Open a connection from the flags": every command that talks to PostgreSQL spreads
+ * `CONNECTION_OPTIONS` into its options and runs its work inside `withConnection(ctx, fn)`.
+ *
+ *   options: { ...CONNECTION_OPTIONS, tier: { type: "string" } },
+ *   async run(ctx) {
+ *     const input = parse(ctx);                       // validate everything first: bad input writes nothing
+ *     return withConnection(ctx, (client) => work(client, input));
+ *   }
+ *
+ * The URL comes from `--database-url`, else `DATABASE_URL`; neither is a usage error (exit 2)
+ * naming both. The connection is one dedicated session (session-level advisory locks, SET LOCAL
+ * ROLE in transactions), closed when `fn` settles. Server notices go to stderr as progress.
+ * Messages never contain the password: `describeDatabaseUrl()` is what we print.
+ */
+import pg from "pg";
+import type { ParseArgsConfig } from "node:util";
+import type { CommandContext } from "./tenancy";
+import { UsageError } from "./output";
+
+export const CONNECTION_OPTIONS = {
+  "database-url": { type: "string" },
+} as const satisfies NonNullable<ParseArgsConfig["options"]>;
+
+/** The connection URL from `--database-url` or `DATABASE_URL`; a UsageError naming both when neither is set or it is malformed. */
+export function databaseUrl(flags: CommandContext["flags"], env: NodeJS.ProcessEnv = process.env): string {
+  const fromFlag = flags["database-url"];
+  const url = typeof fromFlag === "string" ? fromFlag : env.DATABASE_URL;
+  const field = typeof fromFlag === "string" ? "--database-url" : "DATABASE_URL";
+  if (url === undefined || url.trim() === "") {
+    throw new UsageError("no database given: pass --database-url <postgres://...> or set DATABASE_URL", "--database-url");
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError("is not a URL (expected postgres://user@host:port/database)", field);
+  }
+  if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
+    throw new UsageError(`must be a postgres:// or postgresql:// URL, not ${parsed.protocol}//`, field);
+  }
+  return url;
+}
+
+/** The URL without its password, for messages: `postgres://user@host:5432/db`. */
+export function describeDatabaseUrl(url: string): string {
+  const u = new URL(url);
+  u.password = "";
+  u.search = "";
+  return u.toString();
+}
+
+/**
+ * Opens one session from the flags, runs `fn`, and always closes it. Connection failures become
+ * an error naming the server (exit 1), never the password.
+ */
+export async function withConnection<T>(ctx: Pick<CommandContext, "flags" | "out">, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const url = databaseUrl(ctx.flags);
+  const client = new pg.Client({ connectionString: url, application_name: "tenancy-cli" });
+  // A server restart while idle must become a failed command, not an unhandled 'error' event.
+  client.on("error", () => {});
+  client.on("notice", (notice) => ctx.out.progress(`notice: ${notice.message}`));
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new Error(`could not connect to ${describeDatabaseUrl(url)}: ${(err as Error).message}`);
+  }
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Shared pieces of the data-layer tests: migrated databases on the test cluster, connections as any
+ * role, throwaway roles for negative controls, and the CLI run in-process.
+ *
+ * Roles are cluster-wide and test files run in parallel: never alter app_user's (or any of our
+ * roles') attributes or memberships here. A negative control that needs "app_user, but a member of
+ * the owner" creates a throwaway login role with that membership and attacks as it.
+ */
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { vi } from "vitest";
+import { main } from "../../cli/tenancy";
+import { migrate } from "../../lib/migrate";
+import { ROLES } from "../../lib/roles";
+import { seedTenant } from "../../lib/seed";
+import { createTenant } from "../../lib/tenants";
+import type { Tenant } from "../../lib/tenant";
+import { adminUrl, createTestDatabase, type TestDatabase } from "../support/postgres";
+
+/** A connected client with an error handler (a terminated backend must not crash the test process). */
+export async function connect(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  client.on("error", () => {});
+  await client.connect();
+  return client;
+}
+
+/** The SQLSTATE of whatever `fn` throws, or undefined when it does not throw. */
+export async function sqlstate(fn: () => Promise<unknown>): Promise<string | undefined> {
+  try {
+    await fn();
+    return undefined;
+  } catch (err) {
+    return (err as { code?: string }).code ?? "no-sqlstate";
+  }
+}
+
+export interface MigratedDatabase {
+  db: TestDatabase;
+  /** Superuser session on the database. */
+  admin: pg.Client;
+  /** A new session as `role` (closed by `close()`). */
+  connectAs(role: string): Promise<pg.Client>;
+  /** Creates a LOGIN role for this database only (dropped by `close()`), e.g. `throwawayRole("BYPASSRLS")`. */
+  throwawayRole(attributes?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function migratedDatabase(prefix = "dl"): Promise<MigratedDatabase> {
+  const db = await createTestDatabase(prefix);
+  const admin = await connect(db.url);
+  await migrate(admin, { region: "eu" });
+  const sessions: pg.Client[] = [];
+  const roles: string[] = [];
+  return {
+    db,
+    admin,
+    async connectAs(role) {
+      const client = await connect(db.urlAs(role));
+      sessions.push(client);
+      return client;
+    },
+    async throwawayRole(attributes = "") {
+      const name = `throwaway_${randomBytes(5).toString("hex")}`;
+      await admin.query(`CREATE ROLE ${name} LOGIN ${attributes}`);
+      await admin.query(`GRANT CONNECT ON DATABASE ${pg.escapeIdentifier(db.name)} TO ${name}`);
+      roles.push(name);
+      return name;
+    },
+    async close() {
+      for (const s of sessions) await s.end().catch(() => {});
+      await admin.end().catch(() => {});
+      await db.drop();
+      if (roles.length) {
+        const cluster = await connect(adminUrl());
+        try {
+          for (const role of roles) await cluster.query(`DROP ROLE IF EXISTS ${role}`);
+        } finally {
+          await cluster.end();
+        }
+      }
+    },
+  };
+}
+
+/** What an attacker from tenant A aims at in tenant B, planted by the fixture. */
+export const B_SECRET = { clientOrderId: "b-secret-order", price: "5.12345678" } as const;
+
+export interface TwoTenants {
+  a: Tenant;
+  b: Tenant;
+  /** A's trade without a position (so moving it elsewhere trips nothing but RLS). */
+  aTradeId: string;
+  bTradeId: string;
+  bPositionId: string;
+}
+
+/** Two active tenants with seeded data, plus B's marker trade (unique price and client order id). */
+export async function twoTenants(admin: pg.Client, trades = 30): Promise<TwoTenants> {
+  const a = await createTenant(admin, { slug: "tenant-a", tier: "pro", region: "eu" });
+  const b = await createTenant(admin, { slug: "tenant-b", tier: "pro", region: "eu" });
+  await seedTenant(admin, a, { trades });
+  await seedTenant(admin, b, { trades });
+  const insertTrade = async (tenant: Tenant, extra: { position?: boolean; clientOrderId?: string; price?: string }) => {
+    const { rows } = await admin.query(
+      `INSERT INTO shared.trades (tenant_id, position_id, symbol, side, quantity, price, client_order_id)
+       VALUES ($1, CASE WHEN $2 THEN (SELECT id FROM shared.positions WHERE tenant_id = $1 ORDER BY symbol LIMIT 1) END,
+               'AAPL', 'buy', 1, $3, $4) RETURNING id, position_id`,
+      [tenant.id, extra.position ?? false, extra.price ?? "100", extra.clientOrderId ?? null],
+    );
+    return rows[0] as { id: string; position_id: string };
+  };
+  const aTrade = await insertTrade(a, {});
+  const bTrade = await insertTrade(b, { position: true, clientOrderId: B_SECRET.clientOrderId, price: B_SECRET.price });
+  return { a, b, aTradeId: aTrade.id, bTradeId: bTrade.id, bPositionId: bTrade.position_id };
+}
+
+/** Binds a session to a tenant the way a careless client would: a session-level setting. */
+export async function setTenant(client: pg.Client, tenantId: string | null): Promise<void> {
+  await client.query(`SELECT set_config('app.current_tenant_id', $1, false)`, [tenantId ?? ""]);
+}
+
+/** Row count per tenant in a table, read as superuser (the ground truth). */
+export async function countByTenant(admin: pg.Client, table: string, tenantId: string): Promise<number> {
+  const { rows } = await admin.query(`SELECT count(*)::int AS n FROM ${table} WHERE tenant_id = $1`, [tenantId]);
+  return rows[0].n;
+}
+
+export const OUR_ROLES = ROLES;
+
+/** Runs the `tenancy` CLI in-process; returns the exit code, stdout, stderr and stdout parsed as JSON when it is. */
+export async function tenancy(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string; json: any }> {
+  let stdout = "";
+  let stderr = "";
+  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => ((stdout += String(chunk)), true));
+  const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => ((stderr += String(chunk)), true));
+  try {
+    const code = await main(argv);
+    let json: any;
+    try {
+      json = JSON.parse(stdout);
+    } catch {
+      json = undefined;
+    }
+    return { code, stdout, stderr, json };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
