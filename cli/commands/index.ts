@@ -1,6 +1,9 @@
 /** Every `tenancy` command, one file each. Adding a command: write the file, add it here. */
 import type { Command } from "../tenancy";
 import { auditCommand } from "./audit";
+import { cacheGrantCommand } from "./cache-grant";
+import { cacheRevokeCommand } from "./cache-revoke";
+import { cacheUsageCommand } from "./cache-usage";
 import { migrateCommand } from "./migrate";
 import { seedCommand } from "./seed";
 import { tenantCreateCommand } from "./tenant-create";
@@ -20,4 +23,8 @@ export const commands: Command[] = [
   tenantDeleteCommand,
   seedCommand,
   auditCommand,
+  // Redis tenancy (issue 5)
+  cacheGrantCommand,
+  cacheRevokeCommand,
+  cacheUsageCommand,
 ];
