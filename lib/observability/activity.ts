@@ -38,13 +38,13 @@ export interface TenantActivity {
 export async function readSessions(client: Queryable): Promise<SessionActivity[]> {
   const { rows } = await client.query(
     `SELECT pid,
-            CASE WHEN application_name LIKE $1 THEN substr(application_name, length($1) + 1) END AS tag,
+            CASE WHEN starts_with(application_name, $1) THEN substr(application_name, length($1) + 1) END AS tag,
             state, wait_event_type AS "waitEventType", wait_event AS "waitEvent",
             CASE WHEN state = 'active' THEN extract(epoch FROM clock_timestamp() - query_start)::float8 ELSE 0 END AS "runningSeconds",
             left(query, 200) AS query
        FROM pg_stat_activity
       WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()`,
-    [`${TENANT_TAG_PREFIX}%`],
+    [TENANT_TAG_PREFIX],
   );
   return rows;
 }
