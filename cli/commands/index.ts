@@ -6,10 +6,12 @@ import { cacheRevokeCommand } from "./cache-revoke";
 import { cacheUsageCommand } from "./cache-usage";
 import { migrateCommand } from "./migrate";
 import { seedCommand } from "./seed";
+import { slowCommand } from "./slow";
 import { tenantCreateCommand } from "./tenant-create";
 import { tenantDeleteCommand } from "./tenant-delete";
 import { tenantListCommand } from "./tenant-list";
 import { tenantShowCommand } from "./tenant-show";
+import { topCommand } from "./top";
 import { tenantResumeCommand, tenantSuspendCommand } from "./tenant-suspend";
 
 export const commands: Command[] = [
@@ -27,4 +29,7 @@ export const commands: Command[] = [
   cacheGrantCommand,
   cacheRevokeCommand,
   cacheUsageCommand,
+  // per-tenant observability (issue 10)
+  topCommand,
+  slowCommand,
 ];
