@@ -89,7 +89,7 @@ async function applySchema(inputs: SchemaInputs, passwords: Record<LoginRole, st
   return { ...inputs, appliedFingerprint: inputs.fingerprint, roles: { ...ROLES }, passwords, versions };
 }
 
-const databaseSchemaProvider: pulumi.dynamic.ResourceProvider = {
+export const databaseSchemaProvider: pulumi.dynamic.ResourceProvider = {
   async create(inputs: SchemaInputs): Promise<pulumi.dynamic.CreateResult> {
     const passwords = Object.fromEntries(LOGIN_ROLES.map((role) => [role, generatePassword()])) as Record<LoginRole, string>;
     const outs = await applySchema(inputs, passwords);

@@ -29,7 +29,7 @@ interface DatabaseOutputs extends DatabaseInputs {
   oid: number;
 }
 
-const databaseProvider: pulumi.dynamic.ResourceProvider = {
+export const databaseProvider: pulumi.dynamic.ResourceProvider = {
   async create(inputs: DatabaseInputs): Promise<pulumi.dynamic.CreateResult> {
     const { ident } = dataLayer<typeof import("../../lib/sql")>("sql");
     const oid = await withDatabase(inputs.connection, "postgres", async (client) => {

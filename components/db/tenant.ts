@@ -46,7 +46,7 @@ function toOutputs(inputs: TenantInputs, tenant: { id: string; placement: string
   return { ...inputs, displayName: tenant.displayName, tenantId: tenant.id, placement: tenant.placement, status: tenant.status };
 }
 
-const tenantProvider: pulumi.dynamic.ResourceProvider = {
+export const tenantProvider: pulumi.dynamic.ResourceProvider = {
   async create(inputs: TenantInputs): Promise<pulumi.dynamic.CreateResult> {
     const { createTenant } = dataLayer<typeof import("../../lib/tenants")>("tenants");
     const tenant = await withDatabase(inputs.connection, inputs.database, (client) =>
