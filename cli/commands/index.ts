@@ -5,6 +5,7 @@ import { cacheGrantCommand } from "./cache-grant";
 import { cacheRevokeCommand } from "./cache-revoke";
 import { cacheUsageCommand } from "./cache-usage";
 import { migrateCommand } from "./migrate";
+import { pgbouncerRenderCommand } from "./pgbouncer-render";
 import { seedCommand } from "./seed";
 import { slowCommand } from "./slow";
 import { tenantCreateCommand } from "./tenant-create";
@@ -29,6 +30,8 @@ export const commands: Command[] = [
   cacheGrantCommand,
   cacheRevokeCommand,
   cacheUsageCommand,
+  // PgBouncer (issue 4)
+  pgbouncerRenderCommand,
   // per-tenant observability (issue 10)
   topCommand,
   slowCommand,

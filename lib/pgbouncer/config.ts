@@ -294,3 +294,33 @@ export function checkAuthCoverage(input: PgbouncerConfigInput, authUserNames: re
   c.users.forEach((u, i) => known.has(u.name) || problems.push({ field: `users[${i}].name`, message: `"${u.name}" has a connection limit but is not in the auth file` }));
   return problems;
 }
+
+export interface LocalPgbouncerOptions {
+  /** The database clients connect to (same name behind PgBouncer). */
+  database: string;
+  /** PostgreSQL's address. */
+  host: string;
+  port: number;
+  /** Directory holding the auth file, the log and the pid file. */
+  dir: string;
+  listenPort: number;
+  listenAddr?: string;
+  /** One local app instance's pool. @default 20 (ADR_POOL.poolPerInstance) */
+  poolSize?: number;
+}
+
+/**
+ * The config of a local PgBouncer (the local stacks, `tenancy pgbouncer render`): loopback, files
+ * in one directory, a pool sized for one app instance, every other setting as in production.
+ */
+export function localPgbouncerConfig(o: LocalPgbouncerOptions): PgbouncerConfigInput {
+  return {
+    listenAddr: o.listenAddr ?? "127.0.0.1",
+    listenPort: o.listenPort,
+    databases: [{ name: o.database, host: o.host, port: o.port }],
+    authFile: `${o.dir}/userlist.txt`,
+    logfile: `${o.dir}/pgbouncer.log`,
+    pidfile: `${o.dir}/pgbouncer.pid`,
+    defaultPoolSize: o.poolSize ?? ADR_POOL.poolPerInstance,
+  };
+}
