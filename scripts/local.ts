@@ -2,8 +2,9 @@
  * `npm run local` — the main job, embedded: the EU and US regions on this machine, end to end through
  * the real Pulumi engine. For each local stack (stacks/Pulumi.local-*.yaml):
  *   1. start its servers (PostgreSQL cluster, Redis, PgBouncer) on loopback, if not running;
- *   2. `pulumi up --refresh` (Automation API, offline environment from lib/pulumi-env.ts): the database,
- *      the design (roles, migrations, catalogue, RLS) and the stack's sample tenants;
+ *   2. `pulumi up` (Automation API, offline environment from lib/pulumi-env.ts): the database, the
+ *      design (roles, migrations, catalogue, RLS) and the stack's sample tenants. With `--refresh` first
+ *      when the cluster was (re)started by this run — its data directory may be new — or on request;
  *   3. the isolation audit of the region's database, and a residency check across the regions.
  * `npm run local` runs scripts/setup.sh first (apt packages, npm ci, the toolchain). A second run
  * changes nothing and says so.
@@ -12,7 +13,8 @@
  *   npm run local -- status    servers and stack outputs, changing nothing
  *   npm run local -- down      stop the servers (data and stacks kept)
  *   npm run local -- reset     pulumi destroy, remove the stacks, stop the servers, delete their data
- *   options: --stack <name> (repeatable; default local-eu and local-us), --json, --verbose (pulumi's output)
+ *   options: --stack <name> (repeatable; default local-eu and local-us), --refresh (always refresh first),
+ *            --json, --verbose (pulumi's output)
  * Exit codes: 0 ok, 1 failure or audit findings, 2 bad arguments or stack config.
  */
 import { LocalWorkspace, PulumiCommand, type EngineEvent, type OpMap, type OutputMap, type Stack } from "@pulumi/pulumi/automation";
@@ -47,6 +49,7 @@ class UsageFailure extends Error {}
 const started = Date.now();
 let json = false;
 let verbose = false;
+let alwaysRefresh = false;
 const progress = (message: string) => {
   if (!json || verbose) process.stderr.write(message + "\n");
 };
@@ -86,10 +89,12 @@ async function up(toolchain: PulumiToolchain, stack: string, config: LocalStackC
   const t0 = Date.now();
   progress(`${stack}: servers`);
   const services = await startRegionServices(REPO_ROOT, stack, config, { onProgress: (m) => progress(`  ${m}`) });
-  progress(`${stack}: pulumi up`);
+  // A cluster this run started may be a new one (wiped data directory): let the providers' read find out.
+  const refresh = alwaysRefresh || services.services.some((x) => x.name === "postgres" && x.state === "started");
+  progress(`${stack}: pulumi up${refresh ? " --refresh" : ""}`);
   const s = await openStack(toolchain, stack, true);
   const result = await s.up({
-    refresh: true,
+    refresh,
     color: "never",
     onEvent: onEvent(stack),
     onOutput: verbose ? (out) => process.stderr.write(out) : undefined,
@@ -128,7 +133,7 @@ async function reset(toolchain: PulumiToolchain, stack: string, config: LocalSta
     const s = await openStack(toolchain, stack, false);
     progress(`${stack}: pulumi destroy`);
     await s.destroy({ color: "never", onEvent: onEvent(stack) });
-    await s.workspace.removeStack(stack);
+    await s.workspace.removeStack(stack, { preserveConfig: true }); // the stack file is in git
   } catch (err) {
     if (!/no stack named|not found/i.test((err as Error).message)) throw err;
   }
@@ -191,6 +196,7 @@ async function main(): Promise<number> {
         stack: { type: "string", multiple: true },
         json: { type: "boolean", default: false },
         verbose: { type: "boolean", default: false },
+        refresh: { type: "boolean", default: false },
       },
       allowPositionals: true,
       strict: true,
@@ -200,6 +206,7 @@ async function main(): Promise<number> {
   }
   json = parsed.values.json;
   verbose = parsed.values.verbose;
+  alwaysRefresh = parsed.values.refresh;
   const command = (parsed.positionals[0] ?? "up") as LocalCommand;
   if (!COMMANDS.includes(command) || parsed.positionals.length > 1)
     throw new UsageFailure(`unknown command "${parsed.positionals.join(" ")}"; expected one of ${COMMANDS.join(", ")}`);
