@@ -1,0 +1,103 @@
+/**
+ * `alphapulse:db:DedicatedPlacement` — an Enterprise tenant placed in its own schema `tenant_<hex>`,
+ * as a dynamic resource over lib/graduation.ts (the same functions as `tenancy tenant graduate|demote`).
+ *
+ * - Create graduates the tenant (shared → dedicated: provision the schema from the catalogue, copy,
+ *   verify, flip, remove the source rows). A tenant already dedicated is adopted as it is.
+ * - Delete demotes it (dedicated → shared). Declare it with `deletedWith` the tenant's registry entry
+ *   (components/db Tenant): offboarding deletes the tenant, schema and all, and must not first copy
+ *   its rows back into the shared schema.
+ * - Both are crash-safe and resumable in the library: a re-run after an interruption finishes the move.
+ * - A dedicated login role (components/db/tenant-login-role.ts) must be gone before a demotion; declare
+ *   it as a dependent of this resource so the engine deletes it first.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { dataLayer, isMissingDatabase, sameServer, withDatabase, type DatabaseConnection } from "./provider-runtime";
+
+export interface DedicatedPlacementArgs {
+  connection: pulumi.Input<DatabaseConnection>;
+  database: pulumi.Input<string>;
+  /** `Database.oid`: a recreated database replaces the placement. */
+  databaseOid: pulumi.Input<number>;
+  /** The tenant (components/db Tenant `tenantId`). Replaces when changed. */
+  tenantId: pulumi.Input<string>;
+}
+
+interface PlacementInputs {
+  connection: DatabaseConnection;
+  database: string;
+  databaseOid: number;
+  tenantId: string;
+}
+
+interface PlacementOutputs extends PlacementInputs {
+  /** `tenant_<hex>`. */
+  schema: string;
+  /** Rows moved by the graduation (0 when adopted). */
+  rowsMoved: number;
+  /** How long the graduation held the tenant's writes, in ms. */
+  writesHeldMs: number;
+}
+
+const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
+  async create(inputs: PlacementInputs): Promise<pulumi.dynamic.CreateResult> {
+    const { graduateTenant } = dataLayer<typeof import("../../lib/graduation")>("graduation");
+    const result = await withDatabase(inputs.connection, inputs.database, (client) => graduateTenant(client, inputs.tenantId));
+    const outs: PlacementOutputs = { ...inputs, schema: result.to, rowsMoved: result.rowsMoved, writesHeldMs: result.writesHeldMs };
+    return { id: `${inputs.tenantId}/dedicated`, outs };
+  },
+
+  async diff(_id: string, olds: PlacementOutputs, news: PlacementInputs): Promise<pulumi.dynamic.DiffResult> {
+    const replaces: string[] = [];
+    if (!sameServer(olds.connection, news.connection)) replaces.push("connection");
+    if (olds.database !== news.database) replaces.push("database");
+    if (Number(olds.databaseOid) !== Number(news.databaseOid)) replaces.push("databaseOid");
+    if (olds.tenantId !== news.tenantId) replaces.push("tenantId");
+    const changes = replaces.length > 0 || olds.connection?.user !== news.connection.user;
+    return { changes, replaces, deleteBeforeReplace: true };
+  },
+
+  async update(_id: string, olds: PlacementOutputs, news: PlacementInputs): Promise<pulumi.dynamic.UpdateResult> {
+    return { outs: { ...olds, connection: news.connection } };
+  },
+
+  async read(id: string, props: PlacementOutputs): Promise<pulumi.dynamic.ReadResult> {
+    const { findTenant } = dataLayer<typeof import("../../lib/tenants")>("tenants");
+    try {
+      const tenant = await withDatabase(props.connection, props.database, (client) => findTenant(client, props.tenantId));
+      return tenant?.placement === "dedicated" ? { id, props } : { id: "" };
+    } catch (err) {
+      if (isMissingDatabase(err)) return { id: "" };
+      throw err;
+    }
+  },
+
+  async delete(_id: string, props: PlacementOutputs): Promise<void> {
+    const { demoteTenant } = dataLayer<typeof import("../../lib/graduation")>("graduation");
+    const { TenantNotFoundError } = dataLayer<typeof import("../../lib/tenants")>("tenants");
+    try {
+      await withDatabase(props.connection, props.database, (client) => demoteTenant(client, props.tenantId));
+    } catch (err) {
+      if (isMissingDatabase(err) || err instanceof TenantNotFoundError) return;
+      throw err;
+    }
+  },
+};
+
+/** An Enterprise tenant's dedicated schema placement (graduated on create, demoted on delete). */
+export class DedicatedPlacement extends pulumi.dynamic.Resource {
+  declare readonly schema: pulumi.Output<string>;
+  declare readonly rowsMoved: pulumi.Output<number>;
+  declare readonly writesHeldMs: pulumi.Output<number>;
+
+  constructor(name: string, args: DedicatedPlacementArgs, opts: pulumi.CustomResourceOptions = {}) {
+    super(
+      dedicatedPlacementProvider,
+      name,
+      { ...args, schema: undefined, rowsMoved: undefined, writesHeldMs: undefined },
+      opts,
+      "db",
+      "DedicatedPlacement",
+    );
+  }
+}

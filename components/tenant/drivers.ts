@@ -1,0 +1,35 @@
+/**
+ * The production wiring of tenant stack operations: the tenant program (./program.ts) and the
+ * offboarding export (issue 6) on the Automation API (lib/tenant-stacks/automation.ts).
+ *
+ *   inProcessDriver  one operation in this process (`npm run tenant -- up <slug>`, the worker)
+ *   processDriver    one process per operation (bulk runs, the rollout's tenant phase)
+ */
+import { AutomationContext, AutomationDriver, type TenantExporter } from "../../lib/tenant-stacks/automation";
+import { ProcessDriver } from "../../lib/tenant-stacks/process-driver";
+import { tenantProgram } from "./program";
+/** The offboarding export: none until issue 6's lib/tenant-export.ts is in the checkout. */
+export const tenantExporter: TenantExporter | undefined = undefined;
+
+export interface DriverOptions {
+  repoRoot: string;
+  /** Extra environment for the Pulumi CLI, the plugins and the workers (tests: another backend). */
+  env?: Record<string, string>;
+}
+
+export async function automationContext(options: DriverOptions): Promise<AutomationContext | { unavailable: string }> {
+  return AutomationContext.forRepo(options.repoRoot, {
+    program: (spec) => tenantProgram(spec),
+    exporter: tenantExporter,
+    env: options.env,
+  });
+}
+
+export async function inProcessDriver(options: DriverOptions): Promise<AutomationDriver | { unavailable: string }> {
+  const ctx = await automationContext(options);
+  return "unavailable" in ctx ? ctx : new AutomationDriver(ctx);
+}
+
+export function processDriver(options: DriverOptions): ProcessDriver {
+  return new ProcessDriver({ repoRoot: options.repoRoot, env: options.env });
+}

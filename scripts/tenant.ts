@@ -1,0 +1,140 @@
+/**
+ * `npm run tenant -- <up|preview|destroy|list> ...`: per-tenant stacks through the Automation API.
+ * Parses strictly (lib/tenant-stacks/command.ts), checks every tenant against its platform stack
+ * before anything runs (residency, ownership: a mismatch is refused with exit 2 and nothing
+ * changes), then runs the operations: one in this process, several each in its own process with
+ * bounded concurrency, with a progress display on stderr and a summary table (or `--json`).
+ *
+ * Exit codes: 0 every operation succeeded · 1 an operation failed · 2 bad input (nothing changed).
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import pLimit from "p-limit";
+import { table } from "../cli/output";
+import { automationContext, processDriver } from "../components/tenant/drivers";
+import { defaultPlatformStack, readPlatformStacks } from "../lib/platform-stacks";
+import { REPO_ROOT } from "../lib/pulumi-env";
+import { AutomationDriver, type AutomationContext } from "../lib/tenant-stacks/automation";
+import { parseTenantCommand, USAGE } from "../lib/tenant-stacks/command";
+import { classifyFailure } from "../lib/tenant-stacks/errors";
+import { runJobs, type TenantJob, type TenantStackDriver } from "../lib/tenant-stacks/jobs";
+import { slugOfTenantStack } from "../lib/tenant-stacks/names";
+import { placementProblems, type PlatformSummary } from "../lib/tenant-stacks/platform";
+import { attachProgress } from "../lib/tenant-stacks/progress";
+import { batchReport, failureDetails, SUMMARY_HEAD, summaryLine, summaryRows } from "../lib/tenant-stacks/report";
+import { TenantSpecError, type TenantStackSpec } from "../lib/tenant-stacks/spec";
+import { specFromTags } from "../lib/tenant-stacks/tags";
+
+const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+function print(json: boolean, value: unknown, human: () => string): void {
+  process.stdout.write((json ? JSON.stringify(value, null, 2) : human()) + "\n");
+}
+
+function fail(json: boolean, kind: string, message: string, code: number, details: string[] = []): number {
+  if (json) process.stdout.write(JSON.stringify({ error: { kind, message, details } }, null, 2) + "\n");
+  else process.stderr.write(`tenant: ${message}\n${details.map((d) => `  - ${d}\n`).join("")}`);
+  return code;
+}
+
+/** Reads every platform stack the batch names, once each; refuses the batch on any residency or ownership problem. */
+async function checkPlatforms(ctx: AutomationContext, specs: TenantStackSpec[]): Promise<{ problems: string[] }> {
+  const platforms = new Map<string, PlatformSummary>();
+  const problems: string[] = [];
+  for (const name of [...new Set(specs.map((s) => s.platform))]) {
+    try {
+      platforms.set(name, await ctx.platformSummary(name));
+    } catch (err) {
+      problems.push(classifyFailure(err, name).message);
+    }
+  }
+  problems.push(...placementProblems(specs.filter((s) => platforms.has(s.platform)), platforms));
+  return { problems };
+}
+
+async function list(ctx: AutomationContext, json: boolean): Promise<number> {
+  const stacks = await ctx.listTenantStacks();
+  const limit = pLimit(4);
+  const rows = await Promise.all(
+    stacks
+      .filter((s) => slugOfTenantStack(s.stack) !== undefined)
+      .map((s) =>
+        limit(async () => {
+          try {
+            const spec = specFromTags(await ctx.tenantTags(s.stack), s.stack);
+            return { ...s, ...spec };
+          } catch (err) {
+            return { ...s, slug: slugOfTenantStack(s.stack)!, problem: (err as Error).message };
+          }
+        }),
+      ),
+  );
+  print(json, { tenants: rows }, () =>
+    rows.length === 0
+      ? "no tenant stacks"
+      : table(
+          ["tenant", "tier", "region", "platform", "resources", "last update", "note"],
+          rows.map((r) => {
+            const spec = r as Partial<TenantStackSpec> & typeof r;
+            return [r.slug, spec.tier, spec.region, spec.platform, r.resourceCount, r.lastUpdate, "problem" in r ? r.problem : r.updateInProgress ? "update in progress" : ""];
+          }),
+        ),
+  );
+  return EXIT.ok;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const json = argv.includes("--json");
+  let command;
+  try {
+    const platforms = readPlatformStacks(REPO_ROOT);
+    command = parseTenantCommand(argv, {
+      readFile: (file) => readFileSync(file, "utf8"),
+      platformFor: (environment, region) => defaultPlatformStack(platforms, environment, region),
+      defaultExportDir: path.join(REPO_ROOT, ".pulumi-local", "exports"),
+      cwd: process.env.INIT_CWD ?? process.cwd(),
+    });
+  } catch (err) {
+    if (err instanceof TenantSpecError) return fail(json, "usage", `${err.message}\n${USAGE}`, EXIT.usage);
+    throw err;
+  }
+  if (command.command === "help") {
+    process.stdout.write(USAGE + "\n");
+    return EXIT.ok;
+  }
+
+  const ctx = await automationContext({ repoRoot: REPO_ROOT });
+  if ("unavailable" in ctx) return fail(json, "toolchain", `the Pulumi toolchain is not available: ${ctx.unavailable}`, EXIT.failed);
+  if (command.command === "list") return list(ctx, command.json);
+
+  const specs = command.jobs.flatMap((job: TenantJob) => (job.action === "destroy" ? [] : [job.spec]));
+  if (specs.length) {
+    const { problems } = await checkPlatforms(ctx, specs);
+    if (problems.length) return fail(json, "refused", `refused before any change (${problems.length} problem(s)):`, EXIT.usage, problems);
+  }
+
+  // One operation runs here; a batch runs each operation in its own process.
+  const driver: TenantStackDriver = command.jobs.length === 1 ? new AutomationDriver(ctx) : processDriver({ repoRoot: REPO_ROOT });
+  const progress = attachProgress(`${command.command} ${command.jobs.length} tenant stack(s)`, process.stderr, !command.json || process.env.TENANCY_PROGRESS === "1");
+  const started = Date.now();
+  const results = await runJobs(command.jobs, driver, {
+    concurrency: command.concurrency,
+    onEvent: (e) => progress.onEvent(e),
+    onResult: (r) => progress.onResult(r),
+  });
+  progress.close();
+  const report = batchReport(command.command, results, Date.now() - started);
+  print(command.json, report, () => {
+    const details = failureDetails(results);
+    return [table(SUMMARY_HEAD, summaryRows(results)), summaryLine(report.summary), ...(details.length ? ["", "failures:", ...details.map((d) => `  ${d}`)] : [])].join("\n");
+  });
+  return results.every((r) => r.ok) ? EXIT.ok : EXIT.failed;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`tenant: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(EXIT.failed);
+  },
+);

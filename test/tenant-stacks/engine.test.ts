@@ -1,0 +1,170 @@
+/**
+ * Tenant stacks through the real Pulumi engine (toolchain CLI, dynamic-provider host) against a
+ * throwaway region: its own PostgreSQL cluster, Redis server, file backend and platform stack
+ * (./support/region.ts). Proves, for real:
+ *   - up registers the tenant and grants its Redis user; a second preview is clean (expectNoChanges)
+ *     and a second up changes nothing;
+ *   - a tenant of another residency is refused before any change (no stack, no row);
+ *   - ten tenants at once, each operation in its own process (lib/tenant-stacks/process-driver.ts),
+ *     then ten offboardings at once;
+ *   - Enterprise: graduation to a dedicated schema and login role, demotion on a tier change, and
+ *     offboarding that leaves no schema, role, Redis user or registry row behind.
+ * Skipped, with the reason, where there is no toolchain.
+ */
+import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tenantProgram } from "../../components/tenant/program";
+import { connectRedis } from "../../lib/redis/client";
+import { REPO_ROOT } from "../../lib/pulumi-env";
+import { AutomationDriver } from "../../lib/tenant-stacks/automation";
+import { changeTotal, runJobs, type TenantJob, type TenantJobResult } from "../../lib/tenant-stacks/jobs";
+import { TENANT_PROJECT, tenantStackName } from "../../lib/tenant-stacks/names";
+import { ProcessDriver } from "../../lib/tenant-stacks/process-driver";
+import type { TenantStackSpec } from "../../lib/tenant-stacks/spec";
+import { openTestRegion, skipReason, toolchainLookup, type TestRegion } from "./support/region";
+
+async function query<R = Record<string, unknown>>(url: string, text: string, params: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(text, params)).rows as R[];
+  } finally {
+    await client.end();
+  }
+}
+
+describe.skipIf(!toolchainLookup.ok)(`tenant stacks through the real engine${toolchainLookup.ok ? "" : ` — skipped: ${skipReason}`}`, () => {
+  let region: TestRegion;
+  let driver: AutomationDriver;
+  const spec = (slug: string, tier: TenantStackSpec["tier"] = "starter", r: TenantStackSpec["region"] = "eu"): TenantStackSpec => ({
+    slug,
+    tier,
+    region: r,
+    platform: region.platformStack,
+  });
+  const registry = () => query<{ slug: string; tier: string; placement: string }>(region.databaseUrl, "SELECT slug, tier, placement FROM tenancy.tenants ORDER BY slug");
+  const redisUsers = async () => {
+    const admin = connectRedis(region.redis.adminUrl);
+    try {
+      return ((await admin.call("ACL", "USERS")) as string[]).filter((u) => u.startsWith("tenant_"));
+    } finally {
+      admin.disconnect();
+    }
+  };
+  const tenantStacks = async () => (await region.ctx.listTenantStacks()).map((s) => s.stack).sort();
+
+  beforeAll(async () => {
+    region = await openTestRegion("eu");
+    driver = new AutomationDriver(region.ctx);
+  }, 180_000);
+
+  afterAll(async () => {
+    await region?.dispose();
+  }, 180_000);
+
+  it("up registers a tenant and grants its cache user; a second preview and a second up change nothing", async () => {
+    const first = await driver.run({ action: "up", spec: spec("solo-one") }, () => {});
+    expect(first).toMatchObject({ ok: true, createdStack: true, changes: { create: 4 } });
+    expect(first.outputs).toMatchObject({ slug: "solo-one", tier: "starter", placement: "shared", schema: "shared" });
+    expect(first.outputs).not.toHaveProperty("cachePassword"); // secret outputs never leave the driver
+    expect(await registry()).toEqual([{ slug: "solo-one", tier: "starter", placement: "shared" }]);
+    expect(await redisUsers()).toEqual([`tenant_${first.outputs!.tenantId}`]);
+
+    // The engine's own check: a preview that would change anything fails.
+    await region.ctx.withWorkspace(TENANT_PROJECT, "check", async (opts) => {
+      const stack = await LocalWorkspace.selectStack({ projectName: TENANT_PROJECT, stackName: tenantStackName("solo-one"), program: tenantProgram(spec("solo-one")) }, opts);
+      const preview = await stack.preview({ expectNoChanges: true });
+      expect(changeTotal(preview.changeSummary)).toBe(0);
+    });
+    const second = await driver.run({ action: "up", spec: spec("solo-one") }, () => {});
+    expect(second.ok).toBe(true);
+    expect(second.createdStack).toBe(false);
+    expect(changeTotal(second.changes)).toBe(0);
+
+    const gone = await driver.run({ action: "destroy", slug: "solo-one", exportDir: null }, () => {});
+    expect(gone).toMatchObject({ ok: true, tier: "starter", region: "eu", changes: { delete: 4 } });
+    expect(await registry()).toEqual([]);
+    expect(await redisUsers()).toEqual([]);
+    expect(await tenantStacks()).toEqual([]);
+  }, 180_000);
+
+  it("refuses a tenant of another residency before any change: no stack, no row, no user", async () => {
+    const events: string[] = [];
+    const result = await driver.run({ action: "up", spec: spec("wrong-place", "pro", "us") }, (e) => events.push(e.phase));
+    expect(result.ok).toBe(false);
+    expect(result.failure).toEqual({
+      kind: "residency",
+      message: `tenant "wrong-place" has residency "us" but platform stack ${region.platformStack} serves "eu": its data may not be stored there (use --region eu, or --platform with a "us" stack)`,
+    });
+    expect(events).toEqual(["platform", "done"]); // it never got to selecting a stack
+    expect(await tenantStacks()).toEqual([]);
+    expect(await registry()).toEqual([]);
+    expect(await redisUsers()).toEqual([]);
+  }, 60_000);
+
+  it("ten tenants at once, each in its own process: ten ups, then ten offboardings", async () => {
+    const slugs = Array.from({ length: 10 }, (_, i) => `bulk-${String(i).padStart(2, "0")}`);
+    const processes = new ProcessDriver({ repoRoot: REPO_ROOT, env: region.env });
+    let running = 0;
+    let peak = 0;
+    const track = async (jobs: TenantJob[]): Promise<TenantJobResult[]> => {
+      const started = new Set<string>();
+      return runJobs(jobs, processes, {
+        concurrency: 10,
+        onEvent: (e) => {
+          if (e.phase !== "queued" && !started.has(e.slug)) {
+            started.add(e.slug);
+            peak = Math.max(peak, ++running);
+          }
+        },
+        onResult: () => running--,
+      });
+    };
+    const tiers = ["starter", "pro"] as const;
+    const ups = await track(slugs.map((slug, i) => ({ action: "up", spec: spec(slug, tiers[i % 2]) })));
+    expect(ups.filter((r) => !r.ok).map((r) => `${r.stack}: ${r.failure?.message}`)).toEqual([]);
+    expect(peak).toBe(10);
+    expect((await registry()).map((t) => `${t.slug}:${t.tier}`)).toEqual(slugs.map((slug, i) => `${slug}:${tiers[i % 2]}`));
+    expect(await redisUsers()).toHaveLength(10);
+    expect(await tenantStacks()).toEqual(slugs.map(tenantStackName));
+
+    const destroys = await track(slugs.map((slug) => ({ action: "destroy", slug, exportDir: null })));
+    expect(destroys.filter((r) => !r.ok).map((r) => `${r.stack}: ${r.failure?.message}`)).toEqual([]);
+    expect(await registry()).toEqual([]);
+    expect(await redisUsers()).toEqual([]);
+    expect(await tenantStacks()).toEqual([]);
+  }, 600_000);
+
+  it("Enterprise: graduation to a dedicated schema and login role, demotion on a tier change, offboarding leaves nothing", async () => {
+    const schemas = () => query<{ nspname: string }>(region.databaseUrl, "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant\\_%' ORDER BY 1");
+    const loginRoles = () => query<{ rolname: string }>(region.databaseUrl, "SELECT rolname FROM pg_roles WHERE rolname LIKE 'tenant\\_%\\_login' ORDER BY 1");
+
+    const up = await driver.run({ action: "up", spec: spec("big-corp", "enterprise") }, () => {});
+    expect(up).toMatchObject({ ok: true, changes: { create: 6 }, outputs: { placement: "dedicated" } });
+    const hex = String(up.outputs!.tenantId).replace(/-/g, "");
+    expect(up.outputs).toMatchObject({ schema: `tenant_${hex}`, loginRole: `tenant_${hex}_login` });
+    expect(await registry()).toEqual([{ slug: "big-corp", tier: "enterprise", placement: "dedicated" }]);
+    expect(await schemas()).toEqual([{ nspname: `tenant_${hex}` }]);
+    expect(await loginRoles()).toEqual([{ rolname: `tenant_${hex}_login` }]);
+    const again = await driver.run({ action: "preview", spec: spec("big-corp", "enterprise") }, () => {});
+    expect(changeTotal(again.changes)).toBe(0);
+
+    const demoted = await driver.run({ action: "up", spec: spec("big-corp", "pro") }, () => {});
+    expect(demoted).toMatchObject({ ok: true, changes: { update: 2, delete: 2 }, outputs: { placement: "shared", tier: "pro" } });
+    expect(await registry()).toEqual([{ slug: "big-corp", tier: "pro", placement: "shared" }]);
+    expect(await schemas()).toEqual([]);
+    expect(await loginRoles()).toEqual([]);
+
+    const graduated = await driver.run({ action: "up", spec: spec("big-corp", "enterprise") }, () => {});
+    expect(graduated).toMatchObject({ ok: true, changes: { update: 2, create: 2 }, outputs: { placement: "dedicated" } });
+
+    const gone = await driver.run({ action: "destroy", slug: "big-corp", exportDir: null }, () => {});
+    expect(gone).toMatchObject({ ok: true, tier: "enterprise", changes: { delete: 6 } });
+    expect(await registry()).toEqual([]);
+    expect(await schemas()).toEqual([]);
+    expect(await loginRoles()).toEqual([]);
+    expect(await redisUsers()).toEqual([]);
+    expect(await tenantStacks()).toEqual([]);
+  }, 300_000);
+});

@@ -1,0 +1,117 @@
+/**
+ * A throwaway region for the real-engine tests of tenant stacks: a PostgreSQL cluster and a Redis
+ * server on free loopback ports, a file backend in a temporary directory, and a platform stack in the
+ * project `alphapulse-platform` that declares the region's database (components/db RegionalDatabase,
+ * the same component the local stacks use) and exports what tenant stacks read — the contract
+ * documented in docs/tenant-stacks.md (region, postgres incl. databaseOid and admin user, redis admin
+ * user and password file, tenants).
+ *
+ * Everything is torn down by `dispose()`: tenant stacks left behind, the platform stack, the servers,
+ * the directories.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { RegionalDatabase } from "../../../components/db/regional-database";
+import { tenantProgram } from "../../../components/tenant/program";
+import { startPostgres, THROWAWAY_SETTINGS, type PostgresServer } from "../../../lib/local/postgres-server";
+import { startRedis, type RedisServer } from "../../../lib/local/redis-server";
+import { findPulumiToolchain, REPO_ROOT } from "../../../lib/pulumi-env";
+import { AutomationContext } from "../../../lib/tenant-stacks/automation";
+import { PLATFORM_PROJECT, TENANT_PROJECT } from "../../../lib/tenant-stacks/names";
+import type { ResidencyRegion } from "../../../lib/tenant";
+
+export const toolchainLookup = findPulumiToolchain();
+export const skipReason = toolchainLookup.ok ? "" : toolchainLookup.reason;
+
+export interface TestRegion {
+  region: ResidencyRegion;
+  platformStack: string;
+  database: string;
+  postgres: PostgresServer;
+  redis: RedisServer;
+  /** Environment that points Pulumi at this region's backend (for drivers and workers). */
+  env: Record<string, string>;
+  ctx: AutomationContext;
+  /** Superuser URL of the region's database. */
+  databaseUrl: string;
+  dispose(): Promise<void>;
+}
+
+/** The platform outputs tenant stacks read, declared the way a regional platform stack declares them. */
+export function testPlatformProgram(options: { region: ResidencyRegion; pgPort: number; database: string; redisPort: number; redisPasswordFile: string }) {
+  return async () => {
+    const connection = { host: "127.0.0.1", port: options.pgPort, user: "postgres" };
+    const regional = new RegionalDatabase(`test-${options.region}`, { connection, database: options.database, region: options.region });
+    return {
+      region: options.region,
+      postgres: { host: connection.host, port: connection.port, user: connection.user, database: regional.database.name, databaseOid: regional.database.oid },
+      redis: { host: "127.0.0.1", port: options.redisPort, adminUser: "admin", adminPasswordFile: options.redisPasswordFile },
+      tenants: regional.tenantIds,
+      adminUrl: pulumi.interpolate`postgres://postgres@127.0.0.1:${options.pgPort}/${regional.database.name}`,
+    };
+  };
+}
+
+export async function openTestRegion(region: ResidencyRegion): Promise<TestRegion> {
+  if (!toolchainLookup.ok) throw new Error(skipReason);
+  const root = mkdtempSync(path.join(os.tmpdir(), "alphapulse-tenant-stacks-"));
+  const env = {
+    PULUMI_BACKEND_URL: `file://${path.join(root, "state")}`,
+    PULUMI_HOME: path.join(root, "home"),
+  };
+  for (const dir of ["state", "home"]) mkdirSync(path.join(root, dir), { recursive: true });
+
+  const postgres = await startPostgres({ settings: THROWAWAY_SETTINGS });
+  const redis = await startRedis();
+  const redisPasswordFile = path.join(root, "redis-admin-password");
+  writeFileSync(redisPasswordFile, redis.adminPassword + "\n", { mode: 0o600 });
+  const database = `tenants_${randomBytes(3).toString("hex")}`;
+  const platformStack = `test-${region}-${randomBytes(3).toString("hex")}`;
+
+  const ctx = await AutomationContext.create({ repoRoot: REPO_ROOT, binDir: toolchainLookup.toolchain.binDir, program: (spec) => tenantProgram(spec), env });
+  const program = testPlatformProgram({ region, pgPort: postgres.port, database, redisPort: redis.port, redisPasswordFile });
+  await ctx.withWorkspace(PLATFORM_PROJECT, platformStack, async (opts) => {
+    const stack = await LocalWorkspace.createStack({ projectName: PLATFORM_PROJECT, stackName: platformStack, program }, opts);
+    await stack.up();
+  });
+
+  let disposed = false;
+  return {
+    region,
+    platformStack,
+    database,
+    postgres,
+    redis,
+    env,
+    ctx,
+    databaseUrl: postgres.urlFor(database),
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      try {
+        // Tenant stacks a failed test left behind: destroy them so their Redis users and roles go too.
+        const leftovers = await ctx.listTenantStacks().catch(() => []);
+        for (const { stack } of leftovers) {
+          await ctx.withWorkspace(TENANT_PROJECT, stack, async (opts) => {
+            const s = await LocalWorkspace.selectStack({ projectName: TENANT_PROJECT, stackName: stack, program: async () => {} }, opts);
+            await s.destroy().catch(() => {});
+            await s.workspace.removeStack(stack, { force: true }).catch(() => {});
+          });
+        }
+        await ctx.withWorkspace(PLATFORM_PROJECT, platformStack, async (opts) => {
+          const stack = await LocalWorkspace.selectStack({ projectName: PLATFORM_PROJECT, stackName: platformStack, program }, opts);
+          await stack.destroy();
+          await stack.workspace.removeStack(platformStack);
+        });
+      } finally {
+        await redis.stop({ removeDir: true }).catch(() => {});
+        await postgres.stop({ removeData: true, mode: "immediate" }).catch(() => {});
+        rmSync(root, { recursive: true, force: true });
+      }
+    },
+  };
+}
