@@ -43,8 +43,12 @@ async function asTenant<T>(url: string, tenantId: string, fn: (client: pg.Client
   }
 }
 
+// Each step is one or two engine runs: seconds on an idle machine, much more when the 2 cores are busy.
+const ENGINE_TIMEOUT = 180_000;
+
 describe.skipIf(!toolchain)(
   `local stack through the real engine${toolchain ? ` (pulumi ${toolchain.version})` : ` — skipped: ${skipReason}`}`,
+  { timeout: ENGINE_TIMEOUT },
   () => {
     let cluster: PostgresServer;
     let t: OpenTestStack;
@@ -66,12 +70,12 @@ describe.skipIf(!toolchain)(
         ],
       };
       t = await openStack(config);
-    });
+    }, ENGINE_TIMEOUT);
 
     afterAll(async () => {
       await t?.dispose();
       await cluster?.stop({ removeData: true, mode: "immediate" });
-    });
+    }, ENGINE_TIMEOUT);
 
     it("pulumi up on a fresh stack creates the database, applies the design and registers the tenants", async () => {
       const up = await t.stack.up({ color: "never" });
