@@ -137,11 +137,18 @@ export interface TenantScope extends Queryable {
 interface Statement {
   text: string;
   values?: unknown[];
+  /**
+   * The client's own statements are named prepared statements: parsed once per connection, then
+   * only bound and executed. Safe because PgBouncer runs in session mode (a client keeps its server
+   * connection, and DISCARD ALL runs only when the client disconnects) and fn cannot DEALLOCATE
+   * them (refused below). fn's statements stay unnamed: planned for their own parameters.
+   */
+  name?: string;
 }
 
-const BEGIN: Statement = { text: "BEGIN" };
-const COMMIT: Statement = { text: "COMMIT" };
-const ROLLBACK: Statement = { text: "ROLLBACK" };
+const BEGIN: Statement = { text: "BEGIN", name: "tenancy_begin" };
+const COMMIT: Statement = { text: "COMMIT", name: "tenancy_commit" };
+const ROLLBACK: Statement = { text: "ROLLBACK", name: "tenancy_rollback" };
 // Evaluated left to right: the session-level leftover is read before enter_tenant sets the
 // transaction-local value, and lock_timeout is in force before enter_tenant waits at the gate.
 const prelude = (tenantId: string, timeoutMs: number): Statement => ({
@@ -149,14 +156,19 @@ const prelude = (tenantId: string, timeoutMs: number): Statement => ({
     "SELECT current_setting('app.current_tenant_id', true) AS inherited, set_config('statement_timeout', $2, true) AS statement_timeout, " +
     "set_config('lock_timeout', $2, true) AS lock_timeout, tenancy.enter_tenant($1::uuid) AS schema",
   values: [tenantId, String(timeoutMs)],
+  name: "tenancy_prelude",
 });
 const rearm = (timeoutMs: number): Statement => ({
   text: "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true)",
   values: [String(timeoutMs)],
+  name: "tenancy_rearm",
 });
 
-/** Statements fn must not send: they end or split the tenant transaction. (The status check is the guarantee; this only fails earlier.) */
-const TRANSACTION_CONTROL = /^(?:\s|--[^\n]*\n|\/\*[\s\S]*?\*\/|\()*(begin|start|commit|end|rollback|abort|savepoint|release|prepare\s+transaction)\b/i;
+/**
+ * Statements fn must not send: they end or split the tenant transaction, or drop the client's
+ * prepared statements. (The transaction status check is the guarantee; this only fails earlier.)
+ */
+const TRANSACTION_CONTROL = /^(?:\s|--[^\n]*\n|\/\*[\s\S]*?\*\/|\()*(begin|start|commit|end|rollback|abort|savepoint|release|prepare\s+transaction|deallocate|discard)\b/i;
 
 interface StepResult {
   result?: pg.QueryResult;
@@ -186,7 +198,7 @@ function pipelined(client: PipelineClient, statements: readonly Statement[]): Pr
       statements.map(
         (s) =>
           new Promise<StepResult>((resolve) => {
-            const config = { text: s.text, values: s.values, queryMode: "extended" } as pg.QueryConfig;
+            const config = { text: s.text, values: s.values, name: s.name, queryMode: "extended" } as pg.QueryConfig;
             client.query(config, (error: Error | null, result: pg.QueryResult) =>
               resolve({ error: error ?? undefined, result, status: client.getTransactionStatus(), durationMs: performance.now() - started }),
             );
@@ -418,7 +430,7 @@ function checkStatement(text: unknown, params: unknown): asserts text is string 
   }
   if (params !== undefined && !Array.isArray(params)) throw new TenantScopeError("query parameters must be an array");
   if (TRANSACTION_CONTROL.test(text)) {
-    throw new TenantScopeError(`transaction control is the tenant client's job; refusing ${JSON.stringify(text.trim().split(/\s+/)[0])} inside a tenant scope`);
+    throw new TenantScopeError(`transaction control (and DEALLOCATE, DISCARD) is the tenant client's job; refusing ${JSON.stringify(text.trim().split(/\s+/)[0])} inside a tenant scope`);
   }
 }
 

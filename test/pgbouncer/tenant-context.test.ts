@@ -152,7 +152,7 @@ describe("withTenant", () => {
     await expect(kept!.query("SELECT tenant_id FROM trades")).rejects.toThrow(TenantScopeError);
   });
 
-  it.each(["COMMIT", "  rollback", "/* x */ BEGIN", "SAVEPOINT s", "END", "start transaction", "PREPARE TRANSACTION 'x'"])(
+  it.each(["COMMIT", "  rollback", "/* x */ BEGIN", "SAVEPOINT s", "END", "start transaction", "PREPARE TRANSACTION 'x'", "DEALLOCATE ALL", "discard plans"])(
     "refuses transaction control (%j) before sending it",
     async (statement) => {
       const pool = newPool();

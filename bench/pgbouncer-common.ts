@@ -1,0 +1,118 @@
+/**
+ * Shared setup of the PgBouncer/tenant-context benchmarks: a PostgreSQL of their own with a
+ * migrated database, tenants with seeded rows, and a PgBouncer in front of it, all on loopback and
+ * torn down afterwards. Small statistics helpers.
+ */
+import pg from "pg";
+import { startPgbouncer, type PgbouncerServer } from "../lib/local/pgbouncer-server";
+import { startPostgres, THROWAWAY_SETTINGS, type PostgresServer } from "../lib/local/postgres-server";
+import { migrate } from "../lib/migrate";
+import { newScramSalt, scramSha256Verifier } from "../lib/pgbouncer/auth";
+import { ROLES } from "../lib/roles";
+import { seedTenant } from "../lib/seed";
+import { TIERS, type Tenant } from "../lib/tenant";
+import { createTenant } from "../lib/tenants";
+
+export const BENCH_PASSWORD = "bench-password-not-secret";
+export const DATABASE = "bench";
+
+export interface BenchStack {
+  postgres: PostgresServer;
+  bouncer: PgbouncerServer;
+  tenants: Tenant[];
+  /** app_user, direct to PostgreSQL (trust on loopback). */
+  directAppUrl: string;
+  /** app_user through PgBouncer. */
+  bouncerAppUrl: string;
+  /** Superuser (no RLS), direct and through PgBouncer: the floor's connections. */
+  directFloorUrl: string;
+  bouncerFloorUrl: string;
+  stop(): Promise<void>;
+}
+
+/** Tenants get skewed sizes (a few large, many small), as production would. */
+export function tradesFor(i: number, base: number): number {
+  return i % 10 === 0 ? base * 5 : i % 3 === 0 ? base * 2 : base;
+}
+
+export async function startBenchStack(options: { tenants: number; trades: number; log?: (m: string) => void }): Promise<BenchStack> {
+  const log = options.log ?? (() => {});
+  const postgres = await startPostgres({ settings: { ...THROWAWAY_SETTINGS, max_connections: 300 } });
+  try {
+    const admin = new pg.Client({ connectionString: postgres.adminUrl });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${DATABASE}`);
+    await admin.end();
+    const db = new pg.Client({ connectionString: postgres.urlFor(DATABASE) });
+    await db.connect();
+    const tenants: Tenant[] = [];
+    try {
+      await migrate(db);
+      const posture = await db.query(`SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1`, [ROLES.app]);
+      if (posture.rows[0].rolsuper || posture.rows[0].rolbypassrls) throw new Error(`${ROLES.app} must be subject to RLS`);
+      for (let i = 0; i < options.tenants; i++) {
+        const tenant = await createTenant(db, { slug: `bench-${String(i).padStart(3, "0")}`, tier: TIERS[i % TIERS.length], region: "eu" });
+        await seedTenant(db, tenant, { trades: tradesFor(i, options.trades) }, 0.5 / (i + 1));
+        tenants.push(tenant);
+      }
+      await db.query("ANALYZE");
+      log(`seeded ${tenants.length} tenants`);
+    } finally {
+      await db.end();
+    }
+    const bouncer = await startPgbouncer({
+      databases: [{ name: DATABASE, host: "127.0.0.1", port: postgres.port }],
+      users: [
+        { name: ROLES.app, scramVerifier: scramSha256Verifier(BENCH_PASSWORD, { salt: newScramSalt() }) },
+        { name: "postgres", scramVerifier: scramSha256Verifier(BENCH_PASSWORD, { salt: newScramSalt() }) },
+      ],
+      settings: { logConnections: false, logDisconnections: false },
+    });
+    return {
+      postgres,
+      bouncer,
+      tenants,
+      directAppUrl: `postgres://${ROLES.app}@127.0.0.1:${postgres.port}/${DATABASE}`,
+      bouncerAppUrl: bouncer.urlFor(DATABASE, ROLES.app, BENCH_PASSWORD),
+      directFloorUrl: postgres.urlFor(DATABASE),
+      bouncerFloorUrl: bouncer.urlFor(DATABASE, "postgres", BENCH_PASSWORD),
+      async stop() {
+        await bouncer.stop({ removeDir: true });
+        await postgres.stop({ removeData: true, mode: "immediate" });
+      },
+    };
+  } catch (err) {
+    await postgres.stop({ removeData: true, mode: "immediate" });
+    throw err;
+  }
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}
+
+/** The median (mean of the middle two for an even count). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length === 0 ? NaN : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export function summarize(samples: readonly number[]): { n: number; p50: number; p99: number; mean: number } {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { n: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), mean: sorted.reduce((s, x) => s + x, 0) / (sorted.length || 1) };
+}
+
+/** A small deterministic PRNG (mulberry32) so runs pick the same tenants and rows. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

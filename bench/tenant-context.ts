@@ -1,0 +1,278 @@
+/**
+ * What the tenant context costs in round trips (issue 4): a tenant-scoped request against the same
+ * query with an explicit `tenant_id = $1` predicate in one round trip (the floor: superuser, no
+ * RLS). ADR goal: a single-query tenant-scoped request ≤ 1.15× the floor.
+ *
+ * Variants, each on its own connection, run one after another in a rotating order inside every
+ * iteration (interleaved, never in separate runs: see ../shared/notes/performance.md), direct to
+ * PostgreSQL and through PgBouncer:
+ *   floor A, floor A′     the explicit-predicate query, one round trip (A/A′ = the noise floor)
+ *   floor in a tx         BEGIN + the floor + COMMIT pipelined: what wrapping in a transaction costs
+ *   session set_config    set_config(tenant, session) + the RLS query pipelined: RLS and the
+ *                         cheapest possible context, no transaction (unsafe behind a pooler)
+ *   tx set_config         BEGIN + set_config(tenant, local) + the RLS query + COMMIT pipelined:
+ *                         the cheapest transaction-scoped context (no gate, no routing, no timeouts)
+ *   tenantQuery           BEGIN + prelude (timeouts, enter_tenant) + query + COMMIT, one write
+ *   withTenant (1 stmt)   BEGIN + prelude + query in one write, then COMMIT: two round trips
+ *   sequential            tenantQuery's four statements awaited one by one: four round trips
+ *   simple multi          one simple-protocol message, tenant id and values inlined as literals
+ * So the distance from the floor splits into round trips (sequential vs tenantQuery), RLS (session
+ * set_config), transaction scoping (tx set_config) and enter_tenant's work (tenantQuery).
+ * Every result is checked against the floor's (same rows, all of the tenant).
+ *
+ *   npm run bench:tenant-context -- --quick      about a minute
+ *   npm run bench:tenant-context                 3 reps × 2,000 iterations
+ *   flags: --json, --markdown, --reps n, --iterations n, --shape point|recent
+ * Exit code 1 when any result differed from the floor's; timing never fails the run.
+ */
+import { parseArgs } from "node:util";
+import pg from "pg";
+import { TenantPool } from "../lib/tenant-context";
+import type { Tenant } from "../lib/tenant";
+import { TIER_LIMITS } from "../lib/tiers";
+import { median, prng, startBenchStack, summarize, type BenchStack } from "./pgbouncer-common";
+
+const SHAPES = {
+  point: {
+    floor: "SELECT id, tenant_id, symbol, price FROM shared.trades WHERE tenant_id = $1 AND id = $2",
+    candidate: "SELECT id, tenant_id, symbol, price FROM trades WHERE id = $1",
+    qualified: "SELECT id, tenant_id, symbol, price FROM shared.trades WHERE id = $1",
+  },
+  recent: {
+    floor: "SELECT id, tenant_id, symbol, price FROM shared.trades WHERE tenant_id = $1 AND $2::uuid IS NOT NULL ORDER BY executed_at DESC LIMIT 10",
+    candidate: "SELECT id, tenant_id, symbol, price FROM trades WHERE $1::uuid IS NOT NULL ORDER BY executed_at DESC LIMIT 10",
+    qualified: "SELECT id, tenant_id, symbol, price FROM shared.trades WHERE $1::uuid IS NOT NULL ORDER BY executed_at DESC LIMIT 10",
+  },
+} as const;
+type Shape = keyof typeof SHAPES;
+
+const VARIANTS = ["floor A", "floor A′", "floor in a tx", "session set_config", "tx set_config", "tenantQuery", "withTenant (1 stmt)", "sequential", "simple multi"] as const;
+type Variant = (typeof VARIANTS)[number];
+const TRIPS: Record<Variant, number> = {
+  "floor A": 1,
+  "floor A′": 1,
+  "floor in a tx": 1,
+  "session set_config": 1,
+  "tx set_config": 1,
+  tenantQuery: 1,
+  "withTenant (1 stmt)": 2,
+  sequential: 4,
+  "simple multi": 1,
+};
+const PATHS = ["direct", "pgbouncer"] as const;
+type Path = (typeof PATHS)[number];
+
+type Row = { id: string; tenant_id: string };
+type Run = (tenant: Tenant, id: string) => Promise<Row[]>;
+
+function naivePool(url: string): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  pool.on("error", () => {});
+  return pool;
+}
+
+/** Statements pipelined and corked into one write on a `pipeline: true` client (as lib/tenant-context.ts does). */
+async function pipelined(client: pg.Client, statements: { text: string; values?: unknown[] }[]): Promise<pg.QueryResult[]> {
+  const socket = (client as unknown as { connection: { stream: { cork(): void; uncork(): void } } }).connection.stream;
+  socket.cork();
+  try {
+    return Promise.all(statements.map((s) => client.query({ text: s.text, values: s.values, queryMode: "extended" } as pg.QueryConfig)));
+  } finally {
+    socket.uncork();
+  }
+}
+
+async function pipelineClient(url: string, closers: (() => Promise<void>)[]): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url, pipeline: true });
+  client.on("error", () => {});
+  await client.connect();
+  closers.push(() => client.end());
+  return client;
+}
+
+async function variantsFor(url: { app: string; floor: string }, shape: Shape, closers: (() => Promise<void>)[]): Promise<Record<Variant, Run>> {
+  const q = SHAPES[shape];
+  const floorA = naivePool(url.floor);
+  const floorB = naivePool(url.floor);
+  const floorTx = await pipelineClient(url.floor, closers);
+  const sessionSet = await pipelineClient(url.app, closers);
+  const txSet = await pipelineClient(url.app, closers);
+  const tq = new TenantPool({ connectionString: url.app, max: 1 });
+  const wt = new TenantPool({ connectionString: url.app, max: 1 });
+  const seq = naivePool(url.app);
+  const multi = naivePool(url.app);
+  closers.push(() => floorA.end(), () => floorB.end(), () => tq.end(), () => wt.end(), () => seq.end(), () => multi.end());
+  const claims = (t: Tenant) => ({ tenantId: t.id, tier: t.tier });
+  const prelude =
+    "SELECT current_setting('app.current_tenant_id', true) AS inherited, set_config('statement_timeout', $2, true), set_config('lock_timeout', $2, true), tenancy.enter_tenant($1::uuid)";
+  return {
+    "floor A": async (t, id) => (await floorA.query(q.floor, [t.id, id])).rows,
+    "floor A′": async (t, id) => (await floorB.query(q.floor, [t.id, id])).rows,
+    "floor in a tx": async (t, id) => (await pipelined(floorTx, [{ text: "BEGIN" }, { text: q.floor, values: [t.id, id] }, { text: "COMMIT" }]))[1].rows,
+    "session set_config": async (t, id) =>
+      (await pipelined(sessionSet, [{ text: "SELECT set_config('app.current_tenant_id', $1, false)", values: [t.id] }, { text: q.qualified, values: [id] }]))[1].rows,
+    "tx set_config": async (t, id) =>
+      (
+        await pipelined(txSet, [
+          { text: "BEGIN" },
+          { text: "SELECT set_config('app.current_tenant_id', $1, true)", values: [t.id] },
+          { text: q.qualified, values: [id] },
+          { text: "COMMIT" },
+        ])
+      )[2].rows,
+    tenantQuery: async (t, id) => (await tq.tenantQuery<Row>(claims(t), q.candidate, [id])).rows,
+    "withTenant (1 stmt)": (t, id) => wt.withTenant(claims(t), async (tx) => (await tx.query<Row>(q.candidate, [id])).rows),
+    sequential: async (t, id) => {
+      const c = await seq.connect();
+      try {
+        await c.query("BEGIN");
+        await c.query(prelude, [t.id, String(TIER_LIMITS[t.tier].statementTimeoutMs)]);
+        const { rows } = await c.query(q.candidate, [id]);
+        await c.query("COMMIT");
+        return rows;
+      } finally {
+        c.release();
+      }
+    },
+    "simple multi": async (t, id) => {
+      const lit = pg.escapeLiteral;
+      const text =
+        `BEGIN; SELECT set_config('statement_timeout', ${lit(String(TIER_LIMITS[t.tier].statementTimeoutMs))}, true), tenancy.enter_tenant(${lit(t.id)}::uuid); ` +
+        `${q.candidate.replace("$1", `${lit(id)}::uuid`)}; COMMIT`;
+      const results = (await multi.query(text)) as unknown as pg.QueryResult<Row>[];
+      return results[2].rows;
+    },
+  };
+}
+
+interface Args {
+  reps: number;
+  iterations: number;
+  warmup: number;
+  tenants: number;
+  trades: number;
+  shape: Shape;
+  json: boolean;
+  markdown: boolean;
+}
+
+function parse(argv: string[]): Args {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+      markdown: { type: "boolean", default: false },
+      reps: { type: "string" },
+      iterations: { type: "string" },
+      shape: { type: "string", default: "point" },
+    },
+    strict: true,
+  });
+  const int = (flag: string, v: string | undefined, fallback: number) => {
+    if (v === undefined) return fallback;
+    if (!/^\d+$/.test(v) || Number(v) < 1) throw new Error(`--${flag}: must be a positive integer`);
+    return Number(v);
+  };
+  if (!(values.shape! in SHAPES)) throw new Error(`--shape: one of ${Object.keys(SHAPES).join(", ")}`);
+  return {
+    reps: int("reps", values.reps, 3),
+    iterations: int("iterations", values.iterations, values.quick ? 600 : 2000),
+    warmup: values.quick ? 100 : 300,
+    tenants: 10,
+    trades: values.quick ? 2_000 : 10_000,
+    shape: values.shape as Shape,
+    json: values.json!,
+    markdown: values.markdown!,
+  };
+}
+
+async function main(): Promise<number> {
+  const args = parse(process.argv.slice(2));
+  const log = (m: string) => process.stderr.write(`${m}\n`);
+  log(`starting PostgreSQL + PgBouncer, ${args.tenants} tenants…`);
+  const stack: BenchStack = await startBenchStack({ tenants: args.tenants, trades: args.trades, log });
+  const closers: (() => Promise<void>)[] = [];
+  try {
+    const ids = new Map<string, string[]>();
+    const admin = new pg.Client({ connectionString: stack.directFloorUrl });
+    await admin.connect();
+    for (const t of stack.tenants) ids.set(t.id, (await admin.query("SELECT id FROM shared.trades WHERE tenant_id = $1 ORDER BY id LIMIT 500", [t.id])).rows.map((r) => r.id));
+    await admin.end();
+
+    const runs: Record<Path, Record<Variant, Run>> = {
+      direct: await variantsFor({ app: stack.directAppUrl, floor: stack.directFloorUrl }, args.shape, closers),
+      pgbouncer: await variantsFor({ app: stack.bouncerAppUrl, floor: stack.bouncerFloorUrl }, args.shape, closers),
+    };
+    const combos = PATHS.flatMap((p) => VARIANTS.map((v) => [p, v] as const));
+    const perRep: Record<string, number[]>[] = [];
+    let mismatches = 0;
+
+    for (let rep = 0; rep < args.reps; rep++) {
+      const random = prng(1000 + rep);
+      const samples: Record<string, number[]> = Object.fromEntries(combos.map(([p, v]) => [`${p}|${v}`, []]));
+      for (let it = 0; it < args.warmup + args.iterations; it++) {
+        const tenant = stack.tenants[Math.floor(random() * stack.tenants.length)];
+        const list = ids.get(tenant.id)!;
+        const id = list[Math.floor(random() * list.length)];
+        const expected = new Map<Path, string>();
+        for (let k = 0; k < combos.length; k++) {
+          const [path, variant] = combos[(k + it) % combos.length]; // rotate the order every iteration
+          const started = performance.now();
+          const rows = await runs[path][variant](tenant, id);
+          const elapsed = performance.now() - started;
+          const key = rows.map((r) => r.id).join(",");
+          if (rows.length === 0 || rows.some((r) => r.tenant_id !== tenant.id)) mismatches++;
+          if (!expected.has(path)) expected.set(path, key);
+          else if (expected.get(path) !== key) mismatches++;
+          if (it >= args.warmup) samples[`${path}|${variant}`].push(elapsed * 1000);
+        }
+      }
+      perRep.push(samples);
+      log(`rep ${rep + 1}/${args.reps} done`);
+    }
+
+    const report = combos.map(([path, variant]) => {
+      const all = perRep.flatMap((r) => r[`${path}|${variant}`]);
+      const ratios = perRep.map((r) => median(r[`${path}|${variant}`]) / median(r[`${path}|floor A`]));
+      const s = summarize(all);
+      return { path, variant, trips: TRIPS[variant], p50Us: s.p50, p99Us: s.p99, ratio: median(ratios), ratioMin: Math.min(...ratios), ratioMax: Math.max(...ratios) };
+    });
+    const goal = PATHS.map((p) => ({ path: p, ratio: report.find((r) => r.path === p && r.variant === "tenantQuery")!.ratio }));
+    const meta = { shape: args.shape, reps: args.reps, iterations: args.iterations, tenants: args.tenants, mismatches };
+
+    if (args.json) process.stdout.write(JSON.stringify({ ...meta, report, goal }, null, 2) + "\n");
+    else if (args.markdown) {
+      const lines = [
+        `| path | variant | round trips | p50 µs | p99 µs | × floor (median of ${args.reps} reps, range) |`,
+        "|---|---|---:|---:|---:|---|",
+        ...report.map((r) => `| ${r.path} | ${r.variant} | ${r.trips} | ${r.p50Us.toFixed(0)} | ${r.p99Us.toFixed(0)} | ${r.ratio.toFixed(2)} (${r.ratioMin.toFixed(2)}–${r.ratioMax.toFixed(2)}) |`),
+      ];
+      process.stdout.write(lines.join("\n") + "\n");
+    } else {
+      const lines = [
+        `shape ${args.shape}: ${args.iterations} iterations × ${args.reps} reps, ${args.tenants} tenants, variants interleaved in rotating order`,
+        "path       variant               trips   p50 µs   p99 µs   × floor [range]",
+        ...report.map(
+          (r) =>
+            `${r.path.padEnd(10)} ${r.variant.padEnd(21)} ${String(r.trips).padStart(5)} ${r.p50Us.toFixed(0).padStart(8)} ${r.p99Us.toFixed(0).padStart(8)}   ${r.ratio.toFixed(2)} [${r.ratioMin.toFixed(2)}–${r.ratioMax.toFixed(2)}]`,
+        ),
+        ...goal.map((g) => `goal (${g.path}): tenantQuery ${g.ratio.toFixed(2)}× floor, target ≤ 1.15 → ${g.ratio <= 1.15 ? "met" : "NOT met"}`),
+        `results that differed from the floor or held a foreign row: ${mismatches}`,
+      ];
+      process.stdout.write(lines.join("\n") + "\n");
+    }
+    return mismatches === 0 ? 0 : 1;
+  } finally {
+    for (const close of closers) await close().catch(() => {});
+    await stack.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`bench: ${(err as Error).message}\n`);
+    process.exit(2);
+  },
+);
