@@ -12,7 +12,13 @@ export function positionals<const N extends readonly string[]>(ctx: Pick<Command
   const missing = names[ctx.args.length];
   if (missing !== undefined) throw new UsageError(`missing <${missing}>`, missing);
   if (ctx.args.length > names.length) {
-    throw new UsageError(`unexpected argument${ctx.args.length - names.length > 1 ? "s" : ""} ${ctx.args.slice(names.length).map((a) => JSON.stringify(a)).join(" ")}`, "arguments");
+    throw new UsageError(
+      `unexpected argument${ctx.args.length - names.length > 1 ? "s" : ""} ${ctx.args
+        .slice(names.length)
+        .map((a) => JSON.stringify(a))
+        .join(" ")}`,
+      "arguments",
+    );
   }
   return Object.fromEntries(names.map((n, i) => [n, ctx.args[i]])) as Record<N[number], string>;
 }

@@ -16,7 +16,14 @@ import { TENANT_TABLES } from "./catalogue";
 import type { Queryable } from "./db";
 import { fixedRelease, parseServerVersionNum, RLS_ADVISORIES, unfixedAdvisories } from "./rls-advisories";
 import { RLS_SUBJECT_ROLES } from "./roles";
-import { DEDICATED_SCHEMA_PATTERN, normalizePolicyExpression, POLICY_NAMES, REGISTRY_SCHEMA, SHARED_SCHEMA, TENANT_PREDICATE } from "./schema";
+import {
+  DEDICATED_SCHEMA_PATTERN,
+  normalizePolicyExpression,
+  POLICY_NAMES,
+  REGISTRY_SCHEMA,
+  SHARED_SCHEMA,
+  TENANT_PREDICATE,
+} from "./schema";
 
 export const SEVERITIES = ["critical", "high", "medium", "low"] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -250,7 +257,8 @@ export function effectiveCheck(p: Pick<PolicyFacts, "command" | "using" | "withC
 
 const mentionsTenant = (p: PolicyFacts) => /\btenant_id\b/.test(`${p.using ?? ""} ${p.withCheck ?? ""}`);
 const appliesTo = (p: PolicyFacts, c: Command) => p.command === "ALL" || p.command === c;
-const coversRoles = (p: PolicyFacts, subjectRoles: readonly string[]) => p.roles.includes("PUBLIC") || subjectRoles.every((r) => p.roles.includes(r));
+const coversRoles = (p: PolicyFacts, subjectRoles: readonly string[]) =>
+  p.roles.includes("PUBLIC") || subjectRoles.every((r) => p.roles.includes(r));
 
 /** RLS enabled and forced on every table holding tenant data. */
 export function checkRowSecurity(s: AuditSnapshot): Finding[] {
@@ -297,7 +305,10 @@ export function checkTenantPolicies(s: AuditSnapshot): Finding[] {
         severity: reachSeverity(r),
         object: describe(r),
         message: permissiveOnly
-          ? `the tenant predicate is only in PERMISSIVE policies: permissive policies are ORed, so any other permissive policy (${policies.filter((p) => p.permissive).map((p) => p.name).join(", ")}) opens every tenant${directNote(r)}`
+          ? `the tenant predicate is only in PERMISSIVE policies: permissive policies are ORed, so any other permissive policy (${policies
+              .filter((p) => p.permissive)
+              .map((p) => p.name)
+              .join(", ")}) opens every tenant${directNote(r)}`
           : `no restrictive tenant policy${directNote(r)}${reachNote(r)}`,
         fix: repair(r, fixSql),
       });
@@ -307,7 +318,8 @@ export function checkTenantPolicies(s: AuditSnapshot): Finding[] {
     for (const c of COMMANDS) {
       const candidates = restrictive.filter((p) => appliesTo(p, c));
       const usable = candidates.filter((p) => coversRoles(p, s.subjectRoles));
-      const ok = (p: PolicyFacts) => (!NEEDS[c].using || isTenantPredicate(p.using)) && (!NEEDS[c].check || isTenantPredicate(effectiveCheck(p)));
+      const ok = (p: PolicyFacts) =>
+        (!NEEDS[c].using || isTenantPredicate(p.using)) && (!NEEDS[c].check || isTenantPredicate(effectiveCheck(p)));
       if (usable.some(ok)) continue;
       let reason: CheckId;
       if (candidates.length === 0) reason = "tenant-policy-commands";
@@ -328,7 +340,13 @@ export function checkTenantPolicies(s: AuditSnapshot): Finding[] {
         "tenant-policy-predicate": `the restrictive tenant policy for ${commands} is not the tenant predicate: ${named.map((p) => `${p.name} USING ${p.using ?? "(none)"}`).join("; ")}; expected ${TENANT_PREDICATE} (anything else may fail open when the setting is missing, empty or wrong)`,
         "tenant-policy-with-check": `the restrictive tenant policy does not check new rows for ${commands}: ${named.map((p) => `${p.name} WITH CHECK ${effectiveCheck(p) ?? "(none)"}`).join("; ")}: a tenant could write rows into, or move its rows to, another tenant`,
       }[check as "tenant-policy-commands"];
-      out.push({ check, severity: reachSeverity(r), object: describe(r), message: message + directNote(r), fix: repair(r, `DROP POLICY ...; ${fixSql}`) });
+      out.push({
+        check,
+        severity: reachSeverity(r),
+        object: describe(r),
+        message: message + directNote(r),
+        fix: repair(r, `DROP POLICY ...; ${fixSql}`),
+      });
     }
   }
   return out;
@@ -366,7 +384,8 @@ export function checkPolicyFunctions(s: AuditSnapshot): Finding[] {
           check: "policy-function-immutable",
           severity: "critical",
           object,
-          message: "is IMMUTABLE: the planner folds it into cached plans, so a statement planned for one tenant returns that tenant's rows to the next",
+          message:
+            "is IMMUTABLE: the planner folds it into cached plans, so a statement planned for one tenant returns that tenant's rows to the next",
           fix: `ALTER FUNCTION ${f.signature} STABLE (and call it as (SELECT ${f.signature.replace(/\(.*$/, "()")}) in the policy)`,
         });
       } else if (f.volatility === "volatile" || f.language !== "sql") {
@@ -554,11 +573,31 @@ export function checkRolePosture(s: AuditSnapshot): Finding[] {
     const r = s.roles.find((x) => x.name === name);
     const object = `role ${name}`;
     if (!r || !r.exists) {
-      out.push({ check: "role-missing", severity: "medium", object, message: "does not exist", fix: "tenancy migrate (creates the roles)" });
+      out.push({
+        check: "role-missing",
+        severity: "medium",
+        object,
+        message: "does not exist",
+        fix: "tenancy migrate (creates the roles)",
+      });
       continue;
     }
-    if (r.superuser) out.push({ check: "role-superuser", severity: "critical", object, message: "is a superuser: RLS does not apply to it", fix: `ALTER ROLE ${name} NOSUPERUSER` });
-    if (r.bypassRls) out.push({ check: "role-bypassrls", severity: "critical", object, message: "has BYPASSRLS: RLS does not apply to it", fix: `ALTER ROLE ${name} NOBYPASSRLS` });
+    if (r.superuser)
+      out.push({
+        check: "role-superuser",
+        severity: "critical",
+        object,
+        message: "is a superuser: RLS does not apply to it",
+        fix: `ALTER ROLE ${name} NOSUPERUSER`,
+      });
+    if (r.bypassRls)
+      out.push({
+        check: "role-bypassrls",
+        severity: "critical",
+        object,
+        message: "has BYPASSRLS: RLS does not apply to it",
+        fix: `ALTER ROLE ${name} NOBYPASSRLS`,
+      });
     const attributes = [r.createRole && "CREATEROLE", r.createDb && "CREATEDB", r.replication && "REPLICATION"].filter(Boolean) as string[];
     if (attributes.length) {
       out.push({
@@ -597,14 +636,21 @@ export function checkRolePosture(s: AuditSnapshot): Finding[] {
       });
     }
     if (r.databaseCreate) {
-      out.push({ check: "role-create-database", severity: "high", object, message: "may CREATE schemas in this database", fix: `REVOKE CREATE ON DATABASE <db> FROM ${name}, PUBLIC` });
+      out.push({
+        check: "role-create-database",
+        severity: "high",
+        object,
+        message: "may CREATE schemas in this database",
+        fix: `REVOKE CREATE ON DATABASE <db> FROM ${name}, PUBLIC`,
+      });
     }
     if (r.databaseTemporary) {
       out.push({
         check: "role-temporary",
         severity: "medium",
         object,
-        message: "may create TEMPORARY tables: a temp table named like a tenant table shadows it for the next request on the same connection",
+        message:
+          "may create TEMPORARY tables: a temp table named like a tenant table shadows it for the next request on the same connection",
         fix: `REVOKE TEMPORARY ON DATABASE <db> FROM ${name}, PUBLIC (tenancy migrate revokes it from PUBLIC)`,
       });
     }
@@ -700,14 +746,12 @@ export async function readAuditSnapshot(client: Queryable, options: AuditOptions
         ORDER BY 1, 2`,
       [subjectRoles],
     )
-  ).rows.map(
-    (r): RelationFacts => ({
-      ...r,
-      kind: KINDS[r.kind],
-      parent: r.parent ?? undefined,
-      chunk: r.schema === "_timescaledb_internal" || CHUNK_PATTERN.test(r.name),
-    }),
-  );
+  ).rows.map((r): RelationFacts => ({
+    ...r,
+    kind: KINDS[r.kind],
+    parent: r.parent ?? undefined,
+    chunk: r.schema === "_timescaledb_internal" || CHUNK_PATTERN.test(r.name),
+  }));
 
   const policies = (
     await client.query(
@@ -723,13 +767,14 @@ export async function readAuditSnapshot(client: Queryable, options: AuditOptions
          FROM pg_policy pol JOIN pg_class c ON c.oid = pol.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
         ORDER BY 1, 2`,
     )
-  ).rows.map(
-    (p): PolicyFacts => ({
-      ...p,
-      command: COMMAND_CODES[p.command],
-      functions: p.functions.map((f: { signature: string; volatility: string; language: string }) => ({ ...f, volatility: VOLATILITY[f.volatility] })),
-    }),
-  );
+  ).rows.map((p): PolicyFacts => ({
+    ...p,
+    command: COMMAND_CODES[p.command],
+    functions: p.functions.map((f: { signature: string; volatility: string; language: string }) => ({
+      ...f,
+      volatility: VOLATILITY[f.volatility],
+    })),
+  }));
 
   const viewDependencies = (
     await client.query(
@@ -829,10 +874,34 @@ export async function readAuditSnapshot(client: Queryable, options: AuditOptions
     const row = roleRows.find((r: { name: string }) => r.name === name);
     return row
       ? { ...row, exists: true }
-      : { name, exists: false, superuser: false, bypassRls: false, createRole: false, createDb: false, replication: false, memberOf: [], owns: [], createOnSchemas: [], databaseCreate: false, databaseTemporary: false };
+      : {
+          name,
+          exists: false,
+          superuser: false,
+          bypassRls: false,
+          createRole: false,
+          createDb: false,
+          replication: false,
+          memberOf: [],
+          owns: [],
+          createOnSchemas: [],
+          databaseCreate: false,
+          databaseTemporary: false,
+        };
   });
 
-  return { server, subjectRoles, roles, relations, policies, viewDependencies, definerFunctions, foreignKeys, uniqueIndexes, sequenceDefaults };
+  return {
+    server,
+    subjectRoles,
+    roles,
+    relations,
+    policies,
+    viewDependencies,
+    definerFunctions,
+    foreignKeys,
+    uniqueIndexes,
+    sequenceDefaults,
+  };
 }
 
 /** Lints the database `client` is connected to; an empty list means clean. */

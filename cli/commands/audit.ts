@@ -25,8 +25,13 @@ export function renderFindings(findings: Finding[], server: string): string {
   if (findings.length === 0) return `clean: no isolation findings (PostgreSQL ${server})`;
   const counts = findings.reduce<Record<string, number>>((acc, f) => ({ ...acc, [f.severity]: (acc[f.severity] ?? 0) + 1 }), {});
   return [
-    table(["severity", "check", "object", "finding / fix"], findings.map((f) => [f.severity, f.check, f.object, `${wrap(f.message)}\nfix: ${wrap(f.fix)}`])),
-    `${findings.length} finding(s): ${Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(", ")} (PostgreSQL ${server})`,
+    table(
+      ["severity", "check", "object", "finding / fix"],
+      findings.map((f) => [f.severity, f.check, f.object, `${wrap(f.message)}\nfix: ${wrap(f.fix)}`]),
+    ),
+    `${findings.length} finding(s): ${Object.entries(counts)
+      .map(([s, n]) => `${n} ${s}`)
+      .join(", ")} (PostgreSQL ${server})`,
   ].join("\n");
 }
 

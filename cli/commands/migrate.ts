@@ -38,7 +38,9 @@ export function renderReport(report: MigrationReport, dryRun: boolean): string {
   const verb = dryRun ? "would run" : "ran";
   const lines: string[] = [];
   if (report.unchanged) {
-    lines.push(`database is up to date (catalogue ${report.fingerprint}, ${report.schemasChecked} schema(s) checked): nothing ${dryRun ? "to do" : "changed"}`);
+    lines.push(
+      `database is up to date (catalogue ${report.fingerprint}, ${report.schemasChecked} schema(s) checked): nothing ${dryRun ? "to do" : "changed"}`,
+    );
   } else {
     lines.push(
       table(

@@ -22,7 +22,13 @@ export const seedCommand: Command = {
     ctx.out.result({ rowsPerTenant, tenants: results, seconds }, () => {
       if (results.length === 0) return "no tenants to seed (create one with `tenancy tenant create`)";
       const tables = Object.keys(results[0].rows);
-      return [table(["tenant", ...tables], results.map((r) => [r.tenant, ...tables.map((t) => r.rows[t])])), `seeded ${results.length} tenant(s) in ${seconds.toFixed(1)} s`].join("\n");
+      return [
+        table(
+          ["tenant", ...tables],
+          results.map((r) => [r.tenant, ...tables.map((t) => r.rows[t])]),
+        ),
+        `seeded ${results.length} tenant(s) in ${seconds.toFixed(1)} s`,
+      ].join("\n");
     });
   },
 };

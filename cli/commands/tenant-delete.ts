@@ -26,7 +26,10 @@ export const tenantDeleteCommand: Command = {
     ctx.out.result(result, () =>
       [
         `${dryRun ? "would delete" : "deleted"} tenant ${result.tenant.slug} (${result.tenant.id}): ${total} row(s)`,
-        table(["table", dryRun ? "rows to delete" : "rows deleted"], result.deleted.map((d) => [d.table, d.rows])),
+        table(
+          ["table", dryRun ? "rows to delete" : "rows deleted"],
+          result.deleted.map((d) => [d.table, d.rows]),
+        ),
         ...(result.droppedSchema ? [`dropped schema ${result.droppedSchema}`] : []),
       ].join("\n"),
     );

@@ -19,7 +19,14 @@ export const tenantShowCommand: Command = {
       const tenant = await findOrUsage(client, ref);
       return { ...tenant, rows: await countTenantRows(client, tenant) };
     });
-    ctx.out.result(shown, () => `${renderTenant(shown)}\n${table(["table", "rows"], shown.rows.map((r) => [r.table, r.rows]))}`);
+    ctx.out.result(
+      shown,
+      () =>
+        `${renderTenant(shown)}\n${table(
+          ["table", "rows"],
+          shown.rows.map((r) => [r.table, r.rows]),
+        )}`,
+    );
   },
 };
 

@@ -11,7 +11,6 @@ import pg from "pg";
 import { vi } from "vitest";
 import { main } from "../../cli/tenancy";
 import { migrate } from "../../lib/migrate";
-import { ROLES } from "../../lib/roles";
 import { seedTenant } from "../../lib/seed";
 import { createTenant } from "../../lib/tenants";
 import type { Tenant } from "../../lib/tenant";
@@ -126,9 +125,8 @@ export async function countByTenant(admin: pg.Client, table: string, tenantId: s
   return rows[0].n;
 }
 
-export const OUR_ROLES = ROLES;
-
 /** Runs the `tenancy` CLI in-process; returns the exit code, stdout, stderr and stdout parsed as JSON when it is. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the JSON of any command, asserted field by field
 export async function tenancy(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string; json: any }> {
   let stdout = "";
   let stderr = "";
@@ -136,6 +134,7 @@ export async function tenancy(...argv: string[]): Promise<{ code: number; stdout
   const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => ((stderr += String(chunk)), true));
   try {
     const code = await main(argv);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     let json: any;
     try {
       json = JSON.parse(stdout);

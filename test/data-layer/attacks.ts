@@ -1,0 +1,558 @@
+/**
+ * Isolation attacks by tenant A against tenant B, each a function that answers "did it leak?", and
+ * the breakages that make each of them leak (the negative controls). isolation.test.ts runs every
+ * attack against the real schema (expect no leak) and against its breakage (expect a leak), each on
+ * a fresh database.
+ *
+ * The attacker connects as app_user (or, for breakages that model "app_user was given more than it
+ * should", as a throwaway role with exactly that) and knows B's ids: ids leak through logs, URLs and
+ * support tickets, so the design must hold even when they do.
+ */
+import { execFile } from "node:child_process";
+import pg from "pg";
+import { TENANT_TABLES, tenantTable } from "../../lib/catalogue";
+import { ROLES } from "../../lib/roles";
+import { foreignKeyName, indexName, TENANT_PREDICATE } from "../../lib/schema";
+import { setTenantStatus } from "../../lib/tenants";
+import { B_SECRET, countByTenant, setTenant, sqlstate, type MigratedDatabase, type TwoTenants } from "./harness";
+
+export interface Outcome {
+  leaked: boolean;
+  /** What happened, for the failure message. */
+  evidence: string;
+}
+
+export interface AttackContext extends TwoTenants {
+  m: MigratedDatabase;
+  /** The login role the attacker has (app_user unless a breakage says otherwise). */
+  attacker: string;
+  /** A new session as the attacker. */
+  connect(): Promise<pg.Client>;
+}
+
+export interface Breakage {
+  name: string;
+  description: string;
+  /** False when the audit cannot see it (a function body's semantics); the attack test is what covers it. */
+  auditSees?: boolean;
+  /** Breaks the schema; may hand the attack another login role to use. */
+  apply(m: MigratedDatabase, t: TwoTenants): Promise<{ attacker?: string } | void>;
+}
+
+export interface Attack {
+  name: string;
+  /** The breakage under which this attack must leak (its negative control). */
+  breakage: Breakage;
+  run(ctx: AttackContext): Promise<Outcome>;
+}
+
+const SHARED_TABLES = TENANT_TABLES.map((t) => `shared.${t.name}`);
+const FAIL_OPEN = `nullif(current_setting('app.current_tenant_id', true), '')`;
+
+// --- breakages (negative controls) --------------------------------------------------------------
+
+async function everyTable(m: MigratedDatabase, sql: (table: string) => string): Promise<void> {
+  for (const t of SHARED_TABLES) await m.admin.query(sql(t));
+}
+
+export const BREAKAGES = {
+  failOpenSetting: {
+    name: "fail-open setting policy",
+    description: "tenant_id = setting OR the setting is unset/empty (the 'unset OR match' policy of the notes)",
+    apply: (m) =>
+      everyTable(
+        m,
+        (t) =>
+          `ALTER POLICY tenant_isolation ON ${t} USING (tenant_id = ${FAIL_OPEN}::uuid OR ${FAIL_OPEN} IS NULL) WITH CHECK (tenant_id = ${FAIL_OPEN}::uuid OR ${FAIL_OPEN} IS NULL)`,
+      ),
+  },
+  permissiveOnly: {
+    name: "permissive-only tenant policy",
+    description: "the tenant predicate as a PERMISSIVE policy: ORed with tenant_access (USING true), it opens every tenant",
+    apply: (m) =>
+      everyTable(
+        m,
+        (t) =>
+          `DROP POLICY tenant_isolation ON ${t}; CREATE POLICY tenant_isolation ON ${t} AS PERMISSIVE USING (${TENANT_PREDICATE}) WITH CHECK (${TENANT_PREDICATE})`,
+      ),
+  },
+  noWithCheck: {
+    name: "policy without WITH CHECK",
+    description: "the restrictive policy checks rows read, not rows written: WITH CHECK (true)",
+    apply: (m) => everyTable(m, (t) => `ALTER POLICY tenant_isolation ON ${t} WITH CHECK (true)`),
+  },
+  noForceOwnerMember: {
+    name: "NO FORCE + app role member of the owner",
+    description: "RLS not forced, and the app's role a member of the table owner: it skips every policy",
+    async apply(m) {
+      await everyTable(m, (t) => `ALTER TABLE ${t} NO FORCE ROW LEVEL SECURITY`);
+      const attacker = await m.throwawayRole();
+      await m.admin.query(`GRANT ${ROLES.owner} TO ${attacker}`);
+      return { attacker };
+    },
+  },
+  maintenanceMember: {
+    name: "app role member of maintenance",
+    description: "the app's role can SET ROLE to the BYPASSRLS maintenance role",
+    async apply(m) {
+      const attacker = await m.throwawayRole();
+      await m.admin.query(`GRANT ${ROLES.maintenance} TO ${attacker}`);
+      return { attacker };
+    },
+  },
+  superuserAttacker: {
+    name: "app role is a superuser",
+    description: "the app connects as a superuser, which may SET SESSION AUTHORIZATION to anyone",
+    async apply(m) {
+      return { attacker: await m.throwawayRole("SUPERUSER") };
+    },
+  },
+  fkWithoutTenant: {
+    name: "foreign key without tenant_id",
+    description: "trades.position_id references positions(id) alone (a global unique key)",
+    async apply(m) {
+      await m.admin.query(`ALTER TABLE shared.trades DROP CONSTRAINT ${foreignKeyName(tenantTable("trades"), ["position_id"])}`);
+      await m.admin.query(`CREATE UNIQUE INDEX positions_id_key ON shared.positions (id)`);
+      await m.admin.query(
+        `ALTER TABLE shared.trades ADD CONSTRAINT trades_position_global_fkey FOREIGN KEY (position_id) REFERENCES shared.positions (id)`,
+      );
+    },
+  },
+  definerView: {
+    name: "view without security_invoker",
+    description: "the blotter view runs with its owner's rights (a superuser), not the caller's",
+    apply: async (m) => void (await m.admin.query(`ALTER VIEW shared.trade_blotter RESET (security_invoker)`)),
+  },
+  truncateGrant: {
+    name: "TRUNCATE granted to app_user",
+    description: "TRUNCATE is not subject to RLS",
+    apply: async (m) => void (await m.admin.query(`GRANT TRUNCATE ON shared.portfolio_history TO ${ROLES.app}`)),
+  },
+  immutableTenantFunction: {
+    name: "IMMUTABLE tenant function in the policy",
+    description: "the planner folds an IMMUTABLE function into the plan: a generic plan keeps the first tenant",
+    async apply(m) {
+      await m.admin.query(
+        `CREATE FUNCTION shared.tenant_immutable() RETURNS uuid LANGUAGE sql IMMUTABLE AS $$ SELECT ${FAIL_OPEN}::uuid $$`,
+      );
+      await everyTable(
+        m,
+        (t) =>
+          `ALTER POLICY tenant_isolation ON ${t} USING (tenant_id = shared.tenant_immutable()) WITH CHECK (tenant_id = shared.tenant_immutable())`,
+      );
+    },
+  },
+  globalUnique: {
+    name: "global unique index",
+    description: "client_order_id unique across all tenants instead of per tenant",
+    async apply(m) {
+      await m.admin.query(`DROP INDEX shared.${indexName(tenantTable("trades"), ["client_order_id"], true)}`);
+      await m.admin.query(`CREATE UNIQUE INDEX trades_client_order_id_key ON shared.trades (client_order_id)`);
+    },
+  },
+  ignoresSuspension: {
+    name: "tenant function ignores suspension",
+    description: "current_tenant_id() returns the setting whatever the tenant's status",
+    auditSees: false,
+    apply: async (m) =>
+      void (await m.admin.query(
+        `CREATE OR REPLACE FUNCTION tenancy.current_tenant_id() RETURNS uuid LANGUAGE sql STABLE AS $$ SELECT tenancy.setting_tenant_id() $$`,
+      )),
+  },
+  temporaryGrant: {
+    name: "TEMPORARY granted to app_user",
+    description: "app_user may create temp tables that shadow tenant tables on a pooled connection",
+    apply: async (m) => void (await m.admin.query(`GRANT TEMPORARY ON DATABASE ${pg.escapeIdentifier(m.db.name)} TO ${ROLES.app}`)),
+  },
+} satisfies Record<string, Breakage>;
+
+// --- helpers ------------------------------------------------------------------------------------
+
+/** Rows of other tenants visible in each tenant table, as `table:n` for the evidence. */
+async function foreignRows(client: pg.Client, ownTenant: string | null): Promise<string[]> {
+  const seen: string[] = [];
+  for (const t of SHARED_TABLES) {
+    const { rows } = await client.query(`SELECT count(*)::int AS n FROM ${t} WHERE tenant_id IS DISTINCT FROM $1::uuid`, [ownTenant]);
+    if (rows[0].n > 0) seen.push(`${t}:${rows[0].n}`);
+  }
+  return seen;
+}
+
+const outcome = (leaked: boolean, evidence: string): Outcome => ({ leaked, evidence });
+
+async function psql(
+  url: string,
+  sql: string,
+  options: { tenant?: string; stdin?: string } = {},
+): Promise<{ ok: boolean; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      "psql",
+      ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+      { env: { ...process.env, PGOPTIONS: options.tenant ? `-c app.current_tenant_id=${options.tenant}` : "" }, timeout: 20_000 },
+      (err, stdout, stderr) => resolve({ ok: !err, stdout, stderr }),
+    );
+    child.stdin?.end(options.stdin ?? "");
+  });
+}
+
+// --- attacks ------------------------------------------------------------------------------------
+
+export const ATTACKS: Attack[] = [
+  {
+    name: "missing setting: a session that never set the tenant sees no rows",
+    breakage: BREAKAGES.failOpenSetting,
+    async run(ctx) {
+      const c = await ctx.connect();
+      const seen = await foreignRows(c, null);
+      return outcome(seen.length > 0, `visible without a tenant: ${seen.join(", ") || "none"}`);
+    },
+  },
+  {
+    name: "empty setting (set to '' or left '' after a transaction-local value ended) sees no rows",
+    breakage: BREAKAGES.failOpenSetting,
+    async run(ctx) {
+      const c = await ctx.connect();
+      await setTenant(c, "");
+      const afterEmpty = await foreignRows(c, null);
+      const d = await ctx.connect();
+      await d.query("BEGIN");
+      await d.query(`SELECT set_config('app.current_tenant_id', $1, true)`, [ctx.a.id]);
+      await d.query("COMMIT");
+      const afterTransaction = await foreignRows(d, null);
+      const seen = [...afterEmpty, ...afterTransaction];
+      return outcome(seen.length > 0, `visible with an empty setting: ${seen.join(", ") || "none"}`);
+    },
+  },
+  {
+    name: "garbage setting (not a uuid, injection text, an unknown tenant, padded id) sees no rows and never all rows",
+    breakage: BREAKAGES.permissiveOnly,
+    async run(ctx) {
+      const seen: string[] = [];
+      for (const value of [
+        "not-a-uuid",
+        "' OR '1'='1",
+        "00000000-0000-0000-0000-000000000000",
+        ` ${ctx.a.id}`,
+        `${ctx.b.id.toUpperCase()}`,
+      ]) {
+        const c = await ctx.connect();
+        await setTenant(c, value);
+        const code = await sqlstate(async () => {
+          const rows = await foreignRows(c, null);
+          if (rows.length) seen.push(`${JSON.stringify(value)} → ${rows.join(", ")}`);
+        });
+        if (code) seen.push(`${JSON.stringify(value)} → error ${code} (expected no rows, not an error)`);
+      }
+      return outcome(seen.length > 0, seen.join("; ") || "no rows for any garbage value");
+    },
+  },
+  {
+    name: "read across tenants: by B's tenant_id, by B's row id, through a join, by aggregate",
+    breakage: BREAKAGES.permissiveOnly,
+    async run(ctx) {
+      const c = await ctx.connect();
+      await setTenant(c, ctx.a.id);
+      const n: number[] = [];
+      for (const [sql, param] of [
+        [`SELECT count(*)::int AS n FROM shared.trades WHERE tenant_id = $1`, ctx.b.id],
+        [`SELECT count(*)::int AS n FROM shared.trades WHERE id = $1`, ctx.bTradeId],
+        [
+          `SELECT count(*)::int AS n FROM shared.trades t JOIN shared.positions p ON p.tenant_id = t.tenant_id AND p.id = t.position_id WHERE t.tenant_id <> $1`,
+          ctx.a.id,
+        ],
+        [`SELECT count(DISTINCT tenant_id)::int AS n FROM shared.risk_metrics WHERE tenant_id <> $1`, ctx.a.id],
+      ]) {
+        n.push((await c.query(sql, [param])).rows[0].n);
+      }
+      return outcome(
+        n.some((x) => x > 0),
+        `counts of B's rows seen: ${n.join(", ")}`,
+      );
+    },
+  },
+  {
+    name: "update across tenants changes nothing",
+    breakage: BREAKAGES.permissiveOnly,
+    async run(ctx) {
+      const c = await ctx.connect();
+      await setTenant(c, ctx.a.id);
+      const byTenant = await c.query(`UPDATE shared.trades SET fee = 99 WHERE tenant_id = $1`, [ctx.b.id]);
+      const byId = await c.query(`UPDATE shared.trades SET price = 1 WHERE id = $1`, [ctx.bTradeId]);
+      const { rows } = await ctx.m.admin.query(
+        `SELECT price::text, (SELECT count(*)::int FROM shared.trades WHERE tenant_id = $2 AND fee = 99) AS touched FROM shared.trades WHERE id = $1`,
+        [ctx.bTradeId, ctx.b.id],
+      );
+      const leaked = (byTenant.rowCount ?? 0) + (byId.rowCount ?? 0) > 0 || rows[0].price !== B_SECRET.price || rows[0].touched > 0;
+      return outcome(
+        leaked,
+        `rowCounts ${byTenant.rowCount}/${byId.rowCount}, B's price now ${rows[0].price}, B rows with fee 99: ${rows[0].touched}`,
+      );
+    },
+  },
+  {
+    name: "delete across tenants removes nothing",
+    breakage: BREAKAGES.permissiveOnly,
+    async run(ctx) {
+      const before = await countByTenant(ctx.m.admin, "shared.trades", ctx.b.id);
+      const c = await ctx.connect();
+      await setTenant(c, ctx.a.id);
+      const byId = await c.query(`DELETE FROM shared.trades WHERE id = $1`, [ctx.bTradeId]);
+      const byTenant = await c.query(`DELETE FROM shared.portfolio_history WHERE tenant_id = $1`, [ctx.b.id]);
+      const after = await countByTenant(ctx.m.admin, "shared.trades", ctx.b.id);
+      const history = await countByTenant(ctx.m.admin, "shared.portfolio_history", ctx.b.id);
+      return outcome(
+        after !== before || history === 0,
+        `rowCounts ${byId.rowCount}/${byTenant.rowCount}; B's trades ${before} → ${after}, B's history rows ${history}`,
+      );
+    },
+  },
+  {
+    name: "insert a row into another tenant is refused",
+    breakage: BREAKAGES.noWithCheck,
+    async run(ctx) {
+      const c = await ctx.connect();
+      await setTenant(c, ctx.a.id);
+      const code = await sqlstate(() =>
+        c.query(
+          `INSERT INTO shared.trades (tenant_id, symbol, side, quantity, price, client_order_id) VALUES ($1, 'MSFT', 'sell', 1, 1, 'planted-by-a')`,
+          [ctx.b.id],
+        ),
+      );
+      const { rows } = await ctx.m.admin.query(
+        `SELECT count(*)::int AS n FROM shared.trades WHERE tenant_id = $1 AND client_order_id = 'planted-by-a'`,
+        [ctx.b.id],
+      );
+      return outcome(rows[0].n > 0, `insert ${code ? `failed with ${code}` : "succeeded"}; rows planted in B: ${rows[0].n}`);
+    },
+  },
+  {
+    name: "move own rows to another tenant (UPDATE tenant_id) is refused",
+    breakage: BREAKAGES.noWithCheck,
+    async run(ctx) {
+      const before = await countByTenant(ctx.m.admin, "shared.trades", ctx.a.id);
+      const c = await ctx.connect();
+      await setTenant(c, ctx.a.id);
+      // With a WHERE clause PostgreSQL also checks the new row against the SELECT policies, so even a
+      // policy without WITH CHECK stops this one; a statement that reads no column is checked by
+      // WITH CHECK alone (position_id cleared so the composite FK is not what stops it).
+      const one = await sqlstate(() => c.query(`UPDATE shared.trades SET tenant_id = $1 WHERE id = $2`, [ctx.b.id, ctx.aTradeId]));
+      const all = await sqlstate(() => c.query(`UPDATE shared.trades SET tenant_id = $1, position_id = NULL`, [ctx.b.id]));
+      const after = await countByTenant(ctx.m.admin, "shared.trades", ctx.a.id);
+      const { rows } = await ctx.m.admin.query(`SELECT tenant_id FROM shared.trades WHERE id = $1`, [ctx.aTradeId]);
+      return outcome(
+        rows[0]?.tenant_id === ctx.b.id || after !== before,
+        `by id: ${one ?? "succeeded"}; all rows: ${all ?? "succeeded"}; A's trades ${before} → ${after}; the marked row belongs to ${rows[0]?.tenant_id === ctx.b.id ? "B" : "A"}`,
+      );
+    },
+  },
+  {
+    name: "cross-tenant foreign key: A's trade cannot reference B's position (and the error is no existence oracle)",
+    breakage: BREAKAGES.fkWithoutTenant,
+    async run(ctx) {
+      const c = await ctx.connect();
+      await setTenant(c, ctx.a.id);
+      const insert = (positionId: string) =>
+        sqlstate(() =>
+          c.query(
+            `INSERT INTO shared.trades (tenant_id, position_id, symbol, side, quantity, price) VALUES ($1, $2, 'AAPL', 'buy', 1, 1)`,
+            [ctx.a.id, positionId],
+          ),
+        );
+      const withB = await insert(ctx.bPositionId);
+      const withRandom = await insert("7e57e57e-0000-4000-8000-000000000000");
+      return outcome(
+        withB === undefined || withB !== withRandom,
+        `B's position → ${withB ?? "accepted"}; a random id → ${withRandom ?? "accepted"}`,
+      );
+    },
+  },
+  {
+    name: "a view over tenant data (security_invoker) shows only the caller's rows",
+    breakage: BREAKAGES.definerView,
+    async run(ctx) {
+      const c = await ctx.connect();
+      await setTenant(c, ctx.a.id);
+      const { rows } = await c.query(`SELECT count(*)::int AS n FROM shared.trade_blotter WHERE tenant_id <> $1`, [ctx.a.id]);
+      return outcome(rows[0].n > 0, `other tenants' rows through the view: ${rows[0].n}`);
+    },
+  },
+  {
+    name: "COPY TO shows only the tenant's rows; COPY FROM is refused",
+    breakage: BREAKAGES.noForceOwnerMember,
+    async run(ctx) {
+      const url = ctx.m.db.urlAs(ctx.attacker);
+      const out = await psql(url, "COPY shared.trades (tenant_id, id) TO STDOUT", { tenant: ctx.a.id });
+      const foreign = out.stdout.split("\n").filter((l) => l && !l.startsWith(ctx.a.id)).length;
+      const into = await psql(url, "COPY shared.trades (tenant_id, symbol, side, quantity, price, client_order_id) FROM STDIN", {
+        tenant: ctx.a.id,
+        stdin: `${ctx.b.id}\tAAPL\tbuy\t1\t1\tcopied-by-a\n\\.\n`,
+      });
+      const { rows } = await ctx.m.admin.query(`SELECT count(*)::int AS n FROM shared.trades WHERE client_order_id = 'copied-by-a'`);
+      return outcome(
+        foreign > 0 || rows[0].n > 0,
+        `COPY TO ${out.ok ? "ran" : `failed (${out.stderr.trim()})`}, other tenants' rows: ${foreign}; COPY FROM ${into.ok ? "ran" : `failed (${into.stderr.trim()})`}, rows written: ${rows[0].n}`,
+      );
+    },
+  },
+  {
+    name: "TRUNCATE is refused (it ignores RLS)",
+    breakage: BREAKAGES.truncateGrant,
+    async run(ctx) {
+      const c = await ctx.connect();
+      await setTenant(c, ctx.a.id);
+      const code = await sqlstate(() => c.query(`TRUNCATE shared.portfolio_history`));
+      const left = await countByTenant(ctx.m.admin, "shared.portfolio_history", ctx.b.id);
+      return outcome(left === 0, `TRUNCATE ${code ? `failed with ${code}` : "succeeded"}; B's history rows left: ${left}`);
+    },
+  },
+  {
+    name: "SET row_security = off errors instead of returning rows",
+    breakage: BREAKAGES.noForceOwnerMember,
+    async run(ctx) {
+      const c = await ctx.connect();
+      await setTenant(c, ctx.a.id);
+      await c.query("SET row_security = off");
+      let seen = 0;
+      const code = await sqlstate(async () => {
+        seen = (await c.query(`SELECT count(*)::int AS n FROM shared.trades WHERE tenant_id = $1`, [ctx.b.id])).rows[0].n;
+      });
+      return outcome(seen > 0, `query ${code ? `failed with ${code}` : "ran"}; B's rows seen: ${seen}`);
+    },
+  },
+  {
+    name: "SET ROLE to the owner, maintenance or migrator is denied",
+    breakage: BREAKAGES.maintenanceMember,
+    async run(ctx) {
+      const results: string[] = [];
+      let leaked = false;
+      for (const role of [ROLES.owner, ROLES.maintenance, ROLES.migrator]) {
+        const c = await ctx.connect();
+        await setTenant(c, ctx.a.id);
+        const code = await sqlstate(() => c.query(`SET ROLE ${role}`));
+        if (code) {
+          results.push(`${role}: ${code}`);
+          continue;
+        }
+        const n = (await c.query(`SELECT count(*)::int AS n FROM shared.trades WHERE tenant_id = $1`, [ctx.b.id])).rows[0].n;
+        results.push(`${role}: became it, saw ${n} of B's rows`);
+        if (n > 0) leaked = true;
+      }
+      return outcome(leaked, results.join("; "));
+    },
+  },
+  {
+    name: "SET SESSION AUTHORIZATION is denied",
+    breakage: BREAKAGES.superuserAttacker,
+    async run(ctx) {
+      const results: string[] = [];
+      let leaked = false;
+      for (const role of [ROLES.maintenance, ROLES.owner, "postgres"]) {
+        const c = await ctx.connect();
+        await setTenant(c, ctx.a.id);
+        const code = await sqlstate(() => c.query(`SET SESSION AUTHORIZATION ${role}`));
+        if (code) {
+          results.push(`${role}: ${code}`);
+          continue;
+        }
+        const n = (await c.query(`SELECT count(*)::int AS n FROM shared.trades WHERE tenant_id = $1`, [ctx.b.id])).rows[0].n;
+        results.push(`${role}: became it, saw ${n} of B's rows`);
+        if (n > 0) leaked = true;
+      }
+      return outcome(leaked, results.join("; "));
+    },
+  },
+  {
+    name: "a prepared statement planned while serving B returns A's rows after the switch (plan reuse does not leak)",
+    breakage: BREAKAGES.immutableTenantFunction,
+    async run(ctx) {
+      const c = await ctx.connect();
+      await c.query(`SET plan_cache_mode = force_generic_plan`);
+      await setTenant(c, ctx.b.id);
+      await c.query(`PREPARE blotter AS SELECT tenant_id FROM shared.trades ORDER BY created_at LIMIT 1000`);
+      for (let i = 0; i < 3; i++) await c.query(`EXECUTE blotter`);
+      // The same through the extended protocol (node-postgres named statements).
+      const named = { name: "blotter_named", text: "SELECT tenant_id FROM shared.trades WHERE symbol = $1", values: ["AAPL"] };
+      await c.query(named);
+      await setTenant(c, ctx.a.id);
+      const sql = (await c.query(`EXECUTE blotter`)).rows.filter((r) => r.tenant_id !== ctx.a.id).length;
+      const extended = (await c.query(named)).rows.filter((r) => r.tenant_id !== ctx.a.id).length;
+      return outcome(sql + extended > 0, `rows of another tenant returned to A after the switch: PREPARE ${sql}, named ${extended}`);
+    },
+  },
+  {
+    name: "error side channels: non-leakproof expressions never run on rows the tenant cannot see",
+    breakage: BREAKAGES.permissiveOnly,
+    async run(ctx) {
+      const c = await ctx.connect();
+      await setTenant(c, ctx.a.id);
+      const division = await sqlstate(() =>
+        c.query(`SELECT count(*) FROM shared.trades WHERE 1 / (price - $1::numeric) > 0`, [B_SECRET.price]),
+      );
+      const cast = await sqlstate(() =>
+        c.query(`SELECT count(*) FROM shared.trades WHERE (CASE WHEN client_order_id = $1 THEN 'x' ELSE '1' END)::int = 1`, [
+          B_SECRET.clientOrderId,
+        ]),
+      );
+      return outcome(
+        division !== undefined || cast !== undefined,
+        `division by (price - B's price): ${division ?? "no error"}; cast on B's order id: ${cast ?? "no error"}`,
+      );
+    },
+  },
+  {
+    name: "unique keys are per tenant: A may use a client_order_id that B uses (no existence oracle)",
+    breakage: BREAKAGES.globalUnique,
+    async run(ctx) {
+      const c = await ctx.connect();
+      await setTenant(c, ctx.a.id);
+      await c.query("BEGIN");
+      const plain = await sqlstate(() =>
+        c.query(
+          `INSERT INTO shared.trades (tenant_id, symbol, side, quantity, price, client_order_id) VALUES ($1, 'AAPL', 'buy', 1, 1, $2)`,
+          [ctx.a.id, B_SECRET.clientOrderId],
+        ),
+      );
+      await c.query("ROLLBACK");
+      return outcome(plain !== undefined, `insert with B's client_order_id: ${plain ?? "accepted"}`);
+    },
+  },
+  {
+    name: "a suspended tenant reads and writes nothing, and enter_tenant() refuses it",
+    breakage: BREAKAGES.ignoresSuspension,
+    async run(ctx) {
+      await setTenantStatus(ctx.m.admin, ctx.a.id, "suspended");
+      const c = await ctx.connect();
+      await setTenant(c, ctx.a.id);
+      const own = (await c.query(`SELECT count(*)::int AS n FROM shared.trades`)).rows[0].n;
+      const insert = await sqlstate(() =>
+        c.query(`INSERT INTO shared.trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'AAPL', 'buy', 1, 1)`, [ctx.a.id]),
+      );
+      const d = await ctx.connect();
+      await d.query("BEGIN");
+      const enter = await sqlstate(() => d.query(`SELECT tenancy.enter_tenant($1)`, [ctx.a.id]));
+      await d.query("ROLLBACK");
+      return outcome(
+        own > 0 || insert === undefined,
+        `rows visible while suspended: ${own}; insert: ${insert ?? "accepted"}; enter_tenant: ${enter ?? "accepted"}`,
+      );
+    },
+  },
+  {
+    name: "no TEMP table can shadow a tenant table on a pooled connection",
+    breakage: BREAKAGES.temporaryGrant,
+    async run(ctx) {
+      const c = await ctx.connect();
+      const code = await sqlstate(() => c.query(`CREATE TEMP TABLE trades (tenant_id uuid, id uuid)`));
+      return outcome(code === undefined, `CREATE TEMP TABLE: ${code ?? "allowed"}`);
+    },
+  },
+];
+
+/** The view an application would add over tenant data: security_invoker, owned by a superuser (the worst owner). */
+export async function createBlotterView(m: MigratedDatabase): Promise<void> {
+  await m.admin.query(
+    `CREATE VIEW shared.trade_blotter WITH (security_invoker = true) AS SELECT tenant_id, id, symbol, price FROM shared.trades`,
+  );
+  await m.admin.query(`GRANT SELECT ON shared.trade_blotter TO ${ROLES.app}`);
+}

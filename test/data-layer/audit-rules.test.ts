@@ -1,0 +1,482 @@
+/**
+ * The audit's rules over hand-written snapshots (pure): a snapshot shaped like a freshly migrated
+ * database is clean, and each breakage produces exactly the finding it should.
+ */
+import { describe, expect, it } from "vitest";
+import {
+  effectiveCheck,
+  evaluateAudit,
+  isSecurityInvoker,
+  isTenantPredicate,
+  type AuditSnapshot,
+  type PolicyFacts,
+  type RelationFacts,
+  type RoleFacts,
+} from "../../lib/audit";
+import { TENANT_TABLES } from "../../lib/catalogue";
+import { ROLES } from "../../lib/roles";
+import { TENANT_PREDICATE } from "../../lib/schema";
+
+const APP = ROLES.app;
+const RO = ROLES.readonly;
+const DEPARSED = "(tenant_id = ( SELECT tenancy.current_tenant_id() AS current_tenant_id))";
+
+function table(schema: string, name: string, patch: Partial<RelationFacts> = {}): RelationFacts {
+  return {
+    schema,
+    name,
+    kind: "table",
+    owner: ROLES.owner,
+    partition: false,
+    chunk: false,
+    hasTenantId: true,
+    rls: true,
+    forceRls: true,
+    options: [],
+    grants: [
+      { grantee: APP, privilege: "SELECT" },
+      { grantee: APP, privilege: "INSERT" },
+      { grantee: APP, privilege: "UPDATE" },
+      { grantee: APP, privilege: "DELETE" },
+      { grantee: RO, privilege: "SELECT" },
+    ],
+    reachableBy: [RO, APP],
+    ...patch,
+  };
+}
+
+function tenantPolicies(tableKey: string): PolicyFacts[] {
+  return [
+    {
+      table: tableKey,
+      name: "tenant_isolation",
+      permissive: false,
+      command: "ALL",
+      roles: ["PUBLIC"],
+      using: DEPARSED,
+      withCheck: DEPARSED,
+      functions: [],
+    },
+    {
+      table: tableKey,
+      name: "tenant_access",
+      permissive: true,
+      command: "ALL",
+      roles: [APP, RO],
+      using: "true",
+      withCheck: "true",
+      functions: [],
+    },
+  ];
+}
+
+function role(name: string, patch: Partial<RoleFacts> = {}): RoleFacts {
+  return {
+    name,
+    exists: true,
+    superuser: false,
+    bypassRls: false,
+    createRole: false,
+    createDb: false,
+    replication: false,
+    memberOf: [],
+    owns: [],
+    createOnSchemas: [],
+    databaseCreate: false,
+    databaseTemporary: false,
+    ...patch,
+  };
+}
+
+/** What a freshly migrated database looks like to the audit. */
+function clean(): AuditSnapshot {
+  const relations = TENANT_TABLES.map((t) => table("shared", t.name));
+  relations.push(
+    table("tenancy", "tenants", { hasTenantId: false, rls: true, forceRls: false, reachableBy: [RO, APP] }),
+    table("tenancy", "tenant_moves", {
+      rls: false,
+      forceRls: false,
+      reachableBy: [],
+      grants: [{ grantee: ROLES.maintenance, privilege: "SELECT" }],
+    }),
+    table("market_data", "ohlcv", { hasTenantId: false, rls: false, forceRls: false }),
+  );
+  return {
+    server: { versionNum: 150020, statsExtRestricted: true },
+    subjectRoles: [APP, RO],
+    roles: [role(APP), role(RO)],
+    relations,
+    policies: TENANT_TABLES.flatMap((t) => tenantPolicies(`shared.${t.name}`)),
+    viewDependencies: [],
+    definerFunctions: [
+      { signature: "tenancy.lock_current_tenant_row()", owner: ROLES.owner, executableBy: [RO, APP], searchPathPinned: true },
+    ],
+    foreignKeys: [
+      {
+        name: "trades_position_id_fkey",
+        table: "shared.trades",
+        columns: ["tenant_id", "position_id"],
+        references: "shared.positions",
+        referencedColumns: ["tenant_id", "id"],
+      },
+      {
+        name: "trades_tenant_fkey",
+        table: "shared.trades",
+        columns: ["tenant_id"],
+        references: "tenancy.tenants",
+        referencedColumns: ["id"],
+      },
+    ],
+    uniqueIndexes: [
+      { name: "trades_pkey", table: "shared.trades", columns: ["tenant_id", "id"] },
+      { name: "tenant_moves_pkey", table: "tenancy.tenant_moves", columns: ["id"] },
+    ],
+    sequenceDefaults: [{ table: "tenancy.tenant_moves", column: "id", expression: "GENERATED AS IDENTITY" }],
+  };
+}
+
+const rel = (s: AuditSnapshot, key: string) => s.relations.find((r) => `${r.schema}.${r.name}` === key)!;
+const policy = (s: AuditSnapshot, key: string, name: string) => s.policies.find((p) => p.table === key && p.name === name)!;
+const findings = (s: AuditSnapshot) => evaluateAudit(s).map((f) => [f.severity, f.check, f.object]);
+
+describe("evaluateAudit", () => {
+  it("a freshly migrated database is clean", () => {
+    expect(evaluateAudit(clean())).toEqual([]);
+  });
+
+  it.each<[string, (s: AuditSnapshot) => void, [string, string, string][]]>([
+    ["RLS disabled", (s) => (rel(s, "shared.trades").rls = false), [["critical", "rls-disabled", "table shared.trades"]]],
+    [
+      "RLS disabled on a table no subject role reaches",
+      (s) => Object.assign(rel(s, "shared.trades"), { rls: false, reachableBy: [] }),
+      [["high", "rls-disabled", "table shared.trades"]],
+    ],
+    ["RLS not forced", (s) => (rel(s, "shared.trades").forceRls = false), [["high", "rls-not-forced", "table shared.trades"]]],
+    [
+      "RLS not forced on a table app_user owns",
+      (s) => Object.assign(rel(s, "shared.trades"), { forceRls: false, owner: APP }),
+      [["critical", "rls-not-forced", "table shared.trades"]],
+    ],
+    [
+      "an unknown table with tenant_id and nothing else",
+      (s) => s.relations.push(table("public", "audit_log", { rls: false, forceRls: false, owner: "postgres" })),
+      [
+        ["critical", "rls-disabled", "table public.audit_log"],
+        ["critical", "tenant-policy-missing", "table public.audit_log"],
+        ["high", "rls-not-forced", "table public.audit_log"],
+      ],
+    ],
+    [
+      "a dedicated schema's table not forced",
+      (s) => {
+        s.relations.push(table("tenant_0b5e8f3c1d2a4c8e9f1a2b3c4d5e6f70", "trades", { forceRls: false }));
+        s.policies.push(...tenantPolicies("tenant_0b5e8f3c1d2a4c8e9f1a2b3c4d5e6f70.trades"));
+      },
+      [["high", "rls-not-forced", "table tenant_0b5e8f3c1d2a4c8e9f1a2b3c4d5e6f70.trades"]],
+    ],
+    [
+      "a partition without RLS",
+      (s) => {
+        s.relations.push(
+          table("shared", "fills", { kind: "partitioned table" }),
+          table("shared", "fills_2026", { partition: true, parent: "shared.fills", rls: false, forceRls: false, reachableBy: [] }),
+        );
+        s.policies.push(...tenantPolicies("shared.fills"));
+      },
+      [
+        ["high", "rls-disabled", "partition shared.fills_2026 of shared.fills"],
+        ["high", "rls-not-forced", "partition shared.fills_2026 of shared.fills"],
+        ["high", "tenant-policy-missing", "partition shared.fills_2026 of shared.fills"],
+      ],
+    ],
+    [
+      "a TimescaleDB chunk without RLS, readable by app_user",
+      (s) =>
+        s.relations.push(
+          table("_timescaledb_internal", "_hyper_1_1_chunk", {
+            chunk: true,
+            parent: "shared.fills",
+            rls: false,
+            forceRls: false,
+            reachableBy: [APP],
+          }),
+        ),
+      [
+        ["critical", "rls-disabled", "TimescaleDB chunk _timescaledb_internal._hyper_1_1_chunk of shared.fills"],
+        ["critical", "tenant-policy-missing", "TimescaleDB chunk _timescaledb_internal._hyper_1_1_chunk of shared.fills"],
+        ["high", "rls-not-forced", "TimescaleDB chunk _timescaledb_internal._hyper_1_1_chunk of shared.fills"],
+      ],
+    ],
+    [
+      "the tenant predicate only permissive (ORed with the access policy)",
+      (s) => (policy(s, "shared.trades", "tenant_isolation").permissive = true),
+      [
+        ["critical", "tenant-policy-missing", "table shared.trades"],
+        ["medium", "permissive-policy-roles", "policy tenant_isolation on shared.trades"],
+      ],
+    ],
+    [
+      "a fail-open predicate",
+      (s) =>
+        (policy(s, "shared.trades", "tenant_isolation").using =
+          `(${DEPARSED} OR (current_setting('app.current_tenant_id'::text, true) IS NULL))`),
+      [["critical", "tenant-policy-predicate", "table shared.trades"]],
+    ],
+    [
+      "WITH CHECK (true)",
+      (s) => (policy(s, "shared.trades", "tenant_isolation").withCheck = "true"),
+      [["critical", "tenant-policy-with-check", "table shared.trades"]],
+    ],
+    [
+      "no WITH CHECK on a FOR ALL policy (USING is used): clean",
+      (s) => (policy(s, "shared.trades", "tenant_isolation").withCheck = null),
+      [],
+    ],
+    [
+      "the restrictive policy only FOR SELECT",
+      (s) => (policy(s, "shared.trades", "tenant_isolation").command = "SELECT"),
+      [["critical", "tenant-policy-commands", "table shared.trades"]],
+    ],
+    [
+      "the restrictive policy only TO app_user",
+      (s) => (policy(s, "shared.trades", "tenant_isolation").roles = [APP]),
+      [["critical", "tenant-policy-roles", "table shared.trades"]],
+    ],
+    [
+      "split per command and complete: clean",
+      (s) => {
+        s.policies = s.policies.filter((p) => !(p.table === "shared.trades" && p.name === "tenant_isolation"));
+        for (const command of ["SELECT", "DELETE"] as const)
+          s.policies.push({ ...tenantPolicies("shared.trades")[0], name: `iso_${command}`, command, withCheck: null });
+        s.policies.push({ ...tenantPolicies("shared.trades")[0], name: "iso_insert", command: "INSERT", using: null });
+        s.policies.push({ ...tenantPolicies("shared.trades")[0], name: "iso_update", command: "UPDATE" });
+      },
+      [],
+    ],
+    [
+      "a support policy TO PUBLIC",
+      (s) =>
+        s.policies.push({
+          table: "shared.trades",
+          name: "support_read",
+          permissive: true,
+          command: "SELECT",
+          roles: ["PUBLIC"],
+          using: "true",
+          withCheck: null,
+          functions: [],
+        }),
+      [["medium", "permissive-policy-roles", "policy support_read on shared.trades"]],
+    ],
+    [
+      "an IMMUTABLE function in a policy",
+      (s) =>
+        policy(s, "shared.trades", "tenant_isolation").functions.push({
+          signature: "shared.tenant_immutable()",
+          volatility: "immutable",
+          language: "sql",
+        }),
+      [["critical", "policy-function-immutable", "function shared.tenant_immutable() in policy tenant_isolation on shared.trades"]],
+    ],
+    [
+      "a VOLATILE plpgsql function in a policy",
+      (s) =>
+        policy(s, "shared.trades", "tenant_isolation").functions.push({
+          signature: "shared.who()",
+          volatility: "volatile",
+          language: "plpgsql",
+        }),
+      [["high", "policy-function-volatile", "function shared.who() in policy tenant_isolation on shared.trades"]],
+    ],
+    [
+      "a STABLE plpgsql function in a policy",
+      (s) =>
+        policy(s, "shared.trades", "tenant_isolation").functions.push({
+          signature: "shared.who()",
+          volatility: "stable",
+          language: "plpgsql",
+        }),
+      [["medium", "policy-function-volatile", "function shared.who() in policy tenant_isolation on shared.trades"]],
+    ],
+    [
+      "the STABLE sql tenant function: clean",
+      (s) =>
+        policy(s, "shared.trades", "tenant_isolation").functions.push({
+          signature: "tenancy.current_tenant_id()",
+          volatility: "stable",
+          language: "sql",
+        }),
+      [],
+    ],
+    [
+      "a control-plane table readable by app_user",
+      (s) => (rel(s, "tenancy.tenant_moves").reachableBy = [APP]),
+      [["high", "control-plane-reachable", "table tenancy.tenant_moves"]],
+    ],
+    [
+      "a view over a view over trades, without security_invoker, readable by app_user",
+      (s) => {
+        s.relations.push(
+          table("public", "v1", { kind: "view", hasTenantId: true, reachableBy: [] }),
+          table("public", "v2", { kind: "view", hasTenantId: false, reachableBy: [APP] }),
+        );
+        s.viewDependencies.push({ view: "public.v1", references: ["shared.trades"] }, { view: "public.v2", references: ["public.v1"] });
+      },
+      [
+        ["high", "view-not-security-invoker", "view public.v2"],
+        ["medium", "view-not-security-invoker", "view public.v1"],
+      ],
+    ],
+    [
+      "a security_invoker view: clean",
+      (s) => {
+        s.relations.push(table("public", "v1", { kind: "view", options: ["security_invoker=true"] }));
+        s.viewDependencies.push({ view: "public.v1", references: ["shared.trades"] });
+      },
+      [],
+    ],
+    [
+      "a view over market data only: clean",
+      (s) => {
+        s.relations.push(table("public", "prices", { kind: "view", hasTenantId: false }));
+        s.viewDependencies.push({ view: "public.prices", references: ["market_data.ohlcv"] });
+      },
+      [],
+    ],
+    [
+      "a materialized view over trades readable by app_user",
+      (s) => {
+        s.relations.push(table("public", "mv", { kind: "materialized view" }));
+        s.viewDependencies.push({ view: "public.mv", references: ["shared.trades"] });
+      },
+      [["critical", "matview-over-tenant-data", "materialized view public.mv"]],
+    ],
+    [
+      "a SECURITY DEFINER function executable by PUBLIC",
+      (s) =>
+        s.definerFunctions.push({
+          signature: "public.peek(uuid)",
+          owner: "postgres",
+          executableBy: [APP, RO, "PUBLIC"],
+          searchPathPinned: false,
+        }),
+      [["high", "security-definer-executable", "function public.peek(uuid)"]],
+    ],
+    [
+      "a SECURITY DEFINER function nobody subject to RLS may execute: clean",
+      (s) => s.definerFunctions.push({ signature: "tenancy.admin()", owner: "postgres", executableBy: [], searchPathPinned: false }),
+      [],
+    ],
+    [
+      "the reviewed definer function without a pinned search_path",
+      (s) => (s.definerFunctions[0].searchPathPinned = false),
+      [["high", "security-definer-executable", "function tenancy.lock_current_tenant_row()"]],
+    ],
+    [
+      "a foreign key between tenant tables without tenant_id",
+      (s) => (s.foreignKeys[0] = { ...s.foreignKeys[0], columns: ["position_id"], referencedColumns: ["id"] }),
+      [["high", "foreign-key-without-tenant", "foreign key trades_position_id_fkey on shared.trades"]],
+    ],
+    [
+      "a foreign key pairing tenant_id with the wrong column",
+      (s) => (s.foreignKeys[0] = { ...s.foreignKeys[0], columns: ["tenant_id", "position_id"], referencedColumns: ["id", "tenant_id"] }),
+      [["high", "foreign-key-without-tenant", "foreign key trades_position_id_fkey on shared.trades"]],
+    ],
+    [
+      "SELECT to PUBLIC",
+      (s) => rel(s, "shared.trades").grants.push({ grantee: "PUBLIC", privilege: "SELECT" }),
+      [["high", "grant-public", "table shared.trades"]],
+    ],
+    [
+      "TRUNCATE to app_user",
+      (s) => rel(s, "shared.trades").grants.push({ grantee: APP, privilege: "TRUNCATE" }),
+      [["critical", "grant-dangerous", "table shared.trades"]],
+    ],
+    [
+      "REFERENCES to the read-only role",
+      (s) => rel(s, "shared.trades").grants.push({ grantee: RO, privilege: "REFERENCES" }),
+      [["high", "grant-dangerous", "table shared.trades"]],
+    ],
+    [
+      "a global unique index",
+      (s) => s.uniqueIndexes.push({ name: "trades_coid_key", table: "shared.trades", columns: ["client_order_id"] }),
+      [["medium", "unique-index-global", "index trades_coid_key on shared.trades"]],
+    ],
+    [
+      "a unique expression index",
+      (s) => s.uniqueIndexes.push({ name: "trades_lower_key", table: "shared.trades", columns: [null] }),
+      [["medium", "unique-index-global", "index trades_lower_key on shared.trades"]],
+    ],
+    [
+      "a bigserial on a tenant table",
+      (s) => s.sequenceDefaults.push({ table: "shared.trades", column: "seq", expression: "nextval('shared.trades_seq_seq'::regclass)" }),
+      [["low", "sequence-default", "column shared.trades.seq"]],
+    ],
+    ["app_user superuser", (s) => (s.roles[0].superuser = true), [["critical", "role-superuser", "role app_user"]]],
+    ["app_user BYPASSRLS", (s) => (s.roles[0].bypassRls = true), [["critical", "role-bypassrls", "role app_user"]]],
+    ["app_user CREATEROLE", (s) => (s.roles[0].createRole = true), [["critical", "role-attributes", "role app_user"]]],
+    ["app_user CREATEDB", (s) => (s.roles[0].createDb = true), [["high", "role-attributes", "role app_user"]]],
+    ["app_user member of the owner", (s) => (s.roles[0].memberOf = [ROLES.owner]), [["critical", "role-membership", "role app_user"]]],
+    ["app_user owns a table", (s) => (s.roles[0].owns = ["table public.notes"]), [["high", "role-owns-objects", "role app_user"]]],
+    ["app_user may create in shared", (s) => (s.roles[0].createOnSchemas = ["shared"]), [["high", "role-create-schema", "role app_user"]]],
+    ["app_user may create schemas", (s) => (s.roles[0].databaseCreate = true), [["high", "role-create-database", "role app_user"]]],
+    ["app_user may create temp tables", (s) => (s.roles[0].databaseTemporary = true), [["medium", "role-temporary", "role app_user"]]],
+    ["the read-only role missing", (s) => (s.roles[1].exists = false), [["medium", "role-missing", `role ${RO}`]]],
+    ["server 15.18", (s) => (s.server.versionNum = 150018), [["high", "server-version", "server 15.18"]]],
+    [
+      "pg_stats_ext not restricted (CVE-2024-4317 fix script not run)",
+      (s) => (s.server.statsExtRestricted = false),
+      [["high", "stats-ext-fix-missing", "view pg_catalog.pg_stats_ext"]],
+    ],
+  ])("%s", (_name, breakIt, expected) => {
+    const s = clean();
+    breakIt(s);
+    expect(findings(s)).toEqual(expected);
+  });
+
+  it("every finding names its object and a fix", () => {
+    const s = clean();
+    s.relations.push(table("public", "audit_log", { rls: false, forceRls: false }));
+    s.roles[0] = role(APP, { superuser: true, memberOf: ["x"], owns: ["table y"], createOnSchemas: ["public"], databaseTemporary: true });
+    s.server.versionNum = 150002;
+    for (const f of evaluateAudit(s)) {
+      expect(f.object.length).toBeGreaterThan(3);
+      expect(f.message.length).toBeGreaterThan(10);
+      expect(f.fix.length).toBeGreaterThan(5);
+    }
+  });
+
+  it("orders findings worst first", () => {
+    const s = clean();
+    s.sequenceDefaults.push({ table: "shared.trades", column: "seq", expression: "nextval('x')" });
+    s.roles[0].superuser = true;
+    s.roles[0].databaseTemporary = true;
+    expect(evaluateAudit(s).map((f) => f.severity)).toEqual(["critical", "medium", "low"]);
+  });
+});
+
+describe("helpers", () => {
+  it.each([
+    [["security_invoker=true"], true],
+    [["security_invoker=on"], true],
+    [["security_barrier=true"], false],
+    [["security_invoker=false"], false],
+    [[], false],
+  ])("isSecurityInvoker(%j) = %s", (options, expected) => {
+    expect(isSecurityInvoker(options)).toBe(expected);
+  });
+
+  it("recognises the tenant predicate as written and as deparsed, and nothing else", () => {
+    expect(isTenantPredicate(TENANT_PREDICATE)).toBe(true);
+    expect(isTenantPredicate(DEPARSED)).toBe(true);
+    expect(isTenantPredicate(null)).toBe(false);
+    expect(isTenantPredicate(`${DEPARSED} OR true`)).toBe(false);
+  });
+
+  it("effectiveCheck: a FOR ALL / UPDATE policy without WITH CHECK checks new rows with USING", () => {
+    expect(effectiveCheck({ command: "ALL", using: "a", withCheck: null })).toBe("a");
+    expect(effectiveCheck({ command: "UPDATE", using: "a", withCheck: null })).toBe("a");
+    expect(effectiveCheck({ command: "SELECT", using: "a", withCheck: null })).toBeNull();
+    expect(effectiveCheck({ command: "ALL", using: "a", withCheck: "b" })).toBe("b");
+  });
+});
