@@ -182,8 +182,11 @@ export interface AuditSnapshot {
   sequenceDefaults: SequenceDefaultFacts[];
 }
 
+/** A dedicated tenant's own login role (lib/dedicated.ts): `tenant_<32 hex>_login`, subject to RLS like app_user. */
+export const DEDICATED_LOGIN_ROLE_PATTERN = new RegExp(DEDICATED_SCHEMA_PATTERN.source.replace(/\$$/, "_login$"));
+
 export interface AuditOptions {
-  /** Roles that must be subject to RLS; default app_user and the read-only role. */
+  /** Roles that must be subject to RLS; default app_user, the read-only role and every dedicated tenant login role. */
   subjectRoles?: readonly string[];
   /** SECURITY DEFINER functions reviewed as safe to execute for the subject roles (signature → reason). */
   reviewedSecurityDefiner?: Readonly<Record<string, string>>;
@@ -719,6 +722,12 @@ const CHUNK_PATTERN = /^(compress)?_hyper_\d+_\d+_chunk$/;
 /** Reads everything the rules need, in a handful of catalog queries. */
 export async function readAuditSnapshot(client: Queryable, options: AuditOptions = {}): Promise<AuditSnapshot> {
   const subjectRoles = [...(options.subjectRoles ?? RLS_SUBJECT_ROLES)];
+  if (!options.subjectRoles) {
+    const { rows } = await client.query(`SELECT rolname::text AS name FROM pg_roles WHERE rolname ~ $1 ORDER BY 1`, [
+      DEDICATED_LOGIN_ROLE_PATTERN.source,
+    ]);
+    subjectRoles.push(...rows.map((r: { name: string }) => r.name));
+  }
 
   const server = (
     await client.query(

@@ -266,6 +266,24 @@ describe("auditDatabase, live", () => {
     expect(about[0]).toBe(expected[0]);
   });
 
+  it("treats a dedicated tenant's login role as subject to RLS: its own permissive policy is fine, BYPASSRLS is not", async () => {
+    const schema = dedicatedSchemaName("da7a1a7e-0000-4000-8000-0000000000a1");
+    const role = `${schema}_login`;
+    const setup = [
+      `SET LOCAL ROLE ${ROLES.owner}`,
+      ...planSchema(schema, emptySchemaState()),
+      "RESET ROLE",
+      `CREATE ROLE ${role} LOGIN NOINHERIT`,
+      `GRANT USAGE ON SCHEMA ${schema} TO ${role}`,
+      `GRANT SELECT, INSERT, UPDATE, DELETE ON ${schema}.trades TO ${role}`,
+      `CREATE POLICY tenant_login ON ${schema}.trades AS PERMISSIVE FOR ALL TO ${role} USING (true) WITH CHECK (true)`,
+    ];
+    expect(withoutVersion(await auditAfter(setup))).toEqual([]);
+    expect(withoutVersion(await auditAfter([...setup, `ALTER ROLE ${role} BYPASSRLS`]))).toEqual([
+      ["critical", "role-bypassrls", `role ${role}`],
+    ]);
+  });
+
   it("flags a subject role that does not exist", async () => {
     expect(withoutVersion(await auditAfter([], { subjectRoles: [ROLES.app, ROLES.readonly, "no_such_role"] }))).toEqual([
       ["medium", "role-missing", "role no_such_role"],
