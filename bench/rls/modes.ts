@@ -1,0 +1,109 @@
+/**
+ * The variants measured side by side. Each has its own physically identical copy of the tenant
+ * tables (same rows, same physical order, same indexes, rendered from the catalogue), and each gets
+ * exactly the same traffic, so no copy is warmer than another.
+ *
+ *   a   floor: no RLS on the copy, the query carries `tenant_id = $n` (what the owner without RLS runs)
+ *   a2  A′: a second floor copy. |a2/a − 1| is the noise floor: an effect smaller than it is not one
+ *   b   the design: RLS as app_user, no tenant predicate in the query
+ *   c   RLS plus the explicit predicate
+ *   d   reference: one schema per tenant, tables without tenant_id (what a single-tenant system runs)
+ *   e   RLS with a variant policy on the session setting only (no registry lookup): what the
+ *       per-statement suspension check of the design costs is b/e
+ */
+import { REGISTRY_SCHEMA } from "../../lib/schema";
+
+export type ModeKey = "a" | "a2" | "b" | "c" | "d" | "e";
+
+export interface Mode {
+  key: ModeKey;
+  /** Short column label. */
+  label: string;
+  description: string;
+  layout: "shared" | "single";
+  /** The copy's schema (shared layout); single-layout schemas are per tenant (singleSchema()). */
+  schema: string;
+  /** RLS on the copy: off, the catalogue's policies as rendered by lib/schema.ts, or a variant. */
+  rls: "off" | "catalogue" | "variant";
+  /** The isolation policy's predicate when rls is "variant" (a trusted fragment). */
+  policy?: string;
+  /** The query carries `tenant_id = $n` itself. */
+  explicitTenant: boolean;
+}
+
+/** The variant policy: the validated session setting, no registry lookup. */
+export const SETTING_ONLY_PREDICATE = `tenant_id = (SELECT ${REGISTRY_SCHEMA}.setting_tenant_id())`;
+
+export const MODES: readonly Mode[] = [
+  {
+    key: "a",
+    label: "a floor",
+    description: "no RLS, explicit tenant_id = $n",
+    layout: "shared",
+    schema: "bench_floor",
+    rls: "off",
+    explicitTenant: true,
+  },
+  {
+    key: "a2",
+    label: "a′ floor",
+    description: "identical second floor copy (A/A′ control)",
+    layout: "shared",
+    schema: "bench_floor2",
+    rls: "off",
+    explicitTenant: true,
+  },
+  {
+    key: "b",
+    label: "b RLS",
+    description: "RLS as app_user, no tenant predicate",
+    layout: "shared",
+    schema: "bench_rls",
+    rls: "catalogue",
+    explicitTenant: false,
+  },
+  {
+    key: "c",
+    label: "c RLS+pred",
+    description: "RLS plus explicit tenant_id = $n",
+    layout: "shared",
+    schema: "bench_rls_pred",
+    rls: "catalogue",
+    explicitTenant: true,
+  },
+  {
+    key: "d",
+    label: "d single",
+    description: "schema per tenant, no tenant_id",
+    layout: "single",
+    schema: "bench_single",
+    rls: "off",
+    explicitTenant: false,
+  },
+  {
+    key: "e",
+    label: "e RLS setting",
+    description: "RLS, policy on the validated setting only (no registry lookup)",
+    layout: "shared",
+    schema: "bench_rls_setting",
+    rls: "variant",
+    policy: SETTING_ONLY_PREDICATE,
+    explicitTenant: false,
+  },
+];
+
+export function mode(key: ModeKey): Mode {
+  const m = MODES.find((x) => x.key === key);
+  if (!m) throw new Error(`unknown mode "${key}"`);
+  return m;
+}
+
+/** The single-tenant schema of tenant number `index` (0-based). */
+export function singleSchema(index: number): string {
+  return `bench_single_${String(index).padStart(3, "0")}`;
+}
+
+/** Every schema the benchmark creates for these modes and this many tenants. */
+export function benchSchemas(modes: readonly Mode[], tenants: number): string[] {
+  return modes.flatMap((m) => (m.layout === "single" ? Array.from({ length: tenants }, (_, i) => singleSchema(i)) : [m.schema]));
+}

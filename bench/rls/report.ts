@@ -1,0 +1,264 @@
+/**
+ * From raw per-repetition summaries to the numbers the issue asks for, per shape and protocol:
+ * p50/p95 and throughput per variant, candidate/floor ratios with their spread across
+ * repetitions, the goal verdict, and the plans. Pure; renders text, Markdown and JSON.
+ */
+import Table from "cli-table3";
+import type { PlanReport, UnitResult } from "./runner";
+import { floorKey } from "./runner";
+import { median, ratioSpread, throughput, type Spread } from "./stats";
+
+export const GOAL = { p50: 1.03, p95: 1.1, planCache: 1.2 } as const;
+
+export interface VariantStats {
+  key: string;
+  /** Medians across repetitions of each repetition's statistic (ms). */
+  p50: number;
+  p95: number;
+  txP50: number;
+  /** Transactions per second if the variant ran alone (whole transaction time). */
+  tps: number;
+  n: number;
+}
+
+export interface RatioStats {
+  p50: Spread;
+  p95: Spread;
+}
+
+export interface UnitReport {
+  shape: string;
+  title: string;
+  kind: "hot" | "trap";
+  protocol: string;
+  /** The floor variant's key ("a", or "a fresh" in a plan-cache unit) and the candidate the goal applies to. */
+  floor: string;
+  candidate: string;
+  variants: VariantStats[];
+  /** "b/a", "a2/a", "c/a", "d/a", "e/a", "b/e"; in a plan-cache unit "b generic/b fresh" etc. */
+  ratios: Record<string, RatioStats>;
+  /** The ratio the goal applies to, and the verdict. */
+  goal: { ratio: string; p50Limit: number; p95Limit?: number; met: boolean };
+  /** |a′/a − 1| p50 (the noise floor of this unit), when the control ran. */
+  control?: number;
+  plans: PlanReport[];
+  planChoices?: Record<string, { generic: number; custom: number }>;
+}
+
+export interface Report {
+  meta: Record<string, unknown>;
+  units: UnitReport[];
+  mismatches: number;
+  compared: number;
+}
+
+/** The ratios reported for a unit: [name, candidate key, floor key]. */
+export function ratioPairs(result: UnitResult): [string, string, string][] {
+  const keys = result.unit.variants.map((v) => v.key);
+  const has = (k: string) => keys.includes(k);
+  if (result.unit.shape.planCache) {
+    const pairs: [string, string, string][] = [];
+    for (const m of ["a", "b", "c", "e"])
+      if (has(`${m} generic`) && has(`${m} fresh`)) pairs.push([`${m} generic/fresh`, `${m} generic`, `${m} fresh`]);
+    if (has("b generic") && has("a fresh")) pairs.push(["b generic/a fresh", "b generic", "a fresh"]);
+    return pairs;
+  }
+  const pairs: [string, string, string][] = [];
+  for (const m of ["b", "a2", "c", "d", "e"]) if (has(m) && has("a")) pairs.push([`${m}/a`, m, "a"]);
+  if (has("b") && has("e")) pairs.push(["b/e", "b", "e"]);
+  return pairs;
+}
+
+export function unitReport(result: UnitResult): UnitReport {
+  const { unit, reps } = result;
+  const index = (key: string) => unit.variants.findIndex((v) => v.key === key);
+  const variants: VariantStats[] = unit.variants.map((v, i) => ({
+    key: v.key,
+    p50: median(reps.map((r) => r.query[i].p50)),
+    p95: median(reps.map((r) => r.query[i].p95)),
+    txP50: median(reps.map((r) => r.tx[i].p50)),
+    tps: median(reps.map((r) => throughput(r.tx[i]))),
+    n: reps.reduce((s, r) => s + r.query[i].n, 0),
+  }));
+  const ratios: Record<string, RatioStats> = {};
+  for (const [name, c, f] of ratioPairs(result)) {
+    const pairs = reps.map((r) => ({ candidate: r.query[index(c)], floor: r.query[index(f)] }));
+    ratios[name] = { p50: ratioSpread(pairs, "p50"), p95: ratioSpread(pairs, "p95") };
+  }
+  const goalRatio = unit.shape.planCache ? "b generic/fresh" : "b/a";
+  const g = ratios[goalRatio];
+  const goal = unit.shape.planCache
+    ? { ratio: goalRatio, p50Limit: GOAL.planCache, met: g ? g.p50.median <= GOAL.planCache : false }
+    : { ratio: goalRatio, p50Limit: GOAL.p50, p95Limit: GOAL.p95, met: g ? g.p50.median <= GOAL.p50 && g.p95.median <= GOAL.p95 : false };
+  return {
+    shape: unit.shape.key,
+    title: unit.shape.title,
+    kind: unit.shape.kind,
+    protocol: unit.shape.planCache ? "prepared (plan cache)" : unit.protocol,
+    floor: floorKey(unit),
+    candidate: unit.shape.planCache ? "b generic" : "b",
+    variants,
+    ratios,
+    goal,
+    control: ratios["a2/a"] ? Math.abs(ratios["a2/a"].p50.median - 1) : undefined,
+    plans: result.plans,
+    planChoices: result.planChoices,
+  };
+}
+
+// --- rendering -------------------------------------------------------------------------------------
+
+const f2 = (x: number) => x.toFixed(2);
+const f3 = (x: number) => x.toFixed(3);
+const ms = (x: number) => (x < 1 ? x.toFixed(3) : x < 10 ? x.toFixed(2) : x.toFixed(1));
+export const spreadText = (s: Spread) => `${f2(s.median)} (${f2(s.min)}–${f2(s.max)})`;
+
+/** The plan note for a unit: indexes the floor and b use, and whether their plans/buffers match. */
+export function planNote(u: UnitReport): string {
+  const notes: string[] = [];
+  for (const p of u.plans) {
+    const floor = p.summaries[u.floor];
+    const cmp = p.comparisons[u.candidate];
+    if (!floor || !cmp) continue;
+    const idx = [...new Set(floor.indexes)].join(", ") || "no index";
+    const same = cmp.samePlan
+      ? cmp.sameBuffers
+        ? "same plan+buffers"
+        : `same plan, buffers ${cmp.floor.buffers}/${cmp.candidate.buffers}`
+      : "DIFFERENT plan";
+    notes.push(`${p.tenant}: ${idx}; ${same}`);
+  }
+  return notes.join(" · ");
+}
+
+function unitRows(u: UnitReport, keys: string[]): string[] {
+  const v = (k: string) => u.variants.find((x) => x.key === k);
+  const b = u.ratios[u.goal.ratio];
+  return [
+    u.shape,
+    u.protocol,
+    ...keys.map((k) => (v(k) ? ms(v(k)!.p50) : "")),
+    b ? spreadText(b.p50) : "",
+    b ? spreadText(b.p95) : "",
+    u.ratios["a2/a"] ? f3(u.ratios["a2/a"].p50.median) : "",
+    u.ratios["c/a"] ? f3(u.ratios["c/a"].p50.median) : "",
+    u.ratios["e/a"] ? f3(u.ratios["e/a"].p50.median) : "",
+    u.ratios["d/a"] ? f3(u.ratios["d/a"].p50.median) : "",
+    u.kind === "hot" || u.goal.ratio !== "b/a" ? (u.goal.met ? "met" : "MISSED") : "(trap)",
+  ];
+}
+
+const MODE_KEYS = ["a", "a2", "b", "c", "d", "e"];
+
+export function renderText(report: Report): string {
+  const head = ["shape", "protocol", ...MODE_KEYS.map((k) => `${k} p50 ms`), "b/a p50", "b/a p95", "a′/a", "c/a", "e/a", "d/a", "goal"];
+  const t = new Table({ head, style: { head: [], border: [] } });
+  for (const u of report.units.filter((x) => !x.protocol.startsWith("prepared ("))) t.push(unitRows(u, MODE_KEYS));
+  const out = [t.toString()];
+  for (const u of report.units.filter((x) => x.protocol.startsWith("prepared ("))) {
+    const p = new Table({
+      head: ["plan cache: largest tenant", "p50 ms", "p95 ms", "ratio p50", "ratio p95"],
+      style: { head: [], border: [] },
+    });
+    for (const v of u.variants) p.push([v.key, ms(v.p50), ms(v.p95), "", ""]);
+    for (const [name, r] of Object.entries(u.ratios)) p.push([name, "", "", spreadText(r.p50), spreadText(r.p95)]);
+    out.push(p.toString(), `goal ${u.goal.ratio} ≤ ${u.goal.p50Limit}: ${u.goal.met ? "met" : "MISSED"}`);
+  }
+  const tp = new Table({
+    head: ["shape", "protocol", ...MODE_KEYS.map((k) => `${k} tx/s`), "plans (floor indexes; b vs a)"],
+    style: { head: [], border: [] },
+  });
+  for (const u of report.units) {
+    tp.push([
+      u.shape,
+      u.protocol,
+      ...MODE_KEYS.map((k) => (u.variants.find((x) => x.key === k) ? Math.round(u.variants.find((x) => x.key === k)!.tps) : "")),
+      planNote(u),
+    ]);
+  }
+  out.push(tp.toString());
+  out.push(`results compared with the floor: ${report.compared}, mismatches: ${report.mismatches}`);
+  return out.join("\n");
+}
+
+export function renderMarkdown(report: Report): string {
+  const lines: string[] = [];
+  const head = [
+    "shape",
+    "protocol",
+    "a p50 ms",
+    "b p50 ms",
+    "b/a p50 (range)",
+    "b/a p95 (range)",
+    "a′/a",
+    "c/a",
+    "e/a",
+    "b/e",
+    "d/a",
+    "goal",
+  ];
+  lines.push(`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`);
+  for (const u of report.units.filter((x) => !x.protocol.startsWith("prepared ("))) {
+    const v = (k: string) => u.variants.find((x) => x.key === k);
+    const r = (k: string) => (u.ratios[k] ? f3(u.ratios[k].p50.median) : "");
+    const b = u.ratios["b/a"];
+    lines.push(
+      `| ${[
+        `${u.shape}${u.kind === "trap" ? " (trap)" : ""}`,
+        u.protocol,
+        v("a") ? ms(v("a")!.p50) : "",
+        v("b") ? ms(v("b")!.p50) : "",
+        b ? spreadText(b.p50) : "",
+        b ? spreadText(b.p95) : "",
+        r("a2/a"),
+        r("c/a"),
+        r("e/a"),
+        r("b/e"),
+        r("d/a"),
+        u.kind === "hot" ? (u.goal.met ? "met" : "**missed**") : "—",
+      ].join(" | ")} |`,
+    );
+  }
+  for (const u of report.units.filter((x) => x.protocol.startsWith("prepared ("))) {
+    lines.push("", `Largest tenant, prepared, cached generic plan vs fresh (custom) plan (goal generic/fresh ≤ ${GOAL.planCache}):`, "");
+    lines.push("| ratio | p50 (range) | p95 (range) |", "|---|---|---|");
+    for (const [name, r] of Object.entries(u.ratios)) lines.push(`| ${name} | ${spreadText(r.p50)} | ${spreadText(r.p95)} |`);
+  }
+  lines.push("", "Throughput (transactions/s per variant if it ran alone) and plans:", "");
+  lines.push("| shape | protocol | a | a′ | b | c | d | e | plans: floor's indexes; b vs a |", "|---|---|---|---|---|---|---|---|---|");
+  for (const u of report.units) {
+    const tps = (k: string) => {
+      const v = u.variants.find((x) => x.key === k);
+      return v ? String(Math.round(v.tps)) : "";
+    };
+    lines.push(`| ${u.shape} | ${u.protocol} | ${MODE_KEYS.map(tps).join(" | ")} | ${planNote(u)} |`);
+  }
+  return lines.join("\n");
+}
+
+/** The machine-readable form: per shape and protocol, the p50 of each variant and the ratio b/a. */
+export function toJson(report: Report): unknown {
+  return {
+    meta: report.meta,
+    results: { compared: report.compared, mismatches: report.mismatches },
+    shapes: report.units.map((u) => ({
+      shape: u.shape,
+      kind: u.kind,
+      protocol: u.protocol,
+      p50: Object.fromEntries(u.variants.map((v) => [v.key, v.p50])),
+      p95: Object.fromEntries(u.variants.map((v) => [v.key, v.p95])),
+      tps: Object.fromEntries(u.variants.map((v) => [v.key, Math.round(v.tps)])),
+      ratio_b_a: u.ratios["b/a"]?.p50.median ?? null,
+      ratios: Object.fromEntries(Object.entries(u.ratios).map(([k, r]) => [k, { p50: r.p50, p95: r.p95 }])),
+      goal: u.goal,
+      control: u.control ?? null,
+      plans: u.plans.map((p) => ({
+        tenant: p.tenant,
+        indexes: Object.fromEntries(Object.entries(p.summaries).map(([k, s]) => [k, s.indexes])),
+        samePlan: Object.fromEntries(Object.entries(p.comparisons).map(([k, c]) => [k, c.samePlan])),
+        sameBuffers: Object.fromEntries(Object.entries(p.comparisons).map(([k, c]) => [k, c.sameBuffers])),
+      })),
+      planChoices: u.planChoices ?? null,
+    })),
+  };
+}
