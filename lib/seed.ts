@@ -61,8 +61,11 @@ export async function seedTenant(client: Queryable, tenant: Pick<Tenant, "id" | 
        SELECT $1, pos.ids[1 + g % pos.n], pos.symbols[1 + g % pos.n], CASE WHEN random() < 0.5 THEN 'buy' ELSE 'sell' END,
               round((0.01 + random() * 100)::numeric, 4), round((10 + random() * 990)::numeric, 4), round((random() * 5)::numeric, 4),
               (ARRAY['internal', 'nasdaq', 'nyse', 'lse', 'binance'])[1 + floor(random() * 5)::int],
-              'co-' || md5($1::text || g::text), ts, ts
-         FROM pos, (SELECT g, now() - random() * interval '365 days' AS ts FROM generate_series(1, $2::int) AS g) AS gen`,
+              'co-' || md5($1::text || (existing.n + g)::text), ts, ts
+         FROM pos,
+              -- numbering continues after the tenant's existing trades, so seeding again never reuses a client_order_id
+              (SELECT count(*) AS n FROM ${t("trades")} WHERE tenant_id = $1) AS existing,
+              (SELECT g, now() - random() * interval '365 days' AS ts FROM generate_series(1, $2::int) AS g) AS gen`,
       [tenant.id, sizes.trades],
     );
     await tx.query(

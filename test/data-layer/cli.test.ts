@@ -151,23 +151,26 @@ describe("tenant lifecycle", () => {
     expect(seeded.stderr).toMatch(/seeded acme-capital \(1\/2\)/);
     expect(seeded.stdout).toMatch(/acme-capital .* 40 /);
 
+    // Seeding again adds rows (client order ids continue, they never collide with the first run's).
+    expect((await tenancy("seed", "--rows-per-tenant", "20", "--database-url", url)).code).toBe(0);
+
     const shown = await tenancy("tenant", "show", "acme-capital", "--json", "--database-url", url);
-    expect(shown.json.rows).toContainEqual({ table: "trades", rows: 40 });
+    expect(shown.json.rows).toContainEqual({ table: "trades", rows: 60 });
     expect((await tenancy("tenant", "show", created.json.id, "--json", "--database-url", url)).json.slug).toBe("acme-capital");
 
     expect((await tenancy("tenant", "suspend", "acme-capital", "--json", "--database-url", url)).json.status).toBe("suspended");
     expect((await tenancy("tenant", "resume", "acme-capital", "--json", "--database-url", url)).json.status).toBe("active");
 
     const dry = await tenancy("tenant", "delete", "acme-capital", "--dry-run", "--json", "--database-url", url);
-    expect(dry.json.deleted).toContainEqual({ table: "trades", rows: 40 });
+    expect(dry.json.deleted).toContainEqual({ table: "trades", rows: 60 });
     expect((await m.admin.query(`SELECT count(*)::int AS n FROM shared.trades WHERE tenant_id = $1`, [created.json.id])).rows[0].n).toBe(
-      40,
+      60,
     );
 
     const deleted = await tenancy("tenant", "delete", "acme-capital", "--database-url", url);
     expect(deleted.code).toBe(0);
     expect(deleted.stdout).toMatch(/deleted tenant acme-capital/);
-    expect(deleted.stdout).toMatch(/trades\s+│ 40/);
+    expect(deleted.stdout).toMatch(/trades\s+│ 60/);
     const left = await m.admin.query(
       `SELECT (SELECT count(*) FROM shared.trades WHERE tenant_id = $1)::int AS trades, (SELECT count(*) FROM tenancy.tenants WHERE id = $1)::int AS registry`,
       [created.json.id],
@@ -180,7 +183,7 @@ describe("tenant lifecycle", () => {
           `SELECT count(*)::int AS n FROM shared.trades t JOIN tenancy.tenants x ON x.id = t.tenant_id WHERE x.slug = 'globex'`,
         )
       ).rows[0].n,
-    ).toBe(40);
+    ).toBe(60);
   });
 });
 
