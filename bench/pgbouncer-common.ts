@@ -102,7 +102,12 @@ export function median(xs: readonly number[]): number {
 
 export function summarize(samples: readonly number[]): { n: number; p50: number; p99: number; mean: number } {
   const sorted = [...samples].sort((a, b) => a - b);
-  return { n: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), mean: sorted.reduce((s, x) => s + x, 0) / (sorted.length || 1) };
+  return {
+    n: sorted.length,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    mean: sorted.reduce((s, x) => s + x, 0) / (sorted.length || 1),
+  };
 }
 
 /** A small deterministic PRNG (mulberry32) so runs pick the same tenants and rows. */

@@ -51,8 +51,8 @@ function parse(argv: string[]): Args {
     seconds: int("seconds", values.seconds, values.quick ? 5 : 15),
     rounds: int("rounds", values.rounds, values.quick ? 2 : 3),
     trades: values.quick ? 500 : 2_000,
-    json: values.json!,
-    markdown: values.markdown!,
+    json: values.json,
+    markdown: values.markdown,
   };
 }
 
@@ -73,9 +73,15 @@ async function request(pool: TenantPool, tenant: Tenant, ids: string[], n: numbe
   const claims = { tenantId: tenant.id, tier: tenant.tier };
   switch (n % 3) {
     case 0:
-      return (await pool.tenantQuery<Row>(claims, "SELECT tenant_id, symbol, price FROM trades WHERE id = $1", [ids[Math.floor(random() * ids.length)]])).rows;
+      return (
+        await pool.tenantQuery<Row>(claims, "SELECT tenant_id, symbol, price FROM trades WHERE id = $1", [
+          ids[Math.floor(random() * ids.length)],
+        ])
+      ).rows;
     case 1:
-      return (await pool.tenantQuery<Row>(claims, "SELECT tenant_id, symbol, price, executed_at FROM trades ORDER BY executed_at DESC LIMIT 10")).rows;
+      return (
+        await pool.tenantQuery<Row>(claims, "SELECT tenant_id, symbol, price, executed_at FROM trades ORDER BY executed_at DESC LIMIT 10")
+      ).rows;
     default:
       return pool.withTenant(claims, async (tx) => {
         const open = await tx.query<Row>("SELECT tenant_id, symbol, quantity FROM positions WHERE status = 'open'");
@@ -87,7 +93,14 @@ async function request(pool: TenantPool, tenant: Tenant, ids: string[], n: numbe
   }
 }
 
-async function phase(pool: TenantPool, path: Path, round: number, tenants: Tenant[], ids: Map<string, string[]>, seconds: number): Promise<Phase> {
+async function phase(
+  pool: TenantPool,
+  path: Path,
+  round: number,
+  tenants: Tenant[],
+  ids: Map<string, string[]>,
+  seconds: number,
+): Promise<Phase> {
   const result: Phase = { path, round, requests: 0, errors: 0, foreign: 0, rows: 0, seconds, latenciesMs: [] };
   const deadline = performance.now() + seconds * 1000;
   const started = performance.now();
@@ -125,7 +138,11 @@ async function main(): Promise<number> {
     const admin = new pg.Client({ connectionString: stack.directFloorUrl });
     await admin.connect();
     const ids = new Map<string, string[]>();
-    for (const t of stack.tenants) ids.set(t.id, (await admin.query("SELECT id FROM shared.trades WHERE tenant_id = $1 ORDER BY id LIMIT 200", [t.id])).rows.map((r) => r.id));
+    for (const t of stack.tenants)
+      ids.set(
+        t.id,
+        (await admin.query("SELECT id FROM shared.trades WHERE tenant_id = $1 ORDER BY id LIMIT 200", [t.id])).rows.map((r) => r.id),
+      );
     await admin.end();
 
     for (const path of PATHS) await phase(pools[path], path, -1, stack.tenants, ids, 1); // warm-up: open all connections
@@ -134,7 +151,9 @@ async function main(): Promise<number> {
       for (const path of round % 2 === 0 ? PATHS : [...PATHS].reverse()) {
         const p = await phase(pools[path], path, round, stack.tenants, ids, args.seconds);
         phases.push(p);
-        log(`round ${round + 1}/${args.rounds} ${path}: ${(p.requests / p.seconds).toFixed(0)} req/s, ${p.errors} errors, ${p.foreign} foreign rows`);
+        log(
+          `round ${round + 1}/${args.rounds} ${path}: ${(p.requests / p.seconds).toFixed(0)} req/s, ${p.errors} errors, ${p.foreign} foreign rows`,
+        );
       }
     }
 
@@ -155,7 +174,10 @@ async function main(): Promise<number> {
           },
         ];
       }),
-    ) as Record<Path, { requests: number; throughput: number; p50Ms: number; p99Ms: number; errors: number; rows: number; foreign: number }>;
+    ) as Record<
+      Path,
+      { requests: number; throughput: number; p50Ms: number; p99Ms: number; errors: number; rows: number; foreign: number }
+    >;
     const ratios = Array.from({ length: args.rounds }, (_, r) => {
       const [b, d] = PATHS.map((path) => phases.find((p) => p.round === r && p.path === path)!);
       return { throughput: b.requests / b.seconds / (d.requests / d.seconds), p50: median(b.latenciesMs) / median(d.latenciesMs) };
@@ -182,7 +204,10 @@ async function main(): Promise<number> {
         [
           "| path | requests | req/s | p50 ms | p99 ms | errors | rows checked | cross-tenant rows |",
           "|---|---:|---:|---:|---:|---:|---:|---:|",
-          ...PATHS.map((p) => `| ${p} | ${byPath[p].requests} | ${f(byPath[p].throughput, 0)} | ${f(byPath[p].p50Ms, 2)} | ${f(byPath[p].p99Ms, 2)} | ${byPath[p].errors} | ${byPath[p].rows} | ${byPath[p].foreign} |`),
+          ...PATHS.map(
+            (p) =>
+              `| ${p} | ${byPath[p].requests} | ${f(byPath[p].throughput, 0)} | ${f(byPath[p].p50Ms, 2)} | ${f(byPath[p].p99Ms, 2)} | ${byPath[p].errors} | ${byPath[p].rows} | ${byPath[p].foreign} |`,
+          ),
           `| PgBouncer / direct | | ${f(summary.ratio.throughput, 2)} (${f(summary.ratio.throughputRange[0], 2)}–${f(summary.ratio.throughputRange[1], 2)}) | ${f(summary.ratio.p50, 2)} (${f(summary.ratio.p50Range[0], 2)}–${f(summary.ratio.p50Range[1], 2)}) | | | | |`,
         ].join("\n") + "\n",
       );

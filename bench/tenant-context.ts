@@ -39,14 +39,25 @@ const SHAPES = {
     qualified: "SELECT id, tenant_id, symbol, price FROM shared.trades WHERE id = $1",
   },
   recent: {
-    floor: "SELECT id, tenant_id, symbol, price FROM shared.trades WHERE tenant_id = $1 AND $2::uuid IS NOT NULL ORDER BY executed_at DESC LIMIT 10",
+    floor:
+      "SELECT id, tenant_id, symbol, price FROM shared.trades WHERE tenant_id = $1 AND $2::uuid IS NOT NULL ORDER BY executed_at DESC LIMIT 10",
     candidate: "SELECT id, tenant_id, symbol, price FROM trades WHERE $1::uuid IS NOT NULL ORDER BY executed_at DESC LIMIT 10",
     qualified: "SELECT id, tenant_id, symbol, price FROM shared.trades WHERE $1::uuid IS NOT NULL ORDER BY executed_at DESC LIMIT 10",
   },
 } as const;
 type Shape = keyof typeof SHAPES;
 
-const VARIANTS = ["floor A", "floor A′", "floor in a tx", "session set_config", "tx set_config", "tenantQuery", "withTenant (1 stmt)", "sequential", "simple multi"] as const;
+const VARIANTS = [
+  "floor A",
+  "floor A′",
+  "floor in a tx",
+  "session set_config",
+  "tx set_config",
+  "tenantQuery",
+  "withTenant (1 stmt)",
+  "sequential",
+  "simple multi",
+] as const;
 type Variant = (typeof VARIANTS)[number];
 const TRIPS: Record<Variant, number> = {
   "floor A": 1,
@@ -90,7 +101,11 @@ async function pipelineClient(url: string, closers: (() => Promise<void>)[]): Pr
   return client;
 }
 
-async function variantsFor(url: { app: string; floor: string }, shape: Shape, closers: (() => Promise<void>)[]): Promise<Record<Variant, Run>> {
+async function variantsFor(
+  url: { app: string; floor: string },
+  shape: Shape,
+  closers: (() => Promise<void>)[],
+): Promise<Record<Variant, Run>> {
   const q = SHAPES[shape];
   const floorA = naivePool(url.floor);
   const floorB = naivePool(url.floor);
@@ -101,16 +116,29 @@ async function variantsFor(url: { app: string; floor: string }, shape: Shape, cl
   const wt = new TenantPool({ connectionString: url.app, max: 1 });
   const seq = naivePool(url.app);
   const multi = naivePool(url.app);
-  closers.push(() => floorA.end(), () => floorB.end(), () => tq.end(), () => wt.end(), () => seq.end(), () => multi.end());
+  closers.push(
+    () => floorA.end(),
+    () => floorB.end(),
+    () => tq.end(),
+    () => wt.end(),
+    () => seq.end(),
+    () => multi.end(),
+  );
   const claims = (t: Tenant) => ({ tenantId: t.id, tier: t.tier });
   const prelude =
     "SELECT current_setting('app.current_tenant_id', true) AS inherited, set_config('statement_timeout', $2, true), set_config('lock_timeout', $2, true), tenancy.enter_tenant($1::uuid)";
   return {
     "floor A": async (t, id) => (await floorA.query(q.floor, [t.id, id])).rows,
     "floor A′": async (t, id) => (await floorB.query(q.floor, [t.id, id])).rows,
-    "floor in a tx": async (t, id) => (await pipelined(floorTx, [{ text: "BEGIN" }, { text: q.floor, values: [t.id, id] }, { text: "COMMIT" }]))[1].rows,
+    "floor in a tx": async (t, id) =>
+      (await pipelined(floorTx, [{ text: "BEGIN" }, { text: q.floor, values: [t.id, id] }, { text: "COMMIT" }]))[1].rows,
     "session set_config": async (t, id) =>
-      (await pipelined(sessionSet, [{ text: "SELECT set_config('app.current_tenant_id', $1, false)", values: [t.id] }, { text: q.qualified, values: [id] }]))[1].rows,
+      (
+        await pipelined(sessionSet, [
+          { text: "SELECT set_config('app.current_tenant_id', $1, false)", values: [t.id] },
+          { text: q.qualified, values: [id] },
+        ])
+      )[1].rows,
     "tx set_config": async (t, id) =>
       (
         await pipelined(txSet, [
@@ -174,7 +202,7 @@ function parse(argv: string[]): Args {
     if (!/^\d+$/.test(v) || Number(v) < 1) throw new Error(`--${flag}: must be a positive integer`);
     return Number(v);
   };
-  if (!(values.shape! in SHAPES)) throw new Error(`--shape: one of ${Object.keys(SHAPES).join(", ")}`);
+  if (!(values.shape in SHAPES)) throw new Error(`--shape: one of ${Object.keys(SHAPES).join(", ")}`);
   return {
     reps: int("reps", values.reps, 3),
     iterations: int("iterations", values.iterations, values.quick ? 600 : 2000),
@@ -182,8 +210,8 @@ function parse(argv: string[]): Args {
     tenants: 10,
     trades: values.quick ? 2_000 : 10_000,
     shape: values.shape as Shape,
-    json: values.json!,
-    markdown: values.markdown!,
+    json: values.json,
+    markdown: values.markdown,
   };
 }
 
@@ -197,7 +225,11 @@ async function main(): Promise<number> {
     const ids = new Map<string, string[]>();
     const admin = new pg.Client({ connectionString: stack.directFloorUrl });
     await admin.connect();
-    for (const t of stack.tenants) ids.set(t.id, (await admin.query("SELECT id FROM shared.trades WHERE tenant_id = $1 ORDER BY id LIMIT 500", [t.id])).rows.map((r) => r.id));
+    for (const t of stack.tenants)
+      ids.set(
+        t.id,
+        (await admin.query("SELECT id FROM shared.trades WHERE tenant_id = $1 ORDER BY id LIMIT 500", [t.id])).rows.map((r) => r.id),
+      );
     await admin.end();
 
     const runs: Record<Path, Record<Variant, Run>> = {
@@ -236,7 +268,16 @@ async function main(): Promise<number> {
       const all = perRep.flatMap((r) => r[`${path}|${variant}`]);
       const ratios = perRep.map((r) => median(r[`${path}|${variant}`]) / median(r[`${path}|floor A`]));
       const s = summarize(all);
-      return { path, variant, trips: TRIPS[variant], p50Us: s.p50, p99Us: s.p99, ratio: median(ratios), ratioMin: Math.min(...ratios), ratioMax: Math.max(...ratios) };
+      return {
+        path,
+        variant,
+        trips: TRIPS[variant],
+        p50Us: s.p50,
+        p99Us: s.p99,
+        ratio: median(ratios),
+        ratioMin: Math.min(...ratios),
+        ratioMax: Math.max(...ratios),
+      };
     });
     const goal = PATHS.map((p) => ({ path: p, ratio: report.find((r) => r.path === p && r.variant === "tenantQuery")!.ratio }));
     const meta = { shape: args.shape, reps: args.reps, iterations: args.iterations, tenants: args.tenants, mismatches };
@@ -246,7 +287,10 @@ async function main(): Promise<number> {
       const lines = [
         `| path | variant | round trips | p50 µs | p99 µs | × floor (median of ${args.reps} reps, range) |`,
         "|---|---|---:|---:|---:|---|",
-        ...report.map((r) => `| ${r.path} | ${r.variant} | ${r.trips} | ${r.p50Us.toFixed(0)} | ${r.p99Us.toFixed(0)} | ${r.ratio.toFixed(2)} (${r.ratioMin.toFixed(2)}–${r.ratioMax.toFixed(2)}) |`),
+        ...report.map(
+          (r) =>
+            `| ${r.path} | ${r.variant} | ${r.trips} | ${r.p50Us.toFixed(0)} | ${r.p99Us.toFixed(0)} | ${r.ratio.toFixed(2)} (${r.ratioMin.toFixed(2)}–${r.ratioMax.toFixed(2)}) |`,
+        ),
       ];
       process.stdout.write(lines.join("\n") + "\n");
     } else {
@@ -257,7 +301,9 @@ async function main(): Promise<number> {
           (r) =>
             `${r.path.padEnd(10)} ${r.variant.padEnd(21)} ${String(r.trips).padStart(5)} ${r.p50Us.toFixed(0).padStart(8)} ${r.p99Us.toFixed(0).padStart(8)}   ${r.ratio.toFixed(2)} [${r.ratioMin.toFixed(2)}–${r.ratioMax.toFixed(2)}]`,
         ),
-        ...goal.map((g) => `goal (${g.path}): tenantQuery ${g.ratio.toFixed(2)}× floor, target ≤ 1.15 → ${g.ratio <= 1.15 ? "met" : "NOT met"}`),
+        ...goal.map(
+          (g) => `goal (${g.path}): tenantQuery ${g.ratio.toFixed(2)}× floor, target ≤ 1.15 → ${g.ratio <= 1.15 ? "met" : "NOT met"}`,
+        ),
         `results that differed from the floor or held a foreign row: ${mismatches}`,
       ];
       process.stdout.write(lines.join("\n") + "\n");

@@ -168,7 +168,8 @@ const rearm = (timeoutMs: number): Statement => ({
  * Statements fn must not send: they end or split the tenant transaction, or drop the client's
  * prepared statements. (The transaction status check is the guarantee; this only fails earlier.)
  */
-const TRANSACTION_CONTROL = /^(?:\s|--[^\n]*\n|\/\*[\s\S]*?\*\/|\()*(begin|start|commit|end|rollback|abort|savepoint|release|prepare\s+transaction|deallocate|discard)\b/i;
+const TRANSACTION_CONTROL =
+  /^(?:\s|--[^\n]*\n|\/\*[\s\S]*?\*\/|\()*(begin|start|commit|end|rollback|abort|savepoint|release|prepare\s+transaction|deallocate|discard)\b/i;
 
 interface StepResult {
   result?: pg.QueryResult;
@@ -200,7 +201,12 @@ function pipelined(client: PipelineClient, statements: readonly Statement[]): Pr
           new Promise<StepResult>((resolve) => {
             const config = { text: s.text, values: s.values, name: s.name, queryMode: "extended" } as pg.QueryConfig;
             client.query(config, (error: Error | null, result: pg.QueryResult) =>
-              resolve({ error: error ?? undefined, result, status: client.getTransactionStatus(), durationMs: performance.now() - started }),
+              resolve({
+                error: error ?? undefined,
+                result,
+                status: client.getTransactionStatus(),
+                durationMs: performance.now() - started,
+              }),
             );
           }),
       ),
@@ -230,15 +236,16 @@ class TenantSlots {
   async acquire(tenantId: string, max: number): Promise<() => void> {
     let slot = this.#slots.get(tenantId);
     if (!slot) this.#slots.set(tenantId, (slot = { active: 0, waiting: [] }));
-    if (slot.active >= max) await new Promise<void>((resolve) => slot!.waiting.push(resolve));
+    if (slot.active >= max) await new Promise<void>((resolve) => slot.waiting.push(resolve));
     else slot.active++;
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const next = slot!.waiting.shift();
-      if (next) next(); // the slot passes to the next waiter without being freed
-      else if (--slot!.active === 0) this.#slots.delete(tenantId);
+      const next = slot.waiting.shift();
+      if (next)
+        next(); // the slot passes to the next waiter without being freed
+      else if (--slot.active === 0) this.#slots.delete(tenantId);
     };
   }
 
@@ -263,7 +270,8 @@ export class TenantPool {
   constructor(options: TenantPoolOptions) {
     const { limits, observer, rollbackTimeoutMs, ...poolOptions } = options;
     for (const key of ["pipeline", "onConnect", "statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout", "options"]) {
-      if (key in poolOptions) throw new TenantContextError(`TenantPool option "${key}" is not allowed: it would set session state outside a tenant transaction`);
+      if (key in poolOptions)
+        throw new TenantContextError(`TenantPool option "${key}" is not allowed: it would set session state outside a tenant transaction`);
     }
     this.#limits = limits ?? TIER_LIMITS;
     this.#observer = observer ?? {};
@@ -309,7 +317,11 @@ export class TenantPool {
    * One statement for one tenant in one round trip: BEGIN, prelude, the statement and COMMIT go
    * out in a single write. The request path for single-query endpoints.
    */
-  async tenantQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(claims: TenantClaimsInput, text: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
+  async tenantQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    claims: TenantClaimsInput,
+    text: string,
+    params?: unknown[],
+  ): Promise<pg.QueryResult<R>> {
     const { tenantId, tier } = parseTenantClaims(claims);
     checkStatement(text, params);
     const timeoutMs = this.#limits[tier].statementTimeoutMs;
@@ -317,12 +329,26 @@ export class TenantPool {
     const steps = await pipelined(lease.client, [BEGIN, prelude(tenantId, timeoutMs), { text, values: params }, COMMIT]);
     const [, enter, query, commit] = steps;
     const error =
-      firstError(steps) ?? (commit.status !== "I" ? new TenantScopeError(`the tenant transaction did not end cleanly (status ${commit.status})`) : undefined);
+      firstError(steps) ??
+      (commit.status !== "I" ? new TenantScopeError(`the tenant transaction did not end cleanly (status ${commit.status})`) : undefined);
     this.#notify(() =>
-      this.#observer.onQuery?.({ tenantId, tier, durationMs: query.durationMs, rows: query.result?.rowCount ?? undefined, errorCode: query.error ? sqlState(query.error) : undefined }),
+      this.#observer.onQuery?.({
+        tenantId,
+        tier,
+        durationMs: query.durationMs,
+        rows: query.result?.rowCount ?? undefined,
+        errorCode: query.error ? sqlState(query.error) : undefined,
+      }),
     );
     this.#notify(() =>
-      this.#observer.onTransaction?.({ tenantId, tier, durationMs: commit.durationMs, statements: 1, outcome: error ? "rollback" : "commit", errorCode: sqlState(error) }),
+      this.#observer.onTransaction?.({
+        tenantId,
+        tier,
+        durationMs: commit.durationMs,
+        statements: 1,
+        outcome: error ? "rollback" : "commit",
+        errorCode: sqlState(error),
+      }),
     );
     if (error) {
       await lease.discard(error);
@@ -365,7 +391,9 @@ export class TenantPool {
    * takes precedence — but the connection is destroyed, and the observer told.
    */
   #tainted(lease: Lease): void {
-    const error = new TenantScopeError("a pooled connection carried a session-level tenant setting from earlier use; it has been destroyed");
+    const error = new TenantScopeError(
+      "a pooled connection carried a session-level tenant setting from earlier use; it has been destroyed",
+    );
     lease.destroy(error);
     this.#notify(() => this.#observer.onConnectionError?.(error));
   }
@@ -430,7 +458,9 @@ function checkStatement(text: unknown, params: unknown): asserts text is string 
   }
   if (params !== undefined && !Array.isArray(params)) throw new TenantScopeError("query parameters must be an array");
   if (TRANSACTION_CONTROL.test(text)) {
-    throw new TenantScopeError(`transaction control (and DEALLOCATE, DISCARD) is the tenant client's job; refusing ${JSON.stringify(text.trim().split(/\s+/)[0])} inside a tenant scope`);
+    throw new TenantScopeError(
+      `transaction control (and DEALLOCATE, DISCARD) is the tenant client's job; refusing ${JSON.stringify(text.trim().split(/\s+/)[0])} inside a tenant scope`,
+    );
   }
 }
 
@@ -475,8 +505,12 @@ class Scope implements TenantScope {
   }
 
   async #run(text: string, params: unknown[] | undefined): Promise<pg.QueryResult> {
-    if (this.#state === "ended") throw new TenantScopeError("the tenant scope has ended: a query after withTenant() returned would run outside the tenant's transaction");
-    if (this.#failure) throw new TenantScopeError("the tenant transaction has already failed; no further queries run in it", { cause: this.#failure });
+    if (this.#state === "ended")
+      throw new TenantScopeError(
+        "the tenant scope has ended: a query after withTenant() returned would run outside the tenant's transaction",
+      );
+    if (this.#failure)
+      throw new TenantScopeError("the tenant transaction has already failed; no further queries run in it", { cause: this.#failure });
     try {
       checkStatement(text, params);
     } catch (err) {
@@ -494,13 +528,18 @@ class Scope implements TenantScope {
       this.#state = "open";
       this.#startedAt = performance.now();
     }
-    const steps = await pipelined(this.#lease!.client, first ? [BEGIN, prelude(this.tenantId, this.timeoutMs), { text, values: params }] : [rearm(this.timeoutMs), { text, values: params }]);
+    const steps = await pipelined(
+      this.#lease!.client,
+      first ? [BEGIN, prelude(this.tenantId, this.timeoutMs), { text, values: params }] : [rearm(this.timeoutMs), { text, values: params }],
+    );
     const query = steps[steps.length - 1];
     this.#statements++;
     this.#lastDurationMs = performance.now() - this.#startedAt;
     const error =
       firstError(steps) ??
-      (query.status !== "T" ? new TenantScopeError(`the statement left the tenant transaction (status ${query.status}); refusing to continue outside it`) : undefined);
+      (query.status !== "T"
+        ? new TenantScopeError(`the statement left the tenant transaction (status ${query.status}); refusing to continue outside it`)
+        : undefined);
     this.ctx.observeQuery({
       tenantId: this.tenantId,
       tier: this.tier,
@@ -529,7 +568,8 @@ class Scope implements TenantScope {
     let error = fnError ?? this.#failure;
     if (!error) {
       const [commit] = await pipelined(lease.client, [COMMIT]);
-      error = commit.error ?? (commit.status !== "I" ? new TenantScopeError(`COMMIT left the connection in status ${commit.status}`) : undefined);
+      error =
+        commit.error ?? (commit.status !== "I" ? new TenantScopeError(`COMMIT left the connection in status ${commit.status}`) : undefined);
     }
     this.ctx.observeTransaction({
       tenantId: this.tenantId,
@@ -556,7 +596,12 @@ export function withTenant<T>(pool: TenantPool, claims: TenantClaimsInput, fn: (
 }
 
 /** `pool.tenantQuery(claims, text, params)`: one statement, one round trip. */
-export function tenantQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(pool: TenantPool, claims: TenantClaimsInput, text: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
+export function tenantQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  pool: TenantPool,
+  claims: TenantClaimsInput,
+  text: string,
+  params?: unknown[],
+): Promise<pg.QueryResult<R>> {
   return pool.tenantQuery<R>(claims, text, params);
 }
 

@@ -43,7 +43,8 @@ function parseInput(ctx: Parameters<Command["run"]>[0]): RenderInput {
   if (new Set(users).size !== users.length) throw new UsageError("names a role twice", "--users");
   const url = new URL(databaseUrl(ctx.flags));
   const host = url.hostname.replace(/^\[|\]$/g, "");
-  if (!/^[A-Za-z0-9.:-]+$/.test(host)) throw new UsageError("must name a TCP host (PgBouncer is rendered to connect over TCP)", "--database-url");
+  if (!/^[A-Za-z0-9.:-]+$/.test(host))
+    throw new UsageError("must name a TCP host (PgBouncer is rendered to connect over TCP)", "--database-url");
   return { out, listenPort, listenAddr, poolSize, users, host, port: Number(url.port || 5432) };
 }
 
@@ -76,11 +77,20 @@ export const pgbouncerRenderCommand: Command = {
                 current_setting('superuser_reserved_connections')::int AS reserved,
                 (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser`,
       );
-      if (!info[0].superuser) throw new Error(`reading SCRAM verifiers needs a superuser connection (pg_authid); ${describeDatabaseUrl(url)} is not one`);
-      const { rows } = await client.query(`SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY($1) AND rolcanlogin`, [input.users]);
-      return { ...info[0], verifiers: new Map<string, string | null>(rows.map((r: { rolname: string; rolpassword: string | null }) => [r.rolname, r.rolpassword])) };
+      if (!info[0].superuser)
+        throw new Error(`reading SCRAM verifiers needs a superuser connection (pg_authid); ${describeDatabaseUrl(url)} is not one`);
+      const { rows } = await client.query(`SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY($1) AND rolcanlogin`, [
+        input.users,
+      ]);
+      return {
+        ...info[0],
+        verifiers: new Map<string, string | null>(
+          rows.map((r: { rolname: string; rolpassword: string | null }) => [r.rolname, r.rolpassword]),
+        ),
+      };
     });
-    if (!PGBOUNCER_NAME_PATTERN.test(server.database)) throw new UsageError(`database ${JSON.stringify(server.database)} has a name PgBouncer config cannot carry`, "--database-url");
+    if (!PGBOUNCER_NAME_PATTERN.test(server.database))
+      throw new UsageError(`database ${JSON.stringify(server.database)} has a name PgBouncer config cannot carry`, "--database-url");
     const configInput = localPgbouncerConfig({
       database: server.database,
       host: input.host,
@@ -93,7 +103,12 @@ export const pgbouncerRenderCommand: Command = {
     const parsed = PgbouncerConfig.safeParse(configInput);
     if (!parsed.success) {
       const field = String(parsed.error.issues[0].path[0] ?? "");
-      const flag = { listenAddr: "--listen-addr", listenPort: "--listen-port", defaultPoolSize: "--pool-size", databases: "--database-url" }[field];
+      const flag = {
+        listenAddr: "--listen-addr",
+        listenPort: "--listen-port",
+        defaultPoolSize: "--pool-size",
+        databases: "--database-url",
+      }[field];
       throw flag ? new UsageError(parsed.error.issues[0].message, flag) : usageErrorFromZod(parsed.error);
     }
     const budget = checkPoolBudget({

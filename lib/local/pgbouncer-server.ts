@@ -127,7 +127,12 @@ export async function startPgbouncer(options: PgbouncerServerOptions): Promise<P
     if (await isListening(port)) throw new Error(`port ${port} is already in use; cannot start pgbouncer there`);
     let exited: string | undefined;
     const args = daemonize ? ["-d", iniPath] : [iniPath];
-    const proc = spawn(pgbouncerProgram(), args, { stdio: "ignore", detached: daemonize, cwd: dir, ...(owner ? { uid: owner.uid, gid: owner.gid } : {}) });
+    const proc = spawn(pgbouncerProgram(), args, {
+      stdio: "ignore",
+      detached: daemonize,
+      cwd: dir,
+      ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
+    });
     proc.on("error", (err) => (exited = err.message));
     proc.on("exit", (code, signal) => {
       if (!daemonize || code !== 0) exited = `pgbouncer exited (${signal ?? code})\n${tail(logPath, 20)}`;
@@ -147,7 +152,8 @@ export async function startPgbouncer(options: PgbouncerServerOptions): Promise<P
     port,
     dir,
     iniPath,
-    urlFor: (database, user, password) => `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host}:${port}/${encodeURIComponent(database)}`,
+    urlFor: (database, user, password) =>
+      `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host}:${port}/${encodeURIComponent(database)}`,
     start: launch,
     async stop({ removeDir = false } = {}) {
       const pid = child && child.exitCode === null && child.signalCode === null ? child.pid : pidFromFile(dir);

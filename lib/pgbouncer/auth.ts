@@ -21,11 +21,17 @@ import { z } from "zod";
 
 /** Role names PgBouncer may see: the same allow-list as SQL identifiers we create (lib/sql.ts), plus upper case. */
 export const PGBOUNCER_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-export const PgbouncerName = z.string().regex(PGBOUNCER_NAME_PATTERN, { message: "must be 1-63 letters, digits or _ (not starting with a digit)" });
+export const PgbouncerName = z
+  .string()
+  .regex(PGBOUNCER_NAME_PATTERN, { message: "must be 1-63 letters, digits or _ (not starting with a digit)" });
 
 /** `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`, base64 parts (RFC 5803, PostgreSQL's pg_authid format). */
 export const SCRAM_VERIFIER_PATTERN = /^SCRAM-SHA-256\$(\d+):([A-Za-z0-9+/]+={0,2})\$([A-Za-z0-9+/]+={0,2}):([A-Za-z0-9+/]+={0,2})$/;
-export const ScramVerifier = z.string().regex(SCRAM_VERIFIER_PATTERN, { message: "must be a SCRAM-SHA-256 verifier (SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>)" });
+export const ScramVerifier = z
+  .string()
+  .regex(SCRAM_VERIFIER_PATTERN, {
+    message: "must be a SCRAM-SHA-256 verifier (SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>)",
+  });
 
 /** PostgreSQL's default (scram_iterations in 16+, fixed in 15). */
 export const DEFAULT_SCRAM_ITERATIONS = 4096;
@@ -76,7 +82,12 @@ export interface ParsedScramVerifier {
 export function parseScramVerifier(verifier: string): ParsedScramVerifier {
   const m = SCRAM_VERIFIER_PATTERN.exec(verifier);
   if (!m) throw new Error("not a SCRAM-SHA-256 verifier");
-  return { iterations: Number(m[1]), salt: Buffer.from(m[2], "base64"), storedKey: Buffer.from(m[3], "base64"), serverKey: Buffer.from(m[4], "base64") };
+  return {
+    iterations: Number(m[1]),
+    salt: Buffer.from(m[2], "base64"),
+    storedKey: Buffer.from(m[3], "base64"),
+    serverKey: Buffer.from(m[4], "base64"),
+  };
 }
 
 /** True when `verifier` was made from `password` (recomputes with the verifier's own salt and iterations). */
@@ -98,7 +109,8 @@ export const AuthUsers = z
   .min(1, { message: "must name at least one user" })
   .superRefine((users, ctx) => {
     users.forEach((u, i) => {
-      if (users.findIndex((v) => v.name === u.name) !== i) ctx.addIssue({ code: "custom", path: [i, "name"], message: `duplicate user "${u.name}"` });
+      if (users.findIndex((v) => v.name === u.name) !== i)
+        ctx.addIssue({ code: "custom", path: [i, "name"], message: `duplicate user "${u.name}"` });
     });
   });
 

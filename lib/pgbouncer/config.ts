@@ -20,7 +20,11 @@ const Port = z.number().int().min(1).max(65535);
 const Count = z.number().int().min(0);
 const Positive = z.number().int().min(1);
 /** Seconds, as PgBouncer takes them (fractions allowed); 0 disables where PgBouncer says so. */
-const Seconds = z.number().min(0).max(86_400 * 30).finite();
+const Seconds = z
+  .number()
+  .min(0)
+  .max(86_400 * 30)
+  .finite();
 /** Absolute paths of a conservative character set: nothing that could end a line or start a comment in the ini. */
 export const FILE_PATH_PATTERN = /^\/[A-Za-z0-9._/@+-]*$/;
 const FilePath = z.string().regex(FILE_PATH_PATTERN, { message: "must be an absolute path of letters, digits and . _ / @ + -" });
@@ -103,7 +107,10 @@ const IgnorableStartupParameter = z.enum(["extra_float_digits"]);
 
 export const PgbouncerConfig = z
   .object({
-    listenAddr: z.string().regex(/^(\*|[A-Za-z0-9.:-]+(,[A-Za-z0-9.:-]+)*)$/, { message: "must be *, or host names / IP addresses separated by commas" }).default("127.0.0.1"),
+    listenAddr: z
+      .string()
+      .regex(/^(\*|[A-Za-z0-9.:-]+(,[A-Za-z0-9.:-]+)*)$/, { message: "must be *, or host names / IP addresses separated by commas" })
+      .default("127.0.0.1"),
     listenPort: Port.default(6432),
     /** Directory for the Unix socket; omitted = no Unix socket (TCP only). */
     unixSocketDir: FilePath.optional(),
@@ -119,7 +126,9 @@ export const PgbouncerConfig = z
     statsUsers: z.array(PgbouncerName).default([]),
 
     poolMode: z.literal("session", { message: 'must be "session" (ADR-001)' }).default("session"),
-    serverResetQuery: z.literal("DISCARD ALL", { message: 'must be "DISCARD ALL": without it the next client inherits the session' }).default("DISCARD ALL"),
+    serverResetQuery: z
+      .literal("DISCARD ALL", { message: 'must be "DISCARD ALL": without it the next client inherits the session' })
+      .default("DISCARD ALL"),
 
     /** Client connections PgBouncer accepts (cheap: no server connection each). */
     maxClientConn: Positive.default(1000),
@@ -163,11 +172,13 @@ export const PgbouncerConfig = z
   .superRefine((c, ctx) => {
     const names = c.databases.map((d) => d.name);
     names.forEach((n, i) => {
-      if (n === "pgbouncer") ctx.addIssue({ code: "custom", path: ["databases", i, "name"], message: '"pgbouncer" is reserved for the admin console' });
+      if (n === "pgbouncer")
+        ctx.addIssue({ code: "custom", path: ["databases", i, "name"], message: '"pgbouncer" is reserved for the admin console' });
       if (names.indexOf(n) !== i) ctx.addIssue({ code: "custom", path: ["databases", i, "name"], message: `duplicate database "${n}"` });
     });
     c.users.forEach((u, i) => {
-      if (c.users.findIndex((v) => v.name === u.name) !== i) ctx.addIssue({ code: "custom", path: ["users", i, "name"], message: `duplicate user "${u.name}"` });
+      if (c.users.findIndex((v) => v.name === u.name) !== i)
+        ctx.addIssue({ code: "custom", path: ["users", i, "name"], message: `duplicate user "${u.name}"` });
     });
     if (c.queryTimeout !== 0 && c.queryTimeout <= MAX_TIER_STATEMENT_TIMEOUT_SECONDS) {
       ctx.addIssue({
@@ -176,18 +187,35 @@ export const PgbouncerConfig = z
         message: `must exceed the largest tier statement timeout (${MAX_TIER_STATEMENT_TIMEOUT_SECONDS} s), or the tier's own timeout never fires cleanly (or be 0)`,
       });
     }
-    if (c.minPoolSize > c.defaultPoolSize) ctx.addIssue({ code: "custom", path: ["minPoolSize"], message: "must not exceed defaultPoolSize" });
+    if (c.minPoolSize > c.defaultPoolSize)
+      ctx.addIssue({ code: "custom", path: ["minPoolSize"], message: "must not exceed defaultPoolSize" });
     if (c.clientTls.sslmode !== "disable" && (!c.clientTls.keyFile || !c.clientTls.certFile)) {
-      ctx.addIssue({ code: "custom", path: ["clientTls", c.clientTls.keyFile ? "certFile" : "keyFile"], message: `is required when clientTls.sslmode is "${c.clientTls.sslmode}"` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["clientTls", c.clientTls.keyFile ? "certFile" : "keyFile"],
+        message: `is required when clientTls.sslmode is "${c.clientTls.sslmode}"`,
+      });
     }
     if ((c.clientTls.sslmode === "verify-ca" || c.clientTls.sslmode === "verify-full") && !c.clientTls.caFile) {
-      ctx.addIssue({ code: "custom", path: ["clientTls", "caFile"], message: `is required to verify client certificates (sslmode "${c.clientTls.sslmode}")` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["clientTls", "caFile"],
+        message: `is required to verify client certificates (sslmode "${c.clientTls.sslmode}")`,
+      });
     }
     if ((c.serverTls.sslmode === "verify-ca" || c.serverTls.sslmode === "verify-full") && !c.serverTls.caFile) {
-      ctx.addIssue({ code: "custom", path: ["serverTls", "caFile"], message: `is required to verify the server (sslmode "${c.serverTls.sslmode}")` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["serverTls", "caFile"],
+        message: `is required to verify the server (sslmode "${c.serverTls.sslmode}")`,
+      });
     }
     if (c.serverTls.sslmode === "allow") {
-      ctx.addIssue({ code: "custom", path: ["serverTls", "sslmode"], message: 'must not be "allow" (unimplemented in PgBouncer 1.18); use prefer, require or verify-full' });
+      ctx.addIssue({
+        code: "custom",
+        path: ["serverTls", "sslmode"],
+        message: 'must not be "allow" (unimplemented in PgBouncer 1.18); use prefer, require or verify-full',
+      });
     }
   });
 /** What callers write (defaults optional). */
@@ -213,7 +241,11 @@ function databaseLine(d: PgbouncerDatabase): string {
  */
 export function renderPgbouncerIni(input: PgbouncerConfigInput): string {
   const c = PgbouncerConfig.parse(input);
-  const lines: string[] = [";; Rendered by lib/pgbouncer/config.ts (renderPgbouncerIni). Change the config, not this file.", "", "[databases]"];
+  const lines: string[] = [
+    ";; Rendered by lib/pgbouncer/config.ts (renderPgbouncerIni). Change the config, not this file.",
+    "",
+    "[databases]",
+  ];
   lines.push(...c.databases.map(databaseLine));
   if (c.users.length) {
     lines.push("", "[users]", ...c.users.map((u) => `${u.name} = max_user_connections=${u.maxUserConnections}`));
@@ -289,9 +321,21 @@ export function checkAuthCoverage(input: PgbouncerConfigInput, authUserNames: re
   const c = PgbouncerConfig.parse(input);
   const known = new Set(authUserNames);
   const problems: ConfigProblem[] = [];
-  c.adminUsers.forEach((u, i) => known.has(u) || problems.push({ field: `adminUsers[${i}]`, message: `"${u}" is not in the auth file, so it cannot log in to the console` }));
-  c.statsUsers.forEach((u, i) => known.has(u) || problems.push({ field: `statsUsers[${i}]`, message: `"${u}" is not in the auth file, so it cannot log in to the console` }));
-  c.users.forEach((u, i) => known.has(u.name) || problems.push({ field: `users[${i}].name`, message: `"${u.name}" has a connection limit but is not in the auth file` }));
+  c.adminUsers.forEach(
+    (u, i) =>
+      known.has(u) ||
+      problems.push({ field: `adminUsers[${i}]`, message: `"${u}" is not in the auth file, so it cannot log in to the console` }),
+  );
+  c.statsUsers.forEach(
+    (u, i) =>
+      known.has(u) ||
+      problems.push({ field: `statsUsers[${i}]`, message: `"${u}" is not in the auth file, so it cannot log in to the console` }),
+  );
+  c.users.forEach(
+    (u, i) =>
+      known.has(u.name) ||
+      problems.push({ field: `users[${i}].name`, message: `"${u.name}" has a connection limit but is not in the auth file` }),
+  );
   return problems;
 }
 

@@ -75,10 +75,15 @@ export function checkPoolBudget(input: PoolBudgetInput): PoolBudgetReport {
 
   const pairs = new Map<string, { database: string; user: string; clients: number; services: string[] }>();
   input.appPools.forEach((p, i) => {
-    if (!Number.isInteger(p.instances) || p.instances < 1) problems.push({ field: `appPools[${i}].instances`, message: "must be a positive integer" });
-    if (!Number.isInteger(p.poolMax) || p.poolMax < 1) problems.push({ field: `appPools[${i}].poolMax`, message: "must be a positive integer" });
+    if (!Number.isInteger(p.instances) || p.instances < 1)
+      problems.push({ field: `appPools[${i}].instances`, message: "must be a positive integer" });
+    if (!Number.isInteger(p.poolMax) || p.poolMax < 1)
+      problems.push({ field: `appPools[${i}].poolMax`, message: "must be a positive integer" });
     if (!c.databases.some((d) => d.name === p.database)) {
-      problems.push({ field: `appPools[${i}].database`, message: `"${p.database}" is not a PgBouncer database (have: ${c.databases.map((d) => d.name).join(", ")})` });
+      problems.push({
+        field: `appPools[${i}].database`,
+        message: `"${p.database}" is not a PgBouncer database (have: ${c.databases.map((d) => d.name).join(", ")})`,
+      });
     }
     const key = `${p.database}\u0000${p.user}`;
     const pair = pairs.get(key) ?? { database: p.database, user: p.user, clients: 0, services: [] };
@@ -98,7 +103,13 @@ export function checkPoolBudget(input: PoolBudgetInput): PoolBudgetReport {
     const reserve = db.reservePool ?? c.reservePoolSize;
     const capacity = min(poolSize, userCap, dbCap);
     const withReserve = min(poolSize + reserve, userCap, dbCap);
-    pools.push({ database: pair.database, user: pair.user, clients: pair.clients, capacity: capacity * bouncers, capacityWithReserve: withReserve * bouncers });
+    pools.push({
+      database: pair.database,
+      user: pair.user,
+      clients: pair.clients,
+      capacity: capacity * bouncers,
+      capacityWithReserve: withReserve * bouncers,
+    });
     perDatabase.set(pair.database, (perDatabase.get(pair.database) ?? 0) + withReserve);
     if (pair.clients > capacity * bouncers) {
       problems.push({
@@ -113,7 +124,10 @@ export function checkPoolBudget(input: PoolBudgetInput): PoolBudgetReport {
 
   const clientConnections = [...pairs.values()].reduce((s, p) => s + p.clients, 0);
   if (clientConnections > c.maxClientConn * bouncers) {
-    problems.push({ field: "maxClientConn", message: `the app pools open ${clientConnections} client connections, more than ${bouncers} × max_client_conn ${c.maxClientConn}` });
+    problems.push({
+      field: "maxClientConn",
+      message: `the app pools open ${clientConnections} client connections, more than ${bouncers} × max_client_conn ${c.maxClientConn}`,
+    });
   }
 
   let serverPerBouncer = 0;

@@ -15,7 +15,16 @@ import { freePort, isListening, runsAsRoot, serviceDirectory, waitFor } from "..
 import { newScramSalt, parseScramVerifier, scramSha256Verifier } from "../../lib/pgbouncer/auth";
 import { ROLES } from "../../lib/roles";
 import { TenantPool, tenantQuery } from "../../lib/tenant-context";
-import { bouncerFor, CONSOLE_PASSWORD, CONSOLE_USER, foreignRows, tenancy, tenantDatabase, type Bouncer, type TenantDatabase } from "./helpers";
+import {
+  bouncerFor,
+  CONSOLE_PASSWORD,
+  CONSOLE_USER,
+  foreignRows,
+  tenancy,
+  tenantDatabase,
+  type Bouncer,
+  type TenantDatabase,
+} from "./helpers";
 
 const APP_PASSWORD = "scram-app-password-42";
 let server: PostgresServer;
@@ -29,7 +38,10 @@ beforeAll(async () => {
   await admin.connect();
   await admin.query("CREATE DATABASE scram");
   await admin.end();
-  db = await tenantDatabase({ tiers: ["pro", "starter"], database: { name: "scram", url: server.urlFor("scram"), urlAs: () => "", drop: async () => {} } });
+  db = await tenantDatabase({
+    tiers: ["pro", "starter"],
+    database: { name: "scram", url: server.urlFor("scram"), urlAs: () => "", drop: async () => {} },
+  });
   // app_user's password is our verifier, set as is: PostgreSQL stores a pre-hashed verifier unchanged.
   appVerifier = scramSha256Verifier(APP_PASSWORD, { salt: newScramSalt() });
   const c = new pg.Client({ connectionString: server.adminUrl });
@@ -37,7 +49,10 @@ beforeAll(async () => {
   await c.query(`ALTER ROLE ${ROLES.app} PASSWORD '${appVerifier}'`);
   await c.end();
   // From here on only the superuser may skip the password.
-  writeFileSync(path.join(server.dataDir, "pg_hba.conf"), "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n");
+  writeFileSync(
+    path.join(server.dataDir, "pg_hba.conf"),
+    "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+  );
   const r = new pg.Client({ connectionString: server.adminUrl });
   await r.connect();
   await r.query("SELECT pg_reload_conf()");
@@ -131,7 +146,7 @@ describe("tenancy pgbouncer render", () => {
     const child = spawn(pgbouncerProgram(), [ini], { stdio: "ignore", ...(owner ? { uid: owner.uid, gid: owner.gid } : {}) });
     stop.push(async () => {
       child.kill("SIGTERM");
-      await waitFor("pgbouncer to exit", async () => child.exitCode !== null || child.signalCode !== null, 10_000);
+      await waitFor("pgbouncer to exit", () => Promise.resolve(child.exitCode !== null || child.signalCode !== null), 10_000);
     });
     return waitFor(`pgbouncer on ${port}`, () => isListening(port)).then(() => child);
   }
@@ -139,7 +154,19 @@ describe("tenancy pgbouncer render", () => {
   it("writes a config that runs as is, with the server's own verifiers", async () => {
     const out = serviceDirectory("pgb-render");
     const port = await freePort();
-    const { code, json, stderr } = await tenancy("pgbouncer", "render", "--out", out, "--database-url", server.urlFor(db.name), "--listen-port", String(port), "--users", ROLES.app, "--json");
+    const { code, json, stderr } = await tenancy(
+      "pgbouncer",
+      "render",
+      "--out",
+      out,
+      "--database-url",
+      server.urlFor(db.name),
+      "--listen-port",
+      String(port),
+      "--users",
+      ROLES.app,
+      "--json",
+    );
     expect(stderr).toBe("");
     expect(code).toBe(0);
     expect(json).toMatchObject({
@@ -191,7 +218,16 @@ describe("tenancy pgbouncer render", () => {
 
   it("a role without a SCRAM password is a failure naming the role (exit 1), nothing written", async () => {
     const out = serviceDirectory("pgb-render-nopw");
-    const { code, stderr } = await tenancy("pgbouncer", "render", "--out", out, "--database-url", server.urlFor(db.name), "--users", `${ROLES.app},${ROLES.readonly}`);
+    const { code, stderr } = await tenancy(
+      "pgbouncer",
+      "render",
+      "--out",
+      out,
+      "--database-url",
+      server.urlFor(db.name),
+      "--users",
+      `${ROLES.app},${ROLES.readonly}`,
+    );
     expect(code).toBe(1);
     expect(stderr).toContain(`role "${ROLES.readonly}" has no SCRAM-SHA-256 password`);
     expect(existsSync(path.join(out, "pgbouncer.ini"))).toBe(false);

@@ -83,24 +83,63 @@ unix_socket_dir =
   const cases: { name: string; config: Partial<PgbouncerConfigInput>; lines: string[]; absent?: string[] }[] = [
     {
       name: "per-database pool size, reserve and cap; database name differs from dbname",
-      config: { databases: [{ name: "ap", host: "db.internal", dbname: "alphapulse", poolSize: 50, reservePool: 2, maxDbConnections: 60 }] },
+      config: {
+        databases: [{ name: "ap", host: "db.internal", dbname: "alphapulse", poolSize: 50, reservePool: 2, maxDbConnections: 60 }],
+      },
       lines: ["ap = host=db.internal port=5432 dbname=alphapulse pool_size=50 reserve_pool=2 max_db_connections=60"],
     },
     {
       name: "per-user limits get a [users] section",
-      config: { users: [{ name: "app_user", maxUserConnections: 205 }, { name: "alphapulse_readonly", maxUserConnections: 15 }] },
+      config: {
+        users: [
+          { name: "app_user", maxUserConnections: 205 },
+          { name: "alphapulse_readonly", maxUserConnections: 15 },
+        ],
+      },
       lines: ["[users]", "app_user = max_user_connections=205", "alphapulse_readonly = max_user_connections=15"],
     },
     { name: "no [users] section without limits", config: {}, lines: [], absent: ["[users]"] },
     {
       name: "console users, listen address, unix socket, log and pid files",
-      config: { adminUsers: ["pgb_admin"], statsUsers: ["exporter", "pgb_admin"], listenAddr: "0.0.0.0", listenPort: 6543, unixSocketDir: "/run/pgbouncer", logfile: "/var/log/pgb.log", pidfile: "/run/pgb.pid" },
-      lines: ["admin_users = pgb_admin", "stats_users = exporter,pgb_admin", "listen_addr = 0.0.0.0", "listen_port = 6543", "unix_socket_dir = /run/pgbouncer", "logfile = /var/log/pgb.log", "pidfile = /run/pgb.pid"],
+      config: {
+        adminUsers: ["pgb_admin"],
+        statsUsers: ["exporter", "pgb_admin"],
+        listenAddr: "0.0.0.0",
+        listenPort: 6543,
+        unixSocketDir: "/run/pgbouncer",
+        logfile: "/var/log/pgb.log",
+        pidfile: "/run/pgb.pid",
+      },
+      lines: [
+        "admin_users = pgb_admin",
+        "stats_users = exporter,pgb_admin",
+        "listen_addr = 0.0.0.0",
+        "listen_port = 6543",
+        "unix_socket_dir = /run/pgbouncer",
+        "logfile = /var/log/pgb.log",
+        "pidfile = /run/pgb.pid",
+      ],
     },
     {
       name: "sizes and timeouts as configured (fractions of seconds allowed)",
-      config: { defaultPoolSize: 1, maxDbConnections: 1, reservePoolSize: 0, queryWaitTimeout: 1.5, queryTimeout: 0, serverLoginRetry: 0.5, maxClientConn: 50 },
-      lines: ["default_pool_size = 1", "max_db_connections = 1", "reserve_pool_size = 0", "query_wait_timeout = 1.5", "query_timeout = 0", "server_login_retry = 0.5", "max_client_conn = 50"],
+      config: {
+        defaultPoolSize: 1,
+        maxDbConnections: 1,
+        reservePoolSize: 0,
+        queryWaitTimeout: 1.5,
+        queryTimeout: 0,
+        serverLoginRetry: 0.5,
+        maxClientConn: 50,
+      },
+      lines: [
+        "default_pool_size = 1",
+        "max_db_connections = 1",
+        "reserve_pool_size = 0",
+        "query_wait_timeout = 1.5",
+        "query_timeout = 0",
+        "server_login_retry = 0.5",
+        "max_client_conn = 50",
+      ],
     },
     {
       name: "client TLS required, server verified against a CA",
@@ -119,7 +158,11 @@ unix_socket_dir =
       ],
       absent: ["client_tls_ca_file"],
     },
-    { name: "hardening switches", config: { disablePqexec: true, logConnections: false, ignoreStartupParameters: ["extra_float_digits"] }, lines: ["disable_pqexec = 1", "log_connections = 0", "ignore_startup_parameters = extra_float_digits"] },
+    {
+      name: "hardening switches",
+      config: { disablePqexec: true, logConnections: false, ignoreStartupParameters: ["extra_float_digits"] },
+      lines: ["disable_pqexec = 1", "log_connections = 0", "ignore_startup_parameters = extra_float_digits"],
+    },
   ];
   it.each(cases)("$name", ({ config, lines, absent }) => {
     const text = renderPgbouncerIni({ ...base, ...config });
@@ -132,25 +175,80 @@ unix_socket_dir =
     { name: "transaction pooling", config: { poolMode: "transaction" }, field: "poolMode", message: /session/ },
     { name: "an empty reset query", config: { serverResetQuery: "" }, field: "serverResetQuery", message: /DISCARD ALL/ },
     { name: "a lighter reset query", config: { serverResetQuery: "DEALLOCATE ALL" }, field: "serverResetQuery", message: /inherits/ },
-    { name: "query_timeout below the largest tier timeout", config: { queryTimeout: 30 }, field: "queryTimeout", message: /largest tier statement timeout \(30 s\)/ },
-    { name: "client TLS without a key", config: { clientTls: { sslmode: "require", certFile: "/c.crt" } }, field: "clientTls.keyFile", message: /required/ },
-    { name: "server verify-full without a CA", config: { serverTls: { sslmode: "verify-full" } }, field: "serverTls.caFile", message: /required/ },
+    {
+      name: "query_timeout below the largest tier timeout",
+      config: { queryTimeout: 30 },
+      field: "queryTimeout",
+      message: /largest tier statement timeout \(30 s\)/,
+    },
+    {
+      name: "client TLS without a key",
+      config: { clientTls: { sslmode: "require", certFile: "/c.crt" } },
+      field: "clientTls.keyFile",
+      message: /required/,
+    },
+    {
+      name: "server verify-full without a CA",
+      config: { serverTls: { sslmode: "verify-full" } },
+      field: "serverTls.caFile",
+      message: /required/,
+    },
     { name: "a relative auth file", config: { authFile: "userlist.txt" }, field: "authFile", message: /absolute path/ },
-    { name: "a path that would end the line", config: { logfile: "/tmp/x\nadmin_users = mallory" }, field: "logfile", message: /absolute path/ },
-    { name: "a database name with a space", config: { databases: [{ name: "alpha pulse", host: "h" }] }, field: "databases.0.name", message: /letters, digits/ },
-    { name: "a host that smuggles a setting", config: { databases: [{ name: "a", host: "h user=postgres" }] }, field: "databases.0.host", message: /host name/ },
-    { name: "the reserved console database", config: { databases: [{ name: "pgbouncer", host: "h" }] }, field: "databases.0.name", message: /reserved/ },
-    { name: "a duplicate database", config: { databases: [{ name: "a", host: "h" }, { name: "a", host: "k" }] }, field: "databases.1.name", message: /duplicate/ },
+    {
+      name: "a path that would end the line",
+      config: { logfile: "/tmp/x\nadmin_users = mallory" },
+      field: "logfile",
+      message: /absolute path/,
+    },
+    {
+      name: "a database name with a space",
+      config: { databases: [{ name: "alpha pulse", host: "h" }] },
+      field: "databases.0.name",
+      message: /letters, digits/,
+    },
+    {
+      name: "a host that smuggles a setting",
+      config: { databases: [{ name: "a", host: "h user=postgres" }] },
+      field: "databases.0.host",
+      message: /host name/,
+    },
+    {
+      name: "the reserved console database",
+      config: { databases: [{ name: "pgbouncer", host: "h" }] },
+      field: "databases.0.name",
+      message: /reserved/,
+    },
+    {
+      name: "a duplicate database",
+      config: {
+        databases: [
+          { name: "a", host: "h" },
+          { name: "a", host: "k" },
+        ],
+      },
+      field: "databases.1.name",
+      message: /duplicate/,
+    },
     { name: "no database", config: { databases: [] }, field: "databases", message: /at least one/ },
     { name: "an unknown key", config: { poolSize: 20 }, field: "", message: /poolSize/ },
-    { name: "dropping options= from startup packets", config: { ignoreStartupParameters: ["options"] }, field: "ignoreStartupParameters.0", message: /extra_float_digits/ },
+    {
+      name: "dropping options= from startup packets",
+      config: { ignoreStartupParameters: ["options"] },
+      field: "ignoreStartupParameters.0",
+      message: /extra_float_digits/,
+    },
     { name: "a zero pool", config: { defaultPoolSize: 0 }, field: "defaultPoolSize", message: />=1/ },
-    { name: "listen address with a newline", config: { listenAddr: "127.0.0.1\nauth_type = trust" }, field: "listenAddr", message: /host names/ },
+    {
+      name: "listen address with a newline",
+      config: { listenAddr: "127.0.0.1\nauth_type = trust" },
+      field: "listenAddr",
+      message: /host names/,
+    },
   ];
   it.each(refusals)("refuses $name, naming $field", ({ config, field, message }) => {
     let error: unknown;
     try {
-      renderPgbouncerIni({ ...base, ...config } as PgbouncerConfigInput);
+      renderPgbouncerIni({ ...base, ...config });
     } catch (err) {
       error = err;
     }
@@ -167,9 +265,12 @@ describe("auth file", () => {
 
   it("renders one quoted line per user, in order", () => {
     const other = scramSha256Verifier("another-password-1", { salt });
-    expect(renderAuthFile([{ name: "app_user", scramVerifier: verifier }, { name: "pgb_admin", scramVerifier: other }])).toBe(
-      `"app_user" "${verifier}"\n"pgb_admin" "${other}"\n`,
-    );
+    expect(
+      renderAuthFile([
+        { name: "app_user", scramVerifier: verifier },
+        { name: "pgb_admin", scramVerifier: other },
+      ]),
+    ).toBe(`"app_user" "${verifier}"\n"pgb_admin" "${other}"\n`);
   });
 
   it("writes verifiers only: no password appears", () => {
@@ -190,7 +291,12 @@ describe("auth file", () => {
   });
 
   it("refuses duplicate users", () => {
-    expect(() => renderAuthFile([{ name: "a", scramVerifier: verifier }, { name: "a", scramVerifier: verifier }])).toThrow(/duplicate user/);
+    expect(() =>
+      renderAuthFile([
+        { name: "a", scramVerifier: verifier },
+        { name: "a", scramVerifier: verifier },
+      ]),
+    ).toThrow(/duplicate user/);
   });
 
   it("computes SCRAM verifiers deterministically per salt", () => {
@@ -213,7 +319,10 @@ describe("auth file", () => {
 describe("checkAuthCoverage", () => {
   it("names console users and limited users missing from the auth file", () => {
     expect(
-      checkAuthCoverage({ ...base, adminUsers: ["pgb_admin"], statsUsers: ["exporter"], users: [{ name: "app_user", maxUserConnections: 10 }] }, ["pgb_admin", "app_user"]),
+      checkAuthCoverage(
+        { ...base, adminUsers: ["pgb_admin"], statsUsers: ["exporter"], users: [{ name: "app_user", maxUserConnections: 10 }] },
+        ["pgb_admin", "app_user"],
+      ),
     ).toEqual([{ field: "statsUsers[0]", message: '"exporter" is not in the auth file, so it cannot log in to the console' }]);
     expect(checkAuthCoverage({ ...base, users: [{ name: "ghost", maxUserConnections: 1 }] }, ["app_user"])).toEqual([
       { field: "users[0].name", message: '"ghost" has a connection limit but is not in the auth file' },
@@ -241,11 +350,15 @@ describe("checkPoolBudget", () => {
       name: "an 11th app instance exceeds the pool",
       input: { pgbouncer: base, appPools: [{ ...adrAppPools()[0], instances: 11 }] },
       fields: ["appPools"],
-      message: /api \(11 × 20\) = 220 connections as app_user@alphapulse, but PgBouncer gives that pair 200 server connections .* query_wait_timeout \(10 s\)/,
+      message:
+        /api \(11 × 20\) = 220 connections as app_user@alphapulse, but PgBouncer gives that pair 200 server connections .* query_wait_timeout \(10 s\)/,
     },
     {
       name: "two services sharing one pair add up",
-      input: { pgbouncer: base, appPools: [...adrAppPools(), { service: "worker", database: "alphapulse", user: "app_user", instances: 2, poolMax: 5 }] },
+      input: {
+        pgbouncer: base,
+        appPools: [...adrAppPools(), { service: "worker", database: "alphapulse", user: "app_user", instances: 2, poolMax: 5 }],
+      },
       fields: ["appPools"],
       message: /api \(10 × 20\) \+ worker \(2 × 5\) = 210/,
     },
@@ -273,9 +386,21 @@ describe("checkPoolBudget", () => {
       fields: ["postgres.maxConnections"],
       message: /410/,
     },
-    { name: "max_client_conn below the app pools", input: { pgbouncer: { ...base, maxClientConn: 100 }, appPools: adrAppPools() }, fields: ["maxClientConn"] },
-    { name: "an app pool on an unknown database", input: { pgbouncer: base, appPools: adrAppPools("other") }, fields: ["appPools[0].database"] },
-    { name: "a nonsensical instance count", input: { pgbouncer: base, appPools: [{ ...adrAppPools()[0], instances: 0 }] }, fields: ["appPools[0].instances"] },
+    {
+      name: "max_client_conn below the app pools",
+      input: { pgbouncer: { ...base, maxClientConn: 100 }, appPools: adrAppPools() },
+      fields: ["maxClientConn"],
+    },
+    {
+      name: "an app pool on an unknown database",
+      input: { pgbouncer: base, appPools: adrAppPools("other") },
+      fields: ["appPools[0].database"],
+    },
+    {
+      name: "a nonsensical instance count",
+      input: { pgbouncer: base, appPools: [{ ...adrAppPools()[0], instances: 0 }] },
+      fields: ["appPools[0].instances"],
+    },
   ];
   it.each(cases)("$name", ({ input, fields, message }) => {
     const report = checkPoolBudget(input);
@@ -285,7 +410,12 @@ describe("checkPoolBudget", () => {
   });
 
   it("a second PgBouncer doubles the capacity for the app pools", () => {
-    const report = checkPoolBudget({ pgbouncer: { ...base, defaultPoolSize: 100 }, appPools: adrAppPools(), pgbouncerInstances: 2, postgres: pg300 });
+    const report = checkPoolBudget({
+      pgbouncer: { ...base, defaultPoolSize: 100 },
+      appPools: adrAppPools(),
+      pgbouncerInstances: 2,
+      postgres: pg300,
+    });
     expect(report.ok).toBe(true);
     expect(report.pools[0].capacity).toBe(200);
     expect(report.serverConnections).toBe(210);

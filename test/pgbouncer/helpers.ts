@@ -47,7 +47,11 @@ export async function tenantDatabase(options: { tiers?: Tier[]; trades?: number;
     await migrate(admin);
     const tenants: Tenant[] = [];
     for (const [i, tier] of (options.tiers ?? ["starter", "pro", "enterprise"]).entries()) {
-      const tenant = await createTenant(admin, { slug: `tenant-${String.fromCharCode(97 + (i % 26))}${i >= 26 ? i : ""}`, tier, region: "eu" });
+      const tenant = await createTenant(admin, {
+        slug: `tenant-${String.fromCharCode(97 + (i % 26))}${i >= 26 ? i : ""}`,
+        tier,
+        region: "eu",
+      });
       await seedTenant(admin, tenant, { trades: options.trades ?? 20 }, 0.1 + i / 100);
       tenants.push(tenant);
     }
@@ -75,7 +79,10 @@ export interface Bouncer extends PgbouncerServer {
   console(command: string): Promise<Record<string, unknown>[]>;
 }
 
-export async function bouncerFor(db: Pick<TenantDatabase, "name" | "host" | "port">, options: Partial<PgbouncerServerOptions> = {}): Promise<Bouncer> {
+export async function bouncerFor(
+  db: Pick<TenantDatabase, "name" | "host" | "port">,
+  options: Partial<PgbouncerServerOptions> = {},
+): Promise<Bouncer> {
   const server = await startPgbouncer({
     databases: [{ name: db.name, host: db.host, port: db.port }],
     users: authUsers(),
@@ -116,7 +123,8 @@ export function recordingClient(into: pg.Client[]): typeof pg.Client {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs the `tenancy` CLI in-process; returns the exit code, stdout, stderr and stdout parsed as JSON when it is. */
-export async function tenancy(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string; json: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function tenancy(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string; json: any }> {
   let stdout = "";
   let stderr = "";
   const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => ((stdout += String(chunk)), true));

@@ -49,7 +49,12 @@ interface LoadStats {
 }
 
 /** `workers` loops of tenant queries; after 0.5 s `disrupt` runs, then 1.5 s more of load (successes counted as okAfter). */
-async function underLoad(pool: TenantPool, tenants: Tenant[], workers: number, disrupt: (stats: LoadStats) => Promise<void>): Promise<LoadStats> {
+async function underLoad(
+  pool: TenantPool,
+  tenants: Tenant[],
+  workers: number,
+  disrupt: (stats: LoadStats) => Promise<void>,
+): Promise<LoadStats> {
   const stats: LoadStats = { ok: 0, errors: 0, foreign: 0, empty: 0, okAfter: 0, messages: new Set() };
   let running = true;
   let after = false;
@@ -129,7 +134,9 @@ describe("a connection that dies while checked out", () => {
 
   async function holdThroughRestart(mode: "naive" | "client"): Promise<{ code: number | null; output: string }> {
     const tenant = db.tenants[1];
-    const child = spawn(process.execPath, ["-r", "tsx/cjs", fixture, mode, bouncer.appUrl, tenant.id, tenant.tier], { cwd: path.join(__dirname, "..", "..") });
+    const child = spawn(process.execPath, ["-r", "tsx/cjs", fixture, mode, bouncer.appUrl, tenant.id, tenant.tier], {
+      cwd: path.join(__dirname, "..", ".."),
+    });
     let output = "";
     child.stdout.on("data", (d) => (output += d));
     child.stderr.on("data", (d) => (output += d));

@@ -51,7 +51,12 @@ describe("tenantQuery", () => {
 
   it("takes upper-case tenant ids and parameters", async () => {
     const pool = newPool();
-    const { rows } = await tenantQuery(pool, { ...claims(1), tenantId: db.tenants[1].id.toUpperCase() }, "SELECT tenant_id FROM trades WHERE symbol = $1", ["AAPL"]);
+    const { rows } = await tenantQuery(
+      pool,
+      { ...claims(1), tenantId: db.tenants[1].id.toUpperCase() },
+      "SELECT tenant_id FROM trades WHERE symbol = $1",
+      ["AAPL"],
+    );
     expect(rows.length).toBeGreaterThan(0);
     expect(foreignRows(rows, db.tenants[1].id)).toBe(0);
   });
@@ -60,7 +65,8 @@ describe("tenantQuery", () => {
     const clients: pg.Client[] = [];
     const pool = newPool({ max: 1, Client: recordingClient(clients) });
     await tenantQuery(pool, claims(0), "SELECT 1"); // connect and authenticate first
-    const socket = (clients[0] as unknown as { connection: { stream: { _write: Function; _writev?: Function } } }).connection.stream;
+    type WriteFn = (...args: unknown[]) => unknown;
+    const socket = (clients[0] as unknown as { connection: { stream: { _write: WriteFn; _writev?: WriteFn } } }).connection.stream;
     let writes = 0;
     const write = socket._write;
     const writev = socket._writev;
@@ -116,7 +122,11 @@ describe("withTenant", () => {
     let id: string | undefined;
     await expect(
       withTenant(pool, claims(0), async (tx) => {
-        id = (await tx.query("INSERT INTO trades (tenant_id, symbol, side, quantity, price) VALUES (tenancy.current_tenant_id(), 'X', 'buy', 1, 1) RETURNING id")).rows[0].id;
+        id = (
+          await tx.query(
+            "INSERT INTO trades (tenant_id, symbol, side, quantity, price) VALUES (tenancy.current_tenant_id(), 'X', 'buy', 1, 1) RETURNING id",
+          )
+        ).rows[0].id;
         throw boom;
       }),
     ).rejects.toBe(boom);
@@ -126,7 +136,7 @@ describe("withTenant", () => {
 
   it("takes no connection when fn sends nothing", async () => {
     const pool = newPool();
-    expect(await withTenant(pool, claims(0), async () => 42)).toBe(42);
+    expect(await withTenant(pool, claims(0), () => Promise.resolve(42))).toBe(42);
     expect(pool.stats().total).toBe(0);
   });
 
@@ -152,22 +162,31 @@ describe("withTenant", () => {
     await expect(kept!.query("SELECT tenant_id FROM trades")).rejects.toThrow(TenantScopeError);
   });
 
-  it.each(["COMMIT", "  rollback", "/* x */ BEGIN", "SAVEPOINT s", "END", "start transaction", "PREPARE TRANSACTION 'x'", "DEALLOCATE ALL", "discard plans"])(
-    "refuses transaction control (%j) before sending it",
-    async (statement) => {
-      const pool = newPool();
-      await expect(
-        withTenant(pool, claims(0), async (tx) => {
-          await tx.query("SELECT 1");
-          await tx.query(statement);
-        }),
-      ).rejects.toThrow(/transaction control/);
-    },
-  );
+  it.each([
+    "COMMIT",
+    "  rollback",
+    "/* x */ BEGIN",
+    "SAVEPOINT s",
+    "END",
+    "start transaction",
+    "PREPARE TRANSACTION 'x'",
+    "DEALLOCATE ALL",
+    "discard plans",
+  ])("refuses transaction control (%j) before sending it", async (statement) => {
+    const pool = newPool();
+    await expect(
+      withTenant(pool, claims(0), async (tx) => {
+        await tx.query("SELECT 1");
+        await tx.query(statement);
+      }),
+    ).rejects.toThrow(/transaction control/);
+  });
 
   it("refuses query objects and multi-statement text", async () => {
     const pool = newPool();
-    await expect(withTenant(pool, claims(0), (tx) => tx.query({ text: "SELECT 1", name: "x" } as unknown as string))).rejects.toThrow(TenantScopeError);
+    await expect(withTenant(pool, claims(0), (tx) => tx.query({ text: "SELECT 1", name: "x" } as unknown as string))).rejects.toThrow(
+      TenantScopeError,
+    );
     await expect(withTenant(pool, claims(0), (tx) => tx.query("SELECT 1; SELECT 2"))).rejects.toThrow(/multiple commands/);
   });
 });
@@ -183,7 +202,7 @@ describe("claims and tenants", () => {
     const error = await tenantQuery(pool, bad as never, "SELECT 1").catch((e) => e);
     expect(error).toBeInstanceOf(InvalidTenantClaimsError);
     expect(error.field).toBe(field);
-    await expect(withTenant(pool, bad as never, async () => 1)).rejects.toThrow(InvalidTenantClaimsError);
+    await expect(withTenant(pool, bad as never, () => Promise.resolve(1))).rejects.toThrow(InvalidTenantClaimsError);
     expect(pool.stats().total).toBe(0);
   });
 
@@ -191,7 +210,10 @@ describe("claims and tenants", () => {
     const clients: pg.Client[] = [];
     const pool = newPool({ max: 1, Client: recordingClient(clients) });
     const unknown = { tenantId: "0b5e8f3c-1d2a-4c8e-9f1a-2b3c4d5e6f70", tier: "pro" as const };
-    await expect(tenantQuery(pool, unknown, "SELECT tenant_id FROM trades")).rejects.toMatchObject({ code: "42501", message: /unknown or suspended/ });
+    await expect(tenantQuery(pool, unknown, "SELECT tenant_id FROM trades")).rejects.toMatchObject({
+      code: "42501",
+      message: /unknown or suspended/,
+    });
     await expect(withTenant(pool, unknown, (tx) => tx.query("SELECT tenant_id FROM trades"))).rejects.toMatchObject({ code: "42501" });
     expect(clients.length).toBe(2); // each failure destroyed its connection
 
@@ -211,7 +233,8 @@ describe("claims and tenants", () => {
 
   it("the pool offers no way to a connection or a query without a tenant", () => {
     const pool = newPool();
-    for (const name of ["query", "connect", "on", "pool", "client"]) expect((pool as unknown as Record<string, unknown>)[name]).toBeUndefined();
+    for (const name of ["query", "connect", "on", "pool", "client"])
+      expect((pool as unknown as Record<string, unknown>)[name]).toBeUndefined();
     // @ts-expect-error: TenantPool is not a Queryable
     const queryable: { query(text: string): unknown } = pool;
     expect(queryable).toBe(pool);

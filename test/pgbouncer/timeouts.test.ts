@@ -44,7 +44,11 @@ describe("per-tier statement timeouts in the client", () => {
     const defaults = new TenantPool({ connectionString: bouncer.appUrl, max: 1 });
     try {
       const i = ["starter", "pro", "enterprise"].indexOf(tier);
-      const { rows } = await tenantQuery(defaults, { tenantId: db.tenants[i].id, tier }, "SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt");
+      const { rows } = await tenantQuery(
+        defaults,
+        { tenantId: db.tenants[i].id, tier },
+        "SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt",
+      );
       const expected = `${TIER_LIMITS[tier].statementTimeoutMs / 1000}s`;
       expect(rows).toEqual([{ st: expected, lt: expected }]);
     } finally {
@@ -120,7 +124,7 @@ describe("PgBouncer's query_timeout: the ceiling no session can lift", () => {
   it("cancels a statement whose session lifted its own timeout", async () => {
     const ceiling = await bouncerFor(db, { unsafeRewriteIni: withQueryTimeout(1) });
     try {
-      expect(await liftedSleep(ceiling.appUrl, 4)).toBe("query timeout") // PgBouncer's error; it closes the client and the server connection;
+      expect(await liftedSleep(ceiling.appUrl, 4)).toBe("query timeout"); // PgBouncer's error; it closes the client and the server connection;
     } finally {
       await ceiling.stop({ removeDir: true });
     }
