@@ -68,12 +68,15 @@ export const POLICY_DEFINITIONS: Record<string, PolicyDefinition> = {
 /**
  * A policy expression reduced for comparison with what PostgreSQL deparses: case, whitespace,
  * parentheses and sub-select column aliases removed, so `tenant_id = (SELECT tenancy.current_tenant_id())`
- * equals `(tenant_id = ( SELECT tenancy.current_tenant_id() AS current_tenant_id))`.
+ * equals `(tenant_id = ( SELECT tenancy.current_tenant_id() AS current_tenant_id))`. The deparser
+ * leaves out the schema of a function visible on the session's search_path, so the registry
+ * schema's qualifier is dropped too (the audit checks which function a policy really calls).
  */
 export function normalizePolicyExpression(expression: string): string {
   return expression
     .toLowerCase()
     .replace(/\s+as\s+"?[a-z_][a-z0-9_]*"?(?=\s*\))/g, "")
+    .replace(new RegExp(`\\b"?${REGISTRY_SCHEMA}"?\\.`, "g"), "")
     .replace(/[\s()]/g, "");
 }
 

@@ -55,7 +55,7 @@ function tenantPolicies(tableKey: string): PolicyFacts[] {
       roles: ["PUBLIC"],
       using: DEPARSED,
       withCheck: DEPARSED,
-      functions: [],
+      functions: [{ signature: "tenancy.current_tenant_id()", volatility: "stable", language: "sql" }],
     },
     {
       table: tableKey,
@@ -297,6 +297,14 @@ describe("evaluateAudit", () => {
           language: "plpgsql",
         }),
       [["medium", "policy-function-volatile", "function shared.who() in policy tenant_isolation on shared.trades"]],
+    ],
+    [
+      "the tenant predicate's text, but a lookalike current_tenant_id() from another schema on the search_path",
+      (s) =>
+        (policy(s, "shared.trades", "tenant_isolation").functions = [
+          { signature: "public.current_tenant_id()", volatility: "stable", language: "sql" },
+        ]),
+      [["critical", "tenant-policy-predicate", "table shared.trades"]],
     ],
     [
       "the STABLE sql tenant function: clean",

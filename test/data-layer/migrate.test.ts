@@ -150,6 +150,15 @@ describe("migrate", () => {
     expect((await migrate(client)).unchanged).toBe(true);
   });
 
+  it("stays a no-op, and the audit clean, in a session whose search_path includes the registry schema", async () => {
+    const { client } = await emptyDatabase();
+    await migrate(client);
+    // pg_get_expr then prints current_tenant_id() without its schema: still the same policy.
+    await client.query(`SET search_path = tenancy, public`);
+    expect((await migrate(client)).unchanged).toBe(true);
+    expect(await auditDatabase(client)).toEqual([]);
+  });
+
   it("refuses another residency region before changing anything", async () => {
     const { client } = await emptyDatabase();
     await migrate(client, { region: "eu" });

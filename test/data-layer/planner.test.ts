@@ -242,6 +242,7 @@ describe("policy comparison", () => {
     ["the design's text", TENANT_PREDICATE, true],
     ["PostgreSQL's deparse", DEPARSED, true],
     ["extra whitespace and case", "TENANT_ID   =  ( select TENANCY.CURRENT_TENANT_ID() )", true],
+    ["deparsed with tenancy on the search_path (no qualifier)", "(tenant_id = ( SELECT current_tenant_id() AS current_tenant_id))", true],
     ["fail open when unset", `${DEPARSED} OR current_setting('app.current_tenant_id', true) IS NULL`, false],
     ["called per row (not wrapped)", "tenant_id = tenancy.current_tenant_id()", false],
     ["a raw setting cast", "tenant_id = current_setting('app.current_tenant_id')::uuid", false],
