@@ -190,4 +190,77 @@ BEGIN
 END $$;
 `,
   },
+  {
+    version: "0005",
+    name: "tenant moves (graduation/demotion state machine), gate fix for REPEATABLE READ, dedicated login roles",
+    sql: `
+-- Graduation and demotion (lib/graduation.ts) record each step here, so a move interrupted at any
+-- point (process or server killed) resumes from its last committed step. One open move per tenant.
+CREATE TABLE ${reg}.tenant_moves (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  tenant_id uuid NOT NULL REFERENCES ${reg}.tenants (id) ON DELETE CASCADE,
+  direction text NOT NULL CHECK (direction IN ('graduate', 'demote')),
+  source_schema text NOT NULL,
+  target_schema text NOT NULL,
+  step text NOT NULL DEFAULT 'planned' CHECK (step IN ('planned', 'target_ready', 'prefilled', 'flipped', 'done')),
+  catalogue_fingerprint text NOT NULL,
+  verification jsonb,
+  rows_moved bigint,
+  writes_held_ms numeric,
+  attempts integer NOT NULL DEFAULT 1,
+  started_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  finished_at timestamptz,
+  CONSTRAINT tenant_moves_finished CHECK ((step = 'done') = (finished_at IS NOT NULL))
+);
+CREATE UNIQUE INDEX tenant_moves_one_open ON ${reg}.tenant_moves (tenant_id) WHERE finished_at IS NULL;
+GRANT SELECT ON ${reg}.tenant_moves TO ${maintenance};
+
+-- The gate and REPEATABLE READ. A REPEATABLE READ or SERIALIZABLE transaction takes its snapshot
+-- when its first statement starts: enter_tenant() itself, before it waits at the gate. Released
+-- after a move, it would still read the old placement and write into the schema being emptied.
+-- Such a transaction (read-write only: a read-only one reads a consistent snapshot that still
+-- holds the rows) now locks its registry row FOR SHARE, which fails with serialization_failure
+-- (40001, retry) when the flip updated the row after its snapshot. READ COMMITTED, the default,
+-- pays nothing: each statement in the function takes a fresh snapshot after the gate.
+-- SECURITY DEFINER because row locks need UPDATE privilege; it can only lock the session's tenant.
+CREATE FUNCTION ${reg}.lock_current_tenant_row() RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM 1 FROM ${reg}.tenants tn WHERE tn.id = ${reg}.setting_tenant_id() FOR SHARE;
+END $$;
+REVOKE ALL ON FUNCTION ${reg}.lock_current_tenant_row() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ${reg}.lock_current_tenant_row() TO ${app}, ${readonly};
+
+CREATE OR REPLACE FUNCTION ${reg}.enter_tenant(tenant uuid) RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  t record;
+  target_schema text;
+BEGIN
+  IF tenant IS NULL THEN
+    RAISE EXCEPTION 'enter_tenant: tenant id is required' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  PERFORM set_config('app.current_tenant_id', tenant::text, true);
+  PERFORM pg_advisory_xact_lock_shared(hashtextextended('tenancy:tenant:' || tenant::text, 0));
+  IF current_setting('transaction_isolation') <> 'read committed' AND current_setting('transaction_read_only') = 'off' THEN
+    PERFORM ${reg}.lock_current_tenant_row();
+  END IF;
+  SELECT tn.id, tn.placement, tn.status, tn.log_tag INTO t FROM ${reg}.tenants tn WHERE tn.id = tenant;
+  IF t.id IS NULL OR t.status <> 'active' THEN
+    PERFORM set_config('app.current_tenant_id', '', true);
+    RAISE EXCEPTION 'tenant % is unknown or suspended', tenant USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  target_schema := CASE WHEN t.placement = 'dedicated' THEN 'tenant_' || replace(t.id::text, '-', '') ELSE '${SHARED_SCHEMA}' END;
+  PERFORM set_config('search_path', quote_ident(target_schema), true);
+  PERFORM set_config('application_name', 'tenant:' || t.log_tag, true);
+  RETURN target_schema;
+END $$;
+
+-- A dedicated tenant may have its own login role, tenant_<hex>_login (lib/dedicated.ts): it reaches
+-- only its schema, still through RLS, so it must be able to read its own registry row for
+-- current_tenant_id(). No other role's visibility changes (the name is derived from the row).
+CREATE POLICY tenant_login_self ON ${reg}.tenants FOR SELECT TO PUBLIC
+  USING (current_user = 'tenant_' || replace(id::text, '-', '') || '_login');
+`,
+  },
 ];

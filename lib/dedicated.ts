@@ -1,0 +1,244 @@
+/**
+ * Dedicated tenant schemas (ADR-001's second strategy): an Enterprise tenant's own `tenant_<hex>`
+ * schema holding the same tables, rendered from the same catalogue by the same planner as the
+ * shared schema (lib/schema.ts), owned by the owner role, with RLS kept as defence in depth — a
+ * query routed to the wrong schema still sees nothing of another tenant.
+ *
+ * Provisioning enforces the per-cluster cap (lib/schema-capacity.ts). Optionally a tenant gets its
+ * own login role, `tenant_<hex>_login`: a connection limit, a statement timeout, its schema only
+ * (nothing in the shared schema), still subject to RLS.
+ */
+import { TENANT_TABLES, type TenantTable } from "./catalogue";
+import { withTransaction, type Queryable } from "./db";
+import { MIGRATE_LOCK } from "./migrate";
+import { ROLES } from "./roles";
+import { checkCapacity, MEMORY_SETTING, schemaCapacity, type CapacityInputs, type SchemaCapacity } from "./schema-capacity";
+import { DEDICATED_SCHEMA_PATTERN, planSchema, readSchemaStates, REGISTRY_SCHEMA } from "./schema";
+import { ident, literal, qualified } from "./sql";
+import { dedicatedSchemaName, TenantId, type Tenant } from "./tenant";
+import { TIER_LIMITS } from "./tiers";
+
+export class DedicatedSchemaCapError extends Error {
+  constructor(
+    message: string,
+    readonly kind: "cap" | "locks",
+  ) {
+    super(message);
+    this.name = "DedicatedSchemaCapError";
+  }
+}
+
+export interface ClusterCapacityInputs extends CapacityInputs {
+  maxPreparedTransactions: number;
+  /** The running server's max_locks_per_transaction. */
+  maxLocksPerTransaction: number;
+  /** Where memoryMiB came from: the `alphapulse.memory_mib` setting, 4 × shared_buffers, or the caller. */
+  memorySource: "setting" | "shared_buffers" | "override";
+}
+
+/**
+ * The cluster's capacity inputs. PostgreSQL does not know the machine's memory: the configuration
+ * records it as `alphapulse.memory_mib` (schemaCapacitySettings); without it we assume the
+ * memorySettings() rule (shared_buffers = 25% of memory) and say so.
+ */
+export async function readCapacityInputs(client: Queryable, overrides: Partial<CapacityInputs> = {}): Promise<ClusterCapacityInputs> {
+  const { rows } = await client.query(
+    `SELECT current_setting('max_connections')::int AS max_connections,
+            current_setting('max_prepared_transactions')::int AS max_prepared,
+            current_setting('max_locks_per_transaction')::int AS max_locks,
+            nullif(current_setting($1, true), '') AS memory_setting,
+            (SELECT setting::bigint * 8192 / 1048576 FROM pg_settings WHERE name = 'shared_buffers') AS shared_buffers_mib`,
+    [MEMORY_SETTING],
+  );
+  const r = rows[0];
+  const fromSetting = r.memory_setting !== null && Number.isFinite(Number(r.memory_setting));
+  const memoryMiB = overrides.memoryMiB ?? (fromSetting ? Number(r.memory_setting) : Number(r.shared_buffers_mib) * 4);
+  return {
+    maxConnections: overrides.maxConnections ?? r.max_connections,
+    maxPreparedTransactions: overrides.maxPreparedTransactions ?? r.max_prepared,
+    memoryMiB,
+    catalogCacheFraction: overrides.catalogCacheFraction,
+    maxLocksPerTransaction: r.max_locks,
+    memorySource: overrides.memoryMiB !== undefined ? "override" : fromSetting ? "setting" : "shared_buffers",
+  };
+}
+
+/** The dedicated schemas in this database. */
+export async function dedicatedSchemaCount(client: Queryable): Promise<number> {
+  const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname ~ $1`, [DEDICATED_SCHEMA_PATTERN.source]);
+  return rows[0].n;
+}
+
+export interface CapacityReport extends SchemaCapacity {
+  inputs: ClusterCapacityInputs;
+  dedicatedSchemas: number;
+}
+
+export async function capacityReport(client: Queryable, overrides: Partial<CapacityInputs> = {}, tables: readonly TenantTable[] = TENANT_TABLES): Promise<CapacityReport> {
+  const inputs = await readCapacityInputs(client, overrides);
+  return { ...schemaCapacity(inputs, tables), inputs, dedicatedSchemas: await dedicatedSchemaCount(client) };
+}
+
+export interface ProvisionOptions {
+  tables?: readonly TenantTable[];
+  /** Override what is read from the server (tests, clusters whose memory setting is missing). */
+  capacity?: Partial<CapacityInputs>;
+}
+
+export interface ProvisionResult {
+  schema: string;
+  created: boolean;
+  statements: string[];
+}
+
+/**
+ * Creates (or completes) the tenant's dedicated schema from the catalogue, in one transaction, as
+ * the owner. Serialised with `migrate` and other provisioning by the migrate lock, so the cap
+ * cannot be overrun by two at once and a schema is never created from a catalogue that a running
+ * migration is changing. Idempotent: an up-to-date schema plans nothing.
+ */
+export async function provisionDedicatedSchema(client: Queryable, tenant: Pick<Tenant, "id">, options: ProvisionOptions = {}): Promise<ProvisionResult> {
+  const tables = options.tables ?? TENANT_TABLES;
+  const schema = dedicatedSchemaName(tenant.id);
+  return withTransaction(client, async (tx) => {
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [MIGRATE_LOCK]);
+    const state = (await readSchemaStates(tx, [schema], tables)).get(schema)!;
+    if (!state.exists) {
+      const inputs = await readCapacityInputs(tx, options.capacity);
+      const refusal = checkCapacity(inputs, await dedicatedSchemaCount(tx), inputs.maxLocksPerTransaction, tables);
+      if (refusal) throw new DedicatedSchemaCapError(refusal.message, refusal.kind);
+    }
+    const statements = planSchema(schema, state, tables);
+    await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+    for (const statement of statements) await tx.query(statement);
+    return { schema, created: !state.exists, statements };
+  });
+}
+
+// --- the optional per-tenant login role ---------------------------------------------------------
+
+/** `tenant_<hex>_login`; migration 0005's registry policy derives the same name from the row. */
+export function tenantLoginRoleName(tenantId: string): string {
+  return `${dedicatedSchemaName(tenantId)}_login`;
+}
+
+export const LOGIN_POLICY = "tenant_login";
+
+export interface TenantLoginRoleOptions {
+  /** Concurrent connections the role may hold. @default 20 */
+  connectionLimit?: number;
+  /** @default the tier's statement timeout (lib/tiers.ts) */
+  statementTimeoutMs?: number;
+  /** Set when given; never logged. */
+  password?: string;
+  tables?: readonly TenantTable[];
+}
+
+export interface TenantLoginRoleState {
+  exists: boolean;
+  /** Tables of the schema that already carry the login policy. */
+  policies: Set<string>;
+}
+
+export interface TenantLoginRolePlan {
+  /** Run as a role with CREATEROLE (cluster-wide role attributes, per-database settings, CONNECT). */
+  role: string[];
+  /** Run as the owner (grants and policies on the tenant's objects). */
+  objects: string[];
+}
+
+/**
+ * The statements that give a dedicated tenant its login role. Pure. The role inherits nothing and
+ * is granted exactly: CONNECT on this database, USAGE on its schema, DML on its tables through a
+ * permissive policy of its own (the restrictive tenant policy still applies), and what RLS needs to
+ * evaluate the tenant predicate (the registry, visible to it only as its own row).
+ */
+export function planTenantLoginRole(
+  tenant: Pick<Tenant, "id" | "tier">,
+  database: string,
+  state: TenantLoginRoleState,
+  options: TenantLoginRoleOptions = {},
+): TenantLoginRolePlan {
+  const id = TenantId.parse(tenant.id);
+  const role = ident(tenantLoginRoleName(id));
+  const schema = dedicatedSchemaName(id);
+  const limit = options.connectionLimit ?? 20;
+  const timeout = options.statementTimeoutMs ?? TIER_LIMITS[tenant.tier].statementTimeoutMs;
+  if (!Number.isInteger(limit) || limit < 1) throw new Error(`connectionLimit must be a positive integer, got ${limit}`);
+  if (!Number.isInteger(timeout) || timeout < 1) throw new Error(`statementTimeoutMs must be a positive integer, got ${timeout}`);
+  const attributes = `LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT CONNECTION LIMIT ${limit}`;
+  const password = options.password !== undefined ? ` PASSWORD ${literal(options.password)}` : "";
+  const db = ident(database);
+  const out: TenantLoginRolePlan = {
+    role: [
+      state.exists ? `ALTER ROLE ${role} ${attributes}${password}` : `CREATE ROLE ${role} ${attributes}${password}`,
+      `ALTER ROLE ${role} SET statement_timeout = ${timeout}`,
+      `ALTER ROLE ${role} IN DATABASE ${db} SET search_path = ${ident(schema)}`,
+      `ALTER ROLE ${role} IN DATABASE ${db} SET app.current_tenant_id = ${literal(id)}`,
+      `GRANT CONNECT ON DATABASE ${db} TO ${role}`,
+    ],
+    objects: [
+      `GRANT USAGE ON SCHEMA ${ident(schema)} TO ${role}`,
+      `GRANT USAGE ON SCHEMA ${ident(REGISTRY_SCHEMA)} TO ${role}`,
+      `GRANT SELECT ON ${qualified(REGISTRY_SCHEMA, "tenants")} TO ${role}`,
+      `GRANT EXECUTE ON FUNCTION ${qualified(REGISTRY_SCHEMA, "setting_tenant_id")}(), ${qualified(REGISTRY_SCHEMA, "current_tenant_id")}() TO ${role}`,
+    ],
+  };
+  for (const table of options.tables ?? TENANT_TABLES) {
+    const name = qualified(schema, table.name);
+    out.objects.push(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${name} TO ${role}`);
+    if (!state.policies.has(table.name)) {
+      out.objects.push(`CREATE POLICY ${LOGIN_POLICY} ON ${name} AS PERMISSIVE FOR ALL TO ${role} USING (true) WITH CHECK (true)`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Creates or updates the tenant's login role. Needs a session that may create roles and grant
+ * CONNECT (a superuser, or CREATEROLE and the database owner) and is a member of the owner role.
+ * The tenant must be dedicated. Re-run it after a migration adds a table.
+ */
+export async function ensureTenantLoginRole(
+  client: Queryable,
+  tenant: Pick<Tenant, "id" | "tier" | "placement">,
+  options: TenantLoginRoleOptions = {},
+): Promise<{ role: string; statements: string[] }> {
+  if (tenant.placement !== "dedicated") throw new Error(`tenant ${tenant.id} is not dedicated: a login role reaches only a dedicated schema`);
+  const roleName = tenantLoginRoleName(tenant.id);
+  const schema = dedicatedSchemaName(tenant.id);
+  return withTransaction(client, async (tx) => {
+    const { rows } = await tx.query(
+      `SELECT current_database() AS db,
+              EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists,
+              coalesce((SELECT array_agg(tablename::text) FROM pg_policies WHERE schemaname = $2 AND policyname = $3), '{}') AS policies`,
+      [roleName, schema, LOGIN_POLICY],
+    );
+    const plan = planTenantLoginRole(tenant, rows[0].db, { exists: rows[0].exists, policies: new Set(rows[0].policies) }, options);
+    for (const statement of plan.role) await tx.query(statement);
+    await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+    for (const statement of plan.objects) await tx.query(statement);
+    const statements = [...plan.role, ...plan.objects].map((s) => s.replace(/PASSWORD '(?:[^']|'')*'/g, "PASSWORD '***'"));
+    return { role: roleName, statements };
+  });
+}
+
+/** Removes the tenant's login role and everything granted to it in this database (no-op when absent). */
+export async function dropTenantLoginRole(client: Queryable, tenant: Pick<Tenant, "id">): Promise<boolean> {
+  const roleName = tenantLoginRoleName(tenant.id);
+  return withTransaction(client, async (tx) => {
+    const { rows } = await tx.query(`SELECT current_database() AS db, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists`, [roleName]);
+    if (!rows[0].exists) return false;
+    const role = ident(roleName);
+    // DROP OWNED removes its grants and its policies in this database; it owns nothing.
+    await tx.query(`DROP OWNED BY ${role}`);
+    await tx.query(`ALTER ROLE ${role} IN DATABASE ${ident(rows[0].db)} RESET ALL`);
+    await tx.query(`DROP ROLE ${role}`);
+    return true;
+  });
+}
+
+export async function tenantLoginRoleExists(client: Queryable, tenant: Pick<Tenant, "id">): Promise<boolean> {
+  const { rows } = await client.query(`SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists`, [tenantLoginRoleName(tenant.id)]);
+  return rows[0].exists;
+}

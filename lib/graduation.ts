@@ -1,0 +1,457 @@
+/**
+ * Graduation (shared → dedicated schema) and demotion (dedicated → shared) of one tenant, as a
+ * crash-safe state machine recorded in tenancy.tenant_moves (migration 0005):
+ *
+ *   planned ──provision target──▶ target_ready ──prefill──▶ prefilled ──cutover──▶ flipped ──remove source──▶ done
+ *
+ *   provision  graduate: the tenant's dedicated schema from the catalogue (lib/dedicated.ts, the cap
+ *              applies); demote: nothing (the shared schema exists).
+ *   prefill    copy the tenant's rows source → target in one REPEATABLE READ snapshot, without
+ *              holding the tenant's writes. Converging, not appending: it deletes gone keys,
+ *              inserts missing rows and updates changed ones, so a re-run after a crash is cheap.
+ *   cutover    ONE transaction: take the tenant's write gate exclusively (enter_tenant() takes it
+ *              shared, so this waits for the tenant's running transactions and holds its new ones;
+ *              other tenants' gates are other keys and never wait), bring the target up to date
+ *              with what changed since the prefill, verify per table (row counts, content checksums,
+ *              key anti-joins both ways), flip the placement, commit. A crash anywhere in it rolls
+ *              all of it back; requests queued at the gate then read the new placement.
+ *   remove     delete the tenant's rows from the source (graduate: batches in the shared tables;
+ *              demote: drop the dedicated schema). Only after the flip is committed.
+ *
+ * Every step is idempotent and records its completion in the same or the next transaction, so
+ * running the command again after a kill at any point finishes the move with every row exactly
+ * once, in exactly one place. Copying runs as the maintenance role (BYPASSRLS) with an explicit
+ * tenant filter; registry writes as the owner. A session-level advisory lock keeps two movers of
+ * the same tenant apart.
+ */
+import { allColumns, catalogueFingerprint, TENANT_TABLES, tablesInDeleteOrder, type TenantTable } from "./catalogue";
+import { withTransaction, type Queryable } from "./db";
+import { DedicatedSchemaCapError, provisionDedicatedSchema, tenantLoginRoleExists } from "./dedicated";
+import { ROLES } from "./roles";
+import type { CapacityInputs } from "./schema-capacity";
+import { readSchemaStates, REGISTRY_SCHEMA, SHARED_SCHEMA } from "./schema";
+import { ident, qualified } from "./sql";
+import { dedicatedSchemaName, type Placement, type Tenant } from "./tenant";
+import { requireTenant, setTenantPlacement } from "./tenants";
+import { deleteGoneRows, renderForeignRows, syncTenantRows, upsertRows, verifyCopy, type TableVerification } from "./tenant-rows";
+
+export type MoveDirection = "graduate" | "demote";
+export const MOVE_STEPS = ["planned", "target_ready", "prefilled", "flipped", "done"] as const;
+export type MoveStep = (typeof MOVE_STEPS)[number];
+
+/** Named points where tests (and TENANCY_FAILPOINT) can crash a move. */
+export const FAILPOINTS = [
+  "after-plan",
+  "after-provision",
+  "during-prefill",
+  "after-prefill",
+  "cutover-gate-held",
+  "cutover-before-commit",
+  "after-flip",
+  "during-removal",
+  "after-removal",
+] as const;
+export type Failpoint = (typeof FAILPOINTS)[number];
+
+/** The tenant's write gate; enter_tenant() (migration 0003) takes the same key in shared mode. */
+export const tenantGateKey = (tenantId: string) => `tenancy:tenant:${tenantId}`;
+const moveLockKey = (tenantId: string) => `tenancy:move:${tenantId}`;
+
+export interface MoveProgress {
+  step: MoveStep | "gate";
+  message: string;
+}
+
+export interface MoveOptions {
+  tables?: readonly TenantTable[];
+  /** Capacity overrides for provisioning (lib/schema-capacity.ts). */
+  capacity?: Partial<CapacityInputs>;
+  /** Longest wait for the tenant's running transactions at the gate before giving up (and retrying later). @default 10000 */
+  gateTimeoutMs?: number;
+  /** Rows per batch when deleting the source rows. @default 10000 */
+  removeBatchSize?: number;
+  /** Graduate tenants below the enterprise tier (tests, special cases). @default false */
+  allowAnyTier?: boolean;
+  onProgress?: (p: MoveProgress) => void;
+  /** Called at each named point; tests crash the move here. */
+  failpoint?: (point: Failpoint) => void | Promise<void>;
+}
+
+export interface MoveResult {
+  tenant: { id: string; slug: string };
+  direction: MoveDirection;
+  from: string;
+  to: string;
+  /** True when the tenant was already where the command would put it and no move was open. */
+  alreadyThere: boolean;
+  /** True when this run finished a move an earlier (interrupted) run started. */
+  resumed: boolean;
+  moveId?: number;
+  steps: { step: MoveStep; ms: number }[];
+  verification: TableVerification[];
+  rowsMoved: number;
+  /** From requesting the gate to committing the flip: how long the tenant's writes were held. */
+  writesHeldMs: number;
+  durationMs: number;
+  rowsPerSecond: number;
+}
+
+export class MoveConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "MoveConflictError";
+  }
+}
+
+export class MoveRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "MoveRefusedError";
+  }
+}
+
+export class VerificationError extends Error {
+  constructor(readonly verification: TableVerification[]) {
+    const bad = verification.filter((v) => !v.ok);
+    super(
+      `copy verification failed, nothing was flipped: ` +
+        bad
+          .map((v) => `${v.table} source ${v.sourceRows} rows/${v.sourceChecksum.slice(0, 8)} target ${v.targetRows} rows/${v.targetChecksum.slice(0, 8)}` +
+            (v.missingInTarget.length ? ` missing ${v.missingInTarget.join(",")}` : "") +
+            (v.extraInTarget.length ? ` extra ${v.extraInTarget.join(",")}` : ""))
+          .join("; "),
+    );
+    this.name = "VerificationError";
+  }
+}
+
+interface MoveRow {
+  id: number;
+  tenant_id: string;
+  direction: MoveDirection;
+  source_schema: string;
+  target_schema: string;
+  step: MoveStep;
+  attempts: number;
+  verification: TableVerification[] | null;
+  rows_moved: string | null;
+  writes_held_ms: string | null;
+}
+
+const moves = qualified(REGISTRY_SCHEMA, "tenant_moves");
+
+/** A failpoint hook from the environment: TENANCY_FAILPOINT=<point> kills this process there (crash tests). */
+export function failpointFromEnv(env: NodeJS.ProcessEnv = process.env): ((point: Failpoint) => void) | undefined {
+  const wanted = env.TENANCY_FAILPOINT;
+  if (!wanted) return undefined;
+  if (!(FAILPOINTS as readonly string[]).includes(wanted)) throw new Error(`TENANCY_FAILPOINT must be one of ${FAILPOINTS.join(", ")}`);
+  return (point) => {
+    if (point === wanted) process.kill(process.pid, "SIGKILL");
+  };
+}
+
+export function graduateTenant(client: Queryable, ref: string, options: MoveOptions = {}): Promise<MoveResult> {
+  return moveTenant(client, ref, "graduate", options);
+}
+
+export function demoteTenant(client: Queryable, ref: string, options: MoveOptions = {}): Promise<MoveResult> {
+  return moveTenant(client, ref, "demote", options);
+}
+
+/** The open (unfinished) move of a tenant, if any. */
+export async function openMove(client: Queryable, tenantId: string): Promise<MoveRow | undefined> {
+  const { rows } = await client.query(`SELECT * FROM ${moves} WHERE tenant_id = $1 AND finished_at IS NULL`, [tenantId]);
+  return rows[0];
+}
+
+async function moveTenant(client: Queryable, ref: string, direction: MoveDirection, options: MoveOptions): Promise<MoveResult> {
+  const tables = options.tables ?? TENANT_TABLES;
+  const progress = options.onProgress ?? (() => {});
+  const failpoint = options.failpoint ?? (() => {});
+  const started = Date.now();
+  const tenant = await requireTenant(client, ref);
+  const { rows: locked } = await client.query(`SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok`, [moveLockKey(tenant.id)]);
+  if (!locked[0].ok) throw new MoveConflictError(`another move of tenant ${tenant.slug} is running`);
+  try {
+    const opened = await openOrResume(client, tenant, direction, tables, options);
+    const from = direction === "graduate" ? SHARED_SCHEMA : dedicatedSchemaName(tenant.id);
+    const to = direction === "graduate" ? dedicatedSchemaName(tenant.id) : SHARED_SCHEMA;
+    const result: MoveResult = {
+      tenant: { id: tenant.id, slug: tenant.slug },
+      direction,
+      from,
+      to,
+      alreadyThere: opened === "already-there",
+      resumed: false,
+      steps: [],
+      verification: [],
+      rowsMoved: 0,
+      writesHeldMs: 0,
+      durationMs: 0,
+      rowsPerSecond: 0,
+    };
+    if (opened === "already-there") {
+      result.durationMs = Date.now() - started;
+      return result;
+    }
+    let move = opened;
+    result.moveId = Number(move.id);
+    result.resumed = move.attempts > 1;
+    if (move.step === "planned") await failpoint("after-plan");
+    const ctx: StepContext = { client, tenant, move, tables, options, progress, failpoint };
+    while (move.step !== "done") {
+      const stepStarted = Date.now();
+      const step = move.step;
+      const next = await runStep(ctx, result);
+      move = { ...move, step: next };
+      ctx.move = move;
+      result.steps.push({ step, ms: Date.now() - stepStarted });
+    }
+    const final = (await client.query(`SELECT * FROM ${moves} WHERE id = $1`, [move.id])).rows[0] as MoveRow;
+    result.verification = final.verification ?? [];
+    result.rowsMoved = Number(final.rows_moved ?? 0);
+    result.writesHeldMs = Number(final.writes_held_ms ?? 0);
+    result.durationMs = Date.now() - started;
+    result.rowsPerSecond = result.durationMs > 0 ? Math.round((result.rowsMoved * 1000) / result.durationMs) : 0;
+    return result;
+  } finally {
+    await client.query(`SELECT pg_advisory_unlock(hashtextextended($1, 0))`, [moveLockKey(tenant.id)]).catch(() => {});
+  }
+}
+
+async function openOrResume(client: Queryable, tenant: Tenant, direction: MoveDirection, tables: readonly TenantTable[], options: MoveOptions): Promise<MoveRow | "already-there"> {
+  return withTransaction(client, async (tx) => {
+    await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+    const { rows } = await tx.query(`SELECT * FROM ${moves} WHERE tenant_id = $1 AND finished_at IS NULL FOR UPDATE`, [tenant.id]);
+    const open = rows[0] as MoveRow | undefined;
+    if (open) {
+      if (open.direction !== direction) {
+        const verb = open.direction === "graduate" ? "graduate" : "demote";
+        throw new MoveConflictError(
+          `a ${open.direction === "graduate" ? "graduation" : "demotion"} of ${tenant.slug} is in progress (step ${open.step}): run \`tenancy tenant ${verb} ${tenant.slug}\` to finish it first`,
+        );
+      }
+      const { rows: updated } = await tx.query(`UPDATE ${moves} SET attempts = attempts + 1, updated_at = now() WHERE id = $1 RETURNING *`, [open.id]);
+      return updated[0] as MoveRow;
+    }
+    const target: Placement = direction === "graduate" ? "dedicated" : "shared";
+    if (tenant.placement === target) return "already-there";
+    if (direction === "graduate" && tenant.tier !== "enterprise" && !options.allowAnyTier) {
+      throw new MoveRefusedError(`${tenant.slug} is on the ${tenant.tier} tier: dedicated schemas are for enterprise tenants (change the tier first)`);
+    }
+    if (direction === "demote" && (await tenantLoginRoleExists(tx, tenant))) {
+      throw new MoveRefusedError(
+        `${tenant.slug} has a dedicated login role (${dedicatedSchemaName(tenant.id)}_login) whose services would lose their schema: drop it first`,
+      );
+    }
+    const source = direction === "graduate" ? SHARED_SCHEMA : dedicatedSchemaName(tenant.id);
+    const targetSchema = direction === "graduate" ? dedicatedSchemaName(tenant.id) : SHARED_SCHEMA;
+    const { rows: inserted } = await tx.query(
+      `INSERT INTO ${moves} (tenant_id, direction, source_schema, target_schema, catalogue_fingerprint) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
+      [tenant.id, direction, source, targetSchema, catalogueFingerprint(tables)],
+    );
+    return inserted[0] as MoveRow;
+  });
+}
+
+interface StepContext {
+  client: Queryable;
+  tenant: Tenant;
+  move: MoveRow;
+  tables: readonly TenantTable[];
+  options: MoveOptions;
+  progress: (p: MoveProgress) => void;
+  failpoint: (point: Failpoint) => void | Promise<void>;
+}
+
+async function setStep(tx: Queryable, moveId: number, step: MoveStep, extra: { verification?: TableVerification[]; rowsMoved?: number; writesHeldMs?: number } = {}): Promise<void> {
+  await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+  await tx.query(
+    `UPDATE ${moves} SET step = $2, updated_at = now(), finished_at = CASE WHEN $2 = 'done' THEN now() END,
+            verification = coalesce($3::jsonb, verification), rows_moved = coalesce($4, rows_moved), writes_held_ms = coalesce($5, writes_held_ms)
+      WHERE id = $1`,
+    [moveId, step, extra.verification ? JSON.stringify(extra.verification) : null, extra.rowsMoved ?? null, extra.writesHeldMs ?? null],
+  );
+}
+
+/** Runs as its own transaction when no transaction is open. */
+async function recordStep(client: Queryable, moveId: number, step: MoveStep): Promise<void> {
+  await withTransaction(client, (tx) => setStep(tx, moveId, step));
+}
+
+async function runStep(ctx: StepContext, result: MoveResult): Promise<MoveStep> {
+  const { client, tenant, move, tables, options, progress, failpoint } = ctx;
+  const source = move.source_schema;
+  const target = move.target_schema;
+  switch (move.step) {
+    case "planned": {
+      if (move.direction === "graduate") {
+        progress({ step: "planned", message: `provisioning ${target}` });
+        try {
+          await provisionDedicatedSchema(client, tenant, { tables, capacity: options.capacity });
+        } catch (err) {
+          // Nothing has moved yet: abandon the move so the tenant is not left with an open one.
+          if (err instanceof DedicatedSchemaCapError) await withTransaction(client, async (tx) => {
+            await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+            await tx.query(`DELETE FROM ${moves} WHERE id = $1 AND step = 'planned'`, [move.id]);
+          });
+          throw err;
+        }
+      }
+      await failpoint("after-provision");
+      await recordStep(client, move.id, "target_ready");
+      return "target_ready";
+    }
+    case "target_ready": {
+      await checkColumns(client, [source, target], tables);
+      progress({ step: "target_ready", message: `prefilling ${target} from ${source} (tenant writes continue)` });
+      await withTransaction(client, async (tx) => {
+        await tx.query(`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`);
+        await tx.query(`SET LOCAL ROLE ${ident(ROLES.maintenance)}`);
+        await tx.query(`SET LOCAL statement_timeout = 0`);
+        await deleteGoneRows(tx, source, target, tables, tenant.id);
+        let first = true;
+        for (const table of tables) {
+          const written = await upsertRows(tx, source, target, table, tenant.id);
+          progress({ step: "target_ready", message: `prefilled ${table.name}: ${written} row(s) written` });
+          if (first) await failpoint("during-prefill");
+          first = false;
+        }
+      });
+      await failpoint("after-prefill");
+      await recordStep(client, move.id, "prefilled");
+      return "prefilled";
+    }
+    case "prefilled": {
+      await checkColumns(client, [source, target], tables);
+      const gateTimeout = options.gateTimeoutMs ?? 10_000;
+      progress({ step: "gate", message: `holding ${tenant.slug}'s writes (gate), waiting at most ${gateTimeout} ms for its running transactions` });
+      let gateRequested = 0;
+      const held = await withTransaction(client, async (tx) => {
+        // READ COMMITTED on purpose: every statement after the gate sees every write committed before it.
+        await tx.query(`SET TRANSACTION ISOLATION LEVEL READ COMMITTED`);
+        await tx.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(gateTimeout))}`);
+        await tx.query(`SET LOCAL statement_timeout = 0`);
+        gateRequested = Date.now();
+        await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [tenantGateKey(tenant.id)]);
+        await tx.query(`SET LOCAL lock_timeout = 0`);
+        await tx.query(`SET LOCAL ROLE ${ident(ROLES.maintenance)}`);
+        await tx.query(`SAVEPOINT sync`);
+        try {
+          await syncTenantRows(tx, source, target, tables, tenant.id);
+        } catch (err) {
+          // A unique key moved between rows (e.g. two rows swapped a client_order_id) cannot be
+          // updated row by row: start the target over from the source.
+          if ((err as { code?: string }).code !== "23505") throw err;
+          await tx.query(`ROLLBACK TO SAVEPOINT sync`);
+          for (const table of tablesInDeleteOrder(tables)) await tx.query(`DELETE FROM ${qualified(target, table.name)} WHERE tenant_id = $1`, [tenant.id]);
+          await syncTenantRows(tx, source, target, tables, tenant.id);
+        }
+        const dedicated = move.direction === "graduate" ? target : source;
+        for (const table of tables) {
+          const { rows } = await tx.query(renderForeignRows(dedicated, table), [tenant.id]);
+          if (Number(rows[0].n) > 0) throw new MoveRefusedError(`${dedicated}.${table.name} holds ${rows[0].n} row(s) of other tenants: refusing to move`);
+        }
+        const verification = await verifyCopy(tx, source, target, tables, tenant.id);
+        if (verification.some((v) => !v.ok)) throw new VerificationError(verification);
+        await failpoint("cutover-gate-held");
+        await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+        await setTenantPlacement(tx, tenant.id, move.direction === "graduate" ? "dedicated" : "shared");
+        const rowsMoved = verification.reduce((n, v) => n + v.targetRows, 0);
+        await setStep(tx, move.id, "flipped", { verification, rowsMoved, writesHeldMs: Date.now() - gateRequested });
+        await failpoint("cutover-before-commit");
+        return verification;
+      });
+      const heldMs = Date.now() - gateRequested;
+      await withTransaction(client, async (tx) => {
+        await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+        await tx.query(`UPDATE ${moves} SET writes_held_ms = $2 WHERE id = $1`, [move.id, heldMs]);
+      });
+      progress({ step: "gate", message: `placement flipped to ${target}; ${tenant.slug}'s writes were held ${heldMs} ms; ${held.length} table(s) verified` });
+      result.writesHeldMs = heldMs;
+      return "flipped";
+    }
+    case "flipped": {
+      await failpoint("after-flip");
+      const current = await requireTenant(client, tenant.id);
+      const expected: Placement = move.direction === "graduate" ? "dedicated" : "shared";
+      if (current.placement !== expected) throw new MoveConflictError(`move ${move.id} is flipped but ${tenant.slug} is ${current.placement}: refusing to remove its rows`);
+      if (move.direction === "graduate") {
+        const batch = options.removeBatchSize ?? 10_000;
+        let first = true;
+        for (const table of tablesInDeleteOrder(tables)) {
+          let removed = 0;
+          for (;;) {
+            const { rowCount } = await withTransaction(client, async (tx) => {
+              await tx.query(`SET LOCAL ROLE ${ident(ROLES.maintenance)}`);
+              return tx.query(
+                `DELETE FROM ${qualified(source, table.name)} WHERE tenant_id = $1 AND id IN (SELECT id FROM ${qualified(source, table.name)} WHERE tenant_id = $1 LIMIT $2)`,
+                [tenant.id, batch],
+              );
+            });
+            removed += rowCount ?? 0;
+            if (first && (rowCount ?? 0) > 0) {
+              first = false;
+              await failpoint("during-removal");
+            }
+            if ((rowCount ?? 0) < batch) break;
+          }
+          progress({ step: "flipped", message: `removed ${removed} row(s) from ${source}.${table.name}` });
+        }
+      } else {
+        await failpoint("during-removal");
+        await dropSchemaWithoutStalling(client, source, progress);
+        progress({ step: "flipped", message: `dropped ${source}` });
+      }
+      await failpoint("after-removal");
+      await recordStep(client, move.id, "done");
+      return "done";
+    }
+    case "done":
+      return "done";
+  }
+}
+
+/**
+ * Drops a dedicated schema. Its tables' foreign keys to tenancy.tenants go with it, and removing
+ * their triggers takes an ACCESS EXCLUSIVE lock on the registry, which every tenant transaction
+ * reads in enter_tenant(): waiting for that lock behind a long transaction would stall every
+ * tenant. So each attempt waits at most 200 ms and backs off; after about a minute the move stays
+ * at "flipped" (its rows already live in the shared schema) and the command can be run again.
+ */
+async function dropSchemaWithoutStalling(client: Queryable, schema: string, progress: (p: MoveProgress) => void, attempts = 60): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await withTransaction(client, async (tx) => {
+        await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+        await tx.query(`SET LOCAL lock_timeout = 200`);
+        await tx.query(`DROP SCHEMA IF EXISTS ${ident(schema)} CASCADE`);
+      });
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== "55P03") throw err;
+      if (attempt >= attempts) {
+        throw new MoveConflictError(`could not drop ${schema}: long transactions keep the tenant registry locked; run the command again later`);
+      }
+      progress({ step: "flipped", message: `dropping ${schema}: registry busy, retrying (${attempt})` });
+      await new Promise((r) => setTimeout(r, Math.min(1_000, 50 * attempt)));
+    }
+  }
+}
+
+/** Source and target must hold exactly the catalogue's columns, or the copy would drop data. */
+async function checkColumns(client: Queryable, schemas: string[], tables: readonly TenantTable[]): Promise<void> {
+  const states = await readSchemaStates(client, schemas, tables);
+  for (const schema of schemas) {
+    for (const table of tables) {
+      const have = states.get(schema)?.tables.get(table.name);
+      const want = allColumns(table).map((c) => c.name).sort();
+      const got = [...(have?.columns.keys() ?? [])].sort();
+      if (JSON.stringify(want) !== JSON.stringify(got)) {
+        throw new MoveRefusedError(
+          `${schema}.${table.name} has columns [${got.join(", ")}] but the catalogue says [${want.join(", ")}]: run \`tenancy migrate\` with this version first`,
+        );
+      }
+    }
+  }
+}

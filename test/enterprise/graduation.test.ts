@@ -1,0 +1,250 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type pg from "pg";
+import { TENANT_TABLES } from "../../lib/catalogue";
+import { demoteTenant, FAILPOINTS, graduateTenant, openMove, tenantGateKey, type Failpoint } from "../../lib/graduation";
+import { MIGRATIONS } from "../../lib/migrations";
+import { SHARED_SCHEMA } from "../../lib/schema";
+import { dedicatedSchemaName, type Tenant } from "../../lib/tenant";
+import { requireTenant } from "../../lib/tenants";
+import { checksums, EMPTY, migratedDatabase, ROLES, seededTenant, tenantTransaction, whereRowsAre, type EnterpriseDb } from "./helpers";
+
+let env: EnterpriseDb;
+let mover: pg.Client;
+let app: pg.Client;
+let other: Tenant;
+let otherBefore: Record<string, string>;
+
+beforeAll(async () => {
+  env = await migratedDatabase();
+  mover = await env.connect(ROLES.migrator);
+  app = await env.connect(ROLES.app);
+  other = await seededTenant(env.admin, "bystander", 150, "pro");
+  otherBefore = await checksums(env.admin, other.id, SHARED_SCHEMA);
+});
+
+afterAll(async () => {
+  // The bystander in the shared schema is never touched by anyone's move.
+  expect(await checksums(env.admin, other.id, SHARED_SCHEMA)).toEqual(otherBefore);
+  await env.close();
+});
+
+describe("graduation and demotion", () => {
+  it("round trip shared → dedicated → shared keeps every row, with equal checksums, in exactly one place", async () => {
+    const t = await seededTenant(env.admin, "round-trip", 300);
+    const before = await checksums(env.admin, t.id, SHARED_SCHEMA);
+
+    const up = await graduateTenant(mover, t.slug);
+    expect(up.verification.map((v) => v.ok)).toEqual(TENANT_TABLES.map(() => true));
+    expect(up.verification.every((v) => v.sourceChecksum === v.targetChecksum)).toBe(true);
+    expect(up.rowsMoved).toBe(Object.values(before).reduce((n, c) => n + Number(c.split(":")[0]), 0));
+    expect(up.writesHeldMs).toBeGreaterThanOrEqual(0);
+    let where = await whereRowsAre(env.admin, t.id);
+    expect(where).toEqual({ placement: "dedicated", routed: before, shared: EMPTY, dedicated: before });
+
+    const down = await demoteTenant(mover, t.slug);
+    expect(down.verification.every((v) => v.ok)).toBe(true);
+    where = await whereRowsAre(env.admin, t.id);
+    expect(where.placement).toBe("shared");
+    expect(where.shared).toEqual(before);
+    expect(where.dedicated.trades).toBe("absent");
+
+    // A second run finds nothing to do.
+    expect((await demoteTenant(mover, t.slug)).alreadyThere).toBe(true);
+  });
+
+  it("refuses below the enterprise tier, and a demotion while a graduation is open", async () => {
+    const t = await seededTenant(env.admin, "pro-tenant", 10, "pro");
+    await expect(graduateTenant(mover, t.slug)).rejects.toThrow(/enterprise/);
+    const e = await seededTenant(env.admin, "half-moved", 10);
+    await expect(graduateTenant(mover, e.slug, { failpoint: (p) => { if (p === "after-prefill") throw new Error("crash"); } })).rejects.toThrow("crash");
+    await expect(demoteTenant(mover, e.slug)).rejects.toThrow(/graduation of half-moved is in progress \(step target_ready\)/);
+    await graduateTenant(mover, e.slug);
+    expect(await openMove(env.admin, e.id)).toBeUndefined();
+  });
+
+  it("carries over writes made after the prefill (insert, update, delete) through the cutover", async () => {
+    const t = await seededTenant(env.admin, "busy", 100);
+    let inserted = "";
+    await graduateTenant(mover, t.slug, {
+      failpoint: async (p) => {
+        if (p !== "after-prefill") return;
+        await tenantTransaction(app, t.id, async (c) => {
+          inserted = (await c.query(`INSERT INTO trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'NEW', 'buy', 1, 2) RETURNING id`, [t.id])).rows[0].id;
+          await c.query(`UPDATE positions SET quantity = 42 WHERE symbol = 'AAPL'`);
+          await c.query(`DELETE FROM risk_metrics WHERE metric = 'beta'`);
+          // Deleting a position sets trades.position_id to NULL in the source: the copy must follow.
+          await c.query(`DELETE FROM positions WHERE symbol = 'MSFT'`);
+        });
+      },
+    });
+    const dedicated = dedicatedSchemaName(t.id);
+    const { rows } = await env.admin.query(
+      `SELECT (SELECT count(*) FROM ${dedicated}.trades WHERE id = $1)::int AS inserted,
+              (SELECT quantity FROM ${dedicated}.positions WHERE symbol = 'AAPL')::int AS quantity,
+              (SELECT count(*) FROM ${dedicated}.risk_metrics WHERE metric = 'beta')::int AS beta,
+              (SELECT count(*) FROM ${dedicated}.positions WHERE symbol = 'MSFT')::int AS msft,
+              (SELECT count(*) FROM ${dedicated}.trades WHERE symbol = 'MSFT' AND position_id IS NOT NULL)::int AS msft_linked`,
+      [inserted],
+    );
+    expect(rows[0]).toEqual({ inserted: 1, quantity: 42, beta: 0, msft: 0, msft_linked: 0 });
+    const where = await whereRowsAre(env.admin, t.id);
+    expect(where.shared).toEqual(EMPTY);
+  });
+
+  it("holds only the moving tenant's writes: other tenants commit while its gate is held", async () => {
+    const t = await seededTenant(env.admin, "gated", 50);
+    const appOther = await env.connect(ROLES.app);
+    const appMoving = await env.connect(ROLES.app);
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let reachedGate!: () => void;
+    const atGate = new Promise<void>((r) => (reachedGate = r));
+    const move = graduateTenant(mover, t.slug, {
+      failpoint: async (p) => {
+        if (p !== "cutover-gate-held") return;
+        reachedGate();
+        await released;
+      },
+    });
+    await atGate;
+
+    // Another tenant's transaction completes while the gate is held.
+    const started = Date.now();
+    await tenantTransaction(appOther, other.id, (c) => c.query(`INSERT INTO trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'OTHER', 'buy', 1, 1)`, [other.id]));
+    expect(Date.now() - started).toBeLessThan(2_000);
+    otherBefore = await checksums(env.admin, other.id, SHARED_SCHEMA);
+
+    // The moving tenant's transaction waits at the gate (negative control: the gate does hold it).
+    let movingDone = false;
+    const moving = tenantTransaction(appMoving, t.id, async (c) => {
+      const schema = (await c.query(`SELECT (current_schemas(false))[1] AS s`)).rows[0].s;
+      await c.query(`INSERT INTO trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'LATE', 'buy', 1, 1)`, [t.id]);
+      return schema;
+    }).then((s) => {
+      movingDone = true;
+      return s;
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(movingDone).toBe(false);
+    const { rows } = await env.admin.query(
+      `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND mode = 'ShareLock'
+         AND (classid::bigint << 32 | objid::bigint) = hashtextextended($1, 0)`,
+      [tenantGateKey(t.id)],
+    );
+    expect(rows[0].n).toBe(1);
+
+    release();
+    const result = await move;
+    // Released after the flip, it is routed to the new schema and its row is there, once.
+    expect(await moving).toBe(dedicatedSchemaName(t.id));
+    const { rows: late } = await env.admin.query(`SELECT count(*)::int AS n FROM ${dedicatedSchemaName(t.id)}.trades WHERE symbol = 'LATE'`);
+    expect(late[0].n).toBe(1);
+    expect(result.writesHeldMs).toBeGreaterThanOrEqual(400);
+  });
+
+  it("a REPEATABLE READ transaction released after the flip fails to serialize instead of writing to the old schema", async () => {
+    const t = await seededTenant(env.admin, "rr-tenant", 20);
+    const rr = await env.connect(ROLES.app);
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let reachedGate!: () => void;
+    const atGate = new Promise<void>((r) => (reachedGate = r));
+    const move = graduateTenant(mover, t.slug, {
+      failpoint: async (p) => {
+        if (p === "cutover-before-commit") {
+          reachedGate();
+          await released;
+        }
+      },
+    });
+    await atGate;
+    const attempt = tenantTransaction(rr, t.id, (c) => c.query(`INSERT INTO trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'RR', 'buy', 1, 1)`, [t.id]), "REPEATABLE READ").then(
+      () => undefined,
+      (err: { code?: string }) => err.code,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    release();
+    await move;
+    expect(await attempt).toBe("40001");
+    const where = await whereRowsAre(env.admin, t.id);
+    expect(where.shared).toEqual(EMPTY);
+
+    // Negative control: migration 0004's enter_tenant (no row lock) routes such a transaction to the
+    // schema its snapshot saw — the old one — where its write would be removed with the source rows.
+    const old = MIGRATIONS.find((m) => m.version === "0004")!.sql;
+    const oldFunction = old
+      .slice(old.indexOf("CREATE OR REPLACE FUNCTION"), old.lastIndexOf("END $$;") + "END $$;".length)
+      .replace('"tenancy".enter_tenant(', '"tenancy".enter_tenant_0004(');
+    await env.admin.query(`SET ROLE ${ROLES.owner}; ${oldFunction}; GRANT EXECUTE ON FUNCTION tenancy.enter_tenant_0004(uuid) TO ${ROLES.app}; RESET ROLE`);
+    let reachedDemoteGate!: () => void;
+    const atDemoteGate = new Promise<void>((r) => (reachedDemoteGate = r));
+    let releaseDemote!: () => void;
+    const demoteReleased = new Promise<void>((r) => (releaseDemote = r));
+    let rrDone!: () => void;
+    const rrFinished = new Promise<void>((r) => (rrDone = r));
+    const demote = demoteTenant(mover, t.slug, {
+      failpoint: async (p) => {
+        if (p === "cutover-before-commit") {
+          reachedDemoteGate();
+          await demoteReleased;
+        }
+        // Dropping the dedicated schema waits for transactions that read the registry.
+        if (p === "during-removal") await rrFinished;
+      },
+    });
+    await atDemoteGate;
+    await rr.query("BEGIN ISOLATION LEVEL REPEATABLE READ");
+    const routed = rr.query(`SELECT tenancy.enter_tenant_0004($1) AS schema`, [t.id]);
+    await new Promise((r) => setTimeout(r, 300));
+    releaseDemote();
+    expect((await routed).rows[0].schema).toBe(dedicatedSchemaName(t.id)); // stale: the tenant is shared now
+    await rr.query("ROLLBACK");
+    rrDone();
+    await demote;
+    expect((await requireTenant(env.admin, t.id)).placement).toBe("shared");
+  });
+});
+
+describe("crash at every step, then run the command again", () => {
+  /** Kills the mover's connection (the server rolls back whatever it had open) and stops the run. */
+  function crashAt(point: Failpoint, pid: number) {
+    return async (p: Failpoint) => {
+      if (p !== point) return;
+      await env.admin.query(`SELECT pg_terminate_backend($1)`, [pid]);
+      throw new Error(`crashed at ${point}`);
+    };
+  }
+
+  for (const direction of ["graduate", "demote"] as const) {
+    for (const point of FAILPOINTS) {
+      it(`${direction}: killed at ${point}, re-run ends with every row exactly once in exactly one place`, async () => {
+        const slug = `${direction === "graduate" ? "g" : "d"}-${point}`.slice(0, 40);
+        const t = await seededTenant(env.admin, slug, 60);
+        if (direction === "demote") await graduateTenant(mover, t.slug);
+        const before = await checksums(env.admin, t.id, direction === "graduate" ? SHARED_SCHEMA : dedicatedSchemaName(t.id));
+        const run = direction === "graduate" ? graduateTenant : demoteTenant;
+
+        const victim = await env.connect(ROLES.migrator);
+        const pid = (await victim.query(`SELECT pg_backend_pid() AS pid`)).rows[0].pid;
+        await expect(run(victim, t.slug, { failpoint: crashAt(point, pid) })).rejects.toThrow();
+
+        // In between, what the tenant's requests see is complete: every row once, in the placement's schema.
+        const between = await whereRowsAre(env.admin, t.id);
+        expect(between.routed).toEqual(before);
+
+        const again = await run(mover, t.slug);
+        expect(again.alreadyThere).toBe(false);
+        expect(again.resumed).toBe(true);
+        const after = await whereRowsAre(env.admin, t.id);
+        if (direction === "graduate") {
+          expect(after).toEqual({ placement: "dedicated", routed: before, shared: EMPTY, dedicated: before });
+        } else {
+          expect(after.placement).toBe("shared");
+          expect(after.shared).toEqual(before);
+          expect(after.dedicated.trades).toBe("absent");
+        }
+        expect(await openMove(env.admin, t.id)).toBeUndefined();
+      });
+    }
+  }
+});
