@@ -6,13 +6,9 @@
  * A bad stack file fails here, naming the key path, before any resource is declared.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { awsPlatform } from "./components/aws";
 import { localPlatform } from "./components/local/local-platform";
-import { CONFIG_NAMESPACE, parseLocalStackConfig, parseStackKind, projectConfigValues, StackConfigError } from "./lib/local-stack-config";
-
-function awsPlatform(): never {
-  // Seam for issue 7: replace with `import { awsPlatform } from "./components/aws/..."`.
-  throw new pulumi.RunError(`${CONFIG_NAMESPACE}:kind: "aws" stacks are declared by components/aws, which this checkout does not have yet`);
-}
+import { parseLocalStackConfig, parseStackKind, projectConfigValues, StackConfigError } from "./lib/local-stack-config";
 
 function program() {
   try {

@@ -1,0 +1,61 @@
+/**
+ * The regional AWS platform (issue 7). index.ts calls `awsPlatform()` for stacks whose
+ * `alphapulse-platform:kind` is `aws`; its return value is the stack's outputs.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { loadAwsStackConfig, regionalPlatformArgs } from "./config";
+import { RegionalPlatform } from "./regional-platform";
+
+export * from "./config";
+export * from "./credential";
+export * from "./network";
+export * from "./pgbouncer-service";
+export * from "./postgres-cluster";
+export * from "./redis-cache";
+export * from "./regional-platform";
+
+/**
+ * Declares the stack's RegionalPlatform from its validated config and returns the stack outputs:
+ * endpoints, instance ids for SSM, and the ARNs of every generated secret (never the values).
+ * Throws lib/local-stack-config.ts StackConfigError (key path + reason) on a bad stack file.
+ */
+export function awsPlatform() {
+  const config = loadAwsStackConfig();
+  const stack = pulumi.getStack();
+  const platform = new RegionalPlatform(stack, regionalPlatformArgs(config, stack));
+  return {
+    kind: "aws",
+    region: config.region,
+    awsRegion: config.awsRegion,
+    vpcId: platform.network.vpcId,
+    appSecurityGroupId: platform.network.appSecurityGroupId,
+    privateSubnetIds: platform.network.subnetIds,
+    postgres: {
+      primaryHost: platform.postgres.primaryHost,
+      replicaHost: platform.postgres.replicaHost,
+      port: platform.postgres.port,
+      primaryInstanceId: platform.postgres.primaryInstanceId,
+      replicaInstanceId: platform.postgres.replicaInstanceId,
+      adminSecretArn: platform.postgres.adminSecretArn,
+      backupBucket: platform.postgres.backupBucketName,
+      logGroupName: platform.postgres.logGroupName,
+    },
+    pgbouncer: {
+      host: platform.pgbouncer.endpoint,
+      port: platform.pgbouncer.port,
+      authFileSecretArn: platform.pgbouncer.authFileSecretArn,
+      cluster: platform.pgbouncer.clusterName,
+      service: platform.pgbouncer.serviceName,
+    },
+    redis: {
+      host: platform.redis.primaryEndpoint,
+      readerHost: platform.redis.readerEndpoint,
+      port: platform.redis.port,
+      tls: true,
+      adminSecretArn: platform.redis.adminSecretArn,
+      tenantSecretArns: platform.redis.tenantSecretArns,
+    },
+    kmsKeyArn: platform.kmsKeyArn,
+    alarmTopicArn: platform.alarmTopicArn,
+  };
+}

@@ -1,0 +1,249 @@
+/**
+ * `alphapulse:aws:RegionalPlatform` — everything ADR-001 needs in one AWS region, for one residency:
+ * the provider pinned to the region and account with the default tags, the region's KMS key and
+ * alarm topic, the Network, the PostgresCluster, the PgBouncerService and the RedisCache.
+ *
+ * Region: one explicit `aws` provider, passed to every child through `providers`; nothing in the
+ * tree sets its own `region`. The residency guard (lib/residency.ts) checks the region, the zones,
+ * the image registry and the tenants before anything is declared.
+ * Tags: stack, residency, component and cost centre on the provider's `defaultTags`, so every
+ * taggable resource carries them without copying.
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import {
+  assertImageAllowed,
+  assertRegionAllowed,
+  assertTenantsResident,
+  assertZoneInRegion,
+  type ResidencyRegion,
+} from "../../lib/residency";
+import type { AwsTenant } from "../../lib/aws-stack-config";
+import { Network } from "./network";
+import { PgBouncerService, type PgbouncerPool } from "./pgbouncer-service";
+import { PostgresCluster, type PostgresClusterArgs } from "./postgres-cluster";
+import { RedisCache } from "./redis-cache";
+
+/** The default-tag keys every taggable resource carries (the policy rule `default-tags` checks them). */
+export const DEFAULT_TAG_KEYS = {
+  stack: "alphapulse:stack",
+  residency: "alphapulse:residency",
+  component: "alphapulse:component",
+  costCentre: "alphapulse:cost-centre",
+} as const;
+
+export interface RegionalPlatformArgs {
+  /** Residency of the stack. Plain: the guard decides before anything is declared. */
+  residency: ResidencyRegion;
+  /** AWS region, one of the residency's. Plain: the provider and the zones are pinned to it. */
+  awsRegion: string;
+  /** The only account the provider may act in. */
+  accountId: string;
+  /** Stack name for the tags. @default pulumi.getStack() */
+  stackName?: string;
+  costCentre: string;
+  environment: "prod" | "staging";
+  network: { cidrBlock: string; availabilityZones: string[] };
+  postgres: Pick<
+    PostgresClusterArgs,
+    | "instanceType"
+    | "memoryMiB"
+    | "dataVolumeGiB"
+    | "dataVolumeIops"
+    | "dataVolumeThroughputMiBps"
+    | "maxConnections"
+    | "imageNamePattern"
+    | "backup"
+    | "alarms"
+  >;
+  pgbouncer: { image: string; desiredCount: number; cpu: number; memoryMiB: number } & PgbouncerPool;
+  redis: { nodeType: string; engineVersion: string; replicas: number; maxmemoryPolicy: string; snapshotRetentionDays: number };
+  /** Tenants of this residency (plain: one Redis user each). @default [] */
+  tenants?: Pick<AwsTenant, "id" | "slug" | "region">[];
+}
+
+export class RegionalPlatform extends pulumi.ComponentResource {
+  readonly provider: aws.Provider;
+  readonly kmsKeyArn: pulumi.Output<string>;
+  readonly alarmTopicArn: pulumi.Output<string>;
+  readonly network: Network;
+  readonly postgres: PostgresCluster;
+  readonly pgbouncer: PgBouncerService;
+  readonly redis: RedisCache;
+
+  constructor(name: string, args: RegionalPlatformArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("alphapulse:aws:RegionalPlatform", name, {}, opts);
+    // Residency first: nothing is declared for a stack that would place data outside its residency.
+    assertRegionAllowed(args.residency, args.awsRegion, `RegionalPlatform ${name}`);
+    args.network.availabilityZones.forEach((z, i) =>
+      assertZoneInRegion(z, args.awsRegion, `RegionalPlatform ${name} network.availabilityZones[${i}]`),
+    );
+    assertImageAllowed(args.residency, args.pgbouncer.image, `RegionalPlatform ${name} pgbouncer.image`);
+    const tenants = args.tenants ?? [];
+    assertTenantsResident(args.residency, tenants, `RegionalPlatform ${name}`);
+    if (!/^\d{12}$/.test(args.accountId)) throw new Error(`RegionalPlatform ${name}: accountId must be 12 digits, got "${args.accountId}"`);
+    const stack = args.stackName ?? pulumi.getStack();
+    const zones = args.network.availabilityZones;
+
+    this.provider = new aws.Provider(
+      `${name}-aws`,
+      {
+        region: args.awsRegion,
+        allowedAccountIds: [args.accountId],
+        defaultTags: {
+          tags: {
+            [DEFAULT_TAG_KEYS.stack]: stack,
+            [DEFAULT_TAG_KEYS.residency]: args.residency,
+            [DEFAULT_TAG_KEYS.component]: "regional-platform",
+            [DEFAULT_TAG_KEYS.costCentre]: args.costCentre,
+          },
+        },
+      },
+      { parent: this },
+    );
+    const inRegion = { parent: this, provider: this.provider };
+    const children = { parent: this, providers: { aws: this.provider } };
+
+    // One key per region for every encrypted thing: volumes, bucket, secrets, logs, cache, topic.
+    const key = new aws.kms.Key(
+      `${name}-key`,
+      {
+        description: `AlphaPulse ${stack} data key (${args.awsRegion})`,
+        enableKeyRotation: true,
+        deletionWindowInDays: 30,
+        policy: JSON.stringify(keyPolicy(args.accountId, args.awsRegion)),
+      },
+      { ...inRegion, protect: true, retainOnDelete: true },
+    );
+    new aws.kms.Alias(`${name}-key`, { name: `alias/alphapulse/${stack}`, targetKeyId: key.keyId }, inRegion);
+    const topic = new aws.sns.Topic(`${name}-alarms`, { kmsMasterKeyId: key.arn }, inRegion);
+
+    this.network = new Network(
+      `${name}-network`,
+      {
+        region: args.awsRegion,
+        cidrBlock: args.network.cidrBlock,
+        availabilityZones: zones,
+        kmsKeyArn: key.arn,
+        privateZoneName: `${stack}.alphapulse.internal`,
+      },
+      children,
+    );
+    const subnet = (i: number) => ({ id: this.network.subnets[i].id, availabilityZone: this.network.subnets[i].availabilityZone });
+
+    this.postgres = new PostgresCluster(
+      `${name}-postgres`,
+      {
+        ...args.postgres,
+        region: args.awsRegion,
+        vpcId: this.network.vpcId,
+        vpcCidr: this.network.cidrBlock,
+        primarySubnet: subnet(0),
+        replicaSubnet: subnet(1),
+        kmsKeyArn: key.arn,
+        alarmTopicArn: topic.arn,
+        clientSecurityGroupIds: [this.network.pgbouncerSecurityGroupId],
+        endpointSecurityGroupId: this.network.endpointSecurityGroupId,
+        s3PrefixListId: this.network.s3PrefixListId,
+        privateZoneId: this.network.privateZoneId,
+        privateZoneName: this.network.privateZoneName,
+        backupBucketName: `alphapulse-${stack}-pgbackrest-${args.accountId}`,
+        secretNamePrefix: `alphapulse/${stack}/postgres`,
+      },
+      children,
+    );
+
+    this.pgbouncer = new PgBouncerService(
+      `${name}-pgbouncer`,
+      {
+        region: args.awsRegion,
+        vpcId: this.network.vpcId,
+        subnetIds: this.network.subnetIds,
+        taskSecurityGroupId: this.network.pgbouncerSecurityGroupId,
+        clientSecurityGroupIds: [this.network.appSecurityGroupId],
+        databaseSecurityGroupId: this.postgres.securityGroupId,
+        endpointSecurityGroupId: this.network.endpointSecurityGroupId,
+        s3PrefixListId: this.network.s3PrefixListId,
+        databaseHost: this.postgres.primaryHost,
+        image: args.pgbouncer.image,
+        desiredCount: args.pgbouncer.desiredCount,
+        cpu: args.pgbouncer.cpu,
+        memoryMiB: args.pgbouncer.memoryMiB,
+        pool: {
+          defaultPoolSize: args.pgbouncer.defaultPoolSize,
+          maxClientConnections: args.pgbouncer.maxClientConnections,
+          maxDbConnections: args.pgbouncer.maxDbConnections,
+        },
+        kmsKeyArn: key.arn,
+        alarmTopicArn: topic.arn,
+        authFileSecretName: `alphapulse/${stack}/pgbouncer/auth-file`,
+      },
+      children,
+    );
+
+    this.redis = new RedisCache(
+      `${name}-redis`,
+      {
+        region: args.awsRegion,
+        vpcId: this.network.vpcId,
+        subnetIds: this.network.subnetIds,
+        availabilityZones: zones,
+        clientSecurityGroupIds: [this.network.appSecurityGroupId],
+        kmsKeyArn: key.arn,
+        alarmTopicArn: topic.arn,
+        nodeType: args.redis.nodeType,
+        engineVersion: args.redis.engineVersion,
+        replicas: args.redis.replicas,
+        maxmemoryPolicy: args.redis.maxmemoryPolicy,
+        snapshotRetentionDays: args.redis.snapshotRetentionDays,
+        tenants: tenants.map((t) => ({ id: t.id, slug: t.slug })),
+        secretNamePrefix: `alphapulse/${stack}/redis`,
+      },
+      children,
+    );
+
+    this.kmsKeyArn = key.arn;
+    this.alarmTopicArn = topic.arn;
+    this.registerOutputs({
+      kmsKeyArn: this.kmsKeyArn,
+      alarmTopicArn: this.alarmTopicArn,
+      vpcId: this.network.vpcId,
+      pgbouncerEndpoint: this.pgbouncer.endpoint,
+      redisEndpoint: this.redis.primaryEndpoint,
+    });
+  }
+}
+
+/**
+ * The region key's policy: the account administers it through IAM; CloudWatch Logs may use it for
+ * this region's log groups only; CloudWatch alarms may publish to the encrypted topic.
+ */
+export function keyPolicy(accountId: string, region: string): object {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "AccountAdministersThroughIam",
+        Effect: "Allow",
+        Principal: { AWS: `arn:aws:iam::${accountId}:root` },
+        Action: "kms:*",
+        Resource: "*",
+      },
+      {
+        Sid: "CloudWatchLogsOfThisRegion",
+        Effect: "Allow",
+        Principal: { Service: `logs.${region}.amazonaws.com` },
+        Action: ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+        Resource: "*",
+        Condition: { ArnLike: { "kms:EncryptionContext:aws:logs:arn": `arn:aws:logs:${region}:${accountId}:log-group:*` } },
+      },
+      {
+        Sid: "CloudWatchAlarmsToEncryptedTopic",
+        Effect: "Allow",
+        Principal: { Service: "cloudwatch.amazonaws.com" },
+        Action: ["kms:Decrypt", "kms:GenerateDataKey*"],
+        Resource: "*",
+      },
+    ],
+  };
+}

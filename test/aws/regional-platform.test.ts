@@ -1,0 +1,137 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { keyPolicy, RegionalPlatform, type RegionalPlatformArgs } from "../../components/aws/regional-platform";
+import { ResidencyError } from "../../lib/residency";
+import { ACCOUNT_ID, record, T, type Recorded } from "./harness";
+
+const args: RegionalPlatformArgs = {
+  residency: "eu",
+  awsRegion: "eu-central-1",
+  accountId: ACCOUNT_ID,
+  stackName: "eu-test",
+  costCentre: "CC-1",
+  environment: "staging",
+  network: { cidrBlock: "10.20.0.0/16", availabilityZones: ["eu-central-1a", "eu-central-1b"] },
+  postgres: { instanceType: "m7g.large", memoryMiB: 8192, dataVolumeGiB: 100 },
+  pgbouncer: {
+    image: "111111111111.dkr.ecr.eu-central-1.amazonaws.com/pgbouncer:1",
+    desiredCount: 2,
+    cpu: 512,
+    memoryMiB: 1024,
+    defaultPoolSize: 20,
+    maxClientConnections: 1000,
+    maxDbConnections: 200,
+  },
+  redis: { nodeType: "cache.t4g.medium", engineVersion: "7.1", replicas: 1, maxmemoryPolicy: "volatile-lru", snapshotRetentionDays: 7 },
+  tenants: [{ id: "1d7499b2-0c1e-4f32-8233-b121324410da", slug: "acme-capital", region: "eu" }],
+};
+
+let rec: Recorded;
+beforeAll(async () => {
+  rec = await record(() => new RegionalPlatform("eu-test", args));
+});
+
+describe("RegionalPlatform", () => {
+  it("composes the four components, named from its name", () => {
+    const components = rec.all
+      .filter((r) => r.type.startsWith("alphapulse:aws:") && r.type !== "alphapulse:aws:Credential")
+      .map((r) => [r.type, r.name]);
+    expect(components).toEqual([
+      ["alphapulse:aws:RegionalPlatform", "eu-test"],
+      ["alphapulse:aws:Network", "eu-test-network"],
+      ["alphapulse:aws:PgBouncerService", "eu-test-pgbouncer"],
+      ["alphapulse:aws:PostgresCluster", "eu-test-postgres"],
+      ["alphapulse:aws:RedisCache", "eu-test-redis"],
+    ]);
+  });
+
+  it("one provider, pinned to the region and the account, with the default tags", () => {
+    const providers = rec.ofType(T.provider).filter((p) => p.name !== "test-aws");
+    expect(
+      providers.map((p) => [
+        p.name,
+        p.inputs.region,
+        JSON.parse(String(p.inputs.allowedAccountIds)),
+        JSON.parse(String(p.inputs.defaultTags)),
+      ]),
+    ).toEqual([
+      [
+        "eu-test-aws",
+        "eu-central-1",
+        [ACCOUNT_ID],
+        {
+          tags: {
+            "alphapulse:stack": "eu-test",
+            "alphapulse:residency": "eu",
+            "alphapulse:component": "regional-platform",
+            "alphapulse:cost-centre": "CC-1",
+          },
+        },
+      ],
+    ]);
+  });
+
+  it("every AWS resource in the tree uses that provider, and none sets its own region", () => {
+    const provider = rec.get(T.provider, "eu-test-aws").urn;
+    const aws = rec.all.filter((r) => r.type.startsWith("aws:"));
+    expect(aws.length).toBeGreaterThan(100);
+    expect(aws.filter((r) => r.provider !== provider).map((r) => r.name)).toEqual([]);
+    expect(aws.filter((r) => r.inputs.region !== undefined).map((r) => r.name)).toEqual([]);
+  });
+
+  it("one rotating, protected KMS key for the region; logs may use it for this region only", () => {
+    const key = rec.get(T.kmsKey, "eu-test-key");
+    expect([key.protect, key.retainOnDelete, key.inputs.enableKeyRotation, key.inputs.deletionWindowInDays]).toEqual([
+      true,
+      true,
+      true,
+      30,
+    ]);
+    expect(JSON.parse(String(key.inputs.policy))).toEqual(keyPolicy(ACCOUNT_ID, "eu-central-1"));
+    expect(JSON.stringify(keyPolicy(ACCOUNT_ID, "eu-central-1"))).toContain(
+      '"kms:EncryptionContext:aws:logs:arn":"arn:aws:logs:eu-central-1:111111111111:log-group:*"',
+    );
+    expect(rec.get("aws:kms/alias:Alias", "eu-test-key").inputs.name).toBe("alias/alphapulse/eu-test");
+  });
+
+  it("wires the pieces: PgBouncer is PostgreSQL's only client; the app group reaches PgBouncer and Redis", () => {
+    const sgId = (name: string) => String(rec.all.find((r) => r.type === T.ingress && r.name === name)?.inputs.referencedSecurityGroupId);
+    expect(sgId("eu-test-postgres-from-client-0")).toMatch(/^eu-test-network-pgbouncer-/);
+    expect(sgId("eu-test-pgbouncer-nlb-from-client-0")).toMatch(/^eu-test-network-app-/);
+    expect(sgId("eu-test-redis-from-client-0")).toMatch(/^eu-test-network-app-/);
+    expect(rec.get(T.bucket, "eu-test-postgres-backups").inputs.bucket).toBe("alphapulse-eu-test-pgbackrest-111111111111");
+  });
+
+  it("the residency guard refuses before anything is declared", async () => {
+    const before = new Set(rec.all.map((r) => r.urn));
+    expect(() => new RegionalPlatform("us-region", { ...args, awsRegion: "us-east-1" })).toThrow(
+      new ResidencyError(
+        'RegionalPlatform us-region: region "us-east-1" is outside residency "eu" (allowed: eu-central-1, eu-west-1, eu-west-3, eu-north-1, eu-south-1, eu-south-2)',
+      ),
+    );
+    expect(
+      () =>
+        new RegionalPlatform("us-tenant", {
+          ...args,
+          tenants: [{ id: "dd6ad784-7363-46b4-8594-14f8bf1eac3c", slug: "hudson-quant", region: "us" }],
+        }),
+    ).toThrow("RegionalPlatform us-tenant: a eu stack refuses tenants of another residency: hudson-quant (us)");
+    expect(
+      () =>
+        new RegionalPlatform("us-image", {
+          ...args,
+          pgbouncer: { ...args.pgbouncer, image: "222222222222.dkr.ecr.us-east-1.amazonaws.com/p:1" },
+        }),
+    ).toThrow('RegionalPlatform us-image pgbouncer.image: region "us-east-1" is outside residency "eu"');
+    expect(
+      () => new RegionalPlatform("us-zone", { ...args, network: { ...args.network, availabilityZones: ["eu-central-1a", "eu-west-1b"] } }),
+    ).toThrow('RegionalPlatform us-zone network.availabilityZones[1]: availability zone "eu-west-1b" is in eu-west-1');
+    // Only the refused components themselves were registered: no provider, no key, nothing inside.
+    const added = (await rec.again()).filter((r) => !before.has(r.urn));
+    expect(added.map((r) => [r.type, r.name])).toEqual([
+      ["alphapulse:aws:RegionalPlatform", "us-image"],
+      ["alphapulse:aws:RegionalPlatform", "us-region"],
+      ["alphapulse:aws:RegionalPlatform", "us-tenant"],
+      ["alphapulse:aws:RegionalPlatform", "us-zone"],
+    ]);
+  });
+});
