@@ -5,7 +5,9 @@ import { demoteTenant, FAILPOINTS, graduateTenant, openMove, tenantGateKey, type
 import { MIGRATIONS } from "../../lib/migrations";
 import { SHARED_SCHEMA } from "../../lib/schema";
 import { dedicatedSchemaName, type Tenant } from "../../lib/tenant";
-import { requireTenant } from "../../lib/tenants";
+import { provisionDedicatedSchema } from "../../lib/dedicated";
+import { syncTenantRows, verifyCopy } from "../../lib/tenant-rows";
+import { requireTenant, withRole } from "../../lib/tenants";
 import { checksums, EMPTY, migratedDatabase, ROLES, seededTenant, tenantTransaction, whereRowsAre, type EnterpriseDb } from "./helpers";
 
 let env: EnterpriseDb;
@@ -202,6 +204,65 @@ describe("graduation and demotion", () => {
     rrDone();
     await demote;
     expect((await requireTenant(env.admin, t.id)).placement).toBe("shared");
+  });
+});
+
+describe("removing a dedicated schema", () => {
+  it("does not stall other tenants behind a long transaction (the registry lock is only tried, 200 ms at a time)", async () => {
+    const t = await seededTenant(env.admin, "leaving", 20);
+    await graduateTenant(mover, t.slug);
+    const long = await env.connect(ROLES.app);
+    const fresh = await env.connect(ROLES.app);
+    // A long transaction of another tenant: it read the registry in enter_tenant() and stays open.
+    await long.query("BEGIN");
+    await long.query(`SELECT tenancy.enter_tenant($1)`, [other.id]);
+    const demotion = demoteTenant(mover, t.slug);
+    await new Promise((r) => setTimeout(r, 700));
+    const started = Date.now();
+    await tenantTransaction(fresh, other.id, (c) => c.query(`SELECT count(*) FROM trades`));
+    expect(Date.now() - started).toBeLessThan(400);
+    await long.query("COMMIT");
+    expect((await demotion).to).toBe(SHARED_SCHEMA);
+    expect((await whereRowsAre(env.admin, t.id)).dedicated.trades).toBe("absent");
+
+    // Negative control: a plain DROP SCHEMA waiting behind the same long transaction holds every new tenant transaction.
+    const u = await seededTenant(env.admin, "leaving-too", 5);
+    await graduateTenant(mover, u.slug);
+    await long.query("BEGIN");
+    await long.query(`SELECT tenancy.enter_tenant($1)`, [other.id]);
+    const dropper = await env.connect();
+    const drop = dropper.query(`DROP SCHEMA ${dedicatedSchemaName(u.id)} CASCADE`);
+    await new Promise((r) => setTimeout(r, 300));
+    let done = false;
+    const stalled = tenantTransaction(fresh, other.id, (c) => c.query(`SELECT 1`)).then(() => (done = true));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(done).toBe(false);
+    await long.query("ROLLBACK");
+    await drop;
+    await stalled;
+    // (u's rows are gone with the schema: it is only the control.)
+    await env.admin.query(`DELETE FROM tenancy.tenants WHERE id = $1`, [u.id]);
+  });
+});
+
+describe("verification is what makes a copy true", () => {
+  it("the copy run as the owner under FORCE RLS, bound to another tenant, 'succeeds' with 0 rows; verification names what is missing", async () => {
+    const t = await seededTenant(env.admin, "verify-me", 30);
+    const { schema } = await provisionDedicatedSchema(env.admin, t);
+    const written = await withRole(env.admin, ROLES.owner, async (tx) => {
+      await tx.query(`SELECT set_config('app.current_tenant_id', $1, true)`, [other.id]);
+      return syncTenantRows(tx, SHARED_SCHEMA, schema, TENANT_TABLES, t.id);
+    });
+    expect(Object.values(written).every((n) => n === 0)).toBe(true); // no error, nothing copied
+    const bad = await withRole(env.admin, ROLES.maintenance, (tx) => verifyCopy(tx, SHARED_SCHEMA, schema, TENANT_TABLES, t.id));
+    expect(bad.find((v) => v.table === "trades")).toMatchObject({ ok: false, sourceRows: 30, targetRows: 0 });
+    expect(bad.find((v) => v.table === "trades")!.missingInTarget).toHaveLength(10);
+
+    // The same copy as the maintenance role verifies.
+    await withRole(env.admin, ROLES.maintenance, (tx) => syncTenantRows(tx, SHARED_SCHEMA, schema, TENANT_TABLES, t.id));
+    const good = await withRole(env.admin, ROLES.maintenance, (tx) => verifyCopy(tx, SHARED_SCHEMA, schema, TENANT_TABLES, t.id));
+    expect(good.every((v) => v.ok)).toBe(true);
+    await env.admin.query(`DROP SCHEMA ${schema} CASCADE`);
   });
 });
 
