@@ -9,7 +9,6 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import pLimit from "p-limit";
 import { table } from "../cli/output";
 import { automationContext, processDriver } from "../components/tenant/drivers";
 import { defaultPlatformStack, readPlatformStacks } from "../lib/platform-stacks";
@@ -18,12 +17,10 @@ import { AutomationDriver, type AutomationContext } from "../lib/tenant-stacks/a
 import { parseTenantCommand, USAGE } from "../lib/tenant-stacks/command";
 import { classifyFailure } from "../lib/tenant-stacks/errors";
 import { runJobs, type TenantJob, type TenantStackDriver } from "../lib/tenant-stacks/jobs";
-import { slugOfTenantStack } from "../lib/tenant-stacks/names";
 import { placementProblems, type PlatformSummary } from "../lib/tenant-stacks/platform";
 import { attachProgress } from "../lib/tenant-stacks/progress";
 import { batchReport, failureDetails, SUMMARY_HEAD, summaryLine, summaryRows } from "../lib/tenant-stacks/report";
 import { TenantSpecError, type TenantStackSpec } from "../lib/tenant-stacks/spec";
-import { specFromTags } from "../lib/tenant-stacks/tags";
 
 const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
@@ -53,31 +50,13 @@ async function checkPlatforms(ctx: AutomationContext, specs: TenantStackSpec[]):
 }
 
 async function list(ctx: AutomationContext, json: boolean): Promise<number> {
-  const stacks = await ctx.listTenantStacks();
-  const limit = pLimit(4);
-  const rows = await Promise.all(
-    stacks
-      .filter((s) => slugOfTenantStack(s.stack) !== undefined)
-      .map((s) =>
-        limit(async () => {
-          try {
-            const spec = specFromTags(await ctx.tenantTags(s.stack), s.stack);
-            return { ...s, ...spec };
-          } catch (err) {
-            return { ...s, slug: slugOfTenantStack(s.stack)!, problem: (err as Error).message };
-          }
-        }),
-      ),
-  );
-  print(json, { tenants: rows }, () =>
-    rows.length === 0
+  const stacks = await ctx.recordedTenantStacks();
+  print(json, { tenants: stacks }, () =>
+    stacks.length === 0
       ? "no tenant stacks"
       : table(
-          ["tenant", "tier", "region", "platform", "resources", "last update", "note"],
-          rows.map((r) => {
-            const spec = r as Partial<TenantStackSpec> & typeof r;
-            return [r.slug, spec.tier, spec.region, spec.platform, r.resourceCount, r.lastUpdate, "problem" in r ? r.problem : r.updateInProgress ? "update in progress" : ""];
-          }),
+          ["stack", "tier", "region", "platform", "resources", "last update", "note"],
+          stacks.map((s) => [s.stack, s.spec?.tier, s.spec?.region, s.spec?.platform, s.resourceCount, s.lastUpdate, s.problem ?? (s.updateInProgress ? "update in progress" : "")]),
         ),
   );
   return EXIT.ok;

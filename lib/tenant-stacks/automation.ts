@@ -15,10 +15,11 @@
 import { LocalWorkspace, PulumiCommand, type EngineEvent, type LocalWorkspaceOptions, type PulumiFn, type Stack } from "@pulumi/pulumi/automation";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import path from "node:path";
+import pLimit from "p-limit";
 import { findPulumiToolchain, pulumiEnvironment } from "../pulumi-env";
 import { classifyFailure, type StackFailure } from "./errors";
 import type { ChangeCounts, JobEvent, Phase, TenantJob, TenantJobResult, TenantStackDriver } from "./jobs";
-import { PLATFORM_PROJECT, stackReferenceName, TENANT_PROJECT, tenantStackName } from "./names";
+import { PLATFORM_PROJECT, slugOfTenantStack, stackReferenceName, TENANT_PROJECT, tenantStackName } from "./names";
 import { ownershipProblem, PlatformStackError, readPlatformSummary, residencyProblem, unwrapOutputs, type PlatformSummary } from "./platform";
 import { ResidencyError } from "../residency";
 import { TenantSpecError, type TenantStackSpec } from "./spec";
@@ -115,6 +116,32 @@ export class AutomationContext {
   async tenantTags(stack: string): Promise<Record<string, string>> {
     return this.withWorkspace(TENANT_PROJECT, stack, async (opts) => (await LocalWorkspace.create(opts)).listTags(stack));
   }
+
+  /** Every tenant stack with the spec its tags record (or why they cannot be read), `concurrency` reads at once. */
+  async recordedTenantStacks(concurrency = 4): Promise<RecordedTenantStackInfo[]> {
+    const stacks = (await this.listTenantStacks()).filter((s) => slugOfTenantStack(s.stack) !== undefined);
+    const limit = pLimit(concurrency);
+    return Promise.all(
+      stacks.map((s) =>
+        limit(async () => {
+          try {
+            return { ...s, spec: specFromTags(await this.tenantTags(s.stack), s.stack) };
+          } catch (err) {
+            return { ...s, problem: (err as Error).message };
+          }
+        }),
+      ),
+    );
+  }
+}
+
+export interface RecordedTenantStackInfo {
+  stack: string;
+  lastUpdate?: string;
+  resourceCount?: number;
+  updateInProgress?: boolean;
+  spec?: TenantStackSpec;
+  problem?: string;
 }
 
 /** Counts finished resource steps and reports what the engine is doing, as JobEvents. */

@@ -35,7 +35,7 @@ async function query<R = Record<string, unknown>>(url: string, text: string, par
 }
 
 describe.skipIf(!toolchainLookup.ok)(`tenant stacks through the real engine${toolchainLookup.ok ? "" : ` — skipped: ${skipReason}`}`, () => {
-  let region: TestRegion;
+  let region: TestRegion & { dispose(): Promise<void> };
   let driver: AutomationDriver;
   const spec = (slug: string, tier: TenantStackSpec["tier"] = "starter", r: TenantStackSpec["region"] = "eu"): TenantStackSpec => ({
     slug,

@@ -10,7 +10,7 @@
  * the directories.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, type PulumiFn } from "@pulumi/pulumi/automation";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -30,19 +30,28 @@ export const skipReason = toolchainLookup.ok ? "" : toolchainLookup.reason;
 export interface TestRegion {
   region: ResidencyRegion;
   platformStack: string;
+  /** The platform stack's inline program (for lib/rollout/automation.ts inlinePlatformOps). */
+  platformProgram: PulumiFn;
   database: string;
   postgres: PostgresServer;
   redis: RedisServer;
-  /** Environment that points Pulumi at this region's backend (for drivers and workers). */
+  /** Environment that points Pulumi at the regions' backend (for drivers and workers). */
   env: Record<string, string>;
   ctx: AutomationContext;
   /** Superuser URL of the region's database. */
   databaseUrl: string;
+}
+
+export interface TestRegions {
+  regions: TestRegion[];
+  env: Record<string, string>;
+  ctx: AutomationContext;
+  /** Destroys every tenant stack and platform stack, stops the servers, removes the directories. */
   dispose(): Promise<void>;
 }
 
 /** The platform outputs tenant stacks read, declared the way a regional platform stack declares them. */
-export function testPlatformProgram(options: { region: ResidencyRegion; pgPort: number; database: string; redisPort: number; redisPasswordFile: string }) {
+export function testPlatformProgram(options: { region: ResidencyRegion; pgPort: number; database: string; redisPort: number; redisPasswordFile: string }): PulumiFn {
   return async () => {
     const connection = { host: "127.0.0.1", port: options.pgPort, user: "postgres" };
     const regional = new RegionalDatabase(`test-${options.region}`, { connection, database: options.database, region: options.region });
@@ -56,7 +65,8 @@ export function testPlatformProgram(options: { region: ResidencyRegion; pgPort: 
   };
 }
 
-export async function openTestRegion(region: ResidencyRegion): Promise<TestRegion> {
+/** Throwaway regions sharing one file backend, each with its own PostgreSQL, Redis and platform stack (deployed). */
+export async function openTestRegions(names: ResidencyRegion[]): Promise<TestRegions> {
   if (!toolchainLookup.ok) throw new Error(skipReason);
   const root = mkdtempSync(path.join(os.tmpdir(), "alphapulse-tenant-stacks-"));
   const env = {
@@ -64,54 +74,71 @@ export async function openTestRegion(region: ResidencyRegion): Promise<TestRegio
     PULUMI_HOME: path.join(root, "home"),
   };
   for (const dir of ["state", "home"]) mkdirSync(path.join(root, dir), { recursive: true });
-
-  const postgres = await startPostgres({ settings: THROWAWAY_SETTINGS });
-  const redis = await startRedis();
-  const redisPasswordFile = path.join(root, "redis-admin-password");
-  writeFileSync(redisPasswordFile, redis.adminPassword + "\n", { mode: 0o600 });
-  const database = `tenants_${randomBytes(3).toString("hex")}`;
-  const platformStack = `test-${region}-${randomBytes(3).toString("hex")}`;
-
   const ctx = await AutomationContext.create({ repoRoot: REPO_ROOT, binDir: toolchainLookup.toolchain.binDir, program: (spec) => tenantProgram(spec), env });
-  const program = testPlatformProgram({ region, pgPort: postgres.port, database, redisPort: redis.port, redisPasswordFile });
-  await ctx.withWorkspace(PLATFORM_PROJECT, platformStack, async (opts) => {
-    const stack = await LocalWorkspace.createStack({ projectName: PLATFORM_PROJECT, stackName: platformStack, program }, opts);
-    await stack.up();
-  });
-
+  const regions: TestRegion[] = [];
+  const dispose = async () => {
+    try {
+      // Tenant stacks a failed test left behind: destroy them so their Redis users and roles go too.
+      const leftovers = await ctx.listTenantStacks().catch(() => []);
+      for (const { stack } of leftovers) {
+        await ctx.withWorkspace(TENANT_PROJECT, stack, async (opts) => {
+          const s = await LocalWorkspace.selectStack({ projectName: TENANT_PROJECT, stackName: stack, program: async () => {} }, opts);
+          await s.destroy().catch(() => {});
+          await s.workspace.removeStack(stack, { force: true }).catch(() => {});
+        });
+      }
+      for (const r of regions) {
+        await ctx
+          .withWorkspace(PLATFORM_PROJECT, r.platformStack, async (opts) => {
+            const stack = await LocalWorkspace.selectStack({ projectName: PLATFORM_PROJECT, stackName: r.platformStack, program: r.platformProgram }, opts);
+            await stack.destroy();
+            await stack.workspace.removeStack(r.platformStack);
+          })
+          .catch(() => {});
+      }
+    } finally {
+      for (const r of regions) {
+        await r.redis.stop({ removeDir: true }).catch(() => {});
+        await r.postgres.stop({ removeData: true, mode: "immediate" }).catch(() => {});
+      }
+      rmSync(root, { recursive: true, force: true });
+    }
+  };
+  try {
+    for (const region of names) {
+      const postgres = await startPostgres({ settings: THROWAWAY_SETTINGS });
+      const redis = await startRedis();
+      const redisPasswordFile = path.join(root, `redis-${region}-admin-password`);
+      writeFileSync(redisPasswordFile, redis.adminPassword + "\n", { mode: 0o600 });
+      const database = `tenants_${randomBytes(3).toString("hex")}`;
+      const platformStack = `test-${region}-${randomBytes(3).toString("hex")}`;
+      const platformProgram = testPlatformProgram({ region, pgPort: postgres.port, database, redisPort: redis.port, redisPasswordFile });
+      const r: TestRegion = { region, platformStack, platformProgram, database, postgres, redis, env, ctx, databaseUrl: postgres.urlFor(database) };
+      regions.push(r);
+      await ctx.withWorkspace(PLATFORM_PROJECT, platformStack, async (opts) => {
+        const stack = await LocalWorkspace.createStack({ projectName: PLATFORM_PROJECT, stackName: platformStack, program: platformProgram }, opts);
+        await stack.up();
+      });
+    }
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
   let disposed = false;
   return {
-    region,
-    platformStack,
-    database,
-    postgres,
-    redis,
+    regions,
     env,
     ctx,
-    databaseUrl: postgres.urlFor(database),
     async dispose() {
       if (disposed) return;
       disposed = true;
-      try {
-        // Tenant stacks a failed test left behind: destroy them so their Redis users and roles go too.
-        const leftovers = await ctx.listTenantStacks().catch(() => []);
-        for (const { stack } of leftovers) {
-          await ctx.withWorkspace(TENANT_PROJECT, stack, async (opts) => {
-            const s = await LocalWorkspace.selectStack({ projectName: TENANT_PROJECT, stackName: stack, program: async () => {} }, opts);
-            await s.destroy().catch(() => {});
-            await s.workspace.removeStack(stack, { force: true }).catch(() => {});
-          });
-        }
-        await ctx.withWorkspace(PLATFORM_PROJECT, platformStack, async (opts) => {
-          const stack = await LocalWorkspace.selectStack({ projectName: PLATFORM_PROJECT, stackName: platformStack, program }, opts);
-          await stack.destroy();
-          await stack.workspace.removeStack(platformStack);
-        });
-      } finally {
-        await redis.stop({ removeDir: true }).catch(() => {});
-        await postgres.stop({ removeData: true, mode: "immediate" }).catch(() => {});
-        rmSync(root, { recursive: true, force: true });
-      }
+      await dispose();
     },
   };
+}
+
+/** One throwaway region (see openTestRegions). */
+export async function openTestRegion(region: ResidencyRegion): Promise<TestRegion & { dispose(): Promise<void> }> {
+  const opened = await openTestRegions([region]);
+  return { ...opened.regions[0], dispose: () => opened.dispose() };
 }
