@@ -1,8 +1,9 @@
 /**
  * Isolation attacks by tenant A against tenant B, each a function that answers "did it leak?", and
  * the breakages that make each of them leak (the negative controls). isolation.test.ts runs every
- * attack against the real schema (expect no leak) and against its breakage (expect a leak), each on
- * a fresh database.
+ * attack against the real schema (expect no leak; one database, so an attack leaves the tenants as
+ * it found them); isolation-controls.test.ts runs each against its breakage on a fresh database
+ * (expect a leak).
  *
  * The attacker connects as app_user (or, for breakages that model "app_user was given more than it
  * should", as a throwaway role with exactly that) and knows B's ids: ids leak through logs, URLs and
@@ -10,6 +11,7 @@
  */
 import { execFile } from "node:child_process";
 import pg from "pg";
+import { auditDatabase } from "../../lib/audit";
 import { TENANT_TABLES, tenantTable } from "../../lib/catalogue";
 import { ROLES } from "../../lib/roles";
 import { foreignKeyName, indexName, TENANT_PREDICATE } from "../../lib/schema";
@@ -522,20 +524,24 @@ export const ATTACKS: Attack[] = [
     breakage: BREAKAGES.ignoresSuspension,
     async run(ctx) {
       await setTenantStatus(ctx.m.admin, ctx.a.id, "suspended");
-      const c = await ctx.connect();
-      await setTenant(c, ctx.a.id);
-      const own = (await c.query(`SELECT count(*)::int AS n FROM shared.trades`)).rows[0].n;
-      const insert = await sqlstate(() =>
-        c.query(`INSERT INTO shared.trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'AAPL', 'buy', 1, 1)`, [ctx.a.id]),
-      );
-      const d = await ctx.connect();
-      await d.query("BEGIN");
-      const enter = await sqlstate(() => d.query(`SELECT tenancy.enter_tenant($1)`, [ctx.a.id]));
-      await d.query("ROLLBACK");
-      return outcome(
-        own > 0 || insert === undefined,
-        `rows visible while suspended: ${own}; insert: ${insert ?? "accepted"}; enter_tenant: ${enter ?? "accepted"}`,
-      );
+      try {
+        const c = await ctx.connect();
+        await setTenant(c, ctx.a.id);
+        const own = (await c.query(`SELECT count(*)::int AS n FROM shared.trades`)).rows[0].n;
+        const insert = await sqlstate(() =>
+          c.query(`INSERT INTO shared.trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'AAPL', 'buy', 1, 1)`, [ctx.a.id]),
+        );
+        const d = await ctx.connect();
+        await d.query("BEGIN");
+        const enter = await sqlstate(() => d.query(`SELECT tenancy.enter_tenant($1)`, [ctx.a.id]));
+        await d.query("ROLLBACK");
+        return outcome(
+          own > 0 || insert === undefined,
+          `rows visible while suspended: ${own}; insert: ${insert ?? "accepted"}; enter_tenant: ${enter ?? "accepted"}`,
+        );
+      } finally {
+        await setTenantStatus(ctx.m.admin, ctx.a.id, "active"); // the real-schema fixture is shared by every attack
+      }
     },
   },
   {
@@ -555,4 +561,12 @@ export async function createBlotterView(m: MigratedDatabase): Promise<void> {
     `CREATE VIEW shared.trade_blotter WITH (security_invoker = true) AS SELECT tenant_id, id, symbol, price FROM shared.trades`,
   );
   await m.admin.query(`GRANT SELECT ON shared.trade_blotter TO ${ROLES.app}`);
+}
+
+/** The audit's findings for an attacked database, the attacker counted as an app role; the server version is tested on its own. */
+export async function auditFindings(ctx: AttackContext): Promise<string[]> {
+  const subjectRoles = [...new Set([ROLES.app, ROLES.readonly, ctx.attacker])];
+  return (await auditDatabase(ctx.m.admin, { subjectRoles }))
+    .filter((f) => f.check !== "server-version")
+    .map((f) => `${f.check}: ${f.object}`);
 }
