@@ -89,7 +89,7 @@ export interface RelationFacts {
   forceRls: boolean;
   /** reloptions, e.g. ["security_invoker=true"]. */
   options: string[];
-  /** Explicit grants to anyone but the owner; grantee "PUBLIC" for PUBLIC. */
+  /** Explicit grants to anyone but the owner; grantee "PUBLIC" for PUBLIC; column grants as "SELECT (price)". */
   grants: { grantee: string; privilege: string }[];
   /** RLS-subject roles that can SELECT/INSERT/UPDATE/DELETE it by any path (own grant, PUBLIC, membership). */
   reachableBy: string[];
@@ -519,6 +519,8 @@ export function checkForeignKeys(s: AuditSnapshot): Finding[] {
 }
 
 const DANGEROUS: Record<string, Severity> = { TRUNCATE: "critical", REFERENCES: "high", TRIGGER: "high" };
+/** "SELECT (price)" → "SELECT". */
+const privilegeName = (privilege: string) => privilege.split(" ")[0];
 
 export function checkGrants(s: AuditSnapshot): Finding[] {
   const out: Finding[] = [];
@@ -533,12 +535,18 @@ export function checkGrants(s: AuditSnapshot): Finding[] {
         fix: `REVOKE ALL ON ${quoted(r)} FROM PUBLIC`,
       });
     }
-    for (const g of r.grants.filter((g) => s.subjectRoles.includes(g.grantee) && DANGEROUS[g.privilege])) {
+    for (const g of r.grants.filter((g) => s.subjectRoles.includes(g.grantee) && DANGEROUS[privilegeName(g.privilege)])) {
+      const privilege = privilegeName(g.privilege);
+      const why = {
+        TRUNCATE: "TRUNCATE ignores RLS and empties every tenant",
+        REFERENCES: "lets it build foreign keys that probe other tenants' keys",
+        TRIGGER: "lets it attach triggers that see every tenant's rows",
+      }[privilege];
       out.push({
         check: "grant-dangerous",
-        severity: DANGEROUS[g.privilege],
+        severity: DANGEROUS[privilege],
         object: describe(r),
-        message: `grants ${g.privilege} to ${g.grantee}: ${g.privilege === "TRUNCATE" ? "TRUNCATE ignores RLS and empties every tenant" : g.privilege === "REFERENCES" ? "lets it build foreign keys that probe other tenants' keys" : "lets it attach triggers that see every tenant's rows"}`,
+        message: `grants ${g.privilege} to ${g.grantee}: ${why}`,
         fix: `REVOKE ${g.privilege} ON ${quoted(r)} FROM ${g.grantee}`,
       });
     }
@@ -751,9 +759,13 @@ export async function readAuditSnapshot(client: Queryable, options: AuditOptions
                  JOIN pg_namespace pn ON pn.oid = p.relnamespace WHERE i.inhrelid = c.oid LIMIT 1) AS parent,
               ${HAS_TENANT_ID("c.oid")} AS "hasTenantId",
               c.relrowsecurity AS rls, c.relforcerowsecurity AS "forceRls", coalesce(c.reloptions, '{}') AS options,
-              coalesce((SELECT json_agg(json_build_object('grantee', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END,
-                                                          'privilege', a.privilege_type) ORDER BY a.grantee, a.privilege_type)
-                          FROM aclexplode(c.relacl) a WHERE a.grantee <> c.relowner), '[]') AS grants,
+              coalesce((SELECT json_agg(json_build_object('grantee', g.grantee, 'privilege', g.privilege) ORDER BY g.grantee, g.privilege)
+                          FROM (SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee)::text END AS grantee, a.privilege_type AS privilege
+                                  FROM aclexplode(c.relacl) a WHERE a.grantee <> c.relowner
+                                UNION ALL -- column grants, as "SELECT (price)"
+                                SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee)::text END, a.privilege_type || ' (' || att.attname || ')'
+                                  FROM pg_attribute att, aclexplode(att.attacl) a
+                                 WHERE att.attrelid = c.oid AND att.attnum > 0 AND NOT att.attisdropped AND a.grantee <> c.relowner) g), '[]') AS grants,
               ARRAY(SELECT r.rolname::text FROM pg_roles r
                      WHERE r.rolname = ANY($1) AND has_table_privilege(r.oid, c.oid, 'SELECT, INSERT, UPDATE, DELETE') ORDER BY 1) AS "reachableBy"
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -199,6 +199,12 @@ describe("auditDatabase, live", () => {
       ],
     ],
     ["SELECT granted to PUBLIC", [`GRANT SELECT ON shared.trades TO PUBLIC`], [["high", "grant-public", "table shared.trades"]]],
+    ["a column granted to PUBLIC", [`GRANT SELECT (price) ON shared.trades TO PUBLIC`], [["high", "grant-public", "table shared.trades"]]],
+    [
+      "REFERENCES on a column to app_user",
+      [`GRANT REFERENCES (id) ON shared.positions TO ${ROLES.app}`],
+      [["high", "grant-dangerous", "table shared.positions"]],
+    ],
     [
       "TRUNCATE granted to app_user",
       [`GRANT TRUNCATE ON shared.trades TO ${ROLES.app}`],
