@@ -22,7 +22,13 @@ import { parseArgs } from "node:util";
 import { table } from "../cli/output";
 import { auditRegions, type RegionAudit } from "../lib/local/region-audit";
 import { readLocalStackConfig, StackConfigError, type LocalStackConfig } from "../lib/local-stack-config";
-import { regionServicesStatus, startRegionServices, stopRegionServices, type ServiceStatus } from "../lib/local/region-services";
+import {
+  regionServicesStatus,
+  startRegionPgbouncer,
+  startRegionServices,
+  stopRegionServices,
+  type ServiceStatus,
+} from "../lib/local/region-services";
 import { findPulumiToolchain, pulumiEnvironment, REPO_ROOT, type PulumiToolchain } from "../lib/pulumi-env";
 
 const LOCAL_STACKS = ["local-eu", "local-us"];
@@ -50,6 +56,8 @@ const started = Date.now();
 let json = false;
 let verbose = false;
 let alwaysRefresh = false;
+/** The app role's URL per stack (secret: kept out of every output). */
+const appUrls = new Map<string, string>();
 const progress = (message: string) => {
   if (!json || verbose) process.stderr.write(message + "\n");
 };
@@ -101,15 +109,20 @@ async function up(toolchain: PulumiToolchain, stack: string, config: LocalStackC
   });
   const changes = result.summary.resourceChanges ?? {};
   const changed = Object.entries(changes).some(([op, n]) => op !== "same" && (n ?? 0) > 0);
+  // PgBouncer last: its auth file carries the verifiers of the roles the stack just made sure of.
+  const outputs = summarizeOutputs(result.outputs);
+  const database = (outputs.postgres as { database: string }).database;
+  const pgbouncer = await startRegionPgbouncer(REPO_ROOT, stack, config, database, { onProgress: (m) => progress(`  ${m}`) });
+  appUrls.set(stack, String(result.outputs.appUrl?.value));
   progress(`${stack}: ${changed ? "updated" : "no changes"} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   return {
     stack,
     region: config.region,
-    services: services.services,
+    services: services.services.map((x) => (x.name === "pgbouncer" ? pgbouncer : x)),
     changes,
     changed,
     durationMs: Date.now() - t0,
-    ...summarizeOutputs(result.outputs),
+    ...outputs,
   };
 }
 
@@ -239,6 +252,7 @@ async function main(): Promise<number> {
         region: s.region as LocalStackConfig["region"],
         adminUrl: adminUrlOf(s),
         expectedTenants: s.tenants ?? {},
+        pooledAppUrl: pooledAppUrlOf(s),
       })),
     );
   }
@@ -247,6 +261,16 @@ async function main(): Promise<number> {
   if (json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
   else process.stdout.write(render(command, summaries, audit) + "\n");
   return findings === 0 ? 0 : 1;
+}
+
+/** The app role's URL through the region's PgBouncer, when this run knows the password and PgBouncer is up. */
+function pooledAppUrlOf(s: StackSummary): string | undefined {
+  const app = appUrls.get(s.stack);
+  const bouncer = s.services.find((x) => x.name === "pgbouncer");
+  if (!app || !bouncer || bouncer.state === "stopped") return undefined;
+  const url = new URL(app);
+  url.port = String(bouncer.port);
+  return url.toString();
 }
 
 function adminUrlOf(s: StackSummary): string {

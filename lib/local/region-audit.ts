@@ -6,6 +6,8 @@
  *     application role, through `tenancy.enter_tenant`) no catalogue table may show another tenant's
  *     row, while the tenant's own marker is visible (the probe reads something) and a role that
  *     bypasses RLS sees every marker (so the zero is the policy at work, not an empty table).
+ *   - through PgBouncer (when given its URL): the application role logs in with SCRAM, lands in a
+ *     tenant's context, and sees no other tenant's row.
  * Across regions: no tenant (id or slug) may be registered in two regions.
  */
 import pg from "pg";
@@ -24,6 +26,8 @@ export interface RegionAuditInput {
   adminUrl: string;
   /** Tenants the stack declares (slug → id); each must be registered here. */
   expectedTenants: Record<string, string>;
+  /** The application role's URL through the region's PgBouncer: checked when given. */
+  pooledAppUrl?: string;
 }
 
 export interface RegionAudit {
@@ -120,6 +124,34 @@ export async function isolationProbe(
 
 class RollbackProbe extends Error {}
 
+/** Through PgBouncer, as the application role: logs in, enters a tenant, sees none of the others' rows. */
+export async function pooledProbe(url: string, tenants: Pick<Tenant, "id" | "slug" | "status">[]): Promise<string[]> {
+  const tenant = tenants.find((t) => t.status === "active");
+  if (!tenant) return [];
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  try {
+    await client.connect();
+  } catch (err) {
+    return [`pgbouncer: ${ROLES.app} cannot connect through PgBouncer: ${(err as Error).message}`];
+  }
+  try {
+    await client.query("BEGIN");
+    await client.query("SELECT tenancy.enter_tenant($1)", [tenant.id]);
+    const { rows } = await client.query(
+      "SELECT current_user AS who, (SELECT count(*)::int FROM positions WHERE tenant_id <> $1) AS foreign_rows",
+      [tenant.id],
+    );
+    await client.query("COMMIT");
+    const out: string[] = [];
+    if (rows[0].who !== ROLES.app) out.push(`pgbouncer: connected as ${rows[0].who}, expected ${ROLES.app}`);
+    if (rows[0].foreign_rows > 0)
+      out.push(`isolation: through PgBouncer, tenant ${tenant.slug} sees ${rows[0].foreign_rows} row(s) of other tenants`);
+    return out;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 /** Audits each region, then residency across them. Connections are opened and closed here. */
 export async function auditRegions(inputs: RegionAuditInput[]): Promise<RegionAudit[]> {
   const results: RegionAudit[] = [];
@@ -136,6 +168,7 @@ export async function auditRegions(inputs: RegionAuditInput[]): Promise<RegionAu
       const { rows } = await client.query("SELECT region FROM tenancy.database_settings");
       const tenants = await listTenants(client);
       const probe = await isolationProbe(client, tenants);
+      const pooled = input.pooledAppUrl ? await pooledProbe(input.pooledAppUrl, tenants) : [];
       results.push({
         stack: input.stack,
         region: input.region,
@@ -143,8 +176,9 @@ export async function auditRegions(inputs: RegionAuditInput[]): Promise<RegionAu
           `${structural.length === 0 ? "structural audit clean" : `structural audit: ${structural.length} finding(s)`}`,
           `${tenants.length} tenant(s) all of region ${input.region}`,
           `live probe over ${TENANT_TABLES.length} tables for ${tenants.filter((t) => t.status === "active").length} tenant(s)`,
+          ...(input.pooledAppUrl ? [`${ROLES.app} through PgBouncer`] : []),
         ],
-        findings: [...structural, ...residencyFindings(input, (rows[0]?.region as string | null) ?? null, tenants), ...probe],
+        findings: [...structural, ...residencyFindings(input, (rows[0]?.region as string | null) ?? null, tenants), ...probe, ...pooled],
         tenants: tenants.map((t) => ({ slug: t.slug, id: t.id, region: t.region, placement: t.placement })),
       });
     } finally {

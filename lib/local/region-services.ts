@@ -1,8 +1,12 @@
 /**
- * The long-lived servers of one local stack ("region"): its own PostgreSQL cluster, Redis and (when
- * lib/local/pgbouncer-server.ts lands) PgBouncer, on the loopback ports of the stack's config, with
- * their data under `.pulumi-local/<stack>/`. Starting is idempotent: a server already running from
- * that directory is left alone; a port held by anything else is an error that names it.
+ * The long-lived servers of one local stack ("region"): its own PostgreSQL cluster, Redis and
+ * PgBouncer, on the loopback ports of the stack's config, with their data under
+ * `.pulumi-local/<stack>/`. Starting is idempotent: a server already running from that directory is
+ * left alone; a port held by anything else is an error that names it.
+ *
+ * PostgreSQL and Redis come first (`startRegionServices`, before `pulumi up`); PgBouncer after it
+ * (`startRegionPgbouncer`), because its auth file carries the SCRAM verifiers of the login roles
+ * that the stack's DatabaseSchema creates.
  *
  * They outlive the process that starts them (pg_ctl and daemonized redis-server), so `npm run local`
  * can exit and the developer keeps a running region; `stopRegionServices` ends them.
@@ -17,6 +21,10 @@ import type { LocalStackConfig } from "../local-stack-config";
 import { postgresBinDir, startPostgres } from "./postgres-server";
 import { ensureServiceDirectory, isListening, runServerProgram, runsAsRoot } from "./processes";
 import { startRedis, stopRedisAt, REDIS_ADMIN_USER, redisUrl } from "./redis-server";
+import { PGBOUNCER_AUTH_FILE, PGBOUNCER_PID, startPgbouncer, stopPgbouncerAt, writePgbouncerFiles } from "./pgbouncer-server";
+import { SCRAM_VERIFIER_PATTERN, type AuthUser } from "../pgbouncer/auth";
+import { localPgbouncerConfig, renderPgbouncerIni } from "../pgbouncer/config";
+import { ROLES } from "../roles";
 
 /** postgresql.conf settings of a local region: durable (these clusters keep their data), small. */
 export const LOCAL_REGION_POSTGRES_SETTINGS: Record<string, string | number> = {
@@ -25,7 +33,7 @@ export const LOCAL_REGION_POSTGRES_SETTINGS: Record<string, string | number> = {
   log_min_duration_statement: -1,
 };
 
-export type ServiceState = "started" | "running" | "stopped" | "unavailable";
+export type ServiceState = "started" | "running" | "stopped";
 
 export interface ServiceStatus {
   name: "postgres" | "redis" | "pgbouncer";
@@ -157,13 +165,8 @@ export async function startRegionServices(
     services.push({ name: "redis", port: redisPort, state: "started", dir: redisDir });
   }
 
-  // PgBouncer: lib/local/pgbouncer-server.ts (issue 4) is not in this checkout yet.
-  services.push({
-    name: "pgbouncer",
-    port: config.pgbouncer.port,
-    state: "unavailable",
-    detail: "lib/local/pgbouncer-server.ts not available yet",
-  });
+  // PgBouncer: after `pulumi up` (startRegionPgbouncer); reported as it is now.
+  services.push(await pgbouncerStatus(dataDir, config));
 
   return {
     stack,
@@ -175,6 +178,79 @@ export async function startRegionServices(
   };
 }
 
+/** The login roles that PgBouncer admits (the RLS-subject roles; never a superuser or the migrator). */
+export const PGBOUNCER_LOCAL_USERS = [ROLES.app, ROLES.readonly] as const;
+
+async function pgbouncerStatus(dataDir: string, config: LocalStackConfig): Promise<ServiceStatus> {
+  const dir = path.join(dataDir, "pgbouncer");
+  const running = pidAlive(path.join(dir, PGBOUNCER_PID)) && (await isListening(config.pgbouncer.port));
+  return { name: "pgbouncer", port: config.pgbouncer.port, state: running ? "running" : "stopped", dir };
+}
+
+/**
+ * Starts the region's PgBouncer in front of `database` (session pooling, the repository's rendered
+ * config), admitting the login roles with the SCRAM verifiers PostgreSQL holds for them. Already
+ * running: the files are rendered again and, when they changed (new passwords), PgBouncer reloads.
+ */
+export async function startRegionPgbouncer(
+  repoRoot: string,
+  stack: string,
+  config: LocalStackConfig,
+  database: string,
+  options: StartOptions = {},
+): Promise<ServiceStatus> {
+  const progress = options.onProgress ?? (() => {});
+  const dataDir = regionDataDir(repoRoot, stack, config);
+  const dir = ensureServiceDirectory(path.join(dataDir, "pgbouncer"));
+  const users = await loginVerifiers(config.postgres.port);
+  const local = localPgbouncerConfig({ database, host: "127.0.0.1", port: config.postgres.port, dir, listenPort: config.pgbouncer.port });
+  const status = await pgbouncerStatus(dataDir, config);
+  if (status.state === "running") {
+    const files = () => [PGBOUNCER_AUTH_FILE, "pgbouncer.ini"].map((f) => readFileSync(path.join(dir, f), "utf8")).join("\n");
+    const before = files();
+    writePgbouncerFiles(dir, renderPgbouncerIni(local), users);
+    if (files() !== before) {
+      progress(`${stack}: PgBouncer config changed, reloading`);
+      process.kill(Number(readFileSync(path.join(dir, PGBOUNCER_PID), "utf8").trim()), "SIGHUP");
+    }
+    return status;
+  }
+  if (await isListening(config.pgbouncer.port)) {
+    throw new Error(
+      `${stack}: port ${config.pgbouncer.port} (pgbouncer.port) is taken by another server; stop it or change the port in stacks/Pulumi.${stack}.yaml`,
+    );
+  }
+  progress(`${stack}: starting PgBouncer on 127.0.0.1:${config.pgbouncer.port} → ${database}`);
+  await startPgbouncer({
+    databases: local.databases,
+    users,
+    port: config.pgbouncer.port,
+    dir,
+    daemonize: true,
+    settings: { listenAddr: local.listenAddr, defaultPoolSize: local.defaultPoolSize },
+  });
+  return { name: "pgbouncer", port: config.pgbouncer.port, state: "started", dir };
+}
+
+async function loginVerifiers(pgPort: number): Promise<AuthUser[]> {
+  const client = new pg.Client({ host: "127.0.0.1", port: pgPort, user: "postgres", database: "postgres" });
+  await client.connect();
+  try {
+    const { rows } = await client.query(
+      "SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY($1) AND rolcanlogin ORDER BY rolname",
+      [[...PGBOUNCER_LOCAL_USERS]],
+    );
+    const users = rows
+      .filter((r: { rolpassword: string | null }) => r.rolpassword && SCRAM_VERIFIER_PATTERN.test(r.rolpassword))
+      .map((r: { rolname: string; rolpassword: string }) => ({ name: r.rolname, scramVerifier: r.rolpassword }));
+    if (!users.length)
+      throw new Error(`no login role of ${PGBOUNCER_LOCAL_USERS.join(", ")} has a SCRAM password on port ${pgPort}: run pulumi up first`);
+    return users;
+  } finally {
+    await client.end();
+  }
+}
+
 /** Stops the region's servers (those started from its data directory); `removeData` deletes the directory too. */
 export async function stopRegionServices(
   repoRoot: string,
@@ -184,6 +260,9 @@ export async function stopRegionServices(
 ): Promise<ServiceStatus[]> {
   const dataDir = regionDataDir(repoRoot, stack, config);
   const out: ServiceStatus[] = [];
+  const pgbouncerDir = path.join(dataDir, "pgbouncer");
+  if (existsSync(pgbouncerDir)) await stopPgbouncerAt(pgbouncerDir);
+  out.push({ name: "pgbouncer", port: config.pgbouncer.port, state: "stopped", dir: pgbouncerDir });
   const redisDir = path.join(dataDir, "redis");
   if (existsSync(redisDir)) await stopRedisAt(redisDir);
   out.push({ name: "redis", port: config.redis.port, state: "stopped", dir: redisDir });
@@ -218,7 +297,7 @@ export async function regionServicesStatus(repoRoot: string, stack: string, conf
       state: pidAlive(path.join(redisDir, "redis.pid")) && (await isListening(config.redis.port)) ? "running" : "stopped",
       dir: redisDir,
     },
-    { name: "pgbouncer", port: config.pgbouncer.port, state: "unavailable", detail: "lib/local/pgbouncer-server.ts not available yet" },
+    await pgbouncerStatus(dataDir, config),
   ];
 }
 

@@ -4,7 +4,7 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { crossRegionFindings, isolationProbe, residencyFindings } from "../../lib/local/region-audit";
+import { crossRegionFindings, isolationProbe, pooledProbe, residencyFindings } from "../../lib/local/region-audit";
 import { migrate } from "../../lib/migrate";
 import { createTenant, listTenants } from "../../lib/tenants";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
@@ -78,5 +78,15 @@ describe("isolation probe", () => {
       await client.query("ALTER TABLE shared.positions ENABLE ROW LEVEL SECURITY");
       await client.query("ALTER TABLE shared.positions FORCE ROW LEVEL SECURITY");
     }
+  });
+});
+
+describe("probe through PgBouncer", () => {
+  it("reports a connection that fails instead of throwing", async () => {
+    const findings = await pooledProbe("postgres://app_user:wrong-password-123@127.0.0.1:1/none", [
+      { id: "00000000-0000-4000-8000-000000000001", slug: "alpha-one", status: "active" },
+    ]);
+    expect(findings).toHaveLength(1);
+    expect(findings[0]).toMatch(/^pgbouncer: app_user cannot connect through PgBouncer/);
   });
 });
