@@ -6,10 +6,31 @@
 import { parseArgs } from "node:util";
 import { table } from "../cli/output";
 import { readLocalStackConfig } from "../lib/local-stack-config";
-import { regionServicesStatus, startRegionServices, stopRegionServices, type ServiceStatus } from "../lib/local/region-services";
+import {
+  regionServicesStatus,
+  startRegionPgbouncer,
+  startRegionServices,
+  stopRegionServices,
+  type ServiceStatus,
+} from "../lib/local/region-services";
 import { REPO_ROOT } from "../lib/pulumi-env";
 
 export const LOCAL_STACKS = ["local-eu", "local-us"] as const;
+
+/** PostgreSQL and Redis; then PgBouncer, which needs the roles a `pulumi up` of the stack created. */
+async function startAll(
+  stack: string,
+  config: ReturnType<typeof readLocalStackConfig>,
+  log: (m: string) => void,
+): Promise<ServiceStatus[]> {
+  const { services } = await startRegionServices(REPO_ROOT, stack, config, { onProgress: log });
+  try {
+    const pgbouncer = await startRegionPgbouncer(REPO_ROOT, stack, config, config.postgres.database, { onProgress: log });
+    return services.map((s) => (s.name === "pgbouncer" ? pgbouncer : s));
+  } catch (err) {
+    return services.map((s) => (s.name === "pgbouncer" ? { ...s, detail: `not started: ${(err as Error).message}` } : s));
+  }
+}
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -33,7 +54,7 @@ async function main(): Promise<number> {
     const log = (message: string) => process.stderr.write(message + "\n");
     const services =
       action === "start"
-        ? (await startRegionServices(REPO_ROOT, stack, config, { onProgress: log })).services
+        ? await startAll(stack, config, log)
         : action === "stop"
           ? await stopRegionServices(REPO_ROOT, stack, config, { removeData: values["remove-data"] })
           : await regionServicesStatus(REPO_ROOT, stack, config);
