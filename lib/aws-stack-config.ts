@@ -11,6 +11,7 @@
  * No Pulumi import: pure, tested without the engine (components/aws/config.ts reads it from pulumi.Config).
  */
 import { z } from "zod";
+import { checkAwsPoolBudget } from "./aws-pgbouncer";
 import { assertImageAllowed, assertRegionAllowed, assertTenantsResident, assertZoneInRegion, ResidencyError } from "./residency";
 import { configKeyPath, decodeConfigValue, SampleTenant, StackConfigError, CONFIG_NAMESPACE } from "./local-stack-config";
 import { ResidencyRegion, TenantId } from "./tenant";
@@ -62,7 +63,7 @@ export const PostgresConfig = z
     dataVolumeGiB: z.number().int().min(20).max(16384),
     dataVolumeIops: z.number().int().min(3000).max(16000).default(3000),
     dataVolumeThroughputMiBps: z.number().int().min(125).max(1000).default(125),
-    maxConnections: z.number().int().min(20).max(5000).default(200),
+    maxConnections: z.number().int().min(20).max(5000).default(300),
     /** Name filter of the golden image (self-owned AMIs): PostgreSQL 15 + TimescaleDB + pgBackRest, see docs/aws.md. */
     imageNamePattern: z.string().min(1).default("alphapulse-postgresql-15-timescaledb-*"),
     backup: z
@@ -104,10 +105,14 @@ export const PgbouncerConfig = z
     desiredCount: z.number().int().min(2, { message: "must be at least 2 (one task per availability zone)" }).default(2),
     cpu: z.union([z.literal(256), z.literal(512), z.literal(1024), z.literal(2048), z.literal(4096)]).default(512),
     memoryMiB: z.number().int().min(512).max(30720).default(1024),
-    /** ADR-001: 20 server connections per app instance, 10 instances. */
-    defaultPoolSize: z.number().int().min(1).default(20),
+    /** App instances connecting as app_user. ADR-001: 10. */
+    appInstances: z.number().int().min(1).default(10),
+    /** Pool size of each app instance. ADR-001: 20. */
+    appPoolPerInstance: z.number().int().min(1).default(20),
+    /** Client connections each task accepts. */
     maxClientConnections: z.number().int().min(1).default(1000),
-    maxDbConnections: z.number().int().min(1).default(200),
+    /** Extra server connections per task for clients that waited (operators' ad-hoc sessions). */
+    reservePoolSize: z.number().int().min(0).default(5),
   })
   .strict();
 
@@ -193,6 +198,17 @@ export const AwsStackConfig = z
         else seen.set(key, i);
       }
     });
+    // Session mode pins a server connection per app connection: app pools ≤ PgBouncer's pools ≤ max_connections.
+    const budget = checkAwsPoolBudget({
+      ...config.pgbouncer,
+      tasks: config.pgbouncer.desiredCount,
+      databaseHost: "pg-primary.internal",
+      maxConnections: config.postgres.maxConnections,
+    });
+    for (const problem of budget.problems) {
+      const path = BUDGET_FIELDS[problem.field] ?? ["pgbouncer"];
+      ctx.addIssue({ code: "custom", path, message: problem.message });
+    }
     if (config.postgres.memoryMiB === undefined && instanceMemoryMiB(config.postgres.instanceType) === undefined) {
       ctx.addIssue({
         code: "custom",
@@ -202,6 +218,13 @@ export const AwsStackConfig = z
     }
   });
 export type AwsStackConfig = z.infer<typeof AwsStackConfig>;
+
+/** Where lib/pgbouncer's pool-budget problems point in the stack config. */
+const BUDGET_FIELDS: Record<string, PropertyKey[]> = {
+  "postgres.maxConnections": ["postgres", "maxConnections"],
+  appPools: ["pgbouncer", "appInstances"],
+  maxClientConn: ["pgbouncer", "maxClientConnections"],
+};
 
 /** Config keys outside the project namespace that the schema reads, by schema field. */
 const FOREIGN_KEYS: Record<string, string> = { awsRegion: "aws:region" };

@@ -4,79 +4,21 @@
  *
  * - Clients reach 6432 only from the client security groups (the `app` group), through the NLB;
  *   the tasks accept 6432 only from the NLB and reach PostgreSQL's 5432 only on the cluster's group.
- * - pgbouncer.ini is rendered by a pure function and passed as an environment value (it holds no
- *   secret). The auth file (SCRAM verifiers, lib/pgbouncer/auth.ts) comes from a Secrets Manager
+ * - pgbouncer.ini is rendered by lib/pgbouncer `renderPgbouncerIni` — the renderer the local stacks
+ *   use — from lib/aws-pgbouncer.ts `awsPgbouncerConfig`, and passed as an environment value (it
+ *   holds no secret). The auth file (SCRAM verifiers, lib/pgbouncer/auth.ts) comes from a Secrets Manager
  *   secret this component declares and the data-layer stack fills (docs/aws.md): the verifiers
  *   belong to passwords the data layer generates, and PostgreSQL must hold the identical verifier.
- * - The root file system is read-only; the config is written to a task-local tmpfs-like volume.
- * - The NLB's TCP idle timeout is raised and PgBouncer sends keepalives well inside it: session
- *   pooling keeps client connections open for long idle periods.
+ * - The root file system is read-only; the config is written to an ephemeral task volume.
+ * - The NLB's TCP idle timeout is raised to an hour (the default, 350 s, cuts idle sessions): app
+ *   pools must close idle connections sooner or send TCP keepalives (docs/aws.md).
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { PGBOUNCER_PORT, PGBOUNCER_RUN_DIR } from "../../lib/aws-pgbouncer";
+import { renderPgbouncerIni, type PgbouncerConfigInput } from "../../lib/pgbouncer";
 
-export const PGBOUNCER_PORT = 6432;
-/** Where the container writes its config (an ephemeral task volume; the root file system is read-only). */
-export const PGBOUNCER_RUN_DIR = "/run/pgbouncer";
-
-export interface PgbouncerPool {
-  /** Server connections per database/user pair. ADR-001: 20. */
-  defaultPoolSize: number;
-  maxClientConnections: number;
-  /** Cap on server connections to PostgreSQL (must stay under max_connections). ADR-001: 200. */
-  maxDbConnections: number;
-}
-
-export interface PgbouncerIniParams extends PgbouncerPool {
-  databaseHost: string;
-  databasePort: number;
-  databaseName: string;
-  authFile: string;
-}
-
-/**
- * SEAM (issue 4): pgbouncer.ini for the AWS service. Replace the body with the typed renderer of
- * lib/pgbouncer (session pooling, reset query, timeouts, TLS) once it lands, so the local stacks and
- * AWS share one renderer as the issue asks. Until then this renders the same policy: session mode,
- * DISCARD ALL on release, SCRAM auth from the auth file, TLS to the server, keepalives inside the
- * NLB's idle timeout.
- */
-export function renderPgbouncerIniSeam(p: PgbouncerIniParams): string {
-  for (const [what, value] of [
-    ["databaseHost", p.databaseHost],
-    ["databaseName", p.databaseName],
-    ["authFile", p.authFile],
-  ] as const) {
-    if (!/^[A-Za-z0-9_./-]+$/.test(value)) throw new Error(`pgbouncer.ini ${what} "${value}" has characters outside [A-Za-z0-9_./-]`);
-  }
-  return [
-    "[databases]",
-    `${p.databaseName} = host=${p.databaseHost} port=${p.databasePort} dbname=${p.databaseName}`,
-    "",
-    "[pgbouncer]",
-    "listen_addr = 0.0.0.0",
-    `listen_port = ${PGBOUNCER_PORT}`,
-    "auth_type = scram-sha-256",
-    `auth_file = ${p.authFile}`,
-    "pool_mode = session",
-    "server_reset_query = DISCARD ALL",
-    `default_pool_size = ${p.defaultPoolSize}`,
-    `max_client_conn = ${p.maxClientConnections}`,
-    `max_db_connections = ${p.maxDbConnections}`,
-    "reserve_pool_size = 0",
-    "query_wait_timeout = 30",
-    "server_idle_timeout = 600",
-    "server_lifetime = 3600",
-    "server_tls_sslmode = require",
-    "tcp_keepalive = 1",
-    "tcp_keepidle = 60",
-    "tcp_keepintvl = 15",
-    "ignore_startup_parameters = extra_float_digits",
-    "log_connections = 0",
-    "log_disconnections = 0",
-    "",
-  ].join("\n");
-}
+export { PGBOUNCER_PORT, PGBOUNCER_RUN_DIR } from "../../lib/aws-pgbouncer";
 
 export interface PgBouncerServiceArgs {
   vpcId: pulumi.Input<string>;
@@ -90,22 +32,19 @@ export interface PgBouncerServiceArgs {
   databaseSecurityGroupId: pulumi.Input<string>;
   endpointSecurityGroupId: pulumi.Input<string>;
   s3PrefixListId: pulumi.Input<string>;
-  /** Plain: rendered into pgbouncer.ini. */
-  databaseHost: string;
-  /** @default 5432 */
-  databasePort?: number;
-  /** @default "alphapulse" */
-  databaseName?: string;
+  /**
+   * One task's PgBouncer config (lib/aws-pgbouncer.ts `awsPgbouncerConfig`), rendered with lib/pgbouncer.
+   * Plain: validated and rendered before anything is declared. Its authFile must be under PGBOUNCER_RUN_DIR.
+   */
+  config: PgbouncerConfigInput;
   /** Private ECR image with /bin/sh and pgbouncer on PATH. */
   image: pulumi.Input<string>;
-  /** @default 2 */
-  desiredCount?: pulumi.Input<number>;
+  /** Tasks behind the NLB; the config's pools are per task. Plain: it must match the config's sizing. */
+  desiredCount: number;
   /** Fargate CPU units. @default 512 */
   cpu?: number;
   /** @default 1024 */
   memoryMiB?: number;
-  /** @default { defaultPoolSize: 20, maxClientConnections: 1000, maxDbConnections: 200 } */
-  pool?: PgbouncerPool;
   kmsKeyArn: pulumi.Input<string>;
   alarmTopicArn: pulumi.Input<string>;
   /** Secrets Manager name of the auth file, e.g. `alphapulse/eu-prod/pgbouncer/auth-file`. */
@@ -128,20 +67,17 @@ export class PgBouncerService extends pulumi.ComponentResource {
 
   constructor(name: string, args: PgBouncerServiceArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("alphapulse:aws:PgBouncerService", name, {}, opts);
-    const pool = args.pool ?? { defaultPoolSize: 20, maxClientConnections: 1000, maxDbConnections: 200 };
     const cpu = args.cpu ?? 512;
     const memoryMiB = args.memoryMiB ?? 1024;
     if ((args.clientSecurityGroupIds ?? []).length === 0)
       throw new Error(`PgBouncerService ${name}: clientSecurityGroupIds must name at least one security group`);
     if ((args.subnetIds ?? []).length < 2)
       throw new Error(`PgBouncerService ${name}: subnetIds needs at least two subnets (availability zones)`);
-    const ini = renderPgbouncerIniSeam({
-      ...pool,
-      databaseHost: args.databaseHost,
-      databasePort: args.databasePort ?? 5432,
-      databaseName: args.databaseName ?? "alphapulse",
-      authFile: `${PGBOUNCER_RUN_DIR}/userlist.txt`,
-    });
+    if (!Number.isInteger(args.desiredCount) || args.desiredCount < 2)
+      throw new Error(`PgBouncerService ${name}: desiredCount must be an integer of at least 2, got ${args.desiredCount}`);
+    if (!args.config.authFile.startsWith(`${PGBOUNCER_RUN_DIR}/`))
+      throw new Error(`PgBouncerService ${name}: config.authFile must be under ${PGBOUNCER_RUN_DIR} (the task's writable volume)`);
+    const ini = renderPgbouncerIni(args.config);
     const parent = { parent: this };
 
     const authFile = new aws.secretsmanager.Secret(
@@ -269,7 +205,7 @@ export class PgBouncerService extends pulumi.ComponentResource {
       "set -eu",
       "umask 077",
       `printf '%s' "$PGBOUNCER_INI" > ${PGBOUNCER_RUN_DIR}/pgbouncer.ini`,
-      `printf '%s' "$PGBOUNCER_AUTH_FILE" > ${PGBOUNCER_RUN_DIR}/userlist.txt`,
+      `printf '%s' "$PGBOUNCER_AUTH_FILE" > ${args.config.authFile}`,
       "unset PGBOUNCER_AUTH_FILE",
       `exec pgbouncer ${PGBOUNCER_RUN_DIR}/pgbouncer.ini`,
     ].join("\n");
@@ -348,7 +284,7 @@ export class PgBouncerService extends pulumi.ComponentResource {
       {
         cluster: cluster.arn,
         taskDefinition: taskDefinition.arn,
-        desiredCount: args.desiredCount ?? 2,
+        desiredCount: args.desiredCount,
         launchType: "FARGATE",
         availabilityZoneRebalancing: "ENABLED",
         networkConfiguration: { subnets: args.subnetIds, securityGroups: [args.taskSecurityGroupId], assignPublicIp: false },

@@ -20,7 +20,8 @@ import {
 } from "../../lib/residency";
 import type { AwsTenant } from "../../lib/aws-stack-config";
 import { Network } from "./network";
-import { PgBouncerService, type PgbouncerPool } from "./pgbouncer-service";
+import { awsPgbouncerConfig, checkAwsPoolBudget, type AwsPgbouncerOptions } from "../../lib/aws-pgbouncer";
+import { PgBouncerService } from "./pgbouncer-service";
 import { PostgresCluster, type PostgresClusterArgs } from "./postgres-cluster";
 import { RedisCache } from "./redis-cache";
 
@@ -56,7 +57,10 @@ export interface RegionalPlatformArgs {
     | "backup"
     | "alarms"
   >;
-  pgbouncer: { image: string; desiredCount: number; cpu: number; memoryMiB: number } & PgbouncerPool;
+  pgbouncer: { image: string; desiredCount: number; cpu: number; memoryMiB: number } & Pick<
+    AwsPgbouncerOptions,
+    "appInstances" | "appPoolPerInstance" | "maxClientConnections" | "reservePoolSize"
+  >;
   redis: { nodeType: string; engineVersion: string; replicas: number; maxmemoryPolicy: string; snapshotRetentionDays: number };
   /** Tenants of this residency (plain: one Redis user each). @default [] */
   tenants?: Pick<AwsTenant, "id" | "slug" | "region">[];
@@ -83,6 +87,10 @@ export class RegionalPlatform extends pulumi.ComponentResource {
     assertTenantsResident(args.residency, tenants, `RegionalPlatform ${name}`);
     if (!/^\d{12}$/.test(args.accountId)) throw new Error(`RegionalPlatform ${name}: accountId must be 12 digits, got "${args.accountId}"`);
     const stack = args.stackName ?? pulumi.getStack();
+    const maxConnections = args.postgres.maxConnections ?? 300;
+    const pgbouncerSizing = { ...args.pgbouncer, tasks: args.pgbouncer.desiredCount };
+    const budget = checkAwsPoolBudget({ ...pgbouncerSizing, databaseHost: "pg-primary.internal", maxConnections });
+    if (!budget.ok) throw new Error(`RegionalPlatform ${name}: ${budget.problems.map((p) => `${p.field}: ${p.message}`).join("; ")}`);
     const zones = args.network.availabilityZones;
 
     this.provider = new aws.Provider(
@@ -135,6 +143,7 @@ export class RegionalPlatform extends pulumi.ComponentResource {
       `${name}-postgres`,
       {
         ...args.postgres,
+        maxConnections,
         region: args.awsRegion,
         vpcId: this.network.vpcId,
         vpcCidr: this.network.cidrBlock,
@@ -164,16 +173,11 @@ export class RegionalPlatform extends pulumi.ComponentResource {
         databaseSecurityGroupId: this.postgres.securityGroupId,
         endpointSecurityGroupId: this.network.endpointSecurityGroupId,
         s3PrefixListId: this.network.s3PrefixListId,
-        databaseHost: this.postgres.primaryHost,
+        config: awsPgbouncerConfig({ ...pgbouncerSizing, databaseHost: this.postgres.primaryHost }),
         image: args.pgbouncer.image,
         desiredCount: args.pgbouncer.desiredCount,
         cpu: args.pgbouncer.cpu,
         memoryMiB: args.pgbouncer.memoryMiB,
-        pool: {
-          defaultPoolSize: args.pgbouncer.defaultPoolSize,
-          maxClientConnections: args.pgbouncer.maxClientConnections,
-          maxDbConnections: args.pgbouncer.maxDbConnections,
-        },
         kmsKeyArn: key.arn,
         alarmTopicArn: topic.arn,
         authFileSecretName: `alphapulse/${stack}/pgbouncer/auth-file`,

@@ -42,7 +42,7 @@ describe("the AWS stacks in stacks/", () => {
       dataVolumeGiB: 100,
       dataVolumeIops: 3000,
       dataVolumeThroughputMiBps: 125,
-      maxConnections: 200,
+      maxConnections: 300,
       imageNamePattern: "alphapulse-postgresql-15-timescaledb-*",
       backup: {
         retentionFull: 2,
@@ -58,9 +58,10 @@ describe("the AWS stacks in stacks/", () => {
       desiredCount: 2,
       cpu: 512,
       memoryMiB: 1024,
-      defaultPoolSize: 20,
+      appInstances: 2,
+      appPoolPerInstance: 20,
       maxClientConnections: 1000,
-      maxDbConnections: 200,
+      reservePoolSize: 5,
     });
     expect(config.redis).toEqual({
       nodeType: "cache.t4g.medium",

@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { PgBouncerService, renderPgbouncerIniSeam, type PgBouncerServiceArgs } from "../../components/aws/pgbouncer-service";
+import { PgBouncerService, type PgBouncerServiceArgs } from "../../components/aws/pgbouncer-service";
+import { awsPgbouncerConfig } from "../../lib/aws-pgbouncer";
+import { renderPgbouncerIni } from "../../lib/pgbouncer";
 import { record, T, type Recorded } from "./harness";
 
 const KEY = "arn:aws:kms:eu-central-1:111111111111:key/k";
@@ -13,8 +15,16 @@ const args: PgBouncerServiceArgs = {
   databaseSecurityGroupId: "sg-postgres",
   endpointSecurityGroupId: "sg-endpoints",
   s3PrefixListId: "pl-s3",
-  databaseHost: "pg-primary.test.alphapulse.internal",
+  config: awsPgbouncerConfig({
+    databaseHost: "pg-primary.test.alphapulse.internal",
+    tasks: 2,
+    appInstances: 10,
+    appPoolPerInstance: 20,
+    maxClientConnections: 1000,
+    reservePoolSize: 5,
+  }),
   image: IMAGE,
+  desiredCount: 2,
   kmsKeyArn: KEY,
   alarmTopicArn: "arn:aws:sns:eu-central-1:111111111111:alarms",
   authFileSecretName: "alphapulse/test/pgbouncer/auth-file",
@@ -23,64 +33,6 @@ const args: PgBouncerServiceArgs = {
 let rec: Recorded;
 beforeAll(async () => {
   rec = await record((provider) => new PgBouncerService("pgb", args, { providers: { aws: provider } }));
-});
-
-describe("renderPgbouncerIniSeam", () => {
-  it("session pooling with the ADR's sizes, DISCARD ALL, SCRAM from the auth file, TLS to the server", () => {
-    expect(
-      renderPgbouncerIniSeam({
-        databaseHost: "db.internal",
-        databasePort: 5432,
-        databaseName: "alphapulse",
-        authFile: "/run/pgbouncer/userlist.txt",
-        defaultPoolSize: 20,
-        maxClientConnections: 1000,
-        maxDbConnections: 200,
-      }),
-    ).toBe(
-      [
-        "[databases]",
-        "alphapulse = host=db.internal port=5432 dbname=alphapulse",
-        "",
-        "[pgbouncer]",
-        "listen_addr = 0.0.0.0",
-        "listen_port = 6432",
-        "auth_type = scram-sha-256",
-        "auth_file = /run/pgbouncer/userlist.txt",
-        "pool_mode = session",
-        "server_reset_query = DISCARD ALL",
-        "default_pool_size = 20",
-        "max_client_conn = 1000",
-        "max_db_connections = 200",
-        "reserve_pool_size = 0",
-        "query_wait_timeout = 30",
-        "server_idle_timeout = 600",
-        "server_lifetime = 3600",
-        "server_tls_sslmode = require",
-        "tcp_keepalive = 1",
-        "tcp_keepidle = 60",
-        "tcp_keepintvl = 15",
-        "ignore_startup_parameters = extra_float_digits",
-        "log_connections = 0",
-        "log_disconnections = 0",
-        "",
-      ].join("\n"),
-    );
-  });
-
-  it("refuses values that could add INI lines", () => {
-    expect(() =>
-      renderPgbouncerIniSeam({
-        databaseHost: "db\nauth_type = trust",
-        databasePort: 5432,
-        databaseName: "a",
-        authFile: "/f",
-        defaultPoolSize: 1,
-        maxClientConnections: 1,
-        maxDbConnections: 1,
-      }),
-    ).toThrow('pgbouncer.ini databaseHost "db\nauth_type = trust" has characters outside [A-Za-z0-9_./-]');
-  });
 });
 
 describe("PgBouncerService", () => {
@@ -139,20 +91,8 @@ describe("PgBouncerService", () => {
     expect(authSecret.inputs).toMatchObject({ name: "alphapulse/test/pgbouncer/auth-file", kmsKeyId: KEY });
     expect(container.image).toBe(IMAGE);
     expect(container.readonlyRootFilesystem).toBe(true);
-    expect(container.environment).toEqual([
-      {
-        name: "PGBOUNCER_INI",
-        value: renderPgbouncerIniSeam({
-          databaseHost: args.databaseHost,
-          databasePort: 5432,
-          databaseName: "alphapulse",
-          authFile: "/run/pgbouncer/userlist.txt",
-          defaultPoolSize: 20,
-          maxClientConnections: 1000,
-          maxDbConnections: 200,
-        }),
-      },
-    ]);
+    expect(container.command[0]).toContain(`printf '%s' "$PGBOUNCER_AUTH_FILE" > /run/pgbouncer/userlist.txt`);
+    expect(container.environment).toEqual([{ name: "PGBOUNCER_INI", value: renderPgbouncerIni(args.config) }]);
     expect(container.secrets).toEqual([
       {
         name: "PGBOUNCER_AUTH_FILE",
@@ -168,6 +108,12 @@ describe("PgBouncerService", () => {
     expect(() => new PgBouncerService("no-clients", { ...args, clientSecurityGroupIds: [] })).toThrow(
       "PgBouncerService no-clients: clientSecurityGroupIds must name at least one security group",
     );
+    expect(() => new PgBouncerService("one-task", { ...args, desiredCount: 1 })).toThrow(
+      "PgBouncerService one-task: desiredCount must be an integer of at least 2, got 1",
+    );
+    expect(
+      () => new PgBouncerService("auth-file", { ...args, config: { ...args.config, authFile: "/etc/pgbouncer/userlist.txt" } }),
+    ).toThrow("PgBouncerService auth-file: config.authFile must be under /run/pgbouncer (the task's writable volume)");
     expect(() => new PgBouncerService("one-subnet", { ...args, subnetIds: ["a"] })).toThrow(
       "PgBouncerService one-subnet: subnetIds needs at least two subnets (availability zones)",
     );

@@ -17,9 +17,10 @@ const args: RegionalPlatformArgs = {
     desiredCount: 2,
     cpu: 512,
     memoryMiB: 1024,
-    defaultPoolSize: 20,
+    appInstances: 10,
+    appPoolPerInstance: 20,
     maxClientConnections: 1000,
-    maxDbConnections: 200,
+    reservePoolSize: 5,
   },
   redis: { nodeType: "cache.t4g.medium", engineVersion: "7.1", replicas: 1, maxmemoryPolicy: "volatile-lru", snapshotRetentionDays: 7 },
   tenants: [{ id: "1d7499b2-0c1e-4f32-8233-b121324410da", slug: "acme-capital", region: "eu" }],
@@ -101,7 +102,7 @@ describe("RegionalPlatform", () => {
     expect(rec.get(T.bucket, "eu-test-postgres-backups").inputs.bucket).toBe("alphapulse-eu-test-pgbackrest-111111111111");
   });
 
-  it("the residency guard refuses before anything is declared", async () => {
+  it("the residency guard and the pool budget refuse before anything is declared", async () => {
     const before = new Set(rec.all.map((r) => r.urn));
     expect(() => new RegionalPlatform("us-region", { ...args, awsRegion: "us-east-1" })).toThrow(
       new ResidencyError(
@@ -125,9 +126,13 @@ describe("RegionalPlatform", () => {
     expect(
       () => new RegionalPlatform("us-zone", { ...args, network: { ...args.network, availabilityZones: ["eu-central-1a", "eu-west-1b"] } }),
     ).toThrow('RegionalPlatform us-zone network.availabilityZones[1]: availability zone "eu-west-1b" is in eu-west-1');
+    expect(() => new RegionalPlatform("pools", { ...args, postgres: { ...args.postgres, maxConnections: 100 } })).toThrow(
+      "RegionalPlatform pools: postgres.maxConnections: PgBouncer may open 210 server connections (pools + reserve), but PostgreSQL leaves 87",
+    );
     // Only the refused components themselves were registered: no provider, no key, nothing inside.
     const added = (await rec.again()).filter((r) => !before.has(r.urn));
     expect(added.map((r) => [r.type, r.name])).toEqual([
+      ["alphapulse:aws:RegionalPlatform", "pools"],
       ["alphapulse:aws:RegionalPlatform", "us-image"],
       ["alphapulse:aws:RegionalPlatform", "us-region"],
       ["alphapulse:aws:RegionalPlatform", "us-tenant"],
