@@ -381,7 +381,31 @@ export function checkPermissivePolicies(s: AuditSnapshot): Finding[] {
     });
 }
 
-/** Functions in policies: IMMUTABLE bakes the first tenant into cached plans; VOLATILE or non-SQL runs per row. */
+/**
+ * True when every call of the (argument-less) function `signature` in the policy's expressions is
+ * the whole of a sub-select, `(SELECT f())`: PostgreSQL then evaluates it once per statement (an
+ * InitPlan) and compares a parameter per row, whatever the function's language.
+ */
+export function calledOncePerStatement(p: Pick<PolicyFacts, "using" | "withCheck">, signature: string): boolean {
+  const m = /^(?:([a-z_][a-z0-9_]*)\.)?([a-z_][a-z0-9_]*)\(\)$/.exec(signature);
+  if (!m) return false;
+  const schema = m[1] ? `(?:"?${m[1]}"?\\.)?` : "";
+  const call = `(?<![\\w."])${schema}"?${m[2]}"?\\s*\\(\\s*\\)`;
+  let calls = 0;
+  for (const e of [p.using, p.withCheck]) {
+    if (!e) continue;
+    const all = e.match(new RegExp(call, "gi"))?.length ?? 0;
+    const wrapped = e.match(new RegExp(`\\(\\s*select\\s+${call}(?:\\s+as\\s+"?\\w+"?)?\\s*\\)`, "gi"))?.length ?? 0;
+    if (all !== wrapped) return false;
+    calls += all;
+  }
+  return calls > 0;
+}
+
+/**
+ * Functions in policies: IMMUTABLE bakes the first tenant into cached plans; VOLATILE, or non-SQL
+ * called directly (not as `(SELECT f())`), runs per row.
+ */
 export function checkPolicyFunctions(s: AuditSnapshot): Finding[] {
   const tables = new Set(s.relations.filter((r) => r.hasTenantId).map(key));
   const out: Finding[] = [];
@@ -397,7 +421,7 @@ export function checkPolicyFunctions(s: AuditSnapshot): Finding[] {
             "is IMMUTABLE: the planner folds it into cached plans, so a statement planned for one tenant returns that tenant's rows to the next",
           fix: `ALTER FUNCTION ${f.signature} STABLE (and call it as (SELECT ${f.signature.replace(/\(.*$/, "()")}) in the policy)`,
         });
-      } else if (f.volatility === "volatile" || f.language !== "sql") {
+      } else if (f.volatility === "volatile" || (f.language !== "sql" && !calledOncePerStatement(p, f.signature))) {
         out.push({
           check: "policy-function-volatile",
           severity: f.volatility === "volatile" ? "high" : "medium",

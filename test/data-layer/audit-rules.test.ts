@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import {
+  calledOncePerStatement,
   effectiveCheck,
   evaluateAudit,
   isSecurityInvoker,
@@ -307,6 +308,27 @@ describe("evaluateAudit", () => {
       [["critical", "tenant-policy-predicate", "table shared.trades"]],
     ],
     [
+      "the STABLE plpgsql tenant function (migration 0006) called as (SELECT ...): once per statement, clean",
+      (s) => {
+        for (const p of s.policies.filter((x) => x.name === "tenant_isolation")) {
+          p.functions = [{ signature: "tenancy.current_tenant_id()", volatility: "stable", language: "plpgsql" }];
+        }
+      },
+      [],
+    ],
+    [
+      "a STABLE plpgsql tenant function called per row (not wrapped in a sub-select)",
+      (s) => {
+        const p = policy(s, "shared.trades", "tenant_isolation");
+        p.using = p.withCheck = "(tenant_id = tenancy.current_tenant_id())";
+        p.functions = [{ signature: "tenancy.current_tenant_id()", volatility: "stable", language: "plpgsql" }];
+      },
+      [
+        ["critical", "tenant-policy-predicate", "table shared.trades"],
+        ["medium", "policy-function-volatile", "function tenancy.current_tenant_id() in policy tenant_isolation on shared.trades"],
+      ],
+    ],
+    [
       "the STABLE sql tenant function: clean",
       (s) =>
         policy(s, "shared.trades", "tenant_isolation").functions.push({
@@ -479,6 +501,19 @@ describe("helpers", () => {
     expect(isTenantPredicate(DEPARSED)).toBe(true);
     expect(isTenantPredicate(null)).toBe(false);
     expect(isTenantPredicate(`${DEPARSED} OR true`)).toBe(false);
+  });
+
+  it.each<[string, string | null, string | null, boolean]>([
+    ["deparsed, both expressions", DEPARSED, DEPARSED, true],
+    ["as written", TENANT_PREDICATE, null, true],
+    ["deparsed without the schema (on the search_path)", "(tenant_id = ( SELECT current_tenant_id() AS current_tenant_id))", null, true],
+    ["called directly", "(tenant_id = tenancy.current_tenant_id())", null, false],
+    ["wrapped in USING, direct in WITH CHECK", DEPARSED, "(tenant_id = tenancy.current_tenant_id())", false],
+    ["wrapped once, direct once", `(${DEPARSED} OR (tenant_id = tenancy.current_tenant_id()))`, null, false],
+    ["a lookalike from another schema", "(tenant_id = ( SELECT other.current_tenant_id() AS current_tenant_id))", null, false],
+    ["not called at all", "true", "true", false],
+  ])("calledOncePerStatement: %s → %s", (_name, using, withCheck, expected) => {
+    expect(calledOncePerStatement({ using, withCheck }, "tenancy.current_tenant_id()")).toBe(expected);
   });
 
   it("effectiveCheck: a FOR ALL / UPDATE policy without WITH CHECK checks new rows with USING", () => {
