@@ -8,12 +8,14 @@
  *   b   the design: RLS as app_user, no tenant predicate in the query
  *   c   RLS plus the explicit predicate
  *   d   reference: one schema per tenant, tables without tenant_id (what a single-tenant system runs)
- *   e   RLS with a variant policy on the session setting only (no registry lookup): what the
- *       per-statement suspension check of the design costs is b/e
+ *   e   RLS with a variant policy on the validated session setting only (no registry lookup): what
+ *       the design's per-statement suspension check costs is b/e
+ *   f   RLS with the cheapest policy there is: the raw setting, cast (no validation, no registry, no
+ *       function): what RLS itself costs, whatever the policy's functions do, is f/a
  */
 import { REGISTRY_SCHEMA } from "../../lib/schema";
 
-export type ModeKey = "a" | "a2" | "b" | "c" | "d" | "e";
+export type ModeKey = "a" | "a2" | "b" | "c" | "d" | "e" | "f";
 
 export interface Mode {
   key: ModeKey;
@@ -33,6 +35,8 @@ export interface Mode {
 
 /** The variant policy: the validated session setting, no registry lookup. */
 export const SETTING_ONLY_PREDICATE = `tenant_id = (SELECT ${REGISTRY_SCHEMA}.setting_tenant_id())`;
+/** The reference policy: the raw setting, no validation (a garbage value raises an error), no function. */
+export const RAW_SETTING_PREDICATE = `tenant_id = (SELECT nullif(current_setting('app.current_tenant_id', true), '')::uuid)`;
 
 export const MODES: readonly Mode[] = [
   {
@@ -88,6 +92,16 @@ export const MODES: readonly Mode[] = [
     schema: "bench_rls_setting",
     rls: "variant",
     policy: SETTING_ONLY_PREDICATE,
+    explicitTenant: false,
+  },
+  {
+    key: "f",
+    label: "f RLS raw",
+    description: "RLS, policy on the raw setting cast (reference: no validation, no registry, no function)",
+    layout: "shared",
+    schema: "bench_rls_raw",
+    rls: "variant",
+    policy: RAW_SETTING_PREDICATE,
     explicitTenant: false,
   },
 ];

@@ -37,6 +37,8 @@ export interface UnitReport {
   variants: VariantStats[];
   /** "b/a", "a2/a", "c/a", "d/a", "e/a", "b/e"; in a plan-cache unit "b generic/b fresh" etc. */
   ratios: Record<string, RatioStats>;
+  /** The same ratios over whole transactions (BEGIN, enter_tenant, query, COMMIT), p50 only. */
+  txRatios: Record<string, Spread>;
   /** The ratio the goal applies to, and the verdict. */
   goal: { ratio: string; p50Limit: number; p95Limit?: number; met: boolean };
   /** |a′/a − 1| p50 (the noise floor of this unit), when the control ran. */
@@ -58,13 +60,13 @@ export function ratioPairs(result: UnitResult): [string, string, string][] {
   const has = (k: string) => keys.includes(k);
   if (result.unit.shape.planCache) {
     const pairs: [string, string, string][] = [];
-    for (const m of ["a", "b", "c", "e"])
+    for (const m of ["a", "b", "c", "e", "f"])
       if (has(`${m} generic`) && has(`${m} fresh`)) pairs.push([`${m} generic/fresh`, `${m} generic`, `${m} fresh`]);
     if (has("b generic") && has("a fresh")) pairs.push(["b generic/a fresh", "b generic", "a fresh"]);
     return pairs;
   }
   const pairs: [string, string, string][] = [];
-  for (const m of ["b", "a2", "c", "d", "e"]) if (has(m) && has("a")) pairs.push([`${m}/a`, m, "a"]);
+  for (const m of ["b", "a2", "c", "d", "e", "f"]) if (has(m) && has("a")) pairs.push([`${m}/a`, m, "a"]);
   if (has("b") && has("e")) pairs.push(["b/e", "b", "e"]);
   return pairs;
 }
@@ -81,9 +83,14 @@ export function unitReport(result: UnitResult): UnitReport {
     n: reps.reduce((s, r) => s + r.query[i].n, 0),
   }));
   const ratios: Record<string, RatioStats> = {};
+  const txRatios: Record<string, Spread> = {};
   for (const [name, c, f] of ratioPairs(result)) {
     const pairs = reps.map((r) => ({ candidate: r.query[index(c)], floor: r.query[index(f)] }));
     ratios[name] = { p50: ratioSpread(pairs, "p50"), p95: ratioSpread(pairs, "p95") };
+    txRatios[name] = ratioSpread(
+      reps.map((r) => ({ candidate: r.tx[index(c)], floor: r.tx[index(f)] })),
+      "p50",
+    );
   }
   const goalRatio = unit.shape.planCache ? "b generic/fresh" : "b/a";
   const g = ratios[goalRatio];
@@ -99,6 +106,7 @@ export function unitReport(result: UnitResult): UnitReport {
     candidate: unit.shape.planCache ? "b generic" : "b",
     variants,
     ratios,
+    txRatios,
     goal,
     control: ratios["a2/a"] ? Math.abs(ratios["a2/a"].p50.median - 1) : undefined,
     plans: result.plans,
@@ -143,15 +151,28 @@ function unitRows(u: UnitReport, keys: string[]): string[] {
     u.ratios["a2/a"] ? f3(u.ratios["a2/a"].p50.median) : "",
     u.ratios["c/a"] ? f3(u.ratios["c/a"].p50.median) : "",
     u.ratios["e/a"] ? f3(u.ratios["e/a"].p50.median) : "",
+    u.ratios["f/a"] ? f3(u.ratios["f/a"].p50.median) : "",
     u.ratios["d/a"] ? f3(u.ratios["d/a"].p50.median) : "",
     u.kind === "hot" || u.goal.ratio !== "b/a" ? (u.goal.met ? "met" : "MISSED") : "(trap)",
   ];
 }
 
-const MODE_KEYS = ["a", "a2", "b", "c", "d", "e"];
+const MODE_KEYS = ["a", "a2", "b", "c", "d", "e", "f"];
 
 export function renderText(report: Report): string {
-  const head = ["shape", "protocol", ...MODE_KEYS.map((k) => `${k} p50 ms`), "b/a p50", "b/a p95", "a′/a", "c/a", "e/a", "d/a", "goal"];
+  const head = [
+    "shape",
+    "protocol",
+    ...MODE_KEYS.map((k) => `${k} p50 ms`),
+    "b/a p50",
+    "b/a p95",
+    "a′/a",
+    "c/a",
+    "e/a",
+    "f/a",
+    "d/a",
+    "goal",
+  ];
   const t = new Table({ head, style: { head: [], border: [] } });
   for (const u of report.units.filter((x) => !x.protocol.startsWith("prepared ("))) t.push(unitRows(u, MODE_KEYS));
   const out = [t.toString()];
@@ -181,57 +202,46 @@ export function renderText(report: Report): string {
   return out.join("\n");
 }
 
+/** The docs' tables: ratios only (absolute times on a shared 2-core machine mean nothing). */
 export function renderMarkdown(report: Report): string {
   const lines: string[] = [];
-  const head = [
-    "shape",
-    "protocol",
-    "a p50 ms",
-    "b p50 ms",
-    "b/a p50 (range)",
-    "b/a p95 (range)",
-    "a′/a",
-    "c/a",
-    "e/a",
-    "b/e",
-    "d/a",
-    "goal",
-  ];
+  const head = ["shape", "protocol", "b/a p50 (range)", "b/a p95 (range)", "a′/a", "c/a", "e/a", "f/a", "b/e", "d/a", "tx b/a", "goal"];
   lines.push(`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`);
   for (const u of report.units.filter((x) => !x.protocol.startsWith("prepared ("))) {
-    const v = (k: string) => u.variants.find((x) => x.key === k);
-    const r = (k: string) => (u.ratios[k] ? f3(u.ratios[k].p50.median) : "");
+    const r = (k: string) => (u.ratios[k] ? f2(u.ratios[k].p50.median) : "");
     const b = u.ratios["b/a"];
     lines.push(
       `| ${[
         `${u.shape}${u.kind === "trap" ? " (trap)" : ""}`,
         u.protocol,
-        v("a") ? ms(v("a")!.p50) : "",
-        v("b") ? ms(v("b")!.p50) : "",
         b ? spreadText(b.p50) : "",
         b ? spreadText(b.p95) : "",
         r("a2/a"),
         r("c/a"),
         r("e/a"),
+        r("f/a"),
         r("b/e"),
         r("d/a"),
+        u.txRatios["b/a"] ? f2(u.txRatios["b/a"].median) : "",
         u.kind === "hot" ? (u.goal.met ? "met" : "**missed**") : "—",
       ].join(" | ")} |`,
     );
   }
   for (const u of report.units.filter((x) => x.protocol.startsWith("prepared ("))) {
-    lines.push("", `Largest tenant, prepared, cached generic plan vs fresh (custom) plan (goal generic/fresh ≤ ${GOAL.planCache}):`, "");
+    lines.push("", `Largest tenant, prepared, cached generic plan vs fresh (custom) plan (goal b generic/fresh ≤ ${GOAL.planCache}):`, "");
     lines.push("| ratio | p50 (range) | p95 (range) |", "|---|---|---|");
     for (const [name, r] of Object.entries(u.ratios)) lines.push(`| ${name} | ${spreadText(r.p50)} | ${spreadText(r.p95)} |`);
   }
-  lines.push("", "Throughput (transactions/s per variant if it ran alone) and plans:", "");
-  lines.push("| shape | protocol | a | a′ | b | c | d | e | plans: floor's indexes; b vs a |", "|---|---|---|---|---|---|---|---|---|");
+  lines.push(
+    "",
+    "Plans (EXPLAIN ANALYZE, BUFFERS; largest and median tenant) and, for prepared statements, how often PostgreSQL chose the generic plan:",
+    "",
+  );
+  lines.push("| shape | protocol | floor's indexes; b vs a | generic/custom plans a · b |", "|---|---|---|---|");
   for (const u of report.units) {
-    const tps = (k: string) => {
-      const v = u.variants.find((x) => x.key === k);
-      return v ? String(Math.round(v.tps)) : "";
-    };
-    lines.push(`| ${u.shape} | ${u.protocol} | ${MODE_KEYS.map(tps).join(" | ")} | ${planNote(u)} |`);
+    const choice = (k: string) => (u.planChoices?.[k] ? `${u.planChoices[k].generic}/${u.planChoices[k].custom}` : "");
+    const choices = u.planChoices ? `${choice(u.floor)} · ${choice(u.candidate)}` : "";
+    lines.push(`| ${u.shape} | ${u.protocol} | ${planNote(u)} | ${choices} |`);
   }
   return lines.join("\n");
 }
@@ -249,6 +259,7 @@ export function toJson(report: Report): unknown {
       p95: Object.fromEntries(u.variants.map((v) => [v.key, v.p95])),
       tps: Object.fromEntries(u.variants.map((v) => [v.key, Math.round(v.tps)])),
       ratio_b_a: u.ratios["b/a"]?.p50.median ?? null,
+      tx_ratio_b_a: u.txRatios["b/a"]?.median ?? null,
       ratios: Object.fromEntries(Object.entries(u.ratios).map(([k, r]) => [k, { p50: r.p50, p95: r.p95 }])),
       goal: u.goal,
       control: u.control ?? null,
@@ -257,6 +268,8 @@ export function toJson(report: Report): unknown {
         indexes: Object.fromEntries(Object.entries(p.summaries).map(([k, s]) => [k, s.indexes])),
         samePlan: Object.fromEntries(Object.entries(p.comparisons).map(([k, c]) => [k, c.samePlan])),
         sameBuffers: Object.fromEntries(Object.entries(p.comparisons).map(([k, c]) => [k, c.sameBuffers])),
+        buffers: Object.fromEntries(Object.entries(p.summaries).map(([k, s]) => [k, { main: s.buffers, initPlans: s.initPlanBuffers }])),
+        text: p.text,
       })),
       planChoices: u.planChoices ?? null,
     })),

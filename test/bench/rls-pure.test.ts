@@ -263,6 +263,7 @@ describe("copies", () => {
       "bench_single_000",
       "bench_single_001",
       "bench_rls_setting",
+      "bench_rls_raw",
     ]);
   });
 
@@ -322,14 +323,25 @@ describe("report", () => {
       "c fresh",
       "e generic",
       "e fresh",
+      "f generic",
+      "f fresh",
     ]);
     expect(ratioPairs({ unit: units[0], reps: [], plans: [] }).map((p) => p[0])).toEqual([
       "a generic/fresh",
       "b generic/fresh",
       "c generic/fresh",
       "e generic/fresh",
+      "f generic/fresh",
       "b generic/a fresh",
     ]);
-    expect(ratioPairs({ unit: units[1], reps: [], plans: [] }).map((p) => p[0])).toEqual(["b/a", "a2/a", "c/a", "d/a", "e/a", "b/e"]);
+    expect(ratioPairs({ unit: units[1], reps: [], plans: [] }).map((p) => p[0])).toEqual([
+      "b/a",
+      "a2/a",
+      "c/a",
+      "d/a",
+      "e/a",
+      "f/a",
+      "b/e",
+    ]);
   });
 });
