@@ -3,11 +3,13 @@
  * query with an explicit `tenant_id = $1` predicate in one round trip (the floor: superuser, no
  * RLS). ADR goal: a single-query tenant-scoped request ≤ 1.15× the floor.
  *
- * Variants, each on its own connection, run one after another in a rotating order inside every
+ * Variants, each on its own connection, run one after another in a random order inside every
  * iteration (interleaved, never in separate runs: see ../shared/notes/performance.md), direct to
  * PostgreSQL and through PgBouncer:
  *   floor A, floor A′     the explicit-predicate query, one round trip (A/A′ = the noise floor)
  *   floor in a tx         BEGIN + the floor + COMMIT pipelined: what wrapping in a transaction costs
+ *   RLS alone             the RLS query on a connection per tenant whose tenant was set once
+ *                         (session level): what RLS's per-statement work costs, nothing else
  *   session set_config    set_config(tenant, session) + the RLS query pipelined: RLS and the
  *                         cheapest possible context, no transaction (unsafe behind a pooler)
  *   tx set_config         BEGIN + set_config(tenant, local) + the RLS query + COMMIT pipelined:
@@ -16,8 +18,9 @@
  *   withTenant (1 stmt)   BEGIN + prelude + query in one write, then COMMIT: two round trips
  *   sequential            tenantQuery's four statements awaited one by one: four round trips
  *   simple multi          one simple-protocol message, tenant id and values inlined as literals
- * So the distance from the floor splits into round trips (sequential vs tenantQuery), RLS (session
- * set_config), transaction scoping (tx set_config) and enter_tenant's work (tenantQuery).
+ * So the distance from the floor splits into RLS (RLS alone), setting the context (session
+ * set_config), transaction scoping (tx set_config), enter_tenant's work (tenantQuery) and round
+ * trips (sequential, withTenant).
  * Every result is checked against the floor's (same rows, all of the tenant).
  *
  *   npm run bench:tenant-context -- --quick      about a minute
@@ -51,6 +54,7 @@ const VARIANTS = [
   "floor A",
   "floor A′",
   "floor in a tx",
+  "RLS alone",
   "session set_config",
   "tx set_config",
   "tenantQuery",
@@ -63,6 +67,7 @@ const TRIPS: Record<Variant, number> = {
   "floor A": 1,
   "floor A′": 1,
   "floor in a tx": 1,
+  "RLS alone": 1,
   "session set_config": 1,
   "tx set_config": 1,
   tenantQuery: 1,
@@ -104,9 +109,16 @@ async function pipelineClient(url: string, closers: (() => Promise<void>)[]): Pr
 async function variantsFor(
   url: { app: string; floor: string },
   shape: Shape,
+  tenants: readonly Tenant[],
   closers: (() => Promise<void>)[],
 ): Promise<Record<Variant, Run>> {
   const q = SHAPES[shape];
+  const bound = new Map<string, pg.Client>();
+  for (const t of tenants) {
+    const c = await pipelineClient(url.app, closers);
+    await c.query("SELECT set_config('app.current_tenant_id', $1, false)", [t.id]);
+    bound.set(t.id, c);
+  }
   const floorA = naivePool(url.floor);
   const floorB = naivePool(url.floor);
   const floorTx = await pipelineClient(url.floor, closers);
@@ -132,6 +144,8 @@ async function variantsFor(
     "floor A′": async (t, id) => (await floorB.query(q.floor, [t.id, id])).rows,
     "floor in a tx": async (t, id) =>
       (await pipelined(floorTx, [{ text: "BEGIN" }, { text: q.floor, values: [t.id, id] }, { text: "COMMIT" }]))[1].rows,
+    "RLS alone": async (t, id) =>
+      (await bound.get(t.id)!.query<Row>({ text: q.qualified, values: [id], queryMode: "extended" } as pg.QueryConfig)).rows,
     "session set_config": async (t, id) =>
       (
         await pipelined(sessionSet, [
@@ -233,8 +247,8 @@ async function main(): Promise<number> {
     await admin.end();
 
     const runs: Record<Path, Record<Variant, Run>> = {
-      direct: await variantsFor({ app: stack.directAppUrl, floor: stack.directFloorUrl }, args.shape, closers),
-      pgbouncer: await variantsFor({ app: stack.bouncerAppUrl, floor: stack.bouncerFloorUrl }, args.shape, closers),
+      direct: await variantsFor({ app: stack.directAppUrl, floor: stack.directFloorUrl }, args.shape, stack.tenants, closers),
+      pgbouncer: await variantsFor({ app: stack.bouncerAppUrl, floor: stack.bouncerFloorUrl }, args.shape, stack.tenants, closers),
     };
     const combos = PATHS.flatMap((p) => VARIANTS.map((v) => [p, v] as const));
     const perRep: Record<string, number[]>[] = [];
@@ -248,8 +262,14 @@ async function main(): Promise<number> {
         const list = ids.get(tenant.id)!;
         const id = list[Math.floor(random() * list.length)];
         const expected = new Map<Path, string>();
-        for (let k = 0; k < combos.length; k++) {
-          const [path, variant] = combos[(k + it) % combos.length]; // rotate the order every iteration
+        // A fresh random order every iteration: a fixed rotation keeps the same neighbours, and the
+        // variant that runs right after another on the same row finds warmer caches (A′ after A).
+        const order = [...combos];
+        for (let k = order.length - 1; k > 0; k--) {
+          const j = Math.floor(random() * (k + 1));
+          [order[k], order[j]] = [order[j], order[k]];
+        }
+        for (const [path, variant] of order) {
           const started = performance.now();
           const rows = await runs[path][variant](tenant, id);
           const elapsed = performance.now() - started;
@@ -295,7 +315,7 @@ async function main(): Promise<number> {
       process.stdout.write(lines.join("\n") + "\n");
     } else {
       const lines = [
-        `shape ${args.shape}: ${args.iterations} iterations × ${args.reps} reps, ${args.tenants} tenants, variants interleaved in rotating order`,
+        `shape ${args.shape}: ${args.iterations} iterations × ${args.reps} reps, ${args.tenants} tenants, variants interleaved in random order`,
         "path       variant               trips   p50 µs   p99 µs   × floor [range]",
         ...report.map(
           (r) =>
