@@ -10,6 +10,7 @@ import {
   schemaCapacity,
   schemaCapacitySettings,
 } from "../../lib/schema-capacity";
+import { archivedClusterSettings, localPgbackrestConf, parseRecoveryTarget, restoreArguments, scratchClusterSettings } from "../../lib/pitr";
 import { renderChecksum, renderMissingKeys, renderSyncDelete, renderSyncUpsert } from "../../lib/tenant-rows";
 
 describe("schema capacity", () => {
@@ -145,5 +146,70 @@ describe("failpoints from the environment", () => {
     expect(failpointFromEnv({})).toBeUndefined();
     expect(typeof failpointFromEnv({ TENANCY_FAILPOINT: FAILPOINTS[0] })).toBe("function");
     expect(() => failpointFromEnv({ TENANCY_FAILPOINT: "after-lunch" })).toThrow(/must be one of/);
+  });
+});
+
+describe("PITR configuration and commands", () => {
+  it.each([
+    ["2025-10-20T14:05:00Z", "2025-10-20 14:05:00.000000+00"],
+    ["2025-10-20 16:05:00.123456+02:00", "2025-10-20 14:05:00.123456+00"],
+    ["2025-10-20T16:05+0200", "2025-10-20 14:05:00.000000+00"],
+    ["2025-10-20T09:05:00.5-05", "2025-10-20 14:05:00.500000+00"],
+  ])("parses %s as %s", (input, target) => {
+    expect(parseRecoveryTarget(input)).toBe(target);
+  });
+
+  it.each(["2025-10-20 14:05:00", "yesterday", "2025-13-40T99:00:00Z", "1700000000"])("refuses %s (no zone or not a time)", (input) => {
+    expect(() => parseRecoveryTarget(input)).toThrow(/timestamp with a time zone/);
+  });
+
+  it("restores into a scratch directory to a time, promotes, and never archives from the copy", () => {
+    expect(restoreArguments({ configPath: "/r/pgbackrest.conf", stanza: "main", pgPath: "/s/data", target: "2025-10-20T14:05:00.25Z" })).toEqual([
+      "--config=/r/pgbackrest.conf",
+      "--stanza=main",
+      "--pg1-path=/s/data",
+      "--archive-mode=off",
+      "--log-level-console=warn",
+      "--type=time",
+      "--target=2025-10-20 14:05:00.250000+00",
+      "--target-action=promote",
+      "restore",
+    ]);
+    expect(restoreArguments({ configPath: "/c", stanza: "main", pgPath: "/d" }).slice(-1)).toEqual(["restore"]);
+  });
+
+  it("renders a local repository through the shared pgbackrest.conf renderer, and archiving through postgres-config", () => {
+    expect(localPgbackrestConf({ root: "/r", stanza: "main", pgPath: "/p/data", pgPort: 5433, pgSocketPath: "/p/sockets" })).toBe(
+      [
+        "# Rendered by lib/pitr.ts localPgbackrestConf: local repository for point-in-time recovery.",
+        "",
+        "[global]",
+        "repo1-type=posix",
+        "repo1-path=/r/repo",
+        "repo1-retention-full-type=count",
+        "repo1-retention-full=2",
+        "process-max=2",
+        "compress-type=lz4",
+        "start-fast=y",
+        "delta=y",
+        "log-path=/r/log",
+        "log-level-file=info",
+        "lock-path=/r/lock",
+        "",
+        "[main]",
+        "pg1-path=/p/data",
+        "pg1-port=5433",
+        "pg1-socket-path=/p/sockets",
+        "",
+      ].join("\n"),
+    );
+    expect(archivedClusterSettings({ stanza: "main", configPath: "/r/pgbackrest.conf" })).toEqual({
+      wal_level: "replica",
+      archive_mode: "on",
+      archive_command: "pgbackrest --config=/r/pgbackrest.conf --stanza=main archive-push %p",
+      archive_timeout: 60,
+      max_wal_senders: 3,
+    });
+    expect(scratchClusterSettings({ port: 6000, socketDir: "/s/sockets" })).toMatchObject({ port: 6000, archive_mode: "off", listen_addresses: "127.0.0.1" });
   });
 });
