@@ -139,8 +139,8 @@ export class PlatformMocks implements pulumi.runtime.Mocks {
         break;
       }
       case "aws:elasticache/replicationGroup:ReplicationGroup":
-        state.primaryEndpointAddress = `master.${inputs.replicationGroupId ?? name}.${digest(name, 6)}.${region === "us-east-1" ? "use1" : region}.cache.amazonaws.com`;
-        state.readerEndpointAddress = `replica.${inputs.replicationGroupId ?? name}.${digest(name, 6)}.cache.amazonaws.com`;
+        state.primaryEndpointAddress = `master.${inputs.replicationGroupId ?? name}.${digest(name, 6)}.${region}.cache.amazonaws.com`;
+        state.readerEndpointAddress = `replica.${inputs.replicationGroupId ?? name}.${digest(name, 6)}.${region}.cache.amazonaws.com`;
         break;
       case "aws:ec2/vpc:Vpc":
         Object.assign(state, { defaultSecurityGroupId: `sg-default-${digest(name)}`, mainRouteTableId: `rtb-main-${digest(name)}` });
@@ -155,13 +155,6 @@ export class PlatformMocks implements pulumi.runtime.Mocks {
         break;
       case "aws:route53/zone:Zone":
         state.zoneId = `Z${digest(name, 12).toUpperCase()}`;
-        break;
-      case "aws:iam/role:Role":
-        state.arn = `arn:aws:iam::${this.accountId}:role/${inputs.name ?? name}`;
-        state.name = inputs.name ?? name;
-        break;
-      case "aws:iam/instanceProfile:InstanceProfile":
-        state.name = inputs.name ?? name;
         break;
       case "aws:cloudwatch/logGroup:LogGroup":
         state.arn = `arn:aws:logs:${region}:${this.accountId}:log-group:${inputs.name ?? name}`;

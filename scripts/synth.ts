@@ -71,7 +71,10 @@ export function awsStacks(root = REPO_ROOT): string[] {
   return readdirSync(path.join(root, "stacks"))
     .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
     .filter((s): s is string => s !== undefined)
-    .filter((s) => readStackFiles(s, root).config[`${readStackFiles(s, root).project}:kind`] === "aws")
+    .filter((s) => {
+      const { project, config } = readStackFiles(s, root);
+      return config[`${project}:kind`] === "aws";
+    })
     .sort();
 }
 
