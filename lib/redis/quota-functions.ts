@@ -42,7 +42,7 @@ export interface QuotaCosts {
 }
 
 /** Calibrated on Redis 7.0.15 / jemalloc 5.3 (bench/redis-quota.ts, "precision"). */
-export const DEFAULT_QUOTA_COSTS: QuotaCosts = { dataOverhead: 40, trackOverhead: 40, ttlOverhead: 90 };
+export const DEFAULT_QUOTA_COSTS: QuotaCosts = { dataOverhead: 80, trackOverhead: 62, ttlOverhead: 154 };
 
 export const RECLAIM_BATCH = 16;
 export const RECLAIM_ON_REFUSAL = 1000;
@@ -162,7 +162,7 @@ local function tenancy_set(keys, args)
     redis.call('ZADD', keys[3], now + ttl, key)
   else
     redis.call('SET', key, value)
-    redis.call('ZREM', keys[3], key)
+    if old ~= 0 then redis.call('ZREM', keys[3], key) end -- an untracked key has no expiry entry
   end
   redis.call('HSET', keys[2], key, cost)
   return redis.call('INCRBY', keys[1], cost - old)

@@ -21,7 +21,7 @@
 import Redis from "ioredis";
 import { openRedis, type RedisArg } from "./client";
 import { checkTenantId, encodeKeyPart, tenantChannel, tenantKey, tenantUserName } from "./keys";
-import { quotaDel, quotaSet, readTenantUsage, type CacheUsage } from "./quota";
+import { CacheQuotaExceededError, quotaDel, quotaSet, readTenantUsage, type CacheUsage } from "./quota";
 
 export interface TenantCredentials {
   username: string;
@@ -43,6 +43,35 @@ export interface TenantCachePoolOptions {
   maxTenantConnections?: number;
   /** auth-per-request: connections in the shared pool. @default 10 */
   poolSize?: number;
+  /**
+   * After the server refuses a tenant's write for its quota, refuse that tenant's writes locally for
+   * this long (a `del` lifts it). A refused quota write costs the server several times a plain SET
+   * (bench/redis-quota.ts), so an application loop retrying into a full quota would otherwise load
+   * the server for everyone. 0 disables. @default 50
+   */
+  quotaBackoffMs?: number;
+}
+
+/** Per-pool memory of recent quota refusals, by tenant. */
+class QuotaBackoff {
+  readonly #until = new Map<string, { until: number; reply: string }>();
+  constructor(readonly ms: number) {}
+
+  check(tenantId: string): void {
+    const entry = this.#until.get(tenantId);
+    if (!entry) return;
+    if (Date.now() < entry.until)
+      throw new CacheQuotaExceededError(tenantId, `${entry.reply} (refused locally for ${this.ms} ms after the server refused)`);
+    this.#until.delete(tenantId);
+  }
+
+  refused(tenantId: string, err: CacheQuotaExceededError): void {
+    if (this.ms > 0) this.#until.set(tenantId, { until: Date.now() + this.ms, reply: err.reply });
+  }
+
+  lift(tenantId: string): void {
+    this.#until.delete(tenantId);
+  }
 }
 
 export class TenantCacheReleasedError extends Error {
@@ -68,6 +97,7 @@ export class TenantCache {
   constructor(
     readonly tenantId: string,
     private readonly redis: Redis,
+    private readonly backoff: QuotaBackoff = new QuotaBackoff(0),
   ) {}
 
   private live(): Redis {
@@ -89,18 +119,28 @@ export class TenantCache {
     return this.live().get(this.key(key));
   }
 
-  /** Quota-checked write; throws CacheQuotaExceededError when over the tenant's limit. */
+  /**
+   * Quota-checked write; throws CacheQuotaExceededError when over the tenant's limit (also for
+   * `quotaBackoffMs` after a refusal, without asking the server).
+   */
   async set(key: KeyParts, value: string, options: SetOptions = {}): Promise<void> {
     const ttlMs = options.ttlSeconds === undefined ? 0 : Math.max(1, Math.round(options.ttlSeconds * 1000));
-    await quotaSet(this.live(), this.tenantId, this.key(key), value, ttlMs);
+    const fullKey = this.key(key);
+    const redis = this.live();
+    this.backoff.check(this.tenantId);
+    try {
+      await quotaSet(redis, this.tenantId, fullKey, value, ttlMs);
+    } catch (err) {
+      if (err instanceof CacheQuotaExceededError) this.backoff.refused(this.tenantId, err);
+      throw err;
+    }
   }
 
   async del(...keys: KeyParts[]): Promise<number> {
-    return quotaDel(
-      this.live(),
-      this.tenantId,
-      keys.map((k) => this.key(k)),
-    );
+    const fullKeys = keys.map((k) => this.key(k));
+    const deleted = await quotaDel(this.live(), this.tenantId, fullKeys);
+    this.backoff.lift(this.tenantId);
+    return deleted;
   }
 
   async publish(channel: KeyParts, message: string): Promise<number> {
@@ -139,10 +179,12 @@ export class TenantCachePool {
   readonly #waiters: ((redis: Redis) => void)[] = [];
   #poolCredentials?: TenantCredentials;
   #closed = false;
+  readonly #backoff: QuotaBackoff;
 
   constructor(options: TenantCachePoolOptions) {
     this.#options = options;
     this.mode = options.mode ?? "connection-per-tenant";
+    this.#backoff = new QuotaBackoff(options.quotaBackoffMs ?? 50);
     if (this.mode === "auth-per-request") {
       const u = new URL(options.url);
       if (!u.username || !u.password) throw new Error("auth-per-request needs the pool user's credentials in the URL");
@@ -226,7 +268,7 @@ export class TenantCachePool {
     if (this.mode === "connection-per-tenant") {
       const conn = await this.#tenantConnection(id);
       conn.users++;
-      const cache = new TenantCache(id, conn.redis);
+      const cache = new TenantCache(id, conn.redis, this.#backoff);
       try {
         return await fn(cache);
       } finally {
@@ -237,7 +279,7 @@ export class TenantCachePool {
     }
     const redis = await this.#takeShared();
     let broken = true;
-    const cache = new TenantCache(id, redis);
+    const cache = new TenantCache(id, redis, this.#backoff);
     try {
       const { username, password } = await this.#options.credentials(id);
       if (username !== tenantUserName(id))
@@ -255,15 +297,20 @@ export class TenantCachePool {
       return result;
     } finally {
       cache.release();
-      if (!broken || redis.status === "ready") {
-        const pool = this.#poolCredentials!;
-        broken = await redis.call("AUTH", pool.username, pool.password).then(
-          () => false,
-          () => true,
-        );
-      }
-      this.#returnShared(redis, broken);
+      // Off the caller's path: the connection goes back to the pool only once it is the pool user again.
+      void this.#logOutAndReturn(redis, broken);
     }
+  }
+
+  async #logOutAndReturn(redis: Redis, broken: boolean): Promise<void> {
+    if (!broken || redis.status === "ready") {
+      const pool = this.#poolCredentials!;
+      broken = await redis.call("AUTH", pool.username, pool.password).then(
+        () => false,
+        () => true,
+      );
+    }
+    this.#returnShared(redis, broken);
   }
 
   /** Closes every connection. */

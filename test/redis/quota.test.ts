@@ -35,7 +35,12 @@ async function connectAs(tenantId: string): Promise<Redis> {
 }
 
 beforeAll(() => {
-  pool = createTenantCachePool({ url: redis.url, credentials: (id) => ({ username: `tenant_${id}`, password: passwords[id] }) });
+  // No local back-off here: these tests are about what the server decides.
+  pool = createTenantCachePool({
+    url: redis.url,
+    credentials: (id) => ({ username: `tenant_${id}`, password: passwords[id] }),
+    quotaBackoffMs: 0,
+  });
   return () => pool.close();
 });
 

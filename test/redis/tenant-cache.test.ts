@@ -127,6 +127,28 @@ describe.each([
   });
 });
 
+describe("quota back-off", () => {
+  it("refuses a tenant's writes locally for a moment after a server refusal; a delete lifts it", async () => {
+    const pool = createTenantCachePool({ url: redis.url, credentials, quotaBackoffMs: 300 });
+    try {
+      await withTenantCache(pool, TENANT_A, async (cache) => {
+        await cache.set("small", "x");
+        expect(await errorOf(cache.set("big", "x".repeat(2_000_000)))).toMatch(/cache quota exceeded: this write needs/);
+        expect(await errorOf(cache.set("small", "y"))).toMatch(/refused locally for 300 ms/);
+        await cache.del("nothing");
+        await cache.set("small", "y");
+        expect(await errorOf(cache.set("big", "x".repeat(2_000_000)))).not.toMatch(/locally/);
+        await new Promise((r) => setTimeout(r, 350));
+        await cache.set("small", "z");
+      });
+      // Other tenants are not affected.
+      await withTenantCache(pool, TENANT_B, (cache) => cache.set("small", "b"));
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
 describe("auth-per-request connections between requests", () => {
   it("are logged in as the permissionless pool user", async () => {
     const pool = createTenantCachePool({
@@ -140,7 +162,8 @@ describe("auth-per-request connections between requests", () => {
         expect(await connectedUsers()).toContain(`tenant_${TENANT_A}`);
         return cache.get("owned");
       });
-      expect(await connectedUsers()).toContain(POOL_USER);
+      // The log-out runs just after the request returns, before the connection is reused.
+      await expect.poll(connectedUsers).toContain(POOL_USER);
       expect(await connectedUsers()).not.toContain(`tenant_${TENANT_A}`);
     } finally {
       await pool.close();
