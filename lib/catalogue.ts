@@ -102,7 +102,14 @@ export const TENANT_TABLES: readonly TenantTable[] = [
       { name: "executed_at", type: "timestamptz", default: "now()" },
     ],
     foreignKeys: [{ columns: ["position_id"], references: "positions", onDelete: "set null" }],
-    indexes: [{ columns: ["executed_at"] }, { columns: ["symbol", "executed_at"] }, { columns: ["position_id"] }, { columns: ["client_order_id"], unique: true }],
+    // (position_id, executed_at), not (position_id): "a position's trades in a window" reads only the
+    // window (migration 0007 replaced the old index; docs/benchmarks.md, positions ⋈ trades).
+    indexes: [
+      { columns: ["executed_at"] },
+      { columns: ["symbol", "executed_at"] },
+      { columns: ["position_id", "executed_at"] },
+      { columns: ["client_order_id"], unique: true },
+    ],
     timeColumn: "executed_at",
   },
   {

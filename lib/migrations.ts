@@ -293,4 +293,26 @@ BEGIN
 END $$;
 `,
   },
+  {
+    version: "0007",
+    name: "trades: index (tenant_id, position_id, executed_at) replaces (tenant_id, position_id)",
+    sql: `
+-- Measured by the RLS benchmark (positions ⋈ trades of a 7-day window, largest tenant): with
+-- (tenant_id, position_id) the planner read every trade of each position and filtered the window
+-- afterwards (about 12,000 buffers and 27 ms, with or without RLS); with executed_at in the index
+-- it reads the window only (about 250 buffers, 0.35 ms). The new index also serves the foreign key
+-- to positions (its prefix). Replaced here in every tenant schema; the catalogue creates it in new ones.
+DO $$
+DECLARE s text;
+BEGIN
+  FOR s IN SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind = 'i' AND c.relname = 'trades_tenant_position_id_idx'
+              AND (n.nspname = '${SHARED_SCHEMA}' OR n.nspname ~ '^tenant_[0-9a-f]{32}$')
+  LOOP
+    EXECUTE format('CREATE INDEX IF NOT EXISTS trades_tenant_position_id_executed_at_idx ON %I.trades (tenant_id, position_id, executed_at)', s);
+    EXECUTE format('DROP INDEX %I.trades_tenant_position_id_idx', s);
+  END LOOP;
+END $$;
+`,
+  },
 ];
