@@ -170,8 +170,17 @@ async function moveTenant(client: Queryable, ref: string, direction: MoveDirecti
   const failpoint = options.failpoint ?? (() => {});
   const started = Date.now();
   const tenant = await requireTenant(client, ref);
-  const { rows: locked } = await client.query(`SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok`, [moveLockKey(tenant.id)]);
-  if (!locked[0].ok) throw new MoveConflictError(`another move of tenant ${tenant.slug} is running`);
+  // Session-level: released when this process's connection ends, however it ends. A killed
+  // predecessor's session can take a moment to be noticed, so wait a little before refusing.
+  try {
+    await withTransaction(client, async (tx) => {
+      await tx.query(`SET LOCAL lock_timeout = 5000`);
+      await tx.query(`SELECT pg_advisory_lock(hashtextextended($1, 0))`, [moveLockKey(tenant.id)]);
+    });
+  } catch (err) {
+    if ((err as { code?: string }).code === "55P03") throw new MoveConflictError(`another move of tenant ${tenant.slug} is running`);
+    throw err;
+  }
   try {
     const opened = await openOrResume(client, tenant, direction, tables, options);
     const from = direction === "graduate" ? SHARED_SCHEMA : dedicatedSchemaName(tenant.id);

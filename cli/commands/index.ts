@@ -13,6 +13,13 @@ import { tenantDeleteCommand } from "./tenant-delete";
 import { tenantListCommand } from "./tenant-list";
 import { tenantShowCommand } from "./tenant-show";
 import { topCommand } from "./top";
+import { capacityCommand } from "./capacity";
+import { tenantDemoteCommand } from "./tenant-demote";
+import { tenantExportCommand } from "./tenant-export";
+import { tenantGraduateCommand } from "./tenant-graduate";
+import { tenantImportCommand } from "./tenant-import";
+import { tenantLoginRoleCommand } from "./tenant-login-role";
+import { tenantRestoreCommand } from "./tenant-restore";
 import { tenantResumeCommand, tenantSuspendCommand } from "./tenant-suspend";
 
 export const commands: Command[] = [
@@ -35,4 +42,12 @@ export const commands: Command[] = [
   // per-tenant observability (issue 10)
   topCommand,
   slowCommand,
+  // enterprise schemas, moves, export/import, PITR (issue 6)
+  tenantGraduateCommand,
+  tenantDemoteCommand,
+  tenantLoginRoleCommand,
+  capacityCommand,
+  tenantExportCommand,
+  tenantImportCommand,
+  tenantRestoreCommand,
 ];

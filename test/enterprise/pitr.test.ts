@@ -68,6 +68,8 @@ describe("point-in-time recovery of single tenants", () => {
     const vault = { ...dedicated, placement: "dedicated" as const };
     const neighbour = await seededTenant(admin, "neighbour", 250, "pro");
     await backrest.backup("full");
+    // pgBackRest picks a backup whose stop time (whole seconds) is before the target.
+    await new Promise((r) => setTimeout(r, 1_100));
 
     // Writes after the backup, before T: they must come back (replayed from the archived WAL).
     await write(admin, victim, "BEFORE-T", 25);

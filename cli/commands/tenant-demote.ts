@@ -1,0 +1,16 @@
+/** `tenancy tenant demote <slug>`: moves a dedicated tenant back to the shared tables (lib/graduation.ts). */
+import { demoteTenant } from "../../lib/graduation";
+import type { Command } from "../tenancy";
+import { MOVE_OPTIONS, moveOptions, runMove } from "./tenant-graduate";
+import { tenantRef } from "./tenant-show";
+
+export const tenantDemoteCommand: Command = {
+  words: ["tenant", "demote"],
+  summary: "move a dedicated tenant back to the shared tables and drop its schema (resumable, verified)",
+  usage: "tenant demote <slug> [--gate-timeout-ms N]",
+  options: MOVE_OPTIONS,
+  async run(ctx) {
+    tenantRef(ctx);
+    return runMove(ctx, demoteTenant, moveOptions(ctx));
+  },
+};
