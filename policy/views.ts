@@ -6,19 +6,8 @@ import type { PolicyResource } from "@pulumi/policy";
 import { ResidencyRegion } from "../lib/tenant";
 import type { ResourceView } from "./rules";
 
-/** What the synth JSON records per resource (a structural subset of SynthResource). */
-export interface SynthResourceLike {
-  urn: string;
-  type: string;
-  name: string;
-  parent?: string;
-  provider?: string;
-  protect: boolean;
-  inputs: Record<string, unknown>;
-  propertyDependencies: Record<string, string[]>;
-}
-
-export function viewsFromSynth(resources: readonly SynthResourceLike[]): ResourceView[] {
+/** Views of the synth JSON's resources (a SynthResource carries every field of a view, and more). */
+export function viewsFromSynth(resources: readonly ResourceView[]): ResourceView[] {
   return resources.map((r) => ({
     urn: r.urn,
     type: r.type,

@@ -13,6 +13,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { cidrSubnet, parseCidr } from "../../lib/cidr";
 import { assertZoneInRegion } from "../../lib/residency";
+import { tcpRule } from "./tcp-rule";
 
 /** Interface endpoints a private cluster needs: SSM sessions, secrets, keys, logs, metrics, images. */
 export const DEFAULT_INTERFACE_ENDPOINTS = [
@@ -99,14 +100,13 @@ export class Network extends pulumi.ComponentResource {
     const securityGroup = (suffix: string, description: string) =>
       new aws.ec2.SecurityGroup(`${name}-${suffix}`, { vpcId: vpc.id, description, tags: { Name: `${name}-${suffix}` } }, parent);
     const endpointSg = securityGroup("endpoints", "VPC interface endpoints: HTTPS from inside the VPC only");
-    new aws.vpc.SecurityGroupIngressRule(
+    tcpRule(
       `${name}-endpoints-https`,
       {
+        direction: "ingress",
         securityGroupId: endpointSg.id,
-        ipProtocol: "tcp",
-        fromPort: 443,
-        toPort: 443,
-        cidrIpv4: args.cidrBlock,
+        peer: { cidrIpv4: args.cidrBlock },
+        port: 443,
         description: "HTTPS from the VPC",
       },
       parent,

@@ -17,6 +17,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { PGBOUNCER_PORT, PGBOUNCER_RUN_DIR } from "../../lib/aws-pgbouncer";
 import { renderPgbouncerIni, type PgbouncerConfigInput } from "../../lib/pgbouncer";
+import { tcpRule, type TcpPeer } from "./tcp-rule";
 
 export { PGBOUNCER_PORT, PGBOUNCER_RUN_DIR } from "../../lib/aws-pgbouncer";
 
@@ -97,72 +98,58 @@ export class PgBouncerService extends pulumi.ComponentResource {
       { vpcId: args.vpcId, description: `PgBouncer NLB of ${name}`, tags: { Name: `${name}-nlb` } },
       parent,
     );
+    const rule = (
+      suffix: string,
+      direction: "ingress" | "egress",
+      securityGroupId: pulumi.Input<string>,
+      peer: TcpPeer,
+      port: number,
+      description: string,
+    ) => tcpRule(`${name}-${suffix}`, { direction, securityGroupId, peer, port, description }, parent);
     args.clientSecurityGroupIds.forEach((client, i) => {
-      new aws.vpc.SecurityGroupIngressRule(
-        `${name}-nlb-from-client-${i}`,
-        {
-          securityGroupId: lbSg.id,
-          referencedSecurityGroupId: client,
-          ipProtocol: "tcp",
-          fromPort: PGBOUNCER_PORT,
-          toPort: PGBOUNCER_PORT,
-          description: "PgBouncer from the application",
-        },
-        parent,
+      rule(
+        `nlb-from-client-${i}`,
+        "ingress",
+        lbSg.id,
+        { referencedSecurityGroupId: client },
+        PGBOUNCER_PORT,
+        "PgBouncer from the application",
       );
-      new aws.vpc.SecurityGroupEgressRule(
-        `${name}-client-${i}-to-nlb`,
-        {
-          securityGroupId: client,
-          referencedSecurityGroupId: lbSg.id,
-          ipProtocol: "tcp",
-          fromPort: PGBOUNCER_PORT,
-          toPort: PGBOUNCER_PORT,
-          description: "Application to PgBouncer",
-        },
-        parent,
-      );
+      rule(`client-${i}-to-nlb`, "egress", client, { referencedSecurityGroupId: lbSg.id }, PGBOUNCER_PORT, "Application to PgBouncer");
     });
-    new aws.vpc.SecurityGroupEgressRule(
-      `${name}-nlb-to-tasks`,
-      {
-        securityGroupId: lbSg.id,
-        referencedSecurityGroupId: args.taskSecurityGroupId,
-        ipProtocol: "tcp",
-        fromPort: PGBOUNCER_PORT,
-        toPort: PGBOUNCER_PORT,
-        description: "NLB to PgBouncer tasks",
-      },
-      parent,
+    rule(
+      "nlb-to-tasks",
+      "egress",
+      lbSg.id,
+      { referencedSecurityGroupId: args.taskSecurityGroupId },
+      PGBOUNCER_PORT,
+      "NLB to PgBouncer tasks",
     );
-    new aws.vpc.SecurityGroupIngressRule(
-      `${name}-tasks-from-nlb`,
-      {
-        securityGroupId: args.taskSecurityGroupId,
-        referencedSecurityGroupId: lbSg.id,
-        ipProtocol: "tcp",
-        fromPort: PGBOUNCER_PORT,
-        toPort: PGBOUNCER_PORT,
-        description: "PgBouncer from its NLB",
-      },
-      parent,
+    rule(
+      "tasks-from-nlb",
+      "ingress",
+      args.taskSecurityGroupId,
+      { referencedSecurityGroupId: lbSg.id },
+      PGBOUNCER_PORT,
+      "PgBouncer from its NLB",
     );
-    for (const [suffix, target, port, description] of [
-      ["tasks-to-postgres", { referencedSecurityGroupId: args.databaseSecurityGroupId }, 5432, "PgBouncer to PostgreSQL"],
-      [
-        "tasks-to-endpoints",
-        { referencedSecurityGroupId: args.endpointSecurityGroupId },
-        443,
-        "Secrets Manager, ECR, CloudWatch Logs endpoints",
-      ],
-      ["tasks-to-s3", { prefixListId: args.s3PrefixListId }, 443, "ECR image layers from S3"],
-    ] as const) {
-      new aws.vpc.SecurityGroupEgressRule(
-        `${name}-${suffix}`,
-        { securityGroupId: args.taskSecurityGroupId, ...target, ipProtocol: "tcp", fromPort: port, toPort: port, description },
-        parent,
-      );
-    }
+    rule(
+      "tasks-to-postgres",
+      "egress",
+      args.taskSecurityGroupId,
+      { referencedSecurityGroupId: args.databaseSecurityGroupId },
+      5432,
+      "PgBouncer to PostgreSQL",
+    );
+    rule(
+      "tasks-to-endpoints",
+      "egress",
+      args.taskSecurityGroupId,
+      { referencedSecurityGroupId: args.endpointSecurityGroupId },
+      443,
+      "Secrets Manager, ECR, CloudWatch Logs endpoints",
+    );
+    rule("tasks-to-s3", "egress", args.taskSecurityGroupId, { prefixListId: args.s3PrefixListId }, 443, "ECR image layers from S3");
 
     const logGroup = new aws.cloudwatch.LogGroup(
       `${name}-logs`,

@@ -38,6 +38,7 @@ import {
 } from "../../lib/postgres-config";
 import { assertZoneInRegion } from "../../lib/residency";
 import { Credential } from "./credential";
+import { tcpRule, type TcpPeer } from "./tcp-rule";
 
 /** Login roles the bootstrap creates on the primary; everything else in the database is the data layer's (components/db). */
 export const CLUSTER_ROLES = {
@@ -269,68 +270,31 @@ export class PostgresCluster extends pulumi.ComponentResource {
       { vpcId: args.vpcId, description: `PostgreSQL nodes of ${name}`, tags: { Name: `${name}-postgres` } },
       parent,
     );
-    args.clientSecurityGroupIds.forEach((client, i) => {
-      new aws.vpc.SecurityGroupIngressRule(
+    args.clientSecurityGroupIds.forEach((client, i) =>
+      tcpRule(
         `${name}-from-client-${i}`,
         {
+          direction: "ingress",
           securityGroupId: sg.id,
-          referencedSecurityGroupId: client,
-          ipProtocol: "tcp",
-          fromPort: 5432,
-          toPort: 5432,
+          peer: { referencedSecurityGroupId: client },
+          port: 5432,
           description: "PostgreSQL from PgBouncer",
         },
         parent,
-      );
-    });
-    new aws.vpc.SecurityGroupIngressRule(
-      `${name}-from-cluster`,
-      {
-        securityGroupId: sg.id,
-        referencedSecurityGroupId: sg.id,
-        ipProtocol: "tcp",
-        fromPort: 5432,
-        toPort: 5432,
-        description: "Streaming replication between the nodes",
-      },
-      parent,
+      ),
     );
-    new aws.vpc.SecurityGroupEgressRule(
-      `${name}-to-cluster`,
-      {
-        securityGroupId: sg.id,
-        referencedSecurityGroupId: sg.id,
-        ipProtocol: "tcp",
-        fromPort: 5432,
-        toPort: 5432,
-        description: "Streaming replication between the nodes",
-      },
-      parent,
+    const rule = (suffix: string, direction: "ingress" | "egress", peer: TcpPeer, port: number, description: string) =>
+      tcpRule(`${name}-${suffix}`, { direction, securityGroupId: sg.id, peer, port, description }, parent);
+    rule("from-cluster", "ingress", { referencedSecurityGroupId: sg.id }, 5432, "Streaming replication between the nodes");
+    rule("to-cluster", "egress", { referencedSecurityGroupId: sg.id }, 5432, "Streaming replication between the nodes");
+    rule(
+      "to-endpoints",
+      "egress",
+      { referencedSecurityGroupId: args.endpointSecurityGroupId },
+      443,
+      "SSM, Secrets Manager, KMS, CloudWatch endpoints",
     );
-    new aws.vpc.SecurityGroupEgressRule(
-      `${name}-to-endpoints`,
-      {
-        securityGroupId: sg.id,
-        referencedSecurityGroupId: args.endpointSecurityGroupId,
-        ipProtocol: "tcp",
-        fromPort: 443,
-        toPort: 443,
-        description: "SSM, Secrets Manager, KMS, CloudWatch endpoints",
-      },
-      parent,
-    );
-    new aws.vpc.SecurityGroupEgressRule(
-      `${name}-to-s3`,
-      {
-        securityGroupId: sg.id,
-        prefixListId: args.s3PrefixListId,
-        ipProtocol: "tcp",
-        fromPort: 443,
-        toPort: 443,
-        description: "pgBackRest to S3 (gateway endpoint)",
-      },
-      parent,
-    );
+    rule("to-s3", "egress", { prefixListId: args.s3PrefixListId }, 443, "pgBackRest to S3 (gateway endpoint)");
 
     // Instance role: SSM, CloudWatch agent, its bucket, its key, its secrets, its metrics namespace.
     const role = new aws.iam.Role(

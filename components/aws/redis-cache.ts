@@ -17,6 +17,7 @@ import * as random from "@pulumi/random";
 import { renderTenantAcl } from "../../lib/redis/acl";
 import { assertZoneInRegion } from "../../lib/residency";
 import { Credential } from "./credential";
+import { tcpRule } from "./tcp-rule";
 
 export const REDIS_PORT = 6379;
 /** The `default` user: disabled, no commands, no keys, no channels. */
@@ -88,26 +89,19 @@ export class RedisCache extends pulumi.ComponentResource {
       parent,
     );
     args.clientSecurityGroupIds.forEach((client, i) => {
-      new aws.vpc.SecurityGroupIngressRule(
+      const port = { port: REDIS_PORT, peer: { referencedSecurityGroupId: client } };
+      tcpRule(
         `${name}-from-client-${i}`,
-        {
-          securityGroupId: sg.id,
-          referencedSecurityGroupId: client,
-          ipProtocol: "tcp",
-          fromPort: REDIS_PORT,
-          toPort: REDIS_PORT,
-          description: "Redis from the application",
-        },
+        { direction: "ingress", securityGroupId: sg.id, ...port, description: "Redis from the application" },
         parent,
       );
-      new aws.vpc.SecurityGroupEgressRule(
+      tcpRule(
         `${name}-client-${i}-to-redis`,
         {
+          direction: "egress",
           securityGroupId: client,
-          referencedSecurityGroupId: sg.id,
-          ipProtocol: "tcp",
-          fromPort: REDIS_PORT,
-          toPort: REDIS_PORT,
+          peer: { referencedSecurityGroupId: sg.id },
+          port: REDIS_PORT,
           description: "Application to Redis",
         },
         parent,
