@@ -7,7 +7,7 @@
  * or a dry run that found failures · 2 bad input, or an unfinished rollout of other waves.
  */
 import { table } from "../cli/output";
-import { automationContext, processDriver } from "../components/tenant/drivers";
+import { automationContext, environmentOverride, processDriver } from "../components/tenant/drivers";
 import { readPlatformStacks } from "../lib/platform-stacks";
 import { REPO_ROOT } from "../lib/pulumi-env";
 import { repoPlatformOps, tenantOps } from "../lib/rollout/automation";
@@ -38,7 +38,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(ROLLOUT_USAGE + "\n");
     return 0;
   }
-  const ctx = await automationContext({ repoRoot: REPO_ROOT });
+  const env = environmentOverride();
+  const ctx = await automationContext({ repoRoot: REPO_ROOT, env });
   if ("unavailable" in ctx) return fail(json, "toolchain", `the Pulumi toolchain is not available: ${ctx.unavailable}`, 1);
 
   const progress = !command.json || process.env.TENANCY_PROGRESS === "1";
@@ -49,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
       environment: command.environment,
       waves: command.waves,
       platform: repoPlatformOps(ctx),
-      tenants: tenantOps(ctx, processDriver({ repoRoot: REPO_ROOT })),
+      tenants: tenantOps(ctx, processDriver({ repoRoot: REPO_ROOT, env })),
       store: new FileStateStore(command.stateFile),
       concurrency: command.concurrency,
       dryRun: command.dryRun,

@@ -8,7 +8,7 @@
  * parent set (ALPHAPULSE_TENANT_ENV_JSON: extra variables as a JSON object, used by the tests).
  */
 import { createWriteStream } from "node:fs";
-import { inProcessDriver } from "../components/tenant/drivers";
+import { environmentOverride, inProcessDriver } from "../components/tenant/drivers";
 import type { TenantJob } from "../lib/tenant-stacks/jobs";
 import type { WorkerMessage } from "../lib/tenant-stacks/process-driver";
 import { REPO_ROOT } from "../lib/pulumi-env";
@@ -29,8 +29,7 @@ async function main(): Promise<number> {
     process.stderr.write(`tenant-stack-worker: cannot read the job: ${(err as Error).message}\n`);
     return 2;
   }
-  const env = process.env.ALPHAPULSE_TENANT_ENV_JSON ? (JSON.parse(process.env.ALPHAPULSE_TENANT_ENV_JSON) as Record<string, string>) : undefined;
-  const driver = await inProcessDriver({ repoRoot: REPO_ROOT, env });
+  const driver = await inProcessDriver({ repoRoot: REPO_ROOT, env: environmentOverride() });
   if ("unavailable" in driver) {
     const slug = job.action === "destroy" ? job.slug : job.spec.slug;
     send({ result: { slug, stack: `tenant-${slug}`, action: job.action, ok: false, changes: {}, durationMs: 0, failure: { kind: "failed", message: driver.unavailable } } });

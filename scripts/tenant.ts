@@ -10,7 +10,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { table } from "../cli/output";
-import { automationContext, processDriver } from "../components/tenant/drivers";
+import { automationContext, environmentOverride, processDriver } from "../components/tenant/drivers";
 import { defaultPlatformStack, readPlatformStacks } from "../lib/platform-stacks";
 import { REPO_ROOT } from "../lib/pulumi-env";
 import { AutomationDriver, type AutomationContext } from "../lib/tenant-stacks/automation";
@@ -82,7 +82,8 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
 
-  const ctx = await automationContext({ repoRoot: REPO_ROOT });
+  const env = environmentOverride();
+  const ctx = await automationContext({ repoRoot: REPO_ROOT, env });
   if ("unavailable" in ctx) return fail(json, "toolchain", `the Pulumi toolchain is not available: ${ctx.unavailable}`, EXIT.failed);
   if (command.command === "list") return list(ctx, command.json);
 
@@ -93,7 +94,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   // One operation runs here; a batch runs each operation in its own process.
-  const driver: TenantStackDriver = command.jobs.length === 1 ? new AutomationDriver(ctx) : processDriver({ repoRoot: REPO_ROOT });
+  const driver: TenantStackDriver = command.jobs.length === 1 ? new AutomationDriver(ctx) : processDriver({ repoRoot: REPO_ROOT, env });
   const progress = attachProgress(`${command.command} ${command.jobs.length} tenant stack(s)`, process.stderr, !command.json || process.env.TENANCY_PROGRESS === "1");
   const started = Date.now();
   const results = await runJobs(command.jobs, driver, {

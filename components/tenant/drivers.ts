@@ -6,10 +6,25 @@
  *   processDriver    one process per operation (bulk runs, the rollout's tenant phase)
  */
 import { AutomationContext, AutomationDriver, type TenantExporter } from "../../lib/tenant-stacks/automation";
+import { exportBeforeOffboarding } from "../../lib/tenant-stacks/offboarding";
 import { ProcessDriver } from "../../lib/tenant-stacks/process-driver";
 import { tenantProgram } from "./program";
-/** The offboarding export: none until issue 6's lib/tenant-export.ts is in the checkout. */
-export const tenantExporter: TenantExporter | undefined = undefined;
+/** The offboarding export (issue 6's verified format). */
+export const tenantExporter: TenantExporter = exportBeforeOffboarding;
+
+/**
+ * Extra Pulumi environment from ALPHAPULSE_TENANT_ENV_JSON (a JSON object), layered over
+ * lib/pulumi-env.ts by the CLIs and the workers: the tests point them at a throwaway backend with it.
+ */
+export function environmentOverride(env: NodeJS.ProcessEnv = process.env): Record<string, string> | undefined {
+  const raw = env.ALPHAPULSE_TENANT_ENV_JSON;
+  if (!raw) return undefined;
+  const parsed = JSON.parse(raw) as unknown;
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed) || Object.values(parsed).some((v) => typeof v !== "string")) {
+    throw new Error("ALPHAPULSE_TENANT_ENV_JSON must be a JSON object of strings");
+  }
+  return parsed as Record<string, string>;
+}
 
 export interface DriverOptions {
   repoRoot: string;

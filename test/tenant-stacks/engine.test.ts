@@ -7,15 +7,22 @@
  *   - a tenant of another residency is refused before any change (no stack, no row);
  *   - ten tenants at once, each operation in its own process (lib/tenant-stacks/process-driver.ts),
  *     then ten offboardings at once;
- *   - Enterprise: graduation to a dedicated schema and login role, demotion on a tier change, and
- *     offboarding that leaves no schema, role, Redis user or registry row behind.
+ *   - Enterprise: graduation to a dedicated schema and login role, demotion on a tier change (the
+ *     tenant's rows move with it), and offboarding that first writes a verified export, then leaves
+ *     no schema, role, Redis user or registry row behind; an export that fails deletes nothing.
  * Skipped, with the reason, where there is no toolchain.
  */
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tenantProgram } from "../../components/tenant/program";
 import { connectRedis } from "../../lib/redis/client";
+import { seedTenant } from "../../lib/seed";
+import { verifyExportFile } from "../../lib/tenant-export";
+import { countTenantRows } from "../../lib/tenants";
 import { REPO_ROOT } from "../../lib/pulumi-env";
 import { AutomationDriver } from "../../lib/tenant-stacks/automation";
 import { changeTotal, runJobs, type TenantJob, type TenantJobResult } from "../../lib/tenant-stacks/jobs";
@@ -23,6 +30,22 @@ import { TENANT_PROJECT, tenantStackName } from "../../lib/tenant-stacks/names";
 import { ProcessDriver } from "../../lib/tenant-stacks/process-driver";
 import type { TenantStackSpec } from "../../lib/tenant-stacks/spec";
 import { openTestRegion, skipReason, toolchainLookup, type TestRegion } from "./support/region";
+
+async function withPg<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** The result of an operation that must succeed; a failure shows its message in the assertion. */
+function succeeded(result: TenantJobResult): TenantJobResult {
+  expect(result.failure).toBeUndefined();
+  return result;
+}
 
 async function query<R = Record<string, unknown>>(url: string, text: string, params: unknown[] = []): Promise<R[]> {
   const client = new pg.Client({ connectionString: url });
@@ -64,7 +87,7 @@ describe.skipIf(!toolchainLookup.ok)(`tenant stacks through the real engine${too
   }, 180_000);
 
   it("up registers a tenant and grants its cache user; a second preview and a second up change nothing", async () => {
-    const first = await driver.run({ action: "up", spec: spec("solo-one") }, () => {});
+    const first = succeeded(await driver.run({ action: "up", spec: spec("solo-one") }, () => {}));
     expect(first).toMatchObject({ ok: true, createdStack: true, changes: { create: 4 } });
     expect(first.outputs).toMatchObject({ slug: "solo-one", tier: "starter", placement: "shared", schema: "shared" });
     expect(first.outputs).not.toHaveProperty("cachePassword"); // secret outputs never leave the driver
@@ -77,12 +100,19 @@ describe.skipIf(!toolchainLookup.ok)(`tenant stacks through the real engine${too
       const preview = await stack.preview({ expectNoChanges: true });
       expect(changeTotal(preview.changeSummary)).toBe(0);
     });
-    const second = await driver.run({ action: "up", spec: spec("solo-one") }, () => {});
+    const second = succeeded(await driver.run({ action: "up", spec: spec("solo-one") }, () => {}));
     expect(second.ok).toBe(true);
     expect(second.createdStack).toBe(false);
     expect(changeTotal(second.changes)).toBe(0);
 
-    const gone = await driver.run({ action: "destroy", slug: "solo-one", exportDir: null }, () => {});
+    // Offboarding exports first: when the export cannot be written, nothing is deleted.
+    const refused = await driver.run({ action: "destroy", slug: "solo-one", exportDir: "/dev/null/exports" }, () => {});
+    expect(refused).toMatchObject({ ok: false, failure: { kind: "export", message: expect.stringMatching(/^export of solo-one failed, nothing was deleted: /) } });
+    expect(await registry()).toEqual([{ slug: "solo-one", tier: "starter", placement: "shared" }]);
+    expect(await redisUsers()).toHaveLength(1);
+    expect(await tenantStacks()).toEqual(["tenant-solo-one"]);
+
+    const gone = succeeded(await driver.run({ action: "destroy", slug: "solo-one", exportDir: null }, () => {}));
     expect(gone).toMatchObject({ ok: true, tier: "starter", region: "eu", changes: { delete: 4 } });
     expect(await registry()).toEqual([]);
     expect(await redisUsers()).toEqual([]);
@@ -136,31 +166,47 @@ describe.skipIf(!toolchainLookup.ok)(`tenant stacks through the real engine${too
     expect(await tenantStacks()).toEqual([]);
   }, 600_000);
 
-  it("Enterprise: graduation to a dedicated schema and login role, demotion on a tier change, offboarding leaves nothing", async () => {
+  it("Enterprise: graduation to a dedicated schema and login role, demotion on a tier change, offboarding exports then leaves nothing", async () => {
     const schemas = () => query<{ nspname: string }>(region.databaseUrl, "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant\\_%' ORDER BY 1");
     const loginRoles = () => query<{ rolname: string }>(region.databaseUrl, "SELECT rolname FROM pg_roles WHERE rolname LIKE 'tenant\\_%\\_login' ORDER BY 1");
 
-    const up = await driver.run({ action: "up", spec: spec("big-corp", "enterprise") }, () => {});
+    const up = succeeded(await driver.run({ action: "up", spec: spec("big-corp", "enterprise") }, () => {}));
     expect(up).toMatchObject({ ok: true, changes: { create: 6 }, outputs: { placement: "dedicated" } });
     const hex = String(up.outputs!.tenantId).replace(/-/g, "");
     expect(up.outputs).toMatchObject({ schema: `tenant_${hex}`, loginRole: `tenant_${hex}_login` });
     expect(await registry()).toEqual([{ slug: "big-corp", tier: "enterprise", placement: "dedicated" }]);
     expect(await schemas()).toEqual([{ nspname: `tenant_${hex}` }]);
     expect(await loginRoles()).toEqual([{ rolname: `tenant_${hex}_login` }]);
-    const again = await driver.run({ action: "preview", spec: spec("big-corp", "enterprise") }, () => {});
+    const again = succeeded(await driver.run({ action: "preview", spec: spec("big-corp", "enterprise") }, () => {}));
     expect(changeTotal(again.changes)).toBe(0);
 
-    const demoted = await driver.run({ action: "up", spec: spec("big-corp", "pro") }, () => {});
+    // Rows, so that demotion, graduation and the offboarding export move something real.
+    const tenantId = String(up.outputs!.tenantId);
+    const seeded = await withPg(region.databaseUrl, (c) => seedTenant(c, { id: tenantId, slug: "big-corp", placement: "dedicated" }, { trades: 200 }));
+    const total = Object.values(seeded.rows).reduce((a, b) => a + b, 0);
+    const rowsIn = (placement: "shared" | "dedicated") =>
+      withPg(region.databaseUrl, async (c) => (await countTenantRows(c, { id: tenantId, placement })).reduce((a, t) => a + t.rows, 0));
+    expect(await rowsIn("dedicated")).toBe(total);
+
+    const demoted = succeeded(await driver.run({ action: "up", spec: spec("big-corp", "pro") }, () => {}));
     expect(demoted).toMatchObject({ ok: true, changes: { update: 2, delete: 2 }, outputs: { placement: "shared", tier: "pro" } });
     expect(await registry()).toEqual([{ slug: "big-corp", tier: "pro", placement: "shared" }]);
     expect(await schemas()).toEqual([]);
     expect(await loginRoles()).toEqual([]);
+    expect(await rowsIn("shared")).toBe(total);
 
-    const graduated = await driver.run({ action: "up", spec: spec("big-corp", "enterprise") }, () => {});
+    const graduated = succeeded(await driver.run({ action: "up", spec: spec("big-corp", "enterprise") }, () => {}));
     expect(graduated).toMatchObject({ ok: true, changes: { update: 2, create: 2 }, outputs: { placement: "dedicated" } });
+    expect(await rowsIn("dedicated")).toBe(total);
 
-    const gone = await driver.run({ action: "destroy", slug: "big-corp", exportDir: null }, () => {});
+    const exportDir = mkdtempSync(path.join(os.tmpdir(), "offboarding-"));
+    const gone = succeeded(await driver.run({ action: "destroy", slug: "big-corp", exportDir }, () => {}));
     expect(gone).toMatchObject({ ok: true, tier: "enterprise", changes: { delete: 6 } });
+    expect(path.dirname(gone.exportFile!)).toBe(exportDir);
+    const exported = await verifyExportFile(gone.exportFile!);
+    expect(exported.header.tenant).toMatchObject({ id: tenantId, slug: "big-corp" });
+    expect(exported.tables.reduce((a, t) => a + t.rows, 0)).toBe(total);
+    rmSync(exportDir, { recursive: true, force: true });
     expect(await registry()).toEqual([]);
     expect(await schemas()).toEqual([]);
     expect(await loginRoles()).toEqual([]);

@@ -21,6 +21,7 @@ import { startPostgres, THROWAWAY_SETTINGS, type PostgresServer } from "../../..
 import { startRedis, type RedisServer } from "../../../lib/local/redis-server";
 import { findPulumiToolchain, REPO_ROOT } from "../../../lib/pulumi-env";
 import { AutomationContext } from "../../../lib/tenant-stacks/automation";
+import { exportBeforeOffboarding } from "../../../lib/tenant-stacks/offboarding";
 import { PLATFORM_PROJECT, TENANT_PROJECT } from "../../../lib/tenant-stacks/names";
 import type { ResidencyRegion } from "../../../lib/tenant";
 
@@ -74,7 +75,13 @@ export async function openTestRegions(names: ResidencyRegion[]): Promise<TestReg
     PULUMI_HOME: path.join(root, "home"),
   };
   for (const dir of ["state", "home"]) mkdirSync(path.join(root, dir), { recursive: true });
-  const ctx = await AutomationContext.create({ repoRoot: REPO_ROOT, binDir: toolchainLookup.toolchain.binDir, program: (spec) => tenantProgram(spec), env });
+  const ctx = await AutomationContext.create({
+    repoRoot: REPO_ROOT,
+    binDir: toolchainLookup.toolchain.binDir,
+    program: (spec) => tenantProgram(spec),
+    exporter: exportBeforeOffboarding,
+    env,
+  });
   const regions: TestRegion[] = [];
   const dispose = async () => {
     try {

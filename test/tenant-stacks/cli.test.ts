@@ -1,0 +1,87 @@
+/**
+ * `npm run tenant` as a user runs it (scripts/tenant.ts in its own process), against a throwaway
+ * region (./support/region.ts; ALPHAPULSE_TENANT_ENV_JSON points the CLI and its workers at the
+ * region's backend): exit codes, --json documents, a residency mismatch refused with exit 2 before
+ * anything exists, a bulk up in worker processes, list, an idempotent second up, and destroy.
+ */
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { REPO_ROOT } from "../../lib/pulumi-env";
+import { openTestRegion, skipReason, toolchainLookup, type TestRegion } from "./support/region";
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  json: () => any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+function tenantCli(args: string[], env: Record<string, string>): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(REPO_ROOT, "scripts", "tenant.ts"), ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ALPHAPULSE_TENANT_ENV_JSON: JSON.stringify(env) },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code) => resolve({ code, stdout, stderr, json: () => JSON.parse(stdout) }));
+  });
+}
+
+describe.skipIf(!toolchainLookup.ok)(`npm run tenant${toolchainLookup.ok ? "" : ` — skipped: ${skipReason}`}`, () => {
+  let region: TestRegion & { dispose(): Promise<void> };
+  const cli = (...args: string[]) => tenantCli(args, region.env);
+
+  beforeAll(async () => {
+    region = await openTestRegion("eu");
+  }, 180_000);
+
+  afterAll(async () => {
+    await region?.dispose();
+  }, 180_000);
+
+  it("bad input: exit 2 naming the flag, nothing runs", async () => {
+    const run = await cli("up", "acme", "--tier", "gold", "--region", "eu", "--json");
+    expect(run.code).toBe(2);
+    expect(run.json().error).toMatchObject({ kind: "usage", message: expect.stringMatching(/^--tier: /) });
+  }, 60_000);
+
+  it("a residency mismatch is refused before any change: exit 2, the reason, no stack", async () => {
+    const run = await cli("up", "cli-one", "cli-two", "--tier", "pro", "--region", "us", "--platform", region.platformStack, "--json");
+    expect(run.code).toBe(2);
+    expect(run.json().error).toMatchObject({ kind: "refused", message: "refused before any change (2 problem(s)):" });
+    expect(run.json().error.details[0]).toMatch(new RegExp(`^tenant "cli-one" has residency "us" but platform stack ${region.platformStack} serves "eu"`));
+    expect((await cli("list", "--json")).json()).toEqual({ tenants: [] });
+  }, 120_000);
+
+  it("bulk up in worker processes, list, a second up that changes nothing, destroy", async () => {
+    const up = await cli("up", "cli-one", "cli-two", "--tier", "starter", "--region", "eu", "--platform", region.platformStack, "--concurrency", "2", "--json");
+    expect(up.stderr).not.toMatch(/✗/);
+    expect(up.code).toBe(0);
+    expect(up.json().summary).toMatchObject({ total: 2, succeeded: 2, failed: 0, changed: 2 });
+    expect(up.json().results.map((r: { stack: string; createdStack: boolean }) => [r.stack, r.createdStack])).toEqual([
+      ["tenant-cli-one", true],
+      ["tenant-cli-two", true],
+    ]);
+
+    const list = await cli("list", "--json");
+    expect(list.json().tenants.map((t: { stack: string; spec: unknown }) => [t.stack, t.spec])).toEqual([
+      ["tenant-cli-one", { slug: "cli-one", tier: "starter", region: "eu", platform: region.platformStack }],
+      ["tenant-cli-two", { slug: "cli-two", tier: "starter", region: "eu", platform: region.platformStack }],
+    ]);
+
+    const again = await cli("up", "cli-one", "cli-two", "--tier", "starter", "--region", "eu", "--platform", region.platformStack, "--json");
+    expect(again.code).toBe(0);
+    expect(again.json().summary).toMatchObject({ succeeded: 2, changed: 0 });
+
+    const human = await cli("destroy", "cli-one", "cli-two", "cli-three", "--skip-export");
+    expect(human.code).toBe(1); // cli-three has no stack
+    expect(human.stdout).toMatch(/tenant-cli-one .* ok .* -4/);
+    expect(human.stdout).toMatch(/3 stack\(s\): 2 ok, 1 failed, 0 skipped/);
+    expect(human.stdout).toMatch(/tenant-cli-three: \[stack-not-found\] no stack tenant-cli-three/);
+    expect((await cli("list", "--json")).json()).toEqual({ tenants: [] });
+  }, 400_000);
+});
