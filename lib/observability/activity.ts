@@ -9,8 +9,9 @@ import { ROLES } from "../roles";
 import { qualified } from "../sql";
 import { REGISTRY_SCHEMA } from "../schema";
 import { withRole } from "../tenants";
+import { TENANT_TAG_PREFIX } from "./tenant-tag";
 
-export const TENANT_TAG_PREFIX = "tenant:";
+export { TENANT_TAG_PREFIX };
 
 export interface SessionActivity {
   pid: number;
@@ -50,13 +51,24 @@ export async function readSessions(client: Queryable): Promise<SessionActivity[]
 }
 
 /** Groups sessions per tenant (pure): sorted by active statements, then longest running. */
-export function summariseActivity(sessions: SessionActivity[], tenantsByTag: Map<string, { slug: string; tier: string }>): TenantActivity[] {
+export function summariseActivity(
+  sessions: SessionActivity[],
+  tenantsByTag: Map<string, { slug: string; tier: string }>,
+): TenantActivity[] {
   const byTenant = new Map<string, TenantActivity>();
   for (const s of sessions) {
     if (!s.tag) continue;
     const tenant = tenantsByTag.get(s.tag);
     const key = tenant?.slug ?? `unknown tag ${s.tag}`;
-    const row = byTenant.get(key) ?? { tenant: key, tier: tenant?.tier ?? null, sessions: 0, active: 0, waiting: 0, longestRunningSeconds: 0, longestQuery: null };
+    const row = byTenant.get(key) ?? {
+      tenant: key,
+      tier: tenant?.tier ?? null,
+      sessions: 0,
+      active: 0,
+      waiting: 0,
+      longestRunningSeconds: 0,
+      longestQuery: null,
+    };
     row.sessions++;
     if (s.state === "active") row.active++;
     if (s.waitEventType && s.waitEventType !== "Client" && s.waitEventType !== "Activity") row.waiting++;
@@ -66,7 +78,9 @@ export function summariseActivity(sessions: SessionActivity[], tenantsByTag: Map
     }
     byTenant.set(key, row);
   }
-  return [...byTenant.values()].sort((a, b) => b.active - a.active || b.longestRunningSeconds - a.longestRunningSeconds || a.tenant.localeCompare(b.tenant));
+  return [...byTenant.values()].sort(
+    (a, b) => b.active - a.active || b.longestRunningSeconds - a.longestRunningSeconds || a.tenant.localeCompare(b.tenant),
+  );
 }
 
 export async function tenantsByLogTag(client: Queryable): Promise<Map<string, { slug: string; tier: string }>> {

@@ -2,8 +2,12 @@
  * Slow statements per tenant, from the PostgreSQL server log. The server logs every statement
  * slower than log_min_duration_statement with a prefix that carries application_name (%a), which
  * enter_tenant() sets to `tenant:<log tag>`. See SLOW_LOG_SETTINGS.
+ *
+ * Two formats are read, line by line: the text log with SLOW_LOG_SETTINGS' prefix (local clusters,
+ * and the `.log` file on the AWS nodes) and PostgreSQL 15's jsonlog (the `.json` file the AWS nodes
+ * ship to CloudWatch, so an export of the log group can be summarised the same way).
  */
-import { TENANT_TAG_PREFIX } from "./activity";
+import { TENANT_TAG_PREFIX } from "./tenant-tag";
 
 /** postgresql.conf settings that make the log answer "which tenant is slow, with which queries". */
 export const SLOW_LOG_SETTINGS = {
@@ -19,18 +23,47 @@ export interface SlowStatement {
 }
 
 // 2026-11-26 11:20:00.123 UTC [1234] app=tenant:ab12cd34ef56 LOG:  duration: 1234.567 ms  execute <unnamed>: SELECT ...
-const LINE = /^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?) ?([A-Z]{2,5}|[+-]\d{2})? \[\d+\] app=(\S*) LOG:\s+duration: ([\d.]+) ms\s+(?:statement|execute [^:]*): (.*)$/;
+const LINE =
+  /^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?) ?([A-Z]{2,5}|[+-]\d{2})? \[\d+\] app=(\S*) LOG:\s+duration: ([\d.]+) ms\s+(?:statement|execute [^:]*): (.*)$/;
+// jsonlog: {"timestamp":"2026-11-26 11:20:00.123 UTC",...,"error_severity":"LOG","message":"duration: 1234.567 ms  execute <unnamed>: SELECT ...",...,"application_name":"tenant:ab12cd34ef56",...}
+const JSON_TIMESTAMP = /^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?) ?([A-Z]{2,5}|[+-]\d{2})?$/;
+const JSON_MESSAGE = /^duration: ([\d.]+) ms\s+(?:statement|execute [^:]*): ([\s\S]*)$/;
 
-/** Parses the slow-statement lines of a log (pure); other lines are skipped. */
+function timestamp(local: string, zone: string | undefined): Date {
+  const offset = zone === "UTC" || zone === "GMT" || !zone ? "Z" : zone.startsWith("+") || zone.startsWith("-") ? `${zone}:00` : "Z";
+  return new Date(local.replace(" ", "T") + offset);
+}
+
+/** Parses the slow-statement lines of a log, text or jsonlog (pure); other lines are skipped. */
 export function parseSlowLog(text: string): SlowStatement[] {
   const out: SlowStatement[] = [];
   for (const line of text.split("\n")) {
-    const m = LINE.exec(line);
-    if (!m || !m[3].startsWith(TENANT_TAG_PREFIX)) continue;
-    const zone = m[2] === "UTC" || m[2] === "GMT" || !m[2] ? "Z" : m[2].startsWith("+") || m[2].startsWith("-") ? `${m[2]}:00` : "Z";
-    out.push({ at: new Date(m[1].replace(" ", "T") + zone), tag: m[3].slice(TENANT_TAG_PREFIX.length), durationMs: Number(m[4]), statement: m[5].trim() });
+    const parsed = line.startsWith("{") ? parseJsonLine(line) : parseTextLine(line);
+    if (parsed) out.push(parsed);
   }
   return out;
+}
+
+function parseTextLine(line: string): SlowStatement | undefined {
+  const m = LINE.exec(line);
+  if (!m || !m[3].startsWith(TENANT_TAG_PREFIX)) return undefined;
+  return { at: timestamp(m[1], m[2]), tag: m[3].slice(TENANT_TAG_PREFIX.length), durationMs: Number(m[4]), statement: m[5].trim() };
+}
+
+function parseJsonLine(line: string): SlowStatement | undefined {
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  const { application_name: app, message, error_severity: severity, timestamp: ts } = record;
+  if (typeof app !== "string" || !app.startsWith(TENANT_TAG_PREFIX) || severity !== "LOG") return undefined;
+  if (typeof message !== "string" || typeof ts !== "string") return undefined;
+  const m = JSON_MESSAGE.exec(message);
+  const t = JSON_TIMESTAMP.exec(ts);
+  if (!m || !t) return undefined;
+  return { at: timestamp(t[1], t[2]), tag: app.slice(TENANT_TAG_PREFIX.length), durationMs: Number(m[1]), statement: m[2].trim() };
 }
 
 export interface TenantSlowSummary {
