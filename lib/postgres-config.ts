@@ -7,6 +7,7 @@
  * and refuses to let one silently override another; `renderPostgresqlConf` quotes every value the
  * way PostgreSQL's configuration file lexer reads it back.
  */
+import { SLOW_LOG_SETTINGS } from "./observability/slow-log";
 
 export type PgSettingValue = string | number | boolean;
 export type PgSettings = Readonly<Record<string, PgSettingValue>>;
@@ -204,21 +205,32 @@ export function memorySettings(o: MemoryOptions): PgSettings {
 }
 
 export interface LoggingOptions {
-  /** Statements slower than this are logged with their duration. @default 500 */
+  /** Statements slower than this are logged with their duration. @default SLOW_LOG_SETTINGS.log_min_duration_statement */
   logMinDurationStatementMs?: number;
-  /** @default "%m [%p] %q%u@%d app=%a " (application_name carries the tenant tag, see issue 10) */
+  /** @default SLOW_LOG_SETTINGS.log_line_prefix (application_name, %a, carries the tenant tag: issue 10) */
   logLinePrefix?: string;
 }
 
-/** Server log settings the CloudWatch agent (AWS) and `tenancy slow` (local) read. */
+/**
+ * Server log settings. The collector writes every event twice, in `log/` under the data directory:
+ *  - `postgresql-<date>.log`, text with SLOW_LOG_SETTINGS' prefix: what `tenancy slow` reads
+ *    (through pg_read_file, or a copied file) and what a human reads on the node;
+ *  - `postgresql-<date>.json`, PostgreSQL 15's jsonlog: what the CloudWatch agent ships. The metric
+ *    filters and Logs Insights queries (lib/observability/cloudwatch.ts) match its fields
+ *    (application_name, message, state_code): one event per line even for multi-line statements,
+ *    and no dependence on how CloudWatch splits text on runs of spaces.
+ * The slow-statement settings themselves come from SLOW_LOG_SETTINGS, the one source the local
+ * clusters use too.
+ */
 export function loggingSettings(o: LoggingOptions = {}): PgSettings {
   return {
     logging_collector: true,
+    log_destination: "stderr,jsonlog",
     log_directory: "log",
     log_filename: "postgresql-%Y-%m-%d.log",
     log_rotation_age: "1d",
-    log_line_prefix: o.logLinePrefix ?? "%m [%p] %q%u@%d app=%a ",
-    log_min_duration_statement: o.logMinDurationStatementMs ?? 500,
+    log_line_prefix: o.logLinePrefix ?? SLOW_LOG_SETTINGS.log_line_prefix,
+    log_min_duration_statement: o.logMinDurationStatementMs ?? SLOW_LOG_SETTINGS.log_min_duration_statement,
     log_connections: true,
     log_disconnections: true,
     log_lock_waits: true,

@@ -261,7 +261,11 @@ function systemdUnits(p: PostgresNodeParams): { path: string; content: string }[
   ];
 }
 
-/** The CloudWatch agent ships the server and pgBackRest logs to the cluster's log group. */
+/**
+ * The CloudWatch agent ships the server and pgBackRest logs to the cluster's log group. The server
+ * log goes as jsonlog (lib/postgres-config.ts loggingSettings): one event per line, with the fields
+ * the tenant metric filters and Logs Insights queries read (lib/observability/cloudwatch.ts).
+ */
 export function cloudwatchAgentConfig(p: Pick<PostgresNodeParams, "majorVersion" | "dataMount" | "logGroupName" | "role">): string {
   const stream = (kind: string) => `${p.role}-{instance_id}-${kind}`;
   const config = {
@@ -271,7 +275,7 @@ export function cloudwatchAgentConfig(p: Pick<PostgresNodeParams, "majorVersion"
         files: {
           collect_list: [
             {
-              file_path: `${p.dataMount}/${p.majorVersion}/main/log/postgresql-*.log`,
+              file_path: `${p.dataMount}/${p.majorVersion}/main/log/postgresql-*.json`,
               log_group_name: p.logGroupName,
               log_stream_name: stream("postgresql"),
               timestamp_format: "%Y-%m-%d %H:%M:%S.%f %Z",

@@ -133,7 +133,7 @@ describe("renderPostgresNodeCloudInit", () => {
     expect(
       agent.logs.logs_collected.files.collect_list.map((c: Record<string, string>) => [c.file_path, c.log_group_name, c.log_stream_name]),
     ).toEqual([
-      ["/var/lib/postgresql/15/main/log/postgresql-*.log", params.logGroupName, "replica-{instance_id}-postgresql"],
+      ["/var/lib/postgresql/15/main/log/postgresql-*.json", params.logGroupName, "replica-{instance_id}-postgresql"],
       ["/var/log/pgbackrest/*.log", params.logGroupName, "replica-{instance_id}-pgbackrest"],
     ]);
   });
