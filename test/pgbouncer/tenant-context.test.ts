@@ -95,6 +95,58 @@ describe("tenantQuery", () => {
   });
 });
 
+describe("the executor (one write, one Sync)", () => {
+  it("serialises parameters as node-postgres does", async () => {
+    const pool = newPool();
+    const when = new Date("2026-01-02T03:04:05.678Z");
+    const { rows } = await tenantQuery(
+      pool,
+      claims(0),
+      "SELECT $1::timestamptz AS d, $2::text[] AS a, $3::jsonb AS j, $4::int AS n, $5::bytea AS b",
+      [when, ["x", "y,z"], { k: [1, "two"] }, null, Buffer.from([0, 1, 255])],
+    );
+    expect(rows).toEqual([{ d: when, a: ["x", "y,z"], j: { k: [1, "two"] }, n: null, b: Buffer.from([0, 1, 255]) }]);
+  });
+
+  it("a value that cannot be serialised fails the request before anything is sent", async () => {
+    const pool = newPool();
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    await expect(tenantQuery(pool, claims(0), "SELECT $1::jsonb", [circular])).rejects.toThrow(/circular/i);
+    const { rows } = await tenantQuery(pool, claims(0), "SELECT tenant_id FROM trades");
+    expect(foreignRows(rows, db.tenants[0].id)).toBe(0);
+  });
+
+  it("parses the client's own statements once per connection", async () => {
+    const pool = newPool({ max: 1 });
+    await tenantQuery(pool, claims(0), "SELECT 1");
+    const names = await withTenant(pool, claims(1), async (tx) => {
+      await tx.query("SELECT 1");
+      return (await tx.query("SELECT name FROM pg_prepared_statements ORDER BY name")).rows.map((r) => r.name);
+    });
+    expect(names).toEqual(["tenancy_begin", "tenancy_commit", "tenancy_prelude", "tenancy_rearm"]);
+  });
+
+  it("after a failed prelude the rest of the batch does not run", async () => {
+    const limits = { ...TIER_LIMITS, starter: { ...TIER_LIMITS.starter, statementTimeoutMs: 200 } };
+    const pool = newPool({ limits });
+    const count = async () => (await tenantQuery(pool, claims(3), "SELECT count(*)::int AS n FROM trades")).rows[0].n;
+    const before = await count();
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    try {
+      await holder.query("BEGIN");
+      await holder.query("SELECT pg_advisory_xact_lock(hashtextextended('tenancy:tenant:' || $1, 0))", [db.tenants[3].id]);
+      const insert = "INSERT INTO trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'SKIP', 'buy', 1, 1)";
+      await expect(tenantQuery(pool, claims(3), insert, [db.tenants[3].id])).rejects.toMatchObject({ code: "55P03" });
+      await holder.query("ROLLBACK");
+    } finally {
+      await holder.end();
+    }
+    expect(await count()).toBe(before);
+  });
+});
+
 describe("withTenant", () => {
   it("runs fn in one transaction routed to the tenant's schema, and commits", async () => {
     const pool = newPool();
