@@ -44,6 +44,11 @@ export function describeRedisUrl(url: string): string {
   return u.toString();
 }
 
+/** True when a Redis is named (`--redis-url` or `REDIS_URL`): lifecycle commands then revoke cache access too. */
+export function redisGiven(flags: CommandContext["flags"], env: NodeJS.ProcessEnv = process.env): boolean {
+  return typeof flags["redis-url"] === "string" || !!env.REDIS_URL?.trim();
+}
+
 /** Opens the admin connection, runs `fn`, always closes it. */
 export async function withRedis<T>(ctx: Pick<CommandContext, "flags">, fn: (admin: Redis) => Promise<T>): Promise<T> {
   const url = redisUrl(ctx.flags);

@@ -1,11 +1,15 @@
 /**
  * `tenancy tenant suspend <slug>` and `tenancy tenant resume <slug>`. A suspended tenant keeps its
  * rows but reads and writes none of them: tenancy.current_tenant_id() is NULL for it, so every
- * policy matches nothing, and enter_tenant() refuses it (docs/data-layer.md).
+ * policy matches nothing, and enter_tenant() refuses it (docs/data-layer.md). With a Redis
+ * (`--redis-url` or `REDIS_URL`), suspend also revokes the tenant's cache user and cuts its open
+ * connections (its keys stay); after resume, `tenancy cache grant` issues new credentials.
  */
+import { revokeTenantCache, type RevokeResult } from "../../lib/redis/tenant-users";
 import { setTenantStatus } from "../../lib/tenants";
-import type { TenantStatus } from "../../lib/tenant";
+import type { Tenant, TenantStatus } from "../../lib/tenant";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
+import { REDIS_OPTIONS, redisGiven, withRedis } from "./cache-common";
 import type { Command } from "../tenancy";
 import { findOrUsage, renderTenant, tenantRef } from "./tenant-show";
 
@@ -13,17 +17,26 @@ function statusCommand(verb: "suspend" | "resume", status: TenantStatus, summary
   return {
     words: ["tenant", verb],
     summary,
-    usage: `tenant ${verb} <slug>`,
-    options: { ...CONNECTION_OPTIONS },
+    usage: `tenant ${verb} <slug>${verb === "suspend" ? " [--redis-url <url>]" : ""}`,
+    options: verb === "suspend" ? { ...REDIS_OPTIONS } : { ...CONNECTION_OPTIONS },
     async run(ctx) {
       const ref = tenantRef(ctx);
-      const tenant = await withConnection(ctx, async (client) => {
+      const { tenant, cache } = await withConnection(ctx, async (client) => {
         const before = await findOrUsage(client, ref);
-        return setTenantStatus(client, before.id, status);
+        let cache: RevokeResult | undefined;
+        if (verb === "suspend" && redisGiven(ctx.flags)) cache = await withRedis(ctx, (admin) => revokeTenantCache(admin, before.id));
+        return { tenant: await setTenantStatus(client, before.id, status), cache };
       });
-      ctx.out.result(tenant, () => `tenant ${tenant.slug} is ${tenant.status}\n${renderTenant(tenant)}`);
+      ctx.out.result({ ...tenant, cache }, () => describe(tenant, cache));
     },
   };
+}
+
+function describe(tenant: Tenant, cache: RevokeResult | undefined): string {
+  const lines = [`tenant ${tenant.slug} is ${tenant.status}`];
+  if (cache) lines.push(`revoked cache user ${cache.user}: ${cache.connectionsClosed} open connection(s) cut`);
+  if (tenant.status === "active") lines.push("cache access, if revoked at suspension, is restored with `tenancy cache grant`");
+  return [...lines, renderTenant(tenant)].join("\n");
 }
 
 export const tenantSuspendCommand = statusCommand("suspend", "suspended", "suspend a tenant: its rows stay, every query of it sees none");
