@@ -13,6 +13,7 @@ export * from "./pgbouncer-service";
 export * from "./postgres-cluster";
 export * from "./redis-cache";
 export * from "./regional-platform";
+export * from "./tenant-observability";
 
 /**
  * Declares the stack's RegionalPlatform from its validated config and returns the stack outputs:
@@ -39,6 +40,8 @@ export function awsPlatform() {
       adminSecretArn: platform.postgres.adminSecretArn,
       backupBucket: platform.postgres.backupBucketName,
       logGroupName: platform.postgres.logGroupName,
+      tenantDashboard: platform.observability.dashboardName,
+      tenantMetricNamespace: platform.observability.metricNamespace,
     },
     pgbouncer: {
       host: platform.pgbouncer.endpoint,

@@ -24,6 +24,7 @@ import { awsPgbouncerConfig, checkAwsPoolBudget, type AwsPgbouncerOptions } from
 import { PgBouncerService } from "./pgbouncer-service";
 import { PostgresCluster, type PostgresClusterArgs } from "./postgres-cluster";
 import { RedisCache } from "./redis-cache";
+import { TenantObservability } from "./tenant-observability";
 
 /** The default-tag keys every taggable resource carries (the policy rule `default-tags` checks them). */
 export const DEFAULT_TAG_KEYS = {
@@ -74,6 +75,8 @@ export class RegionalPlatform extends pulumi.ComponentResource {
   readonly postgres: PostgresCluster;
   readonly pgbouncer: PgBouncerService;
   readonly redis: RedisCache;
+  /** Per-tenant dashboard, metric filters, saved queries and alarms on the cluster's log group (issue 10). */
+  readonly observability: TenantObservability;
 
   constructor(name: string, args: RegionalPlatformArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("alphapulse:aws:RegionalPlatform", name, {}, opts);
@@ -158,6 +161,17 @@ export class RegionalPlatform extends pulumi.ComponentResource {
         privateZoneName: this.network.privateZoneName,
         backupBucketName: `alphapulse-${stack}-pgbackrest-${args.accountId}`,
         secretNamePrefix: `alphapulse/${stack}/postgres`,
+      },
+      children,
+    );
+
+    this.observability = new TenantObservability(
+      `${name}-tenants`,
+      {
+        region: args.awsRegion,
+        clusterName: `${name}-postgres`,
+        logGroupName: this.postgres.logGroupName,
+        alarmTopicArn: topic.arn,
       },
       children,
     );

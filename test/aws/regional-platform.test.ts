@@ -32,7 +32,7 @@ beforeAll(async () => {
 });
 
 describe("RegionalPlatform", () => {
-  it("composes the four components, named from its name", () => {
+  it("composes the five components, named from its name", () => {
     const components = rec.all
       .filter((r) => r.type.startsWith("alphapulse:aws:") && r.type !== "alphapulse:aws:Credential")
       .map((r) => [r.type, r.name]);
@@ -42,7 +42,16 @@ describe("RegionalPlatform", () => {
       ["alphapulse:aws:PgBouncerService", "eu-test-pgbouncer"],
       ["alphapulse:aws:PostgresCluster", "eu-test-postgres"],
       ["alphapulse:aws:RedisCache", "eu-test-redis"],
+      ["alphapulse:aws:TenantObservability", "eu-test-tenants"],
     ]);
+  });
+
+  it("per-tenant observability reads the cluster's own log group and alarms to the region's topic", () => {
+    const filters = rec.ofType("aws:cloudwatch/logMetricFilter:LogMetricFilter");
+    expect(filters.map((f) => f.inputs.logGroupName)).toEqual(Array(4).fill("/alphapulse/eu-test-postgres/postgresql"));
+    expect(rec.ofType(T.logGroup).filter((g) => g.parent?.includes("TenantObservability"))).toEqual([]);
+    const alarm = rec.get(T.alarm, "eu-test-tenants-tenant-slow-statements");
+    expect(alarm.inputs.alarmActions).toEqual(rec.get(T.alarm, "eu-test-postgres-connections").inputs.alarmActions);
   });
 
   it("one provider, pinned to the region and the account, with the default tags", () => {
