@@ -7,20 +7,23 @@
  * iteration (interleaved, never in separate runs: see ../shared/notes/performance.md), direct to
  * PostgreSQL and through PgBouncer:
  *   floor A, floor A′     the explicit-predicate query, one round trip (A/A′ = the noise floor)
- *   floor in a tx         BEGIN + the floor + COMMIT pipelined: what wrapping in a transaction costs
- *   RLS alone             the RLS query on a connection per tenant whose tenant was set once
- *                         (session level): what RLS's per-statement work costs, nothing else
- *   session set_config    set_config(tenant, session) + the RLS query pipelined: RLS and the
+ *   floor in a tx         BEGIN + the floor + COMMIT as one batch: what wrapping in a transaction costs
+ *   session set_config    set_config(tenant, session) + the RLS query as one batch: RLS and the
  *                         cheapest possible context, no transaction (unsafe behind a pooler)
- *   tx set_config         BEGIN + set_config(tenant, local) + the RLS query + COMMIT pipelined:
+ *   tx set_config         BEGIN + set_config(tenant, local) + the RLS query + COMMIT, one batch:
  *                         the cheapest transaction-scoped context (no gate, no routing, no timeouts)
- *   tenantQuery           BEGIN + prelude (timeouts, enter_tenant) + query + COMMIT, one write
+ *   tenantQuery           BEGIN + prelude (timeouts, enter_tenant) + query + COMMIT, one write,
+ *                         one Sync (lib/pg-batch.ts)
+ *   raw batch             the same four statements as one batch on a bare client (no pool, no
+ *                         claims check): tenantQuery minus the library's own overhead
+ *   pg pipeline mode      the same four statements through node-postgres' pipeline mode on a bare
+ *                         client (one write, but a Sync per statement): the executor not chosen
  *   withTenant (1 stmt)   BEGIN + prelude + query in one write, then COMMIT: two round trips
  *   sequential            tenantQuery's four statements awaited one by one: four round trips
  *   simple multi          one simple-protocol message, tenant id and values inlined as literals
- * So the distance from the floor splits into RLS (RLS alone), setting the context (session
- * set_config), transaction scoping (tx set_config), enter_tenant's work (tenantQuery) and round
- * trips (sequential, withTenant).
+ * So the distance from the floor splits into RLS with the cheapest context (session set_config),
+ * transaction scoping (tx set_config), enter_tenant's work (raw batch), the library's own work
+ * (tenantQuery) and round trips (sequential, withTenant).
  * Every result is checked against the floor's (same rows, all of the tenant).
  *
  *   npm run bench:tenant-context -- --quick      about a minute
@@ -30,6 +33,7 @@
  */
 import { parseArgs } from "node:util";
 import pg from "pg";
+import { runBatch, type Statement } from "../lib/pg-batch";
 import { TenantPool } from "../lib/tenant-context";
 import type { Tenant } from "../lib/tenant";
 import { TIER_LIMITS } from "../lib/tiers";
@@ -54,10 +58,11 @@ const VARIANTS = [
   "floor A",
   "floor A′",
   "floor in a tx",
-  "RLS alone",
   "session set_config",
   "tx set_config",
   "tenantQuery",
+  "raw batch",
+  "pg pipeline mode",
   "withTenant (1 stmt)",
   "sequential",
   "simple multi",
@@ -67,10 +72,11 @@ const TRIPS: Record<Variant, number> = {
   "floor A": 1,
   "floor A′": 1,
   "floor in a tx": 1,
-  "RLS alone": 1,
   "session set_config": 1,
   "tx set_config": 1,
   tenantQuery: 1,
+  "raw batch": 1,
+  "pg pipeline mode": 1,
   "withTenant (1 stmt)": 2,
   sequential: 4,
   "simple multi": 1,
@@ -87,19 +93,28 @@ function naivePool(url: string): pg.Pool {
   return pool;
 }
 
-/** Statements pipelined and corked into one write on a `pipeline: true` client (as lib/tenant-context.ts does). */
-async function pipelined(client: pg.Client, statements: { text: string; values?: unknown[] }[]): Promise<pg.QueryResult[]> {
+/** Statements through node-postgres' pipeline mode, corked into one write (a Sync per statement). */
+async function pipelined(client: pg.Client, statements: Statement[]): Promise<pg.QueryResult[]> {
   const socket = (client as unknown as { connection: { stream: { cork(): void; uncork(): void } } }).connection.stream;
   socket.cork();
   try {
-    return Promise.all(statements.map((s) => client.query({ text: s.text, values: s.values, queryMode: "extended" } as pg.QueryConfig)));
+    return Promise.all(
+      statements.map((s) => client.query({ text: s.text, values: s.values, name: s.name, queryMode: "extended" } as pg.QueryConfig)),
+    );
   } finally {
     socket.uncork();
   }
 }
 
-async function pipelineClient(url: string, closers: (() => Promise<void>)[]): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, pipeline: true });
+/** Statements as one batch (lib/pg-batch.ts: one write, one Sync); throws the batch's error. */
+async function batch(client: pg.Client, statements: Statement[]): Promise<pg.QueryResult[]> {
+  const outcome = await runBatch(client, statements);
+  if (outcome.error) throw outcome.error;
+  return outcome.results;
+}
+
+async function connectedClient(url: string, closers: (() => Promise<void>)[], pipeline = false): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url, pipeline });
   client.on("error", () => {});
   await client.connect();
   closers.push(() => client.end());
@@ -109,21 +124,17 @@ async function pipelineClient(url: string, closers: (() => Promise<void>)[]): Pr
 async function variantsFor(
   url: { app: string; floor: string },
   shape: Shape,
-  tenants: readonly Tenant[],
   closers: (() => Promise<void>)[],
 ): Promise<Record<Variant, Run>> {
   const q = SHAPES[shape];
-  const bound = new Map<string, pg.Client>();
-  for (const t of tenants) {
-    const c = await pipelineClient(url.app, closers);
-    await c.query("SELECT set_config('app.current_tenant_id', $1, false)", [t.id]);
-    bound.set(t.id, c);
-  }
   const floorA = naivePool(url.floor);
   const floorB = naivePool(url.floor);
-  const floorTx = await pipelineClient(url.floor, closers);
-  const sessionSet = await pipelineClient(url.app, closers);
-  const txSet = await pipelineClient(url.app, closers);
+  const floorTx = await connectedClient(url.floor, closers);
+  const sessionSet = await connectedClient(url.app, closers);
+  const txSet = await connectedClient(url.app, closers);
+  const pgPipeline = await connectedClient(url.app, closers, true);
+  const rawBatch = await connectedClient(url.app, closers);
+  const rawPrepared = new Set<string>();
   const tq = new TenantPool({ connectionString: url.app, max: 1 });
   const wt = new TenantPool({ connectionString: url.app, max: 1 });
   const seq = naivePool(url.app);
@@ -143,19 +154,17 @@ async function variantsFor(
     "floor A": async (t, id) => (await floorA.query(q.floor, [t.id, id])).rows,
     "floor A′": async (t, id) => (await floorB.query(q.floor, [t.id, id])).rows,
     "floor in a tx": async (t, id) =>
-      (await pipelined(floorTx, [{ text: "BEGIN" }, { text: q.floor, values: [t.id, id] }, { text: "COMMIT" }]))[1].rows,
-    "RLS alone": async (t, id) =>
-      (await bound.get(t.id)!.query<Row>({ text: q.qualified, values: [id], queryMode: "extended" } as pg.QueryConfig)).rows,
+      (await batch(floorTx, [{ text: "BEGIN" }, { text: q.floor, values: [t.id, id] }, { text: "COMMIT" }]))[1].rows,
     "session set_config": async (t, id) =>
       (
-        await pipelined(sessionSet, [
+        await batch(sessionSet, [
           { text: "SELECT set_config('app.current_tenant_id', $1, false)", values: [t.id] },
           { text: q.qualified, values: [id] },
         ])
       )[1].rows,
     "tx set_config": async (t, id) =>
       (
-        await pipelined(txSet, [
+        await batch(txSet, [
           { text: "BEGIN" },
           { text: "SELECT set_config('app.current_tenant_id', $1, true)", values: [t.id] },
           { text: q.qualified, values: [id] },
@@ -163,6 +172,29 @@ async function variantsFor(
         ])
       )[2].rows,
     tenantQuery: async (t, id) => (await tq.tenantQuery<Row>(claims(t), q.candidate, [id])).rows,
+    "raw batch": async (t, id) => {
+      const outcome = await runBatch(
+        rawBatch,
+        [
+          { text: "BEGIN", name: "b" },
+          { text: prelude, values: [t.id, String(TIER_LIMITS[t.tier].statementTimeoutMs)], name: "p" },
+          { text: q.candidate, values: [id] },
+          { text: "COMMIT", name: "c" },
+        ],
+        rawPrepared,
+      );
+      if (outcome.error) throw outcome.error;
+      return outcome.results[2].rows as Row[];
+    },
+    "pg pipeline mode": async (t, id) =>
+      (
+        await pipelined(pgPipeline, [
+          { text: "BEGIN", name: "b" },
+          { text: prelude, values: [t.id, String(TIER_LIMITS[t.tier].statementTimeoutMs)], name: "p" },
+          { text: q.candidate, values: [id] },
+          { text: "COMMIT", name: "c" },
+        ])
+      )[2].rows,
     "withTenant (1 stmt)": (t, id) => wt.withTenant(claims(t), async (tx) => (await tx.query<Row>(q.candidate, [id])).rows),
     sequential: async (t, id) => {
       const c = await seq.connect();
@@ -247,8 +279,8 @@ async function main(): Promise<number> {
     await admin.end();
 
     const runs: Record<Path, Record<Variant, Run>> = {
-      direct: await variantsFor({ app: stack.directAppUrl, floor: stack.directFloorUrl }, args.shape, stack.tenants, closers),
-      pgbouncer: await variantsFor({ app: stack.bouncerAppUrl, floor: stack.bouncerFloorUrl }, args.shape, stack.tenants, closers),
+      direct: await variantsFor({ app: stack.directAppUrl, floor: stack.directFloorUrl }, args.shape, closers),
+      pgbouncer: await variantsFor({ app: stack.bouncerAppUrl, floor: stack.bouncerFloorUrl }, args.shape, closers),
     };
     const combos = PATHS.flatMap((p) => VARIANTS.map((v) => [p, v] as const));
     const perRep: Record<string, number[]>[] = [];
