@@ -15,8 +15,18 @@ import {
   type TenantQueryObservation,
   type TenantTransactionObservation,
 } from "../../lib/tenant-context";
+import { runBatch } from "../../lib/pg-batch";
 import { setTenantStatus } from "../../lib/tenants";
-import { bouncerFor, foreignRows, recordingClient, sleep, tenantDatabase, type Bouncer, type TenantDatabase } from "./helpers";
+import {
+  APP_PASSWORD,
+  bouncerFor,
+  foreignRows,
+  recordingClient,
+  sleep,
+  tenantDatabase,
+  type Bouncer,
+  type TenantDatabase,
+} from "./helpers";
 
 let db: TenantDatabase;
 let bouncer: Bouncer;
@@ -125,6 +135,24 @@ describe("the executor (one write, one Sync)", () => {
       return (await tx.query("SELECT name FROM pg_prepared_statements ORDER BY name")).rows.map((r) => r.name);
     });
     expect(names).toEqual(["tenancy_begin", "tenancy_commit", "tenancy_prelude", "tenancy_rearm"]);
+  });
+
+  it("runBatch: one Sync makes the batch one unit — nothing after the failing statement runs, nothing before it stays", async () => {
+    const c = new pg.Client({ connectionString: bouncer.urlFor(db.name, "app_user", APP_PASSWORD) });
+    await c.connect();
+    try {
+      const outcome = await runBatch(c, [
+        { text: "SELECT set_config('app.batch_probe', 'first', false)" },
+        { text: "SELECT 1 / $1::int", values: [0] },
+        { text: "SELECT set_config('app.batch_probe', 'third', false)" },
+      ]);
+      expect(outcome.error).toMatchObject({ code: "22012" });
+      expect(outcome.results.length).toBe(1);
+      // the first statement's session-level SET was rolled back with the implicit transaction, the third never ran
+      expect([null, ""]).toContain((await c.query("SELECT current_setting('app.batch_probe', true) AS v")).rows[0].v);
+    } finally {
+      await c.end();
+    }
   });
 
   it("after a failed prelude the rest of the batch does not run", async () => {
