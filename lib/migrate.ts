@@ -1,7 +1,7 @@
 /**
  * `migrate`: brings a database to the design, idempotently, under an advisory lock.
  *   1. roles (cluster-wide) and their posture                       lib/roles.ts
- *   2. database-level privileges (no TEMPORARY, no CONNECT, no pg_stat_activity for PUBLIC)
+ *   2. database-level privileges (no TEMPORARY, no CONNECT, no session activity for PUBLIC)
  *   3. versioned migrations, checksummed                            lib/migrations.ts
  *   4. the catalogue, planned per tenant schema (shared + dedicated) lib/schema.ts
  * A second run finds nothing to do and changes nothing.
@@ -153,7 +153,11 @@ async function planDatabase(client: Queryable): Promise<string[]> {
                  WHERE d.datname = current_database() AND a.grantee = r.oid AND a.privilege_type = 'CONNECT')) AS cannot_connect,
             EXISTS (SELECT 1 FROM pg_namespace n, aclexplode(n.nspacl) a WHERE n.nspname = 'public' AND a.grantee = 0 AND a.privilege_type = 'CREATE') AS public_schema_create,
             EXISTS (SELECT 1 FROM pg_class c, aclexplode(c.relacl) a
-                     WHERE c.oid = 'pg_catalog.pg_stat_activity'::regclass AND a.grantee = 0 AND a.privilege_type = 'SELECT') AS public_stat_activity`,
+                     WHERE c.oid = 'pg_catalog.pg_stat_activity'::regclass AND a.grantee = 0 AND a.privilege_type = 'SELECT') AS public_stat_activity,
+            (SELECT array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text)
+               FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+              WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname LIKE 'pg\\_stat\\_get\\_backend\\_%'
+                AND a.grantee = 0 AND a.privilege_type = 'EXECUTE') AS public_backend_functions`,
     [ROLES.owner, [ROLES.migrator, ROLES.app, ROLES.readonly]],
   );
   const r = rows[0];
@@ -170,6 +174,13 @@ async function planDatabase(client: Queryable): Promise<string[]> {
     out.push(`REVOKE EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer) FROM PUBLIC`);
     out.push(`GRANT SELECT ON pg_catalog.pg_stat_activity TO pg_read_all_stats`);
     out.push(`GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer) TO pg_read_all_stats`);
+  }
+  // The same text through the per-backend functions: pg_stat_get_backend_activity(n) shows a
+  // session's query to any session of the same role, i.e. one tenant's statements to another.
+  for (const fn of (r.public_backend_functions ?? []) as string[]) {
+    if (!/^pg_stat_get_backend_[a-z_]+\((integer)?\)$/.test(fn)) throw new Error(`unexpected statistics function ${fn}`);
+    out.push(`REVOKE EXECUTE ON FUNCTION pg_catalog.${fn} FROM PUBLIC`);
+    out.push(`GRANT EXECUTE ON FUNCTION pg_catalog.${fn} TO pg_read_all_stats`);
   }
   return out;
 }
