@@ -20,7 +20,8 @@ export interface QueryObservation {
 
 export interface TenantMetrics {
   registry: Registry;
-  observe(observation: QueryObservation): void;
+  /** A closure (no `this`): pass it as `observer.onQuery` as is. */
+  observe(this: void, observation: QueryObservation): void;
   /** The exposition text, for a /metrics endpoint. */
   metrics(): Promise<string>;
 }
@@ -46,7 +47,12 @@ export function createTenantMetrics(options: { registry?: Registry; maxTenants?:
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
-  const rows = new Counter({ name: `${prefix}rows_total`, help: "Rows returned or affected", labelNames: ["tenant", "tier"], registers: [registry] });
+  const rows = new Counter({
+    name: `${prefix}rows_total`,
+    help: "Rows returned or affected",
+    labelNames: ["tenant", "tier"],
+    registers: [registry],
+  });
   const errors = new Counter({
     name: `${prefix}errors_total`,
     help: "Failed tenant-scoped queries by SQLSTATE class (57 = canceled, e.g. statement timeout)",

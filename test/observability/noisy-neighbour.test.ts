@@ -64,7 +64,10 @@ describe("noisy-neighbour drill", () => {
         const started = performance.now();
         try {
           // A self-join over the tenant's trades: CPU-bound, far longer than the timeout.
-          await pool.tenantQuery({ tenantId: heavy.id, tier: "starter" }, "SELECT count(*) FROM trades a JOIN trades b ON a.price > b.price");
+          await pool.tenantQuery(
+            { tenantId: heavy.id, tier: "starter" },
+            "SELECT count(*) FROM trades a JOIN trades b ON a.price > b.price",
+          );
           heavyOutcomes.push({ ms: performance.now() - started });
         } catch (err) {
           heavyOutcomes.push({ ms: performance.now() - started, code: (err as { code?: string }).code });

@@ -14,9 +14,19 @@ const LOG = `2026-11-26 11:21:21.035 UTC [25031] app=[unknown] LOG:  duration: 0
 describe("slow log", () => {
   it("parses only tenant-tagged duration lines of statements and executes", () => {
     expect(parseSlowLog(LOG)).toEqual([
-      { at: new Date("2026-11-26T11:21:21.045Z"), tag: "abc123", durationMs: 300.5, statement: "select * from trades where price > 12.5 and symbol = 'AAPL'" },
+      {
+        at: new Date("2026-11-26T11:21:21.045Z"),
+        tag: "abc123",
+        durationMs: 300.5,
+        statement: "select * from trades where price > 12.5 and symbol = 'AAPL'",
+      },
       { at: new Date("2026-11-26T11:21:21.057Z"), tag: "abc123", durationMs: 1000.25, statement: "select pg_sleep($1)" },
-      { at: new Date("2026-11-26T11:21:22.000Z"), tag: "def456", durationMs: 250, statement: "select * from trades where price > 99 and symbol = 'MSFT'" },
+      {
+        at: new Date("2026-11-26T11:21:22.000Z"),
+        tag: "def456",
+        durationMs: 250,
+        statement: "select * from trades where price > 99 and symbol = 'MSFT'",
+      },
     ]);
   });
 
@@ -45,7 +55,9 @@ describe("slow log", () => {
     ["1d", 86_400_000],
   ])("parses interval %s", (text, ms) => expect(parseInterval(text)).toBe(ms));
 
-  it.each(["", "15", "m", "-1m", "1w", "1.5h"])("refuses interval %j", (text) => expect(() => parseInterval(text)).toThrow(/not an interval/));
+  it.each(["", "15", "m", "-1m", "1w", "1.5h"])("refuses interval %j", (text) =>
+    expect(() => parseInterval(text)).toThrow(/not an interval/),
+  );
 });
 
 describe("activity summary", () => {
