@@ -22,5 +22,5 @@ export function clusterSettings(estimatedBytes: number, totalMemoryBytes = os.to
   };
 }
 
-/** Roughly what the copies take: about 650 bytes per trade (row, indexes, related tables) per copy. */
-export const estimateBytes = (trades: number, sharedCopies: number) => trades * 650 * (sharedCopies + 2);
+/** Roughly what the copies take: about 550 bytes per trade (row, indexes, related tables) per copy. */
+export const estimateBytes = (trades: number, sharedCopies: number) => trades * 550 * (sharedCopies + 2);
