@@ -48,6 +48,11 @@ export const THROWAWAY_SETTINGS: Record<string, string | number> = {
   max_connections: 300,
 };
 
+/** The server's log file (pg_ctl -l): next to the data directory. */
+export function postgresLogFile(dataDir: string): string {
+  return path.join(path.dirname(dataDir), "postgres.log");
+}
+
 /** initdb (when the data directory is new), then start. */
 export async function startPostgres(options: PostgresServerOptions = {}): Promise<PostgresServer> {
   const port = options.port ?? (await freePort());
@@ -67,7 +72,7 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
     adminUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
     urlFor: (name) => `postgres://postgres@127.0.0.1:${port}/${encodeURIComponent(name)}`,
     async start() {
-      await runServerProgram(bin("pg_ctl"), ["-D", dataDir, "-l", path.join(path.dirname(dataDir), "postgres.log"), "-w", "-t", "60", "start"]);
+      await runServerProgram(bin("pg_ctl"), ["-D", dataDir, "-l", postgresLogFile(dataDir), "-w", "-t", "60", "start"]);
       await waitFor(`PostgreSQL on port ${port}`, () => canConnect(server.adminUrl));
     },
     async stop({ removeData = false, mode = "fast" } = {}) {

@@ -18,7 +18,9 @@ import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import type { LocalStackConfig } from "../local-stack-config";
-import { postgresBinDir, startPostgres } from "./postgres-server";
+import { SLOW_LOG_SETTINGS } from "../observability/slow-log";
+import { postgresBinDir, postgresLogFile, startPostgres } from "./postgres-server";
+import { ensureReloadableSettings } from "./postgres-settings";
 import { ensureServiceDirectory, isListening, runServerProgram, runsAsRoot } from "./processes";
 import { startRedis, stopRedisAt, REDIS_ADMIN_USER, redisUrl } from "./redis-server";
 import { PGBOUNCER_AUTH_FILE, PGBOUNCER_PID, startPgbouncer, stopPgbouncerAt, writePgbouncerFiles } from "./pgbouncer-server";
@@ -26,11 +28,16 @@ import { SCRAM_VERIFIER_PATTERN, type AuthUser } from "../pgbouncer/auth";
 import { localPgbouncerConfig, renderPgbouncerIni } from "../pgbouncer/config";
 import { ROLES } from "../roles";
 
-/** postgresql.conf settings of a local region: durable (these clusters keep their data), small. */
+/**
+ * postgresql.conf settings of a local region: durable (these clusters keep their data), small, and
+ * logging slow statements with the tenant tag (SLOW_LOG_SETTINGS), so `tenancy slow --log-file
+ * <the postgres service's log>` answers per tenant. The logging settings are also brought about on
+ * a cluster created before them, by a reload (no restart).
+ */
 export const LOCAL_REGION_POSTGRES_SETTINGS: Record<string, string | number> = {
   max_connections: 200,
   shared_buffers: "128MB",
-  log_min_duration_statement: -1,
+  ...SLOW_LOG_SETTINGS,
 };
 
 export type ServiceState = "started" | "running" | "stopped";
@@ -41,6 +48,8 @@ export interface ServiceStatus {
   state: ServiceState;
   /** Where its data, config and log live. */
   dir?: string;
+  /** Its log file (PostgreSQL: what `tenancy slow --log-file` reads). */
+  log?: string;
   detail?: string;
 }
 
@@ -127,8 +136,9 @@ export async function startRegionServices(
   const pgData = path.join(pgDir, "data");
   const pgPort = config.postgres.port;
   const running = await postgresDataDirectoryOnPort(pgPort);
+  const pgLog = postgresLogFile(pgData);
   if (running !== undefined && path.resolve(running) === path.resolve(pgData)) {
-    services.push({ name: "postgres", port: pgPort, state: "running", dir: pgDir });
+    services.push({ name: "postgres", port: pgPort, state: "running", dir: pgDir, log: pgLog });
   } else if (running !== undefined || (await isListening(pgPort))) {
     throw new Error(
       `${stack}: port ${pgPort} (postgres.port) is taken by another server${running ? ` (data directory ${running})` : ""}; stop it or change the port in stacks/Pulumi.${stack}.yaml`,
@@ -145,7 +155,13 @@ export async function startRegionServices(
     progress(`${stack}: starting PostgreSQL on 127.0.0.1:${pgPort} (${pgData})`);
     ensureServiceDirectory(pgDir); // the server writes its log here as the postgres user
     await startPostgres({ dataDir: pgData, port: pgPort, settings: LOCAL_REGION_POSTGRES_SETTINGS });
-    services.push({ name: "postgres", port: pgPort, state: "started", dir: pgDir });
+    services.push({ name: "postgres", port: pgPort, state: "started", dir: pgDir, log: pgLog });
+  }
+  // A cluster created before the slow-statement logging gets it by a reload; a second run changes nothing.
+  const reloaded = await ensureReloadableSettings(`postgres://postgres@127.0.0.1:${pgPort}/postgres`, SLOW_LOG_SETTINGS);
+  if (reloaded.length) {
+    progress(`${stack}: PostgreSQL settings ${reloaded.join(", ")} applied by a reload`);
+    services[0].detail = `reloaded: ${reloaded.join(", ")}`;
   }
 
   // Redis: a daemonized server with its files (config, ACL users, pid, log) in its own directory.
@@ -290,6 +306,7 @@ export async function regionServicesStatus(repoRoot: string, stack: string, conf
       port: config.postgres.port,
       state: running !== undefined && path.resolve(running) === path.resolve(pgData) ? "running" : "stopped",
       dir: path.join(dataDir, "postgres"),
+      log: postgresLogFile(pgData),
     },
     {
       name: "redis",
