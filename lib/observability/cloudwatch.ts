@@ -240,7 +240,7 @@ export interface DashboardParams {
   namespace: string;
   /** Namespace of the nodes' health metrics (components/aws/postgres-cluster.ts METRICS_NAMESPACE). */
   healthNamespace: string;
-  /** Period of the metric widgets, seconds. @default 300 */
+  /** Period of the metric widgets, seconds: per minute, for "right now". @default 60 */
   periodSeconds?: number;
 }
 
@@ -251,8 +251,8 @@ type Widget = { type: "metric" | "log"; x: number; y: number; width: number; hei
  * timeouts (Metrics Insights), their durations and statements (Logs Insights), and the cluster's
  * connections and replication lag (the nodes' health metrics).
  */
-export function renderTenantDashboard(p: DashboardParams): { widgets: Widget[] } {
-  const period = p.periodSeconds ?? 300;
+export function renderTenantDashboard(p: DashboardParams): { start: string; widgets: Widget[] } {
+  const period = p.periodSeconds ?? 60;
   const metricsInsights = (title: string, metricName: string): Record<string, unknown> => ({
     title,
     region: p.region,
@@ -302,7 +302,8 @@ export function renderTenantDashboard(p: DashboardParams): { widgets: Widget[] }
   const widgets: Widget[] = rows.flatMap((row, y) =>
     row.map(([type, properties], x) => ({ type, x: x * 12, y: y * 6, width: 12, height: 6, properties })),
   );
-  return { widgets };
+  // Opens on the last hour: the question is "right now".
+  return { start: "-PT1H", widgets };
 }
 
 /** Dashboard names: letters, digits, `-` and `_`. */

@@ -126,7 +126,8 @@ describe("renderTenantDashboard", () => {
     healthNamespace: "AlphaPulse/Postgres",
   });
 
-  it("lays out eight widgets on a 24-column grid, all in the stack's region", () => {
+  it("lays out eight widgets on a 24-column grid, all in the stack's region, over the last hour", () => {
+    expect(body.start).toBe("-PT1H");
     expect(body.widgets.map((w) => [w.type, w.x, w.y, w.width, w.height, w.properties.title])).toEqual([
       ["metric", 0, 0, 12, 6, "Slow statements by tenant tag (top 10)"],
       ["log", 12, 0, 12, 6, "Slow statement time by tenant tag"],
@@ -148,7 +149,7 @@ describe("renderTenantDashboard", () => {
             'SELECT SUM(TenantSlowStatements) FROM SCHEMA("AlphaPulse/TenantQueries/us-prod-postgres", Tag) GROUP BY Tag ORDER BY SUM() DESC LIMIT 10',
           id: "q1",
           label: "",
-          period: 300,
+          period: 60,
         },
       ],
     ]);
