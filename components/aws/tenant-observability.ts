@@ -9,7 +9,7 @@
  *   errors per tenant tag; one tenant's statements; slow statements outside tenant transactions.
  * - A dashboard: the above next to the cluster's connections and replication lag.
  * - Alarms: any one tenant's slow statements or timeouts over a threshold (Metrics Insights alarms
- *   with one contributor per tag, so the notification names the tag), and a cluster-wide timeout
+ *   with one contributor per tag: the contributors in ALARM are the tags), and a cluster-wide timeout
  *   spike on the total (unaffected if CloudWatch disables the per-tag filters, see docs/observability.md).
  *
  * Everything rendered (patterns, queries, dashboard body) comes from the pure functions of
@@ -113,7 +113,7 @@ export class TenantObservability extends pulumi.ComponentResource {
     );
 
     const notify = { alarmActions: [args.alarmTopicArn], okActions: [args.alarmTopicArn] };
-    // One contributor per tenant tag: the alarm's state reason names the tag(s) over the threshold.
+    // One contributor per tenant tag: the contributors in ALARM are the tags over the threshold.
     const perTag = (suffix: string, description: string, metricName: string, threshold: number) =>
       new aws.cloudwatch.MetricAlarm(
         `${name}-${suffix}`,
