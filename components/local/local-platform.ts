@@ -5,8 +5,12 @@
  * so the tools that read the stack (the local job, the tests) find them.
  */
 import * as pulumi from "@pulumi/pulumi";
+import path from "node:path";
 import { TENANT_TABLES } from "../../lib/catalogue";
 import { extendCatalogue, type LocalStackConfig } from "../../lib/local-stack-config";
+import { REDIS_ADMIN_USER } from "../../lib/local/redis-server";
+import { regionDataDir } from "../../lib/local/region-services";
+import { REPO_ROOT } from "../../lib/pulumi-env";
 import { RegionalDatabase } from "../db/regional-database";
 
 /** Loopback only: the local services never listen elsewhere. */
@@ -29,9 +33,15 @@ export function localPlatform(config: LocalStackConfig) {
   return {
     kind: "local",
     region: config.region,
-    postgres: { host: LOCAL_HOST, port: config.postgres.port, database: region.database.name },
+    // databaseOid, user, adminUser and adminPasswordFile: what tenant stacks read (docs/tenant-stacks.md).
+    postgres: { host: LOCAL_HOST, port: config.postgres.port, database: region.database.name, databaseOid: region.database.oid, user: LOCAL_ADMIN_USER },
     pgbouncer: { host: LOCAL_HOST, port: config.pgbouncer.port },
-    redis: { host: LOCAL_HOST, port: config.redis.port },
+    redis: {
+      host: LOCAL_HOST,
+      port: config.redis.port,
+      adminUser: REDIS_ADMIN_USER,
+      adminPasswordFile: path.join(regionDataDir(REPO_ROOT, pulumi.getStack(), config), "redis", "admin-password"),
+    },
     schemaFingerprint: region.schema.appliedFingerprint,
     migrations: region.schema.versions,
     roles: region.schema.roles,

@@ -86,7 +86,7 @@ export function attachProgress(action: string, stream: NodeJS.WriteStream, enabl
   if (!stream.isTTY) {
     return {
       onEvent(event) {
-        if (board.apply(event, Date.now()).started) stream.write(`→ tenant-${event.slug} ${action}\n`);
+        if (board.apply(event, Date.now()).started) stream.write(`→ tenant-${event.slug} started\n`);
       },
       onResult(result) {
         board.finish(result);
