@@ -9,6 +9,7 @@
  *   npm run bench -- --json             machine-readable: per shape, p50 per variant and b/a
  *   npm run bench -- --markdown         the docs table
  *   npm run bench -- --design-sql f.sql measure a candidate design change (run as the owner after migrate)
+ *   npm run bench -- --save out.json    also write the --json document to a file
  *
  * Starts its own PostgreSQL unless DATABASE_URL (a superuser URL) is given; either way it creates a
  * fresh database and drops it afterwards (--keep keeps it, and the cluster, for inspection).
@@ -16,7 +17,7 @@
  * 2 on bad flags. Timing never fails the run: the verdicts are in the report.
  */
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { parseArgs } from "node:util";
 import pg from "pg";
@@ -96,6 +97,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       modes: { type: "string" },
       seed: { type: "string" },
       "design-sql": { type: "string" },
+      save: { type: "string" },
     },
   });
   const preset = PRESETS[values.quick ? "quick" : "full"];
@@ -222,6 +224,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       mismatches: checker.count,
       compared: checker.compared,
     };
+    if (values.save) writeFileSync(values.save, JSON.stringify(toJson(report), null, 2) + "\n");
     if (values.json) process.stdout.write(JSON.stringify(toJson(report), null, 2) + "\n");
     else if (values.markdown) process.stdout.write(renderMarkdown(report) + "\n");
     else process.stdout.write(renderText(report) + "\n");
