@@ -65,9 +65,23 @@ interface Phase {
   rows: number;
   seconds: number;
   latenciesMs: number[];
+  /** CPU time of this (load-generating) process, user + system, in ms. */
+  clientCpuMs: number;
 }
 
 type Row = { tenant_id: string };
+
+interface PathSummary {
+  requests: number;
+  throughput: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  /** CPU of the load generator per request: the same on both paths means the client is not what differs. */
+  clientCpuUsPerRequest: number;
+  rows: number;
+  foreign: number;
+}
 
 async function request(pool: TenantPool, tenant: Tenant, ids: string[], n: number, random: () => number): Promise<Row[]> {
   const claims = { tenantId: tenant.id, tier: tenant.tier };
@@ -101,9 +115,10 @@ async function phase(
   ids: Map<string, string[]>,
   seconds: number,
 ): Promise<Phase> {
-  const result: Phase = { path, round, requests: 0, errors: 0, foreign: 0, rows: 0, seconds, latenciesMs: [] };
+  const result: Phase = { path, round, requests: 0, errors: 0, foreign: 0, rows: 0, seconds, latenciesMs: [], clientCpuMs: 0 };
   const deadline = performance.now() + seconds * 1000;
   const started = performance.now();
+  const cpu = process.cpuUsage();
   await Promise.all(
     tenants.map(async (tenant, w) => {
       const random = prng(round * 1000 + w);
@@ -122,6 +137,8 @@ async function phase(
     }),
   );
   result.seconds = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
+  result.clientCpuMs = (used.user + used.system) / 1000;
   return result;
 }
 
@@ -169,15 +186,13 @@ async function main(): Promise<number> {
             p50Ms: lat.p50,
             p99Ms: lat.p99,
             errors: ps.reduce((s, p) => s + p.errors, 0),
+            clientCpuUsPerRequest: (ps.reduce((s, p) => s + p.clientCpuMs, 0) * 1000) / ps.reduce((s, p) => s + p.requests, 0),
             rows: ps.reduce((s, p) => s + p.rows, 0),
             foreign: ps.reduce((s, p) => s + p.foreign, 0),
           },
         ];
       }),
-    ) as Record<
-      Path,
-      { requests: number; throughput: number; p50Ms: number; p99Ms: number; errors: number; rows: number; foreign: number }
-    >;
+    ) as Record<Path, PathSummary>;
     const ratios = Array.from({ length: args.rounds }, (_, r) => {
       const [b, d] = PATHS.map((path) => phases.find((p) => p.round === r && p.path === path)!);
       return { throughput: b.requests / b.seconds / (d.requests / d.seconds), p50: median(b.latenciesMs) / median(d.latenciesMs) };
@@ -202,23 +217,23 @@ async function main(): Promise<number> {
     else if (args.markdown) {
       process.stdout.write(
         [
-          "| path | requests | req/s | p50 ms | p99 ms | errors | rows checked | cross-tenant rows |",
-          "|---|---:|---:|---:|---:|---:|---:|---:|",
+          "| path | requests | req/s | p50 ms | p99 ms | errors | client CPU µs/request | rows checked | cross-tenant rows |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
           ...PATHS.map(
             (p) =>
-              `| ${p} | ${byPath[p].requests} | ${f(byPath[p].throughput, 0)} | ${f(byPath[p].p50Ms, 2)} | ${f(byPath[p].p99Ms, 2)} | ${byPath[p].errors} | ${byPath[p].rows} | ${byPath[p].foreign} |`,
+              `| ${p} | ${byPath[p].requests} | ${f(byPath[p].throughput, 0)} | ${f(byPath[p].p50Ms, 2)} | ${f(byPath[p].p99Ms, 2)} | ${byPath[p].errors} | ${f(byPath[p].clientCpuUsPerRequest, 0)} | ${byPath[p].rows} | ${byPath[p].foreign} |`,
           ),
-          `| PgBouncer / direct | | ${f(summary.ratio.throughput, 2)} (${f(summary.ratio.throughputRange[0], 2)}–${f(summary.ratio.throughputRange[1], 2)}) | ${f(summary.ratio.p50, 2)} (${f(summary.ratio.p50Range[0], 2)}–${f(summary.ratio.p50Range[1], 2)}) | | | | |`,
+          `| PgBouncer / direct | | ${f(summary.ratio.throughput, 2)} (${f(summary.ratio.throughputRange[0], 2)}–${f(summary.ratio.throughputRange[1], 2)}) | ${f(summary.ratio.p50, 2)} (${f(summary.ratio.p50Range[0], 2)}–${f(summary.ratio.p50Range[1], 2)}) | | | | | |`,
         ].join("\n") + "\n",
       );
     } else {
       process.stdout.write(
         [
           `${TENANTS} tenants, ${TENANTS} clients per path, ${args.rounds} rounds × ${args.seconds} s per path, alternated`,
-          "path        requests    req/s   p50 ms   p99 ms  errors  cross-tenant rows",
+          "path        requests    req/s   p50 ms   p99 ms  errors  client µs/req  cross-tenant rows",
           ...PATHS.map(
             (p) =>
-              `${p.padEnd(10)} ${String(byPath[p].requests).padStart(9)} ${f(byPath[p].throughput, 0).padStart(8)} ${f(byPath[p].p50Ms, 2).padStart(8)} ${f(byPath[p].p99Ms, 2).padStart(8)} ${String(byPath[p].errors).padStart(7)} ${String(byPath[p].foreign).padStart(18)}`,
+              `${p.padEnd(10)} ${String(byPath[p].requests).padStart(9)} ${f(byPath[p].throughput, 0).padStart(8)} ${f(byPath[p].p50Ms, 2).padStart(8)} ${f(byPath[p].p99Ms, 2).padStart(8)} ${String(byPath[p].errors).padStart(7)} ${f(byPath[p].clientCpuUsPerRequest, 0).padStart(13)} ${String(byPath[p].foreign).padStart(18)}`,
           ),
           `PgBouncer / direct: throughput ${f(summary.ratio.throughput, 2)} [${f(summary.ratio.throughputRange[0], 2)}–${f(summary.ratio.throughputRange[1], 2)}], p50 latency ${f(summary.ratio.p50, 2)} [${f(summary.ratio.p50Range[0], 2)}–${f(summary.ratio.p50Range[1], 2)}] (median of per-round ratios)`,
           `cross-tenant rows seen: ${summary.crossTenantRows} (rows checked: ${byPath.pgbouncer.rows + byPath.direct.rows})`,
