@@ -144,7 +144,12 @@ export async function startPgbouncer(options: PgbouncerServerOptions): Promise<P
       return isListening(port);
     });
   };
-  await launch();
+  try {
+    await launch();
+  } catch (err) {
+    if (!options.dir) rmSync(dir, { recursive: true, force: true }); // a directory we made, for nothing
+    throw err;
+  }
 
   const host = "127.0.0.1";
   const server: PgbouncerServer = {

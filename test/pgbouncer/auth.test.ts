@@ -5,7 +5,7 @@
  * disk; and `tenancy pgbouncer render` writes a config that runs as is.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -151,8 +151,14 @@ describe("tenancy pgbouncer render", () => {
     return waitFor(`pgbouncer on ${port}`, () => isListening(port)).then(() => child);
   }
 
+  const outDir = (prefix: string) => {
+    const dir = serviceDirectory(prefix);
+    stop.push(() => Promise.resolve(rmSync(dir, { recursive: true, force: true })));
+    return dir;
+  };
+
   it("writes a config that runs as is, with the server's own verifiers", async () => {
-    const out = serviceDirectory("pgb-render");
+    const out = outDir("pgb-render");
     const port = await freePort();
     const { code, json, stderr } = await tenancy(
       "pgbouncer",
@@ -197,7 +203,7 @@ describe("tenancy pgbouncer render", () => {
     [["--users", "nobody_here"], "--users"],
     [["--listen-addr", "0.0.0.0\nauth_type=trust"], "--listen-addr"],
   ])("bad input %j → exit 2 naming %s, nothing written", async (extra, field) => {
-    const out = serviceDirectory("pgb-render-bad");
+    const out = outDir("pgb-render-bad");
     const { code, json } = await tenancy("pgbouncer", "render", "--out", out, "--database-url", server.urlFor(db.name), ...extra, "--json");
     expect(code).toBe(2);
     expect(json.error.field).toBe(field);
@@ -217,7 +223,7 @@ describe("tenancy pgbouncer render", () => {
   });
 
   it("a role without a SCRAM password is a failure naming the role (exit 1), nothing written", async () => {
-    const out = serviceDirectory("pgb-render-nopw");
+    const out = outDir("pgb-render-nopw");
     const { code, stderr } = await tenancy(
       "pgbouncer",
       "render",
