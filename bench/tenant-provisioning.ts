@@ -35,7 +35,11 @@ const { values } = parseArgs({
 const reps = Number(values.reps);
 const bulk = Number(values.bulk);
 const concurrency = Number(values.concurrency);
-for (const [name, n] of [["--reps", reps], ["--bulk", bulk], ["--concurrency", concurrency]] as const) {
+for (const [name, n] of [
+  ["--reps", reps],
+  ["--bulk", bulk],
+  ["--concurrency", concurrency],
+] as const) {
   if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer`);
 }
 
@@ -102,17 +106,28 @@ async function main(): Promise<void> {
     for (let rep = 1; rep <= reps; rep++) {
       for (const tier of ["starter", "enterprise"] as const) {
         const slug = `bench-${tier}-${rep}`;
-        const up = must(await tenantCli(["up", slug, "--tier", tier, "--region", "eu", "--platform", region.platformStack], region.env), `up ${slug}`);
+        const up = must(
+          await tenantCli(["up", slug, "--tier", tier, "--region", "eu", "--platform", region.platformStack], region.env),
+          `up ${slug}`,
+        );
         const down = must(await tenantCli(["destroy", slug, "--export-dir", exportDir], region.env), `destroy ${slug}`);
         timings[tier].upWall.push(up.wallMs);
         timings[tier].upDriver.push(up.report!.results[0].durationMs);
         timings[tier].destroyWall.push(down.wallMs);
-        log(`rep ${rep} ${tier}: up ${sec(up.wallMs)} s (stack operation ${sec(up.report!.results[0].durationMs)} s), offboarding ${sec(down.wallMs)} s`);
+        log(
+          `rep ${rep} ${tier}: up ${sec(up.wallMs)} s (stack operation ${sec(up.report!.results[0].durationMs)} s), offboarding ${sec(down.wallMs)} s`,
+        );
       }
     }
     if (bulk > 0) {
       const slugs = Array.from({ length: bulk }, (_, i) => `bench-bulk-${String(i).padStart(3, "0")}`);
-      const up = must(await tenantCli(["up", ...slugs, "--tier", "starter", "--region", "eu", "--platform", region.platformStack, "--concurrency", String(concurrency)], region.env), "bulk up");
+      const up = must(
+        await tenantCli(
+          ["up", ...slugs, "--tier", "starter", "--region", "eu", "--platform", region.platformStack, "--concurrency", String(concurrency)],
+          region.env,
+        ),
+        "bulk up",
+      );
       const per = up.report!.results.map((r) => r.durationMs);
       bulkResult = { tenants: bulk, concurrency, wallMs: up.wallMs, perTenantMedianMs: median(per), perTenantMaxMs: Math.max(...per) };
       log(`bulk: ${bulk} starter tenants, ${concurrency} at once: ${sec(up.wallMs)} s`);
@@ -144,7 +159,10 @@ async function main(): Promise<void> {
   const lines = [
     `| tier | runs | \`up\` median s | \`up\` max s | of which the stack operation (median s) | offboarding (export + destroy), median s | < ${REQUIREMENT_S} s |`,
     "| --- | --- | --- | --- | --- | --- | --- |",
-    ...rows.map((r) => `| ${r.tier} | ${r.runs} | ${r.upMedianS} | ${r.upMaxS} | ${r.stackOperationMedianS} | ${r.offboardingMedianS} | ${r.withinRequirement ? "yes" : "NO"} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.tier} | ${r.runs} | ${r.upMedianS} | ${r.upMaxS} | ${r.stackOperationMedianS} | ${r.offboardingMedianS} | ${r.withinRequirement ? "yes" : "NO"} |`,
+    ),
   ];
   if (bulkResult) {
     lines.push(

@@ -28,7 +28,8 @@ export function describePlatformStack(stack: string, config: Record<string, unkn
   const get = (key: string) => config[`${CONFIG_NAMESPACE}:${key}`];
   const region = get("region");
   const kind = get("kind");
-  if (typeof region !== "string" || !(RESIDENCY_REGIONS as readonly string[]).includes(region) || typeof kind !== "string") return undefined;
+  if (typeof region !== "string" || !(RESIDENCY_REGIONS as readonly string[]).includes(region) || typeof kind !== "string")
+    return undefined;
   const environment = kind === "local" ? "local" : get("environment");
   if (typeof environment !== "string") return undefined;
   return { stack, kind, region: region as ResidencyRegion, environment };
@@ -60,6 +61,11 @@ export function defaultPlatformStack(stacks: readonly PlatformStack[], environme
   const matches = stacks.filter((s) => s.environment === environment && s.region === region);
   if (matches.length === 1) return matches[0].stack;
   const known = stacks.map((s) => `${s.stack} (${s.environment}, ${s.region})`).join(", ") || "none";
-  if (matches.length === 0) throw new PlatformLookupError(`no platform stack for region "${region}" in environment "${environment}" (stacks: ${known}); name one with --platform`);
-  throw new PlatformLookupError(`several platform stacks for region "${region}" in environment "${environment}": ${matches.map((s) => s.stack).join(", ")}; name one with --platform`);
+  if (matches.length === 0)
+    throw new PlatformLookupError(
+      `no platform stack for region "${region}" in environment "${environment}" (stacks: ${known}); name one with --platform`,
+    );
+  throw new PlatformLookupError(
+    `several platform stacks for region "${region}" in environment "${environment}": ${matches.map((s) => s.stack).join(", ")}; name one with --platform`,
+  );
 }

@@ -59,7 +59,9 @@ async function main(argv: string[]): Promise<number> {
         if (e.kind === "wave" || e.kind === "tenants") say(`== ${e.message}`);
         else if (e.step && !e.step.kind.startsWith("tenant")) {
           const s = e.step;
-          say(`   ${s.kind} ${s.stack}: ${s.status === "failed" ? `FAILED: ${s.message}` : `${s.status}${s.changes ? ` (${formatChanges(s.changes)})` : ""}`}${s.durationMs ? ` ${seconds(s.durationMs)}` : ""}`);
+          say(
+            `   ${s.kind} ${s.stack}: ${s.status === "failed" ? `FAILED: ${s.message}` : `${s.status}${s.changes ? ` (${formatChanges(s.changes)})` : ""}`}${s.durationMs ? ` ${seconds(s.durationMs)}` : ""}`,
+          );
         }
       },
       onTenantResult: (r) => say(`   ${resultLine(r)}`),

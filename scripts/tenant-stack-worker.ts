@@ -32,7 +32,17 @@ async function main(): Promise<number> {
   const driver = await inProcessDriver({ repoRoot: REPO_ROOT, env: environmentOverride() });
   if ("unavailable" in driver) {
     const slug = job.action === "destroy" ? job.slug : job.spec.slug;
-    send({ result: { slug, stack: `tenant-${slug}`, action: job.action, ok: false, changes: {}, durationMs: 0, failure: { kind: "failed", message: driver.unavailable } } });
+    send({
+      result: {
+        slug,
+        stack: `tenant-${slug}`,
+        action: job.action,
+        ok: false,
+        changes: {},
+        durationMs: 0,
+        failure: { kind: "failed", message: driver.unavailable },
+      },
+    });
     await new Promise((r) => channel.end(r));
     return 1;
   }

@@ -45,7 +45,12 @@ async function checkPlatforms(ctx: AutomationContext, specs: TenantStackSpec[]):
       problems.push(classifyFailure(err, name).message);
     }
   }
-  problems.push(...placementProblems(specs.filter((s) => platforms.has(s.platform)), platforms));
+  problems.push(
+    ...placementProblems(
+      specs.filter((s) => platforms.has(s.platform)),
+      platforms,
+    ),
+  );
   return { problems };
 }
 
@@ -56,7 +61,15 @@ async function list(ctx: AutomationContext, json: boolean): Promise<number> {
       ? "no tenant stacks"
       : table(
           ["stack", "tier", "region", "platform", "resources", "last update", "note"],
-          stacks.map((s) => [s.stack, s.spec?.tier, s.spec?.region, s.spec?.platform, s.resourceCount, s.lastUpdate, s.problem ?? (s.updateInProgress ? "update in progress" : "")]),
+          stacks.map((s) => [
+            s.stack,
+            s.spec?.tier,
+            s.spec?.region,
+            s.spec?.platform,
+            s.resourceCount,
+            s.lastUpdate,
+            s.problem ?? (s.updateInProgress ? "update in progress" : ""),
+          ]),
         ),
   );
   return EXIT.ok;
@@ -95,7 +108,11 @@ async function main(argv: string[]): Promise<number> {
 
   // One operation runs here; a batch runs each operation in its own process.
   const driver: TenantStackDriver = command.jobs.length === 1 ? new AutomationDriver(ctx) : processDriver({ repoRoot: REPO_ROOT, env });
-  const progress = attachProgress(`${command.command} ${command.jobs.length} tenant stack(s)`, process.stderr, !command.json || process.env.TENANCY_PROGRESS === "1");
+  const progress = attachProgress(
+    `${command.command} ${command.jobs.length} tenant stack(s)`,
+    process.stderr,
+    !command.json || process.env.TENANCY_PROGRESS === "1",
+  );
   const started = Date.now();
   const results = await runJobs(command.jobs, driver, {
     concurrency: command.concurrency,
@@ -106,7 +123,11 @@ async function main(argv: string[]): Promise<number> {
   const report = batchReport(command.command, results, Date.now() - started);
   print(command.json, report, () => {
     const details = failureDetails(results);
-    return [table(SUMMARY_HEAD, summaryRows(results)), summaryLine(report.summary), ...(details.length ? ["", "failures:", ...details.map((d) => `  ${d}`)] : [])].join("\n");
+    return [
+      table(SUMMARY_HEAD, summaryRows(results)),
+      summaryLine(report.summary),
+      ...(details.length ? ["", "failures:", ...details.map((d) => `  ${d}`)] : []),
+    ].join("\n");
   });
   return results.every((r) => r.ok) ? EXIT.ok : EXIT.failed;
 }

@@ -50,7 +50,10 @@ interface CacheUserOutputs extends CacheUserInputs {
 }
 
 /** Runs `fn` with an admin connection to the region's Redis; always disconnects. */
-async function withRedisAdmin<T>(redis: RedisAdminConnection, fn: (admin: { call(...args: (string | number)[]): Promise<unknown> }) => Promise<T>): Promise<T> {
+async function withRedisAdmin<T>(
+  redis: RedisAdminConnection,
+  fn: (admin: { call(...args: (string | number)[]): Promise<unknown> }) => Promise<T>,
+): Promise<T> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const fs = require("node:fs");
   const password = String(fs.readFileSync(redis.passwordFile, "utf8")).split("\n")[0].trim();
@@ -58,7 +61,7 @@ async function withRedisAdmin<T>(redis: RedisAdminConnection, fn: (admin: { call
   const { redisUrl } = dataLayer<typeof import("../../lib/local/redis-server")>("local/redis-server");
   const client = connectRedis(redisUrl(redis.host, Number(redis.port), redis.user, password));
   try {
-    return await fn(client as never);
+    return await fn(client);
   } finally {
     client.disconnect();
   }
@@ -70,7 +73,10 @@ async function grant(inputs: CacheUserInputs, password: string | undefined): Pro
   const limits = cacheLimitsForTier(inputs.tier);
   const result = await withRedisAdmin(inputs.redis, (admin) => grantTenantCache(admin as never, inputs.tenantId, { limits, password }));
   const kept = result.password ?? password;
-  if (kept === undefined) throw new Error(`Redis user ${result.user} already exists and its password is unknown to this stack: revoke it (tenancy cache revoke) and run again`);
+  if (kept === undefined)
+    throw new Error(
+      `Redis user ${result.user} already exists and its password is unknown to this stack: revoke it (tenancy cache revoke) and run again`,
+    );
   return { ...inputs, userName: result.user, password: kept, maxBytes: limits.maxBytes, maxKeys: limits.maxKeys };
 }
 
@@ -80,12 +86,12 @@ const tenantCacheUserProvider: pulumi.dynamic.ResourceProvider = {
     return { id: outs.userName, outs };
   },
 
-  async diff(_id: string, olds: CacheUserOutputs, news: CacheUserInputs): Promise<pulumi.dynamic.DiffResult> {
+  diff(_id: string, olds: CacheUserOutputs, news: CacheUserInputs): Promise<pulumi.dynamic.DiffResult> {
     const replaces: string[] = [];
     if (olds.redis?.host !== news.redis.host || Number(olds.redis?.port) !== Number(news.redis.port)) replaces.push("redis");
     if (olds.tenantId !== news.tenantId) replaces.push("tenantId");
     const changes = replaces.length > 0 || olds.tier !== news.tier || !sameJson(olds.redis, news.redis);
-    return { changes, replaces, deleteBeforeReplace: true };
+    return Promise.resolve({ changes, replaces, deleteBeforeReplace: true });
   },
 
   async update(_id: string, olds: CacheUserOutputs, news: CacheUserInputs): Promise<pulumi.dynamic.UpdateResult> {

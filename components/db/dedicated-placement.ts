@@ -47,18 +47,18 @@ const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
     return { id: `${inputs.tenantId}/dedicated`, outs };
   },
 
-  async diff(_id: string, olds: PlacementOutputs, news: PlacementInputs): Promise<pulumi.dynamic.DiffResult> {
+  diff(_id: string, olds: PlacementOutputs, news: PlacementInputs): Promise<pulumi.dynamic.DiffResult> {
     const replaces: string[] = [];
     if (!sameServer(olds.connection, news.connection)) replaces.push("connection");
     if (olds.database !== news.database) replaces.push("database");
     if (Number(olds.databaseOid) !== Number(news.databaseOid)) replaces.push("databaseOid");
     if (olds.tenantId !== news.tenantId) replaces.push("tenantId");
     const changes = replaces.length > 0 || olds.connection?.user !== news.connection.user;
-    return { changes, replaces, deleteBeforeReplace: true };
+    return Promise.resolve({ changes, replaces, deleteBeforeReplace: true });
   },
 
-  async update(_id: string, olds: PlacementOutputs, news: PlacementInputs): Promise<pulumi.dynamic.UpdateResult> {
-    return { outs: { ...olds, connection: news.connection } };
+  update(_id: string, olds: PlacementOutputs, news: PlacementInputs): Promise<pulumi.dynamic.UpdateResult> {
+    return Promise.resolve({ outs: { ...olds, connection: news.connection } });
   },
 
   async read(id: string, props: PlacementOutputs): Promise<pulumi.dynamic.ReadResult> {

@@ -55,7 +55,7 @@ const tenantLoginRoleProvider: pulumi.dynamic.ResourceProvider = {
     return { id: role, outs: { ...inputs, role, password } satisfies RoleOutputs };
   },
 
-  async diff(_id: string, olds: RoleOutputs, news: RoleInputs): Promise<pulumi.dynamic.DiffResult> {
+  diff(_id: string, olds: RoleOutputs, news: RoleInputs): Promise<pulumi.dynamic.DiffResult> {
     const replaces: string[] = [];
     if (!sameServer(olds.connection, news.connection)) replaces.push("connection");
     if (olds.database !== news.database) replaces.push("database");
@@ -63,7 +63,7 @@ const tenantLoginRoleProvider: pulumi.dynamic.ResourceProvider = {
     if (olds.tenantId !== news.tenantId) replaces.push("tenantId");
     const changes =
       replaces.length > 0 || olds.tier !== news.tier || olds.schema !== news.schema || olds.connection?.user !== news.connection.user;
-    return { changes, replaces, deleteBeforeReplace: true };
+    return Promise.resolve({ changes, replaces, deleteBeforeReplace: true });
   },
 
   async update(_id: string, olds: RoleOutputs, news: RoleInputs): Promise<pulumi.dynamic.UpdateResult> {

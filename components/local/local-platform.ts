@@ -34,7 +34,13 @@ export function localPlatform(config: LocalStackConfig) {
     kind: "local",
     region: config.region,
     // databaseOid, user, adminUser and adminPasswordFile: what tenant stacks read (docs/tenant-stacks.md).
-    postgres: { host: LOCAL_HOST, port: config.postgres.port, database: region.database.name, databaseOid: region.database.oid, user: LOCAL_ADMIN_USER },
+    postgres: {
+      host: LOCAL_HOST,
+      port: config.postgres.port,
+      database: region.database.name,
+      databaseOid: region.database.oid,
+      user: LOCAL_ADMIN_USER,
+    },
     pgbouncer: { host: LOCAL_HOST, port: config.pgbouncer.port },
     redis: {
       host: LOCAL_HOST,

@@ -55,7 +55,11 @@ export class TenantStack extends pulumi.ComponentResource {
     );
     this.tenantId = this.registry.tenantId;
     if (args.tier === "enterprise") {
-      this.placement = new DedicatedPlacement(`${name}-dedicated`, { ...database, tenantId: this.tenantId }, { parent: this, deletedWith: this.registry });
+      this.placement = new DedicatedPlacement(
+        `${name}-dedicated`,
+        { ...database, tenantId: this.tenantId },
+        { parent: this, deletedWith: this.registry },
+      );
       this.loginRole = new TenantLoginRole(
         `${name}-login`,
         { ...database, tenantId: this.tenantId, tier: args.tier, schema: this.placement.schema },

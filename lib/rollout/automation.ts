@@ -34,8 +34,8 @@ async function operate<T>(stackName: string, fn: () => Promise<T>): Promise<T> {
 
 function opsOver(open: (stack: string, run: (s: Stack) => Promise<ChangeCounts>) => Promise<ChangeCounts>): PlatformOps {
   return {
-    preview: (stack) => operate(stack, () => open(stack, async (s) => (await s.preview({ color: "never" })).changeSummary as ChangeCounts)),
-    update: (stack) => operate(stack, () => open(stack, async (s) => ((await s.up({ color: "never" })).summary.resourceChanges ?? {}) as ChangeCounts)),
+    preview: (stack) => operate(stack, () => open(stack, async (s) => (await s.preview({ color: "never" })).changeSummary)),
+    update: (stack) => operate(stack, () => open(stack, async (s) => (await s.up({ color: "never" })).summary.resourceChanges ?? {})),
   };
 }
 

@@ -36,7 +36,11 @@ export interface RolloutCommand {
   json: boolean;
 }
 
-export function parseRolloutCommand(argv: string[], stacks: readonly PlatformStack[], ctx: { repoRoot: string; cwd: string }): RolloutCommand {
+export function parseRolloutCommand(
+  argv: string[],
+  stacks: readonly PlatformStack[],
+  ctx: { repoRoot: string; cwd: string },
+): RolloutCommand {
   let parsed;
   try {
     parsed = parseArgs({
@@ -61,7 +65,8 @@ export function parseRolloutCommand(argv: string[], stacks: readonly PlatformSta
   const environment = values.env === undefined ? DEFAULT_ENVIRONMENT : parseOrThrow(Environment, values.env, "--env");
   const base = { help: values.help, environment, dryRun: values["dry-run"], restart: values.restart, json: values.json };
   if (values.help) return { ...base, waves: [], concurrency: DEFAULT_CONCURRENCY, stateFile: "" };
-  if (values["dry-run"] && values.restart) throw new TenantSpecError("a dry run records nothing, so there is nothing to restart", "--restart");
+  if (values["dry-run"] && values.restart)
+    throw new TenantSpecError("a dry run records nothing, so there is nothing to restart", "--restart");
   const tokens = values.waves === undefined ? defaultWaveTokens(stacks, environment) : values.waves.split(",").map((t) => t.trim());
   if (tokens.some((t) => t === "")) throw new TenantSpecError("has an empty wave (e.g. eu,,us)", "--waves");
   let waves: Wave[];
@@ -71,7 +76,11 @@ export function parseRolloutCommand(argv: string[], stacks: readonly PlatformSta
     throw new TenantSpecError((err as Error).message, "--waves");
   }
   const n = values.concurrency === undefined ? DEFAULT_CONCURRENCY : Number(values.concurrency);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_CONCURRENCY) throw new TenantSpecError(`must be an integer from 1 to ${MAX_CONCURRENCY}, got "${values.concurrency}"`, "--concurrency");
-  const stateFile = values.state === undefined ? path.join(ctx.repoRoot, ".pulumi-local", "rollout", `${environment}.json`) : path.resolve(ctx.cwd, values.state);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_CONCURRENCY)
+    throw new TenantSpecError(`must be an integer from 1 to ${MAX_CONCURRENCY}, got "${values.concurrency}"`, "--concurrency");
+  const stateFile =
+    values.state === undefined
+      ? path.join(ctx.repoRoot, ".pulumi-local", "rollout", `${environment}.json`)
+      : path.resolve(ctx.cwd, values.state);
   return { ...base, waves, concurrency: n, stateFile };
 }

@@ -19,10 +19,16 @@ export function stepRows(steps: readonly StepResult[]): string[][] {
 /** The lines after the table: outcome, first failure, what remains, how to resume. */
 export function outcomeLines(report: RolloutReport, command = "npm run rollout --"): string[] {
   const plan = report.waves.map((w) => `${w.name} (${w.stacks.join(", ")})`).join(" → ");
-  const lines = [`${report.dryRun ? "dry run" : "rollout"} ${report.id}${report.resumed ? " (resumed)" : ""}: environment ${report.environment}, waves ${plan}`];
+  const lines = [
+    `${report.dryRun ? "dry run" : "rollout"} ${report.id}${report.resumed ? " (resumed)" : ""}: environment ${report.environment}, waves ${plan}`,
+  ];
   const failures = report.steps.filter((s) => s.status === "failed");
   if (report.dryRun) {
-    lines.push(failures.length ? `dry run found ${failures.length} failure(s); nothing was changed` : "dry run: every preview succeeded; nothing was changed");
+    lines.push(
+      failures.length
+        ? `dry run found ${failures.length} failure(s); nothing was changed`
+        : "dry run: every preview succeeded; nothing was changed",
+    );
   } else if (report.completed) {
     lines.push("completed: every wave is done");
   } else if (report.halt) {

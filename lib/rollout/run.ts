@@ -10,9 +10,28 @@
  * Pure orchestration: the stacks are reached through `PlatformOps` and a `TenantStackDriver`, the
  * Automation API in production (lib/rollout/automation.ts) and fakes in test/rollout.
  */
-import { changeTotal, runJobs, type ChangeCounts, type JobEvent, type TenantJob, type TenantJobResult, type TenantStackDriver } from "../tenant-stacks/jobs";
+import {
+  changeTotal,
+  runJobs,
+  type ChangeCounts,
+  type JobEvent,
+  type TenantJob,
+  type TenantJobResult,
+  type TenantStackDriver,
+} from "../tenant-stacks/jobs";
 import type { TenantStackSpec } from "../tenant-stacks/spec";
-import { finish, isDone, newState, platformKey, record, RolloutStateError, samePlan, tenantKey, type RolloutState, type StateStore } from "./state";
+import {
+  finish,
+  isDone,
+  newState,
+  platformKey,
+  record,
+  RolloutStateError,
+  samePlan,
+  tenantKey,
+  type RolloutState,
+  type StateStore,
+} from "./state";
 import type { Wave } from "./waves";
 
 export interface PlatformOps {
@@ -116,7 +135,9 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutReport
   const now = options.now ?? (() => new Date());
   const emit = options.onEvent ?? (() => {});
   const dryRun = !!options.dryRun;
-  let { state, resumed } = openState(options, now());
+  const opened = openState(options, now());
+  let state = opened.state;
+  const resumed = opened.resumed;
   const save = () => {
     if (!dryRun) options.store.save(state);
   };
@@ -138,7 +159,8 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutReport
   const step = (result: StepResult) => {
     report.steps.push(result);
     emit({ kind: "step", wave: result.wave, message: `${result.kind} ${result.stack}: ${result.status}`, step: result });
-    if (result.status === "failed" && !report.halt) report.halt = { wave: result.wave, kind: result.kind, stack: result.stack, message: result.message ?? "failed" };
+    if (result.status === "failed" && !report.halt)
+      report.halt = { wave: result.wave, kind: result.kind, stack: result.stack, message: result.message ?? "failed" };
   };
   const halted = () => !!report.halt && !dryRun;
 
@@ -154,7 +176,14 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutReport
     emit({ kind: "wave", wave: wave.name, message: `wave ${wave.name}: ${wave.stacks.join(", ")}` });
     const pending = wave.stacks.filter((s) => dryRun || !isDone(state, platformKey(s)));
     for (const stack of wave.stacks.filter((s) => !pending.includes(s))) {
-      step({ wave: wave.name, kind: "platform-update", stack, status: "already-done", changes: state.steps[platformKey(stack)].changes, durationMs: 0 });
+      step({
+        wave: wave.name,
+        kind: "platform-update",
+        stack,
+        status: "already-done",
+        changes: state.steps[platformKey(stack)].changes,
+        durationMs: 0,
+      });
     }
 
     // 1. Preview every platform stack of the wave before updating any of them.
@@ -164,7 +193,14 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutReport
         const changes = await options.platform.preview(stack);
         step({ wave: wave.name, kind: "platform-preview", stack, status: "done", changes, durationMs: Date.now() - started });
       } catch (err) {
-        step({ wave: wave.name, kind: "platform-preview", stack, status: "failed", message: message(err), durationMs: Date.now() - started });
+        step({
+          wave: wave.name,
+          kind: "platform-preview",
+          stack,
+          status: "failed",
+          message: message(err),
+          durationMs: Date.now() - started,
+        });
         if (!dryRun) break;
       }
     }
@@ -182,7 +218,14 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutReport
         } catch (err) {
           state = record(state, platformKey(stack), { status: "failed", message: message(err) }, now());
           save();
-          step({ wave: wave.name, kind: "platform-update", stack, status: "failed", message: message(err), durationMs: Date.now() - started });
+          step({
+            wave: wave.name,
+            kind: "platform-update",
+            stack,
+            status: "failed",
+            message: message(err),
+            durationMs: Date.now() - started,
+          });
           break;
         }
       }
@@ -193,9 +236,20 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutReport
     const mine = tenants.filter((t) => waveOf.get(t.spec.platform) === wave.name);
     const todo = mine.filter((t) => dryRun || !isDone(state, tenantKey(t.stack)));
     for (const t of mine.filter((t) => !todo.includes(t))) {
-      step({ wave: wave.name, kind: "tenant-up", stack: t.stack, status: "already-done", changes: state.steps[tenantKey(t.stack)].changes, durationMs: 0 });
+      step({
+        wave: wave.name,
+        kind: "tenant-up",
+        stack: t.stack,
+        status: "already-done",
+        changes: state.steps[tenantKey(t.stack)].changes,
+        durationMs: 0,
+      });
     }
-    emit({ kind: "tenants", wave: wave.name, message: `wave ${wave.name}: ${todo.length} tenant stack(s)${mine.length > todo.length ? ` (${mine.length - todo.length} already done)` : ""}` });
+    emit({
+      kind: "tenants",
+      wave: wave.name,
+      message: `wave ${wave.name}: ${todo.length} tenant stack(s)${mine.length > todo.length ? ` (${mine.length - todo.length} already done)` : ""}`,
+    });
     const jobs: TenantJob[] = todo.map((t) => ({ action: dryRun ? "preview" : "up", spec: t.spec }));
     const results = await runJobs(jobs, options.tenants.driver, {
       concurrency: options.concurrency,
@@ -203,7 +257,12 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutReport
       onEvent: options.onTenantEvent,
       onResult: (result) => {
         if (!dryRun && result.failure?.kind !== "skipped") {
-          state = record(state, tenantKey(result.stack), result.ok ? { status: "done", changes: result.changes } : { status: "failed", message: result.failure?.message }, now());
+          state = record(
+            state,
+            tenantKey(result.stack),
+            result.ok ? { status: "done", changes: result.changes } : { status: "failed", message: result.failure?.message },
+            now(),
+          );
           save();
         }
         options.onTenantResult?.(result);

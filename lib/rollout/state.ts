@@ -86,7 +86,10 @@ export class FileStateStore implements StateStore {
       throw new RolloutStateError(`${this.location} is not valid JSON (${(err as Error).message}); move it away or pass --restart`);
     }
     const parsed = RolloutState.safeParse(raw);
-    if (!parsed.success) throw new RolloutStateError(`${this.location} is not a rollout state file (${parsed.error.issues[0].message}); move it away or pass --restart`);
+    if (!parsed.success)
+      throw new RolloutStateError(
+        `${this.location} is not a rollout state file (${parsed.error.issues[0].message}); move it away or pass --restart`,
+      );
     return parsed.data;
   }
 

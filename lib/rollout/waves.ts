@@ -25,7 +25,8 @@ export class WaveError extends Error {
 function resolveToken(token: string, stacks: readonly PlatformStack[], environment: string): string[] {
   const byName = stacks.filter((s) => s.stack === token);
   if (byName.length) return byName.map((s) => s.stack);
-  if ((RESIDENCY_REGIONS as readonly string[]).includes(token)) return stacks.filter((s) => s.region === token && s.environment === environment).map((s) => s.stack);
+  if ((RESIDENCY_REGIONS as readonly string[]).includes(token))
+    return stacks.filter((s) => s.region === token && s.environment === environment).map((s) => s.stack);
   return stacks.filter((s) => s.environment === token).map((s) => s.stack);
 }
 
@@ -55,7 +56,8 @@ export function resolveWaves(tokens: readonly string[], stacks: readonly Platfor
  * local (`staging,eu,us` for prod), then each region that has a stack in the environment.
  */
 export function defaultWaveTokens(stacks: readonly PlatformStack[], environment: string): string[] {
-  const staging = environment !== "staging" && environment !== "local" && stacks.some((s) => s.environment === "staging") ? ["staging"] : [];
+  const staging =
+    environment !== "staging" && environment !== "local" && stacks.some((s) => s.environment === "staging") ? ["staging"] : [];
   const regions = RESIDENCY_REGIONS.filter((region) => stacks.some((s) => s.environment === environment && s.region === region));
   return [...staging, ...regions];
 }

@@ -12,15 +12,29 @@
  * This module imports the Automation API only (not the resource SDK): the tenant program is handed
  * in (components/tenant/program.ts), so the orchestration stays testable without the engine.
  */
-import { LocalWorkspace, PulumiCommand, type EngineEvent, type LocalWorkspaceOptions, type PulumiFn, type Stack } from "@pulumi/pulumi/automation";
+import {
+  LocalWorkspace,
+  PulumiCommand,
+  type EngineEvent,
+  type LocalWorkspaceOptions,
+  type PulumiFn,
+  type Stack,
+} from "@pulumi/pulumi/automation";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import path from "node:path";
 import pLimit from "p-limit";
 import { findPulumiToolchain, pulumiEnvironment } from "../pulumi-env";
 import { classifyFailure, type StackFailure } from "./errors";
-import type { ChangeCounts, JobEvent, Phase, TenantJob, TenantJobResult, TenantStackDriver } from "./jobs";
+import type { JobEvent, Phase, TenantJob, TenantJobResult, TenantStackDriver } from "./jobs";
 import { PLATFORM_PROJECT, slugOfTenantStack, stackReferenceName, TENANT_PROJECT, tenantStackName } from "./names";
-import { ownershipProblem, PlatformStackError, readPlatformSummary, residencyProblem, unwrapOutputs, type PlatformSummary } from "./platform";
+import {
+  ownershipProblem,
+  PlatformStackError,
+  readPlatformSummary,
+  residencyProblem,
+  unwrapOutputs,
+  type PlatformSummary,
+} from "./platform";
 import { ResidencyError } from "../residency";
 import { TenantSpecError, type TenantStackSpec } from "./spec";
 import { specFromTags, tagChanges } from "./tags";
@@ -63,7 +77,10 @@ export class AutomationContext {
   }
 
   /** With the repository's own toolchain; undefined (with the reason) when there is none. */
-  static async forRepo(repoRoot: string, options: Omit<AutomationOptions, "repoRoot" | "binDir">): Promise<AutomationContext | { unavailable: string }> {
+  static async forRepo(
+    repoRoot: string,
+    options: Omit<AutomationOptions, "repoRoot" | "binDir">,
+  ): Promise<AutomationContext | { unavailable: string }> {
     const lookup = findPulumiToolchain({ repoRoot });
     if (!lookup.ok) return { unavailable: lookup.reason };
     return AutomationContext.create({ ...options, repoRoot, binDir: lookup.toolchain.binDir });
@@ -93,7 +110,8 @@ export class AutomationContext {
       try {
         return unwrapOutputs(await ws.stackOutputs(stackReferenceName(platform)));
       } catch (err) {
-        if ((err as Error).name === "StackNotFoundError") throw new PlatformStackError(`platform stack ${platform} does not exist on this backend`, platform);
+        if ((err as Error).name === "StackNotFoundError")
+          throw new PlatformStackError(`platform stack ${platform} does not exist on this backend`, platform);
         throw err;
       }
     });
@@ -108,7 +126,12 @@ export class AutomationContext {
     return this.withWorkspace(TENANT_PROJECT, "list", async (opts) => {
       const ws = await LocalWorkspace.create(opts);
       const stacks = await ws.listStacks();
-      return stacks.map((s) => ({ stack: s.name, lastUpdate: s.lastUpdate, resourceCount: s.resourceCount, updateInProgress: s.updateInProgress }));
+      return stacks.map((s) => ({
+        stack: s.name,
+        lastUpdate: s.lastUpdate,
+        resourceCount: s.resourceCount,
+        updateInProgress: s.updateInProgress,
+      }));
     });
   }
 
@@ -169,7 +192,10 @@ export class AutomationDriver implements TenantStackDriver {
     const base: TenantJobResult = { slug, stack, action: job.action, ok: false, changes: {}, durationMs: 0 };
     if (job.action !== "destroy") Object.assign(base, { tier: job.spec.tier, region: job.spec.region, platform: job.spec.platform });
     try {
-      const done = job.action === "destroy" ? await this.destroy(job.slug, job.exportDir, base, onEvent) : await this.upOrPreview(job.action, job.spec, base, onEvent);
+      const done =
+        job.action === "destroy"
+          ? await this.destroy(job.slug, job.exportDir, base, onEvent)
+          : await this.upOrPreview(job.action, job.spec, base, onEvent);
       onEvent({ slug, phase: "done", message: "done" });
       return { ...done, ok: true, durationMs: Date.now() - started };
     } catch (err) {
@@ -189,7 +215,12 @@ export class AutomationDriver implements TenantStackDriver {
     if (ownership) throw new TenantSpecError(ownership, "slug");
   }
 
-  private async upOrPreview(action: "up" | "preview", spec: TenantStackSpec, base: TenantJobResult, onEvent: (e: JobEvent) => void): Promise<TenantJobResult> {
+  private async upOrPreview(
+    action: "up" | "preview",
+    spec: TenantStackSpec,
+    base: TenantJobResult,
+    onEvent: (e: JobEvent) => void,
+  ): Promise<TenantJobResult> {
     await this.checkPlatform(spec, onEvent);
     const stackName = tenantStackName(spec.slug);
     const program = this.ctx.options.program(spec);
@@ -208,7 +239,7 @@ export class AutomationDriver implements TenantStackDriver {
         try {
           onEvent({ slug: spec.slug, phase: "preview", message: "previewing" });
           const preview = await stack.preview({ onEvent: engineEvents(spec.slug, "preview", onEvent) });
-          return { ...base, createdStack: created, changes: preview.changeSummary as ChangeCounts };
+          return { ...base, createdStack: created, changes: preview.changeSummary };
         } finally {
           // A preview of a tenant that has no stack yet leaves nothing behind.
           if (created) await stack.workspace.removeStack(stackName);
@@ -219,18 +250,25 @@ export class AutomationDriver implements TenantStackDriver {
       for (const tag of changes.remove) await stack.workspace.removeTag(stackName, tag);
       onEvent({ slug: spec.slug, phase: "update", message: "updating" });
       const result = await stack.up({ onEvent: engineEvents(spec.slug, "update", onEvent) });
-      const outputs = Object.fromEntries(Object.entries(result.outputs).filter(([, o]) => !o.secret).map(([k, o]) => [k, o.value]));
-      return { ...base, createdStack: created, changes: (result.summary.resourceChanges ?? {}) as ChangeCounts, outputs };
+      const outputs = Object.fromEntries(
+        Object.entries(result.outputs)
+          .filter(([, o]) => !o.secret)
+          .map(([k, o]) => [k, o.value]),
+      );
+      return { ...base, createdStack: created, changes: result.summary.resourceChanges ?? {}, outputs };
     });
   }
 
-  private async destroy(slug: string, exportDir: string | null, base: TenantJobResult, onEvent: (e: JobEvent) => void): Promise<TenantJobResult> {
+  private async destroy(
+    slug: string,
+    exportDir: string | null,
+    base: TenantJobResult,
+    onEvent: (e: JobEvent) => void,
+  ): Promise<TenantJobResult> {
     const stackName = tenantStackName(slug);
     return this.ctx.withWorkspace(TENANT_PROJECT, stackName, async (opts) => {
       onEvent({ slug, phase: "stack", message: `selecting ${stackName}` });
-      const noProgram: PulumiFn = async () => {
-        throw new Error("destroy runs no program");
-      };
+      const noProgram: PulumiFn = () => Promise.reject(new Error("destroy runs no program"));
       const stack = await LocalWorkspace.selectStack({ projectName: TENANT_PROJECT, stackName, program: noProgram }, opts);
       const spec = specFromTags(await stack.workspace.listTags(stackName), stackName);
       const result: TenantJobResult = { ...base, tier: spec.tier, region: spec.region, platform: spec.platform };
@@ -239,7 +277,9 @@ export class AutomationDriver implements TenantStackDriver {
         onEvent({ slug, phase: "export", message: `exporting to ${exportDir}` });
         const exporter = this.ctx.options.exporter;
         if (!exporter) {
-          const err = new Error(`offboarding export is not available in this checkout (lib/tenant-export.ts); nothing was deleted. Pass --skip-export to offboard without an export`);
+          const err = new Error(
+            `offboarding export is not available in this checkout (lib/tenant-export.ts); nothing was deleted. Pass --skip-export to offboard without an export`,
+          );
           err.name = "TenantExportError";
           throw err;
         }
@@ -255,7 +295,7 @@ export class AutomationDriver implements TenantStackDriver {
       onEvent({ slug, phase: "destroy", message: "destroying" });
       const destroyed = await stack.destroy({ onEvent: engineEvents(slug, "destroy", onEvent) });
       await stack.workspace.removeStack(stackName);
-      return { ...result, changes: (destroyed.summary.resourceChanges ?? {}) as ChangeCounts };
+      return { ...result, changes: destroyed.summary.resourceChanges ?? {} };
     });
   }
 }

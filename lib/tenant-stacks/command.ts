@@ -13,7 +13,18 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { TenantSlug, type ResidencyRegion } from "../tenant";
 import type { TenantJob } from "./jobs";
 import { DEFAULT_ENVIRONMENT } from "./names";
-import { assertUniqueSlugs, Environment, parseOrThrow, parseTenantArg, parseTenantFile, resolveEntry, StackName, TenantSpecError, type TenantEntry, type TenantStackSpec } from "./spec";
+import {
+  assertUniqueSlugs,
+  Environment,
+  parseOrThrow,
+  parseTenantArg,
+  parseTenantFile,
+  resolveEntry,
+  StackName,
+  TenantSpecError,
+  type TenantEntry,
+  type TenantStackSpec,
+} from "./spec";
 
 export const DEFAULT_CONCURRENCY = 4;
 export const MAX_CONCURRENCY = 32;
@@ -80,7 +91,8 @@ function parse<O extends NonNullable<ParseArgsConfig["options"]>>(args: string[]
 function parseConcurrency(value: string | undefined): number {
   if (value === undefined) return DEFAULT_CONCURRENCY;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_CONCURRENCY) throw new TenantSpecError(`must be an integer from 1 to ${MAX_CONCURRENCY}, got "${value}"`, "--concurrency");
+  if (!Number.isInteger(n) || n < 1 || n > MAX_CONCURRENCY)
+    throw new TenantSpecError(`must be an integer from 1 to ${MAX_CONCURRENCY}, got "${value}"`, "--concurrency");
   return n;
 }
 
@@ -109,7 +121,8 @@ export function parseTenantCommand(argv: string[], ctx: ParseContext): TenantCom
   if (command === "destroy") {
     const { values, positionals } = parse(rest, OPTIONS.destroy);
     if (values.help) return { command: "help" };
-    if (values["skip-export"] && values["export-dir"] !== undefined) throw new TenantSpecError("--export-dir and --skip-export exclude each other", "--skip-export");
+    if (values["skip-export"] && values["export-dir"] !== undefined)
+      throw new TenantSpecError("--export-dir and --skip-export exclude each other", "--skip-export");
     const slugs = [
       ...positionals.map((slug, i) => parseOrThrow(TenantSlug, slug, `argument ${i + 1} (slug)`)),
       ...readEntries(values.file, ctx).map((e) => e.slug),
@@ -132,12 +145,14 @@ export function parseTenantCommand(argv: string[], ctx: ParseContext): TenantCom
     const platform = values.platform === undefined ? undefined : parseOrThrow(StackName, values.platform, "--platform");
     if (positionals.length === 0) {
       for (const flag of ["tier", "region", "display-name"] as const) {
-        if (values[flag] !== undefined) throw new TenantSpecError(`applies to the slugs given as arguments, and there are none`, `--${flag}`);
+        if (values[flag] !== undefined)
+          throw new TenantSpecError(`applies to the slugs given as arguments, and there are none`, `--${flag}`);
       }
     } else {
       if (values.tier === undefined) throw new TenantSpecError("is required with slug arguments (starter, pro or enterprise)", "--tier");
       if (values.region === undefined) throw new TenantSpecError("is required with slug arguments (eu or us)", "--region");
-      if (values["display-name"] !== undefined && positionals.length > 1) throw new TenantSpecError("names one tenant: give exactly one slug", "--display-name");
+      if (values["display-name"] !== undefined && positionals.length > 1)
+        throw new TenantSpecError("names one tenant: give exactly one slug", "--display-name");
     }
     const entries: { entry: TenantEntry; field: string }[] = [
       ...positionals.map((slug, i) => ({

@@ -72,7 +72,10 @@ export function classifyFailure(err: unknown, stack: string): StackFailure {
   const detail = e?.commandResult ? pulumiErrorLines(e.commandResult).join("; ") || firstLine(e.message) : (e?.message ?? String(err));
   switch (kind) {
     case "concurrent-update":
-      return { kind, message: `stack ${stack} is locked by another operation: wait for it to finish, or run \`npm run pulumi -- cancel --stack ${stack}\` if it crashed (${detail})` };
+      return {
+        kind,
+        message: `stack ${stack} is locked by another operation: wait for it to finish, or run \`npm run pulumi -- cancel --stack ${stack}\` if it crashed (${detail})`,
+      };
     case "stack-not-found":
       return { kind, message: `no stack ${stack}: nothing to do (is the slug right? \`npm run tenant -- list\`)` };
     case "stack-exists":
@@ -83,5 +86,10 @@ export function classifyFailure(err: unknown, stack: string): StackFailure {
 }
 
 function firstLine(text: string | undefined): string {
-  return (text ?? "").split("\n").find((l) => l.trim())?.trim() ?? "";
+  return (
+    (text ?? "")
+      .split("\n")
+      .find((l) => l.trim())
+      ?.trim() ?? ""
+  );
 }

@@ -74,7 +74,14 @@ export function changeTotal(changes: ChangeCounts): number {
 
 /** `{ create: 3, same: 1 }` → `+3`; `{}` → `no changes`. Order: create, update, replace, delete, then others. */
 export function formatChanges(changes: ChangeCounts): string {
-  const symbols: Record<string, string> = { create: "+", update: "~", replace: "+-", delete: "-", "create-replacement": "++", "delete-replaced": "--" };
+  const symbols: Record<string, string> = {
+    create: "+",
+    update: "~",
+    replace: "+-",
+    delete: "-",
+    "create-replacement": "++",
+    "delete-replaced": "--",
+  };
   const order = ["create", "update", "replace", "delete"];
   const ops = Object.keys(changes)
     .filter((op) => !NON_CHANGES.includes(op) && changes[op] > 0)
@@ -103,7 +110,8 @@ export function notRunResult(job: TenantJob, failure: StackFailure): TenantJobRe
  * order. A driver that throws (instead of returning a failed result) counts as that job's failure.
  */
 export async function runJobs(jobs: readonly TenantJob[], driver: TenantStackDriver, options: BulkOptions): Promise<TenantJobResult[]> {
-  if (!Number.isInteger(options.concurrency) || options.concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${options.concurrency}`);
+  if (!Number.isInteger(options.concurrency) || options.concurrency < 1)
+    throw new RangeError(`concurrency must be a positive integer, got ${options.concurrency}`);
   const limit = pLimit(options.concurrency);
   const onEvent = options.onEvent ?? (() => {});
   let halted: string | undefined;

@@ -13,14 +13,23 @@ import { readPlatformConnections } from "./platform";
 
 /** `acme-20261126T120000Z.jsonl`: sortable, one file per offboarding. */
 export function exportFileName(slug: string, at: Date): string {
-  return `${slug}-${at.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}.jsonl`;
+  return `${slug}-${at
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z")}.jsonl`;
 }
 
 export const exportBeforeOffboarding: TenantExporter = async ({ slug, tenantId, platformOutputs, dir }) => {
   const { postgres } = readPlatformConnections("platform", platformOutputs);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, exportFileName(slug, new Date()));
-  const client = new pg.Client({ host: postgres.host, port: postgres.port, user: postgres.user, database: postgres.database, application_name: "alphapulse-offboarding" });
+  const client = new pg.Client({
+    host: postgres.host,
+    port: postgres.port,
+    user: postgres.user,
+    database: postgres.database,
+    application_name: "alphapulse-offboarding",
+  });
   await client.connect();
   try {
     const report = await exportTenant(client, tenantId, file);

@@ -48,11 +48,16 @@ export type PlatformConnections = z.infer<typeof PlatformConnections>;
 export function readPlatformConnections(stack: string, outputs: Record<string, unknown>): PlatformConnections {
   const postgres = (outputs.postgres ?? {}) as Record<string, unknown>;
   // The admin user: explicit, or the user of the stack's admin URL (local stacks export `adminUrl`).
-  const adminUser = postgres.user ?? (typeof outputs.adminUrl === "string" ? decodeURIComponent(new URL(outputs.adminUrl).username) || undefined : undefined);
+  const adminUser =
+    postgres.user ??
+    (typeof outputs.adminUrl === "string" ? decodeURIComponent(new URL(outputs.adminUrl).username) || undefined : undefined);
   const parsed = PlatformConnections.safeParse({ ...outputs, postgres: { ...postgres, user: adminUser } });
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
-  throw new PlatformStackError(`platform stack ${stack}: output \`${issue.path.join(".")}\` ${issue.message} (tenant stacks need it)`, stack);
+  throw new PlatformStackError(
+    `platform stack ${stack}: output \`${issue.path.join(".")}\` ${issue.message} (tenant stacks need it)`,
+    stack,
+  );
 }
 
 /** A platform stack as the residency check sees it. */

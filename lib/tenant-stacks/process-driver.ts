@@ -56,8 +56,8 @@ export class ProcessDriver implements TenantStackDriver {
       const keep = (chunk: Buffer) => {
         output = (output + chunk.toString()).slice(-TAIL_BYTES);
       };
-      child.stdout!.on("data", keep);
-      child.stderr!.on("data", keep);
+      child.stdout.on("data", keep);
+      child.stderr.on("data", keep);
       const messages = child.stdio[3] as NodeJS.ReadableStream;
       messages.on(
         "data",
@@ -76,9 +76,14 @@ export class ProcessDriver implements TenantStackDriver {
       child.on("close", (code, signal) => {
         if (result) return resolve(result);
         const tail = output.trim().split("\n").slice(-8).join("\n");
-        resolve(notRunResult(job, { kind: "failed", message: `worker exited (${signal ?? `code ${code}`}) without a result${tail ? `:\n${tail}` : ""}` }));
+        resolve(
+          notRunResult(job, {
+            kind: "failed",
+            message: `worker exited (${signal ?? `code ${code}`}) without a result${tail ? `:\n${tail}` : ""}`,
+          }),
+        );
       });
-      child.stdin!.end(JSON.stringify(job));
+      child.stdin.end(JSON.stringify(job));
     });
   }
 }

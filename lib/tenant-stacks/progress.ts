@@ -68,7 +68,10 @@ export function renderBoard(board: ProgressBoard, now: number): string[] {
   const header = `${board.action}: ${c.done}/${c.total} done${c.failed ? `, ${c.failed} failed` : ""}, ${c.running} running, ${c.queued} queued`;
   const running = [...board.entries.values()]
     .filter((e) => !e.result && e.startedAt !== undefined)
-    .map((e) => `  … tenant-${e.slug} ${e.phase}${e.steps ? ` (${e.steps} steps)` : ""}: ${e.message.slice(0, 70)} ${seconds(now - e.startedAt!)}`);
+    .map(
+      (e) =>
+        `  … tenant-${e.slug} ${e.phase}${e.steps ? ` (${e.steps} steps)` : ""}: ${e.message.slice(0, 70)} ${seconds(now - e.startedAt!)}`,
+    );
   return [header, ...running];
 }
 

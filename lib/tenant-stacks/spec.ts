@@ -14,7 +14,9 @@ import { ENVIRONMENT_PATTERN, stackReferenceName } from "./names";
 export const STACK_NAME_PATTERN = /^(?:[A-Za-z0-9_.-]+\/){0,2}[A-Za-z0-9_.-]{1,100}$/;
 export const StackName = z.string().regex(STACK_NAME_PATTERN, { message: "must be a stack name like local-eu (letters, digits, - _ .)" });
 
-export const Environment = z.string().regex(ENVIRONMENT_PATTERN, { message: "must be 2-20 characters of a-z and 0-9, starting with a letter (e.g. local)" });
+export const Environment = z
+  .string()
+  .regex(ENVIRONMENT_PATTERN, { message: "must be 2-20 characters of a-z and 0-9, starting with a letter (e.g. local)" });
 
 /** A tenant stack's complete input. */
 export const TenantStackSpec = z

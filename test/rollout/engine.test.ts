@@ -42,14 +42,28 @@ describe.skipIf(!toolchainLookup.ok)(`rollout through the real engine${toolchain
       { name: "us", stacks: [us.platformStack] },
     ];
     const driver = new AutomationDriver(t.ctx);
-    for (const [slug, region] of [["eu-one", eu], ["eu-two", eu], ["us-one", us]] as const) {
-      const result = await driver.run({ action: "up", spec: { slug, tier: "starter", region: region.region, platform: region.platformStack } }, () => {});
+    for (const [slug, region] of [
+      ["eu-one", eu],
+      ["eu-two", eu],
+      ["us-one", us],
+    ] as const) {
+      const result = await driver.run(
+        { action: "up", spec: { slug, tier: "starter", region: region.region, platform: region.platformStack } },
+        () => {},
+      );
       expect(result.failure).toBeUndefined();
     }
     stateDir = mkdtempSync(path.join(os.tmpdir(), "rollout-state-"));
     const platform = inlinePlatformOps(t.ctx, Object.fromEntries(t.regions.map((r) => [r.platformStack, r.platformProgram])));
     const tenants = tenantOps(t.ctx, new ProcessDriver({ repoRoot: REPO_ROOT, env: t.env }));
-    options = () => ({ environment: "test", waves, platform, tenants, store: new FileStateStore(path.join(stateDir, "state.json")), concurrency: 2 });
+    options = () => ({
+      environment: "test",
+      waves,
+      platform,
+      tenants,
+      store: new FileStateStore(path.join(stateDir, "state.json")),
+      concurrency: 2,
+    });
   }, 300_000);
 
   afterAll(async () => {
@@ -78,7 +92,12 @@ describe.skipIf(!toolchainLookup.ok)(`rollout through the real engine${toolchain
     expect(halted.completed).toBe(false);
     expect(halted.halt).toMatchObject({ wave: "us", kind: "tenant-up", stack: "tenant-us-one" });
     expect(halted.halt!.message).toMatch(/^tenant "us-one" has residency "eu" but platform stack test-us-\w+ serves "us"/);
-    expect(halted.steps.filter((s) => s.wave === "eu").map((s) => `${s.kind} ${s.status}`)).toEqual(["platform-preview done", "platform-update done", "tenant-up done", "tenant-up done"]);
+    expect(halted.steps.filter((s) => s.wave === "eu").map((s) => `${s.kind} ${s.status}`)).toEqual([
+      "platform-preview done",
+      "platform-update done",
+      "tenant-up done",
+      "tenant-up done",
+    ]);
     expect(halted.remaining).toEqual(["us: 1 tenant stack(s)"]);
     expect(outcomeLines(halted)[1]).toBe("HALTED at wave us, tenant-up of tenant-us-one:");
 

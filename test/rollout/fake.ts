@@ -28,13 +28,13 @@ export class FakeWorkspace {
   }
 
   readonly platform: PlatformOps = {
-    preview: async (stack) => {
+    preview: (stack) => {
       this.check(`preview:${stack}`);
-      return { same: 3 };
+      return Promise.resolve({ same: 3 });
     },
-    update: async (stack) => {
+    update: (stack) => {
       this.check(`update:${stack}`);
-      return { same: 2, update: 1 };
+      return Promise.resolve({ same: 2, update: 1 });
     },
   };
 
@@ -57,6 +57,6 @@ export class FakeWorkspace {
   };
 
   get tenantOps(): TenantOps {
-    return { list: async () => structuredClone(this.tenants), driver: this.driver };
+    return { list: () => Promise.resolve(structuredClone(this.tenants)), driver: this.driver };
   }
 }

@@ -95,7 +95,12 @@ describe("halting at the first failure", () => {
     expect(ws.log.slice(-2)).toEqual(["preview:us-prod", "preview:us-prod-2"]);
     expect(ws.log.filter((l) => l.startsWith("update:us"))).toEqual([]);
     expect(report.completed).toBe(false);
-    expect(report.halt).toEqual({ wave: "us", kind: "platform-preview", stack: "us-prod-2", message: "error: connect ECONNREFUSED 127.0.0.1:5432" });
+    expect(report.halt).toEqual({
+      wave: "us",
+      kind: "platform-preview",
+      stack: "us-prod-2",
+      message: "error: connect ECONNREFUSED 127.0.0.1:5432",
+    });
     expect(report.remaining).toEqual(["us: platform stack us-prod", "us: platform stack us-prod-2", "us: 2 tenant stack(s)"]);
     const lines = outcomeLines(report);
     expect(lines[1]).toBe("HALTED at wave us, platform-preview of us-prod-2:");
@@ -123,8 +128,15 @@ describe("halting at the first failure", () => {
       "tenant-e-two:skipped",
       "tenant-e-three:skipped",
     ]);
-    expect(report.remaining).toEqual(["eu: 3 tenant stack(s)", "us: platform stack us-prod", "us: platform stack us-prod-2", "us: 2 tenant stack(s)"]);
-    expect(stepRows(report.steps.filter((s) => s.status === "failed"))).toEqual([["eu", "tenant-up", "tenant-e-one", "FAILED: a tenant with slug already exists", "", "0.0 s"]]);
+    expect(report.remaining).toEqual([
+      "eu: 3 tenant stack(s)",
+      "us: platform stack us-prod",
+      "us: platform stack us-prod-2",
+      "us: 2 tenant stack(s)",
+    ]);
+    expect(stepRows(report.steps.filter((s) => s.status === "failed"))).toEqual([
+      ["eu", "tenant-up", "tenant-e-one", "FAILED: a tenant with slug already exists", "", "0.0 s"],
+    ]);
   });
 });
 
@@ -140,8 +152,21 @@ describe("resuming", () => {
     ws.log.length = 0;
     const second = await runRollout(options());
     expect(second).toMatchObject({ resumed: true, completed: true, id: first.id });
-    expect(ws.log).toEqual(["up:tenant-e-two", "preview:us-prod", "preview:us-prod-2", "update:us-prod", "update:us-prod-2", "up:tenant-u-one", "up:tenant-u-two"]);
-    expect(second.steps.filter((s) => s.status === "already-done").map((s) => s.stack)).toEqual(["eu-staging", "tenant-s-one", "eu-prod", "tenant-e-one"]);
+    expect(ws.log).toEqual([
+      "up:tenant-e-two",
+      "preview:us-prod",
+      "preview:us-prod-2",
+      "update:us-prod",
+      "update:us-prod-2",
+      "up:tenant-u-one",
+      "up:tenant-u-two",
+    ]);
+    expect(second.steps.filter((s) => s.status === "already-done").map((s) => s.stack)).toEqual([
+      "eu-staging",
+      "tenant-s-one",
+      "eu-prod",
+      "tenant-e-one",
+    ]);
 
     // Finished: the next run is a new rollout that does everything again.
     ws.log.length = 0;
@@ -157,7 +182,9 @@ describe("resuming", () => {
     ws.failing.clear();
     const other = options({ waves: [WAVES[1], WAVES[2]] });
     await expect(runRollout(other)).rejects.toThrow(RolloutStateError);
-    await expect(runRollout(other)).rejects.toThrow(/an unfinished rollout .* waves staging \(eu-staging\) → eu \(eu-prod\) → us \(us-prod, us-prod-2\) is recorded in memory: run it again with the same waves to resume it, or pass --restart/);
+    await expect(runRollout(other)).rejects.toThrow(
+      /an unfinished rollout .* waves staging \(eu-staging\) → eu \(eu-prod\) → us \(us-prod, us-prod-2\) is recorded in memory: run it again with the same waves to resume it, or pass --restart/,
+    );
     ws.log.length = 0;
     const restarted = await runRollout({ ...other, restart: true });
     expect(restarted).toMatchObject({ resumed: false, completed: true });

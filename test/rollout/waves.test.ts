@@ -16,12 +16,36 @@ const STACKS: PlatformStack[] = [
 
 describe("waves", () => {
   it.each([
-    ["local", ["eu", "us"], [["eu", ["local-eu"]], ["us", ["local-us"]]]],
-    ["prod", ["staging", "eu", "us"], [["staging", ["eu-staging"]], ["eu", ["eu-prod"]], ["us", ["us-prod"]]]],
-    ["local", ["local-us", "eu"], [["local-us", ["local-us"]], ["eu", ["local-eu"]]]],
+    [
+      "local",
+      ["eu", "us"],
+      [
+        ["eu", ["local-eu"]],
+        ["us", ["local-us"]],
+      ],
+    ],
+    [
+      "prod",
+      ["staging", "eu", "us"],
+      [
+        ["staging", ["eu-staging"]],
+        ["eu", ["eu-prod"]],
+        ["us", ["us-prod"]],
+      ],
+    ],
+    [
+      "local",
+      ["local-us", "eu"],
+      [
+        ["local-us", ["local-us"]],
+        ["eu", ["local-eu"]],
+      ],
+    ],
     ["prod", ["prod"], [["prod", ["eu-prod", "us-prod"]]]],
   ])("in %s, %j → %j", (environment, tokens, expected) => {
-    expect(resolveWaves(tokens as string[], STACKS, environment as string)).toEqual((expected as [string, string[]][]).map(([name, stacks]) => ({ name, stacks })));
+    expect(resolveWaves(tokens, STACKS, environment)).toEqual(
+      (expected as [string, string[]][]).map(([name, stacks]) => ({ name, stacks })),
+    );
   });
 
   it("an environment token names that environment's stacks whatever the target environment", () => {
@@ -51,10 +75,19 @@ describe("the state file", () => {
   it("round-trips through a file, replaced atomically", () => {
     const store = new FileStateStore(path.join(dir, "nested", "state.json"));
     expect(store.load()).toBeUndefined();
-    const state = record(newState("r1", "local", [{ name: "eu", stacks: ["local-eu"] }], new Date(0)), "platform:local-eu", { status: "done", changes: { same: 3 } }, new Date(1000));
+    const state = record(
+      newState("r1", "local", [{ name: "eu", stacks: ["local-eu"] }], new Date(0)),
+      "platform:local-eu",
+      { status: "done", changes: { same: 3 } },
+      new Date(1000),
+    );
     store.save(state);
     expect(store.load()).toEqual(state);
-    expect(JSON.parse(readFileSync(store.location, "utf8")).steps["platform:local-eu"]).toEqual({ status: "done", changes: { same: 3 }, at: "1970-01-01T00:00:01.000Z" });
+    expect(JSON.parse(readFileSync(store.location, "utf8")).steps["platform:local-eu"]).toEqual({
+      status: "done",
+      changes: { same: 3 },
+      at: "1970-01-01T00:00:01.000Z",
+    });
   });
 
   it("refuses a file that is not a rollout state, saying what to do", () => {

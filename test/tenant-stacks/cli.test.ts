@@ -53,12 +53,27 @@ describe.skipIf(!toolchainLookup.ok)(`npm run tenant${toolchainLookup.ok ? "" : 
     const run = await cli("up", "cli-one", "cli-two", "--tier", "pro", "--region", "us", "--platform", region.platformStack, "--json");
     expect(run.code).toBe(2);
     expect(run.json().error).toMatchObject({ kind: "refused", message: "refused before any change (2 problem(s)):" });
-    expect(run.json().error.details[0]).toMatch(new RegExp(`^tenant "cli-one" has residency "us" but platform stack ${region.platformStack} serves "eu"`));
+    expect(run.json().error.details[0]).toMatch(
+      new RegExp(`^tenant "cli-one" has residency "us" but platform stack ${region.platformStack} serves "eu"`),
+    );
     expect((await cli("list", "--json")).json()).toEqual({ tenants: [] });
   }, 120_000);
 
   it("bulk up in worker processes, list, a second up that changes nothing, destroy", async () => {
-    const up = await cli("up", "cli-one", "cli-two", "--tier", "starter", "--region", "eu", "--platform", region.platformStack, "--concurrency", "2", "--json");
+    const up = await cli(
+      "up",
+      "cli-one",
+      "cli-two",
+      "--tier",
+      "starter",
+      "--region",
+      "eu",
+      "--platform",
+      region.platformStack,
+      "--concurrency",
+      "2",
+      "--json",
+    );
     expect(up.stderr).not.toMatch(/✗/);
     expect(up.code).toBe(0);
     expect(up.json().summary).toMatchObject({ total: 2, succeeded: 2, failed: 0, changed: 2 });
@@ -73,7 +88,18 @@ describe.skipIf(!toolchainLookup.ok)(`npm run tenant${toolchainLookup.ok ? "" : 
       ["tenant-cli-two", { slug: "cli-two", tier: "starter", region: "eu", platform: region.platformStack }],
     ]);
 
-    const again = await cli("up", "cli-one", "cli-two", "--tier", "starter", "--region", "eu", "--platform", region.platformStack, "--json");
+    const again = await cli(
+      "up",
+      "cli-one",
+      "cli-two",
+      "--tier",
+      "starter",
+      "--region",
+      "eu",
+      "--platform",
+      region.platformStack,
+      "--json",
+    );
     expect(again.code).toBe(0);
     expect(again.json().summary).toMatchObject({ succeeded: 2, changed: 0 });
 

@@ -12,16 +12,27 @@ function commandError(name: string, stderr: string, stdout = ""): Error {
 
 describe("failures of stack operations", () => {
   it("classifies the typed Automation API errors", () => {
-    expect(classifyFailure(commandError("ConcurrentUpdateError", "error: the stack is currently locked by 1 lock(s)"), "tenant-acme")).toEqual({
+    expect(
+      classifyFailure(commandError("ConcurrentUpdateError", "error: the stack is currently locked by 1 lock(s)"), "tenant-acme"),
+    ).toEqual({
       kind: "concurrent-update",
-      message: expect.stringMatching(/^stack tenant-acme is locked by another operation: .*pulumi -- cancel --stack tenant-acme.*currently locked/),
+      message: expect.stringMatching(
+        /^stack tenant-acme is locked by another operation: .*pulumi -- cancel --stack tenant-acme.*currently locked/,
+      ),
     });
-    expect(classifyFailure(commandError("StackNotFoundError", "error: no stack named 'tenant-acme' found"), "tenant-acme").kind).toBe("stack-not-found");
-    expect(classifyFailure(commandError("StackAlreadyExistsError", "error: stack 'tenant-acme' already exists"), "tenant-acme").kind).toBe("stack-exists");
+    expect(classifyFailure(commandError("StackNotFoundError", "error: no stack named 'tenant-acme' found"), "tenant-acme").kind).toBe(
+      "stack-not-found",
+    );
+    expect(classifyFailure(commandError("StackAlreadyExistsError", "error: stack 'tenant-acme' already exists"), "tenant-acme").kind).toBe(
+      "stack-exists",
+    );
   });
 
   it("classifies our own refusals by name", () => {
-    expect(classifyFailure(new ResidencyError("tenant x has residency us"), "tenant-x")).toEqual({ kind: "residency", message: "tenant x has residency us" });
+    expect(classifyFailure(new ResidencyError("tenant x has residency us"), "tenant-x")).toEqual({
+      kind: "residency",
+      message: "tenant x has residency us",
+    });
     expect(classifyFailure(new Error("boom"), "tenant-x")).toEqual({ kind: "failed", message: "boom" });
   });
 

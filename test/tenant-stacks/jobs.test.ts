@@ -4,7 +4,16 @@
  * summary and progress rendering.
  */
 import { describe, expect, it } from "vitest";
-import { changeTotal, formatChanges, runJobs, summarize, type JobEvent, type TenantJob, type TenantJobResult, type TenantStackDriver } from "../../lib/tenant-stacks/jobs";
+import {
+  changeTotal,
+  formatChanges,
+  runJobs,
+  summarize,
+  type JobEvent,
+  type TenantJob,
+  type TenantJobResult,
+  type TenantStackDriver,
+} from "../../lib/tenant-stacks/jobs";
 import { ProgressBoard, renderBoard, resultLine } from "../../lib/tenant-stacks/progress";
 import { failureDetails, summaryLine, summaryRows } from "../../lib/tenant-stacks/report";
 
@@ -51,7 +60,11 @@ describe("runJobs", () => {
 
   it("runs all ten at once when allowed", async () => {
     const { driver, state } = fakeDriver({ ms: () => 20 });
-    await runJobs(Array.from({ length: 10 }, (_, i) => up(`t${i}-x`)), driver, { concurrency: 10 });
+    await runJobs(
+      Array.from({ length: 10 }, (_, i) => up(`t${i}-x`)),
+      driver,
+      { concurrency: 10 },
+    );
     expect(state.peak).toBe(10);
   });
 
@@ -73,7 +86,12 @@ describe("runJobs", () => {
   it("a driver that throws counts as that job's failure", async () => {
     const { driver } = fakeDriver({ throwing: ["bravo"] });
     const results = await runJobs([up("alpha"), up("bravo")], driver, { concurrency: 2 });
-    expect(results[1]).toMatchObject({ slug: "bravo", stack: "tenant-bravo", ok: false, failure: { kind: "failed", message: "driver broke on bravo" } });
+    expect(results[1]).toMatchObject({
+      slug: "bravo",
+      stack: "tenant-bravo",
+      ok: false,
+      failure: { kind: "failed", message: "driver broke on bravo" },
+    });
   });
 
   it("reports events and results as they happen", async () => {
@@ -107,10 +125,47 @@ describe("change counts", () => {
 
 describe("summary and progress", () => {
   const results: TenantJobResult[] = [
-    { slug: "alpha", stack: "tenant-alpha", action: "up", ok: true, createdStack: true, changes: { create: 4 }, durationMs: 5200, tier: "pro", region: "eu", platform: "local-eu" },
-    { slug: "bravo", stack: "tenant-bravo", action: "up", ok: true, changes: { same: 4 }, durationMs: 2100, tier: "starter", region: "eu", platform: "local-eu" },
-    { slug: "charlie", stack: "tenant-charlie", action: "up", ok: false, changes: {}, durationMs: 700, failure: { kind: "residency", message: "tenant charlie has residency us\nmore" } },
-    { slug: "delta", stack: "tenant-delta", action: "up", ok: false, changes: {}, durationMs: 0, failure: { kind: "skipped", message: "not started" } },
+    {
+      slug: "alpha",
+      stack: "tenant-alpha",
+      action: "up",
+      ok: true,
+      createdStack: true,
+      changes: { create: 4 },
+      durationMs: 5200,
+      tier: "pro",
+      region: "eu",
+      platform: "local-eu",
+    },
+    {
+      slug: "bravo",
+      stack: "tenant-bravo",
+      action: "up",
+      ok: true,
+      changes: { same: 4 },
+      durationMs: 2100,
+      tier: "starter",
+      region: "eu",
+      platform: "local-eu",
+    },
+    {
+      slug: "charlie",
+      stack: "tenant-charlie",
+      action: "up",
+      ok: false,
+      changes: {},
+      durationMs: 700,
+      failure: { kind: "residency", message: "tenant charlie has residency us\nmore" },
+    },
+    {
+      slug: "delta",
+      stack: "tenant-delta",
+      action: "up",
+      ok: false,
+      changes: {},
+      durationMs: 0,
+      failure: { kind: "skipped", message: "not started" },
+    },
   ];
 
   it("summarises", () => {
@@ -120,7 +175,10 @@ describe("summary and progress", () => {
     expect(summaryRows(results)[0]).toEqual(["alpha", "tenant-alpha", "up", "pro", "eu", "local-eu", "ok (new stack)", "+4", "5.2 s"]);
     expect(summaryRows(results)[1][7]).toBe("no changes");
     expect(summaryRows(results)[2][6]).toBe("residency");
-    expect(failureDetails(results)).toEqual(["tenant-charlie: [residency] tenant charlie has residency us\nmore", "tenant-delta: [skipped] not started"]);
+    expect(failureDetails(results)).toEqual([
+      "tenant-charlie: [residency] tenant charlie has residency us\nmore",
+      "tenant-delta: [skipped] not started",
+    ]);
   });
 
   it("renders one line per finished stack", () => {

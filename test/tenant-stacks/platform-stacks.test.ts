@@ -1,11 +1,23 @@
 import { describe, expect, it } from "vitest";
-import { defaultPlatformStack, describePlatformStack, PlatformLookupError, readPlatformStacks, type PlatformStack } from "../../lib/platform-stacks";
+import {
+  defaultPlatformStack,
+  describePlatformStack,
+  PlatformLookupError,
+  readPlatformStacks,
+  type PlatformStack,
+} from "../../lib/platform-stacks";
 import { REPO_ROOT } from "../../lib/pulumi-env";
 
 describe("platform stacks, by their stack files", () => {
   it.each([
-    [{ "alphapulse-platform:kind": "local", "alphapulse-platform:region": "eu" }, { kind: "local", region: "eu", environment: "local" }],
-    [{ "alphapulse-platform:kind": "aws", "alphapulse-platform:region": "us", "alphapulse-platform:environment": "prod" }, { kind: "aws", region: "us", environment: "prod" }],
+    [
+      { "alphapulse-platform:kind": "local", "alphapulse-platform:region": "eu" },
+      { kind: "local", region: "eu", environment: "local" },
+    ],
+    [
+      { "alphapulse-platform:kind": "aws", "alphapulse-platform:region": "us", "alphapulse-platform:environment": "prod" },
+      { kind: "aws", region: "us", environment: "prod" },
+    ],
     [{ "alphapulse-platform:kind": "aws", "alphapulse-platform:region": "us" }, undefined],
     [{ "alphapulse-platform:kind": "local", "alphapulse-platform:region": "ap" }, undefined],
     [{ "aws:region": "eu-central-1" }, undefined],
@@ -27,8 +39,12 @@ describe("platform stacks, by their stack files", () => {
 
   it("refuses a missing or an ambiguous default, listing what exists", () => {
     expect(() => defaultPlatformStack(stacks, "local", "us")).toThrow(
-      new PlatformLookupError('no platform stack for region "us" in environment "local" (stacks: local-eu (local, eu), eu-a (prod, eu), eu-b (prod, eu)); name one with --platform'),
+      new PlatformLookupError(
+        'no platform stack for region "us" in environment "local" (stacks: local-eu (local, eu), eu-a (prod, eu), eu-b (prod, eu)); name one with --platform',
+      ),
     );
-    expect(() => defaultPlatformStack(stacks, "prod", "eu")).toThrow('several platform stacks for region "eu" in environment "prod": eu-a, eu-b; name one with --platform');
+    expect(() => defaultPlatformStack(stacks, "prod", "eu")).toThrow(
+      'several platform stacks for region "eu" in environment "prod": eu-a, eu-b; name one with --platform',
+    );
   });
 });

@@ -81,7 +81,12 @@ describe("platform outputs", () => {
   });
 
   it("explains a platform stack that was never deployed or lacks its region", () => {
-    expect(() => readPlatformSummary("local-us", {})).toThrow(new PlatformStackError("platform stack local-us has no outputs: it has not been deployed yet (run `npm run pulumi -- up --stack local-us`)", "local-us"));
+    expect(() => readPlatformSummary("local-us", {})).toThrow(
+      new PlatformStackError(
+        "platform stack local-us has no outputs: it has not been deployed yet (run `npm run pulumi -- up --stack local-us`)",
+        "local-us",
+      ),
+    );
     expect(() => readPlatformSummary("local-us", { kind: "local" })).toThrow(/platform stack local-us: output `region`/);
     expect(() => readPlatformSummary("local-us", { region: "ap" })).toThrow(/output `region`/);
   });
@@ -91,7 +96,9 @@ describe("platform outputs", () => {
       postgres: { host: "127.0.0.1", port: 55432, database: "alphapulse", databaseOid: 16384, user: "postgres" },
       redis: outputs.redis,
     });
-    expect(readPlatformConnections("local-eu", { ...outputs, postgres: { ...outputs.postgres, user: "migrator" } }).postgres.user).toBe("migrator");
+    expect(readPlatformConnections("local-eu", { ...outputs, postgres: { ...outputs.postgres, user: "migrator" } }).postgres.user).toBe(
+      "migrator",
+    );
   });
 
   it.each([

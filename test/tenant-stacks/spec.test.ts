@@ -37,7 +37,12 @@ describe("tenant entries", () => {
   const local = (region: string) => `local-${region}`;
 
   it("fills the platform with the region's default unless the entry names one", () => {
-    expect(resolveEntry({ slug: "acme", tier: "pro", region: "us" }, local)).toEqual({ slug: "acme", tier: "pro", region: "us", platform: "local-us" });
+    expect(resolveEntry({ slug: "acme", tier: "pro", region: "us" }, local)).toEqual({
+      slug: "acme",
+      tier: "pro",
+      region: "us",
+      platform: "local-us",
+    });
     expect(resolveEntry({ slug: "acme", tier: "pro", region: "eu", platform: "eu-prod" }, local).platform).toBe("eu-prod");
   });
 
@@ -45,7 +50,10 @@ describe("tenant entries", () => {
     const none = () => {
       throw new Error('no platform stack for region "eu" in environment "qa"');
     };
-    expect(specError(() => resolveEntry({ slug: "acme", tier: "pro", region: "eu" }, none, "t"))).toMatchObject({ field: "t.platform", message: 't.platform: no platform stack for region "eu" in environment "qa"' });
+    expect(specError(() => resolveEntry({ slug: "acme", tier: "pro", region: "eu" }, none, "t"))).toMatchObject({
+      field: "t.platform",
+      message: 't.platform: no platform stack for region "eu" in environment "qa"',
+    });
   });
 
   it.each([
@@ -96,7 +104,7 @@ describe("stack tags record the spec", () => {
 
   it("round-trips", () => {
     expect(specFromTags(specToTags(spec), "tenant-acme")).toEqual(spec);
-    const { displayName: _, ...bare } = spec;
+    const bare = { ...spec, displayName: undefined };
     expect(specFromTags(specToTags(bare), "tenant-acme")).toEqual(bare);
   });
 
@@ -106,8 +114,9 @@ describe("stack tags record the spec", () => {
 
   it("writes only what changed, and removes a dropped display name", () => {
     const current = specToTags(spec);
-    const { displayName: _, ...bare } = spec;
-    expect(tagChanges({ ...bare, tier: "enterprise" }, { ...current, "pulumi:project": "alphapulse-tenant" })).toEqual({
+    expect(
+      tagChanges({ ...spec, displayName: undefined, tier: "enterprise" }, { ...current, "pulumi:project": "alphapulse-tenant" }),
+    ).toEqual({
       set: { "alphapulse:tier": "enterprise" },
       remove: ["alphapulse:display-name"],
     });
@@ -115,8 +124,10 @@ describe("stack tags record the spec", () => {
 
   it("names the tag at fault", () => {
     const tags = specToTags(spec);
-    expect(specError(() => specFromTags({ ...tags, "alphapulse:tier": "gold" }, "tenant-acme")).field).toBe("tenant-acme tag alphapulse:tier");
-    const { "alphapulse:platform": _, ...missing } = tags;
+    expect(specError(() => specFromTags({ ...tags, "alphapulse:tier": "gold" }, "tenant-acme")).field).toBe(
+      "tenant-acme tag alphapulse:tier",
+    );
+    const missing = Object.fromEntries(Object.entries(tags).filter(([tag]) => tag !== "alphapulse:platform"));
     expect(specError(() => specFromTags(missing, "tenant-acme")).field).toBe("tenant-acme tag alphapulse:platform");
   });
 });

@@ -52,17 +52,29 @@ export interface TestRegions {
 }
 
 /** The platform outputs tenant stacks read, declared the way a regional platform stack declares them. */
-export function testPlatformProgram(options: { region: ResidencyRegion; pgPort: number; database: string; redisPort: number; redisPasswordFile: string }): PulumiFn {
-  return async () => {
+export function testPlatformProgram(options: {
+  region: ResidencyRegion;
+  pgPort: number;
+  database: string;
+  redisPort: number;
+  redisPasswordFile: string;
+}): PulumiFn {
+  return () => {
     const connection = { host: "127.0.0.1", port: options.pgPort, user: "postgres" };
     const regional = new RegionalDatabase(`test-${options.region}`, { connection, database: options.database, region: options.region });
-    return {
+    return Promise.resolve({
       region: options.region,
-      postgres: { host: connection.host, port: connection.port, user: connection.user, database: regional.database.name, databaseOid: regional.database.oid },
+      postgres: {
+        host: connection.host,
+        port: connection.port,
+        user: connection.user,
+        database: regional.database.name,
+        databaseOid: regional.database.oid,
+      },
       redis: { host: "127.0.0.1", port: options.redisPort, adminUser: "admin", adminPasswordFile: options.redisPasswordFile },
       tenants: regional.tenantIds,
       adminUrl: pulumi.interpolate`postgres://postgres@127.0.0.1:${options.pgPort}/${regional.database.name}`,
-    };
+    });
   };
 }
 
@@ -89,7 +101,10 @@ export async function openTestRegions(names: ResidencyRegion[]): Promise<TestReg
       const leftovers = await ctx.listTenantStacks().catch(() => []);
       for (const { stack } of leftovers) {
         await ctx.withWorkspace(TENANT_PROJECT, stack, async (opts) => {
-          const s = await LocalWorkspace.selectStack({ projectName: TENANT_PROJECT, stackName: stack, program: async () => {} }, opts);
+          const s = await LocalWorkspace.selectStack(
+            { projectName: TENANT_PROJECT, stackName: stack, program: () => Promise.resolve() },
+            opts,
+          );
           await s.destroy().catch(() => {});
           await s.workspace.removeStack(stack, { force: true }).catch(() => {});
         });
@@ -97,7 +112,10 @@ export async function openTestRegions(names: ResidencyRegion[]): Promise<TestReg
       for (const r of regions) {
         await ctx
           .withWorkspace(PLATFORM_PROJECT, r.platformStack, async (opts) => {
-            const stack = await LocalWorkspace.selectStack({ projectName: PLATFORM_PROJECT, stackName: r.platformStack, program: r.platformProgram }, opts);
+            const stack = await LocalWorkspace.selectStack(
+              { projectName: PLATFORM_PROJECT, stackName: r.platformStack, program: r.platformProgram },
+              opts,
+            );
             await stack.destroy();
             await stack.workspace.removeStack(r.platformStack);
           })
@@ -120,10 +138,23 @@ export async function openTestRegions(names: ResidencyRegion[]): Promise<TestReg
       const database = `tenants_${randomBytes(3).toString("hex")}`;
       const platformStack = `test-${region}-${randomBytes(3).toString("hex")}`;
       const platformProgram = testPlatformProgram({ region, pgPort: postgres.port, database, redisPort: redis.port, redisPasswordFile });
-      const r: TestRegion = { region, platformStack, platformProgram, database, postgres, redis, env, ctx, databaseUrl: postgres.urlFor(database) };
+      const r: TestRegion = {
+        region,
+        platformStack,
+        platformProgram,
+        database,
+        postgres,
+        redis,
+        env,
+        ctx,
+        databaseUrl: postgres.urlFor(database),
+      };
       regions.push(r);
       await ctx.withWorkspace(PLATFORM_PROJECT, platformStack, async (opts) => {
-        const stack = await LocalWorkspace.createStack({ projectName: PLATFORM_PROJECT, stackName: platformStack, program: platformProgram }, opts);
+        const stack = await LocalWorkspace.createStack(
+          { projectName: PLATFORM_PROJECT, stackName: platformStack, program: platformProgram },
+          opts,
+        );
         await stack.up();
       });
     }
