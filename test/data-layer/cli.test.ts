@@ -5,7 +5,8 @@
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { migratedDatabase, tenancy, type MigratedDatabase } from "./harness";
+import { tenancy } from "../support/cli";
+import { migratedDatabase, type MigratedDatabase } from "./harness";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 
 let m: MigratedDatabase;

@@ -8,8 +8,6 @@
  */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { vi } from "vitest";
-import { main } from "../../cli/tenancy";
 import { migrate } from "../../lib/migrate";
 import { seedTenant } from "../../lib/seed";
 import { createTenant } from "../../lib/tenants";
@@ -125,25 +123,3 @@ export async function countByTenant(admin: pg.Client, table: string, tenantId: s
   return rows[0].n;
 }
 
-/** Runs the `tenancy` CLI in-process; returns the exit code, stdout, stderr and stdout parsed as JSON when it is. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the JSON of any command, asserted field by field
-export async function tenancy(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string; json: any }> {
-  let stdout = "";
-  let stderr = "";
-  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => ((stdout += String(chunk)), true));
-  const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => ((stderr += String(chunk)), true));
-  try {
-    const code = await main(argv);
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    let json: any;
-    try {
-      json = JSON.parse(stdout);
-    } catch {
-      json = undefined;
-    }
-    return { code, stdout, stderr, json };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}

@@ -18,7 +18,8 @@ import { SLOW_LOG_SETTINGS } from "../../lib/observability/slow-log";
 import { REPO_ROOT } from "../../lib/pulumi-env";
 import { createTenantPool } from "../../lib/tenant-context";
 import { createTenant } from "../../lib/tenants";
-import { connect, tenancy } from "../data-layer/harness";
+import { connect } from "../data-layer/harness";
+import { tenancy } from "../support/cli";
 
 const STACK = "obs-local-test";
 const root = serviceDirectory("obs-region");

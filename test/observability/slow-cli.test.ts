@@ -22,7 +22,8 @@ import { createTenantPool, type TenantPool } from "../../lib/tenant-context";
 import { createTenant } from "../../lib/tenants";
 import type { Tenant } from "../../lib/tenant";
 import { TIER_LIMITS } from "../../lib/tiers";
-import { connect, sqlstate, tenancy } from "../data-layer/harness";
+import { connect, sqlstate } from "../data-layer/harness";
+import { tenancy } from "../support/cli";
 
 const THRESHOLD_MS = 100;
 const STARTER_TIMEOUT_MS = 400;

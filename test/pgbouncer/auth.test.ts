@@ -20,11 +20,11 @@ import {
   CONSOLE_PASSWORD,
   CONSOLE_USER,
   foreignRows,
-  tenancy,
   tenantDatabase,
   type Bouncer,
   type TenantDatabase,
 } from "./helpers";
+import { tenancy } from "../support/cli";
 
 const APP_PASSWORD = "scram-app-password-42";
 let server: PostgresServer;

@@ -6,8 +6,6 @@
  * proves SCRAM pass-through against a cluster that does require it).
  */
 import pg from "pg";
-import { vi } from "vitest";
-import { main } from "../../cli/tenancy";
 import { startPgbouncer, type PgbouncerServer, type PgbouncerServerOptions } from "../../lib/local/pgbouncer-server";
 import { migrate } from "../../lib/migrate";
 import { newScramSalt, scramSha256Verifier } from "../../lib/pgbouncer/auth";
@@ -122,24 +120,3 @@ export function recordingClient(into: pg.Client[]): typeof pg.Client {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs the `tenancy` CLI in-process; returns the exit code, stdout, stderr and stdout parsed as JSON when it is. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export async function tenancy(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string; json: any }> {
-  let stdout = "";
-  let stderr = "";
-  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => ((stdout += String(chunk)), true));
-  const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => ((stderr += String(chunk)), true));
-  try {
-    const code = await main(argv);
-    let json: unknown;
-    try {
-      json = JSON.parse(stdout);
-    } catch {
-      json = undefined;
-    }
-    return { code, stdout, stderr, json };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}

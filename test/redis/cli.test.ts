@@ -3,8 +3,8 @@
  * redis-server, the CLI's `main()` in-process with stdout captured.
  */
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { main } from "../../cli/tenancy";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tenancy } from "../support/cli";
 import { migrate } from "../../lib/migrate";
 import { tenantKey } from "../../lib/redis/keys";
 import { createTenantCachePool, withTenantCache } from "../../lib/redis/tenant-cache";
@@ -18,28 +18,6 @@ let db: TestDatabase;
 let acme: { id: string };
 let globex: { id: string };
 
-/** Runs the CLI; returns exit code, stdout/stderr and the parsed JSON output (shape checked by the assertions). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = any;
-async function tenancy(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string; json: Json }> {
-  let stdout = "";
-  let stderr = "";
-  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => ((stdout += String(chunk)), true));
-  const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => ((stderr += String(chunk)), true));
-  try {
-    const code = await main(argv);
-    let json: Json;
-    try {
-      json = JSON.parse(stdout);
-    } catch {
-      json = undefined;
-    }
-    return { code, stdout, stderr, json };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
 
 beforeAll(async () => {
   db = await createTestDatabase("cache_cli");

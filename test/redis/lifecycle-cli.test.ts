@@ -12,7 +12,7 @@ import { openRedis } from "../../lib/redis/client";
 import { createTenant } from "../../lib/tenants";
 import type { Tenant } from "../../lib/tenant";
 import { TIER_LIMITS } from "../../lib/tiers";
-import { tenancy } from "../data-layer/harness";
+import { tenancy } from "../support/cli";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 import { errorOf, useRedisServer } from "./harness";
 
