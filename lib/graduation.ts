@@ -12,8 +12,9 @@
  *   cutover    ONE transaction: take the tenant's write gate exclusively (enter_tenant() takes it
  *              shared, so this waits for the tenant's running transactions and holds its new ones;
  *              other tenants' gates are other keys and never wait), bring the target up to date
- *              with what changed since the prefill, verify per table (row counts, content checksums,
- *              key anti-joins both ways), flip the placement, commit. A crash anywhere in it rolls
+ *              with what changed since the prefill (one full join per table finds the keys), verify
+ *              per table in one more pass (row counts, content checksums of both sides, key
+ *              anti-joins both ways, rows that differ), flip the placement, commit. A crash anywhere in it rolls
  *              all of it back; requests queued at the gate then read the new placement.
  *   remove     delete the tenant's rows from the source (graduate: batches in the shared tables;
  *              demote: drop the dedicated schema). Only after the flip is committed.
@@ -29,11 +30,11 @@ import { withTransaction, type Queryable } from "./db";
 import { DedicatedSchemaCapError, provisionDedicatedSchema, tenantLoginRoleExists } from "./dedicated";
 import { ROLES } from "./roles";
 import type { CapacityInputs } from "./schema-capacity";
-import { readSchemaStates, REGISTRY_SCHEMA, SHARED_SCHEMA } from "./schema";
+import { planSchema, readSchemaStates, REGISTRY_SCHEMA, SHARED_SCHEMA } from "./schema";
 import { ident, qualified } from "./sql";
 import { dedicatedSchemaName, type Placement, type Tenant } from "./tenant";
 import { requireTenant, setTenantPlacement } from "./tenants";
-import { deleteGoneRows, renderForeignRows, syncTenantRows, upsertRows, verifyCopy, type TableVerification } from "./tenant-rows";
+import { applyDiff, deleteGoneRows, diffTenantRows, renderForeignRows, syncTenantRows, upsertRows, verifyCopy, type TableVerification } from "./tenant-rows";
 
 export type MoveDirection = "graduate" | "demote";
 export const MOVE_STEPS = ["planned", "target_ready", "prefilled", "flipped", "done"] as const;
@@ -118,6 +119,7 @@ export class VerificationError extends Error {
         bad
           .map((v) => `${v.table} source ${v.sourceRows} rows/${v.sourceChecksum.slice(0, 8)} target ${v.targetRows} rows/${v.targetChecksum.slice(0, 8)}` +
             (v.missingInTarget.length ? ` missing ${v.missingInTarget.join(",")}` : "") +
+            (v.different ? ` ${v.different} different` : "") +
             (v.extraInTarget.length ? ` extra ${v.extraInTarget.join(",")}` : ""))
           .join("; "),
     );
@@ -318,15 +320,32 @@ async function runStep(ctx: StepContext, result: MoveResult): Promise<MoveStep> 
         await tx.query(`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`);
         await tx.query(`SET LOCAL ROLE ${ident(ROLES.maintenance)}`);
         await tx.query(`SET LOCAL statement_timeout = 0`);
-        await deleteGoneRows(tx, source, target, tables, tenant.id);
+        // A dedicated schema holds one tenant; anything else in it is a bug we will not spread.
+        const dedicated = move.direction === "graduate" ? target : source;
+        for (const table of tables) {
+          const { rows } = await tx.query(renderForeignRows(dedicated, table), [tenant.id]);
+          if (Number(rows[0].n) > 0) throw new MoveRefusedError(`${dedicated}.${table.name} holds ${rows[0].n} row(s) of other tenants: refusing to move`);
+        }
+        // A fresh dedicated schema is bulk-loaded: without its secondary indexes and foreign keys,
+        // which are rebuilt afterwards (in one pass each instead of one update per row: ~4× faster).
+        const bulk = move.direction === "graduate" && (await isEmpty(tx, target, tables));
+        if (bulk) await dropForBulkLoad(tx, target, tables);
+        else await deleteGoneRows(tx, source, target, tables, tenant.id);
         let first = true;
         for (const table of tables) {
           const written = await upsertRows(tx, source, target, table, tenant.id);
-          progress({ step: "target_ready", message: `prefilled ${table.name}: ${written} row(s) written` });
+          progress({ step: "target_ready", message: `prefilled ${table.name}: ${written} row(s) written${bulk ? " (bulk)" : ""}` });
           if (first) await failpoint("during-prefill");
           first = false;
         }
+        if (bulk) {
+          const rebuilt = await rebuildAfterBulkLoad(tx, target, tables);
+          progress({ step: "target_ready", message: `rebuilt ${rebuilt} index(es) and constraint(s) of ${target}` });
+        }
       });
+      // Foreign keys rebuilt NOT VALID are validated outside that transaction: validation holds only
+      // weak locks (the registry stays writable), and a re-run after a crash validates them too.
+      await validateForeignKeys(client, target, progress);
       await failpoint("after-prefill");
       await recordStep(client, move.id, "prefilled");
       return "prefilled";
@@ -345,21 +364,22 @@ async function runStep(ctx: StepContext, result: MoveResult): Promise<MoveStep> 
         await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [tenantGateKey(tenant.id)]);
         await tx.query(`SET LOCAL lock_timeout = 0`);
         await tx.query(`SET LOCAL ROLE ${ident(ROLES.maintenance)}`);
+        // Hash joins over the tenant's rows, in memory: this transaction is what the tenant waits for.
+        await tx.query(`SET LOCAL work_mem = '256MB'`);
         await tx.query(`SAVEPOINT sync`);
         try {
-          await syncTenantRows(tx, source, target, tables, tenant.id);
+          // What changed since the prefill, as key lists (one full join per table), then applied by key.
+          const diffs = await diffTenantRows(tx, source, target, tables, tenant.id);
+          if (diffs) await applyDiff(tx, source, target, diffs, tenant.id);
+          else await syncTenantRows(tx, source, target, tables, tenant.id);
         } catch (err) {
           // A unique key moved between rows (e.g. two rows swapped a client_order_id) cannot be
           // updated row by row: start the target over from the source.
           if ((err as { code?: string }).code !== "23505") throw err;
           await tx.query(`ROLLBACK TO SAVEPOINT sync`);
+          progress({ step: "gate", message: `a unique key moved between rows since the prefill: rewriting ${target} from ${source}` });
           for (const table of tablesInDeleteOrder(tables)) await tx.query(`DELETE FROM ${qualified(target, table.name)} WHERE tenant_id = $1`, [tenant.id]);
           await syncTenantRows(tx, source, target, tables, tenant.id);
-        }
-        const dedicated = move.direction === "graduate" ? target : source;
-        for (const table of tables) {
-          const { rows } = await tx.query(renderForeignRows(dedicated, table), [tenant.id]);
-          if (Number(rows[0].n) > 0) throw new MoveRefusedError(`${dedicated}.${table.name} holds ${rows[0].n} row(s) of other tenants: refusing to move`);
         }
         const verification = await verifyCopy(tx, source, target, tables, tenant.id);
         if (verification.some((v) => !v.ok)) throw new VerificationError(verification);
@@ -446,6 +466,61 @@ async function dropSchemaWithoutStalling(client: Queryable, schema: string, prog
       await new Promise((r) => setTimeout(r, Math.min(1_000, 50 * attempt)));
     }
   }
+}
+
+/** True when no table of the schema holds any row (of any tenant). */
+async function isEmpty(tx: Queryable, schema: string, tables: readonly TenantTable[]): Promise<boolean> {
+  const { rows } = await tx.query(`SELECT NOT (${tables.map((t) => `EXISTS (SELECT 1 FROM ${qualified(schema, t.name)})`).join(" OR ")}) AS empty`);
+  return rows[0].empty;
+}
+
+/** Drops the secondary indexes and foreign keys of an empty dedicated schema's tables (the primary keys stay). */
+async function dropForBulkLoad(tx: Queryable, schema: string, tables: readonly TenantTable[]): Promise<void> {
+  await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+  const names = tables.map((t) => t.name);
+  const { rows: fks } = await tx.query(
+    `SELECT c.relname AS table, k.conname AS name FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relname = ANY($2) AND k.contype = 'f'`,
+    [schema, names],
+  );
+  for (const fk of fks) await tx.query(`ALTER TABLE ${qualified(schema, fk.table)} DROP CONSTRAINT ${ident(fk.name)}`);
+  const { rows: indexes } = await tx.query(
+    `SELECT i.relname AS name FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+      WHERE n.nspname = $1 AND t.relname = ANY($2) AND NOT x.indisprimary`,
+    [schema, names],
+  );
+  for (const index of indexes) await tx.query(`DROP INDEX ${qualified(schema, index.name)}`);
+  await tx.query(`SET LOCAL ROLE ${ident(ROLES.maintenance)}`);
+}
+
+/**
+ * Re-creates what dropForBulkLoad removed, from the catalogue planner itself (so the schema ends up
+ * exactly as provisioning makes it), with foreign keys NOT VALID: adding a validated foreign key to
+ * the registry would hold a lock that blocks registry writes while it scans the tenant's rows.
+ */
+async function rebuildAfterBulkLoad(tx: Queryable, schema: string, tables: readonly TenantTable[]): Promise<number> {
+  await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+  const statements = planSchema(schema, (await readSchemaStates(tx, [schema], tables)).get(schema)!, tables);
+  for (const statement of statements) await tx.query(/ FOREIGN KEY /.test(statement) ? `${statement} NOT VALID` : statement);
+  await tx.query(`SET LOCAL ROLE ${ident(ROLES.maintenance)}`);
+  return statements.length;
+}
+
+/** Validates every NOT VALID foreign key of the schema, one short transaction each. */
+async function validateForeignKeys(client: Queryable, schema: string, progress: (p: MoveProgress) => void): Promise<void> {
+  const { rows } = await client.query(
+    `SELECT c.relname AS table, k.conname AS name FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND k.contype = 'f' AND NOT k.convalidated ORDER BY c.relname, k.conname`,
+    [schema],
+  );
+  for (const fk of rows) {
+    await withTransaction(client, async (tx) => {
+      await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+      await tx.query(`SET LOCAL statement_timeout = 0`);
+      await tx.query(`ALTER TABLE ${qualified(schema, fk.table)} VALIDATE CONSTRAINT ${ident(fk.name)}`);
+    });
+  }
+  if (rows.length) progress({ step: "target_ready", message: `validated ${rows.length} foreign key(s) of ${schema}` });
 }
 
 /** Source and target must hold exactly the catalogue's columns, or the copy would drop data. */

@@ -54,8 +54,14 @@ describe("dedicated schemas", () => {
       [ROLES.app, schema],
     );
     expect(privileges.map((p) => p.privilege_type)).toEqual(["DELETE", "INSERT", "SELECT", "UPDATE"]);
-    // Provisioning again plans nothing.
+    // Provisioning again plans nothing (the graduation bulk-loaded it and rebuilt indexes and keys),
+    // and every foreign key is validated.
     expect((await provisionDedicatedSchema(env.admin, acme)).statements).toEqual([]);
+    const { rows: fks } = await env.admin.query(
+      `SELECT count(*)::int AS n, count(*) FILTER (WHERE NOT convalidated)::int AS invalid FROM pg_constraint WHERE connamespace = $1::regnamespace AND contype = 'f'`,
+      [schema],
+    );
+    expect(fks[0]).toEqual({ n: TENANT_TABLES.length + 2, invalid: 0 });
   });
 
   it("keep RLS as defence in depth: a query misrouted into acme's schema under globex's context sees nothing", async () => {

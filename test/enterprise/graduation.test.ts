@@ -93,6 +93,29 @@ describe("graduation and demotion", () => {
     expect(where.shared).toEqual(EMPTY);
   });
 
+  it("survives two rows swapping a unique key after the prefill (the keyed update would collide; the target is rewritten)", async () => {
+    const t = await seededTenant(env.admin, "swapper", 40);
+    const before = await checksums(env.admin, t.id, SHARED_SCHEMA);
+    const messages: string[] = [];
+    await graduateTenant(mover, t.slug, {
+      onProgress: (p) => messages.push(p.message),
+      failpoint: async (p) => {
+        if (p !== "after-prefill") return;
+        await tenantTransaction(app, t.id, async (c) => {
+          const { rows } = await c.query(`SELECT id, client_order_id FROM trades ORDER BY id LIMIT 2`);
+          await c.query(`UPDATE trades SET client_order_id = 'swap-tmp' WHERE id = $1`, [rows[0].id]);
+          await c.query(`UPDATE trades SET client_order_id = $2 WHERE id = $1`, [rows[1].id, rows[0].client_order_id]);
+          await c.query(`UPDATE trades SET client_order_id = $2 WHERE id = $1`, [rows[0].id, rows[1].client_order_id]);
+        });
+      },
+    });
+    const where = await whereRowsAre(env.admin, t.id);
+    expect(where.shared).toEqual(EMPTY);
+    expect(where.dedicated.trades).not.toEqual(before.trades); // the swap is there
+    expect(where.dedicated.positions).toEqual(before.positions);
+    expect(messages.some((m) => m.startsWith("a unique key moved between rows"))).toBe(true);
+  });
+
   it("holds only the moving tenant's writes: other tenants commit while its gate is held", async () => {
     const t = await seededTenant(env.admin, "gated", 50);
     const appOther = await env.connect(ROLES.app);

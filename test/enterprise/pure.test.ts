@@ -11,7 +11,7 @@ import {
   schemaCapacitySettings,
 } from "../../lib/schema-capacity";
 import { archivedClusterSettings, localPgbackrestConf, parseRecoveryTarget, restoreArguments, scratchClusterSettings } from "../../lib/pitr";
-import { renderChecksum, renderMissingKeys, renderSyncDelete, renderSyncUpsert } from "../../lib/tenant-rows";
+import { renderChecksum, renderCompare, renderDiffKeys, renderMissingKeys, renderSyncDelete, renderSyncUpsert, renderUpsertKeys } from "../../lib/tenant-rows";
 
 describe("schema capacity", () => {
   it("counts the relations of one tenant schema from the catalogue", () => {
@@ -97,6 +97,33 @@ describe("tenant row SQL", () => {
         `FROM "shared"."notes" s LEFT JOIN "tenant_x"."notes" x ON x.tenant_id = s.tenant_id AND x.id = s.id ` +
         `WHERE s.tenant_id = $1 AND (x.id IS NULL OR ROW(x."created_at", x."body") IS DISTINCT FROM ROW(s."created_at", s."body")) ` +
         `ON CONFLICT (tenant_id, id) DO UPDATE SET "created_at" = EXCLUDED."created_at", "body" = EXCLUDED."body"`,
+    ],
+    [
+      "diff keys (one full join: missing, extra or different)",
+      renderDiffKeys("shared", "tenant_x", tiny),
+      `SELECT s.id::text AS source_id, x.id::text AS target_id FROM (SELECT "id", "created_at", "body" FROM "shared"."notes" WHERE tenant_id = $1) s ` +
+        `FULL JOIN (SELECT "id", "created_at", "body" FROM "tenant_x"."notes" WHERE tenant_id = $1) x ON x.id = s.id ` +
+        `WHERE s.id IS NULL OR x.id IS NULL OR ROW(s."created_at", s."body") IS DISTINCT FROM ROW(x."created_at", x."body") LIMIT $2`,
+    ],
+    [
+      "upsert by keys",
+      renderUpsertKeys("shared", "tenant_x", tiny),
+      `INSERT INTO "tenant_x"."notes" AS d ("tenant_id", "id", "created_at", "body") SELECT s."tenant_id", s."id", s."created_at", s."body" ` +
+        `FROM "shared"."notes" s WHERE s.tenant_id = $1 AND s.id = ANY($2::uuid[]) ON CONFLICT (tenant_id, id) DO UPDATE SET "created_at" = EXCLUDED."created_at", "body" = EXCLUDED."body"`,
+    ],
+    [
+      "compare (counts, anti-joins both ways, different rows, checksums of both sides, one pass)",
+      renderCompare("shared", "tenant_x", tiny),
+      `SELECT count(s.id)::bigint AS source_rows, count(x.id)::bigint AS target_rows, ` +
+        `count(*) FILTER (WHERE s.id IS NOT NULL AND x.id IS NOT NULL AND ROW(s."created_at", s."body") IS DISTINCT FROM ROW(x."created_at", x."body"))::bigint AS different, ` +
+        `coalesce((array_agg(s.id::text ORDER BY s.id) FILTER (WHERE x.id IS NULL))[1:10], '{}') AS missing, ` +
+        `coalesce((array_agg(x.id::text ORDER BY x.id) FILTER (WHERE s.id IS NULL))[1:10], '{}') AS extra, ` +
+        `coalesce(sum(hash_record_extended(ROW(s."id", s."created_at", s."body"), 0)::numeric) FILTER (WHERE s.id IS NOT NULL), 0)::text AS s_hi, ` +
+        `coalesce(sum(hash_record_extended(ROW(s."id", s."created_at", s."body"), 1)::numeric) FILTER (WHERE s.id IS NOT NULL), 0)::text AS s_lo, ` +
+        `coalesce(sum(hash_record_extended(ROW(x."id", x."created_at", x."body"), 0)::numeric) FILTER (WHERE x.id IS NOT NULL), 0)::text AS x_hi, ` +
+        `coalesce(sum(hash_record_extended(ROW(x."id", x."created_at", x."body"), 1)::numeric) FILTER (WHERE x.id IS NOT NULL), 0)::text AS x_lo ` +
+        `FROM (SELECT "id", "created_at", "body" FROM "shared"."notes" WHERE tenant_id = $1) s ` +
+        `FULL JOIN (SELECT "id", "created_at", "body" FROM "tenant_x"."notes" WHERE tenant_id = $1) x ON x.id = s.id`,
     ],
   ])("%s", (_name, sql, expected) => {
     expect(sql).toBe(expected);
