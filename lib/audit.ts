@@ -57,6 +57,7 @@ export type CheckId =
   | "role-create-schema"
   | "role-create-database"
   | "role-temporary"
+  | "role-reads-activity"
   | "server-version"
   | "stats-ext-fix-missing";
 
@@ -161,6 +162,12 @@ export interface RoleFacts {
   createOnSchemas: string[];
   databaseCreate: boolean;
   databaseTemporary: boolean;
+  /**
+   * Ways it can read other sessions' activity: pg_stat_activity, pg_stat_get_activity(),
+   * pg_stat_get_backend_*(). Every tenant connects as the same role, so these show one tenant's
+   * running statements (literals included) to another.
+   */
+  readsActivity: string[];
 }
 
 export interface AuditSnapshot {
@@ -695,6 +702,15 @@ export function checkRolePosture(s: AuditSnapshot): Finding[] {
         fix: `REVOKE TEMPORARY ON DATABASE <db> FROM ${name}, PUBLIC (tenancy migrate revokes it from PUBLIC)`,
       });
     }
+    if (r.readsActivity.length) {
+      out.push({
+        check: "role-reads-activity",
+        severity: "high",
+        object,
+        message: `can read other sessions' activity through ${r.readsActivity.join(", ")}: every tenant connects as this role, so it shows one tenant's running statements, literals included, to another`,
+        fix: "tenancy migrate (revokes them from PUBLIC and grants them to pg_read_all_stats)",
+      });
+    }
   }
   return out;
 }
@@ -916,7 +932,15 @@ export async function readAuditSnapshot(client: Queryable, options: AuditOptions
               ARRAY(SELECT n.nspname::text FROM pg_namespace n
                      WHERE has_schema_privilege(r.oid, n.oid, 'CREATE') AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)' ORDER BY 1) AS "createOnSchemas",
               has_database_privilege(r.oid, current_database(), 'CREATE') AS "databaseCreate",
-              has_database_privilege(r.oid, current_database(), 'TEMPORARY') AS "databaseTemporary"
+              has_database_privilege(r.oid, current_database(), 'TEMPORARY') AS "databaseTemporary",
+              ARRAY(SELECT what FROM (
+                      SELECT 'view pg_catalog.pg_stat_activity' AS what WHERE has_table_privilege(r.oid, 'pg_catalog.pg_stat_activity', 'SELECT')
+                      UNION ALL
+                      SELECT 'function pg_catalog.' || p.oid::regprocedure::text
+                        FROM pg_proc p
+                       WHERE p.pronamespace = 'pg_catalog'::regnamespace
+                         AND (p.proname = 'pg_stat_get_activity' OR p.proname LIKE 'pg\\_stat\\_get\\_backend\\_%')
+                         AND has_function_privilege(r.oid, p.oid, 'EXECUTE')) AS a ORDER BY 1) AS "readsActivity"
          FROM pg_roles r WHERE r.rolname = ANY($1)`,
       [subjectRoles],
     )
@@ -938,6 +962,7 @@ export async function readAuditSnapshot(client: Queryable, options: AuditOptions
           createOnSchemas: [],
           databaseCreate: false,
           databaseTemporary: false,
+          readsActivity: [],
         };
   });
 

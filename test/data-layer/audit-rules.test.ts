@@ -85,6 +85,7 @@ function role(name: string, patch: Partial<RoleFacts> = {}): RoleFacts {
     createOnSchemas: [],
     databaseCreate: false,
     databaseTemporary: false,
+    readsActivity: [],
     ...patch,
   };
 }
@@ -451,6 +452,11 @@ describe("evaluateAudit", () => {
     ["app_user may create in shared", (s) => (s.roles[0].createOnSchemas = ["shared"]), [["high", "role-create-schema", "role app_user"]]],
     ["app_user may create schemas", (s) => (s.roles[0].databaseCreate = true), [["high", "role-create-database", "role app_user"]]],
     ["app_user may create temp tables", (s) => (s.roles[0].databaseTemporary = true), [["medium", "role-temporary", "role app_user"]]],
+    [
+      "app_user may read other sessions' activity",
+      (s) => (s.roles[0].readsActivity = ["function pg_catalog.pg_stat_get_backend_activity(integer)"]),
+      [["high", "role-reads-activity", "role app_user"]],
+    ],
     ["the read-only role missing", (s) => (s.roles[1].exists = false), [["medium", "role-missing", `role ${RO}`]]],
     ["server 15.18", (s) => (s.server.versionNum = 150018), [["high", "server-version", "server 15.18"]]],
     [

@@ -241,6 +241,16 @@ describe("auditDatabase, live", () => {
       [["high", "role-create-database", `role ${ROLES.app}`]],
     ],
     ["app_user with TEMPORARY", [`GRANT TEMPORARY ON DATABASE <db> TO ${ROLES.app}`], [["medium", "role-temporary", `role ${ROLES.app}`]]],
+    [
+      "pg_stat_get_backend_activity back to PUBLIC",
+      ["GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_get_backend_activity(integer) TO PUBLIC"],
+      [["high", "role-reads-activity", `role ${ROLES.readonly}`], ["high", "role-reads-activity", `role ${ROLES.app}`]],
+    ],
+    [
+      "pg_stat_activity granted to app_user",
+      [`GRANT SELECT ON pg_catalog.pg_stat_activity TO ${ROLES.app}`],
+      [["high", "role-reads-activity", `role ${ROLES.app}`]],
+    ],
   ];
 
   it.each(cases)("flags %s", async (_name, sql, expected, options) => {
