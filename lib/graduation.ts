@@ -478,9 +478,14 @@ async function isEmpty(tx: Queryable, schema: string, tables: readonly TenantTab
 async function dropForBulkLoad(tx: Queryable, schema: string, tables: readonly TenantTable[]): Promise<void> {
   await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
   const names = tables.map((t) => t.name);
+  // Only the keys between the schema's own tables. The keys to tenancy.tenants stay: dropping one
+  // removes triggers on the registry, which takes an ACCESS EXCLUSIVE lock on it until commit, and
+  // every tenant transaction reads the registry in enter_tenant() (the first benchmark stalled every
+  // tenant for the length of the copy).
   const { rows: fks } = await tx.query(
     `SELECT c.relname AS table, k.conname AS name FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = $1 AND c.relname = ANY($2) AND k.contype = 'f'`,
+       JOIN pg_class r ON r.oid = k.confrelid
+      WHERE n.nspname = $1 AND c.relname = ANY($2) AND k.contype = 'f' AND r.relnamespace = n.oid`,
     [schema, names],
   );
   for (const fk of fks) await tx.query(`ALTER TABLE ${qualified(schema, fk.table)} DROP CONSTRAINT ${ident(fk.name)}`);
@@ -495,8 +500,8 @@ async function dropForBulkLoad(tx: Queryable, schema: string, tables: readonly T
 
 /**
  * Re-creates what dropForBulkLoad removed, from the catalogue planner itself (so the schema ends up
- * exactly as provisioning makes it), with foreign keys NOT VALID: adding a validated foreign key to
- * the registry would hold a lock that blocks registry writes while it scans the tenant's rows.
+ * exactly as provisioning makes it), with foreign keys NOT VALID and validated afterwards in short
+ * transactions: validating inside this one would keep the tables locked for the scan.
  */
 async function rebuildAfterBulkLoad(tx: Queryable, schema: string, tables: readonly TenantTable[]): Promise<number> {
   await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);

@@ -167,6 +167,47 @@ describe("graduation and demotion", () => {
     expect(result.writesHeldMs).toBeGreaterThanOrEqual(400);
   });
 
+  it("never holds other tenants during the prefill, though it bulk-loads without indexes and keys", async () => {
+    const t = await seededTenant(env.admin, "bulk-load", 200);
+    const appOther = await env.connect(ROLES.app);
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let reached!: () => void;
+    const inPrefill = new Promise<void>((r) => (reached = r));
+    const messages: string[] = [];
+    const move = graduateTenant(mover, t.slug, {
+      onProgress: (p) => messages.push(p.message),
+      failpoint: async (p) => {
+        if (p !== "during-prefill") return;
+        reached();
+        await released;
+      },
+    });
+    await inPrefill;
+    const started = Date.now();
+    await tenantTransaction(appOther, other.id, (c) => c.query(`INSERT INTO trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'DURING', 'buy', 1, 1)`, [other.id]));
+    expect(Date.now() - started).toBeLessThan(1_000);
+    otherBefore = await checksums(env.admin, other.id, SHARED_SCHEMA);
+    release();
+    await move;
+    expect(messages.some((m) => m.includes("(bulk)"))).toBe(true);
+
+    // Negative control: dropping a dedicated table's foreign key to the registry (what the bulk load
+    // must not do) locks the registry, and every tenant's enter_tenant() waits.
+    const u = await seededTenant(env.admin, "bulk-control", 5);
+    const { schema } = await provisionDedicatedSchema(env.admin, u);
+    const ddl = await env.connect();
+    await ddl.query("BEGIN");
+    await ddl.query(`ALTER TABLE ${schema}.trades DROP CONSTRAINT trades_tenant_fkey`);
+    let done = false;
+    const blocked = tenantTransaction(appOther, other.id, (c) => c.query(`SELECT 1`)).then(() => (done = true));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(done).toBe(false);
+    await ddl.query("ROLLBACK");
+    await blocked;
+    await env.admin.query(`DROP SCHEMA ${schema} CASCADE`);
+  });
+
   it("a REPEATABLE READ transaction released after the flip fails to serialize instead of writing to the old schema", async () => {
     const t = await seededTenant(env.admin, "rr-tenant", 20);
     const rr = await env.connect(ROLES.app);
