@@ -25,15 +25,21 @@ import { schemaCapacitySettings } from "../lib/schema-capacity";
 import { createTenant } from "../lib/tenants";
 
 const { values } = parseArgs({
-  options: { counts: { type: "string", default: "10,100,1000" }, reps: { type: "string", default: "3" }, json: { type: "boolean", default: false } },
+  options: {
+    counts: { type: "string", default: "10,100,1000" },
+    reps: { type: "string", default: "3" },
+    json: { type: "boolean", default: false },
+  },
   strict: true,
 });
-const counts = values.counts!.split(",").map(Number);
+const counts = values.counts.split(",").map(Number);
 const reps = Number(values.reps);
 const log = (m: string) => process.stderr.write(m + "\n");
 
 /** The catalogue plus one nullable column on trades: what a release adding a column looks like. */
-const EXTENDED: TenantTable[] = TENANT_TABLES.map((t) => (t.name === "trades" ? { ...t, columns: [...t.columns, { name: "bench_note", type: "text", nullable: true }] } : t));
+const EXTENDED: TenantTable[] = TENANT_TABLES.map((t) =>
+  t.name === "trades" ? { ...t, columns: [...t.columns, { name: "bench_note", type: "text", nullable: true }] } : t,
+);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -44,7 +50,14 @@ async function main() {
     dataDir: path.join(root, "data"),
     settings: { ...THROWAWAY_SETTINGS, max_connections: 100, ...capacity },
   });
-  const results: { schemas: number; provisionMsPerSchema: number; nothingToDoMs: number; nothingToDoRuns: number[]; newColumnMs: number; statements: number }[] = [];
+  const results: {
+    schemas: number;
+    provisionMsPerSchema: number;
+    nothingToDoMs: number;
+    nothingToDoRuns: number[];
+    newColumnMs: number;
+    statements: number;
+  }[] = [];
   try {
     for (const n of counts) {
       const db = `bench_${n}`;
@@ -79,7 +92,8 @@ async function main() {
       const report = await migrate(client, { tables: EXTENDED });
       const newColumnMs = performance.now() - started;
       const statements = report.catalogue.reduce((k, c) => k + c.statements.length, 0);
-      if (report.catalogue.length !== n + 1) throw new Error(`the new column reached ${report.catalogue.length} schemas, expected ${n + 1}`);
+      if (report.catalogue.length !== n + 1)
+        throw new Error(`the new column reached ${report.catalogue.length} schemas, expected ${n + 1}`);
       log(`[${n}] one new column: ${newColumnMs.toFixed(0)} ms (${statements} statements)`);
       results.push({ schemas: n, provisionMsPerSchema, nothingToDoMs: median(runs), nothingToDoRuns: runs, newColumnMs, statements });
       await client.end();
@@ -96,8 +110,9 @@ async function main() {
     process.stdout.write(JSON.stringify({ settings: capacity, results }, null, 2) + "\n");
     return;
   }
-  const rows = results.map((r) =>
-    `| ${r.schemas} + shared | ${r.provisionMsPerSchema.toFixed(1)} | ${r.nothingToDoMs.toFixed(0)} (${r.nothingToDoRuns.map((x) => x.toFixed(0)).join(", ")}) | ${r.newColumnMs.toFixed(0)} | ${r.statements} |`,
+  const rows = results.map(
+    (r) =>
+      `| ${r.schemas} + shared | ${r.provisionMsPerSchema.toFixed(1)} | ${r.nothingToDoMs.toFixed(0)} (${r.nothingToDoRuns.map((x) => x.toFixed(0)).join(", ")}) | ${r.newColumnMs.toFixed(0)} | ${r.statements} |`,
   );
   process.stdout.write(
     [

@@ -82,10 +82,16 @@ async function measured(name: string, url: string, movingId: string, otherId: st
   const result = await fn();
   await new Promise((r) => setTimeout(r, 300));
   const stats = { moving: await moving.stop(), other: await other.stop() };
-  log(`${name}: ${result.rowsMoved} rows in ${result.durationMs} ms (${result.rowsPerSecond} rows/s), writes held ${Math.round(result.writesHeldMs)} ms`);
+  log(
+    `${name}: ${result.rowsMoved} rows in ${result.durationMs} ms (${result.rowsPerSecond} rows/s), writes held ${Math.round(result.writesHeldMs)} ms`,
+  );
   log(`  steps: ${result.steps.map((s) => `${s.step} ${s.ms} ms`).join(", ")}`);
-  log(`  moving tenant's writer: max ${stats.moving.maxMs.toFixed(0)} ms, p99 ${stats.moving.p99Ms.toFixed(1)} ms, ${stats.moving.writes} writes, ${stats.moving.failures} failed`);
-  log(`  other tenant's writer:  max ${stats.other.maxMs.toFixed(0)} ms, p99 ${stats.other.p99Ms.toFixed(1)} ms, ${stats.other.writes} writes, ${stats.other.failures} failed`);
+  log(
+    `  moving tenant's writer: max ${stats.moving.maxMs.toFixed(0)} ms, p99 ${stats.moving.p99Ms.toFixed(1)} ms, ${stats.moving.writes} writes, ${stats.moving.failures} failed`,
+  );
+  log(
+    `  other tenant's writer:  max ${stats.other.maxMs.toFixed(0)} ms, p99 ${stats.other.p99Ms.toFixed(1)} ms, ${stats.other.writes} writes, ${stats.other.failures} failed`,
+  );
   return { name, result: { ...result, verification: undefined }, writers: stats };
 }
 
@@ -93,7 +99,13 @@ async function main() {
   const root = serviceDirectory("alphapulse-bench-graduation");
   const server = await startPostgres({
     dataDir: path.join(root, "data"),
-    settings: { ...THROWAWAY_SETTINGS, max_connections: 100, shared_buffers: "512MB", max_wal_size: "4GB", ...schemaCapacitySettings({ memoryMiB: 16_384, maxConnections: 100 }) },
+    settings: {
+      ...THROWAWAY_SETTINGS,
+      max_connections: 100,
+      shared_buffers: "512MB",
+      max_wal_size: "4GB",
+      ...schemaCapacitySettings({ memoryMiB: 16_384, maxConnections: 100 }),
+    },
   });
   try {
     const admin = new pg.Client({ connectionString: server.adminUrl });

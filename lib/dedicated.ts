@@ -74,7 +74,11 @@ export interface CapacityReport extends SchemaCapacity {
   dedicatedSchemas: number;
 }
 
-export async function capacityReport(client: Queryable, overrides: Partial<CapacityInputs> = {}, tables: readonly TenantTable[] = TENANT_TABLES): Promise<CapacityReport> {
+export async function capacityReport(
+  client: Queryable,
+  overrides: Partial<CapacityInputs> = {},
+  tables: readonly TenantTable[] = TENANT_TABLES,
+): Promise<CapacityReport> {
   const inputs = await readCapacityInputs(client, overrides);
   return { ...schemaCapacity(inputs, tables), inputs, dedicatedSchemas: await dedicatedSchemaCount(client) };
 }
@@ -97,7 +101,11 @@ export interface ProvisionResult {
  * cannot be overrun by two at once and a schema is never created from a catalogue that a running
  * migration is changing. Idempotent: an up-to-date schema plans nothing.
  */
-export async function provisionDedicatedSchema(client: Queryable, tenant: Pick<Tenant, "id">, options: ProvisionOptions = {}): Promise<ProvisionResult> {
+export async function provisionDedicatedSchema(
+  client: Queryable,
+  tenant: Pick<Tenant, "id">,
+  options: ProvisionOptions = {},
+): Promise<ProvisionResult> {
   const tables = options.tables ?? TENANT_TABLES;
   const schema = dedicatedSchemaName(tenant.id);
   return withTransaction(client, async (tx) => {
@@ -204,7 +212,8 @@ export async function ensureTenantLoginRole(
   tenant: Pick<Tenant, "id" | "tier" | "placement">,
   options: TenantLoginRoleOptions = {},
 ): Promise<{ role: string; statements: string[] }> {
-  if (tenant.placement !== "dedicated") throw new Error(`tenant ${tenant.id} is not dedicated: a login role reaches only a dedicated schema`);
+  if (tenant.placement !== "dedicated")
+    throw new Error(`tenant ${tenant.id} is not dedicated: a login role reaches only a dedicated schema`);
   const roleName = tenantLoginRoleName(tenant.id);
   const schema = dedicatedSchemaName(tenant.id);
   return withTransaction(client, async (tx) => {
@@ -227,7 +236,9 @@ export async function ensureTenantLoginRole(
 export async function dropTenantLoginRole(client: Queryable, tenant: Pick<Tenant, "id">): Promise<boolean> {
   const roleName = tenantLoginRoleName(tenant.id);
   return withTransaction(client, async (tx) => {
-    const { rows } = await tx.query(`SELECT current_database() AS db, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists`, [roleName]);
+    const { rows } = await tx.query(`SELECT current_database() AS db, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists`, [
+      roleName,
+    ]);
     if (!rows[0].exists) return false;
     const role = ident(roleName);
     // DROP OWNED removes its grants and its policies in this database; it owns nothing.
@@ -239,6 +250,8 @@ export async function dropTenantLoginRole(client: Queryable, tenant: Pick<Tenant
 }
 
 export async function tenantLoginRoleExists(client: Queryable, tenant: Pick<Tenant, "id">): Promise<boolean> {
-  const { rows } = await client.query(`SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists`, [tenantLoginRoleName(tenant.id)]);
+  const { rows } = await client.query(`SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists`, [
+    tenantLoginRoleName(tenant.id),
+  ]);
   return rows[0].exists;
 }

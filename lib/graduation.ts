@@ -34,7 +34,16 @@ import { planSchema, readSchemaStates, REGISTRY_SCHEMA, SHARED_SCHEMA } from "./
 import { ident, qualified } from "./sql";
 import { dedicatedSchemaName, type Placement, type Tenant } from "./tenant";
 import { requireTenant, setTenantPlacement } from "./tenants";
-import { applyDiff, deleteGoneRows, diffTenantRows, renderForeignRows, syncTenantRows, upsertRows, verifyCopy, type TableVerification } from "./tenant-rows";
+import {
+  applyDiff,
+  deleteGoneRows,
+  diffTenantRows,
+  renderForeignRows,
+  syncTenantRows,
+  upsertRows,
+  verifyCopy,
+  type TableVerification,
+} from "./tenant-rows";
 
 export type MoveDirection = "graduate" | "demote";
 export const MOVE_STEPS = ["planned", "target_ready", "prefilled", "flipped", "done"] as const;
@@ -117,10 +126,13 @@ export class VerificationError extends Error {
     super(
       `copy verification failed, nothing was flipped: ` +
         bad
-          .map((v) => `${v.table} source ${v.sourceRows} rows/${v.sourceChecksum.slice(0, 8)} target ${v.targetRows} rows/${v.targetChecksum.slice(0, 8)}` +
-            (v.missingInTarget.length ? ` missing ${v.missingInTarget.join(",")}` : "") +
-            (v.different ? ` ${v.different} different` : "") +
-            (v.extraInTarget.length ? ` extra ${v.extraInTarget.join(",")}` : ""))
+          .map(
+            (v) =>
+              `${v.table} source ${v.sourceRows} rows/${v.sourceChecksum.slice(0, 8)} target ${v.targetRows} rows/${v.targetChecksum.slice(0, 8)}` +
+              (v.missingInTarget.length ? ` missing ${v.missingInTarget.join(",")}` : "") +
+              (v.different ? ` ${v.different} different` : "") +
+              (v.extraInTarget.length ? ` extra ${v.extraInTarget.join(",")}` : ""),
+          )
           .join("; "),
     );
     this.name = "VerificationError";
@@ -230,7 +242,13 @@ async function moveTenant(client: Queryable, ref: string, direction: MoveDirecti
   }
 }
 
-async function openOrResume(client: Queryable, tenant: Tenant, direction: MoveDirection, tables: readonly TenantTable[], options: MoveOptions): Promise<MoveRow | "already-there"> {
+async function openOrResume(
+  client: Queryable,
+  tenant: Tenant,
+  direction: MoveDirection,
+  tables: readonly TenantTable[],
+  options: MoveOptions,
+): Promise<MoveRow | "already-there"> {
   return withTransaction(client, async (tx) => {
     await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
     const { rows } = await tx.query(`SELECT * FROM ${moves} WHERE tenant_id = $1 AND finished_at IS NULL FOR UPDATE`, [tenant.id]);
@@ -242,13 +260,18 @@ async function openOrResume(client: Queryable, tenant: Tenant, direction: MoveDi
           `a ${open.direction === "graduate" ? "graduation" : "demotion"} of ${tenant.slug} is in progress (step ${open.step}): run \`tenancy tenant ${verb} ${tenant.slug}\` to finish it first`,
         );
       }
-      const { rows: updated } = await tx.query(`UPDATE ${moves} SET attempts = attempts + 1, updated_at = now() WHERE id = $1 RETURNING *`, [open.id]);
+      const { rows: updated } = await tx.query(
+        `UPDATE ${moves} SET attempts = attempts + 1, updated_at = now() WHERE id = $1 RETURNING *`,
+        [open.id],
+      );
       return updated[0] as MoveRow;
     }
     const target: Placement = direction === "graduate" ? "dedicated" : "shared";
     if (tenant.placement === target) return "already-there";
     if (direction === "graduate" && tenant.tier !== "enterprise" && !options.allowAnyTier) {
-      throw new MoveRefusedError(`${tenant.slug} is on the ${tenant.tier} tier: dedicated schemas are for enterprise tenants (change the tier first)`);
+      throw new MoveRefusedError(
+        `${tenant.slug} is on the ${tenant.tier} tier: dedicated schemas are for enterprise tenants (change the tier first)`,
+      );
     }
     if (direction === "demote" && (await tenantLoginRoleExists(tx, tenant))) {
       throw new MoveRefusedError(
@@ -275,7 +298,12 @@ interface StepContext {
   failpoint: (point: Failpoint) => void | Promise<void>;
 }
 
-async function setStep(tx: Queryable, moveId: number, step: MoveStep, extra: { verification?: TableVerification[]; rowsMoved?: number; writesHeldMs?: number } = {}): Promise<void> {
+async function setStep(
+  tx: Queryable,
+  moveId: number,
+  step: MoveStep,
+  extra: { verification?: TableVerification[]; rowsMoved?: number; writesHeldMs?: number } = {},
+): Promise<void> {
   await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
   await tx.query(
     `UPDATE ${moves} SET step = $2, updated_at = now(), finished_at = CASE WHEN $2 = 'done' THEN now() END,
@@ -302,10 +330,11 @@ async function runStep(ctx: StepContext, result: MoveResult): Promise<MoveStep> 
           await provisionDedicatedSchema(client, tenant, { tables, capacity: options.capacity });
         } catch (err) {
           // Nothing has moved yet: abandon the move so the tenant is not left with an open one.
-          if (err instanceof DedicatedSchemaCapError) await withTransaction(client, async (tx) => {
-            await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
-            await tx.query(`DELETE FROM ${moves} WHERE id = $1 AND step = 'planned'`, [move.id]);
-          });
+          if (err instanceof DedicatedSchemaCapError)
+            await withTransaction(client, async (tx) => {
+              await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+              await tx.query(`DELETE FROM ${moves} WHERE id = $1 AND step = 'planned'`, [move.id]);
+            });
           throw err;
         }
       }
@@ -324,7 +353,8 @@ async function runStep(ctx: StepContext, result: MoveResult): Promise<MoveStep> 
         const dedicated = move.direction === "graduate" ? target : source;
         for (const table of tables) {
           const { rows } = await tx.query(renderForeignRows(dedicated, table), [tenant.id]);
-          if (Number(rows[0].n) > 0) throw new MoveRefusedError(`${dedicated}.${table.name} holds ${rows[0].n} row(s) of other tenants: refusing to move`);
+          if (Number(rows[0].n) > 0)
+            throw new MoveRefusedError(`${dedicated}.${table.name} holds ${rows[0].n} row(s) of other tenants: refusing to move`);
         }
         // A fresh dedicated schema is bulk-loaded: without its secondary indexes and foreign keys,
         // which are rebuilt afterwards (in one pass each instead of one update per row: ~4× faster).
@@ -353,7 +383,10 @@ async function runStep(ctx: StepContext, result: MoveResult): Promise<MoveStep> 
     case "prefilled": {
       await checkColumns(client, [source, target], tables);
       const gateTimeout = options.gateTimeoutMs ?? 10_000;
-      progress({ step: "gate", message: `holding ${tenant.slug}'s writes (gate), waiting at most ${gateTimeout} ms for its running transactions` });
+      progress({
+        step: "gate",
+        message: `holding ${tenant.slug}'s writes (gate), waiting at most ${gateTimeout} ms for its running transactions`,
+      });
       let gateRequested = 0;
       const held = await withTransaction(client, async (tx) => {
         // READ COMMITTED on purpose: every statement after the gate sees every write committed before it.
@@ -378,7 +411,8 @@ async function runStep(ctx: StepContext, result: MoveResult): Promise<MoveStep> 
           if ((err as { code?: string }).code !== "23505") throw err;
           await tx.query(`ROLLBACK TO SAVEPOINT sync`);
           progress({ step: "gate", message: `a unique key moved between rows since the prefill: rewriting ${target} from ${source}` });
-          for (const table of tablesInDeleteOrder(tables)) await tx.query(`DELETE FROM ${qualified(target, table.name)} WHERE tenant_id = $1`, [tenant.id]);
+          for (const table of tablesInDeleteOrder(tables))
+            await tx.query(`DELETE FROM ${qualified(target, table.name)} WHERE tenant_id = $1`, [tenant.id]);
           await syncTenantRows(tx, source, target, tables, tenant.id);
         }
         const verification = await verifyCopy(tx, source, target, tables, tenant.id);
@@ -396,7 +430,10 @@ async function runStep(ctx: StepContext, result: MoveResult): Promise<MoveStep> 
         await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
         await tx.query(`UPDATE ${moves} SET writes_held_ms = $2 WHERE id = $1`, [move.id, heldMs]);
       });
-      progress({ step: "gate", message: `placement flipped to ${target}; ${tenant.slug}'s writes were held ${heldMs} ms; ${held.length} table(s) verified` });
+      progress({
+        step: "gate",
+        message: `placement flipped to ${target}; ${tenant.slug}'s writes were held ${heldMs} ms; ${held.length} table(s) verified`,
+      });
       result.writesHeldMs = heldMs;
       return "flipped";
     }
@@ -404,7 +441,8 @@ async function runStep(ctx: StepContext, result: MoveResult): Promise<MoveStep> 
       await failpoint("after-flip");
       const current = await requireTenant(client, tenant.id);
       const expected: Placement = move.direction === "graduate" ? "dedicated" : "shared";
-      if (current.placement !== expected) throw new MoveConflictError(`move ${move.id} is flipped but ${tenant.slug} is ${current.placement}: refusing to remove its rows`);
+      if (current.placement !== expected)
+        throw new MoveConflictError(`move ${move.id} is flipped but ${tenant.slug} is ${current.placement}: refusing to remove its rows`);
       if (move.direction === "graduate") {
         const batch = options.removeBatchSize ?? 10_000;
         let first = true;
@@ -448,7 +486,12 @@ async function runStep(ctx: StepContext, result: MoveResult): Promise<MoveStep> 
  * tenant. So each attempt waits at most 200 ms and backs off; after about a minute the move stays
  * at "flipped" (its rows already live in the shared schema) and the command can be run again.
  */
-async function dropSchemaWithoutStalling(client: Queryable, schema: string, progress: (p: MoveProgress) => void, attempts = 60): Promise<void> {
+async function dropSchemaWithoutStalling(
+  client: Queryable,
+  schema: string,
+  progress: (p: MoveProgress) => void,
+  attempts = 60,
+): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       await withTransaction(client, async (tx) => {
@@ -460,7 +503,9 @@ async function dropSchemaWithoutStalling(client: Queryable, schema: string, prog
     } catch (err) {
       if ((err as { code?: string }).code !== "55P03") throw err;
       if (attempt >= attempts) {
-        throw new MoveConflictError(`could not drop ${schema}: long transactions keep the tenant registry locked; run the command again later`);
+        throw new MoveConflictError(
+          `could not drop ${schema}: long transactions keep the tenant registry locked; run the command again later`,
+        );
       }
       progress({ step: "flipped", message: `dropping ${schema}: registry busy, retrying (${attempt})` });
       await new Promise((r) => setTimeout(r, Math.min(1_000, 50 * attempt)));
@@ -470,7 +515,9 @@ async function dropSchemaWithoutStalling(client: Queryable, schema: string, prog
 
 /** True when no table of the schema holds any row (of any tenant). */
 async function isEmpty(tx: Queryable, schema: string, tables: readonly TenantTable[]): Promise<boolean> {
-  const { rows } = await tx.query(`SELECT NOT (${tables.map((t) => `EXISTS (SELECT 1 FROM ${qualified(schema, t.name)})`).join(" OR ")}) AS empty`);
+  const { rows } = await tx.query(
+    `SELECT NOT (${tables.map((t) => `EXISTS (SELECT 1 FROM ${qualified(schema, t.name)})`).join(" OR ")}) AS empty`,
+  );
   return rows[0].empty;
 }
 
@@ -534,7 +581,9 @@ async function checkColumns(client: Queryable, schemas: string[], tables: readon
   for (const schema of schemas) {
     for (const table of tables) {
       const have = states.get(schema)?.tables.get(table.name);
-      const want = allColumns(table).map((c) => c.name).sort();
+      const want = allColumns(table)
+        .map((c) => c.name)
+        .sort();
       const got = [...(have?.columns.keys() ?? [])].sort();
       if (JSON.stringify(want) !== JSON.stringify(got)) {
         throw new MoveRefusedError(

@@ -78,7 +78,9 @@ export function localPgbackrestConf(l: LocalPitrLayout): string {
 
 /** postgresql.conf settings for a cluster whose WAL is archived to pgBackRest. */
 export function archivedClusterSettings(o: { stanza: string; configPath: string }): PgSettings {
-  return composeSettings(walArchivingSettings({ stanza: o.stanza, configPath: o.configPath, archiveTimeoutSeconds: 60 }), { max_wal_senders: 3 });
+  return composeSettings(walArchivingSettings({ stanza: o.stanza, configPath: o.configPath, archiveTimeoutSeconds: 60 }), {
+    max_wal_senders: 3,
+  });
 }
 
 /** An unambiguous point in time: ISO 8601 date and time with an explicit offset (Z or ±hh[:mm]). */
@@ -115,7 +117,13 @@ export interface RestoreCommand {
 
 /** Arguments for `pgbackrest restore` into a scratch directory: to a time, promote, never archive from it. */
 export function restoreArguments(o: RestoreCommand): string[] {
-  const args = [`--config=${o.configPath}`, `--stanza=${o.stanza}`, `--pg1-path=${o.pgPath}`, "--archive-mode=off", "--log-level-console=warn"];
+  const args = [
+    `--config=${o.configPath}`,
+    `--stanza=${o.stanza}`,
+    `--pg1-path=${o.pgPath}`,
+    "--archive-mode=off",
+    "--log-level-console=warn",
+  ];
   if (o.target !== undefined) args.push("--type=time", `--target=${formatRecoveryTarget(o.target)}`, "--target-action=promote");
   args.push("restore");
   return args;
@@ -185,22 +193,34 @@ export interface ScratchRestore {
  * Restores the stanza to `target` into a fresh scratch directory and starts it on a free port.
  * Resolves once recovery has reached the target and the cluster has promoted.
  */
-export async function restoreToScratch(o: { configPath: string; stanza: string; target?: Date | string; recoveryTimeoutMs?: number }): Promise<ScratchRestore> {
+export async function restoreToScratch(o: {
+  configPath: string;
+  stanza: string;
+  target?: Date | string;
+  recoveryTimeoutMs?: number;
+}): Promise<ScratchRestore> {
   const root = serviceDirectory("alphapulse-scratch");
   const dataDir = path.join(root, "data");
   const socketDir = path.join(root, "sockets");
   ensureServiceDirectory(socketDir);
-  const remove = async () => rmSync(root, { recursive: true, force: true });
+  const remove = () => rmSync(root, { recursive: true, force: true });
   let server: PostgresServer | undefined;
   try {
     const started = Date.now();
-    await runServerProgram("pgbackrest", restoreArguments({ configPath: o.configPath, stanza: o.stanza, pgPath: dataDir, target: o.target }));
+    await runServerProgram(
+      "pgbackrest",
+      restoreArguments({ configPath: o.configPath, stanza: o.stanza, pgPath: dataDir, target: o.target }),
+    );
     const restoreMs = Date.now() - started;
     const port = await freePort();
     const overrides = scratchClusterSettings({ port, socketDir });
     appendFileSync(
       path.join(dataDir, "postgresql.conf"),
-      "\n# scratch restore (lib/pitr.ts)\n" + Object.entries(overrides).map(([k, v]) => `${k} = ${settingLiteral(k, v)}`).join("\n") + "\n",
+      "\n# scratch restore (lib/pitr.ts)\n" +
+        Object.entries(overrides)
+          .map(([k, v]) => `${k} = ${settingLiteral(k, v)}`)
+          .join("\n") +
+        "\n",
     );
     const recoveryStarted = Date.now();
     server = await startPostgres({ dataDir, port });
@@ -212,12 +232,12 @@ export async function restoreToScratch(o: { configPath: string; stanza: string; 
       recoveryMs: Date.now() - recoveryStarted,
       async remove() {
         await s.stop({ mode: "immediate" });
-        await remove();
+        remove();
       },
     };
   } catch (err) {
     await server?.stop({ mode: "immediate" }).catch(() => {});
-    await remove();
+    remove();
     throw err;
   }
 }
@@ -267,7 +287,12 @@ export interface TenantRestoreReport {
  * touched. A tenant that no longer exists live is recreated with its id. The scratch cluster and
  * the export files are removed afterwards, also on failure.
  */
-export async function restoreTenantsAsOf(live: Queryable, refs: string[], asOf: Date | string, o: TenantRestoreOptions): Promise<TenantRestoreReport> {
+export async function restoreTenantsAsOf(
+  live: Queryable,
+  refs: string[],
+  asOf: Date | string,
+  o: TenantRestoreOptions,
+): Promise<TenantRestoreReport> {
   const progress = o.onProgress ?? (() => {});
   const started = Date.now();
   const target = formatRecoveryTarget(asOf);
@@ -287,7 +312,9 @@ export async function restoreTenantsAsOf(live: Queryable, refs: string[], asOf: 
       if (!tenant) throw new PitrError(`tenant ${ref} exists neither now nor at ${target}`);
       if (!(await findTenant(client, tenant.id))) throw new PitrError(`tenant ${ref} did not exist at ${target}`);
       const file = path.join(workDir, `${tenant.id}.jsonl`);
-      const exported = await exportTenant(client, tenant.id, file, { onProgress: (m) => progress(`export ${tenant.slug} as of ${target}: ${m}`) });
+      const exported = await exportTenant(client, tenant.id, file, {
+        onProgress: (m) => progress(`export ${tenant.slug} as of ${target}: ${m}`),
+      });
       const imported = await importTenant(live, file, { replace: true, onProgress: (m) => progress(`import ${tenant.slug}: ${m}`) });
       rmSync(file, { force: true });
       tenants.push({ ref, export: exported, import: imported });

@@ -81,7 +81,8 @@ export function schemaCapacity(inputs: CapacityInputs, tables: readonly TenantTa
   const { maxConnections, memoryMiB } = inputs;
   const maxPreparedTransactions = inputs.maxPreparedTransactions ?? 0;
   const fraction = inputs.catalogCacheFraction ?? 0.25;
-  if (!Number.isInteger(maxConnections) || maxConnections < 1) throw new CapacityInputError(`maxConnections must be a positive integer, got ${maxConnections}`);
+  if (!Number.isInteger(maxConnections) || maxConnections < 1)
+    throw new CapacityInputError(`maxConnections must be a positive integer, got ${maxConnections}`);
   if (!Number.isInteger(maxPreparedTransactions) || maxPreparedTransactions < 0) {
     throw new CapacityInputError(`maxPreparedTransactions must be a non-negative integer, got ${maxPreparedTransactions}`);
   }
@@ -112,9 +113,7 @@ export function schemaCapacitySettings(inputs: CapacityInputs, tables: readonly 
 /** Custom server setting naming the machine's memory in MiB (PostgreSQL itself does not know it). */
 export const MEMORY_SETTING = "alphapulse.memory_mib";
 
-export type CapacityRefusal =
-  | { kind: "cap"; message: string }
-  | { kind: "locks"; message: string; required: number };
+export type CapacityRefusal = { kind: "cap"; message: string } | { kind: "locks"; message: string; required: number };
 
 /**
  * Whether one more dedicated schema fits. `existing` counts the dedicated schemas already there;

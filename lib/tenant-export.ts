@@ -87,7 +87,11 @@ export type ExportHeader = z.infer<typeof ExportHeader>;
 
 const TableStart = z.object({ table: z.string(), columns: z.array(z.string()) });
 const TableEnd = z.object({ end: z.string(), rows: z.number().int().nonnegative(), sha256: z.string(), checksum: z.string() });
-const Trailer = z.object({ trailer: z.literal(true), tables: z.record(z.string(), z.object({ rows: z.number(), checksum: z.string() })), sha256: z.string() });
+const Trailer = z.object({
+  trailer: z.literal(true),
+  tables: z.record(z.string(), z.object({ rows: z.number(), checksum: z.string() })),
+  sha256: z.string(),
+});
 
 export interface TableSummary {
   table: string;
@@ -113,7 +117,12 @@ export interface ExportOptions {
 }
 
 /** Session settings that fix how values print as text, so checksums agree across sessions and servers. */
-const TEXT_SETTINGS = [`SET LOCAL TimeZone = 'UTC'`, `SET LOCAL DateStyle = 'ISO, YMD'`, `SET LOCAL IntervalStyle = 'postgres'`, `SET LOCAL extra_float_digits = 1`];
+const TEXT_SETTINGS = [
+  `SET LOCAL TimeZone = 'UTC'`,
+  `SET LOCAL DateStyle = 'ISO, YMD'`,
+  `SET LOCAL IntervalStyle = 'postgres'`,
+  `SET LOCAL extra_float_digits = 1`,
+];
 
 // --- the content checksum, in JavaScript ---------------------------------------------------------
 
@@ -194,7 +203,8 @@ export async function exportTenant(client: Queryable, ref: string, file: string,
       for (const s of TEXT_SETTINGS) await tx.query(s);
       await tx.query(`SET LOCAL statement_timeout = 0`);
       const { rows: me } = await tx.query(`SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user`);
-      if (!me[0]?.rolbypassrls) throw new IncompleteExportError(`the export role does not bypass RLS: it would export only what some tenant setting lets it see`);
+      if (!me[0]?.rolbypassrls)
+        throw new IncompleteExportError(`the export role does not bypass RLS: it would export only what some tenant setting lets it see`);
       // The registry row from the same snapshot as the data: a move's flip is atomic with its copy.
       const { rows: registry } = await tx.query(
         `SELECT t.id, t.slug, t.display_name AS "displayName", t.tier, t.region, t.placement, t.status,
@@ -208,11 +218,24 @@ export async function exportTenant(client: Queryable, ref: string, file: string,
       const header: ExportHeader = {
         format: EXPORT_FORMAT,
         version: EXPORT_VERSION,
-        tenant: { id: t.id, slug: t.slug, displayName: t.displayName, tier: t.tier, region: t.region, placement: t.placement, status: t.status },
+        tenant: {
+          id: t.id,
+          slug: t.slug,
+          displayName: t.displayName,
+          tier: t.tier,
+          region: t.region,
+          placement: t.placement,
+          status: t.status,
+        },
         region: (databaseRegion ?? t.region) as ExportHeader["region"],
         catalogue: {
           fingerprint: catalogueFingerprint(tables),
-          tables: tables.map((table) => ({ name: table.name, columns: allColumns(table).filter((c) => c.name !== "tenant_id").map((c) => ({ name: c.name, type: c.type })) })),
+          tables: tables.map((table) => ({
+            name: table.name,
+            columns: allColumns(table)
+              .filter((c) => c.name !== "tenant_id")
+              .map((c) => ({ name: c.name, type: c.type })),
+          })),
         },
         exportedAt: new Date().toISOString(),
         snapshotAt: t.snapshot_at,
@@ -244,13 +267,19 @@ export async function exportTenant(client: Queryable, ref: string, file: string,
         // Completeness: what we wrote is exactly what PostgreSQL holds for the tenant in this snapshot.
         const source = await tableChecksum(tx, schema, table, t.id);
         if (source.rows !== sum.rows || source.checksum !== sum.value()) {
-          throw new IncompleteExportError(`${schema}.${table.name}: wrote ${sum.rows} rows (${sum.value()}) but the source holds ${source.rows} (${source.checksum})`);
+          throw new IncompleteExportError(
+            `${schema}.${table.name}: wrote ${sum.rows} rows (${sum.value()}) but the source holds ${source.rows} (${source.checksum})`,
+          );
         }
         await emit(JSON.stringify({ end: table.name, rows: sum.rows, sha256: tableHash.digest("hex"), checksum: source.checksum }));
         summaries.push({ table: table.name, rows: sum.rows, checksum: source.checksum });
         progress(`${table.name}: ${sum.rows} row(s)`);
       }
-      const trailer = { trailer: true, tables: Object.fromEntries(summaries.map((s) => [s.table, { rows: s.rows, checksum: s.checksum }])), sha256: fileHash.copy().digest("hex") };
+      const trailer = {
+        trailer: true,
+        tables: Object.fromEntries(summaries.map((s) => [s.table, { rows: s.rows, checksum: s.checksum }])),
+        sha256: fileHash.copy().digest("hex"),
+      };
       const line = JSON.stringify(trailer) + "\n";
       bytes += Buffer.byteLength(line);
       await write(out.stream, line);
@@ -262,7 +291,12 @@ export async function exportTenant(client: Queryable, ref: string, file: string,
     const rows = report.summaries.reduce((n, s) => n + s.rows, 0);
     return {
       file,
-      tenant: { id: report.header.tenant.id, slug: report.header.tenant.slug, region: report.header.region, placement: report.header.tenant.placement },
+      tenant: {
+        id: report.header.tenant.id,
+        slug: report.header.tenant.slug,
+        region: report.header.region,
+        placement: report.header.tenant.placement,
+      },
       tables: report.summaries,
       rows,
       bytes,
@@ -308,7 +342,8 @@ async function readExport(path: string, onEvent: (e: Event) => Promise<void>, ba
   const lines = createInterface({ input, crlfDelay: Infinity });
   const fileHash = createHash("sha256");
   let header: ExportHeader | undefined;
-  let current: { table: string; columns: string[]; hash: ReturnType<typeof createHash>; sum: ContentChecksum; batch: (string | null)[][] } | undefined;
+  let current:
+    { table: string; columns: string[]; hash: ReturnType<typeof createHash>; sum: ContentChecksum; batch: (string | null)[][] } | undefined;
   const tables: ExportFile["tables"] = [];
   let trailer: z.infer<typeof Trailer> | undefined;
   let n = 0;
@@ -325,7 +360,8 @@ async function readExport(path: string, onEvent: (e: Event) => Promise<void>, ba
       if (!header) {
         const format = (value as { format?: unknown; version?: unknown }) ?? {};
         if (format.format !== EXPORT_FORMAT) fail(`line 1 is not an ${EXPORT_FORMAT} header`);
-        if (format.version !== EXPORT_VERSION) fail(`format version ${String(format.version)} is not supported (this tool reads version ${EXPORT_VERSION})`);
+        if (format.version !== EXPORT_VERSION)
+          fail(`format version ${String(format.version)} is not supported (this tool reads version ${EXPORT_VERSION})`);
         const parsed = ExportHeader.safeParse(value);
         if (!parsed.success) fail(`header: ${parsed.error.issues[0].path.join(".")} ${parsed.error.issues[0].message}`);
         header = parsed.data!;
@@ -336,7 +372,8 @@ async function readExport(path: string, onEvent: (e: Event) => Promise<void>, ba
       if (Array.isArray(value)) {
         if (!current) fail(`row outside a table at line ${n}`);
         const row = value as unknown[];
-        if (row.length !== current!.columns.length || !row.every((v) => v === null || typeof v === "string")) fail(`line ${n}: a row of ${current!.table} must be ${current!.columns.length} strings or nulls`);
+        if (row.length !== current!.columns.length || !row.every((v) => v === null || typeof v === "string"))
+          fail(`line ${n}: a row of ${current!.table} must be ${current!.columns.length} strings or nulls`);
         const text = line + "\n";
         fileHash.update(text);
         current!.hash.update(text);
@@ -353,10 +390,17 @@ async function readExport(path: string, onEvent: (e: Event) => Promise<void>, ba
         const start = TableStart.safeParse(record);
         if (!start.success || current) fail(`line ${n}: unexpected table start`);
         const declared = header.catalogue.tables.find((t) => t.name === start.data!.table);
-        if (!declared || JSON.stringify(declared.columns.map((c) => c.name)) !== JSON.stringify(start.data!.columns)) fail(`line ${n}: table ${start.data!.table} does not match the header`);
+        if (!declared || JSON.stringify(declared.columns.map((c) => c.name)) !== JSON.stringify(start.data!.columns))
+          fail(`line ${n}: table ${start.data!.table} does not match the header`);
         if (tables.some((t) => t.table === start.data!.table)) fail(`line ${n}: table ${start.data!.table} appears twice`);
         fileHash.update(line + "\n");
-        current = { table: start.data!.table, columns: start.data!.columns, hash: createHash("sha256"), sum: new ContentChecksum(), batch: [] };
+        current = {
+          table: start.data!.table,
+          columns: start.data!.columns,
+          hash: createHash("sha256"),
+          sum: new ContentChecksum(),
+          batch: [],
+        };
         await onEvent({ kind: "start", table: current.table, columns: current.columns });
       } else if ("end" in record) {
         const end = TableEnd.safeParse(record);
@@ -439,7 +483,8 @@ export function compatibility(header: ExportHeader, tables: readonly TenantTable
     for (const column of declared.columns) {
       const have = current.find((c) => c.name === column.name);
       if (!have) problems.push(`${declared.name}.${column.name} is not in this catalogue`);
-      else if (canonicalType(have.type) !== canonicalType(column.type)) problems.push(`${declared.name}.${column.name} is ${column.type} in the file but ${have.type} here`);
+      else if (canonicalType(have.type) !== canonicalType(column.type))
+        problems.push(`${declared.name}.${column.name} is ${column.type} in the file but ${have.type} here`);
     }
     for (const column of current) {
       if (!declared.columns.some((c) => c.name === column.name) && !column.nullable && column.default === undefined) {
@@ -466,16 +511,21 @@ export async function importTenant(client: Queryable, file: string, options: Imp
   const started = Date.now();
   const checked = await verifyExportFile(file);
   const { header } = checked;
-  progress(`checked ${file}: ${checked.tables.reduce((n, t) => n + t.rows, 0)} row(s) of ${header.tenant.slug}, exported ${header.exportedAt}`);
+  progress(
+    `checked ${file}: ${checked.tables.reduce((n, t) => n + t.rows, 0)} row(s) of ${header.tenant.slug}, exported ${header.exportedAt}`,
+  );
 
   const { problems, sameColumns } = compatibility(header, tables);
   if (problems.length) throw new ImportConflictError(`the file's catalogue does not fit this database: ${problems.join("; ")}`);
 
   const { rows: settings } = await client.query(`SELECT region FROM ${qualified(REGISTRY_SCHEMA, "database_settings")}`);
   const databaseRegion = settings[0]?.region as string | null;
-  if (header.region !== header.tenant.region) throw new CorruptExportError(file, `header region ${header.region} and tenant region ${header.tenant.region} differ`);
+  if (header.region !== header.tenant.region)
+    throw new CorruptExportError(file, `header region ${header.region} and tenant region ${header.tenant.region} differ`);
   if (databaseRegion && databaseRegion !== header.region) {
-    throw new ResidencyMismatchError(`the file holds ${header.tenant.slug}'s data from residency region "${header.region}"; this database serves "${databaseRegion}": refusing to import it here`);
+    throw new ResidencyMismatchError(
+      `the file holds ${header.tenant.slug}'s data from residency region "${header.region}"; this database serves "${databaseRegion}": refusing to import it here`,
+    );
   }
 
   // The target tenant.
@@ -484,17 +534,34 @@ export async function importTenant(client: Queryable, file: string, options: Imp
   if (options.as !== undefined) {
     const slug = TenantSlug.parse(options.as);
     if (await findTenant(client, slug)) throw new TenantExistsError(slug);
-    target = await createTenant(client, { slug, tier: header.tenant.tier, region: header.tenant.region, displayName: header.tenant.displayName });
+    target = await createTenant(client, {
+      slug,
+      tier: header.tenant.tier,
+      region: header.tenant.region,
+      displayName: header.tenant.displayName,
+    });
     created = true;
   } else {
     const existing = await findTenant(client, header.tenant.id);
     if (existing) {
-      if (existing.region !== header.region) throw new ResidencyMismatchError(`tenant ${existing.slug} has residency region "${existing.region}" but the file is from "${header.region}"`);
+      if (existing.region !== header.region)
+        throw new ResidencyMismatchError(
+          `tenant ${existing.slug} has residency region "${existing.region}" but the file is from "${header.region}"`,
+        );
       target = existing;
     } else {
       const bySlug = await findTenant(client, header.tenant.slug);
-      if (bySlug) throw new ImportConflictError(`slug ${header.tenant.slug} belongs to another tenant (${bySlug.id}) here: import with --as <new-slug>`);
-      target = await createTenant(client, { id: header.tenant.id, slug: header.tenant.slug, tier: header.tenant.tier, region: header.tenant.region, displayName: header.tenant.displayName });
+      if (bySlug)
+        throw new ImportConflictError(
+          `slug ${header.tenant.slug} belongs to another tenant (${bySlug.id}) here: import with --as <new-slug>`,
+        );
+      target = await createTenant(client, {
+        id: header.tenant.id,
+        slug: header.tenant.slug,
+        tier: header.tenant.tier,
+        region: header.tenant.region,
+        displayName: header.tenant.displayName,
+      });
       created = true;
     }
   }
@@ -507,7 +574,9 @@ export async function importTenant(client: Queryable, file: string, options: Imp
       const move = await openMove(tx, target.id);
       if (move) throw new ImportConflictError(`${target.slug} has an unfinished ${move.direction} (step ${move.step}): finish it first`);
       // A plain read (requireTenant would open a transaction of its own inside this one).
-      const { rows: registry } = await tx.query(`SELECT id, slug, placement FROM ${qualified(REGISTRY_SCHEMA, "tenants")} WHERE id = $1`, [target.id]);
+      const { rows: registry } = await tx.query(`SELECT id, slug, placement FROM ${qualified(REGISTRY_SCHEMA, "tenants")} WHERE id = $1`, [
+        target.id,
+      ]);
       const current = registry[0] as Pick<Tenant, "id" | "slug" | "placement">;
       if (!current) throw new ImportConflictError(`tenant ${target.slug} was deleted during the import`);
       const schema = tenantSchema(current);
@@ -522,7 +591,9 @@ export async function importTenant(client: Queryable, file: string, options: Imp
       );
       const present = existing.reduce((n: number, r: { n: string }) => n + Number(r.n), 0);
       if (present > 0 && !options.replace) {
-        throw new ImportConflictError(`${current.slug} already has ${present} row(s): import into an empty tenant, use --as <new-slug>, or restore with replace`);
+        throw new ImportConflictError(
+          `${current.slug} already has ${present} row(s): import into an empty tenant, use --as <new-slug>, or restore with replace`,
+        );
       }
       if (present > 0) {
         for (const table of tablesInDeleteOrder(tables)) {
@@ -537,13 +608,23 @@ export async function importTenant(client: Queryable, file: string, options: Imp
         file,
         async (e) => {
           if (e.kind === "rows") {
-            await insertRows(tx, schema, tables.find((t) => t.name === e.table)!, header, e.table, e.rows, target.id);
+            await insertRows(
+              tx,
+              schema,
+              tables.find((t) => t.name === e.table)!,
+              header,
+              e.table,
+              e.rows,
+              target.id,
+            );
           } else if (e.kind === "end") {
             const table = tables.find((t) => t.name === e.table)!;
             const now = await tableChecksum(tx, schema, table, target.id);
             const comparable = sameColumns.has(e.table);
             if (now.rows !== e.rows || (comparable && now.checksum !== e.checksum)) {
-              throw new IncompleteExportError(`${schema}.${e.table}: imported ${now.rows} rows (${now.checksum}) but the file holds ${e.rows} (${e.checksum})`);
+              throw new IncompleteExportError(
+                `${schema}.${e.table}: imported ${now.rows} rows (${now.checksum}) but the file holds ${e.rows} (${e.checksum})`,
+              );
             }
             results.push({ table: e.table, rows: now.rows, checksum: now.checksum, verified: comparable ? "checksum" : "rows" });
             progress(`${e.table}: ${now.rows} row(s) imported and verified`);
@@ -553,7 +634,13 @@ export async function importTenant(client: Queryable, file: string, options: Imp
       );
       return {
         file,
-        source: { id: header.tenant.id, slug: header.tenant.slug, region: header.region, exportedAt: header.exportedAt, snapshotAt: header.snapshotAt },
+        source: {
+          id: header.tenant.id,
+          slug: header.tenant.slug,
+          region: header.region,
+          exportedAt: header.exportedAt,
+          snapshotAt: header.snapshotAt,
+        },
         tenant: { id: target.id, slug: target.slug, created, schema },
         tables: results,
         rows: results.reduce((n, r) => n + r.rows, 0),
@@ -574,7 +661,15 @@ export async function importTenant(client: Queryable, file: string, options: Imp
 }
 
 /** One batch: a text array per column, unnested and cast to the catalogue's types, under the target's tenant id. */
-async function insertRows(tx: Queryable, schema: string, table: TenantTable, header: ExportHeader, name: string, rows: (string | null)[][], tenantId: string): Promise<void> {
+async function insertRows(
+  tx: Queryable,
+  schema: string,
+  table: TenantTable,
+  header: ExportHeader,
+  name: string,
+  rows: (string | null)[][],
+  tenantId: string,
+): Promise<void> {
   const declared = header.catalogue.tables.find((t) => t.name === name)!.columns.map((c) => c.name);
   const types = new Map(allColumns(table).map((c) => [c.name, c.type]));
   const columns = declared.map(ident).join(", ");
@@ -582,5 +677,8 @@ async function insertRows(tx: Queryable, schema: string, table: TenantTable, hea
   const unnest = declared.map((_c, i) => `$${i + 2}::text[]`).join(", ");
   const aliases = declared.map((_c, i) => `c${i}`).join(", ");
   const params: unknown[] = [tenantId, ...declared.map((_c, i) => rows.map((r) => r[i]))];
-  await tx.query(`INSERT INTO ${qualified(schema, table.name)} (tenant_id, ${columns}) SELECT $1, ${casts} FROM unnest(${unnest}) AS u(${aliases})`, params);
+  await tx.query(
+    `INSERT INTO ${qualified(schema, table.name)} (tenant_id, ${columns}) SELECT $1, ${casts} FROM unnest(${unnest}) AS u(${aliases})`,
+    params,
+  );
 }

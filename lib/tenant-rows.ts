@@ -94,7 +94,14 @@ export async function tableChecksum(tx: Queryable, schema: string, table: Tenant
   return { rows: Number(rows[0].rows), checksum: formatChecksum(rows[0].rows, rows[0].hi, rows[0].lo) };
 }
 
-export async function missingKeys(tx: Queryable, from: string, to: string, table: TenantTable, tenantId: string, limit = 10): Promise<string[]> {
+export async function missingKeys(
+  tx: Queryable,
+  from: string,
+  to: string,
+  table: TenantTable,
+  tenantId: string,
+  limit = 10,
+): Promise<string[]> {
   const { rows } = await tx.query(renderMissingKeys(from, to, table), [tenantId, limit]);
   return rows.map((r: { id: string }) => r.id);
 }
@@ -159,7 +166,13 @@ export function renderUpsertKeys(source: string, target: string, table: TenantTa
 }
 
 /** Compares one tenant's rows in two schemas, table by table, in one pass each (renderCompare). */
-export async function verifyCopy(tx: Queryable, source: string, target: string, tables: readonly TenantTable[], tenantId: string): Promise<TableVerification[]> {
+export async function verifyCopy(
+  tx: Queryable,
+  source: string,
+  target: string,
+  tables: readonly TenantTable[],
+  tenantId: string,
+): Promise<TableVerification[]> {
   const out: TableVerification[] = [];
   for (const table of tables) {
     const { rows } = await tx.query(renderCompare(source, target, table), [tenantId]);
@@ -176,7 +189,12 @@ export async function verifyCopy(tx: Queryable, source: string, target: string, 
     };
     out.push({
       ...v,
-      ok: v.sourceRows === v.targetRows && v.sourceChecksum === v.targetChecksum && !v.missingInTarget.length && !v.extraInTarget.length && v.different === 0,
+      ok:
+        v.sourceRows === v.targetRows &&
+        v.sourceChecksum === v.targetChecksum &&
+        !v.missingInTarget.length &&
+        !v.extraInTarget.length &&
+        v.different === 0,
     });
   }
   return out;
@@ -194,7 +212,14 @@ export interface TableDiff {
  * The differences between source and target, per table, when there are at most `limit` in all;
  * undefined when there are more (then a set-based sync is cheaper than key lists).
  */
-export async function diffTenantRows(tx: Queryable, source: string, target: string, tables: readonly TenantTable[], tenantId: string, limit = 100_000): Promise<TableDiff[] | undefined> {
+export async function diffTenantRows(
+  tx: Queryable,
+  source: string,
+  target: string,
+  tables: readonly TenantTable[],
+  tenantId: string,
+  limit = 100_000,
+): Promise<TableDiff[] | undefined> {
   const out: TableDiff[] = [];
   let total = 0;
   for (const table of tables) {
@@ -211,11 +236,21 @@ export async function diffTenantRows(tx: Queryable, source: string, target: stri
 }
 
 /** Applies diffs: deletes referencing tables first, then inserts/updates referenced tables first. Returns rows written. */
-export async function applyDiff(tx: Queryable, source: string, target: string, diffs: TableDiff[], tenantId: string, chunk = 10_000): Promise<number> {
+export async function applyDiff(
+  tx: Queryable,
+  source: string,
+  target: string,
+  diffs: TableDiff[],
+  tenantId: string,
+  chunk = 10_000,
+): Promise<number> {
   let written = 0;
   for (const d of [...diffs].reverse()) {
     for (let i = 0; i < d.gone.length; i += chunk) {
-      const { rowCount } = await tx.query(`DELETE FROM ${qualified(target, d.table.name)} WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, [tenantId, d.gone.slice(i, i + chunk)]);
+      const { rowCount } = await tx.query(`DELETE FROM ${qualified(target, d.table.name)} WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, [
+        tenantId,
+        d.gone.slice(i, i + chunk),
+      ]);
       written += rowCount ?? 0;
     }
   }
@@ -229,7 +264,13 @@ export async function applyDiff(tx: Queryable, source: string, target: string, d
 }
 
 /** Deletes the tenant's rows in `target` whose keys are gone from `source`, referencing tables first. */
-export async function deleteGoneRows(tx: Queryable, source: string, target: string, tables: readonly TenantTable[], tenantId: string): Promise<Record<string, number>> {
+export async function deleteGoneRows(
+  tx: Queryable,
+  source: string,
+  target: string,
+  tables: readonly TenantTable[],
+  tenantId: string,
+): Promise<Record<string, number>> {
   const deleted: Record<string, number> = {};
   for (const table of [...tables].reverse()) {
     const { rowCount } = await tx.query(renderSyncDelete(source, target, table), [tenantId]);
@@ -249,7 +290,13 @@ export async function upsertRows(tx: Queryable, source: string, target: string, 
  * tables first), then inserts missing and updates changed rows (referenced tables first). Returns
  * the rows written per table.
  */
-export async function syncTenantRows(tx: Queryable, source: string, target: string, tables: readonly TenantTable[], tenantId: string): Promise<Record<string, number>> {
+export async function syncTenantRows(
+  tx: Queryable,
+  source: string,
+  target: string,
+  tables: readonly TenantTable[],
+  tenantId: string,
+): Promise<Record<string, number>> {
   const written = await deleteGoneRows(tx, source, target, tables, tenantId);
   for (const table of tables) written[table.name] += await upsertRows(tx, source, target, table, tenantId);
   return written;

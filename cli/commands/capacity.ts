@@ -29,10 +29,16 @@ export const capacityCommand: Command = {
         [
           ["dedicated schemas", `${report.dedicatedSchemas} of ${report.maxDedicatedSchemas}`],
           ["max_connections", report.inputs.maxConnections],
-          ["memory", `${report.inputs.memoryMiB} MiB (${report.inputs.memorySource === "shared_buffers" ? "assumed 4 × shared_buffers: set alphapulse.memory_mib" : report.inputs.memorySource})`],
+          [
+            "memory",
+            `${report.inputs.memoryMiB} MiB (${report.inputs.memorySource === "shared_buffers" ? "assumed 4 × shared_buffers: set alphapulse.memory_mib" : report.inputs.memorySource})`,
+          ],
           ["catalog cache per schema per backend", `${Math.round(report.catalogCacheBytesPerSchema / 1024)} KB`],
           ["lockable relations per schema", report.lockableRelationsPerSchema],
-          ["max_locks_per_transaction", `${report.inputs.maxLocksPerTransaction} (cap needs ${report.maxLocksPerTransaction}, schemas now need ${neededNow})`],
+          [
+            "max_locks_per_transaction",
+            `${report.inputs.maxLocksPerTransaction} (cap needs ${report.maxLocksPerTransaction}, schemas now need ${neededNow})`,
+          ],
         ],
       ),
     );

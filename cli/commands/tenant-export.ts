@@ -30,7 +30,10 @@ export const tenantExportCommand: Command = {
     ctx.out.result(report, () =>
       [
         `exported ${report.tenant.slug} (${report.tenant.id}, region ${report.tenant.region}, ${report.tenant.placement}) to ${report.file}`,
-        table(["table", "rows", "checksum"], report.tables.map((t) => [t.table, t.rows, t.checksum])),
+        table(
+          ["table", "rows", "checksum"],
+          report.tables.map((t) => [t.table, t.rows, t.checksum]),
+        ),
         `${report.rows} row(s), ${report.bytes} bytes, catalogue ${report.fingerprint}, ${report.durationMs} ms`,
       ].join("\n"),
     );

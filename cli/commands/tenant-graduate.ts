@@ -7,7 +7,15 @@
  * TENANCY_FAILPOINT=<point> kills the process at that point (crash tests, docs/enterprise.md).
  */
 import { DedicatedSchemaCapError } from "../../lib/dedicated";
-import { failpointFromEnv, FAILPOINTS, graduateTenant, MoveConflictError, MoveRefusedError, type MoveOptions, type MoveResult } from "../../lib/graduation";
+import {
+  failpointFromEnv,
+  FAILPOINTS,
+  graduateTenant,
+  MoveConflictError,
+  MoveRefusedError,
+  type MoveOptions,
+  type MoveResult,
+} from "../../lib/graduation";
 import { optionalFlag, parseInteger } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table, UsageError } from "../output";

@@ -25,7 +25,8 @@ export const tenantImportCommand: Command = {
     const asSlug = optionalFlag(ctx, "as");
     const as = asSlug === undefined ? undefined : parseField(TenantSlug, asSlug, "--as");
     const replace = ctx.flags.replace === true;
-    if (as !== undefined && replace) throw new UsageError("--replace restores an existing tenant; --as creates a new one: pick one", "--replace");
+    if (as !== undefined && replace)
+      throw new UsageError("--replace restores an existing tenant; --as creates a new one: pick one", "--replace");
     const report = await withConnection(ctx, async (client) => {
       try {
         return await importTenant(client, file, { as, replace, onProgress: (m) => ctx.out.progress(m) });
@@ -44,7 +45,10 @@ export const tenantImportCommand: Command = {
       [
         `imported ${report.source.slug} (exported ${report.source.exportedAt}) into ${report.tenant.slug} (${report.tenant.id}${report.tenant.created ? ", new" : ""}) in ${report.tenant.schema}` +
           (report.replacedRows ? `, replacing ${report.replacedRows} row(s)` : ""),
-        table(["table", "rows", "checksum", "verified by"], report.tables.map((t) => [t.table, t.rows, t.checksum, t.verified])),
+        table(
+          ["table", "rows", "checksum", "verified by"],
+          report.tables.map((t) => [t.table, t.rows, t.checksum, t.verified]),
+        ),
         `${report.rows} row(s) in ${report.durationMs} ms`,
       ].join("\n"),
     );

@@ -15,7 +15,12 @@ export const tenantLoginRoleCommand: Command = {
   words: ["tenant", "login-role"],
   summary: "create/update (or --drop) a dedicated tenant's own login role: its schema only, connection limit, statement timeout",
   usage: "tenant login-role <slug> [--connection-limit N] [--statement-timeout-ms N] [--drop]",
-  options: { ...CONNECTION_OPTIONS, "connection-limit": { type: "string" }, "statement-timeout-ms": { type: "string" }, drop: { type: "boolean", default: false } },
+  options: {
+    ...CONNECTION_OPTIONS,
+    "connection-limit": { type: "string" },
+    "statement-timeout-ms": { type: "string" },
+    drop: { type: "boolean", default: false },
+  },
   async run(ctx) {
     const ref = tenantRef(ctx);
     const limit = optionalFlag(ctx, "connection-limit");

@@ -34,12 +34,17 @@ export const tenantRestoreCommand: Command = {
     if (!existsSync(configPath)) throw new UsageError(`${configPath} does not exist`, "--pgbackrest-config");
     const stanza = optionalFlag(ctx, "stanza") ?? "main";
     if (!STANZA.test(stanza)) throw new UsageError(`must match ${STANZA}`, "--stanza");
-    const report = await withConnection(ctx, (client) => restoreTenantsAsOf(client, [ref], asOf, { configPath, stanza, onProgress: (m) => ctx.out.progress(m) }));
+    const report = await withConnection(ctx, (client) =>
+      restoreTenantsAsOf(client, [ref], asOf, { configPath, stanza, onProgress: (m) => ctx.out.progress(m) }),
+    );
     ctx.out.result(report, () => {
       const t = report.tenants[0];
       return [
         `restored ${t.import.tenant.slug} (${t.import.tenant.id}) as of ${report.asOf}: ${t.import.rows} row(s), replacing ${t.import.replacedRows}`,
-        table(["table", "rows", "checksum", "verified by"], t.import.tables.map((x) => [x.table, x.rows, x.checksum, x.verified])),
+        table(
+          ["table", "rows", "checksum", "verified by"],
+          t.import.tables.map((x) => [x.table, x.rows, x.checksum, x.verified]),
+        ),
         `pgBackRest restore ${report.restoreMs} ms, recovery ${report.recoveryMs} ms, total ${report.durationMs} ms`,
       ].join("\n");
     });

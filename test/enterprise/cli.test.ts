@@ -102,9 +102,21 @@ describe("bad input: exit 2, the field named, before connecting", () => {
     ["import --as a malformed slug", ["tenant", "import", "--in", "/etc/hostname", "--as", "X"], "--as"],
     ["import --as with --replace", ["tenant", "import", "--in", "/etc/hostname", "--as", "abc", "--replace"], "--replace"],
     ["restore without --as-of", ["tenant", "restore", "acme", "--pgbackrest-config", "/etc/hostname"], "--as-of"],
-    ["restore --as-of without a zone", ["tenant", "restore", "acme", "--as-of", "2025-10-20 14:00:00", "--pgbackrest-config", "/etc/hostname"], "--as-of"],
-    ["restore --as-of in the future", ["tenant", "restore", "acme", "--as-of", "2999-01-01T00:00:00Z", "--pgbackrest-config", "/etc/hostname"], "--as-of"],
-    ["restore with a missing config", ["tenant", "restore", "acme", "--as-of", "2025-10-20T14:00:00Z", "--pgbackrest-config", "/nonexistent.conf"], "--pgbackrest-config"],
+    [
+      "restore --as-of without a zone",
+      ["tenant", "restore", "acme", "--as-of", "2025-10-20 14:00:00", "--pgbackrest-config", "/etc/hostname"],
+      "--as-of",
+    ],
+    [
+      "restore --as-of in the future",
+      ["tenant", "restore", "acme", "--as-of", "2999-01-01T00:00:00Z", "--pgbackrest-config", "/etc/hostname"],
+      "--as-of",
+    ],
+    [
+      "restore with a missing config",
+      ["tenant", "restore", "acme", "--as-of", "2025-10-20T14:00:00Z", "--pgbackrest-config", "/nonexistent.conf"],
+      "--pgbackrest-config",
+    ],
     ["capacity with a silly memory size", ["capacity", "--memory-mib", "12"], "--memory-mib"],
   ])("%s", async (_name, argv, field) => {
     const r = await tenancy(...argv, "--json", "--database-url", url);
@@ -132,17 +144,20 @@ describe("the real process, killed with SIGKILL mid-graduation, then run again",
       });
     });
 
-  it.each(["cutover-before-commit", "during-removal"] as const)("killed at %s: rows intact in between, exactly once after the re-run", async (point) => {
-    const t = await seededTenant(env.admin, `kill-${point}`, 120);
-    const before = await checksums(env.admin, t.id, SHARED_SCHEMA);
-    const killed = await run(["tenant", "graduate", t.slug, "--database-url", url], { TENANCY_FAILPOINT: point });
-    expect(killed.signal).toBe("SIGKILL");
-    expect(await openMove(env.admin, t.id)).toMatchObject({ step: point === "cutover-before-commit" ? "prefilled" : "flipped" });
-    expect((await whereRowsAre(env.admin, t.id)).routed).toEqual(before);
+  it.each(["cutover-before-commit", "during-removal"] as const)(
+    "killed at %s: rows intact in between, exactly once after the re-run",
+    async (point) => {
+      const t = await seededTenant(env.admin, `kill-${point}`, 120);
+      const before = await checksums(env.admin, t.id, SHARED_SCHEMA);
+      const killed = await run(["tenant", "graduate", t.slug, "--database-url", url], { TENANCY_FAILPOINT: point });
+      expect(killed.signal).toBe("SIGKILL");
+      expect(await openMove(env.admin, t.id)).toMatchObject({ step: point === "cutover-before-commit" ? "prefilled" : "flipped" });
+      expect((await whereRowsAre(env.admin, t.id)).routed).toEqual(before);
 
-    const again = await run(["tenant", "graduate", t.slug, "--json", "--database-url", url]);
-    expect(again.code).toBe(0);
-    expect(JSON.parse(again.stdout)).toMatchObject({ resumed: true, alreadyThere: false });
-    expect(await whereRowsAre(env.admin, t.id)).toEqual({ placement: "dedicated", routed: before, shared: EMPTY, dedicated: before });
-  });
+      const again = await run(["tenant", "graduate", t.slug, "--json", "--database-url", url]);
+      expect(again.code).toBe(0);
+      expect(JSON.parse(again.stdout)).toMatchObject({ resumed: true, alreadyThere: false });
+      expect(await whereRowsAre(env.admin, t.id)).toEqual({ placement: "dedicated", routed: before, shared: EMPTY, dedicated: before });
+    },
+  );
 });

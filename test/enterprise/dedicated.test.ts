@@ -67,12 +67,15 @@ describe("dedicated schemas", () => {
   it("keep RLS as defence in depth: a query misrouted into acme's schema under globex's context sees nothing", async () => {
     const app = await env.connect(ROLES.app);
     const schema = dedicatedSchemaName(acme.id);
-    const count = (tenantId: string) => tenantTransaction(app, tenantId, async (c) => Number((await c.query(`SELECT count(*) FROM ${schema}.trades`)).rows[0].count));
+    const count = (tenantId: string) =>
+      tenantTransaction(app, tenantId, async (c) => Number((await c.query(`SELECT count(*) FROM ${schema}.trades`)).rows[0].count));
     expect(await count(acme.id)).toBe(100);
     expect(await count(globex.id)).toBe(0);
     // Nor can it write a row of its own there as acme.
     await expect(
-      tenantTransaction(app, globex.id, (c) => c.query(`INSERT INTO ${schema}.trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'X', 'buy', 1, 1)`, [acme.id])),
+      tenantTransaction(app, globex.id, (c) =>
+        c.query(`INSERT INTO ${schema}.trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'X', 'buy', 1, 1)`, [acme.id]),
+      ),
     ).rejects.toMatchObject({ code: "42501" });
 
     // Negative control: without RLS on that table the same misrouted query reads acme's trades.
@@ -87,7 +90,8 @@ describe("dedicated schemas", () => {
 
   it("routes a dedicated tenant's requests to its schema, shared tenants to the shared one", async () => {
     const app = await env.connect(ROLES.app);
-    const schemaOf = (id: string) => tenantTransaction(app, id, async (c) => (await c.query(`SELECT (current_schemas(false))[1] AS s`)).rows[0].s);
+    const schemaOf = (id: string) =>
+      tenantTransaction(app, id, async (c) => (await c.query(`SELECT (current_schemas(false))[1] AS s`)).rows[0].s);
     expect(await schemaOf(acme.id)).toBe(dedicatedSchemaName(acme.id));
     expect(await schemaOf(globex.id)).toBe("shared");
   });
@@ -100,7 +104,9 @@ describe("dedicated schemas", () => {
     expect(report.maxDedicatedSchemas).toBeLessThanOrEqual(existing);
     const err = await provisionDedicatedSchema(env.admin, initech, { capacity: { memoryMiB: 1 } }).catch((e) => e);
     expect(err).toBeInstanceOf(DedicatedSchemaCapError);
-    expect(err.message).toMatch(/dedicated schema cap reached: \d+ of \d+ in use\. The cap comes from max_connections=\d+ and 1 MiB of memory/);
+    expect(err.message).toMatch(
+      /dedicated schema cap reached: \d+ of \d+ in use\. The cap comes from max_connections=\d+ and 1 MiB of memory/,
+    );
     expect(await dedicatedSchemaCount(env.admin)).toBe(existing);
 
     // Graduation hits the same wall and leaves no open move behind.
@@ -127,7 +133,13 @@ describe("dedicated schemas", () => {
       [role],
     );
     expect(attributes[0]).toMatchObject({ rolconnlimit: 3, rolbypassrls: false, rolinherit: false, rolsuper: false });
-    expect(attributes[0].config).toEqual(expect.arrayContaining(["statement_timeout=30000", `search_path=${dedicatedSchemaName(acme.id)}`, `app.current_tenant_id=${acme.id}`]));
+    expect(attributes[0].config).toEqual(
+      expect.arrayContaining([
+        "statement_timeout=30000",
+        `search_path=${dedicatedSchemaName(acme.id)}`,
+        `app.current_tenant_id=${acme.id}`,
+      ]),
+    );
 
     const login = await env.connect(role);
     expect(Number((await login.query(`SELECT count(*) FROM trades`)).rows[0].count)).toBe(100);
@@ -147,7 +159,9 @@ describe("dedicated schemas", () => {
     expect((await tenantTransaction(app, globex.id, (c) => c.query(`SELECT count(*) FROM shared.trades`))).rows[0].count).toBe("80");
 
     // The isolation audit counts it as an RLS subject and finds nothing to say about it.
-    const findings = (await auditDatabase(env.admin)).filter((f) => f.object.includes(dedicatedSchemaName(acme.id)) || f.object.includes(role));
+    const findings = (await auditDatabase(env.admin)).filter(
+      (f) => f.object.includes(dedicatedSchemaName(acme.id)) || f.object.includes(role),
+    );
     expect(findings).toEqual([]);
 
     // Demotion refuses while the role exists (its services would lose their schema); dropping it removes every grant.

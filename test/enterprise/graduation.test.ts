@@ -58,7 +58,13 @@ describe("graduation and demotion", () => {
     const t = await seededTenant(env.admin, "pro-tenant", 10, "pro");
     await expect(graduateTenant(mover, t.slug)).rejects.toThrow(/enterprise/);
     const e = await seededTenant(env.admin, "half-moved", 10);
-    await expect(graduateTenant(mover, e.slug, { failpoint: (p) => { if (p === "after-prefill") throw new Error("crash"); } })).rejects.toThrow("crash");
+    await expect(
+      graduateTenant(mover, e.slug, {
+        failpoint: (p) => {
+          if (p === "after-prefill") throw new Error("crash");
+        },
+      }),
+    ).rejects.toThrow("crash");
     await expect(demoteTenant(mover, e.slug)).rejects.toThrow(/graduation of half-moved is in progress \(step target_ready\)/);
     await graduateTenant(mover, e.slug);
     expect(await openMove(env.admin, e.id)).toBeUndefined();
@@ -71,7 +77,11 @@ describe("graduation and demotion", () => {
       failpoint: async (p) => {
         if (p !== "after-prefill") return;
         await tenantTransaction(app, t.id, async (c) => {
-          inserted = (await c.query(`INSERT INTO trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'NEW', 'buy', 1, 2) RETURNING id`, [t.id])).rows[0].id;
+          inserted = (
+            await c.query(`INSERT INTO trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'NEW', 'buy', 1, 2) RETURNING id`, [
+              t.id,
+            ])
+          ).rows[0].id;
           await c.query(`UPDATE positions SET quantity = 42 WHERE symbol = 'AAPL'`);
           await c.query(`DELETE FROM risk_metrics WHERE metric = 'beta'`);
           // Deleting a position sets trades.position_id to NULL in the source: the copy must follow.
@@ -135,7 +145,9 @@ describe("graduation and demotion", () => {
 
     // Another tenant's transaction completes while the gate is held.
     const started = Date.now();
-    await tenantTransaction(appOther, other.id, (c) => c.query(`INSERT INTO trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'OTHER', 'buy', 1, 1)`, [other.id]));
+    await tenantTransaction(appOther, other.id, (c) =>
+      c.query(`INSERT INTO trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'OTHER', 'buy', 1, 1)`, [other.id]),
+    );
     expect(Date.now() - started).toBeLessThan(2_000);
     otherBefore = await checksums(env.admin, other.id, SHARED_SCHEMA);
 
@@ -162,7 +174,9 @@ describe("graduation and demotion", () => {
     const result = await move;
     // Released after the flip, it is routed to the new schema and its row is there, once.
     expect(await moving).toBe(dedicatedSchemaName(t.id));
-    const { rows: late } = await env.admin.query(`SELECT count(*)::int AS n FROM ${dedicatedSchemaName(t.id)}.trades WHERE symbol = 'LATE'`);
+    const { rows: late } = await env.admin.query(
+      `SELECT count(*)::int AS n FROM ${dedicatedSchemaName(t.id)}.trades WHERE symbol = 'LATE'`,
+    );
     expect(late[0].n).toBe(1);
     expect(result.writesHeldMs).toBeGreaterThanOrEqual(400);
   });
@@ -185,7 +199,9 @@ describe("graduation and demotion", () => {
     });
     await inPrefill;
     const started = Date.now();
-    await tenantTransaction(appOther, other.id, (c) => c.query(`INSERT INTO trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'DURING', 'buy', 1, 1)`, [other.id]));
+    await tenantTransaction(appOther, other.id, (c) =>
+      c.query(`INSERT INTO trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'DURING', 'buy', 1, 1)`, [other.id]),
+    );
     expect(Date.now() - started).toBeLessThan(1_000);
     otherBefore = await checksums(env.admin, other.id, SHARED_SCHEMA);
     release();
@@ -224,7 +240,12 @@ describe("graduation and demotion", () => {
       },
     });
     await atGate;
-    const attempt = tenantTransaction(rr, t.id, (c) => c.query(`INSERT INTO trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'RR', 'buy', 1, 1)`, [t.id]), "REPEATABLE READ").then(
+    const attempt = tenantTransaction(
+      rr,
+      t.id,
+      (c) => c.query(`INSERT INTO trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'RR', 'buy', 1, 1)`, [t.id]),
+      "REPEATABLE READ",
+    ).then(
       () => undefined,
       (err: { code?: string }) => err.code,
     );
@@ -241,7 +262,9 @@ describe("graduation and demotion", () => {
     const oldFunction = old
       .slice(old.indexOf("CREATE OR REPLACE FUNCTION"), old.lastIndexOf("END $$;") + "END $$;".length)
       .replace('"tenancy".enter_tenant(', '"tenancy".enter_tenant_0004(');
-    await env.admin.query(`SET ROLE ${ROLES.owner}; ${oldFunction}; GRANT EXECUTE ON FUNCTION tenancy.enter_tenant_0004(uuid) TO ${ROLES.app}; RESET ROLE`);
+    await env.admin.query(
+      `SET ROLE ${ROLES.owner}; ${oldFunction}; GRANT EXECUTE ON FUNCTION tenancy.enter_tenant_0004(uuid) TO ${ROLES.app}; RESET ROLE`,
+    );
     let reachedDemoteGate!: () => void;
     const atDemoteGate = new Promise<void>((r) => (reachedDemoteGate = r));
     let releaseDemote!: () => void;

@@ -40,7 +40,9 @@ export async function migratedDatabase(region: ResidencyRegion = "eu", url?: str
   const db = url ? undefined : await createTestDatabase("ent");
   const target = url ?? db!.url;
   const setup = await connect(target);
-  await setup.query(`ALTER DATABASE ${pg.escapeIdentifier(new URL(target).pathname.slice(1))} SET ${MEMORY_SETTING} = ${Number(memoryMiB)}`);
+  await setup.query(
+    `ALTER DATABASE ${pg.escapeIdentifier(new URL(target).pathname.slice(1))} SET ${MEMORY_SETTING} = ${Number(memoryMiB)}`,
+  );
   await setup.end();
   const admin = await connect(target);
   await migrate(admin, { region });
@@ -62,7 +64,13 @@ export async function migratedDatabase(region: ResidencyRegion = "eu", url?: str
   };
 }
 
-export async function seededTenant(client: pg.Client, slug: string, trades = 200, tier: Tier = "enterprise", region: ResidencyRegion = "eu"): Promise<Tenant> {
+export async function seededTenant(
+  client: pg.Client,
+  slug: string,
+  trades = 200,
+  tier: Tier = "enterprise",
+  region: ResidencyRegion = "eu",
+): Promise<Tenant> {
   const tenant = await createTenant(client, { slug, tier, region });
   await seedTenant(client, tenant, { trades });
   return tenant;
@@ -99,7 +107,12 @@ export async function whereRowsAre(client: pg.Client, tenantId: string) {
 }
 
 /** Runs one tenant transaction as app_user the way services do: enter_tenant() first. */
-export async function tenantTransaction<T>(app: pg.Client, tenantId: string, fn: (c: pg.Client) => Promise<T>, isolation = "READ COMMITTED"): Promise<T> {
+export async function tenantTransaction<T>(
+  app: pg.Client,
+  tenantId: string,
+  fn: (c: pg.Client) => Promise<T>,
+  isolation = "READ COMMITTED",
+): Promise<T> {
   await app.query(`BEGIN ISOLATION LEVEL ${isolation}`);
   try {
     await app.query(`SELECT tenancy.enter_tenant($1)`, [tenantId]);

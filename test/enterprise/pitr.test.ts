@@ -27,12 +27,24 @@ beforeAll(async () => {
   root = serviceDirectory("alphapulse-pitr");
   const pgRoot = ensureServiceDirectory(path.join(root, "pg"));
   const port = await freePort();
-  const configPath = writeLocalPitrSetup({ root, stanza: STANZA, pgPath: path.join(pgRoot, "data"), pgPort: port, pgSocketPath: path.join(pgRoot, "sockets") });
+  const configPath = writeLocalPitrSetup({
+    root,
+    stanza: STANZA,
+    pgPath: path.join(pgRoot, "data"),
+    pgPort: port,
+    pgSocketPath: path.join(pgRoot, "sockets"),
+  });
   const { fsync, synchronous_commit, shared_buffers, max_connections } = THROWAWAY_SETTINGS;
   server = await startPostgres({
     dataDir: path.join(pgRoot, "data"),
     port,
-    settings: { fsync, synchronous_commit, shared_buffers, max_connections, ...stringify(archivedClusterSettings({ stanza: STANZA, configPath })) },
+    settings: {
+      fsync,
+      synchronous_commit,
+      shared_buffers,
+      max_connections,
+      ...stringify(archivedClusterSettings({ stanza: STANZA, configPath })),
+    },
   });
   backrest = new PgBackRest(configPath, STANZA);
   await backrest.stanzaCreate();

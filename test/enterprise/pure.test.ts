@@ -10,8 +10,22 @@ import {
   schemaCapacity,
   schemaCapacitySettings,
 } from "../../lib/schema-capacity";
-import { archivedClusterSettings, localPgbackrestConf, parseRecoveryTarget, restoreArguments, scratchClusterSettings } from "../../lib/pitr";
-import { renderChecksum, renderCompare, renderDiffKeys, renderMissingKeys, renderSyncDelete, renderSyncUpsert, renderUpsertKeys } from "../../lib/tenant-rows";
+import {
+  archivedClusterSettings,
+  localPgbackrestConf,
+  parseRecoveryTarget,
+  restoreArguments,
+  scratchClusterSettings,
+} from "../../lib/pitr";
+import {
+  renderChecksum,
+  renderCompare,
+  renderDiffKeys,
+  renderMissingKeys,
+  renderSyncDelete,
+  renderSyncUpsert,
+  renderUpsertKeys,
+} from "../../lib/tenant-rows";
 
 describe("schema capacity", () => {
   it("counts the relations of one tenant schema from the catalogue", () => {
@@ -29,17 +43,25 @@ describe("schema capacity", () => {
     { memoryMiB: 65_536, maxConnections: 200, cap: 1613, locks: 345 },
     { memoryMiB: 4_096, maxConnections: 400, cap: 50, locks: 64 },
     { memoryMiB: 512, maxConnections: 300, cap: 8, locks: 64 },
-  ])("$memoryMiB MiB and $maxConnections connections: cap $cap, max_locks_per_transaction $locks", ({ memoryMiB, maxConnections, cap, locks }) => {
-    const c = schemaCapacity({ memoryMiB, maxConnections });
-    expect(c.maxDedicatedSchemas).toBe(cap);
-    expect(c.maxLocksPerTransaction).toBe(locks);
-    expect(schemaCapacitySettings({ memoryMiB, maxConnections })).toEqual({ max_locks_per_transaction: locks, "alphapulse.memory_mib": memoryMiB });
-    // The lock table really covers the cap: slots × locks ≥ every relation, with headroom.
-    expect(locks * maxConnections).toBeGreaterThanOrEqual((cap + 1) * 34 + 256);
-  });
+  ])(
+    "$memoryMiB MiB and $maxConnections connections: cap $cap, max_locks_per_transaction $locks",
+    ({ memoryMiB, maxConnections, cap, locks }) => {
+      const c = schemaCapacity({ memoryMiB, maxConnections });
+      expect(c.maxDedicatedSchemas).toBe(cap);
+      expect(c.maxLocksPerTransaction).toBe(locks);
+      expect(schemaCapacitySettings({ memoryMiB, maxConnections })).toEqual({
+        max_locks_per_transaction: locks,
+        "alphapulse.memory_mib": memoryMiB,
+      });
+      // The lock table really covers the cap: slots × locks ≥ every relation, with headroom.
+      expect(locks * maxConnections).toBeGreaterThanOrEqual((cap + 1) * 34 + 256);
+    },
+  );
 
   it("sizes locks with prepared transactions too, and never below PostgreSQL's default", () => {
-    expect(requiredMaxLocksPerTransaction(1000, { maxConnections: 100, maxPreparedTransactions: 100 })).toBe(Math.ceil((1001 * 34 + 256) * 1.25 / 200));
+    expect(requiredMaxLocksPerTransaction(1000, { maxConnections: 100, maxPreparedTransactions: 100 })).toBe(
+      Math.ceil(((1001 * 34 + 256) * 1.25) / 200),
+    );
     expect(requiredMaxLocksPerTransaction(0, { maxConnections: 1000 })).toBe(64);
   });
 
@@ -140,7 +162,12 @@ describe("dedicated login role plan", () => {
   const schema = `"tenant_0b5e8f3c1d2a4c8e9f1a2b3c4d5e6f70"`;
 
   it("creates the role with its limits, per-database routing, and exactly its grants and policies", () => {
-    const plan = planTenantLoginRole({ id, tier: "enterprise" }, "alphapulse", { exists: false, policies: new Set(["positions"]) }, { connectionLimit: 5, tables: [tenantTable("positions"), tenantTable("trades")] });
+    const plan = planTenantLoginRole(
+      { id, tier: "enterprise" },
+      "alphapulse",
+      { exists: false, policies: new Set(["positions"]) },
+      { connectionLimit: 5, tables: [tenantTable("positions"), tenantTable("trades")] },
+    );
     expect(plan.role).toEqual([
       `CREATE ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT CONNECTION LIMIT 5`,
       `ALTER ROLE ${role} SET statement_timeout = 30000`,
@@ -161,9 +188,13 @@ describe("dedicated login role plan", () => {
 
   it("alters an existing role, takes the tier's timeout by default, and validates limits", () => {
     const plan = planTenantLoginRole({ id, tier: "pro" }, "db", { exists: true, policies: new Set() }, { password: "it's" });
-    expect(plan.role[0]).toBe(`ALTER ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT CONNECTION LIMIT 20 PASSWORD 'it''s'`);
+    expect(plan.role[0]).toBe(
+      `ALTER ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT CONNECTION LIMIT 20 PASSWORD 'it''s'`,
+    );
     expect(plan.role[1]).toBe(`ALTER ROLE ${role} SET statement_timeout = 10000`);
-    expect(() => planTenantLoginRole({ id, tier: "pro" }, "db", { exists: true, policies: new Set() }, { connectionLimit: 0 })).toThrow(/connectionLimit/);
+    expect(() => planTenantLoginRole({ id, tier: "pro" }, "db", { exists: true, policies: new Set() }, { connectionLimit: 0 })).toThrow(
+      /connectionLimit/,
+    );
     expect(() => planTenantLoginRole({ id: "nope", tier: "pro" }, "db", { exists: true, policies: new Set() })).toThrow();
   });
 });
@@ -191,7 +222,9 @@ describe("PITR configuration and commands", () => {
   });
 
   it("restores into a scratch directory to a time, promotes, and never archives from the copy", () => {
-    expect(restoreArguments({ configPath: "/r/pgbackrest.conf", stanza: "main", pgPath: "/s/data", target: "2025-10-20T14:05:00.25Z" })).toEqual([
+    expect(
+      restoreArguments({ configPath: "/r/pgbackrest.conf", stanza: "main", pgPath: "/s/data", target: "2025-10-20T14:05:00.25Z" }),
+    ).toEqual([
       "--config=/r/pgbackrest.conf",
       "--stanza=main",
       "--pg1-path=/s/data",
@@ -237,6 +270,10 @@ describe("PITR configuration and commands", () => {
       archive_timeout: 60,
       max_wal_senders: 3,
     });
-    expect(scratchClusterSettings({ port: 6000, socketDir: "/s/sockets" })).toMatchObject({ port: 6000, archive_mode: "off", listen_addresses: "127.0.0.1" });
+    expect(scratchClusterSettings({ port: 6000, socketDir: "/s/sockets" })).toMatchObject({
+      port: 6000,
+      archive_mode: "off",
+      listen_addresses: "127.0.0.1",
+    });
   });
 });
