@@ -203,10 +203,7 @@ export interface AuditOptions {
  * SECURITY DEFINER functions the subject roles may execute, each reviewed. The rule stays: nothing
  * here may return or change another tenant's rows. A reviewed function must still pin search_path.
  */
-export const REVIEWED_SECURITY_DEFINER: Readonly<Record<string, string>> = {
-  "tenancy.lock_current_tenant_row()":
-    "locks FOR SHARE the registry row of the session's own tenant setting (graduation gate under REPEATABLE READ); returns nothing and writes nothing",
-};
+export const REVIEWED_SECURITY_DEFINER: Readonly<Record<string, string>> = {};
 
 // --- rules (pure) ------------------------------------------------------------------------------
 

@@ -315,4 +315,45 @@ BEGIN
 END $$;
 `,
   },
+  {
+    version: "0008",
+    name: "the REPEATABLE READ registry row lock without a SECURITY DEFINER function",
+    sql: `
+-- 0005 locked the tenant's registry row FOR SHARE through a SECURITY DEFINER function, because a row
+-- lock needs UPDATE privilege. No SECURITY DEFINER function is executable by the app roles (the
+-- audit's rule), so the caller now holds what the lock needs and nothing more: UPDATE on one
+-- column, through a policy that sees only the row of the session's own tenant setting and whose
+-- WITH CHECK (false) refuses every actual update. A FOR SHARE lock is all it can do with it.
+GRANT UPDATE (updated_at) ON ${reg}.tenants TO ${app}, ${readonly};
+CREATE POLICY tenant_self_lock ON ${reg}.tenants FOR UPDATE TO ${app}, ${readonly}
+  USING (id = ${reg}.setting_tenant_id()) WITH CHECK (false);
+
+CREATE OR REPLACE FUNCTION ${reg}.enter_tenant(tenant uuid) RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  t record;
+  target_schema text;
+BEGIN
+  IF tenant IS NULL THEN
+    RAISE EXCEPTION 'enter_tenant: tenant id is required' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  PERFORM set_config('app.current_tenant_id', tenant::text, true);
+  PERFORM pg_advisory_xact_lock_shared(hashtextextended('tenancy:tenant:' || tenant::text, 0));
+  -- REPEATABLE READ / SERIALIZABLE read-write transactions took their snapshot before the gate:
+  -- the row lock fails with 40001 (retry) when a placement flip updated the row after it (0005).
+  IF current_setting('transaction_isolation') <> 'read committed' AND current_setting('transaction_read_only') = 'off' THEN
+    PERFORM 1 FROM ${reg}.tenants tn WHERE tn.id = tenant FOR SHARE;
+  END IF;
+  SELECT tn.id, tn.placement, tn.status, tn.log_tag INTO t FROM ${reg}.tenants tn WHERE tn.id = tenant;
+  IF t.id IS NULL OR t.status <> 'active' THEN
+    PERFORM set_config('app.current_tenant_id', '', true);
+    RAISE EXCEPTION 'tenant % is unknown or suspended', tenant USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  target_schema := CASE WHEN t.placement = 'dedicated' THEN 'tenant_' || replace(t.id::text, '-', '') ELSE '${SHARED_SCHEMA}' END;
+  PERFORM set_config('search_path', quote_ident(target_schema), true);
+  PERFORM set_config('application_name', 'tenant:' || t.log_tag, true);
+  RETURN target_schema;
+END $$;
+DROP FUNCTION ${reg}.lock_current_tenant_row();
+`,
+  },
 ];
