@@ -249,6 +249,44 @@ export async function dropTenantLoginRole(client: Queryable, tenant: Pick<Tenant
   });
 }
 
+/** The registry stayed locked by long transactions for the whole retry budget of dropDedicatedSchema. */
+export class RegistryBusyError extends Error {
+  constructor(readonly schema: string) {
+    super(`could not drop ${schema}: long transactions keep the tenant registry locked; run the command again later`);
+    this.name = "RegistryBusyError";
+  }
+}
+
+/**
+ * Drops a dedicated schema without stalling other tenants. Its tables' foreign keys to
+ * tenancy.tenants go with it, and removing their triggers takes an ACCESS EXCLUSIVE lock on the
+ * registry, which every tenant transaction reads in enter_tenant(): waiting for that lock behind a
+ * long transaction would queue every tenant behind it. So each attempt waits at most 200 ms and
+ * backs off; after about a minute it gives up with RegistryBusyError (run the command again).
+ */
+export async function dropDedicatedSchema(
+  client: Queryable,
+  schema: string,
+  onRetry: (attempt: number) => void = () => {},
+  attempts = 60,
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await withTransaction(client, async (tx) => {
+        await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+        await tx.query(`SET LOCAL lock_timeout = 200`);
+        await tx.query(`DROP SCHEMA IF EXISTS ${ident(schema)} CASCADE`);
+      });
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== "55P03") throw err;
+      if (attempt >= attempts) throw new RegistryBusyError(schema);
+      onRetry(attempt);
+      await new Promise((r) => setTimeout(r, Math.min(1_000, 50 * attempt)));
+    }
+  }
+}
+
 export async function tenantLoginRoleExists(client: Queryable, tenant: Pick<Tenant, "id">): Promise<boolean> {
   const { rows } = await client.query(`SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists`, [
     tenantLoginRoleName(tenant.id),

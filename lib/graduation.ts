@@ -27,7 +27,7 @@
  */
 import { allColumns, catalogueFingerprint, TENANT_TABLES, tablesInDeleteOrder, type TenantTable } from "./catalogue";
 import { withTransaction, type Queryable } from "./db";
-import { DedicatedSchemaCapError, provisionDedicatedSchema, tenantLoginRoleExists } from "./dedicated";
+import { DedicatedSchemaCapError, dropDedicatedSchema, provisionDedicatedSchema, RegistryBusyError, tenantLoginRoleExists } from "./dedicated";
 import { ROLES } from "./roles";
 import type { CapacityInputs } from "./schema-capacity";
 import { planSchema, readSchemaStates, REGISTRY_SCHEMA, SHARED_SCHEMA } from "./schema";
@@ -467,7 +467,14 @@ async function runStep(ctx: StepContext, result: MoveResult): Promise<MoveStep> 
         }
       } else {
         await failpoint("during-removal");
-        await dropSchemaWithoutStalling(client, source, progress);
+        try {
+          await dropDedicatedSchema(client, source, (attempt) =>
+            progress({ step: "flipped", message: `dropping ${source}: registry busy, retrying (${attempt})` }),
+          );
+        } catch (err) {
+          if (err instanceof RegistryBusyError) throw new MoveConflictError(err.message);
+          throw err;
+        }
         progress({ step: "flipped", message: `dropped ${source}` });
       }
       await failpoint("after-removal");
@@ -476,40 +483,6 @@ async function runStep(ctx: StepContext, result: MoveResult): Promise<MoveStep> 
     }
     case "done":
       return "done";
-  }
-}
-
-/**
- * Drops a dedicated schema. Its tables' foreign keys to tenancy.tenants go with it, and removing
- * their triggers takes an ACCESS EXCLUSIVE lock on the registry, which every tenant transaction
- * reads in enter_tenant(): waiting for that lock behind a long transaction would stall every
- * tenant. So each attempt waits at most 200 ms and backs off; after about a minute the move stays
- * at "flipped" (its rows already live in the shared schema) and the command can be run again.
- */
-async function dropSchemaWithoutStalling(
-  client: Queryable,
-  schema: string,
-  progress: (p: MoveProgress) => void,
-  attempts = 60,
-): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await withTransaction(client, async (tx) => {
-        await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
-        await tx.query(`SET LOCAL lock_timeout = 200`);
-        await tx.query(`DROP SCHEMA IF EXISTS ${ident(schema)} CASCADE`);
-      });
-      return;
-    } catch (err) {
-      if ((err as { code?: string }).code !== "55P03") throw err;
-      if (attempt >= attempts) {
-        throw new MoveConflictError(
-          `could not drop ${schema}: long transactions keep the tenant registry locked; run the command again later`,
-        );
-      }
-      progress({ step: "flipped", message: `dropping ${schema}: registry busy, retrying (${attempt})` });
-      await new Promise((r) => setTimeout(r, Math.min(1_000, 50 * attempt)));
-    }
   }
 }
 

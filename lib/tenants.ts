@@ -5,6 +5,7 @@
  */
 import { tablesInDeleteOrder, TENANT_TABLES, type TenantTable } from "./catalogue";
 import { withTransaction, type Queryable } from "./db";
+import { dropDedicatedSchema, dropTenantLoginRole, tenantLoginRoleName } from "./dedicated";
 import { ROLES } from "./roles";
 import { REGISTRY_SCHEMA, SHARED_SCHEMA } from "./schema";
 import { ident, qualified } from "./sql";
@@ -149,38 +150,38 @@ export interface DeletedTenant {
   tenant: Tenant;
   deleted: TableCount[];
   droppedSchema?: string;
+  droppedLoginRole?: string;
 }
 
 /**
- * Offboarding: deletes every row of the tenant (referencing tables first), its dedicated schema if
- * it has one, and its registry entry, in one transaction. Either all of it happens or none.
+ * Offboarding, in steps that are each idempotent, so an interrupted run is finished by running it
+ * again: the tenant is suspended first (no new access while it goes), its rows are deleted in one
+ * transaction (referencing tables first, from its dedicated schema and from the shared one, where an
+ * interrupted move may have left some), its dedicated schema is dropped without stalling other
+ * tenants (lib/dedicated.ts), its login role is dropped, and last its registry entry.
+ * The registry entry goes last so that, until the end, the tenant can still be found and retried.
  */
 export async function deleteTenant(client: Queryable, ref: string, tables: readonly TenantTable[] = TENANT_TABLES): Promise<DeletedTenant> {
   const tenant = await requireTenant(client, ref);
-  const schema = tenantSchema(tenant);
-  return withTransaction(client, async (tx) => {
-    await tx.query(`SET LOCAL ROLE ${ident(ROLES.maintenance)}`);
-    const deleted: TableCount[] = [];
+  if (tenant.status !== "suspended") await setTenantStatus(client, tenant.id, "suspended");
+  const dedicated = dedicatedSchemaName(tenant.id);
+  const schemaExists = async () => (await client.query(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [dedicated])).rows.length > 0;
+  const hasDedicatedSchema = await schemaExists();
+
+  const deleted = await withRole(client, ROLES.maintenance, async (tx) => {
+    const counts: TableCount[] = [];
     for (const table of tablesInDeleteOrder(tables)) {
-      const { rowCount } = await tx.query(`DELETE FROM ${qualified(schema, table.name)} WHERE tenant_id = $1`, [tenant.id]);
-      deleted.push({ table: table.name, rows: rowCount ?? 0 });
-    }
-    // Rows left behind in the shared schema by an interrupted move are deleted too.
-    if (schema !== SHARED_SCHEMA) {
-      for (const table of tablesInDeleteOrder(tables)) {
-        const { rowCount } = await tx.query(`DELETE FROM ${qualified(SHARED_SCHEMA, table.name)} WHERE tenant_id = $1`, [tenant.id]);
-        deleted.find((d) => d.table === table.name)!.rows += rowCount ?? 0;
+      let rows = 0;
+      for (const schema of hasDedicatedSchema ? [dedicated, SHARED_SCHEMA] : [SHARED_SCHEMA]) {
+        rows += (await tx.query(`DELETE FROM ${qualified(schema, table.name)} WHERE tenant_id = $1`, [tenant.id])).rowCount ?? 0;
       }
+      counts.push({ table: table.name, rows });
     }
-    await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
-    let droppedSchema: string | undefined;
-    const dedicated = dedicatedSchemaName(tenant.id);
-    const { rows } = await tx.query(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [dedicated]);
-    if (rows.length) {
-      await tx.query(`DROP SCHEMA ${ident(dedicated)} CASCADE`);
-      droppedSchema = dedicated;
-    }
-    await tx.query(`DELETE FROM ${registry} WHERE id = $1`, [tenant.id]);
-    return { tenant, deleted: deleted.reverse(), droppedSchema };
+    return counts.reverse();
   });
+
+  if (hasDedicatedSchema) await dropDedicatedSchema(client, dedicated);
+  const droppedLoginRole = (await dropTenantLoginRole(client, tenant)) ? tenantLoginRoleName(tenant.id) : undefined;
+  await withRole(client, ROLES.owner, (tx) => tx.query(`DELETE FROM ${registry} WHERE id = $1`, [tenant.id]));
+  return { tenant, deleted, droppedSchema: hasDedicatedSchema ? dedicated : undefined, droppedLoginRole };
 }

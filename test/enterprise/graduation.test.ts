@@ -5,9 +5,9 @@ import { demoteTenant, FAILPOINTS, graduateTenant, openMove, tenantGateKey, type
 import { MIGRATIONS } from "../../lib/migrations";
 import { SHARED_SCHEMA } from "../../lib/schema";
 import { dedicatedSchemaName, type Tenant } from "../../lib/tenant";
-import { provisionDedicatedSchema } from "../../lib/dedicated";
+import { ensureTenantLoginRole, provisionDedicatedSchema, tenantLoginRoleExists } from "../../lib/dedicated";
 import { syncTenantRows, verifyCopy } from "../../lib/tenant-rows";
-import { requireTenant, withRole } from "../../lib/tenants";
+import { deleteTenant, findTenant, requireTenant, withRole } from "../../lib/tenants";
 import { checksums, EMPTY, migratedDatabase, ROLES, seededTenant, tenantTransaction, whereRowsAre, type EnterpriseDb } from "./helpers";
 
 let env: EnterpriseDb;
@@ -329,6 +329,31 @@ describe("removing a dedicated schema", () => {
     await stalled;
     // (u's rows are gone with the schema: it is only the control.)
     await env.admin.query(`DELETE FROM tenancy.tenants WHERE id = $1`, [u.id]);
+  });
+});
+
+describe("offboarding a dedicated tenant", () => {
+  it("removes rows, schema, login role and registry entry, without stalling other tenants behind a long transaction", async () => {
+    const t = await seededTenant(env.admin, "offboarded", 20);
+    await graduateTenant(mover, t.slug);
+    await ensureTenantLoginRole(env.admin, await requireTenant(env.admin, t.id));
+    const long = await env.connect(ROLES.app);
+    const fresh = await env.connect(ROLES.app);
+    await long.query("BEGIN");
+    await long.query(`SELECT tenancy.enter_tenant($1)`, [other.id]);
+    const offboarding = deleteTenant(env.admin, t.slug); // dropping a login role needs a role administrator
+    await new Promise((r) => setTimeout(r, 700));
+    const started = Date.now();
+    await tenantTransaction(fresh, other.id, (c) => c.query(`SELECT count(*) FROM trades`));
+    expect(Date.now() - started).toBeLessThan(400);
+    await long.query("COMMIT");
+    const result = await offboarding;
+    expect(result.deleted.find((d) => d.table === "trades")?.rows).toBe(20);
+    expect(result.droppedSchema).toBe(dedicatedSchemaName(t.id));
+    expect(await tenantLoginRoleExists(env.admin, t)).toBe(false);
+    expect(await findTenant(env.admin, t.id)).toBeUndefined();
+    const { rows } = await env.admin.query(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [dedicatedSchemaName(t.id)]);
+    expect(rows).toHaveLength(0);
   });
 });
 
