@@ -21,6 +21,7 @@
  * - Alarms: replication lag, disk, connections, backup age, WAL archiving, EC2 system status
  *   (with automatic recovery). The log group receives the server and pgBackRest logs.
  */
+import { schemaCapacitySettings } from "../../lib/schema-capacity";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { renderPostgresNodeCloudInit, type NodeRole } from "../../lib/cloud-init/postgres-node";
@@ -163,6 +164,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
         replicationSettings(),
         walArchivingSettings({ stanza: STANZA }),
         loggingSettings(),
+        // The dedicated-schema cap's lock table (pg_dump/pg_upgrade lock every relation) and the memory it was sized for.
+        schemaCapacitySettings({ memoryMiB: args.memoryMiB, maxConnections }),
       ),
       [`Rendered by components/aws/postgres-cluster.ts for ${name}; do not edit on the node.`],
     );

@@ -1,3 +1,4 @@
+import { schemaCapacitySettings } from "../../lib/schema-capacity";
 import { beforeAll, describe, expect, it } from "vitest";
 import { CLUSTER_ROLES, PostgresCluster, type PostgresClusterArgs } from "../../components/aws/postgres-cluster";
 import { NODE_PATHS } from "../../lib/cloud-init/postgres-node";
@@ -100,6 +101,9 @@ describe("PostgresCluster nodes", () => {
       "shared_buffers = '8192MB'",
       "max_connections = 200",
       "ssl = on",
+      // sized for the dedicated-schema cap of this machine (lib/schema-capacity.ts)
+      `max_locks_per_transaction = ${schemaCapacitySettings({ memoryMiB: 32768, maxConnections: 200 }).max_locks_per_transaction}`,
+      "alphapulse.memory_mib = 32768",
     ]) {
       expect(conf.split("\n")).toContain(line);
     }
