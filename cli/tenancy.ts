@@ -38,8 +38,13 @@ function findCommand(argv: string[]): { command: Command; rest: string[] } | und
 }
 
 function helpText(): string {
-  const width = Math.max(...commands.map((c) => c.usage.length));
-  return ["usage: tenancy <command> [options] [--json]", "", ...commands.map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`)].join("\n");
+  return [
+    "usage: tenancy <command> [options] [--json]",
+    "",
+    ...commands.flatMap((c) => [`  tenancy ${c.usage}`, `      ${c.summary}`]),
+    "",
+    "Every command takes --json. Exit codes: 0 ok, 1 problems found or failed, 2 bad input (nothing written).",
+  ].join("\n");
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -23,7 +23,7 @@ import { tenantRestoreCommand } from "./tenant-restore";
 import { tenantResumeCommand, tenantSuspendCommand } from "./tenant-suspend";
 
 export const commands: Command[] = [
-  // data layer (issue 2)
+  // the database and the tenant lifecycle
   migrateCommand,
   tenantCreateCommand,
   tenantListCommand,
@@ -33,16 +33,7 @@ export const commands: Command[] = [
   tenantDeleteCommand,
   seedCommand,
   auditCommand,
-  // Redis tenancy (issue 5)
-  cacheGrantCommand,
-  cacheRevokeCommand,
-  cacheUsageCommand,
-  // PgBouncer (issue 4)
-  pgbouncerRenderCommand,
-  // per-tenant observability (issue 10)
-  topCommand,
-  slowCommand,
-  // enterprise schemas, moves, export/import, PITR (issue 6)
+  // Enterprise: dedicated schemas, moves, export/import, point-in-time restore
   tenantGraduateCommand,
   tenantDemoteCommand,
   tenantLoginRoleCommand,
@@ -50,4 +41,13 @@ export const commands: Command[] = [
   tenantExportCommand,
   tenantImportCommand,
   tenantRestoreCommand,
+  // Redis
+  cacheGrantCommand,
+  cacheRevokeCommand,
+  cacheUsageCommand,
+  // PgBouncer
+  pgbouncerRenderCommand,
+  // per-tenant observability
+  topCommand,
+  slowCommand,
 ];
