@@ -57,6 +57,7 @@ export interface PlanNode {
   "Index Name"?: string;
   "Parent Relationship"?: string;
   "Subplan Name"?: string;
+  "One-Time Filter"?: string;
   "Shared Hit Blocks"?: number;
   "Shared Read Blocks"?: number;
   "Actual Rows"?: number;
@@ -86,19 +87,27 @@ export function summarizePlan(root: PlanNode): PlanSummary {
   const indexes: string[] = [];
   let initPlans = 0;
   let initPlanBuffers = 0;
-  const walk = (node: PlanNode, depth: number) => {
+  const walk = (node: PlanNode, depth: number): void => {
+    const children = (node.Plans ?? []).filter((c) => c["Parent Relationship"] !== "InitPlan");
+    // A join of two RLS tables compares their two InitPlan results in a Result node
+    // ("One-Time Filter: ($1 = $0)") above the join: bookkeeping of the policy, not a plan choice.
+    if (node["Node Type"] === "Result" && node["One-Time Filter"] && children.length === 1) {
+      countInitPlans(node);
+      return walk(children[0], depth);
+    }
     const index = node["Index Name"];
     if (index) indexes.push(index);
     nodes.push(
       `${"  ".repeat(depth)}${node["Node Type"]}${index ? ` using ${index}` : ""}${node["Relation Name"] && !index ? ` on ${node["Relation Name"]}` : ""}`,
     );
+    countInitPlans(node);
+    for (const child of children) walk(child, depth + 1);
+  };
+  const countInitPlans = (node: PlanNode) => {
     for (const child of node.Plans ?? []) {
-      if (child["Parent Relationship"] === "InitPlan") {
-        initPlans++;
-        initPlanBuffers += blocks(child);
-      } else {
-        walk(child, depth + 1);
-      }
+      if (child["Parent Relationship"] !== "InitPlan") continue;
+      initPlans++;
+      initPlanBuffers += blocks(child);
     }
   };
   walk(root, 0);

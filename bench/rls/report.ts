@@ -129,11 +129,8 @@ export function planNote(u: UnitReport): string {
     const cmp = p.comparisons[u.candidate];
     if (!floor || !cmp) continue;
     const idx = [...new Set(floor.indexes)].join(", ") || "no index";
-    const same = cmp.samePlan
-      ? cmp.sameBuffers
-        ? "same plan+buffers"
-        : `same plan, buffers ${cmp.floor.buffers}/${cmp.candidate.buffers}`
-      : "DIFFERENT plan";
+    const buffers = cmp.sameBuffers ? "same buffers" : `buffers ${cmp.floor.buffers} vs ${cmp.candidate.buffers}`;
+    const same = `${cmp.samePlan ? "same plan" : "another plan"}, ${buffers}`;
     notes.push(`${p.tenant}: ${idx}; ${same}`);
   }
   return notes.join(" · ");

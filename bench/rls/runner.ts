@@ -101,7 +101,8 @@ export class Runner {
     let r = this.rendered.get(cacheKey);
     if (!r) {
       const q = renderShape(shape, { schema, tenantColumn: mode.layout === "shared", explicitTenant: mode.explicitTenant });
-      r = { ...q, name: `rls_${createHash("sha1").update(q.text).digest("hex").slice(0, 24)}` };
+      // One named statement per shape, even where two shapes share a text, so their plan choices are counted apart.
+      r = { ...q, name: `rls_${createHash("sha1").update(`${shape.key}\n${q.text}`).digest("hex").slice(0, 24)}` };
       this.rendered.set(cacheKey, r);
     }
     return r;

@@ -165,6 +165,23 @@ describe("result and plan comparison", () => {
     });
   });
 
+  it("sees through the Result node that compares two tables' InitPlans in an RLS join", () => {
+    const join = (): PlanNode => ({
+      "Node Type": "Hash Join",
+      "Shared Hit Blocks": 9,
+      Plans: [scan("trades_pkey", 5), scan("positions_pkey", 4)],
+    });
+    const rls: PlanNode = {
+      "Node Type": "Result",
+      "One-Time Filter": "($1 = $0)",
+      "Shared Hit Blocks": 13,
+      Plans: [initPlan, { ...initPlan, "Subplan Name": "InitPlan 2 (returns $1)" }, join()],
+    };
+    const c = comparePlans(join(), rls);
+    expect(c).toMatchObject({ samePlan: true, sameBuffers: true });
+    expect(c.candidate).toMatchObject({ initPlans: 2, initPlanBuffers: 4, buffers: 9 });
+  });
+
   it("finds the same plan and buffers, and a different index", () => {
     const same = comparePlans(scan("trades_pkey", 5), scan("trades_pkey", 7, [initPlan]));
     expect(same).toMatchObject({ samePlan: true, sameBuffers: true });
