@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openMove } from "../../lib/graduation";
 import { SHARED_SCHEMA } from "../../lib/schema";
 import { dedicatedSchemaName } from "../../lib/tenant";
-import { checksums, EMPTY, migratedDatabase, ROLES, seededTenant, tenancy, whereRowsAre, type EnterpriseDb } from "./helpers";
+import { tenancy } from "../support/cli";
+import { checksums, EMPTY, migratedDatabase, ROLES, seededTenant, whereRowsAre, type EnterpriseDb } from "./helpers";
 
 let env: EnterpriseDb;
 let url: string;

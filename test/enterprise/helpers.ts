@@ -4,8 +4,6 @@
  * of where a tenant's rows are.
  */
 import pg from "pg";
-import { vi } from "vitest";
-import { main } from "../../cli/tenancy";
 import { TENANT_TABLES } from "../../lib/catalogue";
 import { migrate } from "../../lib/migrate";
 import { ROLES } from "../../lib/roles";
@@ -126,25 +124,3 @@ export async function tenantTransaction<T>(
 }
 
 export { ROLES };
-
-/** Runs the `tenancy` CLI in-process with stdout/stderr captured; `json` is stdout parsed when it is JSON. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the JSON of any command, asserted field by field
-export async function tenancy(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string; json: any }> {
-  let stdout = "";
-  let stderr = "";
-  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => ((stdout += String(chunk)), true));
-  const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => ((stderr += String(chunk)), true));
-  try {
-    const code = await main(argv);
-    let json: unknown;
-    try {
-      json = JSON.parse(stdout);
-    } catch {
-      json = undefined;
-    }
-    return { code, stdout, stderr, json };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
