@@ -21,7 +21,12 @@ export class UsageError extends Error {
 /** Turns a zod error into one UsageError naming the first offending field. */
 export function usageErrorFromZod(err: ZodError, fieldPrefix = ""): UsageError {
   const issue = err.issues[0];
-  const field = fieldPrefix + issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "");
+  const field =
+    fieldPrefix +
+    issue.path
+      .map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))
+      .join("")
+      .replace(/^\./, "");
   return new UsageError(issue.message, field || undefined);
 }
 

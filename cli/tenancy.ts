@@ -31,9 +31,7 @@ const COMMON_OPTIONS: NonNullable<ParseArgsConfig["options"]> = {
 };
 
 function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {
-  const matches = commands
-    .filter((c) => c.words.every((w, i) => argv[i] === w))
-    .sort((a, b) => b.words.length - a.words.length);
+  const matches = commands.filter((c) => c.words.every((w, i) => argv[i] === w)).sort((a, b) => b.words.length - a.words.length);
   return matches[0] && { command: matches[0], rest: argv.slice(matches[0].words.length) };
 }
 
@@ -84,7 +82,13 @@ function reportError(err: unknown, out: Output): number {
   const isUsage = usage instanceof UsageError;
   const message = usage instanceof Error ? usage.message : String(usage);
   if (out.json) {
-    process.stdout.write(JSON.stringify({ error: { message, field: isUsage ? (usage as UsageError).field : undefined, kind: isUsage ? "usage" : "failure" } }, null, 2) + "\n");
+    process.stdout.write(
+      JSON.stringify(
+        { error: { message, field: isUsage ? (usage as UsageError).field : undefined, kind: isUsage ? "usage" : "failure" } },
+        null,
+        2,
+      ) + "\n",
+    );
   } else {
     process.stderr.write(`tenancy: ${message}\n`);
     if (!isUsage && process.env.TENANCY_DEBUG && usage instanceof Error) process.stderr.write(`${usage.stack}\n`);

@@ -27,7 +27,13 @@
  */
 import { allColumns, catalogueFingerprint, TENANT_TABLES, tablesInDeleteOrder, type TenantTable } from "./catalogue";
 import { withTransaction, type Queryable } from "./db";
-import { DedicatedSchemaCapError, dropDedicatedSchema, provisionDedicatedSchema, RegistryBusyError, tenantLoginRoleExists } from "./dedicated";
+import {
+  DedicatedSchemaCapError,
+  dropDedicatedSchema,
+  provisionDedicatedSchema,
+  RegistryBusyError,
+  tenantLoginRoleExists,
+} from "./dedicated";
 import { ROLES } from "./roles";
 import type { CapacityInputs } from "./schema-capacity";
 import { planSchema, readSchemaStates, REGISTRY_SCHEMA, SHARED_SCHEMA } from "./schema";

@@ -83,7 +83,11 @@ export function normalizePolicyExpression(expression: string): string {
 /** True when a policy read from the database is the one we would create. */
 export function policyMatches(have: PolicyDefinition, want: PolicyDefinition): boolean {
   const expr = (e: string | null) => (e === null ? null : normalizePolicyExpression(e));
-  const roles = (r: string[]) => [...r].map((x) => x.toLowerCase()).sort().join(",");
+  const roles = (r: string[]) =>
+    [...r]
+      .map((x) => x.toLowerCase())
+      .sort()
+      .join(",");
   return (
     have.permissive === want.permissive &&
     have.command === want.command &&
@@ -116,7 +120,8 @@ export const tenantFkName = (t: TenantTable) => `${t.name}_tenant_fkey`;
 export const foreignKeyName = (t: TenantTable, columns: string[]) => `${t.name}_${columns.join("_")}_fkey`;
 export const checkName = (t: TenantTable, column: string) => `${t.name}_${column}_check`;
 export const createdIndexName = (t: TenantTable) => `${t.name}_tenant_created_idx`;
-export const indexName = (t: TenantTable, columns: string[], unique?: boolean) => `${t.name}_tenant_${columns.join("_")}_${unique ? "key" : "idx"}`;
+export const indexName = (t: TenantTable, columns: string[], unique?: boolean) =>
+  `${t.name}_tenant_${columns.join("_")}_${unique ? "key" : "idx"}`;
 
 /** Types as PostgreSQL's format_type() prints them, so the plan can compare catalogue and database. */
 export function canonicalType(type: string): string {
@@ -247,20 +252,34 @@ export function planSchema(schema: string, state: SchemaState, tables: readonly 
 }
 
 function columnDefinition(column: { name: string; type: string; nullable?: boolean; default?: string }): string {
-  return [ident(column.name), column.type, column.nullable ? "" : "NOT NULL", column.default ? `DEFAULT ${column.default}` : ""].filter(Boolean).join(" ");
+  return [ident(column.name), column.type, column.nullable ? "" : "NOT NULL", column.default ? `DEFAULT ${column.default}` : ""]
+    .filter(Boolean)
+    .join(" ");
 }
 
 // --- reading the current state -----------------------------------------------------------------
 
 /** Reads the state of the given schemas in a handful of catalog queries (fast for thousands of schemas). */
-export async function readSchemaStates(client: Queryable, schemas: string[], tables: readonly TenantTable[] = TENANT_TABLES): Promise<Map<string, SchemaState>> {
+export async function readSchemaStates(
+  client: Queryable,
+  schemas: string[],
+  tables: readonly TenantTable[] = TENANT_TABLES,
+): Promise<Map<string, SchemaState>> {
   const result = new Map<string, SchemaState>(schemas.map((s) => [s, emptySchemaState()]));
   const tableNames = tables.map((t) => t.name);
   const tableState = (schema: string, table: string): TableState => {
     const s = result.get(schema)!;
     let t = s.tables.get(table);
     if (!t) {
-      t = { columns: new Map(), constraints: new Set(), indexes: new Set(), rowSecurity: false, forceRowSecurity: false, policies: new Set(), privileges: new Map() };
+      t = {
+        columns: new Map(),
+        constraints: new Set(),
+        indexes: new Set(),
+        rowSecurity: false,
+        forceRowSecurity: false,
+        policies: new Set(),
+        privileges: new Map(),
+      };
       s.tables.set(table, t);
     }
     return t;
@@ -331,7 +350,13 @@ export async function readSchemaStates(client: Queryable, schemas: string[], tab
     const t = tableState(row.schema, row.table);
     t.policies.add(row.name);
     t.policyDefinitions ??= new Map();
-    t.policyDefinitions.set(row.name, { permissive: row.permissive, command: row.command, roles: row.roles, using: row.using, withCheck: row.withCheck });
+    t.policyDefinitions.set(row.name, {
+      permissive: row.permissive,
+      command: row.command,
+      roles: row.roles,
+      using: row.using,
+      withCheck: row.withCheck,
+    });
   }
 
   const grants = await client.query(

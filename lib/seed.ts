@@ -31,7 +31,12 @@ export function seedSizes(trades: number) {
   };
 }
 
-export async function seedTenant(client: Queryable, tenant: Pick<Tenant, "id" | "slug" | "placement">, counts: SeedCounts, seed = 0.42): Promise<SeedResult> {
+export async function seedTenant(
+  client: Queryable,
+  tenant: Pick<Tenant, "id" | "slug" | "placement">,
+  counts: SeedCounts,
+  seed = 0.42,
+): Promise<SeedResult> {
   const sizes = seedSizes(counts.trades);
   const s = tenantSchema(tenant);
   const t = (name: string) => qualified(s, name);
@@ -90,7 +95,11 @@ export async function seedTenant(client: Queryable, tenant: Pick<Tenant, "id" | 
 }
 
 /** Seeds every tenant of the registry with `rowsPerTenant` trades (and proportional other tables). */
-export async function seedAllTenants(client: Queryable, rowsPerTenant: number, onProgress: (message: string) => void = () => {}): Promise<SeedResult[]> {
+export async function seedAllTenants(
+  client: Queryable,
+  rowsPerTenant: number,
+  onProgress: (message: string) => void = () => {},
+): Promise<SeedResult[]> {
   const results: SeedResult[] = [];
   const tenants = await listTenants(client);
   for (const [i, tenant] of tenants.entries()) {

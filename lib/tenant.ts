@@ -37,7 +37,11 @@ export const TenantSlug = z
   .refine((s) => !s.includes("--"), { message: "must not contain consecutive hyphens" });
 export type TenantSlug = z.infer<typeof TenantSlug>;
 
-export const TenantDisplayName = z.string().trim().min(1, { message: "must not be empty" }).max(200, { message: "must be at most 200 characters" });
+export const TenantDisplayName = z
+  .string()
+  .trim()
+  .min(1, { message: "must not be empty" })
+  .max(200, { message: "must be at most 200 characters" });
 
 export interface Tenant {
   id: string;

@@ -135,11 +135,18 @@ export interface TableCount {
 }
 
 /** Row counts of one tenant, per catalogue table, read as maintenance with an explicit tenant filter. */
-export async function countTenantRows(client: Queryable, tenant: Pick<Tenant, "id" | "placement">, tables: readonly TenantTable[] = TENANT_TABLES): Promise<TableCount[]> {
+export async function countTenantRows(
+  client: Queryable,
+  tenant: Pick<Tenant, "id" | "placement">,
+  tables: readonly TenantTable[] = TENANT_TABLES,
+): Promise<TableCount[]> {
   return withRole(client, ROLES.maintenance, async (tx) => {
     const out: TableCount[] = [];
     for (const table of tables) {
-      const { rows } = await tx.query(`SELECT count(*)::bigint AS n FROM ${qualified(tenantSchema(tenant), table.name)} WHERE tenant_id = $1`, [tenant.id]);
+      const { rows } = await tx.query(
+        `SELECT count(*)::bigint AS n FROM ${qualified(tenantSchema(tenant), table.name)} WHERE tenant_id = $1`,
+        [tenant.id],
+      );
       out.push({ table: table.name, rows: Number(rows[0].n) });
     }
     return out;

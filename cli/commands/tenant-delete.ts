@@ -40,7 +40,9 @@ export const tenantDeleteCommand: Command = {
         ...(result.droppedSchema ? [`dropped schema ${result.droppedSchema}`] : []),
         ...("droppedLoginRole" in result && result.droppedLoginRole ? [`dropped login role ${result.droppedLoginRole}`] : []),
         ...("cache" in result && result.cache
-          ? [`revoked cache user ${result.cache.user} (${result.cache.connectionsClosed} connection(s) cut, ${result.cache.keysDeleted ?? 0} key(s) purged)`]
+          ? [
+              `revoked cache user ${result.cache.user} (${result.cache.connectionsClosed} connection(s) cut, ${result.cache.keysDeleted ?? 0} key(s) purged)`,
+            ]
           : []),
       ].join("\n"),
     );

@@ -63,7 +63,14 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
     ensureServiceDirectory(dataDir);
     await runServerProgram(bin("initdb"), ["-D", dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]);
     const conf = { listen_addresses: "'127.0.0.1'", port, unix_socket_directories: `'${socketDir}'`, ...quote(options.settings ?? {}) };
-    appendFileSync(path.join(dataDir, "postgresql.conf"), "\n# alphapulse\n" + Object.entries(conf).map(([k, v]) => `${k} = ${v}`).join("\n") + "\n");
+    appendFileSync(
+      path.join(dataDir, "postgresql.conf"),
+      "\n# alphapulse\n" +
+        Object.entries(conf)
+          .map(([k, v]) => `${k} = ${v}`)
+          .join("\n") +
+        "\n",
+    );
     writeFileSync(path.join(dataDir, "pg_hba.conf"), "local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n");
   }
   const server: PostgresServer = {

@@ -27,11 +27,9 @@ export const PgbouncerName = z
 
 /** `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`, base64 parts (RFC 5803, PostgreSQL's pg_authid format). */
 export const SCRAM_VERIFIER_PATTERN = /^SCRAM-SHA-256\$(\d+):([A-Za-z0-9+/]+={0,2})\$([A-Za-z0-9+/]+={0,2}):([A-Za-z0-9+/]+={0,2})$/;
-export const ScramVerifier = z
-  .string()
-  .regex(SCRAM_VERIFIER_PATTERN, {
-    message: "must be a SCRAM-SHA-256 verifier (SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>)",
-  });
+export const ScramVerifier = z.string().regex(SCRAM_VERIFIER_PATTERN, {
+  message: "must be a SCRAM-SHA-256 verifier (SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>)",
+});
 
 /** PostgreSQL's default (scram_iterations in 16+, fixed in 15). */
 export const DEFAULT_SCRAM_ITERATIONS = 4096;

@@ -528,9 +528,9 @@ describe("helpers", () => {
     const reviewed = { "tenancy.reviewed()": "test" };
     const snapshot = { ...clean(), definerFunctions: [fn] };
     expect(checkSecurityDefiner(snapshot, reviewed)).toEqual([]);
-    expect(checkSecurityDefiner({ ...snapshot, definerFunctions: [{ ...fn, searchPathPinned: false }] }, reviewed).map((f) => f.check)).toEqual([
-      "security-definer-executable",
-    ]);
+    expect(
+      checkSecurityDefiner({ ...snapshot, definerFunctions: [{ ...fn, searchPathPinned: false }] }, reviewed).map((f) => f.check),
+    ).toEqual(["security-definer-executable"]);
     expect(checkSecurityDefiner(snapshot).map((f) => f.check)).toEqual(["security-definer-executable"]);
   });
 });

@@ -244,7 +244,10 @@ describe("auditDatabase, live", () => {
     [
       "pg_stat_get_backend_activity back to PUBLIC",
       ["GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_get_backend_activity(integer) TO PUBLIC"],
-      [["high", "role-reads-activity", `role ${ROLES.readonly}`], ["high", "role-reads-activity", `role ${ROLES.app}`]],
+      [
+        ["high", "role-reads-activity", `role ${ROLES.readonly}`],
+        ["high", "role-reads-activity", `role ${ROLES.app}`],
+      ],
     ],
     [
       "pg_stat_activity granted to app_user",

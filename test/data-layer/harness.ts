@@ -122,4 +122,3 @@ export async function countByTenant(admin: pg.Client, table: string, tenantId: s
   const { rows } = await admin.query(`SELECT count(*)::int AS n FROM ${table} WHERE tenant_id = $1`, [tenantId]);
   return rows[0].n;
 }
-

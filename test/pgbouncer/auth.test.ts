@@ -15,15 +15,7 @@ import { freePort, isListening, runsAsRoot, serviceDirectory, waitFor } from "..
 import { newScramSalt, parseScramVerifier, scramSha256Verifier } from "../../lib/pgbouncer/auth";
 import { ROLES } from "../../lib/roles";
 import { TenantPool, tenantQuery } from "../../lib/tenant-context";
-import {
-  bouncerFor,
-  CONSOLE_PASSWORD,
-  CONSOLE_USER,
-  foreignRows,
-  tenantDatabase,
-  type Bouncer,
-  type TenantDatabase,
-} from "./helpers";
+import { bouncerFor, CONSOLE_PASSWORD, CONSOLE_USER, foreignRows, tenantDatabase, type Bouncer, type TenantDatabase } from "./helpers";
 import { tenancy } from "../support/cli";
 
 const APP_PASSWORD = "scram-app-password-42";

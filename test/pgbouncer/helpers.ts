@@ -119,4 +119,3 @@ export function recordingClient(into: pg.Client[]): typeof pg.Client {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-

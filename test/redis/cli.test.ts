@@ -18,7 +18,6 @@ let db: TestDatabase;
 let acme: { id: string };
 let globex: { id: string };
 
-
 beforeAll(async () => {
   db = await createTestDatabase("cache_cli");
   const client = new pg.Client({ connectionString: db.url });

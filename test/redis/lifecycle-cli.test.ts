@@ -91,7 +91,16 @@ describe("tenant lifecycle and the cache", () => {
 
   it("an unreachable Redis stops delete before the database is touched", async () => {
     await createTenant(admin, { slug: "keep-me", tier: "pro", region: "eu" });
-    const r = await tenancy("tenant", "delete", "keep-me", "--database-url", db.url, "--redis-url", "redis://admin:x@127.0.0.1:1", "--json");
+    const r = await tenancy(
+      "tenant",
+      "delete",
+      "keep-me",
+      "--database-url",
+      db.url,
+      "--redis-url",
+      "redis://admin:x@127.0.0.1:1",
+      "--json",
+    );
     expect(r.code).toBe(1);
     const { rows } = await admin.query("SELECT 1 FROM tenancy.tenants WHERE slug = 'keep-me'");
     expect(rows).toHaveLength(1);
