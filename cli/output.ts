@@ -51,9 +51,12 @@ export function createOutput(json: boolean): Output {
   };
 }
 
-/** A plain text table; `rows` are arrays of cells in `head` order. */
-export function table(head: string[], rows: unknown[][]): string {
+export type Cell = string | number | boolean | bigint | Date | null | undefined;
+
+/** A plain text table; `rows` are arrays of cells in `head` order (null and undefined print empty). */
+export function table(head: string[], rows: Cell[][]): string {
   const t = new Table({ head, style: { head: [], border: [] } });
-  for (const row of rows) t.push(row.map((cell) => (cell === null || cell === undefined ? "" : String(cell))));
+  for (const row of rows)
+    t.push(row.map((cell) => (cell === null || cell === undefined ? "" : cell instanceof Date ? cell.toISOString() : String(cell))));
   return t.toString();
 }

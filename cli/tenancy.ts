@@ -83,11 +83,7 @@ function reportError(err: unknown, out: Output): number {
   const message = usage instanceof Error ? usage.message : String(usage);
   if (out.json) {
     process.stdout.write(
-      JSON.stringify(
-        { error: { message, field: isUsage ? (usage as UsageError).field : undefined, kind: isUsage ? "usage" : "failure" } },
-        null,
-        2,
-      ) + "\n",
+      JSON.stringify({ error: { message, field: isUsage ? usage.field : undefined, kind: isUsage ? "usage" : "failure" } }, null, 2) + "\n",
     );
   } else {
     process.stderr.write(`tenancy: ${message}\n`);
