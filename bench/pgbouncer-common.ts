@@ -109,15 +109,3 @@ export function summarize(samples: readonly number[]): { n: number; p50: number;
     mean: sorted.reduce((s, x) => s + x, 0) / (sorted.length || 1),
   };
 }
-
-/** A small deterministic PRNG (mulberry32) so runs pick the same tenants and rows. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

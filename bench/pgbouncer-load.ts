@@ -16,7 +16,8 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { TenantPool } from "../lib/tenant-context";
 import type { Tenant } from "../lib/tenant";
-import { median, prng, startBenchStack, summarize } from "./pgbouncer-common";
+import { median, startBenchStack, summarize } from "./pgbouncer-common";
+import { prng } from "./stats";
 
 const TENANTS = 50;
 const PATHS = ["pgbouncer", "direct"] as const;

@@ -4,6 +4,7 @@
  * so background noise on the shared 2 vCPUs hits every variant alike — separate runs per variant
  * swung by 3x on this machine, see /work/shared/notes/performance.md).
  */
+import { prng } from "./stats";
 import type Redis from "ioredis";
 import { startRedis, type RedisServer } from "../lib/local/redis-server";
 import { openRedis } from "../lib/redis/client";
@@ -26,18 +27,6 @@ export function ratioSummary(ratios: number[]): { median: number; min: number; m
 
 export const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
 export const fmtRatio = (r: { median: number; min: number; max: number }): string => `${fmt(r.median)} (${fmt(r.min)}–${fmt(r.max)})`;
-
-/** A small deterministic PRNG (mulberry32), so runs are repeatable. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Runs `iterations` rounds; in each, every variant once, in a freshly shuffled order (a fixed

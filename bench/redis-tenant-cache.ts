@@ -32,9 +32,9 @@ import {
   median,
   msSince,
   nowNs,
-  prng,
   ratioSummary,
 } from "./redis-common";
+import { prng } from "./stats";
 
 interface Config {
   tenants: number;

@@ -37,7 +37,8 @@ import { runBatch, type Statement } from "../lib/pg-batch";
 import { TenantPool } from "../lib/tenant-context";
 import type { Tenant } from "../lib/tenant";
 import { TIER_LIMITS } from "../lib/tiers";
-import { median, prng, startBenchStack, summarize, type BenchStack } from "./pgbouncer-common";
+import { median, startBenchStack, summarize, type BenchStack } from "./pgbouncer-common";
+import { prng } from "./stats";
 
 const SHAPES = {
   point: {

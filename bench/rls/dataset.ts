@@ -16,7 +16,7 @@ import { createTenant } from "../../lib/tenants";
 import type { Tier } from "../../lib/tiers";
 import { singleSchema, type Mode } from "./modes";
 import type { Fixture } from "./shapes";
-import { zipfSizes } from "./stats";
+import { zipfSizes } from "../stats";
 
 export interface DatasetOptions {
   tenants: number;

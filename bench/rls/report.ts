@@ -6,7 +6,7 @@
 import Table from "cli-table3";
 import type { PlanReport, UnitResult } from "./runner";
 import { floorKey } from "./runner";
-import { median, ratioSpread, throughput, type Spread } from "./stats";
+import { median, ratioSpread, throughput, type Spread } from "../stats";
 
 export const GOAL = { p50: 1.03, p95: 1.1, planCache: 1.2 } as const;
 

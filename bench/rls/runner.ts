@@ -25,7 +25,7 @@ import type { Dataset } from "./dataset";
 import { singleSchema, type Mode } from "./modes";
 import { interleave, wholeBlocks } from "./schedule";
 import { renderShape, type Fixture, type Protocol, type RenderedQuery, type Shape } from "./shapes";
-import { prng, summarize, type LatencySummary } from "./stats";
+import { prng, summarize, type LatencySummary } from "../stats";
 
 export interface Variant {
   /** "b", or "b generic" / "b fresh" in a plan-cache unit. */

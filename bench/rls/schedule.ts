@@ -6,7 +6,7 @@
  * in every position, so "runs first, on a colder cache" or "runs right after the heavy one" is
  * spread evenly. Tenants are drawn as shuffled rounds, so each is used equally often.
  */
-import { shuffle } from "./stats";
+import { shuffle } from "../stats";
 
 export interface Iteration {
   /** Index into the tenant list the caller passed. */

@@ -24,7 +24,7 @@ import {
   throughput,
   zipfSizes,
   type LatencySummary,
-} from "../../bench/rls/stats";
+} from "../../bench/stats";
 
 describe("statistics", () => {
   it.each([
