@@ -262,9 +262,13 @@ export function effectiveCheck(p: Pick<PolicyFacts, "command" | "using" | "withC
   return p.withCheck ?? (p.command === "ALL" || p.command === "UPDATE" ? p.using : null);
 }
 
-/** The function the tenant predicate must call: the deparsed text alone can hide a lookalike on the search_path. */
-export const TENANT_FUNCTION = `${REGISTRY_SCHEMA}.current_tenant_id()`;
-const callsTenantFunction = (p: PolicyFacts) => p.functions.some((f) => f.signature === TENANT_FUNCTION);
+/**
+ * The tenant predicate calls built-ins only (current_setting, a regex match, a cast), which leave
+ * no pg_depend entry. Any user-defined function in the policy — say a lookalike current_setting()
+ * that was earlier on the search_path when the policy was created — runs code the text comparison
+ * cannot vouch for.
+ */
+const callsOnlyBuiltins = (p: PolicyFacts) => p.functions.length === 0;
 
 const mentionsTenant = (p: PolicyFacts) => /\btenant_id\b/.test(`${p.using ?? ""} ${p.withCheck ?? ""}`);
 const appliesTo = (p: PolicyFacts, c: Command) => p.command === "ALL" || p.command === c;
@@ -330,14 +334,14 @@ export function checkTenantPolicies(s: AuditSnapshot): Finding[] {
       const candidates = restrictive.filter((p) => appliesTo(p, c));
       const usable = candidates.filter((p) => coversRoles(p, s.subjectRoles));
       const ok = (p: PolicyFacts) =>
-        callsTenantFunction(p) &&
+        callsOnlyBuiltins(p) &&
         (!NEEDS[c].using || isTenantPredicate(p.using)) &&
         (!NEEDS[c].check || isTenantPredicate(effectiveCheck(p)));
       if (usable.some(ok)) continue;
       let reason: CheckId;
       if (candidates.length === 0) reason = "tenant-policy-commands";
       else if (usable.length === 0) reason = "tenant-policy-roles";
-      else if (usable.some((p) => callsTenantFunction(p) && isTenantPredicate(p.using))) reason = "tenant-policy-with-check";
+      else if (usable.some((p) => callsOnlyBuiltins(p) && isTenantPredicate(p.using))) reason = "tenant-policy-with-check";
       else reason = "tenant-policy-predicate";
       const gap = gaps.get(reason) ?? { commands: [], policies: new Set<string>() };
       gap.commands.push(c);

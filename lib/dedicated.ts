@@ -162,7 +162,7 @@ export interface TenantLoginRolePlan {
  * evaluate the tenant predicate (the registry, visible to it only as its own row).
  */
 export function planTenantLoginRole(
-  tenant: Pick<Tenant, "id" | "tier">,
+  tenant: Pick<Tenant, "id" | "tier"> & Partial<Pick<Tenant, "status">>,
   database: string,
   state: TenantLoginRoleState,
   options: TenantLoginRoleOptions = {},
@@ -174,7 +174,9 @@ export function planTenantLoginRole(
   const timeout = options.statementTimeoutMs ?? TIER_LIMITS[tenant.tier].statementTimeoutMs;
   if (!Number.isInteger(limit) || limit < 1) throw new Error(`connectionLimit must be a positive integer, got ${limit}`);
   if (!Number.isInteger(timeout) || timeout < 1) throw new Error(`statementTimeoutMs must be a positive integer, got ${timeout}`);
-  const attributes = `LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT CONNECTION LIMIT ${limit}`;
+  // A suspended tenant's role exists but cannot log in (setTenantLoginAccess flips it).
+  const login = tenant.status === "suspended" ? "NOLOGIN" : "LOGIN";
+  const attributes = `${login} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT CONNECTION LIMIT ${limit}`;
   const password = options.password !== undefined ? ` PASSWORD ${literal(options.password)}` : "";
   const db = ident(database);
   const out: TenantLoginRolePlan = {
@@ -220,16 +222,48 @@ export async function ensureTenantLoginRole(
     const { rows } = await tx.query(
       `SELECT current_database() AS db,
               EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists,
-              coalesce((SELECT array_agg(tablename::text) FROM pg_policies WHERE schemaname = $2 AND policyname = $3), '{}') AS policies`,
-      [roleName, schema, LOGIN_POLICY],
+              coalesce((SELECT array_agg(tablename::text) FROM pg_policies WHERE schemaname = $2 AND policyname = $3), '{}') AS policies,
+              (SELECT status FROM ${qualified(REGISTRY_SCHEMA, "tenants")} WHERE id = $4) AS status`,
+      [roleName, schema, LOGIN_POLICY, tenant.id],
     );
-    const plan = planTenantLoginRole(tenant, rows[0].db, { exists: rows[0].exists, policies: new Set(rows[0].policies) }, options);
+    // The registry's status, not the caller's copy: re-running this for a suspended tenant (a
+    // `pulumi up`) must not let its role log in again.
+    const plan = planTenantLoginRole(
+      { ...tenant, status: rows[0].status ?? undefined },
+      rows[0].db,
+      { exists: rows[0].exists, policies: new Set(rows[0].policies) },
+      options,
+    );
     for (const statement of plan.role) await tx.query(statement);
     await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
     for (const statement of plan.objects) await tx.query(statement);
     const statements = [...plan.role, ...plan.objects].map((s) => s.replace(/PASSWORD '(?:[^']|'')*'/g, "PASSWORD '***'"));
     return { role: roleName, statements };
   });
+}
+
+/**
+ * Suspension for a tenant's own login role: the tenant predicate reads only the session's setting
+ * (docs/data-layer.md), and a login role carries its tenant in a role setting, so suspension must
+ * stop the role itself. `enabled: false` makes it NOLOGIN; run inside the transaction that changes
+ * the tenant's status, by a session that may alter roles. Returns false when the tenant has no
+ * login role. Sessions already open are cut by terminateTenantLoginSessions after that commit.
+ */
+export async function setTenantLoginAccess(tx: Queryable, tenantId: string, enabled: boolean): Promise<boolean> {
+  const roleName = tenantLoginRoleName(tenantId);
+  const { rows } = await tx.query(`SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists`, [roleName]);
+  if (!rows[0].exists) return false;
+  await tx.query(`ALTER ROLE ${ident(roleName)} ${enabled ? "LOGIN" : "NOLOGIN"}`);
+  return true;
+}
+
+/** Ends every open session of the tenant's login role in this cluster; returns how many. */
+export async function terminateTenantLoginSessions(client: Queryable, tenantId: string): Promise<number> {
+  const { rows } = await client.query(
+    `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()`,
+    [tenantLoginRoleName(tenantId)],
+  );
+  return rows[0].n;
 }
 
 /** Removes the tenant's login role and everything granted to it in this database (no-op when absent). */

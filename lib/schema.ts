@@ -15,6 +15,7 @@ import { allColumns, STANDARD_COLUMNS, TENANT_TABLES, type TenantTable } from ".
 import type { Queryable } from "./db";
 import { ROLES } from "./roles";
 import { ident, qualified } from "./sql";
+import { TENANT_ID_PATTERN } from "./tenant";
 
 export const SHARED_SCHEMA = "shared";
 export const REGISTRY_SCHEMA = "tenancy";
@@ -22,8 +23,28 @@ export const REGISTRY_SCHEMA = "tenancy";
 /** Dedicated tenant schemas are named `tenant_<32 hex>` (see lib/tenant.ts dedicatedSchemaName). */
 export const DEDICATED_SCHEMA_PATTERN = /^tenant_[0-9a-f]{32}$/;
 
-/** The tenant predicate every policy uses: the active tenant of this session, evaluated once per statement. */
-export const TENANT_PREDICATE = `tenant_id = (SELECT ${REGISTRY_SCHEMA}.current_tenant_id())`;
+/**
+ * The tenant of the current transaction, as an expression: the setting `app.current_tenant_id`
+ * (set transaction-locally by `tenancy.enter_tenant()`) when it is a canonical uuid, else NULL —
+ * and NULL matches no row, so a missing, empty or garbage setting fails closed instead of raising.
+ *
+ * Written out in the policy, not behind a function: the RLS benchmark (docs/benchmarks.md) measured
+ * a function call — even one PostgreSQL inlines — at up to 0.1× of a sub-millisecond statement
+ * planned per execution, and the registry lookup the old function did per statement at 0.03–0.1×
+ * more. Suspension is enforced where a transaction enters a tenant (enter_tenant, and NOLOGIN on a
+ * dedicated login role): docs/data-layer.md. Spelled the way PostgreSQL deparses it (`::text`,
+ * `ELSE NULL::uuid`), so the planner and the audit recognise the stored policy by its text.
+ */
+export const TENANT_ID_EXPRESSION =
+  `CASE WHEN current_setting('app.current_tenant_id'::text, true) ~ '${TENANT_ID_PATTERN.source}'::text ` +
+  `THEN current_setting('app.current_tenant_id'::text, true)::uuid ELSE NULL::uuid END`;
+
+/**
+ * The tenant predicate every policy uses. `(SELECT …)` makes it an InitPlan: evaluated once per
+ * statement, its value goes into the index condition, and the planner never sees the tenant, so
+ * a cached plan is not one tenant's plan reused for another.
+ */
+export const TENANT_PREDICATE = `tenant_id = (SELECT ${TENANT_ID_EXPRESSION})`;
 
 export const POLICY_NAMES = { isolation: "tenant_isolation", access: "tenant_access" } as const;
 
@@ -67,16 +88,14 @@ export const POLICY_DEFINITIONS: Record<string, PolicyDefinition> = {
 
 /**
  * A policy expression reduced for comparison with what PostgreSQL deparses: case, whitespace,
- * parentheses and sub-select column aliases removed, so `tenant_id = (SELECT tenancy.current_tenant_id())`
- * equals `(tenant_id = ( SELECT tenancy.current_tenant_id() AS current_tenant_id))`. The deparser
- * leaves out the schema of a function visible on the session's search_path, so the registry
- * schema's qualifier is dropped too (the audit checks which function a policy really calls).
+ * parentheses and sub-select column aliases removed, so `tenant_id = (SELECT CASE … END)` equals
+ * `(tenant_id = ( SELECT CASE … END AS "case"))`. (The audit also checks that the policy calls no
+ * user-defined function: a lookalike would print the same text.)
  */
 export function normalizePolicyExpression(expression: string): string {
   return expression
     .toLowerCase()
     .replace(/\s+as\s+"?[a-z_][a-z0-9_]*"?(?=\s*\))/g, "")
-    .replace(new RegExp(`\\b"?${REGISTRY_SCHEMA}"?\\.`, "g"), "")
     .replace(/[\s()]/g, "");
 }
 

@@ -5,7 +5,13 @@
  */
 import { tablesInDeleteOrder, TENANT_TABLES, type TenantTable } from "./catalogue";
 import { withTransaction, type Queryable } from "./db";
-import { dropDedicatedSchema, dropTenantLoginRole, tenantLoginRoleName } from "./dedicated";
+import {
+  dropDedicatedSchema,
+  dropTenantLoginRole,
+  setTenantLoginAccess,
+  tenantLoginRoleName,
+  terminateTenantLoginSessions,
+} from "./dedicated";
 import { ROLES } from "./roles";
 import { REGISTRY_SCHEMA, SHARED_SCHEMA } from "./schema";
 import { ident, qualified } from "./sql";
@@ -108,12 +114,22 @@ export async function requireTenant(client: Queryable, ref: string): Promise<Ten
   return tenant;
 }
 
+/**
+ * Suspends or resumes a tenant. A suspended tenant reads and writes nothing: enter_tenant() refuses
+ * it from the next transaction on, and its dedicated login role (if any) becomes NOLOGIN in the
+ * same transaction, its open sessions cut after the commit. Altering the role needs a session that
+ * may alter roles (the CLI's admin connection).
+ */
 export async function setTenantStatus(client: Queryable, ref: string, status: TenantStatus): Promise<Tenant> {
   const tenant = await requireTenant(client, ref);
-  return withRole(client, ROLES.owner, async (tx) => {
+  const { updated, hasLoginRole } = await withTransaction(client, async (tx) => {
+    const hasLoginRole = await setTenantLoginAccess(tx, tenant.id, status === "active");
+    await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
     const { rows } = await tx.query(`UPDATE ${registry} SET status = $2 WHERE id = $1 RETURNING ${COLUMNS}`, [tenant.id, status]);
-    return rows[0] as Tenant;
+    return { updated: rows[0] as Tenant, hasLoginRole };
   });
+  if (hasLoginRole && status === "suspended") await terminateTenantLoginSessions(client, tenant.id);
+  return updated;
 }
 
 export async function setTenantTier(client: Queryable, ref: string, tier: Tier): Promise<Tenant> {

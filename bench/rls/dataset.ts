@@ -29,7 +29,7 @@ export interface DatasetOptions {
   sampleIds?: number;
   /**
    * SQL run as the owner right after migrate: a candidate design change (say, a new body for
-   * tenancy.current_tenant_id()) measured before it becomes a versioned migration.
+   * tenancy.enter_tenant() or another index) measured before it becomes a versioned migration.
    */
   designSql?: string;
   onProgress?: (message: string) => void;

@@ -8,8 +8,9 @@
  *   b   the design: RLS as app_user, no tenant predicate in the query
  *   c   RLS plus the explicit predicate
  *   d   reference: one schema per tenant, tables without tenant_id (what a single-tenant system runs)
- *   e   RLS with a variant policy on the validated session setting only (no registry lookup): what
- *       the design's per-statement suspension check costs is b/e
+ *   e   RLS with the previous design's policy (migrations 0006–0008): `(SELECT tenancy.current_tenant_id())`,
+ *       a plpgsql function that also looked the tenant up in the registry per statement (suspension);
+ *       what the design change of docs/benchmarks.md ("migration 0009") bought is e/b
  *   f   RLS with the cheapest policy there is: the raw setting, cast (no validation, no registry, no
  *       function): what RLS itself costs, whatever the policy's functions do, is f/a
  */
@@ -33,8 +34,8 @@ export interface Mode {
   explicitTenant: boolean;
 }
 
-/** The variant policy: the validated session setting, no registry lookup. */
-export const SETTING_ONLY_PREDICATE = `tenant_id = (SELECT ${REGISTRY_SCHEMA}.setting_tenant_id())`;
+/** The previous design's policy: a plpgsql function with a registry lookup (migration 0006). */
+export const FUNCTION_PREDICATE = `tenant_id = (SELECT ${REGISTRY_SCHEMA}.current_tenant_id())`;
 /** The reference policy: the raw setting, no validation (a garbage value raises an error), no function. */
 export const RAW_SETTING_PREDICATE = `tenant_id = (SELECT nullif(current_setting('app.current_tenant_id', true), '')::uuid)`;
 
@@ -86,12 +87,12 @@ export const MODES: readonly Mode[] = [
   },
   {
     key: "e",
-    label: "e RLS setting",
-    description: "RLS, policy on the validated setting only (no registry lookup)",
+    label: "e RLS 0006",
+    description: "RLS, the previous design's policy: (SELECT tenancy.current_tenant_id()), plpgsql with a registry lookup",
     layout: "shared",
-    schema: "bench_rls_setting",
+    schema: "bench_rls_function",
     rls: "variant",
-    policy: SETTING_ONLY_PREDICATE,
+    policy: FUNCTION_PREDICATE,
     explicitTenant: false,
   },
   {

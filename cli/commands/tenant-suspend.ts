@@ -1,7 +1,7 @@
 /**
  * `tenancy tenant suspend <slug>` and `tenancy tenant resume <slug>`. A suspended tenant keeps its
- * rows but reads and writes none of them: tenancy.current_tenant_id() is NULL for it, so every
- * policy matches nothing, and enter_tenant() refuses it (docs/data-layer.md). With a Redis
+ * rows but reads and writes none of them: enter_tenant() refuses it, and its dedicated login role,
+ * if it has one, is NOLOGIN with its sessions cut (docs/data-layer.md). With a Redis
  * (`--redis-url` or `REDIS_URL`), suspend also revokes the tenant's cache user and cuts its open
  * connections (its keys stay); after resume, `tenancy cache grant` issues new credentials.
  */

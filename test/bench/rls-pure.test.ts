@@ -269,8 +269,8 @@ describe("copies", () => {
   it("turns RLS off on the floor copies and swaps the isolation policy on the variant copy", () => {
     expect(rlsAdjustments(mode("a"))).toContain(`ALTER TABLE "bench_floor"."trades" DISABLE ROW LEVEL SECURITY`);
     const variant = rlsAdjustments(mode("e"));
-    expect(variant).toContain(`DROP POLICY tenant_isolation ON "bench_rls_setting"."trades"`);
-    expect(variant.find((s) => s.startsWith("CREATE POLICY"))).toContain("USING (tenant_id = (SELECT tenancy.setting_tenant_id()))");
+    expect(variant).toContain(`DROP POLICY tenant_isolation ON "bench_rls_function"."trades"`);
+    expect(variant.find((s) => s.startsWith("CREATE POLICY"))).toContain("USING (tenant_id = (SELECT tenancy.current_tenant_id()))");
     expect(rlsAdjustments(mode("b")).every((s) => s.includes("autovacuum_enabled = false"))).toBe(true);
     expect(benchSchemas(MODES, 2)).toEqual([
       "bench_floor",
@@ -279,7 +279,7 @@ describe("copies", () => {
       "bench_rls_pred",
       "bench_single_000",
       "bench_single_001",
-      "bench_rls_setting",
+      "bench_rls_function",
       "bench_rls_raw",
     ]);
   });

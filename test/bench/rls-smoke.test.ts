@@ -42,7 +42,7 @@ describe("RLS benchmark harness (smoke)", () => {
     expect(dataset.largest.trades).toBeGreaterThan(dataset.tenants[2].trades);
     const counts = await admin.query(
       `SELECT (SELECT count(*) FROM bench_floor.trades)::int AS a, (SELECT count(*) FROM bench_rls.trades)::int AS b,
-              (SELECT count(*) FROM bench_rls_setting.trades)::int AS e,
+              (SELECT count(*) FROM bench_rls_function.trades)::int AS e,
               (SELECT count(*) FROM bench_single_000.trades)::int + (SELECT count(*) FROM bench_single_001.trades)::int
                 + (SELECT count(*) FROM bench_single_002.trades)::int AS d`,
     );

@@ -153,12 +153,13 @@ export const BREAKAGES = {
     },
   },
   ignoresSuspension: {
-    name: "tenant function ignores suspension",
-    description: "current_tenant_id() returns the setting whatever the tenant's status",
+    name: "enter_tenant ignores suspension",
+    description: "enter_tenant() binds the transaction to the tenant whatever its status",
     auditSees: false,
     apply: async (m) =>
       void (await m.admin.query(
-        `CREATE OR REPLACE FUNCTION tenancy.current_tenant_id() RETURNS uuid LANGUAGE sql STABLE AS $$ SELECT tenancy.setting_tenant_id() $$`,
+        `CREATE OR REPLACE FUNCTION tenancy.enter_tenant(tenant uuid) RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+         BEGIN PERFORM set_config('app.current_tenant_id', tenant::text, true); RETURN 'shared'; END $$`,
       )),
   },
   temporaryGrant: {
@@ -520,24 +521,26 @@ export const ATTACKS: Attack[] = [
     },
   },
   {
-    name: "a suspended tenant reads and writes nothing, and enter_tenant() refuses it",
+    name: "a suspended tenant reads and writes nothing: enter_tenant() refuses it",
     breakage: BREAKAGES.ignoresSuspension,
     async run(ctx) {
       await setTenantStatus(ctx.m.admin, ctx.a.id, "suspended");
       try {
         const c = await ctx.connect();
-        await setTenant(c, ctx.a.id);
-        const own = (await c.query(`SELECT count(*)::int AS n FROM shared.trades`)).rows[0].n;
-        const insert = await sqlstate(() =>
-          c.query(`INSERT INTO shared.trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'AAPL', 'buy', 1, 1)`, [ctx.a.id]),
-        );
-        const d = await ctx.connect();
-        await d.query("BEGIN");
-        const enter = await sqlstate(() => d.query(`SELECT tenancy.enter_tenant($1)`, [ctx.a.id]));
-        await d.query("ROLLBACK");
+        await c.query("BEGIN");
+        const enter = await sqlstate(() => c.query(`SELECT tenancy.enter_tenant($1)`, [ctx.a.id]));
+        let own = 0;
+        let insert: string | undefined = "not attempted";
+        if (enter === undefined) {
+          own = (await c.query(`SELECT count(*)::int AS n FROM shared.trades`)).rows[0].n;
+          insert = await sqlstate(() =>
+            c.query(`INSERT INTO shared.trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'AAPL', 'buy', 1, 1)`, [ctx.a.id]),
+          );
+        }
+        await c.query("ROLLBACK");
         return outcome(
-          own > 0 || insert === undefined,
-          `rows visible while suspended: ${own}; insert: ${insert ?? "accepted"}; enter_tenant: ${enter ?? "accepted"}`,
+          enter === undefined || own > 0,
+          `enter_tenant: ${enter ?? "accepted"}; rows visible while suspended: ${own}; insert: ${insert ?? "accepted"}`,
         );
       } finally {
         await setTenantStatus(ctx.m.admin, ctx.a.id, "active"); // the real-schema fixture is shared by every attack

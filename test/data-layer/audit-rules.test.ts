@@ -21,7 +21,14 @@ import { TENANT_PREDICATE } from "../../lib/schema";
 
 const APP = ROLES.app;
 const RO = ROLES.readonly;
-const DEPARSED = "(tenant_id = ( SELECT tenancy.current_tenant_id() AS current_tenant_id))";
+/** TENANT_PREDICATE as pg_get_expr prints it (PostgreSQL 15). */
+const DEPARSED = `(tenant_id = ( SELECT
+        CASE
+            WHEN (current_setting('app.current_tenant_id'::text, true) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'::text) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            ELSE NULL::uuid
+        END AS "case"))`;
+/** The tenant predicate of migrations 0006–0008, behind a function (still what some policies of ours might call). */
+const FUNCTION_PREDICATE = "(tenant_id = ( SELECT tenancy.current_tenant_id() AS current_tenant_id))";
 
 function table(schema: string, name: string, patch: Partial<RelationFacts> = {}): RelationFacts {
   return {
@@ -57,7 +64,7 @@ function tenantPolicies(tableKey: string): PolicyFacts[] {
       roles: ["PUBLIC"],
       using: DEPARSED,
       withCheck: DEPARSED,
-      functions: [{ signature: "tenancy.current_tenant_id()", volatility: "stable", language: "sql" }],
+      functions: [],
     },
     {
       table: tableKey,
@@ -138,6 +145,12 @@ function clean(): AuditSnapshot {
 
 const rel = (s: AuditSnapshot, key: string) => s.relations.find((r) => `${r.schema}.${r.name}` === key)!;
 const policy = (s: AuditSnapshot, key: string, name: string) => s.policies.find((p) => p.table === key && p.name === name)!;
+/** A second restrictive policy on shared.trades (one of ours might add, say, a region check): where function rules are tried. */
+const extraPolicy = (s: AuditSnapshot, using = FUNCTION_PREDICATE): PolicyFacts => {
+  const p: PolicyFacts = { ...policy(s, "shared.trades", "tenant_isolation"), name: "extra_check", using, withCheck: using, functions: [] };
+  s.policies.push(p);
+  return p;
+};
 const findings = (s: AuditSnapshot) => evaluateAudit(s).map((f) => [f.severity, f.check, f.object]);
 
 describe("evaluateAudit", () => {
@@ -272,70 +285,69 @@ describe("evaluateAudit", () => {
     [
       "an IMMUTABLE function in a policy",
       (s) =>
-        policy(s, "shared.trades", "tenant_isolation").functions.push({
+        extraPolicy(s).functions.push({
           signature: "shared.tenant_immutable()",
           volatility: "immutable",
           language: "sql",
         }),
-      [["critical", "policy-function-immutable", "function shared.tenant_immutable() in policy tenant_isolation on shared.trades"]],
+      [["critical", "policy-function-immutable", "function shared.tenant_immutable() in policy extra_check on shared.trades"]],
     ],
     [
       "a VOLATILE plpgsql function in a policy",
       (s) =>
-        policy(s, "shared.trades", "tenant_isolation").functions.push({
+        extraPolicy(s).functions.push({
           signature: "shared.who()",
           volatility: "volatile",
           language: "plpgsql",
         }),
-      [["high", "policy-function-volatile", "function shared.who() in policy tenant_isolation on shared.trades"]],
+      [["high", "policy-function-volatile", "function shared.who() in policy extra_check on shared.trades"]],
     ],
     [
       "a STABLE plpgsql function in a policy",
       (s) =>
-        policy(s, "shared.trades", "tenant_isolation").functions.push({
+        extraPolicy(s).functions.push({
           signature: "shared.who()",
           volatility: "stable",
           language: "plpgsql",
         }),
-      [["medium", "policy-function-volatile", "function shared.who() in policy tenant_isolation on shared.trades"]],
+      [["medium", "policy-function-volatile", "function shared.who() in policy extra_check on shared.trades"]],
     ],
     [
-      "the tenant predicate's text, but a lookalike current_tenant_id() from another schema on the search_path",
+      "the tenant predicate's text, but calling a lookalike current_setting() from another schema",
       (s) =>
         (policy(s, "shared.trades", "tenant_isolation").functions = [
-          { signature: "public.current_tenant_id()", volatility: "stable", language: "sql" },
+          { signature: "public.current_setting(text, boolean)", volatility: "stable", language: "sql" },
         ]),
       [["critical", "tenant-policy-predicate", "table shared.trades"]],
     ],
     [
-      "the STABLE plpgsql tenant function (migration 0006) called as (SELECT ...): once per statement, clean",
+      "the 0006–0008 tenant predicate, a function call, in place of the inline one",
       (s) => {
-        for (const p of s.policies.filter((x) => x.name === "tenant_isolation")) {
+        for (const p of s.policies.filter((x) => x.name === "tenant_isolation" && x.table === "shared.trades")) {
+          p.using = p.withCheck = FUNCTION_PREDICATE;
           p.functions = [{ signature: "tenancy.current_tenant_id()", volatility: "stable", language: "plpgsql" }];
         }
       },
+      [["critical", "tenant-policy-predicate", "table shared.trades"]],
+    ],
+    [
+      "a STABLE plpgsql function called as (SELECT ...) in another policy: once per statement, clean",
+      (s) => extraPolicy(s).functions.push({ signature: "tenancy.current_tenant_id()", volatility: "stable", language: "plpgsql" }),
       [],
     ],
     [
-      "a STABLE plpgsql tenant function called per row (not wrapped in a sub-select)",
-      (s) => {
-        const p = policy(s, "shared.trades", "tenant_isolation");
-        p.using = p.withCheck = "(tenant_id = tenancy.current_tenant_id())";
-        p.functions = [{ signature: "tenancy.current_tenant_id()", volatility: "stable", language: "plpgsql" }];
-      },
-      [
-        ["critical", "tenant-policy-predicate", "table shared.trades"],
-        ["medium", "policy-function-volatile", "function tenancy.current_tenant_id() in policy tenant_isolation on shared.trades"],
-      ],
-    ],
-    [
-      "the STABLE sql tenant function: clean",
+      "a STABLE plpgsql function called per row (not wrapped in a sub-select) in another policy",
       (s) =>
-        policy(s, "shared.trades", "tenant_isolation").functions.push({
+        extraPolicy(s, "(tenant_id = tenancy.current_tenant_id())").functions.push({
           signature: "tenancy.current_tenant_id()",
           volatility: "stable",
-          language: "sql",
+          language: "plpgsql",
         }),
+      [["medium", "policy-function-volatile", "function tenancy.current_tenant_id() in policy extra_check on shared.trades"]],
+    ],
+    [
+      "a STABLE sql function in another policy: clean",
+      (s) => extraPolicy(s).functions.push({ signature: "tenancy.current_tenant_id()", volatility: "stable", language: "sql" }),
       [],
     ],
     [
@@ -501,15 +513,17 @@ describe("helpers", () => {
     expect(isTenantPredicate(DEPARSED)).toBe(true);
     expect(isTenantPredicate(null)).toBe(false);
     expect(isTenantPredicate(`${DEPARSED} OR true`)).toBe(false);
+    expect(isTenantPredicate(FUNCTION_PREDICATE)).toBe(false);
+    // A validation that lets anything through would raise on garbage instead of matching nothing.
+    expect(isTenantPredicate(DEPARSED.replace(/'\^\[0-9a-f\][^']*'/, "'.*'"))).toBe(false);
   });
 
   it.each<[string, string | null, string | null, boolean]>([
-    ["deparsed, both expressions", DEPARSED, DEPARSED, true],
-    ["as written", TENANT_PREDICATE, null, true],
+    ["deparsed, both expressions", FUNCTION_PREDICATE, FUNCTION_PREDICATE, true],
     ["deparsed without the schema (on the search_path)", "(tenant_id = ( SELECT current_tenant_id() AS current_tenant_id))", null, true],
     ["called directly", "(tenant_id = tenancy.current_tenant_id())", null, false],
-    ["wrapped in USING, direct in WITH CHECK", DEPARSED, "(tenant_id = tenancy.current_tenant_id())", false],
-    ["wrapped once, direct once", `(${DEPARSED} OR (tenant_id = tenancy.current_tenant_id()))`, null, false],
+    ["wrapped in USING, direct in WITH CHECK", FUNCTION_PREDICATE, "(tenant_id = tenancy.current_tenant_id())", false],
+    ["wrapped once, direct once", `(${FUNCTION_PREDICATE} OR (tenant_id = tenancy.current_tenant_id()))`, null, false],
     ["a lookalike from another schema", "(tenant_id = ( SELECT other.current_tenant_id() AS current_tenant_id))", null, false],
     ["not called at all", "true", "true", false],
   ])("calledOncePerStatement: %s → %s", (_name, using, withCheck, expected) => {

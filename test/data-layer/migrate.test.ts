@@ -153,7 +153,7 @@ describe("migrate", () => {
   it("stays a no-op, and the audit clean, in a session whose search_path includes the registry schema", async () => {
     const { client } = await emptyDatabase();
     await migrate(client);
-    // pg_get_expr then prints current_tenant_id() without its schema: still the same policy.
+    // pg_get_expr prints names relative to the search_path: still the same policy.
     await client.query(`SET search_path = tenancy, public`);
     expect((await migrate(client)).unchanged).toBe(true);
     expect(await auditDatabase(client)).toEqual([]);

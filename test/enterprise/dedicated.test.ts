@@ -13,7 +13,7 @@ import {
 import { demoteTenant, graduateTenant, openMove } from "../../lib/graduation";
 import { POLICY_NAMES } from "../../lib/schema";
 import { dedicatedSchemaName, type Tenant } from "../../lib/tenant";
-import { requireTenant } from "../../lib/tenants";
+import { requireTenant, setTenantStatus } from "../../lib/tenants";
 import { migratedDatabase, ROLES, seededTenant, tenantTransaction, type EnterpriseDb } from "./helpers";
 
 let env: EnterpriseDb;
@@ -171,5 +171,37 @@ describe("dedicated schemas", () => {
     const { rows: gone } = await env.admin.query(`SELECT count(*)::int AS n FROM pg_roles WHERE rolname = $1`, [role]);
     expect(gone[0].n).toBe(0);
     expect((await demoteTenant(env.admin, acme.slug)).to).toBe("shared");
+  });
+
+  it("suspension reaches a tenant's login role: NOLOGIN, open sessions cut, kept on re-provisioning, lifted on resume", async () => {
+    await graduateTenant(env.admin, globex.slug);
+    const tenant = await requireTenant(env.admin, globex.id);
+    const { role } = await ensureTenantLoginRole(env.admin, tenant);
+    const count = async (c: { query(q: string): Promise<{ rows: { n: number }[] }> }) =>
+      (await c.query(`SELECT count(*)::int AS n FROM trades`)).rows[0].n;
+    const rolcanlogin = async () =>
+      (await env.admin.query(`SELECT rolcanlogin FROM pg_roles WHERE rolname = $1`, [role])).rows[0].rolcanlogin;
+
+    // Negative control: the tenant predicate reads only the role's setting, so a suspension that
+    // changes the registry alone leaves the login role reading its rows.
+    await env.admin.query(`UPDATE tenancy.tenants SET status = 'suspended' WHERE id = $1`, [tenant.id]);
+    const before = await env.connect(role);
+    expect(await count(before)).toBe(80);
+    await env.admin.query(`UPDATE tenancy.tenants SET status = 'active' WHERE id = $1`, [tenant.id]);
+
+    const closed = new Promise<unknown>((resolve) => before.on("error", resolve));
+    await setTenantStatus(env.admin, tenant.slug, "suspended");
+    expect(await rolcanlogin()).toBe(false);
+    expect(await closed).toMatchObject({ code: "57P01" }); // its open session was terminated
+    await expect(env.connect(role)).rejects.toMatchObject({ code: "28000" });
+    // Re-provisioning (a `pulumi up`) reads the registry's status and keeps the role locked.
+    await ensureTenantLoginRole(env.admin, tenant);
+    expect(await rolcanlogin()).toBe(false);
+
+    await setTenantStatus(env.admin, tenant.slug, "active");
+    const after = await env.connect(role);
+    expect(await count(after)).toBe(80);
+    await after.end();
+    expect(await dropTenantLoginRole(env.admin, tenant)).toBe(true);
   });
 });
