@@ -21,6 +21,11 @@
  *   withTenant (1 stmt)   BEGIN + prelude + query in one write, then COMMIT: two round trips
  *   sequential            tenantQuery's four statements awaited one by one: four round trips
  *   simple multi          one simple-protocol message, tenant id and values inlined as literals
+ *   setting only          BEGIN + set_config(tenant, local) + the RLS query + COMMIT, one batch, the
+ *                         client's statements named as tenantQuery's are: tenantQuery minus
+ *                         enter_tenant's work (gate, registry lookup, routing, log tag, timeouts)
+ *   floor prepared        the floor as a named prepared statement (node-postgres `name`)
+ *   tenantQuery prepared  tenantQuery with `{ prepare: true }`: compare with "floor prepared"
  * So the distance from the floor splits into RLS with the cheapest context (session set_config),
  * transaction scoping (tx set_config), enter_tenant's work (raw batch), the library's own work
  * (tenantQuery) and round trips (sequential, withTenant).
@@ -67,6 +72,9 @@ const VARIANTS = [
   "withTenant (1 stmt)",
   "sequential",
   "simple multi",
+  "setting only",
+  "floor prepared",
+  "tenantQuery prepared",
 ] as const;
 type Variant = (typeof VARIANTS)[number];
 const TRIPS: Record<Variant, number> = {
@@ -81,6 +89,9 @@ const TRIPS: Record<Variant, number> = {
   "withTenant (1 stmt)": 2,
   sequential: 4,
   "simple multi": 1,
+  "setting only": 1,
+  "floor prepared": 1,
+  "tenantQuery prepared": 1,
 };
 const PATHS = ["direct", "pgbouncer"] as const;
 type Path = (typeof PATHS)[number];
@@ -138,12 +149,18 @@ async function variantsFor(
   const rawPrepared = new Set<string>();
   const tq = new TenantPool({ connectionString: url.app, max: 1 });
   const wt = new TenantPool({ connectionString: url.app, max: 1 });
+  const settingOnly = await connectedClient(url.app, closers);
+  const settingOnlyPrepared = new Set<string>();
+  const floorPrepared = naivePool(url.floor);
+  const tqPrepared = new TenantPool({ connectionString: url.app, max: 1 });
   const seq = naivePool(url.app);
   const multi = naivePool(url.app);
   closers.push(
     () => floorA.end(),
     () => floorB.end(),
     () => tq.end(),
+    () => floorPrepared.end(),
+    () => tqPrepared.end(),
     () => wt.end(),
     () => seq.end(),
     () => multi.end(),
@@ -173,6 +190,22 @@ async function variantsFor(
         ])
       )[2].rows,
     tenantQuery: async (t, id) => (await tq.tenantQuery<Row>(claims(t), q.candidate, [id])).rows,
+    "setting only": async (t, id) => {
+      const outcome = await runBatch(
+        settingOnly,
+        [
+          { text: "BEGIN", name: "b" },
+          { text: "SELECT set_config('app.current_tenant_id', $1, true)", values: [t.id], name: "s" },
+          { text: q.qualified, values: [id] },
+          { text: "COMMIT", name: "c" },
+        ],
+        settingOnlyPrepared,
+      );
+      if (outcome.error) throw outcome.error;
+      return outcome.results[2].rows as Row[];
+    },
+    "floor prepared": async (t, id) => (await floorPrepared.query<Row>({ name: "floor", text: q.floor, values: [t.id, id] })).rows,
+    "tenantQuery prepared": async (t, id) => (await tqPrepared.tenantQuery<Row>(claims(t), q.candidate, [id], { prepare: true })).rows,
     "raw batch": async (t, id) => {
       const outcome = await runBatch(
         rawBatch,
@@ -333,9 +366,14 @@ async function main(): Promise<number> {
       };
     });
     const goal = PATHS.map((p) => ({ path: p, ratio: report.find((r) => r.path === p && r.variant === "tenantQuery")!.ratio }));
+    // Both prepared: the same comparison for a service whose hot statements are prepared.
+    const goalPrepared = PATHS.map((p) => ({
+      path: p,
+      ratio: median(perRep.map((r) => median(r[`${p}|tenantQuery prepared`]) / median(r[`${p}|floor prepared`]))),
+    }));
     const meta = { shape: args.shape, reps: args.reps, iterations: args.iterations, tenants: args.tenants, mismatches };
 
-    if (args.json) process.stdout.write(JSON.stringify({ ...meta, report, goal }, null, 2) + "\n");
+    if (args.json) process.stdout.write(JSON.stringify({ ...meta, report, goal, goalPrepared }, null, 2) + "\n");
     else if (args.markdown) {
       const lines = [
         `| path | variant | round trips | p50 µs | p99 µs | × floor (median of ${args.reps} reps, range) |`,
@@ -344,6 +382,8 @@ async function main(): Promise<number> {
           (r) =>
             `| ${r.path} | ${r.variant} | ${r.trips} | ${r.p50Us.toFixed(0)} | ${r.p99Us.toFixed(0)} | ${r.ratio.toFixed(2)} (${r.ratioMin.toFixed(2)}–${r.ratioMax.toFixed(2)}) |`,
         ),
+        "",
+        ...goalPrepared.map((g) => `- both prepared (${g.path}): tenantQuery prepared / floor prepared = ${g.ratio.toFixed(2)}`),
       ];
       process.stdout.write(lines.join("\n") + "\n");
     } else {
@@ -356,6 +396,10 @@ async function main(): Promise<number> {
         ),
         ...goal.map(
           (g) => `goal (${g.path}): tenantQuery ${g.ratio.toFixed(2)}× floor, target ≤ 1.15 → ${g.ratio <= 1.15 ? "met" : "NOT met"}`,
+        ),
+        ...goalPrepared.map(
+          (g) =>
+            `both prepared (${g.path}): tenantQuery ${g.ratio.toFixed(2)}× floor, target ≤ 1.15 → ${g.ratio <= 1.15 ? "met" : "NOT met"}`,
         ),
         `results that differed from the floor or held a foreign row: ${mismatches}`,
       ];

@@ -28,10 +28,10 @@ export const DEDICATED_SCHEMA_PATTERN = /^tenant_[0-9a-f]{32}$/;
  * (set transaction-locally by `tenancy.enter_tenant()`) when it is a canonical uuid, else NULL —
  * and NULL matches no row, so a missing, empty or garbage setting fails closed instead of raising.
  *
- * Written out in the policy, not behind a function: the RLS benchmark (docs/benchmarks.md) measured
- * a function call — even one PostgreSQL inlines — at up to 0.1× of a sub-millisecond statement
- * planned per execution, and the registry lookup the old function did per statement at 0.03–0.1×
- * more. Suspension is enforced where a transaction enters a tenant (enter_tenant, and NOLOGIN on a
+ * Written out in the policy, not behind a function: the RLS benchmark measured the previous
+ * predicate, `(SELECT tenancy.current_tenant_id())` with a registry lookup per statement, at
+ * 1.07–1.28× the explicit-predicate floor on small hot statements against 1.00–1.17× for this one
+ * (docs/benchmarks.md, "Before and after"); an inlined SQL function was no cheaper. Suspension is enforced where a transaction enters a tenant (enter_tenant, and NOLOGIN on a
  * dedicated login role): docs/data-layer.md. Spelled the way PostgreSQL deparses it (`::text`,
  * `ELSE NULL::uuid`), so the planner and the audit recognise the stored policy by its text.
  */
