@@ -42,7 +42,7 @@
  * Prepared statements: `{ prepare: true }` on a query runs it as a named statement of the
  * connection (parsed once, then PostgreSQL's plan cache). Meant for hot single-row paths: under RLS
  * a statement planned for every execution also plans the policy every time (docs/benchmarks.md, RLS
- * overhead: prepared statements run at 1.00–1.04× the floor on reads, planned ones at 1.06–1.16×).
+ * overhead: prepared statements run at 1.00–1.04× the floor on reads, planned ones at 1.06–1.17×).
  * Safe across tenants on one connection: the policy reads the tenant when the statement runs, not
  * when it is planned, and a statement planned under another tenant's search_path (a dedicated
  * schema) is re-planned by PostgreSQL. At most `maxPreparedStatements` per connection; beyond that
@@ -161,7 +161,8 @@ export interface TenantScope extends Queryable {
 // The client's own statements are named prepared statements, parsed once per connection. Safe
 // because PgBouncer runs in session mode (a client keeps its server connection; DISCARD ALL runs
 // only when the client disconnects, and then this connection is gone too) and fn cannot DEALLOCATE
-// them (refused below). fn's statements stay unnamed (planned for their own parameters) unless fn asks for { prepare: true }.
+// them (refused below). fn's statements stay unnamed (planned for their own parameters) unless fn
+// asks for { prepare: true }.
 const BEGIN: Statement = { text: "BEGIN", name: "tenancy_begin" };
 const COMMIT: Statement = { text: "COMMIT", name: "tenancy_commit" };
 const ROLLBACK: Statement = { text: "ROLLBACK", name: "tenancy_rollback" };
