@@ -778,9 +778,11 @@ const CHUNK_PATTERN = /^(compress)?_hyper_\d+_\d+_chunk$/;
 export async function readAuditSnapshot(client: Queryable, options: AuditOptions = {}): Promise<AuditSnapshot> {
   const subjectRoles = [...(options.subjectRoles ?? RLS_SUBJECT_ROLES)];
   if (!options.subjectRoles) {
-    const { rows } = await client.query(`SELECT rolname::text AS name FROM pg_roles WHERE rolname ~ $1 ORDER BY 1`, [
-      DEDICATED_LOGIN_ROLE_PATTERN.source,
-    ]);
+    // Roles are cluster-wide: only the login roles that can connect to this database are its subjects.
+    const { rows } = await client.query(
+      `SELECT rolname::text AS name FROM pg_roles WHERE rolname ~ $1 AND has_database_privilege(oid, current_database(), 'CONNECT') ORDER BY 1`,
+      [DEDICATED_LOGIN_ROLE_PATTERN.source],
+    );
     subjectRoles.push(...rows.map((r: { name: string }) => r.name));
   }
 

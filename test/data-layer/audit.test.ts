@@ -293,6 +293,7 @@ describe("auditDatabase, live", () => {
       ...planSchema(schema, emptySchemaState()),
       "RESET ROLE",
       `CREATE ROLE ${role} LOGIN NOINHERIT`,
+      `GRANT CONNECT ON DATABASE ${db} TO ${role}`,
       `GRANT USAGE ON SCHEMA ${schema} TO ${role}`,
       `GRANT SELECT, INSERT, UPDATE, DELETE ON ${schema}.trades TO ${role}`,
       `CREATE POLICY tenant_login ON ${schema}.trades AS PERMISSIVE FOR ALL TO ${role} USING (true) WITH CHECK (true)`,
@@ -300,6 +301,11 @@ describe("auditDatabase, live", () => {
     expect(withoutVersion(await auditAfter(setup))).toEqual([]);
     expect(withoutVersion(await auditAfter([...setup, `ALTER ROLE ${role} BYPASSRLS`]))).toEqual([
       ["critical", "role-bypassrls", `role ${role}`],
+    ]);
+    // Roles are cluster-wide: one that cannot connect here (another database's tenant) is not a
+    // subject of this database, so a policy for it is one for an outsider.
+    expect(withoutVersion(await auditAfter(setup.filter((s) => !s.startsWith("GRANT CONNECT"))))).toEqual([
+      ["medium", "permissive-policy-roles", `policy tenant_login on ${schema}.trades`],
     ]);
   });
 
