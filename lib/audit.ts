@@ -163,9 +163,10 @@ export interface RoleFacts {
   databaseCreate: boolean;
   databaseTemporary: boolean;
   /**
-   * Ways it can read other sessions' activity: pg_stat_activity, pg_stat_get_activity(),
-   * pg_stat_get_backend_*(). Every tenant connects as the same role, so these show one tenant's
-   * running statements (literals included) to another.
+   * Ways it can read other sessions' statements: pg_stat_activity, pg_stat_get_activity(),
+   * pg_stat_get_backend_*(), and pg_stat_statements when the extension exists. Every tenant
+   * connects as the same role, so these show one tenant's statements to another (running ones
+   * with their literals; pg_stat_statements normalised).
    */
   readsActivity: string[];
 }
@@ -708,7 +709,7 @@ export function checkRolePosture(s: AuditSnapshot): Finding[] {
         check: "role-reads-activity",
         severity: "high",
         object,
-        message: `can read other sessions' activity through ${r.readsActivity.join(", ")}: every tenant connects as this role, so it shows one tenant's running statements, literals included, to another`,
+        message: `can read other sessions' statements through ${r.readsActivity.join(", ")}: every tenant connects as this role, so it shows one tenant's statements to another (running ones with their literals)`,
         fix: "tenancy migrate (revokes them from PUBLIC and grants them to pg_read_all_stats)",
       });
     }
@@ -943,7 +944,18 @@ export async function readAuditSnapshot(client: Queryable, options: AuditOptions
                         FROM pg_proc p
                        WHERE p.pronamespace = 'pg_catalog'::regnamespace
                          AND (p.proname = 'pg_stat_get_activity' OR p.proname LIKE 'pg\\_stat\\_get\\_backend\\_%')
-                         AND has_function_privilege(r.oid, p.oid, 'EXECUTE')) AS a ORDER BY 1) AS "readsActivity"
+                         AND has_function_privilege(r.oid, p.oid, 'EXECUTE')
+                      UNION ALL
+                      SELECT 'view ' || n.nspname || '.' || c.relname
+                        FROM pg_extension e JOIN pg_depend d ON d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid AND d.deptype = 'e'
+                        JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid JOIN pg_namespace n ON n.oid = c.relnamespace
+                       WHERE e.extname = 'pg_stat_statements' AND c.relname = 'pg_stat_statements' AND has_table_privilege(r.oid, c.oid, 'SELECT')
+                      UNION ALL
+                      SELECT 'function ' || n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')'
+                        FROM pg_extension e JOIN pg_depend d ON d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid AND d.deptype = 'e'
+                        JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid JOIN pg_namespace n ON n.oid = p.pronamespace
+                       WHERE e.extname = 'pg_stat_statements' AND p.proname = 'pg_stat_statements' AND has_function_privilege(r.oid, p.oid, 'EXECUTE')
+                    ) AS a ORDER BY 1) AS "readsActivity"
          FROM pg_roles r WHERE r.rolname = ANY($1)`,
       [subjectRoles],
     )

@@ -140,7 +140,10 @@ export async function migrate(client: Queryable, options: MigrateOptions = {}): 
   });
 }
 
-/** Database-level privileges: the owner may create schemas; PUBLIC may neither connect nor create TEMP tables. */
+/**
+ * Database-level privileges: the owner may create schemas; PUBLIC may neither connect nor create
+ * TEMP tables, nor read other sessions' statements (activity, pg_stat_statements).
+ */
 async function planDatabase(client: Queryable): Promise<string[]> {
   const { rows } = await client.query(
     `SELECT current_database() AS db,
@@ -157,7 +160,19 @@ async function planDatabase(client: Queryable): Promise<string[]> {
             (SELECT array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text)
                FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
               WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname LIKE 'pg\\_stat\\_get\\_backend\\_%'
-                AND a.grantee = 0 AND a.privilege_type = 'EXECUTE') AS public_backend_functions`,
+                AND a.grantee = 0 AND a.privilege_type = 'EXECUTE') AS public_backend_functions,
+            (SELECT array_agg(o.privilege ORDER BY o.privilege) FROM (
+               SELECT 'SELECT ON TABLE ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS privilege
+                 FROM pg_extension e JOIN pg_depend d ON d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid AND d.deptype = 'e'
+                 JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid JOIN pg_namespace n ON n.oid = c.relnamespace,
+                      aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
+                WHERE e.extname = 'pg_stat_statements' AND a.grantee = 0 AND a.privilege_type = 'SELECT'
+               UNION ALL
+               SELECT 'EXECUTE ON FUNCTION ' || quote_ident(n.nspname) || '.' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')'
+                 FROM pg_extension e JOIN pg_depend d ON d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid AND d.deptype = 'e'
+                 JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid JOIN pg_namespace n ON n.oid = p.pronamespace,
+                      aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+                WHERE e.extname = 'pg_stat_statements' AND a.grantee = 0 AND a.privilege_type = 'EXECUTE') o) AS public_statement_stats`,
     [ROLES.owner, [ROLES.migrator, ROLES.app, ROLES.readonly]],
   );
   const r = rows[0];
@@ -181,6 +196,13 @@ async function planDatabase(client: Queryable): Promise<string[]> {
     if (!/^pg_stat_get_backend_[a-z_]+\((integer)?\)$/.test(fn)) throw new Error(`unexpected statistics function ${fn}`);
     out.push(`REVOKE EXECUTE ON FUNCTION pg_catalog.${fn} FROM PUBLIC`);
     out.push(`GRANT EXECUTE ON FUNCTION pg_catalog.${fn} TO pg_read_all_stats`);
+  }
+  // pg_stat_statements (preloaded on AWS, lib/postgres-config.ts), once someone creates the
+  // extension: its view and function show every statement of one's own role, normalised — one
+  // tenant's statements to another. PostgreSQL grants them to PUBLIC; monitoring roles keep them.
+  for (const grant of (r.public_statement_stats ?? []) as string[]) {
+    out.push(`REVOKE ${grant} FROM PUBLIC`);
+    out.push(`GRANT ${grant} TO pg_read_all_stats`);
   }
   return out;
 }
