@@ -114,22 +114,31 @@ export async function requireTenant(client: Queryable, ref: string): Promise<Ten
   return tenant;
 }
 
+/** What suspending or resuming did. */
+export interface TenantStatusChange {
+  tenant: Tenant;
+  /** The tenant's dedicated login role, when it has one: whether it may log in now, and the sessions cut. */
+  loginRole?: { role: string; canLogin: boolean; sessionsClosed: number };
+}
+
 /**
  * Suspends or resumes a tenant. A suspended tenant reads and writes nothing: enter_tenant() refuses
  * it from the next transaction on, and its dedicated login role (if any) becomes NOLOGIN in the
  * same transaction, its open sessions cut after the commit. Altering the role needs a session that
  * may alter roles (the CLI's admin connection).
  */
-export async function setTenantStatus(client: Queryable, ref: string, status: TenantStatus): Promise<Tenant> {
+export async function setTenantStatus(client: Queryable, ref: string, status: TenantStatus): Promise<TenantStatusChange> {
   const tenant = await requireTenant(client, ref);
+  const canLogin = status === "active";
   const { updated, hasLoginRole } = await withTransaction(client, async (tx) => {
-    const hasLoginRole = await setTenantLoginAccess(tx, tenant.id, status === "active");
+    const hasLoginRole = await setTenantLoginAccess(tx, tenant.id, canLogin);
     await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
     const { rows } = await tx.query(`UPDATE ${registry} SET status = $2 WHERE id = $1 RETURNING ${COLUMNS}`, [tenant.id, status]);
     return { updated: rows[0] as Tenant, hasLoginRole };
   });
-  if (hasLoginRole && status === "suspended") await terminateTenantLoginSessions(client, tenant.id);
-  return updated;
+  if (!hasLoginRole) return { tenant: updated };
+  const sessionsClosed = canLogin ? 0 : await terminateTenantLoginSessions(client, tenant.id);
+  return { tenant: updated, loginRole: { role: tenantLoginRoleName(tenant.id), canLogin, sessionsClosed } };
 }
 
 export async function setTenantTier(client: Queryable, ref: string, tier: Tier): Promise<Tenant> {

@@ -6,8 +6,8 @@
  * connections (its keys stay); after resume, `tenancy cache grant` issues new credentials.
  */
 import { revokeTenantCache, type RevokeResult } from "../../lib/redis/tenant-users";
-import { setTenantStatus } from "../../lib/tenants";
-import type { Tenant, TenantStatus } from "../../lib/tenant";
+import { setTenantStatus, type TenantStatusChange } from "../../lib/tenants";
+import type { TenantStatus } from "../../lib/tenant";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { REDIS_OPTIONS, redisGiven, withRedis } from "./cache-common";
 import type { Command } from "../tenancy";
@@ -21,23 +21,33 @@ function statusCommand(verb: "suspend" | "resume", status: TenantStatus, summary
     options: verb === "suspend" ? { ...REDIS_OPTIONS } : { ...CONNECTION_OPTIONS },
     async run(ctx) {
       const ref = tenantRef(ctx);
-      const { tenant, cache } = await withConnection(ctx, async (client) => {
+      const { change, cache } = await withConnection(ctx, async (client) => {
         const before = await findOrUsage(client, ref);
         let cache: RevokeResult | undefined;
         if (verb === "suspend" && redisGiven(ctx.flags)) cache = await withRedis(ctx, (admin) => revokeTenantCache(admin, before.id));
-        return { tenant: await setTenantStatus(client, before.id, status), cache };
+        return { change: await setTenantStatus(client, before.id, status), cache };
       });
-      ctx.out.result({ ...tenant, cache }, () => describe(tenant, cache));
+      ctx.out.result({ ...change.tenant, loginRole: change.loginRole, cache }, () => describe(change, cache));
     },
   };
 }
 
-function describe(tenant: Tenant, cache: RevokeResult | undefined): string {
+function describe({ tenant, loginRole }: TenantStatusChange, cache: RevokeResult | undefined): string {
   const lines = [`tenant ${tenant.slug} is ${tenant.status}`];
+  if (loginRole)
+    lines.push(
+      loginRole.canLogin
+        ? `login role ${loginRole.role} may log in again`
+        : `login role ${loginRole.role} is NOLOGIN: ${loginRole.sessionsClosed} open session(s) cut`,
+    );
   if (cache) lines.push(`revoked cache user ${cache.user}: ${cache.connectionsClosed} open connection(s) cut`);
   if (tenant.status === "active") lines.push("cache access, if revoked at suspension, is restored with `tenancy cache grant`");
   return [...lines, renderTenant(tenant)].join("\n");
 }
 
-export const tenantSuspendCommand = statusCommand("suspend", "suspended", "suspend a tenant: its rows stay, every query of it sees none");
+export const tenantSuspendCommand = statusCommand(
+  "suspend",
+  "suspended",
+  "suspend a tenant: its rows stay; enter_tenant refuses it and its login role is locked",
+);
 export const tenantResumeCommand = statusCommand("resume", "active", "resume a suspended tenant");

@@ -14,6 +14,7 @@ import { demoteTenant, graduateTenant, openMove } from "../../lib/graduation";
 import { POLICY_NAMES } from "../../lib/schema";
 import { dedicatedSchemaName, type Tenant } from "../../lib/tenant";
 import { requireTenant, setTenantStatus } from "../../lib/tenants";
+import { tenancy } from "../support/cli";
 import { migratedDatabase, ROLES, seededTenant, tenantTransaction, type EnterpriseDb } from "./helpers";
 
 let env: EnterpriseDb;
@@ -190,7 +191,9 @@ describe("dedicated schemas", () => {
     await env.admin.query(`UPDATE tenancy.tenants SET status = 'active' WHERE id = $1`, [tenant.id]);
 
     const closed = new Promise<unknown>((resolve) => before.on("error", resolve));
-    await setTenantStatus(env.admin, tenant.slug, "suspended");
+    const suspend = await tenancy("tenant", "suspend", tenant.slug, "--json", "--database-url", env.db.url);
+    expect(suspend.code).toBe(0);
+    expect(suspend.json).toMatchObject({ status: "suspended", loginRole: { role, canLogin: false, sessionsClosed: 1 } });
     expect(await rolcanlogin()).toBe(false);
     expect(await closed).toMatchObject({ code: "57P01" }); // its open session was terminated
     await expect(env.connect(role)).rejects.toMatchObject({ code: "28000" });
@@ -198,7 +201,7 @@ describe("dedicated schemas", () => {
     await ensureTenantLoginRole(env.admin, tenant);
     expect(await rolcanlogin()).toBe(false);
 
-    await setTenantStatus(env.admin, tenant.slug, "active");
+    expect((await setTenantStatus(env.admin, tenant.slug, "active")).loginRole).toEqual({ role, canLogin: true, sessionsClosed: 0 });
     const after = await env.connect(role);
     expect(await count(after)).toBe(80);
     await after.end();
