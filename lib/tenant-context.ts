@@ -47,8 +47,9 @@
  * when it is planned, and a statement planned under another tenant's search_path (a dedicated
  * schema) is re-planned by PostgreSQL. At most `maxPreparedStatements` per connection; beyond that
  * a statement runs unprepared. After a migration changes a table under a prepared `SELECT *`, its
- * next run fails with 0A000 ("cached plan must not change result type") and, like any failed
- * request, destroys the connection: the retry gets a fresh one.
+ * next run fails with 0A000 ("cached plan must not change result type") before it ran: tenantQuery
+ * sends it once more, parsed afresh; inside withTenant the transaction fails (fn's caller retries).
+ * Either way the pool's plan generation moves on, so no connection serves the stale plan again.
  *
  * Session scoping is deliberately not offered: a session-level tenant skips enter_tenant's write
  * gate and routing (both transaction-scoped), survives into the next request unless reset, and is
@@ -183,12 +184,26 @@ const rearm = (timeoutMs: number): Statement => ({
 
 const PREPARED_PREFIX = "tenancy_q_";
 
-/** fn's statement as the batch sends it: named (prepared) when asked and the connection has room. */
-function userStatement(text: string, params: unknown[] | undefined, options: TenantQueryOptions | undefined, lease: Lease): Statement {
+/**
+ * fn's statement as the batch sends it: named (prepared) when asked and the connection has room.
+ * The name is the text's hash and the pool's plan generation, so after a stale plan (below) every
+ * connection parses the statement afresh under a new name.
+ */
+function userStatement(
+  text: string,
+  params: unknown[] | undefined,
+  options: TenantQueryOptions | undefined,
+  lease: Lease,
+  generation: number,
+): Statement {
   if (!options?.prepare) return { text, values: params };
-  const name = PREPARED_PREFIX + createHash("sha256").update(text).digest("hex").slice(0, 32);
+  const name = `${PREPARED_PREFIX}${generation}_${createHash("sha256").update(text).digest("hex").slice(0, 32)}`;
   return lease.mayPrepare(name) ? { text, values: params, name } : { text, values: params };
 }
+
+/** A prepared statement whose table changed under it (a migration): it failed before it ran. */
+const isStalePlan = (err: unknown) =>
+  sqlState(err) === "0A000" && /cached plan must not change result type/.test((err as Error).message ?? "");
 
 /**
  * Statements fn must not send: they end or split the tenant transaction, or drop the client's
@@ -248,6 +263,8 @@ export class TenantPool {
   readonly #broken = new WeakSet<pg.ClientBase>();
   readonly #prepared = new WeakMap<pg.ClientBase, Set<string>>();
   readonly #slots = new TenantSlots();
+  /** Bumped when a prepared statement's plan went stale: new statement names on every connection. */
+  #planGeneration = 0;
 
   constructor(options: TenantPoolOptions) {
     const { limits, observer, rollbackTimeoutMs, maxPreparedStatements, ...poolOptions } = options;
@@ -286,6 +303,8 @@ export class TenantPool {
         observeQuery: (o) => this.#notify(() => this.#observer.onQuery?.(o)),
         observeTransaction: (o) => this.#notify(() => this.#observer.onTransaction?.(o)),
         tainted: (lease) => this.#tainted(lease),
+        planGeneration: () => this.#planGeneration,
+        stalePlan: (generation) => this.#stalePlan(generation),
       },
       tenantId,
       tier,
@@ -306,17 +325,29 @@ export class TenantPool {
    * One statement for one tenant in one round trip: BEGIN, prelude, the statement and COMMIT go
    * out in a single write. The request path for single-query endpoints.
    */
-  async tenantQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  tenantQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
     claims: TenantClaimsInput,
     text: string,
     params?: unknown[],
     options?: TenantQueryOptions,
   ): Promise<pg.QueryResult<R>> {
+    return this.#tenantQuery<R>(claims, text, params, options, true);
+  }
+
+  async #tenantQuery<R extends pg.QueryResultRow>(
+    claims: TenantClaimsInput,
+    text: string,
+    params: unknown[] | undefined,
+    options: TenantQueryOptions | undefined,
+    mayRetry: boolean,
+  ): Promise<pg.QueryResult<R>> {
     const { tenantId, tier } = parseTenantClaims(claims);
     checkStatement(text, params);
     const timeoutMs = this.#limits[tier].statementTimeoutMs;
     const lease = await this.#lease(tenantId, tier);
-    const batch = await lease.run([BEGIN, prelude(tenantId, timeoutMs), userStatement(text, params, options, lease), COMMIT]);
+    const generation = this.#planGeneration;
+    const statement = userStatement(text, params, options, lease, generation);
+    const batch = await lease.run([BEGIN, prelude(tenantId, timeoutMs), statement, COMMIT]);
     const [, enter, query] = batch.results;
     const error =
       batch.error ??
@@ -342,11 +373,21 @@ export class TenantPool {
     );
     if (error) {
       await lease.discard(error);
+      if (statement.name && isStalePlan(error)) {
+        this.#stalePlan(generation);
+        // It failed before it ran and the batch rolled back: safe to send once more, freshly parsed.
+        if (mayRetry) return this.#tenantQuery<R>(claims, text, params, options, false);
+      }
       throw error;
     }
     if (inheritedTenant(enter)) this.#tainted(lease);
     else lease.release();
     return query as pg.QueryResult<R>;
+  }
+
+  /** A prepared statement of `generation` went stale: the next ones get new names. */
+  #stalePlan(generation: number): void {
+    if (this.#planGeneration === generation) this.#planGeneration++;
   }
 
   /** Pool counters (node-postgres) and the tenants holding or waiting for slots. */
@@ -485,6 +526,8 @@ interface ScopeContext {
   observeQuery(o: TenantQueryObservation): void;
   observeTransaction(o: TenantTransactionObservation): void;
   tainted(lease: Lease): void;
+  planGeneration(): number;
+  stalePlan(generation: number): void;
 }
 
 class Scope implements TenantScope {
@@ -538,7 +581,8 @@ class Scope implements TenantScope {
       this.#state = "open";
       this.#startedAt = performance.now();
     }
-    const statement = userStatement(text, params, options, this.#lease!);
+    const generation = this.ctx.planGeneration();
+    const statement = userStatement(text, params, options, this.#lease!, generation);
     const statements = first ? [BEGIN, prelude(this.tenantId, this.timeoutMs), statement] : [rearm(this.timeoutMs), statement];
     const batch = await this.#lease!.run(statements);
     const query = batch.results.length === statements.length ? batch.results[statements.length - 1] : undefined;
@@ -557,6 +601,8 @@ class Scope implements TenantScope {
       errorCode: batch.error ? sqlState(batch.error) : undefined,
     });
     if (error) {
+      // Inside a transaction there is no retry; the statement's next use gets a fresh name.
+      if (statement.name && isStalePlan(error)) this.ctx.stalePlan(generation);
       this.#failure = error;
       throw error;
     }

@@ -75,18 +75,42 @@ describe("prepared tenant statements", () => {
     expect(() => new TenantPool({ connectionString: bouncer.appUrl, maxPreparedStatements: -1 })).toThrow(TenantContextError);
   });
 
-  it("a table change under a prepared SELECT * fails that request (0A000) and destroys the connection; the next request works", async () => {
-    const pool = newPool();
+  it("after a table change under a prepared SELECT *, tenantQuery re-sends it freshly parsed; no connection serves the stale plan", async () => {
+    const pool = newPool({ max: 2 });
     const star = "SELECT * FROM trades ORDER BY id LIMIT 1";
-    await tenantQuery(pool, claims(tenants[0]), star, [], { prepare: true });
+    // Prepare it on both connections of the pool.
+    await Promise.all([0, 1].map((i) => tenantQuery(pool, claims(tenants[i]), star, [], { prepare: true })));
+    expect(pool.stats().total).toBe(2);
     await admin.query("ALTER TABLE shared.trades ADD COLUMN scratch_column int");
     try {
-      await expect(tenantQuery(pool, claims(tenants[0]), star, [], { prepare: true })).rejects.toMatchObject({ code: "0A000" });
-      expect(pool.stats().total).toBe(0);
-      const { rows } = await tenantQuery(pool, claims(tenants[0]), star, [], { prepare: true });
-      expect(rows[0]).toHaveProperty("scratch_column", null);
-    } finally {
+      for (const t of [tenants[0], tenants[1], tenants[0], tenants[1]]) {
+        const { rows } = await tenantQuery(pool, claims(t), star, [], { prepare: true });
+        expect(rows[0]).toMatchObject({ tenant_id: t.id, scratch_column: null });
+      }
+      // Inside a transaction there is no retry: the statement fails once, and the next use is fresh.
       await admin.query("ALTER TABLE shared.trades DROP COLUMN scratch_column");
+      await expect(withTenant(pool, claims(tenants[0]), (tx) => tx.query(star, [], { prepare: true }))).rejects.toMatchObject({
+        code: "0A000",
+      });
+      const { rows } = await withTenant(pool, claims(tenants[0]), (tx) => tx.query(star, [], { prepare: true }));
+      expect(rows[0]).not.toHaveProperty("scratch_column");
+    } finally {
+      await admin.query("ALTER TABLE shared.trades DROP COLUMN IF EXISTS scratch_column");
+    }
+  });
+
+  it("negative control: a plain prepared statement keeps failing on a connection that holds the stale plan", async () => {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const star = { name: "star", text: "SELECT * FROM shared.trades ORDER BY id LIMIT 1" };
+      await client.query(star);
+      await admin.query("ALTER TABLE shared.trades ADD COLUMN scratch_column int");
+      await expect(client.query(star)).rejects.toMatchObject({ code: "0A000" });
+      await expect(client.query(star)).rejects.toMatchObject({ code: "0A000" });
+    } finally {
+      await admin.query("ALTER TABLE shared.trades DROP COLUMN IF EXISTS scratch_column");
+      await client.end();
     }
   });
 });
