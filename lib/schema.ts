@@ -30,7 +30,7 @@ export const DEDICATED_SCHEMA_PATTERN = /^tenant_[0-9a-f]{32}$/;
  *
  * Written out in the policy, not behind a function: the RLS benchmark measured the previous
  * predicate, `(SELECT tenancy.current_tenant_id())` with a registry lookup per statement, at
- * 1.07–1.28× the explicit-predicate floor on small hot statements against 1.00–1.17× for this one
+ * 1.04–1.28× the explicit-predicate floor on small hot statements against 1.00–1.17× for this one
  * (docs/benchmarks.md, "Before and after"); an inlined SQL function was no cheaper. Suspension is
  * enforced where a transaction enters a tenant (enter_tenant, and NOLOGIN on a dedicated login
  * role): docs/data-layer.md. Spelled the way PostgreSQL deparses it (`::text`, `ELSE NULL::uuid`),
