@@ -1,7 +1,7 @@
 /**
  * Shared setup of the PgBouncer/tenant-context benchmarks: a PostgreSQL of their own with a
  * migrated database, tenants with seeded rows, and a PgBouncer in front of it, all on loopback and
- * torn down afterwards. Small statistics helpers.
+ * torn down afterwards. Small statistics helpers, and the parsing of their integer flags.
  */
 import pg from "pg";
 import { startPgbouncer, type PgbouncerServer } from "../lib/local/pgbouncer-server";
@@ -108,4 +108,11 @@ export function summarize(samples: readonly number[]): { n: number; p50: number;
     p99: percentile(sorted, 99),
     mean: sorted.reduce((s, x) => s + x, 0) / (sorted.length || 1),
   };
+}
+
+/** A positive integer flag (`--reps 3`), or `fallback` when it was not given. */
+export function positiveIntFlag(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new Error(`--${flag}: must be a positive integer`);
+  return Number(value);
 }

@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { TenantPool } from "../lib/tenant-context";
 import type { Tenant } from "../lib/tenant";
-import { median, startBenchStack, summarize } from "./pgbouncer-common";
+import { median, positiveIntFlag, startBenchStack, summarize } from "./pgbouncer-common";
 import { prng } from "./stats";
 
 const TENANTS = 50;
@@ -43,14 +43,9 @@ function parse(argv: string[]): Args {
     },
     strict: true,
   });
-  const int = (flag: string, v: string | undefined, fallback: number) => {
-    if (v === undefined) return fallback;
-    if (!/^\d+$/.test(v) || Number(v) < 1) throw new Error(`--${flag}: must be a positive integer`);
-    return Number(v);
-  };
   return {
-    seconds: int("seconds", values.seconds, values.quick ? 5 : 15),
-    rounds: int("rounds", values.rounds, values.quick ? 2 : 3),
+    seconds: positiveIntFlag("seconds", values.seconds, values.quick ? 5 : 15),
+    rounds: positiveIntFlag("rounds", values.rounds, values.quick ? 2 : 3),
     trades: values.quick ? 500 : 2_000,
     json: values.json,
     markdown: values.markdown,

@@ -42,7 +42,7 @@ import { runBatch, type Statement } from "../lib/pg-batch";
 import { TenantPool } from "../lib/tenant-context";
 import type { Tenant } from "../lib/tenant";
 import { TIER_LIMITS } from "../lib/tiers";
-import { median, startBenchStack, summarize, type BenchStack } from "./pgbouncer-common";
+import { median, positiveIntFlag, startBenchStack, summarize, type BenchStack } from "./pgbouncer-common";
 import { prng } from "./stats";
 
 const SHAPES = {
@@ -119,8 +119,8 @@ async function pipelined(client: pg.Client, statements: Statement[]): Promise<pg
 }
 
 /** Statements as one batch (lib/pg-batch.ts: one write, one Sync); throws the batch's error. */
-async function batch(client: pg.Client, statements: Statement[]): Promise<pg.QueryResult[]> {
-  const outcome = await runBatch(client, statements);
+async function batch(client: pg.Client, statements: Statement[], prepared?: Set<string>): Promise<pg.QueryResult[]> {
+  const outcome = await runBatch(client, statements, prepared);
   if (outcome.error) throw outcome.error;
   return outcome.results;
 }
@@ -190,36 +190,34 @@ async function variantsFor(
         ])
       )[2].rows,
     tenantQuery: async (t, id) => (await tq.tenantQuery<Row>(claims(t), q.candidate, [id])).rows,
-    "setting only": async (t, id) => {
-      const outcome = await runBatch(
-        settingOnly,
-        [
-          { text: "BEGIN", name: "b" },
-          { text: "SELECT set_config('app.current_tenant_id', $1, true)", values: [t.id], name: "s" },
-          { text: q.qualified, values: [id] },
-          { text: "COMMIT", name: "c" },
-        ],
-        settingOnlyPrepared,
-      );
-      if (outcome.error) throw outcome.error;
-      return outcome.results[2].rows as Row[];
-    },
+    "setting only": async (t, id) =>
+      (
+        await batch(
+          settingOnly,
+          [
+            { text: "BEGIN", name: "b" },
+            { text: "SELECT set_config('app.current_tenant_id', $1, true)", values: [t.id], name: "s" },
+            { text: q.qualified, values: [id] },
+            { text: "COMMIT", name: "c" },
+          ],
+          settingOnlyPrepared,
+        )
+      )[2].rows as Row[],
     "floor prepared": async (t, id) => (await floorPrepared.query<Row>({ name: "floor", text: q.floor, values: [t.id, id] })).rows,
     "tenantQuery prepared": async (t, id) => (await tqPrepared.tenantQuery<Row>(claims(t), q.candidate, [id], { prepare: true })).rows,
-    "raw batch": async (t, id) => {
-      const outcome = await runBatch(
-        rawBatch,
-        [
-          { text: "BEGIN", name: "b" },
-          { text: prelude, values: [t.id, String(TIER_LIMITS[t.tier].statementTimeoutMs)], name: "p" },
-          { text: q.candidate, values: [id] },
-          { text: "COMMIT", name: "c" },
-        ],
-        rawPrepared,
-      );
-      if (outcome.error) throw outcome.error;
-      return outcome.results[2].rows as Row[];
-    },
+    "raw batch": async (t, id) =>
+      (
+        await batch(
+          rawBatch,
+          [
+            { text: "BEGIN", name: "b" },
+            { text: prelude, values: [t.id, String(TIER_LIMITS[t.tier].statementTimeoutMs)], name: "p" },
+            { text: q.candidate, values: [id] },
+            { text: "COMMIT", name: "c" },
+          ],
+          rawPrepared,
+        )
+      )[2].rows as Row[],
     "pg pipeline mode": async (t, id) =>
       (
         await pipelined(pgPipeline, [
@@ -277,15 +275,10 @@ function parse(argv: string[]): Args {
     },
     strict: true,
   });
-  const int = (flag: string, v: string | undefined, fallback: number) => {
-    if (v === undefined) return fallback;
-    if (!/^\d+$/.test(v) || Number(v) < 1) throw new Error(`--${flag}: must be a positive integer`);
-    return Number(v);
-  };
   if (!(values.shape in SHAPES)) throw new Error(`--shape: one of ${Object.keys(SHAPES).join(", ")}`);
   return {
-    reps: int("reps", values.reps, 3),
-    iterations: int("iterations", values.iterations, values.quick ? 600 : 2000),
+    reps: positiveIntFlag("reps", values.reps, 3),
+    iterations: positiveIntFlag("iterations", values.iterations, values.quick ? 600 : 2000),
     warmup: values.quick ? 100 : 300,
     tenants: 10,
     trades: values.quick ? 2_000 : 10_000,
