@@ -8,6 +8,7 @@
 import { readFileSync } from "node:fs";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { withTransaction } from "../../lib/db";
 import { ROLES } from "../../lib/roles";
 import { THROWAWAY_SETTINGS, startPostgres, type PostgresServer } from "../../lib/local/postgres-server";
 import { freePort } from "../../lib/local/processes";
@@ -30,14 +31,10 @@ async function asTenant<T>(url: string, tenantId: string, fn: (client: pg.Client
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query("BEGIN");
-    await client.query("SELECT tenancy.enter_tenant($1)", [tenantId]);
-    const result = await fn(client);
-    await client.query("COMMIT");
-    return result;
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw err;
+    return await withTransaction(client, async () => {
+      await client.query("SELECT tenancy.enter_tenant($1)", [tenantId]);
+      return fn(client);
+    });
   } finally {
     await client.end();
   }
