@@ -18,17 +18,10 @@ import {
 import { TENANT_TABLES } from "../../lib/catalogue";
 import { ROLES } from "../../lib/roles";
 import { TENANT_PREDICATE } from "../../lib/schema";
+import { DEPARSED_FUNCTION_PREDICATE as FUNCTION_PREDICATE, DEPARSED_TENANT_PREDICATE as DEPARSED } from "./harness";
 
 const APP = ROLES.app;
 const RO = ROLES.readonly;
-/** TENANT_PREDICATE as pg_get_expr prints it (PostgreSQL 15). */
-const DEPARSED = `(tenant_id = ( SELECT
-        CASE
-            WHEN (current_setting('app.current_tenant_id'::text, true) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'::text) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
-            ELSE NULL::uuid
-        END AS "case"))`;
-/** The tenant predicate of migrations 0006–0008, behind a function (still what some policies of ours might call). */
-const FUNCTION_PREDICATE = "(tenant_id = ( SELECT tenancy.current_tenant_id() AS current_tenant_id))";
 
 function table(schema: string, name: string, patch: Partial<RelationFacts> = {}): RelationFacts {
   return {

@@ -80,6 +80,15 @@ export async function migratedDatabase(prefix = "dl"): Promise<MigratedDatabase>
   };
 }
 
+/** TENANT_PREDICATE (lib/schema.ts) as pg_get_expr prints it in pg_policies (PostgreSQL 15). */
+export const DEPARSED_TENANT_PREDICATE = `(tenant_id = ( SELECT
+        CASE
+            WHEN (current_setting('app.current_tenant_id'::text, true) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'::text) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            ELSE NULL::uuid
+        END AS "case"))`;
+/** The tenant predicate of migrations 0006–0008, a function call, as pg_get_expr prints it. */
+export const DEPARSED_FUNCTION_PREDICATE = "(tenant_id = ( SELECT tenancy.current_tenant_id() AS current_tenant_id))";
+
 /** What an attacker from tenant A aims at in tenant B, planted by the fixture. */
 export const B_SECRET = { clientOrderId: "b-secret-order", price: "5.12345678" } as const;
 

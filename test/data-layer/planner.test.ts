@@ -26,6 +26,7 @@ import {
   type SchemaState,
   type TableState,
 } from "../../lib/schema";
+import { DEPARSED_FUNCTION_PREDICATE, DEPARSED_TENANT_PREDICATE as DEPARSED } from "./harness";
 
 /** The state of a schema after a complete migrate, as readSchemaStates reports it. */
 function appliedState(tables: readonly TenantTable[] = TENANT_TABLES): SchemaState {
@@ -59,13 +60,6 @@ function withTable(state: SchemaState, name: string, change: (t: TableState) => 
   change(state.tables.get(name)!);
   return state;
 }
-
-/** As PostgreSQL deparses the design's predicate in pg_policies. */
-const DEPARSED = `(tenant_id = ( SELECT
-        CASE
-            WHEN (current_setting('app.current_tenant_id'::text, true) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'::text) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
-            ELSE NULL::uuid
-        END AS "case"))`;
 
 describe("planSchema", () => {
   it("plans nothing for a schema that is already the catalogue (a second migrate is a no-op)", () => {
@@ -246,7 +240,7 @@ describe("policy comparison", () => {
     ["the design's text", TENANT_PREDICATE, true],
     ["PostgreSQL's deparse", DEPARSED, true],
     ["extra whitespace and case", `  ${TENANT_PREDICATE.toUpperCase().replace(/ /g, "   ")}`, true],
-    ["the function call of migrations 0006–0008", "(tenant_id = ( SELECT tenancy.current_tenant_id() AS current_tenant_id))", false],
+    ["the function call of migrations 0006–0008", DEPARSED_FUNCTION_PREDICATE, false],
     ["no validation (raises on a garbage setting)", "tenant_id = (SELECT current_setting('app.current_tenant_id', true)::uuid)", false],
     ["fail open when unset", `${DEPARSED} OR current_setting('app.current_tenant_id', true) IS NULL`, false],
     ["called per row (not wrapped)", "tenant_id = tenancy.current_tenant_id()", false],
