@@ -12,7 +12,7 @@ import { chownSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } 
 import path from "node:path";
 import { renderAuthFile, type AuthUser } from "../pgbouncer/auth";
 import { renderPgbouncerIni, type PgbouncerConfigInput } from "../pgbouncer/config";
-import { ensureServiceDirectory, freePort, isListening, runsAsRoot, serviceDirectory, waitFor } from "./processes";
+import { ensureServiceDirectory, freePort, isListening, runsAsRoot, serviceDirectory, terminateServer, waitFor } from "./processes";
 
 export const PGBOUNCER_INI = "pgbouncer.ini";
 export const PGBOUNCER_AUTH_FILE = "userlist.txt";
@@ -77,15 +77,6 @@ export function writePgbouncerFiles(dir: string, ini: string, users: readonly Au
   return { iniPath, authPath };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function pidFromFile(dir: string): number | undefined {
   const file = path.join(dir, PGBOUNCER_PID);
   if (!existsSync(file)) return undefined;
@@ -96,12 +87,6 @@ function pidFromFile(dir: string): number | undefined {
 function tail(file: string, lines: number): string {
   if (!existsSync(file)) return "(no log)";
   return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
-}
-
-async function terminate(pid: number, port: number): Promise<void> {
-  if (!alive(pid)) return;
-  process.kill(pid, "SIGTERM");
-  await waitFor(`pgbouncer (pid ${pid}) to exit`, async () => !alive(pid) && !(await isListening(port)), 15_000);
 }
 
 /** Renders the config into a directory and starts PgBouncer; resolves when it accepts connections. */
@@ -162,7 +147,7 @@ export async function startPgbouncer(options: PgbouncerServerOptions): Promise<P
     start: launch,
     async stop({ removeDir = false } = {}) {
       const pid = child && child.exitCode === null && child.signalCode === null ? child.pid : pidFromFile(dir);
-      if (pid !== undefined) await terminate(pid, port);
+      if (pid !== undefined) await terminateServer("pgbouncer", pid, port);
       child = undefined;
       if (removeDir) rmSync(dir, { recursive: true, force: true });
     },
@@ -180,6 +165,6 @@ export async function stopPgbouncerAt(dir: string, options: { removeDir?: boolea
   const pid = pidFromFile(dir);
   const iniPath = path.join(dir, PGBOUNCER_INI);
   const portLine = existsSync(iniPath) ? /^listen_port = (\d+)$/m.exec(readFileSync(iniPath, "utf8")) : null;
-  if (pid !== undefined && portLine) await terminate(pid, Number(portLine[1]));
+  if (pid !== undefined && portLine) await terminateServer("pgbouncer", pid, Number(portLine[1]));
   if (options.removeDir) rmSync(dir, { recursive: true, force: true });
 }

@@ -88,3 +88,20 @@ export function ensureServiceDirectory(dir: string, serviceUser = "postgres"): s
   }
   return dir;
 }
+
+/** True while process `pid` exists (signal 0 probes without signalling). */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** SIGTERM to a server process, then waits until it has exited and its port is closed. */
+export async function terminateServer(name: string, pid: number, port: number): Promise<void> {
+  if (!isProcessAlive(pid)) return;
+  process.kill(pid, "SIGTERM");
+  await waitFor(`${name} (pid ${pid}) to exit`, async () => !isProcessAlive(pid) && !(await isListening(port)), 15_000);
+}

@@ -12,7 +12,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { freePort, isListening, waitFor } from "./processes";
+import { freePort, isListening, terminateServer, waitFor } from "./processes";
 
 export const REDIS_ADMIN_USER = "admin";
 
@@ -95,21 +95,6 @@ function pidFromFile(dir: string): number | undefined {
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function terminate(pid: number, port: number): Promise<void> {
-  if (!alive(pid)) return;
-  process.kill(pid, "SIGTERM");
-  await waitFor(`redis-server (pid ${pid}) to exit`, async () => !alive(pid) && !(await isListening(port)), 15_000);
-}
-
 /** Starts redis-server; resolves when it accepts connections. */
 export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = options.port ?? (await freePort());
@@ -148,7 +133,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
     urlFor: (user, password) => redisUrl(host, port, user, password),
     async stop({ removeDir = false } = {}) {
       const pid = child?.pid ?? pidFromFile(dir);
-      if (pid !== undefined) await terminate(pid, port);
+      if (pid !== undefined) await terminateServer("redis-server", pid, port);
       if (removeDir) rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -160,6 +145,6 @@ export async function stopRedisAt(dir: string, options: { removeDir?: boolean } 
   const portLine = existsSync(path.join(dir, "redis.conf"))
     ? /^port (\d+)$/m.exec(readFileSync(path.join(dir, "redis.conf"), "utf8"))
     : null;
-  if (pid !== undefined && portLine) await terminate(pid, Number(portLine[1]));
+  if (pid !== undefined && portLine) await terminateServer("redis-server", pid, Number(portLine[1]));
   if (options.removeDir) rmSync(dir, { recursive: true, force: true });
 }
