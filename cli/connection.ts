@@ -22,24 +22,54 @@ export const CONNECTION_OPTIONS = {
   "database-url": { type: "string" },
 } as const satisfies NonNullable<ParseArgsConfig["options"]>;
 
-/** The connection URL from `--database-url` or `DATABASE_URL`; a UsageError naming both when neither is set or it is malformed. */
-export function databaseUrl(flags: CommandContext["flags"], env: NodeJS.ProcessEnv = process.env): string {
-  const fromFlag = flags["database-url"];
-  const url = typeof fromFlag === "string" ? fromFlag : env.DATABASE_URL;
-  const field = typeof fromFlag === "string" ? "--database-url" : "DATABASE_URL";
+/** Where a command finds a server's URL: a flag, else an environment variable. */
+export interface ServiceUrlSource {
+  /** The flag without its dashes, e.g. "database-url". */
+  flag: string;
+  envVar: string;
+  /** What the URL names, for "no … given". */
+  service: string;
+  /** The shape shown with the flag, and the one expected of a URL that does not parse. */
+  example: string;
+  expected: string;
+  /** Accepted URL schemes, with their colon: "postgres:". */
+  protocols: readonly string[];
+}
+
+/** The URL from the flag or the environment variable; a UsageError naming the field when it is missing or malformed. */
+export function serviceUrl(flags: CommandContext["flags"], env: NodeJS.ProcessEnv, source: ServiceUrlSource): string {
+  const fromFlag = flags[source.flag];
+  const url = typeof fromFlag === "string" ? fromFlag : env[source.envVar];
+  const field = typeof fromFlag === "string" ? `--${source.flag}` : source.envVar;
   if (url === undefined || url.trim() === "") {
-    throw new UsageError("no database given: pass --database-url <postgres://...> or set DATABASE_URL", "--database-url");
+    throw new UsageError(
+      `no ${source.service} given: pass --${source.flag} <${source.example}> or set ${source.envVar}`,
+      `--${source.flag}`,
+    );
   }
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new UsageError("is not a URL (expected postgres://user@host:port/database)", field);
+    throw new UsageError(`is not a URL (expected ${source.expected})`, field);
   }
-  if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
-    throw new UsageError(`must be a postgres:// or postgresql:// URL, not ${parsed.protocol}//`, field);
+  if (!source.protocols.includes(parsed.protocol)) {
+    const schemes = source.protocols.map((p) => `${p}//`).join(" or ");
+    throw new UsageError(`must be a ${schemes} URL, not ${parsed.protocol}//`, field);
   }
   return url;
+}
+
+/** The connection URL from `--database-url` or `DATABASE_URL`; a UsageError naming both when neither is set or it is malformed. */
+export function databaseUrl(flags: CommandContext["flags"], env: NodeJS.ProcessEnv = process.env): string {
+  return serviceUrl(flags, env, {
+    flag: "database-url",
+    envVar: "DATABASE_URL",
+    service: "database",
+    example: "postgres://...",
+    expected: "postgres://user@host:port/database",
+    protocols: ["postgres:", "postgresql:"],
+  });
 }
 
 /** The URL without its password, for messages: `postgres://user@host:5432/db`. */

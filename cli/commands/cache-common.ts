@@ -8,8 +8,7 @@ import type { ParseArgsConfig } from "node:util";
 import { openRedis } from "../../lib/redis/client";
 import { TenantId } from "../../lib/tenant";
 import type { Tenant } from "../../lib/tenant";
-import { CONNECTION_OPTIONS, withConnection } from "../connection";
-import { UsageError } from "../output";
+import { CONNECTION_OPTIONS, serviceUrl, withConnection } from "../connection";
 import type { CommandContext } from "../tenancy";
 import { findOrUsage, tenantRef } from "./tenant-show";
 
@@ -20,21 +19,14 @@ export const REDIS_OPTIONS = {
 
 /** The admin URL from `--redis-url` or `REDIS_URL`; a UsageError naming the field otherwise. */
 export function redisUrl(flags: CommandContext["flags"], env: NodeJS.ProcessEnv = process.env): string {
-  const fromFlag = flags["redis-url"];
-  const url = typeof fromFlag === "string" ? fromFlag : env.REDIS_URL;
-  const field = typeof fromFlag === "string" ? "--redis-url" : "REDIS_URL";
-  if (url === undefined || url.trim() === "") {
-    throw new UsageError("no Redis given: pass --redis-url <redis://admin:password@host:port> or set REDIS_URL", "--redis-url");
-  }
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new UsageError("is not a URL (expected redis://user:password@host:port)", field);
-  }
-  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:")
-    throw new UsageError(`must be a redis:// or rediss:// URL, not ${parsed.protocol}//`, field);
-  return url;
+  return serviceUrl(flags, env, {
+    flag: "redis-url",
+    envVar: "REDIS_URL",
+    service: "Redis",
+    example: "redis://admin:password@host:port",
+    expected: "redis://user:password@host:port",
+    protocols: ["redis:", "rediss:"],
+  });
 }
 
 /** The URL without its password, for messages. */
