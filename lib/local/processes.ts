@@ -57,11 +57,16 @@ function systemUser(name: string): { uid: number; gid: number } {
   return { uid: id("-u"), gid: id("-g") };
 }
 
-/** Runs a server program, as `postgres` when we are root. Resolves with stdout; rejects with stderr in the message. */
+/**
+ * Runs a server program, as `postgres` when we are root. Resolves with stdout; rejects with stderr
+ * in the message. As root it runs from `/`: the service user may not be able to enter our working
+ * directory (a clone in a `mktemp -d` directory is 0700), and pg_ctl refuses to start there. Pass
+ * absolute paths.
+ */
 export async function runServerProgram(program: string, args: string[], serviceUser = "postgres"): Promise<string> {
   const [file, argv] = runsAsRoot ? ["runuser", ["-u", serviceUser, "--", program, ...args]] : [program, args];
   try {
-    const { stdout } = await execFileAsync(file, argv, { maxBuffer: 16 * 1024 * 1024 });
+    const { stdout } = await execFileAsync(file, argv, { maxBuffer: 16 * 1024 * 1024, cwd: runsAsRoot ? "/" : undefined });
     return stdout;
   } catch (err) {
     const e = err as { stderr?: string; message: string };
