@@ -10,25 +10,28 @@
  *   floor in a tx         BEGIN + the floor + COMMIT as one batch: what wrapping in a transaction costs
  *   session set_config    set_config(tenant, session) + the RLS query as one batch: RLS and the
  *                         cheapest possible context, no transaction (unsafe behind a pooler)
- *   tx set_config         BEGIN + set_config(tenant, local) + the RLS query + COMMIT, one batch:
- *                         the cheapest transaction-scoped context (no gate, no routing, no timeouts)
- *   tenantQuery           BEGIN + prelude (timeouts, enter_tenant) + query + COMMIT, one write,
- *                         one Sync (lib/pg-batch.ts)
- *   raw batch             the same four statements as one batch on a bare client (no pool, no
+ *   setting only          set_config(tenant, local) + the RLS query, one batch (one implicit
+ *                         transaction), the setting named as tenantQuery's prelude is: the issue's
+ *                         mechanism, tenantQuery minus enter_tenant's work (gate, registry lookup,
+ *                         routing, log tag, timeouts)
+ *   tenantQuery           prelude (timeouts, enter_tenant) + query, one write, one Sync
+ *                         (lib/pg-batch.ts): one implicit transaction
+ *   raw batch             the same two statements as one batch on a bare client (no pool, no
  *                         claims check): tenantQuery minus the library's own overhead
- *   pg pipeline mode      the same four statements through node-postgres' pipeline mode on a bare
- *                         client (one write, but a Sync per statement): the executor not chosen
+ *   raw batch, BEGIN…COMMIT  BEGIN + prelude + query + COMMIT as one batch: the shape tenantQuery
+ *                         had before, what the explicit transaction block costs
+ *   pg pipeline mode      those four statements through node-postgres' pipeline mode on a bare
+ *                         client (one write, but a Sync per statement, so it needs the BEGIN): the
+ *                         executor not chosen
  *   withTenant (1 stmt)   BEGIN + prelude + query in one write, then COMMIT: two round trips
- *   sequential            tenantQuery's four statements awaited one by one: four round trips
- *   simple multi          one simple-protocol message, tenant id and values inlined as literals
- *   setting only          BEGIN + set_config(tenant, local) + the RLS query + COMMIT, one batch, the
- *                         client's statements named as tenantQuery's are: tenantQuery minus
- *                         enter_tenant's work (gate, registry lookup, routing, log tag, timeouts)
+ *   sequential            BEGIN, prelude, query, COMMIT awaited one by one: four round trips
+ *   simple multi          prelude and query as one simple-protocol message (one implicit
+ *                         transaction), tenant id and values inlined as literals
  *   floor prepared        the floor as a named prepared statement (node-postgres `name`)
  *   tenantQuery prepared  tenantQuery with `{ prepare: true }`: compare with "floor prepared"
  * So the distance from the floor splits into RLS with the cheapest context (session set_config),
- * transaction scoping (tx set_config), enter_tenant's work (raw batch), the library's own work
- * (tenantQuery) and round trips (sequential, withTenant).
+ * the transaction-local setting (setting only), enter_tenant's work (raw batch), the library's own
+ * work (tenantQuery) and round trips (sequential, withTenant).
  * Every result is checked against the floor's (same rows, all of the tenant).
  *
  *   npm run bench:tenant-context -- --quick      about a minute
@@ -65,14 +68,14 @@ const VARIANTS = [
   "floor A′",
   "floor in a tx",
   "session set_config",
-  "tx set_config",
+  "setting only",
   "tenantQuery",
   "raw batch",
+  "raw batch, BEGIN…COMMIT",
   "pg pipeline mode",
   "withTenant (1 stmt)",
   "sequential",
   "simple multi",
-  "setting only",
   "floor prepared",
   "tenantQuery prepared",
 ] as const;
@@ -82,14 +85,14 @@ const TRIPS: Record<Variant, number> = {
   "floor A′": 1,
   "floor in a tx": 1,
   "session set_config": 1,
-  "tx set_config": 1,
+  "setting only": 1,
   tenantQuery: 1,
   "raw batch": 1,
+  "raw batch, BEGIN…COMMIT": 1,
   "pg pipeline mode": 1,
   "withTenant (1 stmt)": 2,
   sequential: 4,
   "simple multi": 1,
-  "setting only": 1,
   "floor prepared": 1,
   "tenantQuery prepared": 1,
 };
@@ -143,14 +146,15 @@ async function variantsFor(
   const floorB = naivePool(url.floor);
   const floorTx = await connectedClient(url.floor, closers);
   const sessionSet = await connectedClient(url.app, closers);
-  const txSet = await connectedClient(url.app, closers);
-  const pgPipeline = await connectedClient(url.app, closers, true);
-  const rawBatch = await connectedClient(url.app, closers);
-  const rawPrepared = new Set<string>();
-  const tq = new TenantPool({ connectionString: url.app, max: 1 });
-  const wt = new TenantPool({ connectionString: url.app, max: 1 });
   const settingOnly = await connectedClient(url.app, closers);
   const settingOnlyPrepared = new Set<string>();
+  const rawBatch = await connectedClient(url.app, closers);
+  const rawPrepared = new Set<string>();
+  const rawTx = await connectedClient(url.app, closers);
+  const rawTxPrepared = new Set<string>();
+  const pgPipeline = await connectedClient(url.app, closers, true);
+  const tq = new TenantPool({ connectionString: url.app, max: 1 });
+  const wt = new TenantPool({ connectionString: url.app, max: 1 });
   const floorPrepared = naivePool(url.floor);
   const tqPrepared = new TenantPool({ connectionString: url.app, max: 1 });
   const seq = naivePool(url.app);
@@ -168,6 +172,17 @@ async function variantsFor(
   const claims = (t: Tenant) => ({ tenantId: t.id, tier: t.tier });
   const prelude =
     "SELECT current_setting('app.current_tenant_id', true) AS inherited, set_config('statement_timeout', $2, true), set_config('lock_timeout', $2, true), tenancy.enter_tenant($1::uuid)";
+  const preludeFor = (t: Tenant): Statement => ({
+    text: prelude,
+    values: [t.id, String(TIER_LIMITS[t.tier].statementTimeoutMs)],
+    name: "p",
+  });
+  const inTransaction = (t: Tenant, id: string): Statement[] => [
+    { text: "BEGIN", name: "b" },
+    preludeFor(t),
+    { text: q.candidate, values: [id] },
+    { text: "COMMIT", name: "c" },
+  ];
   return {
     "floor A": async (t, id) => (await floorA.query(q.floor, [t.id, id])).rows,
     "floor A′": async (t, id) => (await floorB.query(q.floor, [t.id, id])).rows,
@@ -180,53 +195,22 @@ async function variantsFor(
           { text: q.qualified, values: [id] },
         ])
       )[1].rows,
-    "tx set_config": async (t, id) =>
-      (
-        await batch(txSet, [
-          { text: "BEGIN" },
-          { text: "SELECT set_config('app.current_tenant_id', $1, true)", values: [t.id] },
-          { text: q.qualified, values: [id] },
-          { text: "COMMIT" },
-        ])
-      )[2].rows,
-    tenantQuery: async (t, id) => (await tq.tenantQuery<Row>(claims(t), q.candidate, [id])).rows,
     "setting only": async (t, id) =>
       (
         await batch(
           settingOnly,
           [
-            { text: "BEGIN", name: "b" },
             { text: "SELECT set_config('app.current_tenant_id', $1, true)", values: [t.id], name: "s" },
             { text: q.qualified, values: [id] },
-            { text: "COMMIT", name: "c" },
           ],
           settingOnlyPrepared,
         )
-      )[2].rows as Row[],
-    "floor prepared": async (t, id) => (await floorPrepared.query<Row>({ name: "floor", text: q.floor, values: [t.id, id] })).rows,
-    "tenantQuery prepared": async (t, id) => (await tqPrepared.tenantQuery<Row>(claims(t), q.candidate, [id], { prepare: true })).rows,
+      )[1].rows as Row[],
+    tenantQuery: async (t, id) => (await tq.tenantQuery<Row>(claims(t), q.candidate, [id])).rows,
     "raw batch": async (t, id) =>
-      (
-        await batch(
-          rawBatch,
-          [
-            { text: "BEGIN", name: "b" },
-            { text: prelude, values: [t.id, String(TIER_LIMITS[t.tier].statementTimeoutMs)], name: "p" },
-            { text: q.candidate, values: [id] },
-            { text: "COMMIT", name: "c" },
-          ],
-          rawPrepared,
-        )
-      )[2].rows as Row[],
-    "pg pipeline mode": async (t, id) =>
-      (
-        await pipelined(pgPipeline, [
-          { text: "BEGIN", name: "b" },
-          { text: prelude, values: [t.id, String(TIER_LIMITS[t.tier].statementTimeoutMs)], name: "p" },
-          { text: q.candidate, values: [id] },
-          { text: "COMMIT", name: "c" },
-        ])
-      )[2].rows,
+      (await batch(rawBatch, [preludeFor(t), { text: q.candidate, values: [id] }], rawPrepared))[1].rows as Row[],
+    "raw batch, BEGIN…COMMIT": async (t, id) => (await batch(rawTx, inTransaction(t, id), rawTxPrepared))[2].rows as Row[],
+    "pg pipeline mode": async (t, id) => (await pipelined(pgPipeline, inTransaction(t, id)))[2].rows,
     "withTenant (1 stmt)": (t, id) => wt.withTenant(claims(t), async (tx) => (await tx.query<Row>(q.candidate, [id])).rows),
     sequential: async (t, id) => {
       const c = await seq.connect();
@@ -243,11 +227,13 @@ async function variantsFor(
     "simple multi": async (t, id) => {
       const lit = pg.escapeLiteral;
       const text =
-        `BEGIN; SELECT set_config('statement_timeout', ${lit(String(TIER_LIMITS[t.tier].statementTimeoutMs))}, true), tenancy.enter_tenant(${lit(t.id)}::uuid); ` +
-        `${q.candidate.replace("$1", `${lit(id)}::uuid`)}; COMMIT`;
+        `SELECT set_config('statement_timeout', ${lit(String(TIER_LIMITS[t.tier].statementTimeoutMs))}, true), tenancy.enter_tenant(${lit(t.id)}::uuid); ` +
+        q.candidate.replace("$1", `${lit(id)}::uuid`);
       const results = (await multi.query(text)) as unknown as pg.QueryResult<Row>[];
-      return results[2].rows;
+      return results[1].rows;
     },
+    "floor prepared": async (t, id) => (await floorPrepared.query<Row>({ name: "floor", text: q.floor, values: [t.id, id] })).rows,
+    "tenantQuery prepared": async (t, id) => (await tqPrepared.tenantQuery<Row>(claims(t), q.candidate, [id], { prepare: true })).rows,
   };
 }
 
@@ -382,10 +368,10 @@ async function main(): Promise<number> {
     } else {
       const lines = [
         `shape ${args.shape}: ${args.iterations} iterations × ${args.reps} reps, ${args.tenants} tenants, variants interleaved in random order`,
-        "path       variant               trips   p50 µs   p99 µs   × floor [range]",
+        "path       variant                  trips   p50 µs   p99 µs   × floor [range]",
         ...report.map(
           (r) =>
-            `${r.path.padEnd(10)} ${r.variant.padEnd(21)} ${String(r.trips).padStart(5)} ${r.p50Us.toFixed(0).padStart(8)} ${r.p99Us.toFixed(0).padStart(8)}   ${r.ratio.toFixed(2)} [${r.ratioMin.toFixed(2)}–${r.ratioMax.toFixed(2)}]`,
+            `${r.path.padEnd(10)} ${r.variant.padEnd(24)} ${String(r.trips).padStart(5)} ${r.p50Us.toFixed(0).padStart(8)} ${r.p99Us.toFixed(0).padStart(8)}   ${r.ratio.toFixed(2)} [${r.ratioMin.toFixed(2)}–${r.ratioMax.toFixed(2)}]`,
         ),
         ...goal.map(
           (g) => `goal (${g.path}): tenantQuery ${g.ratio.toFixed(2)}× floor, target ≤ 1.15 → ${g.ratio <= 1.15 ? "met" : "NOT met"}`,

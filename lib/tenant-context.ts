@@ -13,11 +13,23 @@
  * by a small executor (StatementBatch, a node-postgres Submittable): extended-protocol messages for
  * each statement and ONE Sync, corked into one network write. BEGIN and the prelude go out with
  * fn's first query, so a one-query `withTenant` costs two round trips (the COMMIT cannot leave
- * before fn returns) and `tenantQuery()` — BEGIN, prelude, query, COMMIT in one write — costs one.
+ * before fn returns). `tenantQuery()` costs one, and sends two statements, not four:
+ *
+ *   SELECT <tripwire>, <timeouts>, tenancy.enter_tenant($1)
+ *   <the query>
+ *   Sync                                       -- commits; on any error: rolled back
+ *
+ * Without BEGIN, the statements before a Sync are one implicit transaction: PostgreSQL commits it
+ * at the Sync, or rolls it back if a statement failed, so the prelude's transaction-local settings
+ * and its gate last exactly as long as the query. (Measured: BEGIN and COMMIT as statements of the
+ * batch cost 0.04-0.06x of a point lookup; docs/benchmarks.md.) Two statements behave differently
+ * outside an explicit transaction block, and tenantQuery refuses them: CALL and DO run non-atomic
+ * there, so a procedure or DO block could COMMIT in the middle and go on without the tenant's
+ * transaction. (Inside withTenant's BEGIN such a COMMIT fails, so there they are allowed.)
  * With one Sync the batch is one unit for the server: at the first error it skips everything up to
- * the Sync, so a statement never runs after a failed prelude, and the COMMIT never runs after a
- * failed statement (the connection is then rolled back and destroyed). The client's own statements
- * are named prepared statements, parsed once per connection.
+ * the Sync, so a statement never runs after a failed prelude, and nothing commits after a failed
+ * statement (the connection is then rolled back and destroyed). The client's own statements are
+ * named prepared statements, parsed once per connection.
  *
  * What cannot happen (test/pgbouncer/pool-leaks.test.ts proves each against naive node-postgres):
  *  - a query without a tenant context: the pool exposes no query(), connect() or client; a scope
@@ -27,9 +39,9 @@
  *    rejects with that error even if fn caught it and returned normally (and never commits);
  *  - a tenant set once per connection (connect hook): the context is set per transaction, by
  *    enter_tenant, and nothing here sets a session-level value;
- *  - a connection released inside an open transaction: it is released only after COMMIT and a
- *    transaction status of idle ('I'), otherwise it is destroyed;
- *  - a transaction-local value reverting to a session-level one: nothing runs after COMMIT, and a
+ *  - a connection released inside an open transaction: it is released only after its transaction
+ *    committed (COMMIT, or tenantQuery's Sync) with a status of idle ('I'), otherwise it is destroyed;
+ *  - a transaction-local value reverting to a session-level one: nothing runs after the commit, and a
  *    session-level tenant planted on a connection by anything else trips the prelude and destroys it.
  *
  * Noisy neighbours: the tier's statement_timeout and lock_timeout are set transaction-locally before
@@ -112,7 +124,7 @@ export interface TenantTransactionObservation {
   tier: Tier;
   /** From the first statement sent to COMMIT/ROLLBACK done. */
   durationMs: number;
-  /** Statements of fn (not counting BEGIN, the prelude, COMMIT). */
+  /** Statements of fn (not counting the client's own: BEGIN, the prelude, COMMIT). */
   statements: number;
   outcome: "commit" | "rollback";
   errorCode?: string;
@@ -206,11 +218,43 @@ const isStalePlan = (err: unknown) =>
   sqlState(err) === "0A000" && /cached plan must not change result type/.test((err as Error).message ?? "");
 
 /**
+ * The statement from its first word on: whitespace, comments (block comments nest, as PostgreSQL
+ * reads them) and opening parentheses skipped.
+ */
+function fromFirstWord(text: string): string {
+  let i = 0;
+  while (i < text.length) {
+    if (/[\s(]/.test(text[i])) i++;
+    else if (text.startsWith("--", i)) {
+      const end = text.indexOf("\n", i);
+      i = end < 0 ? text.length : end + 1;
+    } else if (text.startsWith("/*", i)) {
+      let depth = 0;
+      do {
+        if (text.startsWith("/*", i)) {
+          depth++;
+          i += 2;
+        } else if (text.startsWith("*/", i)) {
+          depth--;
+          i += 2;
+        } else i++;
+      } while (depth > 0 && i < text.length);
+    } else break;
+  }
+  return text.slice(i);
+}
+
+/**
  * Statements fn must not send: they end or split the tenant transaction, or drop the client's
  * prepared statements. (The transaction status check is the guarantee; this only fails earlier.)
  */
-const TRANSACTION_CONTROL =
-  /^(?:\s|--[^\n]*\n|\/\*[\s\S]*?\*\/|\()*(begin|start|commit|end|rollback|abort|savepoint|release|prepare\s+transaction|deallocate|discard)\b/i;
+const TRANSACTION_CONTROL = /^(begin|start|commit|end|rollback|abort|savepoint|release|prepare\s+transaction|deallocate|discard)\b/i;
+
+/**
+ * Statements that run non-atomic outside an explicit transaction block (tenantQuery's), where a
+ * procedure or DO block may COMMIT midway. No status check could see that afterwards: this is the guarantee.
+ */
+const NON_ATOMIC = /^(call|do)\b/i;
 
 const sqlState = (err: unknown) => (typeof (err as { code?: unknown })?.code === "string" ? (err as { code: string }).code : undefined);
 
@@ -322,8 +366,9 @@ export class TenantPool {
   }
 
   /**
-   * One statement for one tenant in one round trip: BEGIN, prelude, the statement and COMMIT go
-   * out in a single write. The request path for single-query endpoints.
+   * One statement for one tenant in one round trip: the prelude and the statement go out in a
+   * single write and run as one implicit transaction (see the module comment). The request path
+   * for single-query endpoints. CALL and DO are refused here; run them inside withTenant.
    */
   tenantQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
     claims: TenantClaimsInput,
@@ -343,12 +388,17 @@ export class TenantPool {
   ): Promise<pg.QueryResult<R>> {
     const { tenantId, tier } = parseTenantClaims(claims);
     checkStatement(text, params);
+    if (NON_ATOMIC.test(fromFirstWord(text))) {
+      throw new TenantScopeError(
+        `tenantQuery runs its statement without an explicit transaction block, where ${JSON.stringify(text.trim().split(/\s+/)[0])} could commit midway; run it inside withTenant`,
+      );
+    }
     const timeoutMs = this.#limits[tier].statementTimeoutMs;
     const lease = await this.#lease(tenantId, tier);
     const generation = this.#planGeneration;
     const statement = userStatement(text, params, options, lease, generation);
-    const batch = await lease.run([BEGIN, prelude(tenantId, timeoutMs), statement, COMMIT]);
-    const [, enter, query] = batch.results;
+    const batch = await lease.run([prelude(tenantId, timeoutMs), statement]);
+    const [enter, query] = batch.results;
     const error =
       batch.error ??
       (batch.status !== "I" ? new TenantScopeError(`the tenant transaction did not end cleanly (status ${batch.status})`) : undefined);
@@ -508,7 +558,7 @@ function checkStatement(text: unknown, params: unknown): asserts text is string 
     throw new TenantScopeError("a tenant query takes SQL text and an array of parameters (no query objects, cursors or named statements)");
   }
   if (params !== undefined && !Array.isArray(params)) throw new TenantScopeError("query parameters must be an array");
-  if (TRANSACTION_CONTROL.test(text)) {
+  if (TRANSACTION_CONTROL.test(fromFirstWord(text))) {
     throw new TenantScopeError(
       `transaction control (and DEALLOCATE, DISCARD) is the tenant client's job; refusing ${JSON.stringify(text.trim().split(/\s+/)[0])} inside a tenant scope`,
     );

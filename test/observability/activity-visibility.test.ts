@@ -108,7 +108,7 @@ describe("session activity is hidden from tenants", () => {
     await secure.m.admin.query(`GRANT pg_read_all_stats TO ${role}`);
     const monitor = await secure.m.connectAs(role);
     const rows = await whileBRuns(secure, async () => (await monitor.query(SPY_FUNCTIONS, [SECRET])).rows);
-    expect(rows).toEqual([{ query: VICTIM_SQL }]);
+    expect(rows).toContainEqual({ query: VICTIM_SQL });
   });
 
   it("negative control: with the default grants back, tenant A reads B's running statement, literal and tag", async () => {
@@ -116,8 +116,10 @@ describe("session activity is hidden from tenants", () => {
       (await asA(open, SPY_VIEW, [SECRET])).rows,
       (await asA(open, SPY_FUNCTIONS, [SECRET])).rows,
     ]);
-    expect(viaView).toEqual([{ application_name: `tenant:${open.b.logTag}`, query: VICTIM_SQL }]);
-    expect(viaFunctions).toEqual([{ query: VICTIM_SQL }]);
+    // (Contain, not equal: an idle pooled connection that ran B's statement earlier still shows it
+    // as its last query, untagged; the running one carries B's tag.)
+    expect(viaView).toContainEqual({ application_name: `tenant:${open.b.logTag}`, query: VICTIM_SQL });
+    expect(viaFunctions).toContainEqual({ query: VICTIM_SQL });
   });
 });
 

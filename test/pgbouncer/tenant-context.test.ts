@@ -71,7 +71,7 @@ describe("tenantQuery", () => {
     expect(foreignRows(rows, db.tenants[1].id)).toBe(0);
   });
 
-  it("sends BEGIN, the prelude, the query and COMMIT in one network write", async () => {
+  it("sends the prelude and the query in one network write", async () => {
     const clients: pg.Client[] = [];
     const pool = newPool({ max: 1, Client: recordingClient(clients) });
     await tenantQuery(pool, claims(0), "SELECT 1"); // connect and authenticate first
@@ -102,6 +102,69 @@ describe("tenantQuery", () => {
       expect(writes).toBe(2); // timeouts re-armed + second query
     });
     expect(writes).toBe(3); // COMMIT
+  });
+
+  it("runs the prelude and the query as one transaction: the gate is held while the query runs, nothing stays after", async () => {
+    const pool = newPool({ max: 1 });
+    const tenant = db.tenants[0].id;
+    const gate = "SELECT pg_try_advisory_xact_lock(hashtextextended('tenancy:tenant:' || $1, 0)) AS free";
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    try {
+      const running = tenantQuery(
+        pool,
+        claims(0),
+        "SELECT current_setting('app.current_tenant_id') AS tenant, current_setting('search_path') AS path, pg_sleep(0.5)::text AS slept",
+      );
+      await sleep(200);
+      // What graduation's cutover does: take the tenant's gate exclusively. It must wait for the query.
+      expect((await holder.query(gate, [tenant])).rows[0].free).toBe(false);
+      expect((await running).rows[0]).toMatchObject({ tenant, path: "shared" });
+      expect((await holder.query(gate, [tenant])).rows[0].free).toBe(true);
+    } finally {
+      await holder.end();
+    }
+    const after = await withTenant(pool, claims(1), async (tx) => {
+      await tx.query("SELECT 1");
+      return (await tx.query("SELECT current_setting('app.current_tenant_id') AS tenant")).rows[0].tenant;
+    });
+    expect(after).toBe(db.tenants[1].id); // same connection (max 1): tenant 0's setting did not outlive its request
+  });
+
+  it.each([
+    "CALL tenancy.any_procedure()",
+    "do $$ begin commit; end $$",
+    "/* a /* nested */ comment */ DO $$ BEGIN NULL; END $$",
+    "\n -- why\n call x()",
+  ])("refuses %j before sending anything: outside a transaction block it could commit midway", async (statement) => {
+    const pool = newPool();
+    await expect(tenantQuery(pool, claims(0), statement)).rejects.toThrow(/could commit midway; run it inside withTenant/);
+    expect(pool.stats().total).toBe(0);
+  });
+
+  it("why: a DO block without an explicit transaction commits the tenant's transaction and runs on without it (inside withTenant it fails)", async () => {
+    const c = new pg.Client({ connectionString: bouncer.urlFor(db.name, "app_user", APP_PASSWORD) });
+    await c.connect();
+    const commitMidway =
+      "DO $$ BEGIN COMMIT; PERFORM set_config('app.after_commit', coalesce(current_setting('app.current_tenant_id', true), ''), false); END $$";
+    try {
+      const outcome = await runBatch(c, [
+        { text: "SELECT tenancy.enter_tenant($1)", values: [db.tenants[0].id] },
+        { text: commitMidway },
+        { text: "SELECT current_setting('app.after_commit') AS tenant" },
+      ]);
+      expect(outcome.error).toBeUndefined();
+      expect(outcome.results[2].rows[0].tenant).toBe(""); // the block went on with no tenant, and no gate
+    } finally {
+      await c.end();
+    }
+    const pool = newPool();
+    await expect(
+      withTenant(pool, claims(0), async (tx) => {
+        await tx.query("SELECT 1");
+        await tx.query(commitMidway);
+      }),
+    ).rejects.toMatchObject({ code: "2D000" }); // invalid transaction termination
   });
 });
 
@@ -134,7 +197,7 @@ describe("the executor (one write, one Sync)", () => {
       await tx.query("SELECT 1");
       return (await tx.query("SELECT name FROM pg_prepared_statements ORDER BY name")).rows.map((r) => r.name);
     });
-    expect(names).toEqual(["tenancy_begin", "tenancy_commit", "tenancy_prelude", "tenancy_rearm"]);
+    expect(names).toEqual(["tenancy_begin", "tenancy_prelude", "tenancy_rearm"]);
   });
 
   it("runBatch: one Sync makes the batch one unit — nothing after the failing statement runs, nothing before it stays", async () => {
@@ -252,6 +315,7 @@ describe("withTenant", () => {
     "PREPARE TRANSACTION 'x'",
     "DEALLOCATE ALL",
     "discard plans",
+    "/* a /* nested */ comment */ COMMIT",
   ])("refuses transaction control (%j) before sending it", async (statement) => {
     const pool = newPool();
     await expect(
