@@ -6,8 +6,8 @@
  * Why not node-postgres' own pipeline mode (`pipeline: true`, pg ≥ 8.23): it ends every statement
  * with its own Sync, so the server flushes, and the client wakes up, once per statement; with one
  * Sync the server answers the whole batch in one flush. In the interleaved benchmark
- * (bench/tenant-context.ts, "raw batch" vs "pg pipeline mode") the same four statements cost about
- * 8–15% less this way. More important: one Sync makes the batch one unit for the server — at the
+ * (bench/tenant-context.ts, "raw batch, BEGIN…COMMIT" vs "pg pipeline mode") the same four statements
+ * cost about 8–16% less this way. More important: one Sync makes the batch one unit for the server — at the
  * first error it skips every message up to the Sync, so nothing after a failed statement runs.
  *
  * The batch is a node-postgres Submittable: the client queues it like any query, so it must not be
