@@ -23,6 +23,7 @@ import { serviceDirectory } from "../lib/local/processes";
 import { migrate } from "../lib/migrate";
 import { schemaCapacitySettings } from "../lib/schema-capacity";
 import { createTenant } from "../lib/tenants";
+import { median } from "./stats";
 
 const { values } = parseArgs({
   options: {
@@ -40,8 +41,6 @@ const log = (m: string) => process.stderr.write(m + "\n");
 const EXTENDED: TenantTable[] = TENANT_TABLES.map((t) =>
   t.name === "trades" ? { ...t, columns: [...t.columns, { name: "bench_note", type: "text", nullable: true }] } : t,
 );
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
   const capacity = schemaCapacitySettings({ memoryMiB: 65_536, maxConnections: 100 });

@@ -1,7 +1,7 @@
 /**
  * Shared setup of the PgBouncer/tenant-context benchmarks: a PostgreSQL of their own with a
  * migrated database, tenants with seeded rows, and a PgBouncer in front of it, all on loopback and
- * torn down afterwards. Small statistics helpers, and the parsing of their integer flags.
+ * torn down afterwards, and the parsing of their integer flags (statistics: bench/stats.ts).
  */
 import pg from "pg";
 import { startPgbouncer, type PgbouncerServer } from "../lib/local/pgbouncer-server";
@@ -85,29 +85,6 @@ export async function startBenchStack(options: { tenants: number; trades: number
     await postgres.stop({ removeData: true, mode: "immediate" });
     throw err;
   }
-}
-
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i];
-}
-
-/** The median (mean of the middle two for an even count). */
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length === 0 ? NaN : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-export function summarize(samples: readonly number[]): { n: number; p50: number; p99: number; mean: number } {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return {
-    n: sorted.length,
-    p50: percentile(sorted, 50),
-    p99: percentile(sorted, 99),
-    mean: sorted.reduce((s, x) => s + x, 0) / (sorted.length || 1),
-  };
 }
 
 /** A positive integer flag (`--reps 3`), or `fallback` when it was not given. */

@@ -16,8 +16,8 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { TenantPool } from "../lib/tenant-context";
 import type { Tenant } from "../lib/tenant";
-import { median, positiveIntFlag, startBenchStack, summarize } from "./pgbouncer-common";
-import { prng } from "./stats";
+import { positiveIntFlag, startBenchStack } from "./pgbouncer-common";
+import { median, prng, summarize } from "./stats";
 
 const TENANTS = 50;
 const PATHS = ["pgbouncer", "direct"] as const;

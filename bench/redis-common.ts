@@ -1,8 +1,8 @@
 /**
- * What the Redis benchmarks share: a throwaway redis-server, granted tenants, latency statistics,
- * and the interleaved runner (one run, variants alternating per iteration with the order rotated,
- * so background noise on the shared 2 vCPUs hits every variant alike — separate runs per variant
- * swung by 3x on this machine, see /work/shared/notes/performance.md).
+ * What the Redis benchmarks share: a throwaway redis-server, granted tenants, formatting, and the
+ * interleaved runner (one run, variants alternating per iteration with the order rotated, so
+ * background noise on the shared 2 vCPUs hits every variant alike — separate runs per variant
+ * swung by 3x on this machine, see /work/shared/notes/performance.md). Statistics: bench/stats.ts.
  */
 import { prng } from "./stats";
 import type Redis from "ioredis";
@@ -12,18 +12,6 @@ import { grantPoolUser, grantTenantCache } from "../lib/redis/tenant-users";
 
 export const nowNs = (): bigint => process.hrtime.bigint();
 export const msSince = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e6;
-
-export function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-export const median = (values: number[]): number => percentile(values, 50);
-
-/** Ratio summary over repetitions: median and range. */
-export function ratioSummary(ratios: number[]): { median: number; min: number; max: number } {
-  return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
-}
 
 export const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
 export const fmtRatio = (r: { median: number; min: number; max: number }): string => `${fmt(r.median)} (${fmt(r.min)}–${fmt(r.max)})`;

@@ -20,20 +20,8 @@ import { parseArgs } from "node:util";
 import type Redis from "ioredis";
 import { quotaKeys, tenantKey } from "../lib/redis/keys";
 import { auditTenantCache, purgeTenantCache, quotaSet, readTenantUsage } from "../lib/redis/quota";
-import {
-  benchServer,
-  benchTenantId,
-  fmt,
-  fmtRatio,
-  interleaved,
-  markdownTable,
-  median,
-  msSince,
-  nowNs,
-  percentile,
-  ratioSummary,
-  type BenchServer,
-} from "./redis-common";
+import { benchServer, benchTenantId, fmt, fmtRatio, interleaved, markdownTable, msSince, nowNs, type BenchServer } from "./redis-common";
+import { median, spread, summarize } from "./stats";
 
 const A = benchTenantId(0xa);
 const B = benchTenantId(0xb);
@@ -91,7 +79,7 @@ async function writeCost(bench: BenchServer, cfg: Config) {
   const row = (n: V, reps: Record<V, number>[], base: V) => ({
     variant: n,
     p50Ms: median(reps.map((r) => r[n])),
-    ratio: ratioSummary(reps.map((r) => r[n] / r[base])),
+    ratio: spread(reps.map((r) => r[n] / r[base])),
   });
   return {
     sequential: names.map((n) => row(n, perRep, n.endsWith("ttl") || n === "set px" ? "set px" : "set")),
@@ -158,9 +146,10 @@ async function bLatency(
     samples.push(msSince(start));
   }
   const aStats = await running.stop();
+  const latency = summarize(samples);
   return {
-    p50: percentile(samples, 50),
-    p99: percentile(samples, 99),
+    p50: latency.p50,
+    p99: latency.p99,
     failures,
     ops: samples.length,
     ...aStats,

@@ -22,19 +22,8 @@ import { openRedis } from "../lib/redis/client";
 import { tenantKey } from "../lib/redis/keys";
 import { createTenantCachePool, withTenantCache } from "../lib/redis/tenant-cache";
 import { sha256Hex } from "../lib/redis/tenant-users";
-import {
-  benchServer,
-  benchTenantId,
-  fmt,
-  fmtRatio,
-  interleaved,
-  markdownTable,
-  median,
-  msSince,
-  nowNs,
-  ratioSummary,
-} from "./redis-common";
-import { prng } from "./stats";
+import { benchServer, benchTenantId, fmt, fmtRatio, interleaved, markdownTable, msSince, nowNs } from "./redis-common";
+import { median, prng, spread } from "./stats";
 
 interface Config {
   tenants: number;
@@ -168,12 +157,12 @@ async function main(): Promise<number> {
       sequential: names.map((n) => ({
         variant: n,
         p50Ms: median(seq.map((s) => s[n])),
-        ratio: ratioSummary(seq.map((s) => s[n] / s["shared user"])),
+        ratio: spread(seq.map((s) => s[n] / s["shared user"])),
       })),
       throughput: concurrentNames.map((n) => ({
         variant: n,
         opsPerSecond: median(thr.map((t) => t[n])),
-        ratio: ratioSummary(thr.map((t) => t[n] / t["shared user"])),
+        ratio: spread(thr.map((t) => t[n] / t["shared user"])),
       })),
     };
     shared.disconnect();

@@ -1,6 +1,7 @@
 /**
- * The statistics of the RLS benchmark, as pure functions: percentiles, per-repetition ratios and
- * their spread, a seeded PRNG (runs are repeatable), and the skewed tenant sizes.
+ * The statistics of every benchmark in bench/, as pure functions: percentiles, per-repetition
+ * ratios and their spread, a seeded PRNG and shuffle (runs are repeatable), and the skewed tenant
+ * sizes. One definition of a percentile, so numbers from different benchmarks compare.
  */
 
 /** Percentile of an ascending-sorted sample, linear interpolation between closest ranks (R type 7). */
@@ -17,6 +18,7 @@ export interface LatencySummary {
   n: number;
   p50: number;
   p95: number;
+  p99: number;
   mean: number;
   /** Sum of the samples (for throughput: executions per second of time spent in this variant). */
   total: number;
@@ -25,7 +27,14 @@ export interface LatencySummary {
 export function summarize(samples: readonly number[]): LatencySummary {
   const sorted = [...samples].sort((x, y) => x - y);
   const total = sorted.reduce((s, x) => s + x, 0);
-  return { n: sorted.length, p50: percentile(sorted, 0.5), p95: percentile(sorted, 0.95), mean: total / sorted.length, total };
+  return {
+    n: sorted.length,
+    p50: percentile(sorted, 0.5),
+    p95: percentile(sorted, 0.95),
+    p99: percentile(sorted, 0.99),
+    mean: total / sorted.length,
+    total,
+  };
 }
 
 export function median(values: readonly number[]): number {

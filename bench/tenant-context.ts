@@ -45,8 +45,8 @@ import { runBatch, type Statement } from "../lib/pg-batch";
 import { TenantPool } from "../lib/tenant-context";
 import type { Tenant } from "../lib/tenant";
 import { TIER_LIMITS } from "../lib/tiers";
-import { median, positiveIntFlag, startBenchStack, summarize, type BenchStack } from "./pgbouncer-common";
-import { prng } from "./stats";
+import { positiveIntFlag, startBenchStack, type BenchStack } from "./pgbouncer-common";
+import { median, prng, shuffle, summarize } from "./stats";
 
 const SHAPES = {
   point: {
@@ -309,11 +309,7 @@ async function main(): Promise<number> {
         const expected = new Map<Path, string>();
         // A fresh random order every iteration: a fixed rotation keeps the same neighbours, and the
         // variant that runs right after another on the same row finds warmer caches (A′ after A).
-        const order = [...combos];
-        for (let k = order.length - 1; k > 0; k--) {
-          const j = Math.floor(random() * (k + 1));
-          [order[k], order[j]] = [order[j], order[k]];
-        }
+        const order = shuffle(combos, random);
         for (const [path, variant] of order) {
           const started = performance.now();
           const rows = await runs[path][variant](tenant, id);

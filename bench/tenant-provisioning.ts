@@ -20,6 +20,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { REPO_ROOT } from "../lib/pulumi-env";
 import { openTestRegion, skipReason, toolchainLookup } from "../test/tenant-stacks/support/region";
+import { median } from "./stats";
 
 const REQUIREMENT_S = 300;
 
@@ -81,10 +82,6 @@ function must(run: CliRun, what: string): CliRun {
   return run;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const sec = (ms: number) => (ms / 1000).toFixed(1);
 
 async function main(): Promise<void> {

@@ -48,11 +48,12 @@ describe("statistics", () => {
     const s = summarize([3, 1, 2, 10]);
     expect(s).toMatchObject({ n: 4, p50: 2.5, mean: 4, total: 16 });
     expect(s.p95).toBeCloseTo(8.95, 10);
+    expect(s.p99).toBeCloseTo(9.79, 10);
     expect(throughput(s)).toBeCloseTo(250, 10); // 4 executions in 16 ms
   });
 
   it("takes ratios per repetition, then their median and range", () => {
-    const sum = (p50: number, p95 = p50): LatencySummary => ({ n: 1, p50, p95, mean: p50, total: p50 });
+    const sum = (p50: number, p95 = p50): LatencySummary => ({ n: 1, p50, p95, p99: p95, mean: p50, total: p50 });
     const reps = [
       { candidate: sum(1.1), floor: sum(1.0) },
       { candidate: sum(2.0), floor: sum(2.0) },
@@ -294,7 +295,7 @@ describe("copies", () => {
 });
 
 describe("report", () => {
-  const sum = (p50: number, p95: number): LatencySummary => ({ n: 10, p50, p95, mean: p50, total: p50 * 10 });
+  const sum = (p50: number, p95: number): LatencySummary => ({ n: 10, p50, p95, p99: p95, mean: p50, total: p50 * 10 });
   const result = (b: [number, number][], a: [number, number][]): UnitResult => {
     const [unit] = buildUnits(
       [shape("point")],
