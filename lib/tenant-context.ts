@@ -22,7 +22,7 @@
  * Without BEGIN, the statements before a Sync are one implicit transaction: PostgreSQL commits it
  * at the Sync, or rolls it back if a statement failed, so the prelude's transaction-local settings
  * and its gate last exactly as long as the query. (Measured: BEGIN and COMMIT as statements of the
- * batch cost 0.04-0.06x of a point lookup; docs/benchmarks.md.) Two statements behave differently
+ * batch cost 0.04-0.05x of a point lookup; docs/benchmarks.md.) Two statements behave differently
  * outside an explicit transaction block, and tenantQuery refuses them: CALL and DO run non-atomic
  * there, so a procedure or DO block could COMMIT in the middle and go on without the tenant's
  * transaction. (Inside withTenant's BEGIN such a COMMIT fails, so there they are allowed.)
@@ -388,11 +388,7 @@ export class TenantPool {
   ): Promise<pg.QueryResult<R>> {
     const { tenantId, tier } = parseTenantClaims(claims);
     checkStatement(text, params);
-    if (NON_ATOMIC.test(fromFirstWord(text))) {
-      throw new TenantScopeError(
-        `tenantQuery runs its statement without an explicit transaction block, where ${JSON.stringify(text.trim().split(/\s+/)[0])} could commit midway; run it inside withTenant`,
-      );
-    }
+    checkAtomic(text);
     const timeoutMs = this.#limits[tier].statementTimeoutMs;
     const lease = await this.#lease(tenantId, tier);
     const generation = this.#planGeneration;
@@ -558,12 +554,25 @@ function checkStatement(text: unknown, params: unknown): asserts text is string 
     throw new TenantScopeError("a tenant query takes SQL text and an array of parameters (no query objects, cursors or named statements)");
   }
   if (params !== undefined && !Array.isArray(params)) throw new TenantScopeError("query parameters must be an array");
-  if (TRANSACTION_CONTROL.test(fromFirstWord(text))) {
+  const body = fromFirstWord(text);
+  if (TRANSACTION_CONTROL.test(body)) {
     throw new TenantScopeError(
-      `transaction control (and DEALLOCATE, DISCARD) is the tenant client's job; refusing ${JSON.stringify(text.trim().split(/\s+/)[0])} inside a tenant scope`,
+      `transaction control (and DEALLOCATE, DISCARD) is the tenant client's job; refusing ${firstWordOf(body)} inside a tenant scope`,
     );
   }
 }
+
+/** tenantQuery's statement runs outside an explicit transaction block: refuses what could commit there midway. */
+function checkAtomic(text: string): void {
+  const body = fromFirstWord(text);
+  if (NON_ATOMIC.test(body)) {
+    throw new TenantScopeError(
+      `tenantQuery runs its statement without an explicit transaction block, where ${firstWordOf(body)} could commit midway; run it inside withTenant`,
+    );
+  }
+}
+
+const firstWordOf = (body: string) => JSON.stringify(body.split(/\s+/)[0]);
 
 /** True when the prelude found a session-level tenant left on the connection (the value is never echoed: it is another tenant's id). */
 function inheritedTenant(prelude: pg.QueryResult | undefined): boolean {
