@@ -13,13 +13,11 @@
  *
  *   npx tsx bench/tenant-provisioning.ts [--reps 3] [--bulk 10] [--concurrency 4] [--json]
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { REPO_ROOT } from "../lib/pulumi-env";
-import { openTestRegion, skipReason, toolchainLookup } from "../test/tenant-stacks/support/region";
+import { openTestRegion, runTenantCli, skipReason, toolchainLookup } from "../test/tenant-stacks/support/region";
 import { median } from "./stats";
 
 const REQUIREMENT_S = 300;
@@ -51,27 +49,15 @@ interface CliRun {
   stderr: string;
 }
 
-function tenantCli(args: string[], env: Record<string, string>): Promise<CliRun> {
-  const started = performance.now();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(REPO_ROOT, "scripts", "tenant.ts"), ...args, "--json"], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ALPHAPULSE_TENANT_ENV_JSON: JSON.stringify(env) },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (code) => {
-      let report;
-      try {
-        report = JSON.parse(stdout);
-      } catch {
-        report = undefined;
-      }
-      resolve({ code, wallMs: performance.now() - started, report, stderr });
-    });
-  });
+async function tenantCli(args: string[], env: Record<string, string>): Promise<CliRun> {
+  const { code, stdout, stderr, wallMs } = await runTenantCli([...args, "--json"], env);
+  let report;
+  try {
+    report = JSON.parse(stdout);
+  } catch {
+    report = undefined;
+  }
+  return { code, wallMs, report, stderr };
 }
 
 function must(run: CliRun, what: string): CliRun {

@@ -4,11 +4,8 @@
  * region's backend): exit codes, --json documents, a residency mismatch refused with exit 2 before
  * anything exists, a bulk up in worker processes, list, an idempotent second up, and destroy.
  */
-import { spawn } from "node:child_process";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO_ROOT } from "../../lib/pulumi-env";
-import { openTestRegion, skipReason, toolchainLookup, type TestRegion } from "./support/region";
+import { openTestRegion, runTenantCli, skipReason, toolchainLookup, type TestRegion } from "./support/region";
 
 interface Run {
   code: number | null;
@@ -17,18 +14,9 @@ interface Run {
   json: () => any; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
-function tenantCli(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(REPO_ROOT, "scripts", "tenant.ts"), ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ALPHAPULSE_TENANT_ENV_JSON: JSON.stringify(env) },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (code) => resolve({ code, stdout, stderr, json: () => JSON.parse(stdout) }));
-  });
+async function tenantCli(args: string[], env: Record<string, string>): Promise<Run> {
+  const { code, stdout, stderr } = await runTenantCli(args, env);
+  return { code, stdout, stderr, json: () => JSON.parse(stdout) };
 }
 
 describe.skipIf(!toolchainLookup.ok)(`npm run tenant${toolchainLookup.ok ? "" : ` — skipped: ${skipReason}`}`, () => {

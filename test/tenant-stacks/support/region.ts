@@ -11,6 +11,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { LocalWorkspace, type PulumiFn } from "@pulumi/pulumi/automation";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -26,6 +27,33 @@ import { PLATFORM_PROJECT, TENANT_PROJECT } from "../../../lib/tenant-stacks/nam
 import type { ResidencyRegion } from "../../../lib/tenant";
 
 export const toolchainLookup = findPulumiToolchain();
+
+/** What one `npm run tenant` process left behind. */
+export interface TenantCliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  wallMs: number;
+}
+
+/**
+ * `npm run tenant -- <args>` as a user runs it: scripts/tenant.ts in its own process, pointed at a
+ * region's backend by `env` (a TestRegion's `env`, passed as ALPHAPULSE_TENANT_ENV_JSON).
+ */
+export function runTenantCli(args: string[], env: Record<string, string>): Promise<TenantCliRun> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(REPO_ROOT, "scripts", "tenant.ts"), ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ALPHAPULSE_TENANT_ENV_JSON: JSON.stringify(env) },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code) => resolve({ code, stdout, stderr, wallMs: performance.now() - started }));
+  });
+}
 export const skipReason = toolchainLookup.ok ? "" : toolchainLookup.reason;
 
 export interface TestRegion {
