@@ -142,18 +142,19 @@ export async function migrate(client: Queryable, options: MigrateOptions = {}): 
 
 /**
  * Database-level privileges: the owner may create schemas; PUBLIC may neither connect nor create
- * TEMP tables, nor read other sessions' statements (activity, pg_stat_statements).
+ * TEMP tables, nor read other sessions' statements (activity, pg_stat_statements). Roles that do
+ * not exist yet (a dry run on a new cluster) count as holding nothing.
  */
 async function planDatabase(client: Queryable): Promise<string[]> {
   const { rows } = await client.query(
     `SELECT current_database() AS db,
-            has_database_privilege($1, current_database(), 'CREATE') AS owner_create,
+            coalesce(has_database_privilege((SELECT oid FROM pg_roles WHERE rolname = $1), current_database(), 'CREATE'), false) AS owner_create,
             EXISTS (SELECT 1 FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
                      WHERE d.datname = current_database() AND a.grantee = 0 AND a.privilege_type IN ('TEMPORARY', 'CONNECT')) AS public_open,
-            (SELECT array_agg(r.rolname::text ORDER BY r.rolname) FROM pg_roles r
-              WHERE r.rolname = ANY($2) AND NOT EXISTS (
-                SELECT 1 FROM pg_database d, aclexplode(d.datacl) a
-                 WHERE d.datname = current_database() AND a.grantee = r.oid AND a.privilege_type = 'CONNECT')) AS cannot_connect,
+            (SELECT array_agg(w.name ORDER BY w.name) FROM unnest($2::text[]) AS w(name)
+              WHERE NOT EXISTS (
+                SELECT 1 FROM pg_roles r, pg_database d, aclexplode(d.datacl) a
+                 WHERE r.rolname = w.name AND d.datname = current_database() AND a.grantee = r.oid AND a.privilege_type = 'CONNECT')) AS cannot_connect,
             EXISTS (SELECT 1 FROM pg_namespace n, aclexplode(n.nspacl) a WHERE n.nspname = 'public' AND a.grantee = 0 AND a.privilege_type = 'CREATE') AS public_schema_create,
             EXISTS (SELECT 1 FROM pg_class c, aclexplode(c.relacl) a
                      WHERE c.oid = 'pg_catalog.pg_stat_activity'::regclass AND a.grantee = 0 AND a.privilege_type = 'SELECT') AS public_stat_activity,
@@ -219,9 +220,14 @@ async function ensureTimescale(client: Queryable, dryRun: boolean): Promise<bool
   return true;
 }
 
+/** Whether `migrate` has ever run on this database (its bookkeeping table exists). */
+export async function hasBeenMigrated(client: Queryable): Promise<boolean> {
+  const { rows } = await client.query(`SELECT to_regclass($1) IS NOT NULL AS present`, [`${REGISTRY_SCHEMA}.schema_migrations`]);
+  return rows[0].present;
+}
+
 async function applyVersioned(client: Queryable, dryRun: boolean): Promise<{ version: string; name: string }[]> {
-  const { rows: exists } = await client.query(`SELECT to_regclass($1) IS NOT NULL AS present`, [`${REGISTRY_SCHEMA}.schema_migrations`]);
-  if (!exists[0].present) {
+  if (!(await hasBeenMigrated(client))) {
     if (dryRun) return MIGRATIONS.map(({ version, name }) => ({ version, name }));
     await withTransaction(client, async (tx) => {
       await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);

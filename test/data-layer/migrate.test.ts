@@ -11,6 +11,7 @@ import { DatabaseRegionError, migrate, MIGRATE_LOCK, MigrationChecksumError } fr
 import { MIGRATIONS } from "../../lib/migrations";
 import { ROLE_POSTURE, ROLES } from "../../lib/roles";
 import { createTenant } from "../../lib/tenants";
+import { startPostgres, THROWAWAY_SETTINGS } from "../../lib/local/postgres-server";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 import { connect } from "./harness";
 
@@ -92,6 +93,29 @@ describe("migrate", () => {
     expect(report.catalogue[0].statements[0]).toBe(`CREATE SCHEMA "shared" AUTHORIZATION "${ROLES.owner}"`);
     const { rows } = await client.query(`SELECT nspname FROM pg_namespace WHERE nspname IN ('tenancy', 'shared', 'market_data')`);
     expect(rows).toEqual([]);
+  });
+
+  it("a dry run on a new cluster (none of the roles exist yet) plans what the real run then does, and creates nothing", async () => {
+    // The shared test cluster already has the roles (they are cluster-wide), so this needs its own.
+    const cluster = await startPostgres({ settings: THROWAWAY_SETTINGS });
+    const client = await connect(cluster.adminUrl);
+    cleanups.push(async () => {
+      await client.end().catch(() => {});
+      await cluster.stop({ removeData: true, mode: "immediate" });
+    });
+    const roleCount = async () =>
+      (await client.query(`SELECT count(*)::int AS n FROM pg_roles WHERE rolname = ANY($1)`, [Object.values(ROLES)])).rows[0].n;
+
+    const plan = await migrate(client, { dryRun: true, region: "eu" });
+    expect(await roleCount()).toBe(0);
+    expect(plan.unchanged).toBe(false);
+    for (const role of Object.values(ROLES)) expect(plan.roles.some((s) => s.startsWith(`CREATE ROLE "${role}"`))).toBe(true);
+    expect(plan.database).toContain(`GRANT CONNECT ON DATABASE "postgres" TO "${ROLES.migrator}", "${ROLES.readonly}", "${ROLES.app}"`);
+
+    const done = await migrate(client, { region: "eu" });
+    expect(done.database).toEqual(plan.database);
+    expect(done.versioned).toEqual(plan.versioned);
+    expect(await roleCount()).toBe(Object.values(ROLES).length);
   });
 
   it("refuses to run when an applied migration was edited (its recorded checksum differs), and changes nothing", async () => {
