@@ -16,6 +16,7 @@
 import pg from "pg";
 import type { ParseArgsConfig } from "node:util";
 import type { CommandContext } from "./tenancy";
+import { hasBeenMigrated } from "../lib/migrate";
 import { UsageError } from "./output";
 
 export const CONNECTION_OPTIONS = {
@@ -82,9 +83,15 @@ export function describeDatabaseUrl(url: string): string {
 
 /**
  * Opens one session from the flags, runs `fn`, and always closes it. Connection failures become
- * an error naming the server (exit 1), never the password.
+ * an error naming the server (exit 1), never the password. When a statement of `fn` fails on a
+ * database that was never migrated (no roles, registry or tables yet: "role … does not exist"),
+ * the error says so and names the fix (`migrate` itself passes `{ requiresMigrated: false }`).
  */
-export async function withConnection<T>(ctx: Pick<CommandContext, "flags" | "out">, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+export async function withConnection<T>(
+  ctx: Pick<CommandContext, "flags" | "out">,
+  fn: (client: pg.Client) => Promise<T>,
+  options: { requiresMigrated?: boolean } = {},
+): Promise<T> {
   const url = databaseUrl(ctx.flags);
   const client = new pg.Client({ connectionString: url, application_name: "tenancy-cli" });
   // A server restart while idle must become a failed command, not an unhandled 'error' event.
@@ -97,7 +104,25 @@ export async function withConnection<T>(ctx: Pick<CommandContext, "flags" | "out
   }
   try {
     return await fn(client);
+  } catch (err) {
+    if (options.requiresMigrated !== false && err instanceof pg.DatabaseError && (await neverMigrated(client))) {
+      throw new Error(
+        `${describeDatabaseUrl(url)} has not been migrated: run \`tenancy migrate --region <eu|us>\` first (${(err as Error).message})`,
+        { cause: err },
+      );
+    }
+    throw err;
   } finally {
     await client.end().catch(() => {});
+  }
+}
+
+/** True only when the check itself succeeds and finds no migrations table. */
+async function neverMigrated(client: pg.Client): Promise<boolean> {
+  try {
+    if (client.getTransactionStatus() !== "I") await client.query("ROLLBACK");
+    return !(await hasBeenMigrated(client));
+  } catch {
+    return false;
   }
 }

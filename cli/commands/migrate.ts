@@ -18,18 +18,22 @@ export const migrateCommand: Command = {
       region: region === undefined ? undefined : parseField(ResidencyRegion, region, "--region"),
       dryRun: ctx.flags["dry-run"] === true,
     };
-    const report = await withConnection(ctx, async (client) => {
-      try {
-        return await migrate(client, {
-          ...options,
-          onProgress: (p) => ctx.out.progress(`[${p.phase}${p.total ? ` ${p.done}/${p.total}` : ""}] ${p.message}`),
-        });
-      } catch (err) {
-        // Refused before anything changed.
-        if (err instanceof DatabaseRegionError) throw new UsageError(err.message, "--region");
-        throw err;
-      }
-    });
+    const report = await withConnection(
+      ctx,
+      async (client) => {
+        try {
+          return await migrate(client, {
+            ...options,
+            onProgress: (p) => ctx.out.progress(`[${p.phase}${p.total ? ` ${p.done}/${p.total}` : ""}] ${p.message}`),
+          });
+        } catch (err) {
+          // Refused before anything changed.
+          if (err instanceof DatabaseRegionError) throw new UsageError(err.message, "--region");
+          throw err;
+        }
+      },
+      { requiresMigrated: false },
+    );
     ctx.out.result({ dryRun: options.dryRun, ...report }, () => renderReport(report, options.dryRun));
   },
 };

@@ -49,6 +49,21 @@ describe("tenancy migrate", () => {
     ]);
   });
 
+  it("a command on a database that was never migrated says so and names the fix (exit 1)", async () => {
+    const unmigrated = await createTestDatabase("cli_unmigrated");
+    try {
+      const r = await tenancy("tenant", "list", "--json", "--database-url", unmigrated.url);
+      expect(r.code).toBe(1);
+      expect(r.json.error.kind).toBe("failure");
+      expect(r.json.error.message).toMatch(/has not been migrated: run `tenancy migrate --region <eu\|us>` first \(.*does not exist\)/);
+      const dry = await tenancy("migrate", "--dry-run", "--json", "--database-url", unmigrated.url);
+      expect(dry.code).toBe(0);
+      expect(dry.json).toMatchObject({ dryRun: true, unchanged: false });
+    } finally {
+      await unmigrated.drop();
+    }
+  });
+
   it("refuses another region with exit 2, naming --region", async () => {
     const r = await tenancy("migrate", "--region", "us", "--json", "--database-url", url);
     expect(r.code).toBe(2);
