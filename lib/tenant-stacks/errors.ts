@@ -6,6 +6,8 @@
  * crossed a process boundary (the bulk worker) classifies the same way.
  */
 
+import { slugOfTenantStack } from "./names";
+
 export const FAILURE_KINDS = [
   /** The tenant's region differs from the platform stack's residency: refused before any change. */
   "residency",
@@ -77,7 +79,12 @@ export function classifyFailure(err: unknown, stack: string): StackFailure {
         message: `stack ${stack} is locked by another operation: wait for it to finish, or run \`npm run pulumi -- cancel --stack ${stack}\` if it crashed (${detail})`,
       };
     case "stack-not-found":
-      return { kind, message: `no stack ${stack}: nothing to do (is the slug right? \`npm run tenant -- list\`)` };
+      return {
+        kind,
+        message: slugOfTenantStack(stack)
+          ? `no stack ${stack}: nothing to do (is the slug right? \`npm run tenant -- list\`)`
+          : `no stack ${stack} on this backend: deploy it first (\`npm run local\` for the local regions, \`npm run pulumi -- up --stack ${stack}\` for others)`,
+      };
     case "stack-exists":
       return { kind, message: `stack ${stack} already exists (${detail})` };
     default:

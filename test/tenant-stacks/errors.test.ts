@@ -28,6 +28,15 @@ describe("failures of stack operations", () => {
     );
   });
 
+  it("advises on a missing stack by what it is: a tenant stack's slug, or a platform stack to deploy", () => {
+    const notFound = (stack: string) =>
+      classifyFailure(commandError("StackNotFoundError", `error: no stack named '${stack}' found`), stack);
+    expect(notFound("tenant-acme").message).toMatch(/is the slug right\? `npm run tenant -- list`/);
+    expect(notFound("local-eu").message).toBe(
+      "no stack local-eu on this backend: deploy it first (`npm run local` for the local regions, `npm run pulumi -- up --stack local-eu` for others)",
+    );
+  });
+
   it("classifies our own refusals by name", () => {
     expect(classifyFailure(new ResidencyError("tenant x has residency us"), "tenant-x")).toEqual({
       kind: "residency",
