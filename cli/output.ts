@@ -12,10 +12,19 @@ export class UsageError extends Error {
     message: string,
     /** The flag, argument or config key at fault, e.g. "--tier" or "tenants[2].region". */
     readonly field?: string,
+    /** The command's synopsis, printed after the message (a field of its own with --json). */
+    readonly usage?: string,
   ) {
     super(field ? `${field}: ${message}` : message);
     this.name = "UsageError";
   }
+}
+
+/** node:util parseArgs' error as a UsageError naming the flag it is about ("Unknown option '--bogus'"). */
+export function usageErrorFromParseArgs(err: unknown, usage?: string): UsageError {
+  const message = err instanceof Error ? err.message : String(err);
+  const flag = /[Oo]ption '(-[^' ]+)/.exec(message)?.[1];
+  return new UsageError(message, flag ?? "arguments", usage);
 }
 
 /** Turns a zod error into one UsageError naming the first offending field. */
@@ -36,6 +45,35 @@ export interface Output {
   result(value: unknown, human?: () => string): void;
   /** Progress and notices: stderr, so stdout stays parseable. Silent with --json unless `always`. */
   progress(message: string): void;
+}
+
+/**
+ * A failed command as every command prints it (the `tenancy` CLI and the npm scripts alike).
+ * `kind` says what went wrong ("usage" is bad input: exit 2, nothing written), `field` names the
+ * input at fault, `details` lists several problems, `usage` is the command's synopsis.
+ */
+export interface CommandError {
+  kind: string;
+  message: string;
+  field?: string;
+  details?: string[];
+  usage?: string;
+}
+
+/** With --json one document on stdout, `{ "error": { kind, message, … } }`; else `<program>: <message>` on stderr. */
+export function printCommandError(program: string, json: boolean, error: CommandError): void {
+  if (json) {
+    process.stdout.write(JSON.stringify({ error }, null, 2) + "\n");
+    return;
+  }
+  const details = (error.details ?? []).map((d) => `  - ${d}\n`).join("");
+  process.stderr.write(`${program}: ${error.message}\n${details}${error.usage ? `${error.usage}\n` : ""}`);
+}
+
+/** An error nobody expected, as a CommandError; its stack goes to stderr when TENANCY_DEBUG is set. */
+export function unexpectedFailure(err: unknown): CommandError {
+  if (process.env.TENANCY_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  return { kind: "failure", message: err instanceof Error ? err.message : String(err) };
 }
 
 export function createOutput(json: boolean): Output {

@@ -4,7 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ZodError } from "zod";
-import { createOutput, UsageError, usageErrorFromZod, type Output } from "./output";
+import { createOutput, printCommandError, UsageError, usageErrorFromParseArgs, usageErrorFromZod, type Output } from "./output";
 import { commands } from "./commands";
 
 export interface CommandContext {
@@ -62,9 +62,7 @@ export async function main(argv: string[]): Promise<number> {
     try {
       parsed = parseArgs({ args: rest, options: { ...COMMON_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
     } catch (err) {
-      // Name the offending flag when node:util says which ("Unknown option '--bogus'", "Option '--tier <value>' argument missing").
-      const flag = /[Oo]ption '(-[^' ]+)/.exec((err as Error).message)?.[1];
-      throw new UsageError(`${(err as Error).message}\nusage: tenancy ${command.usage}`, flag ?? "arguments");
+      throw usageErrorFromParseArgs(err, `usage: tenancy ${command.usage}`);
     }
     if (parsed.values.help) {
       out.result({ usage: command.usage, summary: command.summary }, () => `usage: tenancy ${command.usage}\n\n${command.summary}`);
@@ -81,14 +79,12 @@ function reportError(err: unknown, out: Output): number {
   const usage = err instanceof ZodError ? usageErrorFromZod(err) : err;
   const isUsage = usage instanceof UsageError;
   const message = usage instanceof Error ? usage.message : String(usage);
-  if (out.json) {
-    process.stdout.write(
-      JSON.stringify({ error: { message, field: isUsage ? usage.field : undefined, kind: isUsage ? "usage" : "failure" } }, null, 2) + "\n",
-    );
-  } else {
-    process.stderr.write(`tenancy: ${message}\n`);
-    if (!isUsage && process.env.TENANCY_DEBUG && usage instanceof Error) process.stderr.write(`${usage.stack}\n`);
-  }
+  printCommandError(
+    "tenancy",
+    out.json,
+    isUsage ? { kind: "usage", message, field: usage.field, usage: usage.usage } : { kind: "failure", message },
+  );
+  if (!out.json && !isUsage && process.env.TENANCY_DEBUG && usage instanceof Error) process.stderr.write(`${usage.stack}\n`);
   return isUsage ? 2 : 1;
 }
 

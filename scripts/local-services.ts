@@ -4,8 +4,8 @@
  * `npm run local` calls `start` itself; this is for starting, stopping or inspecting them by hand.
  */
 import { parseArgs } from "node:util";
-import { table } from "../cli/output";
-import { readLocalStackConfig } from "../lib/local-stack-config";
+import { printCommandError, table, UsageError, usageErrorFromParseArgs, unexpectedFailure } from "../cli/output";
+import { readLocalStackConfig, StackConfigError } from "../lib/local-stack-config";
 import {
   regionServicesStatus,
   startRegionPgbouncer,
@@ -32,21 +32,27 @@ async function startAll(
   }
 }
 
+const USAGE = "usage: npm run local:services -- start|stop|status [--stack <name>]... [--remove-data] [--json]";
+
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    options: {
-      stack: { type: "string", multiple: true },
-      json: { type: "boolean", default: false },
-      "remove-data": { type: "boolean", default: false },
-    },
-    allowPositionals: true,
-    strict: true,
-  });
-  const action = positionals[0] ?? "status";
-  if (!["start", "stop", "status"].includes(action) || positionals.length > 1) {
-    process.stderr.write("usage: npm run local:services -- start|stop|status [--stack <name>]... [--remove-data] [--json]\n");
-    return 2;
+  let parsed;
+  try {
+    parsed = parseArgs({
+      options: {
+        stack: { type: "string", multiple: true },
+        json: { type: "boolean", default: false },
+        "remove-data": { type: "boolean", default: false },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (err) {
+    throw usageErrorFromParseArgs(err, USAGE);
   }
+  const { values, positionals } = parsed;
+  const action = positionals[0] ?? "status";
+  if (!["start", "stop", "status"].includes(action) || positionals.length > 1)
+    throw new UsageError(`unknown action "${positionals.join(" ")}"`, "action", USAGE);
   const stacks = values.stack ?? [...LOCAL_STACKS];
   const results: { stack: string; services: ServiceStatus[] }[] = [];
   for (const stack of stacks) {
@@ -70,8 +76,13 @@ async function main(): Promise<number> {
 
 main().then(
   (code) => process.exit(code),
-  (err: Error) => {
-    process.stderr.write(`local-services: ${err.message}\n`);
-    process.exit(1);
+  (err: unknown) => {
+    const json = process.argv.includes("--json");
+    if (err instanceof UsageError)
+      printCommandError("local-services", json, { kind: "usage", message: err.message, field: err.field, usage: err.usage });
+    else if (err instanceof StackConfigError)
+      printCommandError("local-services", json, { kind: "usage", message: err.message, field: err.key });
+    else printCommandError("local-services", json, unexpectedFailure(err));
+    process.exit(err instanceof UsageError || err instanceof StackConfigError ? 2 : 1);
   },
 );

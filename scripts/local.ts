@@ -19,7 +19,7 @@
  */
 import { LocalWorkspace, PulumiCommand, type EngineEvent, type OpMap, type OutputMap, type Stack } from "@pulumi/pulumi/automation";
 import { parseArgs } from "node:util";
-import { table } from "../cli/output";
+import { printCommandError, table, UsageError, usageErrorFromParseArgs } from "../cli/output";
 import { auditRegions, type RegionAudit } from "../lib/local/region-audit";
 import { readLocalStackConfig, StackConfigError, type LocalStackConfig } from "../lib/local-stack-config";
 import {
@@ -49,8 +49,6 @@ interface StackSummary {
   tenants?: Record<string, string>;
   migrations?: string[];
 }
-
-class UsageFailure extends Error {}
 
 const started = Date.now();
 let json = false;
@@ -215,17 +213,17 @@ async function main(): Promise<number> {
       strict: true,
     });
   } catch (err) {
-    throw new UsageFailure((err as Error).message);
+    throw usageErrorFromParseArgs(err);
   }
   json = parsed.values.json;
   verbose = parsed.values.verbose;
   alwaysRefresh = parsed.values.refresh;
   const command = (parsed.positionals[0] ?? "up") as LocalCommand;
   if (!COMMANDS.includes(command) || parsed.positionals.length > 1)
-    throw new UsageFailure(`unknown command "${parsed.positionals.join(" ")}"; expected one of ${COMMANDS.join(", ")}`);
+    throw new UsageError(`unknown command "${parsed.positionals.join(" ")}"; expected one of ${COMMANDS.join(", ")}`, "command");
   const stacks = parsed.values.stack ?? LOCAL_STACKS;
   const configs = stacks.map((stack) => ({ stack, config: readLocalStackConfig(REPO_ROOT, stack) }));
-  for (const { stack, config } of configs) if (config.kind !== "local") throw new UsageFailure(`${stack} is not a local stack`);
+  for (const { stack, config } of configs) if (config.kind !== "local") throw new UsageError(`${stack} is not a local stack`, "--stack");
 
   const lookup = findPulumiToolchain();
   if (!lookup.ok && (command === "up" || command === "reset")) throw new Error(`the Pulumi toolchain is unavailable: ${lookup.reason}`);
@@ -281,8 +279,12 @@ function adminUrlOf(s: StackSummary): string {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const usage = err instanceof UsageFailure || err instanceof StackConfigError;
-    process.stderr.write(`local: ${(err as Error).message}\n`);
+    const usage = err instanceof UsageError || err instanceof StackConfigError;
+    printCommandError("local", process.argv.includes("--json"), {
+      kind: usage ? "usage" : "failure",
+      message: (err as Error).message,
+      field: err instanceof StackConfigError ? err.key : err instanceof UsageError ? err.field : undefined,
+    });
     if (!usage && verbose && err instanceof Error) process.stderr.write(`${err.stack}\n`);
     process.exit(usage ? 2 : 1);
   },

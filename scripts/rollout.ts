@@ -6,7 +6,7 @@
  * Exit codes: 0 completed (or a clean dry run) · 1 halted at a failure (resume by running it again)
  * or a dry run that found failures · 2 bad input, or an unfinished rollout of other waves.
  */
-import { table } from "../cli/output";
+import { printCommandError, table, unexpectedFailure, type CommandError } from "../cli/output";
 import { automationContext, environmentOverride, processDriver } from "../components/tenant/drivers";
 import { readPlatformStacks } from "../lib/platform-stacks";
 import { REPO_ROOT } from "../lib/pulumi-env";
@@ -19,9 +19,8 @@ import { formatChanges } from "../lib/tenant-stacks/jobs";
 import { resultLine, seconds } from "../lib/tenant-stacks/progress";
 import { TenantSpecError } from "../lib/tenant-stacks/spec";
 
-function fail(json: boolean, kind: string, message: string, code: number): number {
-  if (json) process.stdout.write(JSON.stringify({ error: { kind, message } }, null, 2) + "\n");
-  else process.stderr.write(`rollout: ${message}\n`);
+function fail(json: boolean, error: CommandError, code: number): number {
+  printCommandError("rollout", json, error);
   return code;
 }
 
@@ -31,7 +30,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     command = parseRolloutCommand(argv, readPlatformStacks(REPO_ROOT), { repoRoot: REPO_ROOT, cwd: process.env.INIT_CWD ?? process.cwd() });
   } catch (err) {
-    if (err instanceof TenantSpecError) return fail(json, "usage", `${err.message}\n${ROLLOUT_USAGE}`, 2);
+    if (err instanceof TenantSpecError)
+      return fail(json, { kind: "usage", message: err.message, field: err.field, usage: ROLLOUT_USAGE }, 2);
     throw err;
   }
   if (command.help) {
@@ -40,7 +40,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const env = environmentOverride();
   const ctx = await automationContext({ repoRoot: REPO_ROOT, env });
-  if ("unavailable" in ctx) return fail(json, "toolchain", `the Pulumi toolchain is not available: ${ctx.unavailable}`, 1);
+  if ("unavailable" in ctx)
+    return fail(json, { kind: "toolchain", message: `the Pulumi toolchain is not available: ${ctx.unavailable}` }, 1);
 
   const progress = !command.json || process.env.TENANCY_PROGRESS === "1";
   const say = (line: string) => progress && process.stderr.write(line + "\n");
@@ -67,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
       onTenantResult: (r) => say(`   ${resultLine(r)}`),
     });
   } catch (err) {
-    if (err instanceof RolloutStateError) return fail(json, "state", err.message, 2);
+    if (err instanceof RolloutStateError) return fail(json, { kind: "state", message: err.message }, 2);
     throw err;
   }
   if (command.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
@@ -77,8 +78,5 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (err) => {
-    process.stderr.write(`rollout: ${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
-  },
+  (err) => process.exit(fail(process.argv.includes("--json"), unexpectedFailure(err), 1)),
 );

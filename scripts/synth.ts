@@ -20,13 +20,12 @@ import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { evaluate, formatViolation, type Violation } from "../policy/rules";
 import { viewsFromSynth } from "../policy/views";
+import { printCommandError, UsageError, usageErrorFromParseArgs, unexpectedFailure } from "../cli/output";
 import { ResidencyRegion } from "../lib/tenant";
 import { REDACTED, stableStringify } from "./synth-format";
 import type { SynthDocument } from "./synth-runtime";
 
 const REPO_ROOT = path.resolve(__dirname, "..");
-
-class UsageError extends Error {}
 
 export interface StackFiles {
   project: string;
@@ -42,7 +41,7 @@ export function readStackFiles(stack: string, root = REPO_ROOT, stacksDir = path
     config?: Record<string, unknown>;
   };
   const file = path.join(stacksDir, `Pulumi.${stack}.yaml`);
-  if (!existsSync(file)) throw new UsageError(`no stack file ${path.relative(process.cwd(), file)}`);
+  if (!existsSync(file)) throw new UsageError(`no stack file ${path.relative(process.cwd(), file)}`, "--stack");
   const doc = (parseYaml(readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
   const config: Record<string, string> = {};
   const secretKeys: string[] = [];
@@ -203,7 +202,7 @@ async function main(argv: string[]): Promise<number> {
     if (values.program !== undefined || values["stacks-dir"] !== undefined)
       throw new UsageError("--program and --stacks-dir work with --stack only");
     const outDir = values.out ?? defaultDir;
-    if (outDir === "-") throw new UsageError("--all writes one file per stack: --out takes a directory");
+    if (outDir === "-") throw new UsageError("--all writes one file per stack: --out takes a directory", "--out");
     summaries = [];
     // Two at a time: two cores, and each child loads the whole AWS SDK.
     const stacks = awsStacks();
@@ -240,9 +239,11 @@ if (require.main === module) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: unknown) => {
-      const usage = err instanceof UsageError || (err as { code?: string })?.code?.startsWith("ERR_PARSE_ARGS");
-      process.stderr.write(`synth: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exit(usage ? 2 : 1);
+      const json = process.argv.includes("--json");
+      const usage = (err as { code?: string })?.code?.startsWith("ERR_PARSE_ARGS") ? usageErrorFromParseArgs(err) : err;
+      if (usage instanceof UsageError) printCommandError("synth", json, { kind: "usage", message: usage.message, field: usage.field });
+      else printCommandError("synth", json, unexpectedFailure(err));
+      process.exit(usage instanceof UsageError ? 2 : 1);
     },
   );
 }

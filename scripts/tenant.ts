@@ -9,7 +9,7 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { table } from "../cli/output";
+import { printCommandError, table, unexpectedFailure, type CommandError } from "../cli/output";
 import { automationContext, environmentOverride, processDriver } from "../components/tenant/drivers";
 import { defaultPlatformStack, readPlatformStacks } from "../lib/platform-stacks";
 import { REPO_ROOT } from "../lib/pulumi-env";
@@ -28,9 +28,8 @@ function print(json: boolean, value: unknown, human: () => string): void {
   process.stdout.write((json ? JSON.stringify(value, null, 2) : human()) + "\n");
 }
 
-function fail(json: boolean, kind: string, message: string, code: number, details: string[] = []): number {
-  if (json) process.stdout.write(JSON.stringify({ error: { kind, message, details } }, null, 2) + "\n");
-  else process.stderr.write(`tenant: ${message}\n${details.map((d) => `  - ${d}\n`).join("")}`);
+function fail(json: boolean, error: CommandError, code: number): number {
+  printCommandError("tenant", json, error);
   return code;
 }
 
@@ -87,7 +86,8 @@ async function main(argv: string[]): Promise<number> {
       cwd: process.env.INIT_CWD ?? process.cwd(),
     });
   } catch (err) {
-    if (err instanceof TenantSpecError) return fail(json, "usage", `${err.message}\n${USAGE}`, EXIT.usage);
+    if (err instanceof TenantSpecError)
+      return fail(json, { kind: "usage", message: err.message, field: err.field, usage: USAGE }, EXIT.usage);
     throw err;
   }
   if (command.command === "help") {
@@ -97,13 +97,19 @@ async function main(argv: string[]): Promise<number> {
 
   const env = environmentOverride();
   const ctx = await automationContext({ repoRoot: REPO_ROOT, env });
-  if ("unavailable" in ctx) return fail(json, "toolchain", `the Pulumi toolchain is not available: ${ctx.unavailable}`, EXIT.failed);
+  if ("unavailable" in ctx)
+    return fail(json, { kind: "toolchain", message: `the Pulumi toolchain is not available: ${ctx.unavailable}` }, EXIT.failed);
   if (command.command === "list") return list(ctx, command.json);
 
   const specs = command.jobs.flatMap((job: TenantJob) => (job.action === "destroy" ? [] : [job.spec]));
   if (specs.length) {
     const { problems } = await checkPlatforms(ctx, specs);
-    if (problems.length) return fail(json, "refused", `refused before any change (${problems.length} problem(s)):`, EXIT.usage, problems);
+    if (problems.length)
+      return fail(
+        json,
+        { kind: "refused", message: `refused before any change (${problems.length} problem(s)):`, details: problems },
+        EXIT.usage,
+      );
   }
 
   // One operation runs here; a batch runs each operation in its own process.
@@ -134,8 +140,5 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (err) => {
-    process.stderr.write(`tenant: ${(err as Error).stack ?? String(err)}\n`);
-    process.exit(EXIT.failed);
-  },
+  (err) => process.exit(fail(process.argv.includes("--json"), unexpectedFailure(err), EXIT.failed)),
 );

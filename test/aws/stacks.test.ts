@@ -155,7 +155,7 @@ describe("negative controls", () => {
 
   it("bad arguments exit 2", async () => {
     const [missing, typo, neither] = await Promise.all([synth("--stack", "nope"), synth("--stak", "eu-prod"), synth()]);
-    expect(missing).toMatchObject({ code: 2, stderr: expect.stringContaining("synth: no stack file stacks/Pulumi.nope.yaml") });
+    expect(missing).toMatchObject({ code: 2, stderr: expect.stringContaining("synth: --stack: no stack file stacks/Pulumi.nope.yaml") });
     expect(typo).toMatchObject({ code: 2, stderr: expect.stringContaining("Unknown option '--stak'") });
     expect(neither).toMatchObject({ code: 2, stderr: expect.stringContaining("give exactly one of --stack <name> or --all") });
   }, 60_000);

@@ -1,0 +1,45 @@
+/**
+ * Every entry point a user runs reports bad input the same way (cli/output.ts `printCommandError`):
+ * exit 2, and with --json one document on stdout, `{ "error": { kind: "usage", message, field } }`,
+ * naming the input at fault, with the synopsis in its own field rather than inside the message.
+ * Each runs in its own process, as `npm run <script>` runs it.
+ */
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { REPO_ROOT } from "../../lib/pulumi-env";
+
+function run(script: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(REPO_ROOT, script), ...args], { cwd: REPO_ROOT });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe("bad input at every entry point: exit 2, the field named, JSON with --json", () => {
+  it.each<[string, string[], string]>([
+    ["bin/tenancy.js", ["tenant", "list", "--bogus"], "--bogus"],
+    ["scripts/tenant.ts", ["up", "Bad_Slug", "--tier", "pro", "--region", "eu"], "argument 1.slug"],
+    ["scripts/rollout.ts", ["--concurrency", "0"], "--concurrency"],
+    ["scripts/synth.ts", ["--stack", "nowhere"], "--stack"],
+    ["scripts/local.ts", ["--bogus"], "--bogus"],
+    ["scripts/local.ts", ["frob"], "command"],
+    ["scripts/local-services.ts", ["--bogus"], "--bogus"],
+  ])("%s %j names %s", async (script, args, field) => {
+    const json = await run(script, [...args, "--json"]);
+    expect(json.code, json.stderr).toBe(2);
+    const { error } = JSON.parse(json.stdout);
+    expect(error).toMatchObject({ kind: "usage", field });
+    expect(error.message.startsWith(`${field}: `)).toBe(true);
+    expect(error.message).not.toMatch(/usage:/);
+
+    const human = await run(script, args);
+    expect(human.code).toBe(2);
+    expect(human.stdout).toBe("");
+    expect(human.stderr).toMatch(new RegExp(`^[a-z-]+: ${field.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: `));
+  });
+});
