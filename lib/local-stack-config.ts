@@ -7,7 +7,7 @@
  *
  * No Pulumi import: pure, tested without the engine.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
@@ -82,10 +82,11 @@ export type LocalStackConfig = z.infer<typeof LocalStackConfig>;
 /** A config value that names the key path it came from, like `alphapulse-platform:tenants[1].region`. */
 export class StackConfigError extends Error {
   constructor(
-    message: string,
+    /** What is wrong with the value, without the key. */
+    readonly reason: string,
     readonly key: string,
   ) {
-    super(`${key}: ${message}`);
+    super(`${key}: ${reason}`);
     this.name = "StackConfigError";
   }
 }
@@ -141,6 +142,11 @@ export function projectConfigValues(all: Record<string, string>): Record<string,
 /** The stack file of `stack` under stacks/. */
 export function stackFilePath(repoRoot: string, stack: string): string {
   return path.join(repoRoot, "stacks", `Pulumi.${stack}.yaml`);
+}
+
+/** The names among `stacks` that have no stack file (a typo in `--stack`). */
+export function stacksWithoutFile(repoRoot: string, stacks: readonly string[]): string[] {
+  return stacks.filter((stack) => !existsSync(stackFilePath(repoRoot, stack)));
 }
 
 /** Reads a local stack's config straight from its YAML file (for the scripts that run before Pulumi). */

@@ -4,8 +4,8 @@
  * `npm run local` calls `start` itself; this is for starting, stopping or inspecting them by hand.
  */
 import { parseArgs } from "node:util";
-import { printCommandError, table, UsageError, usageErrorFromParseArgs, unexpectedFailure } from "../cli/output";
-import { readLocalStackConfig, StackConfigError } from "../lib/local-stack-config";
+import { exitWithError, table, UsageError, usageErrorFromParseArgs } from "../cli/output";
+import { readLocalStackConfig, StackConfigError, stacksWithoutFile } from "../lib/local-stack-config";
 import {
   regionServicesStatus,
   startRegionPgbouncer,
@@ -54,6 +54,8 @@ async function main(): Promise<number> {
   if (!["start", "stop", "status"].includes(action) || positionals.length > 1)
     throw new UsageError(`unknown action "${positionals.join(" ")}"`, "action", USAGE);
   const stacks = values.stack ?? [...LOCAL_STACKS];
+  const unknown = stacksWithoutFile(REPO_ROOT, stacks);
+  if (unknown.length) throw new UsageError(`no stack file stacks/Pulumi.<name>.yaml for ${unknown.join(", ")}`, "--stack");
   const results: { stack: string; services: ServiceStatus[] }[] = [];
   for (const stack of stacks) {
     const config = readLocalStackConfig(REPO_ROOT, stack);
@@ -76,13 +78,5 @@ async function main(): Promise<number> {
 
 main().then(
   (code) => process.exit(code),
-  (err: unknown) => {
-    const json = process.argv.includes("--json");
-    if (err instanceof UsageError)
-      printCommandError("local-services", json, { kind: "usage", message: err.message, field: err.field, usage: err.usage });
-    else if (err instanceof StackConfigError)
-      printCommandError("local-services", json, { kind: "usage", message: err.message, field: err.key });
-    else printCommandError("local-services", json, unexpectedFailure(err));
-    process.exit(err instanceof UsageError || err instanceof StackConfigError ? 2 : 1);
-  },
+  (err: unknown) => exitWithError("local-services", err instanceof StackConfigError ? new UsageError(err.reason, err.key) : err),
 );

@@ -19,9 +19,9 @@
  */
 import { LocalWorkspace, PulumiCommand, type EngineEvent, type OpMap, type OutputMap, type Stack } from "@pulumi/pulumi/automation";
 import { parseArgs } from "node:util";
-import { printCommandError, table, UsageError, usageErrorFromParseArgs } from "../cli/output";
+import { exitWithError, table, UsageError, usageErrorFromParseArgs } from "../cli/output";
 import { auditRegions, type RegionAudit } from "../lib/local/region-audit";
-import { readLocalStackConfig, StackConfigError, type LocalStackConfig } from "../lib/local-stack-config";
+import { readLocalStackConfig, StackConfigError, stacksWithoutFile, type LocalStackConfig } from "../lib/local-stack-config";
 import {
   regionServicesStatus,
   startRegionPgbouncer,
@@ -222,6 +222,8 @@ async function main(): Promise<number> {
   if (!COMMANDS.includes(command) || parsed.positionals.length > 1)
     throw new UsageError(`unknown command "${parsed.positionals.join(" ")}"; expected one of ${COMMANDS.join(", ")}`, "command");
   const stacks = parsed.values.stack ?? LOCAL_STACKS;
+  const unknown = stacksWithoutFile(REPO_ROOT, stacks);
+  if (unknown.length) throw new UsageError(`no stack file stacks/Pulumi.<name>.yaml for ${unknown.join(", ")}`, "--stack");
   const configs = stacks.map((stack) => ({ stack, config: readLocalStackConfig(REPO_ROOT, stack) }));
   for (const { stack, config } of configs) if (config.kind !== "local") throw new UsageError(`${stack} is not a local stack`, "--stack");
 
@@ -279,13 +281,8 @@ function adminUrlOf(s: StackSummary): string {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const usage = err instanceof UsageError || err instanceof StackConfigError;
-    printCommandError("local", process.argv.includes("--json"), {
-      kind: usage ? "usage" : "failure",
-      message: (err as Error).message,
-      field: err instanceof StackConfigError ? err.key : err instanceof UsageError ? err.field : undefined,
-    });
-    if (!usage && verbose && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-    process.exit(usage ? 2 : 1);
+    const failure = err instanceof StackConfigError ? new UsageError(err.reason, err.key) : err;
+    if (!(failure instanceof UsageError) && verbose && failure instanceof Error) process.stderr.write(`${failure.stack}\n`);
+    exitWithError("local", failure);
   },
 );

@@ -20,7 +20,7 @@ import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { evaluate, formatViolation, type Violation } from "../policy/rules";
 import { viewsFromSynth } from "../policy/views";
-import { printCommandError, UsageError, usageErrorFromParseArgs, unexpectedFailure } from "../cli/output";
+import { exitWithError, UsageError, usageErrorFromParseArgs } from "../cli/output";
 import { ResidencyRegion } from "../lib/tenant";
 import { REDACTED, stableStringify } from "./synth-format";
 import type { SynthDocument } from "./synth-runtime";
@@ -238,12 +238,7 @@ async function main(argv: string[]): Promise<number> {
 if (require.main === module) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
-    (err: unknown) => {
-      const json = process.argv.includes("--json");
-      const usage = (err as { code?: string })?.code?.startsWith("ERR_PARSE_ARGS") ? usageErrorFromParseArgs(err) : err;
-      if (usage instanceof UsageError) printCommandError("synth", json, { kind: "usage", message: usage.message, field: usage.field });
-      else printCommandError("synth", json, unexpectedFailure(err));
-      process.exit(usage instanceof UsageError ? 2 : 1);
-    },
+    (err: unknown) =>
+      exitWithError("synth", (err as { code?: string })?.code?.startsWith("ERR_PARSE_ARGS") ? usageErrorFromParseArgs(err) : err),
   );
 }

@@ -28,7 +28,9 @@ describe("bad input at every entry point: exit 2, the field named, JSON with --j
     ["scripts/synth.ts", ["--stack", "nowhere"], "--stack"],
     ["scripts/local.ts", ["--bogus"], "--bogus"],
     ["scripts/local.ts", ["frob"], "command"],
+    ["scripts/local.ts", ["status", "--stack", "nowhere"], "--stack"],
     ["scripts/local-services.ts", ["--bogus"], "--bogus"],
+    ["scripts/local-services.ts", ["status", "--stack", "eu-prod"], "alphapulse-platform:kind"],
   ])("%s %j names %s", async (script, args, field) => {
     const json = await run(script, [...args, "--json"]);
     expect(json.code, json.stderr).toBe(2);
