@@ -18,7 +18,7 @@ import {
 } from "../../lib/graduation";
 import { optionalFlag, parseInteger } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
-import { table, UsageError } from "../output";
+import { printCommandError, table, UsageError } from "../output";
 import type { Command, CommandContext } from "../tenancy";
 import { findOrUsage, tenantRef } from "./tenant-show";
 
@@ -43,7 +43,7 @@ export function moveOptions(ctx: CommandContext): MoveOptions {
   };
 }
 
-/** Runs a move; refusals (tier, cap, conflicting move) are failures with their message (exit 1). */
+/** Runs a move; refusals (tier, cap, conflicting move) are printed as kind "refused" with their reason (exit 1). */
 export async function runMove(ctx: CommandContext, move: typeof graduateTenant, options: MoveOptions): Promise<number> {
   const ref = tenantRef(ctx);
   const result = await withConnection(ctx, async (client) => {
@@ -52,7 +52,7 @@ export async function runMove(ctx: CommandContext, move: typeof graduateTenant, 
       return await move(client, tenant.id, options);
     } catch (err) {
       if (err instanceof MoveRefusedError || err instanceof DedicatedSchemaCapError || err instanceof MoveConflictError) {
-        ctx.out.result({ error: { message: err.message, kind: err.name } }, () => `tenancy: ${err.message}`);
+        printCommandError("tenancy", ctx.out.json, { kind: "refused", message: err.message });
         return undefined;
       }
       throw err;

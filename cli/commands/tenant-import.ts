@@ -10,7 +10,7 @@ import { TenantSlug } from "../../lib/tenant";
 import { ResidencyMismatchError, TenantExistsError } from "../../lib/tenants";
 import { optionalFlag, parseField, positionals, requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
-import { table, UsageError } from "../output";
+import { printCommandError, table, UsageError } from "../output";
 import type { Command } from "../tenancy";
 
 export const tenantImportCommand: Command = {
@@ -34,7 +34,7 @@ export const tenantImportCommand: Command = {
         if (err instanceof CorruptExportError || err instanceof ResidencyMismatchError) throw new UsageError(err.message, "--in");
         if (err instanceof TenantExistsError) throw new UsageError(err.message, "--as");
         if (err instanceof ImportConflictError) {
-          ctx.out.result({ error: { message: err.message, kind: err.name } }, () => `tenancy: ${err.message}`);
+          printCommandError("tenancy", ctx.out.json, { kind: "refused", message: err.message });
           return undefined;
         }
         throw err;

@@ -55,7 +55,9 @@ describe("tenancy tenant graduate / demote", () => {
     const t = await seededTenant(env.admin, "cli-pro", 5, "pro");
     const r = await tenancy("tenant", "graduate", t.slug, "--json", "--database-url", url);
     expect(r.code).toBe(1);
-    expect(r.json.error.message).toMatch(/pro tier/);
+    expect(r.json.error).toMatchObject({ kind: "refused", message: expect.stringMatching(/pro tier/) });
+    const human = await tenancy("tenant", "graduate", t.slug, "--database-url", url);
+    expect(human).toMatchObject({ code: 1, stdout: "", stderr: expect.stringMatching(/^tenancy: .*pro tier/) });
   });
 });
 
