@@ -15,7 +15,7 @@
 import { TENANT_TABLES } from "./catalogue";
 import type { Queryable } from "./db";
 import { fixedRelease, parseServerVersionNum, RLS_ADVISORIES, unfixedAdvisories } from "./rls-advisories";
-import { RLS_SUBJECT_ROLES } from "./roles";
+import { RLS_SUBJECT_ROLES, TENANT_GATE_LOCK_FUNCTION } from "./roles";
 import {
   DEDICATED_SCHEMA_PATTERN,
   normalizePolicyExpression,
@@ -58,6 +58,7 @@ export type CheckId =
   | "role-create-database"
   | "role-temporary"
   | "role-reads-activity"
+  | "role-advisory-locks"
   | "server-version"
   | "stats-ext-fix-missing";
 
@@ -169,6 +170,12 @@ export interface RoleFacts {
    * with their literals; pg_stat_statements normalised).
    */
   readsActivity: string[];
+  /**
+   * Advisory lock functions it may execute beyond the shared transaction lock enter_tenant() takes
+   * (lib/roles.ts TENANT_GATE_LOCK_FUNCTION). The tenant gates are advisory locks and RLS does
+   * not cover them: with these one tenant's session can hold or probe another tenant's gate.
+   */
+  advisoryLocks: string[];
 }
 
 export interface AuditSnapshot {
@@ -713,6 +720,15 @@ export function checkRolePosture(s: AuditSnapshot): Finding[] {
         fix: "tenancy migrate (revokes them from PUBLIC and grants them to pg_read_all_stats)",
       });
     }
+    if (r.advisoryLocks.length) {
+      out.push({
+        check: "role-advisory-locks",
+        severity: "medium",
+        object,
+        message: `may take any advisory lock through ${r.advisoryLocks.join(", ")}: the tenant gates are advisory locks, so one tenant's session can hold another tenant's gate (its transactions wait, then fail) or probe it to see when that tenant is busy`,
+        fix: `tenancy migrate (revokes them from PUBLIC; the tenant roles keep ${TENANT_GATE_LOCK_FUNCTION} for enter_tenant)`,
+      });
+    }
   }
   return out;
 }
@@ -955,9 +971,14 @@ export async function readAuditSnapshot(client: Queryable, options: AuditOptions
                         FROM pg_extension e JOIN pg_depend d ON d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid AND d.deptype = 'e'
                         JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid JOIN pg_namespace n ON n.oid = p.pronamespace
                        WHERE e.extname = 'pg_stat_statements' AND p.proname = 'pg_stat_statements' AND has_function_privilege(r.oid, p.oid, 'EXECUTE')
-                    ) AS a ORDER BY 1) AS "readsActivity"
+                    ) AS a ORDER BY 1) AS "readsActivity",
+              ARRAY(SELECT 'function pg_catalog.' || p.oid::regprocedure::text
+                      FROM pg_proc p
+                     WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname ~ '^pg_(try_)?advisory_'
+                       AND p.oid::regprocedure::text <> $2 AND has_function_privilege(r.oid, p.oid, 'EXECUTE')
+                     ORDER BY 1) AS "advisoryLocks"
          FROM pg_roles r WHERE r.rolname = ANY($1)`,
-      [subjectRoles],
+      [subjectRoles, TENANT_GATE_LOCK_FUNCTION],
     )
   ).rows;
   const roles: RoleFacts[] = subjectRoles.map((name) => {
@@ -978,6 +999,7 @@ export async function readAuditSnapshot(client: Queryable, options: AuditOptions
           databaseCreate: false,
           databaseTemporary: false,
           readsActivity: [],
+          advisoryLocks: [],
         };
   });
 

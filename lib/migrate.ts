@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 import { catalogueFingerprint, TENANT_TABLES, type TenantTable } from "./catalogue";
 import { withAdvisoryLock, withTransaction, type Queryable } from "./db";
 import { MIGRATIONS, type Migration } from "./migrations";
-import { ensureRoles, planRoles, readRoles, ROLES, type RoleKey } from "./roles";
+import { ensureRoles, planRoles, readRoles, ROLES, RLS_SUBJECT_ROLES, TENANT_GATE_LOCK_FUNCTION, type RoleKey } from "./roles";
 import { planSchema, readSchemaStates, REGISTRY_SCHEMA, tenantSchemas } from "./schema";
 import { ident } from "./sql";
 import type { ResidencyRegion } from "./tenant";
@@ -142,7 +142,8 @@ export async function migrate(client: Queryable, options: MigrateOptions = {}): 
 
 /**
  * Database-level privileges: the owner may create schemas; PUBLIC may neither connect nor create
- * TEMP tables, nor read other sessions' statements (activity, pg_stat_statements). Roles that do
+ * TEMP tables, nor read other sessions' statements (activity, pg_stat_statements), nor take
+ * advisory locks beyond the tenant gate's (planAdvisoryLocks). Roles that do
  * not exist yet (a dry run on a new cluster) count as holding nothing.
  */
 async function planDatabase(client: Queryable): Promise<string[]> {
@@ -204,6 +205,42 @@ async function planDatabase(client: Queryable): Promise<string[]> {
   for (const grant of (r.public_statement_stats ?? []) as string[]) {
     out.push(`REVOKE ${grant} FROM PUBLIC`);
     out.push(`GRANT ${grant} TO pg_read_all_stats`);
+  }
+  out.push(...(await planAdvisoryLocks(client)));
+  return out;
+}
+
+/**
+ * Advisory locks are outside RLS, and the tenant gates are advisory locks. With PostgreSQL's default
+ * (EXECUTE to PUBLIC) one tenant's session could hold another tenant's gate exclusively (that
+ * tenant's every transaction waits, then fails at lock_timeout), keep it past its own request with
+ * a session-level lock on a pooled connection, or probe it to see when the other tenant is busy.
+ * PUBLIC loses every advisory lock function; the operators' roles keep them (owner and maintenance,
+ * the migrator through membership, and the role running migrate when it is not a superuser, as on
+ * a managed server); the tenant roles keep only the shared transaction lock enter_tenant() takes.
+ */
+async function planAdvisoryLocks(client: Queryable): Promise<string[]> {
+  const { rows: me } = await client.query(`SELECT current_user AS name, rolsuper AS superuser FROM pg_roles WHERE rolname = current_user`);
+  const operators = [ROLES.owner, ROLES.maintenance, ...(me[0]?.superuser === false ? [me[0].name as string] : [])];
+  const { rows } = await client.query(
+    `SELECT p.oid::regprocedure::text AS fn,
+            EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a WHERE a.grantee = 0) AS public_execute,
+            ARRAY(SELECT w.name FROM unnest(CASE WHEN p.oid::regprocedure::text = $3 THEN $1::text[] || $2::text[] ELSE $1::text[] END) AS w(name)
+                   WHERE NOT EXISTS (
+                     SELECT 1 FROM pg_roles r, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+                      WHERE r.rolname = w.name AND a.grantee = r.oid AND a.privilege_type = 'EXECUTE')
+                   ORDER BY w.name) AS missing
+       FROM pg_proc p
+      WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname ~ '^pg_(try_)?advisory_'
+      ORDER BY 1`,
+    [operators, RLS_SUBJECT_ROLES, TENANT_GATE_LOCK_FUNCTION],
+  );
+  const out: string[] = [];
+  for (const r of rows as { fn: string; public_execute: boolean; missing: string[] }[]) {
+    if (!/^pg_(try_)?advisory_[a-z_]+\((bigint|integer,integer)?\)$/.test(r.fn))
+      throw new Error(`unexpected advisory lock function ${r.fn}`);
+    if (r.public_execute) out.push(`REVOKE EXECUTE ON FUNCTION pg_catalog.${r.fn} FROM PUBLIC`);
+    if (r.missing.length) out.push(`GRANT EXECUTE ON FUNCTION pg_catalog.${r.fn} TO ${r.missing.map(ident).join(", ")}`);
   }
   return out;
 }

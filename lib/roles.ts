@@ -8,7 +8,8 @@
  *                (offboarding, export, graduation, seeding) that always filter by tenant_id explicitly
  *                and verify what they touched. Nothing else may bypass RLS.
  *   app_user     LOGIN, what services connect as: no superuser, no BYPASSRLS, owns nothing,
- *                member of nothing, no CREATE anywhere, no TEMPORARY.
+ *                member of nothing, no CREATE anywhere, no TEMPORARY, no advisory lock but the
+ *                tenant gate's (TENANT_GATE_LOCK_FUNCTION).
  *   readonly     LOGIN, SELECT only, subject to RLS like app_user (reporting, support tooling).
  */
 import type { Queryable } from "./db";
@@ -41,6 +42,13 @@ export const ROLE_POSTURE: Record<RoleKey, RolePosture> = {
 
 /** The roles that reach tenant data through RLS (never bypassing it). */
 export const RLS_SUBJECT_ROLES = [ROLES.app, ROLES.readonly] as const;
+
+/**
+ * The one advisory lock function the RLS subject roles may execute: enter_tenant() takes the
+ * tenant's gate with it (shared, until the transaction ends). Every other advisory lock function is
+ * the operators' (lib/migrate.ts planAdvisoryLocks; the audit's role-advisory-locks).
+ */
+export const TENANT_GATE_LOCK_FUNCTION = "pg_advisory_xact_lock_shared(bigint)";
 
 export interface RoleState {
   name: string;

@@ -162,6 +162,14 @@ export const BREAKAGES = {
          BEGIN PERFORM set_config('app.current_tenant_id', tenant::text, true); RETURN 'shared'; END $$`,
       )),
   },
+  advisoryLocksToPublic: {
+    name: "advisory locks executable by PUBLIC",
+    description: "PostgreSQL's default: every role may take any advisory lock, the tenant gates included",
+    apply: async (m) =>
+      void (await m.admin.query(
+        `GRANT EXECUTE ON FUNCTION pg_catalog.pg_advisory_lock(bigint), pg_catalog.pg_try_advisory_xact_lock(bigint) TO PUBLIC`,
+      )),
+  },
   temporaryGrant: {
     name: "TEMPORARY granted to app_user",
     description: "app_user may create temp tables that shadow tenant tables on a pooled connection",
@@ -545,6 +553,27 @@ export const ATTACKS: Attack[] = [
       } finally {
         await setTenantStatus(ctx.m.admin, ctx.a.id, "active"); // the real-schema fixture is shared by every attack
       }
+    },
+  },
+  {
+    name: "another tenant's gate can be neither held nor probed (advisory locks are outside RLS)",
+    breakage: BREAKAGES.advisoryLocksToPublic,
+    async run(ctx) {
+      // Held exclusively, B's gate makes every transaction of B wait and fail at lock_timeout; held
+      // at session level it outlives A's request on a pooled connection; tried, it tells A when B is busy.
+      const gate = `hashtextextended('tenancy:tenant:' || $1, 0)`;
+      const c = await ctx.connect();
+      const taken: string[] = [];
+      for (const call of [`pg_try_advisory_xact_lock(${gate})`, `pg_advisory_lock(${gate})`]) {
+        await c.query("BEGIN");
+        await c.query("SELECT tenancy.enter_tenant($1)", [ctx.a.id]);
+        const code = await sqlstate(() => c.query(`SELECT ${call}`, [ctx.b.id]));
+        await c.query("ROLLBACK");
+        if (code === undefined) taken.push(call.slice(0, call.indexOf("(")));
+        else if (code !== "42501") taken.push(`${call.slice(0, call.indexOf("("))}: unexpected ${code}`);
+      }
+      await c.query("SELECT pg_advisory_unlock_all()").catch(() => {});
+      return outcome(taken.length > 0, taken.length ? `took B's gate with ${taken.join(", ")}` : "permission denied for both");
     },
   },
   {

@@ -87,6 +87,7 @@ function role(name: string, patch: Partial<RoleFacts> = {}): RoleFacts {
     databaseCreate: false,
     databaseTemporary: false,
     readsActivity: [],
+    advisoryLocks: [],
     ...patch,
   };
 }
@@ -455,6 +456,11 @@ describe("evaluateAudit", () => {
       "app_user may read other sessions' activity",
       (s) => (s.roles[0].readsActivity = ["function pg_catalog.pg_stat_get_backend_activity(integer)"]),
       [["high", "role-reads-activity", "role app_user"]],
+    ],
+    [
+      "app_user may take any advisory lock",
+      (s) => (s.roles[0].advisoryLocks = ["function pg_catalog.pg_try_advisory_xact_lock(bigint)"]),
+      [["medium", "role-advisory-locks", "role app_user"]],
     ],
     ["the read-only role missing", (s) => (s.roles[1].exists = false), [["medium", "role-missing", `role ${RO}`]]],
     ["server 15.18", (s) => (s.server.versionNum = 150018), [["high", "server-version", "server 15.18"]]],

@@ -250,6 +250,14 @@ describe("auditDatabase, live", () => {
       ],
     ],
     [
+      "every advisory lock function back to PUBLIC (PostgreSQL's default)",
+      ["GRANT EXECUTE ON FUNCTION pg_catalog.pg_advisory_lock(bigint), pg_catalog.pg_try_advisory_xact_lock(bigint) TO PUBLIC"],
+      [
+        ["medium", "role-advisory-locks", `role ${ROLES.readonly}`],
+        ["medium", "role-advisory-locks", `role ${ROLES.app}`],
+      ],
+    ],
+    [
       "pg_stat_activity granted to app_user",
       [`GRANT SELECT ON pg_catalog.pg_stat_activity TO ${ROLES.app}`],
       [["high", "role-reads-activity", `role ${ROLES.app}`]],
