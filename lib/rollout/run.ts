@@ -131,7 +131,17 @@ function openState(options: RolloutOptions, now: Date): { state: RolloutState; r
   return { state: existing, resumed: true };
 }
 
+/** Runs the rollout while holding the store's lock (a dry run records nothing and takes none). */
 export async function runRollout(options: RolloutOptions): Promise<RolloutReport> {
+  const release = options.dryRun ? undefined : options.store.lock();
+  try {
+    return await rollout(options);
+  } finally {
+    release?.();
+  }
+}
+
+async function rollout(options: RolloutOptions): Promise<RolloutReport> {
   const now = options.now ?? (() => new Date());
   const emit = options.onEvent ?? (() => {});
   const dryRun = !!options.dryRun;

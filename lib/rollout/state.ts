@@ -8,7 +8,7 @@
  * Keys: `platform:<stack>` (the platform stack's update) and `tenant:<stack>` (a tenant stack's up).
  * Pure, except FileStateStore.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import type { Wave } from "./waves";
@@ -69,13 +69,57 @@ export class RolloutStateError extends Error {
 export interface StateStore {
   /** Where it lives, for messages. */
   readonly location: string;
+  /** Makes this process the only rollout using the store; throws RolloutStateError when another holds it. Returns the release. */
+  lock(): () => void;
   load(): RolloutState | undefined;
   save(state: RolloutState): void;
+}
+
+/** Whether a process with this pid exists (EPERM: it does, owned by someone else). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /** A JSON file, replaced atomically (write, then rename) so a crash never leaves half a file. */
 export class FileStateStore implements StateStore {
   constructor(readonly location: string) {}
+
+  /**
+   * `<state file>.lock`, created exclusively with this process's pid: two rollouts of one
+   * environment would otherwise interleave their steps and overwrite each other's record. A lock
+   * whose process is gone (killed, crashed) is taken over.
+   */
+  lock(): () => void {
+    mkdirSync(path.dirname(this.location), { recursive: true });
+    const lockFile = `${this.location}.lock`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        writeFileSync(lockFile, JSON.stringify({ pid: process.pid, since: new Date().toISOString() }) + "\n", { flag: "wx" });
+        return () => rmSync(lockFile, { force: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      }
+      let holder: { pid?: unknown; since?: unknown } = {};
+      try {
+        holder = JSON.parse(readFileSync(lockFile, "utf8"));
+      } catch {
+        // Unreadable (being written this instant, or left empty by a crash): treated as held.
+      }
+      if (typeof holder.pid !== "number" || processAlive(holder.pid)) {
+        const who = typeof holder.pid === "number" ? `pid ${holder.pid}, since ${String(holder.since)}` : "unknown process";
+        throw new RolloutStateError(
+          `another rollout is running with ${this.location} (${who}): wait for it to finish, or remove ${lockFile} if that process is gone`,
+        );
+      }
+      rmSync(lockFile, { force: true }); // its process is gone
+    }
+    throw new RolloutStateError(`could not take ${lockFile}: another rollout keeps taking it`);
+  }
 
   load(): RolloutState | undefined {
     if (!existsSync(this.location)) return undefined;
@@ -105,7 +149,13 @@ export class FileStateStore implements StateStore {
 export class MemoryStateStore implements StateStore {
   readonly location = "memory";
   saves = 0;
+  locked = false;
   constructor(public state?: RolloutState) {}
+  lock(): () => void {
+    if (this.locked) throw new RolloutStateError("another rollout is running with memory");
+    this.locked = true;
+    return () => (this.locked = false);
+  }
   load(): RolloutState | undefined {
     return this.state && structuredClone(this.state);
   }

@@ -211,6 +211,20 @@ describe("resuming", () => {
   });
 });
 
+describe("one rollout at a time", () => {
+  it("refuses to start while another rollout holds the state, before touching any stack; a dry run does not wait", async () => {
+    const { ws, options, store } = setup();
+    store.locked = true;
+    await expect(runRollout(options())).rejects.toThrow(RolloutStateError);
+    expect(ws.log).toEqual([]);
+    expect(store.saves).toBe(0);
+    expect((await runRollout(options({ dryRun: true }))).completed).toBe(true);
+    store.locked = false;
+    await runRollout(options());
+    expect(store.locked).toBe(false); // released when it ends
+  });
+});
+
 describe("dry run", () => {
   it("previews platform and tenant stacks, updates nothing, records nothing, and shows every failure", async () => {
     const { ws, options, store } = setup();

@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -88,6 +89,32 @@ describe("the state file", () => {
       changes: { same: 3 },
       at: "1970-01-01T00:00:01.000Z",
     });
+  });
+
+  it("lets one rollout at a time hold it; the lock goes with the release", () => {
+    const store = new FileStateStore(path.join(dir, "locked", "state.json"));
+    const release = store.lock();
+    expect(JSON.parse(readFileSync(`${store.location}.lock`, "utf8"))).toMatchObject({ pid: process.pid });
+    expect(() => new FileStateStore(store.location).lock()).toThrow(
+      new RegExp(
+        `another rollout is running with .*state\\.json \\(pid ${process.pid}, since .*\\): wait for it to finish, or remove .*state\\.json\\.lock`,
+      ),
+    );
+    release();
+    expect(existsSync(`${store.location}.lock`)).toBe(false);
+    new FileStateStore(store.location).lock()();
+  });
+
+  it("takes over a lock whose process is gone, and counts an unreadable one as held", () => {
+    const store = new FileStateStore(path.join(dir, "stale", "state.json"));
+    store.lock()();
+    const gone = spawnSync(process.execPath, ["-e", ""]).pid; // exited by now
+    writeFileSync(`${store.location}.lock`, JSON.stringify({ pid: gone, since: "2026-11-26T00:00:00Z" }));
+    const release = store.lock();
+    expect(JSON.parse(readFileSync(`${store.location}.lock`, "utf8")).pid).toBe(process.pid);
+    release();
+    writeFileSync(`${store.location}.lock`, "");
+    expect(() => store.lock()).toThrow(/another rollout is running with .* \(unknown process\)/);
   });
 
   it("refuses a file that is not a rollout state, saying what to do", () => {
