@@ -10,10 +10,9 @@
  */
 import { TENANT_TABLES, type TenantTable } from "./catalogue";
 import { withTransaction, type Queryable } from "./db";
-import { MIGRATE_LOCK } from "./migrate";
 import { ROLES } from "./roles";
 import { checkCapacity, MEMORY_SETTING, schemaCapacity, type CapacityInputs, type SchemaCapacity } from "./schema-capacity";
-import { DEDICATED_SCHEMA_PATTERN, planSchema, readSchemaStates, REGISTRY_SCHEMA } from "./schema";
+import { DEDICATED_SCHEMA_PATTERN, MIGRATE_LOCK, planSchema, readSchemaStates, REGISTRY_SCHEMA } from "./schema";
 import { ident, literal, qualified } from "./sql";
 import { dedicatedSchemaName, TenantId, type Tenant } from "./tenant";
 import { TIER_LIMITS } from "./tiers";
@@ -127,7 +126,12 @@ export async function provisionDedicatedSchema(
 
 /** `tenant_<hex>_login`; migration 0005's registry policy derives the same name from the row. */
 export function tenantLoginRoleName(tenantId: string): string {
-  return `${dedicatedSchemaName(tenantId)}_login`;
+  return loginRoleOfSchema(dedicatedSchemaName(tenantId));
+}
+
+/** `tenant_<hex>` → `tenant_<hex>_login`: the login role that may reach that dedicated schema. */
+export function loginRoleOfSchema(schema: string): string {
+  return `${schema}_login`;
 }
 
 export const LOGIN_POLICY = "tenant_login";
@@ -194,20 +198,74 @@ export function planTenantLoginRole(
       `GRANT EXECUTE ON FUNCTION ${qualified(REGISTRY_SCHEMA, "setting_tenant_id")}(), ${qualified(REGISTRY_SCHEMA, "current_tenant_id")}() TO ${role}`,
     ],
   };
-  for (const table of options.tables ?? TENANT_TABLES) {
+  out.objects.push(
+    ...planLoginRoleTables(schema, tenantLoginRoleName(id), options.tables ?? TENANT_TABLES, {
+      granted: new Set(),
+      policies: state.policies,
+    }),
+  );
+  return out;
+}
+
+/** What a dedicated schema's login role holds on the schema's tables. */
+export interface LoginRoleTablesState {
+  /** Tables it has SELECT, INSERT, UPDATE and DELETE on. */
+  granted: ReadonlySet<string>;
+  /** Tables that carry its permissive policy (LOGIN_POLICY). */
+  policies: ReadonlySet<string>;
+}
+
+/**
+ * DML on each catalogue table of the schema, through a permissive policy of the login role's own
+ * (the restrictive tenant policy still applies): what the role lacks of it. Pure. Used when the
+ * role is created or updated, and by `migrate`, so a table added to the catalogue reaches existing
+ * login roles in the same run that creates it.
+ */
+export function planLoginRoleTables(
+  schema: string,
+  loginRole: string,
+  tables: readonly TenantTable[],
+  state: LoginRoleTablesState,
+): string[] {
+  const role = ident(loginRole);
+  const out: string[] = [];
+  for (const table of tables) {
     const name = qualified(schema, table.name);
-    out.objects.push(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${name} TO ${role}`);
-    if (!state.policies.has(table.name)) {
-      out.objects.push(`CREATE POLICY ${LOGIN_POLICY} ON ${name} AS PERMISSIVE FOR ALL TO ${role} USING (true) WITH CHECK (true)`);
-    }
+    if (!state.granted.has(table.name)) out.push(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${name} TO ${role}`);
+    if (!state.policies.has(table.name))
+      out.push(`CREATE POLICY ${LOGIN_POLICY} ON ${name} AS PERMISSIVE FOR ALL TO ${role} USING (true) WITH CHECK (true)`);
   }
   return out;
+}
+
+/** The login roles of these dedicated schemas that exist, by schema, with what each holds on its schema's tables. */
+export async function readLoginRoleTables(
+  client: Queryable,
+  schemas: readonly string[],
+): Promise<Map<string, LoginRoleTablesState & { role: string }>> {
+  const dedicated = schemas.filter((s) => DEDICATED_SCHEMA_PATTERN.test(s));
+  const { rows } = await client.query(
+    `SELECT w.schema, w.role,
+            ARRAY(SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE n.nspname = w.schema AND c.relkind IN ('r', 'p')
+                     AND has_table_privilege(r.oid, c.oid, 'SELECT') AND has_table_privilege(r.oid, c.oid, 'INSERT')
+                     AND has_table_privilege(r.oid, c.oid, 'UPDATE') AND has_table_privilege(r.oid, c.oid, 'DELETE')) AS granted,
+            ARRAY(SELECT p.tablename::text FROM pg_policies p WHERE p.schemaname = w.schema AND p.policyname = $3) AS policies
+       FROM unnest($1::text[], $2::text[]) AS w(schema, role) JOIN pg_roles r ON r.rolname = w.role`,
+    [dedicated, dedicated.map(loginRoleOfSchema), LOGIN_POLICY],
+  );
+  return new Map(
+    (rows as { schema: string; role: string; granted: string[]; policies: string[] }[]).map((r) => [
+      r.schema,
+      { role: r.role, granted: new Set(r.granted), policies: new Set(r.policies) },
+    ]),
+  );
 }
 
 /**
  * Creates or updates the tenant's login role. Needs a session that may create roles and grant
  * CONNECT (a superuser, or CREATEROLE and the database owner) and is a member of the owner role.
- * The tenant must be dedicated. Re-run it after a migration adds a table.
+ * The tenant must be dedicated. (`migrate` extends existing login roles to tables it adds.)
  */
 export async function ensureTenantLoginRole(
   client: Queryable,

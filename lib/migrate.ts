@@ -12,13 +12,12 @@
 import { createHash } from "node:crypto";
 import { catalogueFingerprint, TENANT_TABLES, type TenantTable } from "./catalogue";
 import { withAdvisoryLock, withTransaction, type Queryable } from "./db";
+import { planLoginRoleTables, readLoginRoleTables } from "./dedicated";
 import { MIGRATIONS, type Migration } from "./migrations";
 import { ensureRoles, planRoles, readRoles, ROLES, RLS_SUBJECT_ROLES, TENANT_GATE_LOCK_FUNCTION, type RoleKey } from "./roles";
-import { planSchema, readSchemaStates, REGISTRY_SCHEMA, tenantSchemas } from "./schema";
+import { MIGRATE_LOCK, planSchema, readSchemaStates, REGISTRY_SCHEMA, tenantSchemas } from "./schema";
 import { ident } from "./sql";
 import type { ResidencyRegion } from "./tenant";
-
-export const MIGRATE_LOCK = "tenancy:migrate";
 
 export interface MigrateProgress {
   phase: "roles" | "database" | "versioned" | "catalogue";
@@ -118,9 +117,14 @@ export async function migrate(client: Queryable, options: MigrateOptions = {}): 
     report.schemasChecked = schemas.length;
     progress({ phase: "catalogue", message: `planning ${schemas.length} schema(s)`, done: 0, total: schemas.length });
     const states = await readSchemaStates(client, schemas, tables);
+    const loginRoles = await readLoginRoleTables(client, schemas);
     let done = 0;
     for (const schema of schemas) {
-      const statements = planSchema(schema, states.get(schema)!, tables);
+      const login = loginRoles.get(schema);
+      const statements = [
+        ...planSchema(schema, states.get(schema)!, tables),
+        ...(login ? planLoginRoleTables(schema, login.role, tables, login) : []),
+      ];
       if (statements.length) {
         if (!options.dryRun) {
           await withTransaction(client, async (tx) => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditDatabase } from "../../lib/audit";
-import { TENANT_TABLES } from "../../lib/catalogue";
+import { TENANT_TABLES, type TenantTable } from "../../lib/catalogue";
 import {
   capacityReport,
   DedicatedSchemaCapError,
@@ -11,6 +11,7 @@ import {
   tenantLoginRoleName,
 } from "../../lib/dedicated";
 import { demoteTenant, graduateTenant, openMove } from "../../lib/graduation";
+import { migrate } from "../../lib/migrate";
 import { POLICY_NAMES } from "../../lib/schema";
 import { dedicatedSchemaName, type Tenant } from "../../lib/tenant";
 import { requireTenant, setTenantStatus } from "../../lib/tenants";
@@ -172,6 +173,30 @@ describe("dedicated schemas", () => {
     const { rows: gone } = await env.admin.query(`SELECT count(*)::int AS n FROM pg_roles WHERE rolname = $1`, [role]);
     expect(gone[0].n).toBe(0);
     expect((await demoteTenant(env.admin, acme.slug)).to).toBe("shared");
+  });
+
+  it("a table added to the catalogue reaches existing login roles in the migrate run that creates it", async () => {
+    const tenant = await seededTenant(env.admin, "hooli", 10);
+    await graduateTenant(env.admin, tenant.slug);
+    const { role } = await ensureTenantLoginRole(env.admin, await requireTenant(env.admin, tenant.id));
+    const watchlists: TenantTable = { name: "watchlists", description: "test only", columns: [{ name: "symbol", type: "text" }] };
+    const schema = dedicatedSchemaName(tenant.id);
+
+    const report = await migrate(env.admin, { tables: [...TENANT_TABLES, watchlists], schemas: [schema] });
+    expect(report.catalogue[0].statements).toEqual(
+      expect.arrayContaining([
+        `GRANT SELECT, INSERT, UPDATE, DELETE ON "${schema}"."watchlists" TO "${role}"`,
+        `CREATE POLICY tenant_login ON "${schema}"."watchlists" AS PERMISSIVE FOR ALL TO "${role}" USING (true) WITH CHECK (true)`,
+      ]),
+    );
+    const login = await env.connect(role);
+    await login.query(`INSERT INTO watchlists (tenant_id, symbol) VALUES ($1, 'ACME')`, [tenant.id]);
+    expect((await login.query(`SELECT symbol FROM watchlists`)).rows).toEqual([{ symbol: "ACME" }]);
+    await login.end();
+    // A second run finds nothing to do, the audit nothing to say.
+    expect((await migrate(env.admin, { tables: [...TENANT_TABLES, watchlists], schemas: [schema] })).catalogue).toEqual([]);
+    expect((await auditDatabase(env.admin)).filter((f) => f.object.includes(schema) || f.object.includes(role))).toEqual([]);
+    expect(await dropTenantLoginRole(env.admin, tenant)).toBe(true);
   });
 
   it("suspension reaches a tenant's login role: NOLOGIN, open sessions cut, kept on re-provisioning, lifted on resume", async () => {
