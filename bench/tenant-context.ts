@@ -1,7 +1,8 @@
 /**
  * What the tenant context costs in round trips (issue 4): a tenant-scoped request against the same
  * query with an explicit `tenant_id = $1` predicate in one round trip (the floor: superuser, no
- * RLS). ADR goal: a single-query tenant-scoped request ≤ 1.15× the floor.
+ * RLS). Issue 4's goal: a single-query tenant-scoped request ≤ 1.15× the floor (met by the
+ * mechanism through PgBouncer, not by the whole tenantQuery: docs/adr/ADR-003-tenant-transaction-cost.md).
  *
  * Variants, each on its own connection, run one after another in a random order inside every
  * iteration (interleaved, never in separate runs: see ../shared/notes/performance.md), direct to
