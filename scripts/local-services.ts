@@ -42,6 +42,7 @@ async function main(): Promise<number> {
         stack: { type: "string", multiple: true },
         json: { type: "boolean", default: false },
         "remove-data": { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
       },
       allowPositionals: true,
       strict: true,
@@ -50,6 +51,10 @@ async function main(): Promise<number> {
     throw usageErrorFromParseArgs(err, USAGE);
   }
   const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE + "\n");
+    return 0;
+  }
   const action = positionals[0] ?? "status";
   if (!["start", "stop", "status"].includes(action) || positionals.length > 1)
     throw new UsageError(`unknown action "${positionals.join(" ")}"`, "action", USAGE);

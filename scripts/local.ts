@@ -14,10 +14,11 @@
  *   npm run local -- down      stop the servers (data and stacks kept)
  *   npm run local -- reset     pulumi destroy, remove the stacks, stop the servers, delete their data
  *   options: --stack <name> (repeatable; default local-eu and local-us), --refresh (always refresh first),
- *            --json, --verbose (pulumi's output)
+ *            --json, --verbose (pulumi's output), --help
  * Exit codes: 0 ok, 1 failure or audit findings, 2 bad arguments or stack config.
  */
 import { LocalWorkspace, PulumiCommand, type EngineEvent, type OpMap, type OutputMap, type Stack } from "@pulumi/pulumi/automation";
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { exitWithError, table, UsageError, usageErrorFromParseArgs } from "../cli/output";
 import { auditRegions, type RegionAudit } from "../lib/local/region-audit";
@@ -208,12 +209,18 @@ async function main(): Promise<number> {
         json: { type: "boolean", default: false },
         verbose: { type: "boolean", default: false },
         refresh: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
       },
       allowPositionals: true,
       strict: true,
     });
   } catch (err) {
     throw usageErrorFromParseArgs(err);
+  }
+  if (parsed.values.help) {
+    // The usage is this file's header comment.
+    process.stdout.write(readFileSync(__filename, "utf8").split("*/")[0]);
+    return 0;
   }
   json = parsed.values.json;
   verbose = parsed.values.verbose;

@@ -1,5 +1,5 @@
 /**
- * Every entry point a user runs reports bad input the same way (cli/output.ts `printCommandError`):
+ * Every entry point a user runs answers --help, and reports bad input the same way (cli/output.ts `printCommandError`):
  * exit 2, and with --json one document on stdout, `{ "error": { kind: "usage", message, field } }`,
  * naming the input at fault, with the synopsis in its own field rather than inside the message.
  * Each runs in its own process, as `npm run <script>` runs it.
@@ -43,5 +43,20 @@ describe("bad input at every entry point: exit 2, the field named, JSON with --j
     expect(human.code).toBe(2);
     expect(human.stdout).toBe("");
     expect(human.stderr).toMatch(new RegExp(`^[a-z-]+: ${field.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: `));
+  });
+});
+
+describe("--help at every entry point: exit 0, the usage on stdout", () => {
+  it.each<[string, RegExp]>([
+    ["bin/tenancy.js", /usage: tenancy/],
+    ["scripts/tenant.ts", /usage: npm run tenant/],
+    ["scripts/rollout.ts", /usage: npm run rollout/],
+    ["scripts/synth.ts", /npm run synth -- --stack/],
+    ["scripts/local.ts", /npm run local -- status/],
+    ["scripts/local-services.ts", /usage: npm run local:services/],
+  ])("%s --help", async (script, usage) => {
+    const help = await run(script, ["--help"]);
+    expect(help.code, help.stderr).toBe(0);
+    expect(help.stdout).toMatch(usage);
   });
 });
