@@ -387,8 +387,7 @@ export class TenantPool {
     mayRetry: boolean,
   ): Promise<pg.QueryResult<R>> {
     const { tenantId, tier } = parseTenantClaims(claims);
-    checkStatement(text, params);
-    checkAtomic(text);
+    checkAtomic(checkStatement(text, params));
     const timeoutMs = this.#limits[tier].statementTimeoutMs;
     const lease = await this.#lease(tenantId, tier);
     const generation = this.#planGeneration;
@@ -549,7 +548,8 @@ class Lease {
   }
 }
 
-function checkStatement(text: unknown, params: unknown): asserts text is string {
+/** Refuses what a tenant scope must not send; returns the statement from its first word on (fromFirstWord). */
+function checkStatement(text: unknown, params: unknown): string {
   if (typeof text !== "string" || text.trim() === "") {
     throw new TenantScopeError("a tenant query takes SQL text and an array of parameters (no query objects, cursors or named statements)");
   }
@@ -560,11 +560,11 @@ function checkStatement(text: unknown, params: unknown): asserts text is string 
       `transaction control (and DEALLOCATE, DISCARD) is the tenant client's job; refusing ${firstWordOf(body)} inside a tenant scope`,
     );
   }
+  return body;
 }
 
-/** tenantQuery's statement runs outside an explicit transaction block: refuses what could commit there midway. */
-function checkAtomic(text: string): void {
-  const body = fromFirstWord(text);
+/** tenantQuery's statement (`body`: from its first word on) runs outside an explicit transaction block: refuses what could commit there midway. */
+function checkAtomic(body: string): void {
   if (NON_ATOMIC.test(body)) {
     throw new TenantScopeError(
       `tenantQuery runs its statement without an explicit transaction block, where ${firstWordOf(body)} could commit midway; run it inside withTenant`,
