@@ -4,21 +4,8 @@
  * naming the input at fault, with the synopsis in its own field rather than inside the message.
  * Each runs in its own process, as `npm run <script>` runs it.
  */
-import { spawn } from "node:child_process";
-import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { REPO_ROOT } from "../../lib/pulumi-env";
-
-function run(script: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(REPO_ROOT, script), ...args], { cwd: REPO_ROOT });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { runScript as run } from "../support/run-script";
 
 describe("bad input at every entry point: exit 2, the field named, JSON with --json", () => {
   it.each<[string, string[], string]>([

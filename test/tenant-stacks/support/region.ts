@@ -11,7 +11,6 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { LocalWorkspace, type PulumiFn } from "@pulumi/pulumi/automation";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -25,34 +24,16 @@ import { AutomationContext } from "../../../lib/tenant-stacks/automation";
 import { exportBeforeOffboarding } from "../../../lib/tenant-stacks/offboarding";
 import { PLATFORM_PROJECT, TENANT_PROJECT } from "../../../lib/tenant-stacks/names";
 import type { ResidencyRegion } from "../../../lib/tenant";
+import { runScript, type ScriptRun } from "../../support/run-script";
 
 export const toolchainLookup = findPulumiToolchain();
-
-/** What one `npm run tenant` process left behind. */
-export interface TenantCliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  wallMs: number;
-}
 
 /**
  * `npm run tenant -- <args>` as a user runs it: scripts/tenant.ts in its own process, pointed at a
  * region's backend by `env` (a TestRegion's `env`, passed as ALPHAPULSE_TENANT_ENV_JSON).
  */
-export function runTenantCli(args: string[], env: Record<string, string>): Promise<TenantCliRun> {
-  const started = performance.now();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(REPO_ROOT, "scripts", "tenant.ts"), ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ALPHAPULSE_TENANT_ENV_JSON: JSON.stringify(env) },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (code) => resolve({ code, stdout, stderr, wallMs: performance.now() - started }));
-  });
+export function runTenantCli(args: string[], env: Record<string, string>): Promise<ScriptRun> {
+  return runScript("scripts/tenant.ts", args, { ALPHAPULSE_TENANT_ENV_JSON: JSON.stringify(env) });
 }
 export const skipReason = toolchainLookup.ok ? "" : toolchainLookup.reason;
 
