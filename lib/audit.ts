@@ -15,7 +15,7 @@
 import { TENANT_TABLES } from "./catalogue";
 import type { Queryable } from "./db";
 import { fixedRelease, parseServerVersionNum, RLS_ADVISORIES, unfixedAdvisories } from "./rls-advisories";
-import { RLS_SUBJECT_ROLES, TENANT_GATE_LOCK_FUNCTION } from "./roles";
+import { ADVISORY_LOCK_FUNCTION_NAMES, RLS_SUBJECT_ROLES, TENANT_GATE_LOCK_FUNCTION } from "./roles";
 import {
   DEDICATED_SCHEMA_PATTERN,
   normalizePolicyExpression,
@@ -974,11 +974,11 @@ export async function readAuditSnapshot(client: Queryable, options: AuditOptions
                     ) AS a ORDER BY 1) AS "readsActivity",
               ARRAY(SELECT 'function pg_catalog.' || p.oid::regprocedure::text
                       FROM pg_proc p
-                     WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname ~ '^pg_(try_)?advisory_'
+                     WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname ~ $3
                        AND p.oid::regprocedure::text <> $2 AND has_function_privilege(r.oid, p.oid, 'EXECUTE')
                      ORDER BY 1) AS "advisoryLocks"
          FROM pg_roles r WHERE r.rolname = ANY($1)`,
-      [subjectRoles, TENANT_GATE_LOCK_FUNCTION],
+      [subjectRoles, TENANT_GATE_LOCK_FUNCTION, ADVISORY_LOCK_FUNCTION_NAMES],
     )
   ).rows;
   const roles: RoleFacts[] = subjectRoles.map((name) => {

@@ -14,7 +14,16 @@ import { catalogueFingerprint, TENANT_TABLES, type TenantTable } from "./catalog
 import { withAdvisoryLock, withTransaction, type Queryable } from "./db";
 import { planLoginRoleTables, readLoginRoleTables } from "./dedicated";
 import { MIGRATIONS, type Migration } from "./migrations";
-import { ensureRoles, planRoles, readRoles, ROLES, RLS_SUBJECT_ROLES, TENANT_GATE_LOCK_FUNCTION, type RoleKey } from "./roles";
+import {
+  ADVISORY_LOCK_FUNCTION_NAMES,
+  ensureRoles,
+  planRoles,
+  readRoles,
+  ROLES,
+  RLS_SUBJECT_ROLES,
+  TENANT_GATE_LOCK_FUNCTION,
+  type RoleKey,
+} from "./roles";
 import { MIGRATE_LOCK, planSchema, readSchemaStates, REGISTRY_SCHEMA, tenantSchemas } from "./schema";
 import { ident } from "./sql";
 import type { ResidencyRegion } from "./tenant";
@@ -235,9 +244,9 @@ async function planAdvisoryLocks(client: Queryable): Promise<string[]> {
                       WHERE r.rolname = w.name AND a.grantee = r.oid AND a.privilege_type = 'EXECUTE')
                    ORDER BY w.name) AS missing
        FROM pg_proc p
-      WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname ~ '^pg_(try_)?advisory_'
+      WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname ~ $4
       ORDER BY 1`,
-    [operators, RLS_SUBJECT_ROLES, TENANT_GATE_LOCK_FUNCTION],
+    [operators, RLS_SUBJECT_ROLES, TENANT_GATE_LOCK_FUNCTION, ADVISORY_LOCK_FUNCTION_NAMES],
   );
   const out: string[] = [];
   for (const r of rows as { fn: string; public_execute: boolean; missing: string[] }[]) {

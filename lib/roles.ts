@@ -50,6 +50,9 @@ export const RLS_SUBJECT_ROLES = [ROLES.app, ROLES.readonly] as const;
  */
 export const TENANT_GATE_LOCK_FUNCTION = "pg_advisory_xact_lock_shared(bigint)";
 
+/** The advisory lock functions of pg_catalog, by name (a regular expression for `proname ~`). */
+export const ADVISORY_LOCK_FUNCTION_NAMES = "^pg_(try_)?advisory_";
+
 export interface RoleState {
   name: string;
   login: boolean;
