@@ -75,7 +75,10 @@ export interface StateStore {
   save(state: RolloutState): void;
 }
 
-/** Whether a process with this pid exists (EPERM: it does, owned by someone else). */
+/**
+ * Whether a process with this pid exists. EPERM counts as existing (another user's rollout holds
+ * the lock), unlike lib/local/processes.ts isProcessAlive, which asks whether we may signal it.
+ */
 function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
