@@ -76,12 +76,14 @@ export function unexpectedFailure(err: unknown): CommandError {
   return { kind: "failure", message: err instanceof Error ? err.message : String(err) };
 }
 
+/** A thrown error as a CommandError: bad input (a UsageError) with its field and synopsis, anything else a failure. */
+export function commandErrorOf(err: unknown): CommandError {
+  return err instanceof UsageError ? { kind: "usage", message: err.message, field: err.field, usage: err.usage } : unexpectedFailure(err);
+}
+
 /** Ends an entry point on an error: prints it (printCommandError) and exits 2 for bad input (a UsageError), else 1. */
 export function exitWithError(program: string, err: unknown): never {
-  const json = process.argv.includes("--json");
-  if (err instanceof UsageError)
-    printCommandError(program, json, { kind: "usage", message: err.message, field: err.field, usage: err.usage });
-  else printCommandError(program, json, unexpectedFailure(err));
+  printCommandError(program, process.argv.includes("--json"), commandErrorOf(err));
   process.exit(err instanceof UsageError ? 2 : 1);
 }
 

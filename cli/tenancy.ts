@@ -4,7 +4,15 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ZodError } from "zod";
-import { createOutput, printCommandError, UsageError, usageErrorFromParseArgs, usageErrorFromZod, type Output } from "./output";
+import {
+  commandErrorOf,
+  createOutput,
+  printCommandError,
+  UsageError,
+  usageErrorFromParseArgs,
+  usageErrorFromZod,
+  type Output,
+} from "./output";
 import { commands } from "./commands";
 
 export interface CommandContext {
@@ -76,16 +84,9 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 function reportError(err: unknown, out: Output): number {
-  const usage = err instanceof ZodError ? usageErrorFromZod(err) : err;
-  const isUsage = usage instanceof UsageError;
-  const message = usage instanceof Error ? usage.message : String(usage);
-  printCommandError(
-    "tenancy",
-    out.json,
-    isUsage ? { kind: "usage", message, field: usage.field, usage: usage.usage } : { kind: "failure", message },
-  );
-  if (!out.json && !isUsage && process.env.TENANCY_DEBUG && usage instanceof Error) process.stderr.write(`${usage.stack}\n`);
-  return isUsage ? 2 : 1;
+  const failure = err instanceof ZodError ? usageErrorFromZod(err) : err;
+  printCommandError("tenancy", out.json, commandErrorOf(failure));
+  return failure instanceof UsageError ? 2 : 1;
 }
 
 /** Entry point for bin/tenancy.js: runs and exits with the command's code. */
