@@ -5,7 +5,7 @@
  * nothing to do < 10 s, with one new column < 60 s (schema-per-tenant frameworks report 12 minutes
  * for ~900 schemas with nothing to do).
  *
- * Starts its own cluster, sized by lib/schema-capacity.ts for the largest count (max_connections
+ * Starts its own cluster, sized by lib/enterprise/schema-capacity.ts for the largest count (max_connections
  * 100, a recorded 64 GiB machine → cap 3,226, max_locks_per_transaction derived from it), and
  * provisions the schemas through the real path (provisionDedicatedSchema, cap enforced).
  *
@@ -16,13 +16,13 @@ import { parseArgs } from "node:util";
 import path from "node:path";
 import { rmSync } from "node:fs";
 import pg from "pg";
-import { TENANT_TABLES, type TenantTable } from "../lib/catalogue";
-import { provisionDedicatedSchema } from "../lib/dedicated";
+import { TENANT_TABLES, type TenantTable } from "../lib/schema/catalogue";
+import { provisionDedicatedSchema } from "../lib/enterprise/dedicated";
 import { startPostgres, THROWAWAY_SETTINGS } from "../lib/local/postgres-server";
 import { serviceDirectory } from "../lib/local/processes";
-import { migrate } from "../lib/migrate";
-import { schemaCapacitySettings } from "../lib/schema-capacity";
-import { createTenant } from "../lib/tenants";
+import { migrate } from "../lib/schema/migrate";
+import { schemaCapacitySettings } from "../lib/enterprise/schema-capacity";
+import { createTenant } from "../lib/tenant/registry";
 import { median } from "./stats";
 
 const { values } = parseArgs({

@@ -6,7 +6,7 @@
  * Their worst latencies show who waited (the moving tenant, at most about the hold) and who did
  * not (the other tenant).
  *
- * Starts its own cluster. Seeds with lib/seed.ts (1M trades ≈ 1.09M rows across the 5 tables).
+ * Starts its own cluster. Seeds with lib/tenant/seed.ts (1M trades ≈ 1.09M rows across the 5 tables).
  *
  *   npx tsx bench/graduation.ts                  1,000,000 trades
  *   npx tsx bench/graduation.ts --trades 100000 --json
@@ -15,14 +15,14 @@ import { parseArgs } from "node:util";
 import path from "node:path";
 import { rmSync } from "node:fs";
 import pg from "pg";
-import { demoteTenant, graduateTenant, type MoveResult } from "../lib/graduation";
+import { demoteTenant, graduateTenant, type MoveResult } from "../lib/enterprise/graduation";
 import { startPostgres, THROWAWAY_SETTINGS } from "../lib/local/postgres-server";
 import { serviceDirectory } from "../lib/local/processes";
-import { migrate } from "../lib/migrate";
-import { ROLES } from "../lib/roles";
-import { schemaCapacitySettings } from "../lib/schema-capacity";
-import { seedTenant } from "../lib/seed";
-import { createTenant } from "../lib/tenants";
+import { migrate } from "../lib/schema/migrate";
+import { ROLES } from "../lib/schema/roles";
+import { schemaCapacitySettings } from "../lib/enterprise/schema-capacity";
+import { seedTenant } from "../lib/tenant/seed";
+import { createTenant } from "../lib/tenant/registry";
 
 const { values } = parseArgs({
   options: { trades: { type: "string", default: "1000000" }, json: { type: "boolean", default: false } },

@@ -6,12 +6,12 @@
 import pg from "pg";
 import { startPgbouncer, type PgbouncerServer } from "../lib/local/pgbouncer-server";
 import { startPostgres, THROWAWAY_SETTINGS, type PostgresServer } from "../lib/local/postgres-server";
-import { migrate } from "../lib/migrate";
+import { migrate } from "../lib/schema/migrate";
 import { newScramSalt, scramSha256Verifier } from "../lib/pgbouncer/auth";
-import { ROLES } from "../lib/roles";
-import { seedTenant } from "../lib/seed";
-import { TIERS, type Tenant } from "../lib/tenant";
-import { createTenant } from "../lib/tenants";
+import { ROLES } from "../lib/schema/roles";
+import { seedTenant } from "../lib/tenant/seed";
+import { TIERS, type Tenant } from "../lib/tenant/model";
+import { createTenant } from "../lib/tenant/registry";
 
 export const BENCH_PASSWORD = "bench-password-not-secret";
 export const DATABASE = "bench";

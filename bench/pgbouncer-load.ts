@@ -14,8 +14,8 @@
  */
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { TenantPool } from "../lib/tenant-context";
-import type { Tenant } from "../lib/tenant";
+import { TenantPool } from "../lib/tenant-context/client";
+import type { Tenant } from "../lib/tenant/model";
 import { positiveIntFlag, startBenchStack } from "./pgbouncer-common";
 import { median, prng, summarize } from "./stats";
 

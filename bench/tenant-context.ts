@@ -16,7 +16,7 @@
  *                         mechanism, tenantQuery minus enter_tenant's work (gate, registry lookup,
  *                         routing, log tag, timeouts)
  *   tenantQuery           prelude (timeouts, enter_tenant) + query, one write, one Sync
- *                         (lib/pg-batch.ts): one implicit transaction
+ *                         (lib/db/batch.ts): one implicit transaction
  *   raw batch             the same two statements as one batch on a bare client (no pool, no
  *                         claims check): tenantQuery minus the library's own overhead
  *   raw batch, BEGIN…COMMIT  BEGIN + prelude + query + COMMIT as one batch: the shape tenantQuery
@@ -42,10 +42,10 @@
  */
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { runBatch, type Statement } from "../lib/pg-batch";
-import { TenantPool } from "../lib/tenant-context";
-import type { Tenant } from "../lib/tenant";
-import { TIER_LIMITS } from "../lib/tiers";
+import { runBatch, type Statement } from "../lib/db/batch";
+import { TenantPool } from "../lib/tenant-context/client";
+import type { Tenant } from "../lib/tenant/model";
+import { TIER_LIMITS } from "../lib/tenant/tiers";
 import { positiveIntFlag, startBenchStack, type BenchStack } from "./pgbouncer-common";
 import { median, prng, shuffle, summarize } from "./stats";
 
@@ -122,7 +122,7 @@ async function pipelined(client: pg.Client, statements: Statement[]): Promise<pg
   }
 }
 
-/** Statements as one batch (lib/pg-batch.ts: one write, one Sync); throws the batch's error. */
+/** Statements as one batch (lib/db/batch.ts: one write, one Sync); throws the batch's error. */
 async function batch(client: pg.Client, statements: Statement[], prepared?: Set<string>): Promise<pg.QueryResult[]> {
   const outcome = await runBatch(client, statements, prepared);
   if (outcome.error) throw outcome.error;

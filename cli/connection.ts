@@ -16,7 +16,7 @@
 import pg from "pg";
 import type { ParseArgsConfig } from "node:util";
 import type { CommandContext } from "./tenancy";
-import { hasBeenMigrated } from "../lib/migrate";
+import { hasBeenMigrated } from "../lib/schema/migrate";
 import { UsageError } from "./output";
 
 export const CONNECTION_OPTIONS = {

@@ -11,7 +11,7 @@
 import { PolicyPack, type StackValidationPolicy } from "@pulumi/policy";
 import { RULES } from "./rules";
 import { residencyFromProviders, viewsFromPolicy } from "./views";
-import { ResidencyRegion } from "../lib/tenant";
+import { ResidencyRegion } from "../lib/tenant/model";
 
 const policies: StackValidationPolicy[] = RULES.map((rule) => ({
   name: rule.id,

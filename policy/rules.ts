@@ -9,7 +9,13 @@
  * unknown; such an input counts as set when `propertyDependencies` shows where it comes from.
  * A violation names the rule, the resource (URN, type and logical name) and what is wrong.
  */
-import { allowedRegions, isRegionAllowed, regionOfAvailabilityZone, regionOfEcrImage, type ResidencyRegion } from "../lib/residency";
+import {
+  allowedRegions,
+  isRegionAllowed,
+  regionOfAvailabilityZone,
+  regionOfEcrImage,
+  type ResidencyRegion,
+} from "../lib/platform/residency";
 
 export interface ResourceView {
   urn: string;

@@ -1,9 +1,9 @@
 /**
- * Builds the rules' `ResourceView`s from the two sources: the synth JSON (scripts/synth-runtime.ts)
+ * Builds the rules' `ResourceView`s from the two sources: the synth JSON (lib/synth/mocks.ts)
  * and @pulumi/policy's StackValidation resources during a real preview.
  */
 import type { PolicyResource } from "@pulumi/policy";
-import { ResidencyRegion } from "../lib/tenant";
+import { ResidencyRegion } from "../lib/tenant/model";
 import type { ResourceView } from "./rules";
 
 /** Views of the synth JSON's resources (a SynthResource carries every field of a view, and more). */

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { exitWithError, table, UsageError, usageErrorFromParseArgs } from "../cli/output";
-import { readLocalStackConfig, StackConfigError, stacksWithoutFile } from "../lib/local-stack-config";
+import { readLocalStackConfig, StackConfigError, stacksWithoutFile } from "../lib/stack-config/local";
 import {
   regionServicesStatus,
   startRegionPgbouncer,
@@ -13,7 +13,7 @@ import {
   stopRegionServices,
   type ServiceStatus,
 } from "../lib/local/region-services";
-import { REPO_ROOT } from "../lib/pulumi-env";
+import { REPO_ROOT } from "../lib/pulumi/env";
 
 export const LOCAL_STACKS = ["local-eu", "local-us"] as const;
 

@@ -2,7 +2,7 @@
  * `npm run local` — the main job, embedded: the EU and US regions on this machine, end to end through
  * the real Pulumi engine. For each local stack (stacks/Pulumi.local-*.yaml):
  *   1. start its servers (PostgreSQL cluster, Redis, PgBouncer) on loopback, if not running;
- *   2. `pulumi up` (Automation API, offline environment from lib/pulumi-env.ts): the database, the
+ *   2. `pulumi up` (Automation API, offline environment from lib/pulumi/env.ts): the database, the
  *      design (roles, migrations, catalogue, RLS) and the stack's sample tenants. With `--refresh` first
  *      when the cluster was (re)started by this run — its data directory may be new — or on request;
  *   3. the isolation audit of the region's database, and a residency check across the regions.
@@ -22,7 +22,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { exitWithError, table, UsageError, usageErrorFromParseArgs } from "../cli/output";
 import { auditRegions, type RegionAudit } from "../lib/local/region-audit";
-import { readLocalStackConfig, StackConfigError, stacksWithoutFile, type LocalStackConfig } from "../lib/local-stack-config";
+import { readLocalStackConfig, StackConfigError, stacksWithoutFile, type LocalStackConfig } from "../lib/stack-config/local";
 import {
   regionServicesStatus,
   startRegionPgbouncer,
@@ -30,7 +30,7 @@ import {
   stopRegionServices,
   type ServiceStatus,
 } from "../lib/local/region-services";
-import { findPulumiToolchain, pulumiEnvironment, REPO_ROOT, type PulumiToolchain } from "../lib/pulumi-env";
+import { findPulumiToolchain, pulumiEnvironment, REPO_ROOT, type PulumiToolchain } from "../lib/pulumi/env";
 
 const LOCAL_STACKS = ["local-eu", "local-us"];
 const COMMANDS = ["up", "status", "down", "reset"] as const;

@@ -1,11 +1,11 @@
 /**
  * `npm run pulumi -- <args>`: the toolchain's `pulumi` (built by scripts/install-pulumi.sh when
- * missing) with the repository's offline environment (lib/pulumi-env.ts), run from the repository
+ * missing) with the repository's offline environment (lib/pulumi/env.ts), run from the repository
  * root. `npm run pulumi -- preview --stack local-eu` just works; the exit code is pulumi's.
  */
 import { spawn } from "node:child_process";
 import path from "node:path";
-import { findPulumiToolchain, pulumiEnvironment, REPO_ROOT } from "../lib/pulumi-env";
+import { findPulumiToolchain, pulumiEnvironment, REPO_ROOT } from "../lib/pulumi/env";
 
 // The built toolchain when it is there (no subprocess); otherwise build it (scripts/install-pulumi.sh).
 const found = findPulumiToolchain();

@@ -8,10 +8,10 @@
  */
 import { printCommandError, table, unexpectedFailure, type CommandError } from "../cli/output";
 import { automationContext, environmentOverride, processDriver } from "../components/tenant/drivers";
-import { readPlatformStacks } from "../lib/platform-stacks";
-import { REPO_ROOT } from "../lib/pulumi-env";
+import { readPlatformStacks } from "../lib/stack-config/platform-stacks";
+import { REPO_ROOT } from "../lib/pulumi/env";
 import { repoPlatformOps, tenantOps } from "../lib/rollout/automation";
-import { parseRolloutCommand, ROLLOUT_USAGE } from "../lib/rollout/command";
+import { parseRolloutCommand, ROLLOUT_USAGE } from "../cli/rollout";
 import { outcomeLines, STEP_HEAD, stepRows } from "../lib/rollout/report";
 import { runRollout } from "../lib/rollout/run";
 import { FileStateStore, RolloutStateError } from "../lib/rollout/state";

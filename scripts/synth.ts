@@ -21,9 +21,9 @@ import { parse as parseYaml } from "yaml";
 import { evaluate, formatViolation, type Violation } from "../policy/rules";
 import { viewsFromSynth } from "../policy/views";
 import { exitWithError, UsageError, usageErrorFromParseArgs } from "../cli/output";
-import { ResidencyRegion } from "../lib/tenant";
-import { REDACTED, stableStringify } from "./synth-format";
-import type { SynthDocument } from "./synth-runtime";
+import { ResidencyRegion } from "../lib/tenant/model";
+import { REDACTED, stableStringify } from "../lib/synth/format";
+import type { SynthDocument } from "../lib/synth/mocks";
 
 const REPO_ROOT = path.resolve(__dirname, "..");
 
@@ -95,7 +95,7 @@ export async function synthesize(options: SynthOptions): Promise<SynthDocument> 
   const files = readStackFiles(options.stack, root, options.stacksDir);
   // Loaded here, not at the top: usage errors and --all's parent process never pay for the Pulumi runtime.
   const pulumi = await import("@pulumi/pulumi");
-  const { PlatformMocks, startRecording } = await import("./synth-runtime.js");
+  const { PlatformMocks, startRecording } = await import("../lib/synth/mocks.js");
   // Config first: the program reads it (pulumi.runtime.allConfig()) as soon as it is imported.
   pulumi.runtime.setAllConfig(files.config, files.secretKeys);
   const accountId = files.config[`${files.project}:accountId`];

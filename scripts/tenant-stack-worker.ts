@@ -4,14 +4,14 @@
  * one `{ result }` as JSON lines on file descriptor 3. Exit 0 when the operation succeeded, 1 when it
  * failed (the result says why), 2 when the job could not be read.
  *
- * The environment (backend, passphrase, toolchain) comes from lib/pulumi-env.ts plus whatever the
+ * The environment (backend, passphrase, toolchain) comes from lib/pulumi/env.ts plus whatever the
  * parent set (ALPHAPULSE_TENANT_ENV_JSON: extra variables as a JSON object, used by the tests).
  */
 import { createWriteStream } from "node:fs";
 import { environmentOverride, inProcessDriver } from "../components/tenant/drivers";
 import type { TenantJob } from "../lib/tenant-stacks/jobs";
 import type { WorkerMessage } from "../lib/tenant-stacks/process-driver";
-import { REPO_ROOT } from "../lib/pulumi-env";
+import { REPO_ROOT } from "../lib/pulumi/env";
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];

@@ -1,6 +1,6 @@
 /**
  * `npm run tenant -- <up|preview|destroy|list> ...`: per-tenant stacks through the Automation API.
- * Parses strictly (lib/tenant-stacks/command.ts), checks every tenant against its platform stack
+ * Parses strictly (cli/tenant-stacks.ts), checks every tenant against its platform stack
  * before anything runs (residency, ownership: a mismatch is refused with exit 2 and nothing
  * changes), then runs the operations: one in this process, several each in its own process with
  * bounded concurrency, with a progress display on stderr and a summary table (or `--json`).
@@ -11,10 +11,10 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { printCommandError, table, unexpectedFailure, type CommandError } from "../cli/output";
 import { automationContext, environmentOverride, processDriver } from "../components/tenant/drivers";
-import { defaultPlatformStack, readPlatformStacks } from "../lib/platform-stacks";
-import { REPO_ROOT } from "../lib/pulumi-env";
+import { defaultPlatformStack, readPlatformStacks } from "../lib/stack-config/platform-stacks";
+import { REPO_ROOT } from "../lib/pulumi/env";
 import { AutomationDriver, type AutomationContext } from "../lib/tenant-stacks/automation";
-import { parseTenantCommand, USAGE } from "../lib/tenant-stacks/command";
+import { parseTenantCommand, USAGE } from "../cli/tenant-stacks";
 import { classifyFailure } from "../lib/tenant-stacks/errors";
 import { runJobs, type TenantJob, type TenantStackDriver } from "../lib/tenant-stacks/jobs";
 import { placementProblems, type PlatformSummary } from "../lib/tenant-stacks/platform";

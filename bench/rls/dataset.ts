@@ -1,26 +1,26 @@
 /**
- * The benchmark's data: tenants of Zipf-like sizes seeded through lib/seed.ts (the one seeding code
+ * The benchmark's data: tenants of Zipf-like sizes seeded through lib/tenant/seed.ts (the one seeding code
  * path) into the shared schema, then copied into one schema per variant. Every copy is rendered
- * from the catalogue by lib/schema.ts (planSchema), loaded in the same physical order (time order,
+ * from the catalogue by lib/schema/planner.ts (planSchema), loaded in the same physical order (time order,
  * tenants interleaved, as production traffic writes it), indexed, vacuumed and analysed the same
  * way. The single-tenant reference is rendered from the same catalogue without tenant_id.
  */
-import { allColumns, TENANT_TABLES, type TenantTable } from "../../lib/catalogue";
-import type { Queryable } from "../../lib/db";
-import { migrate } from "../../lib/migrate";
-import { ROLES } from "../../lib/roles";
-import { emptySchemaState, planSchema, POLICY_NAMES, readSchemaStates, SHARED_SCHEMA } from "../../lib/schema";
-import { seedTenant } from "../../lib/seed";
-import { ident, qualified } from "../../lib/sql";
-import { createTenant } from "../../lib/tenants";
-import type { Tier } from "../../lib/tiers";
+import { allColumns, TENANT_TABLES, type TenantTable } from "../../lib/schema/catalogue";
+import type { Queryable } from "../../lib/db/client";
+import { migrate } from "../../lib/schema/migrate";
+import { ROLES } from "../../lib/schema/roles";
+import { emptySchemaState, planSchema, POLICY_NAMES, readSchemaStates, SHARED_SCHEMA } from "../../lib/schema/planner";
+import { seedTenant } from "../../lib/tenant/seed";
+import { ident, qualified } from "../../lib/db/sql";
+import { createTenant } from "../../lib/tenant/registry";
+import type { Tier } from "../../lib/tenant/tiers";
 import { singleSchema, type Mode } from "./modes";
 import type { Fixture } from "./shapes";
 import { zipfSizes } from "../stats";
 
 export interface DatasetOptions {
   tenants: number;
-  /** Trades over all tenants (the other tables follow from lib/seed.ts seedSizes). */
+  /** Trades over all tenants (the other tables follow from lib/tenant/seed.ts seedSizes). */
   trades: number;
   /** Zipf exponent of the tenant sizes. @default 1 */
   exponent?: number;

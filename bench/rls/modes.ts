@@ -14,7 +14,7 @@
  *   f   RLS with the cheapest policy there is: the raw setting, cast (no validation, no registry, no
  *       function): what RLS itself costs, whatever the policy's functions do, is f/a
  */
-import { REGISTRY_SCHEMA } from "../../lib/schema";
+import { REGISTRY_SCHEMA } from "../../lib/schema/planner";
 
 export type ModeKey = "a" | "a2" | "b" | "c" | "d" | "e" | "f";
 
@@ -26,7 +26,7 @@ export interface Mode {
   layout: "shared" | "single";
   /** The copy's schema (shared layout); single-layout schemas are per tenant (singleSchema()). */
   schema: string;
-  /** RLS on the copy: off, the catalogue's policies as rendered by lib/schema.ts, or a variant. */
+  /** RLS on the copy: off, the catalogue's policies as rendered by lib/schema/planner.ts, or a variant. */
   rls: "off" | "catalogue" | "variant";
   /** The isolation policy's predicate when rls is "variant" (a trusted fragment). */
   policy?: string;

@@ -5,9 +5,9 @@
  * (no tenant: no rows; a tenant: exactly its own rows).
  */
 import type pg from "pg";
-import { ROLES } from "../../lib/roles";
-import { REGISTRY_SCHEMA } from "../../lib/schema";
-import { ident, qualified } from "../../lib/sql";
+import { ROLES } from "../../lib/schema/roles";
+import { REGISTRY_SCHEMA } from "../../lib/schema/planner";
+import { ident, qualified } from "../../lib/db/sql";
 import type { Dataset } from "./dataset";
 import type { Mode } from "./modes";
 

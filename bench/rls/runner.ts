@@ -10,8 +10,8 @@
  */
 import { createHash } from "node:crypto";
 import type pg from "pg";
-import { REGISTRY_SCHEMA } from "../../lib/schema";
-import { ident, literal } from "../../lib/sql";
+import { REGISTRY_SCHEMA } from "../../lib/schema/planner";
+import { ident, literal } from "../../lib/db/sql";
 import {
   comparePlans,
   digestRows,

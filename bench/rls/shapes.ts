@@ -1,7 +1,7 @@
 /**
  * The query shapes a trading platform runs, written once and rendered per variant: the same text
  * for every variant except the tenant predicate (present for the floor and c, absent under RLS) and
- * the table's schema. Table names are checked against the catalogue (lib/catalogue.ts).
+ * the table's schema. Table names are checked against the catalogue (lib/schema/catalogue.ts).
  *
  * Shapes of kind "hot" carry the goal (p50 b/a ≤ 1.03, p95 ≤ 1.10). Shapes of kind "trap" are the
  * known ways to lose it, measured so that the docs can show what they cost:
@@ -12,8 +12,8 @@
  *     cannot be an index condition and the whole tenant is read instead of the window.
  */
 import { randomUUID } from "node:crypto";
-import { tenantTable } from "../../lib/catalogue";
-import { qualified } from "../../lib/sql";
+import { tenantTable } from "../../lib/schema/catalogue";
+import { qualified } from "../../lib/db/sql";
 
 export type Protocol = "extended" | "prepared";
 export const PROTOCOLS: readonly Protocol[] = ["extended", "prepared"];

@@ -1,5 +1,5 @@
-/** `tenancy audit`: lints the live database for isolation (lib/audit.ts). Exit 0 when clean, 1 with findings. */
-import { auditDatabase, type Finding } from "../../lib/audit";
+/** `tenancy audit`: lints the live database for isolation (lib/audit/isolation-audit.ts). Exit 0 when clean, 1 with findings. */
+import { auditDatabase, type Finding } from "../../lib/audit/isolation-audit";
 import { positionals } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table } from "../output";

@@ -6,8 +6,8 @@
 import type Redis from "ioredis";
 import type { ParseArgsConfig } from "node:util";
 import { openRedis } from "../../lib/redis/client";
-import { TenantId } from "../../lib/tenant";
-import type { Tenant } from "../../lib/tenant";
+import { TenantId } from "../../lib/tenant/model";
+import type { Tenant } from "../../lib/tenant/model";
 import { CONNECTION_OPTIONS, serviceUrl, withConnection } from "../connection";
 import type { CommandContext } from "../tenancy";
 import { findOrUsage, tenantRef } from "./tenant-show";

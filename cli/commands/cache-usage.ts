@@ -5,11 +5,11 @@
  * `--enforce` also freezes tenants over their limit and thaws those back under — run it on a
  * schedule. Exit 1 when a tenant is over its limit.
  */
-import type { Queryable } from "../../lib/db";
+import type { Queryable } from "../../lib/db/client";
 import { tenantIdFromUserName } from "../../lib/redis/keys";
 import { auditTenantCache, readTenantUsage, type AuditResult, type CacheUsage } from "../../lib/redis/quota";
 import { enforceTenantQuota, isTenantFrozen } from "../../lib/redis/tenant-users";
-import { listTenants } from "../../lib/tenants";
+import { listTenants } from "../../lib/tenant/registry";
 import { withConnection } from "../connection";
 import { table, UsageError } from "../output";
 import type { Command, CommandContext } from "../tenancy";

@@ -1,11 +1,11 @@
 /**
  * `tenancy capacity [--memory-mib N]`: the cluster's cap on dedicated schemas and what it comes
- * from (lib/schema-capacity.ts): connections, memory, catalog cache per schema, and the
+ * from (lib/enterprise/schema-capacity.ts): connections, memory, catalog cache per schema, and the
  * max_locks_per_transaction the cap needs. Exit 1 when the running server's lock table is too
  * small for the schemas already there.
  */
-import { capacityReport } from "../../lib/dedicated";
-import { requiredMaxLocksPerTransaction } from "../../lib/schema-capacity";
+import { capacityReport } from "../../lib/enterprise/dedicated";
+import { requiredMaxLocksPerTransaction } from "../../lib/enterprise/schema-capacity";
 import { optionalFlag, parseInteger, positionals } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table } from "../output";

@@ -1,6 +1,6 @@
-/** `tenancy migrate [--region eu|us] [--dry-run]`: brings the database to the design (lib/migrate.ts). */
-import { DatabaseRegionError, migrate, type MigrationReport } from "../../lib/migrate";
-import { ResidencyRegion } from "../../lib/tenant";
+/** `tenancy migrate [--region eu|us] [--dry-run]`: brings the database to the design (lib/schema/migrate.ts). */
+import { DatabaseRegionError, migrate, type MigrationReport } from "../../lib/schema/migrate";
+import { ResidencyRegion } from "../../lib/tenant/model";
 import { optionalFlag, parseField, positionals } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table, UsageError } from "../output";

@@ -12,7 +12,7 @@ import { ensureServiceDirectory, runsAsRoot } from "../../lib/local/processes";
 import { checkPoolBudget } from "../../lib/pgbouncer/pool-budget";
 import { AuthUser, PGBOUNCER_NAME_PATTERN, renderAuthFile, SCRAM_VERIFIER_PATTERN } from "../../lib/pgbouncer/auth";
 import { FILE_PATH_PATTERN, localPgbouncerConfig, PgbouncerConfig, renderPgbouncerIni } from "../../lib/pgbouncer/config";
-import { ROLES } from "../../lib/roles";
+import { ROLES } from "../../lib/schema/roles";
 import { optionalFlag, parseInteger, positionals, requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, databaseUrl, describeDatabaseUrl, withConnection } from "../connection";
 import { UsageError, usageErrorFromZod } from "../output";

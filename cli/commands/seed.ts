@@ -1,5 +1,5 @@
-/** `tenancy seed --rows-per-tenant <n>`: realistic data for every tenant, generated server-side (lib/seed.ts). */
-import { seedAllTenants } from "../../lib/seed";
+/** `tenancy seed --rows-per-tenant <n>`: realistic data for every tenant, generated server-side (lib/tenant/seed.ts). */
+import { seedAllTenants } from "../../lib/tenant/seed";
 import { parseInteger, positionals, requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table } from "../output";

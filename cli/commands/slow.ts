@@ -2,7 +2,7 @@
 import { readFile } from "node:fs/promises";
 import { tenantsByLogTag } from "../../lib/observability/activity";
 import { parseInterval, parseSlowLog, summariseSlow, type TenantSlowSummary } from "../../lib/observability/slow-log";
-import type { Queryable } from "../../lib/db";
+import type { Queryable } from "../../lib/db/client";
 import { optionalFlag, requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table, UsageError } from "../output";

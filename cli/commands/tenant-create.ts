@@ -1,6 +1,6 @@
 /** `tenancy tenant create <slug> --tier <starter|pro|enterprise> --region <eu|us> [--name ...]` */
-import { createTenant, ResidencyMismatchError, TenantExistsError } from "../../lib/tenants";
-import { ResidencyRegion, TenantDisplayName, TenantSlug, Tier } from "../../lib/tenant";
+import { createTenant, ResidencyMismatchError, TenantExistsError } from "../../lib/tenant/registry";
+import { ResidencyRegion, TenantDisplayName, TenantSlug, Tier } from "../../lib/tenant/model";
 import { optionalFlag, parseField, positionals, requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { UsageError } from "../output";

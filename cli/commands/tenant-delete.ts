@@ -7,7 +7,7 @@
  * unreachable Redis stops the command before the database is touched.
  */
 import { revokeTenantCache, type RevokeResult } from "../../lib/redis/tenant-users";
-import { countTenantRows, deleteTenant } from "../../lib/tenants";
+import { countTenantRows, deleteTenant } from "../../lib/tenant/registry";
 import { withConnection } from "../connection";
 import { table } from "../output";
 import { REDIS_OPTIONS, redisGiven, withRedis } from "./cache-common";

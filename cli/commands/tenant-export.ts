@@ -5,7 +5,7 @@
  */
 import { existsSync, statSync } from "node:fs";
 import path from "node:path";
-import { exportTenant } from "../../lib/tenant-export";
+import { exportTenant } from "../../lib/enterprise/export";
 import { requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table, UsageError } from "../output";

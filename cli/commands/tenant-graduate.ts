@@ -1,12 +1,12 @@
 /**
  * `tenancy tenant graduate <slug>`: moves an Enterprise tenant from the shared tables to its own
- * schema (lib/graduation.ts). Holds only that tenant's writes, only for the cutover; verifies every
+ * schema (lib/enterprise/graduation.ts). Holds only that tenant's writes, only for the cutover; verifies every
  * table before flipping; safe to kill and run again (it resumes). Progress on stderr; the result
  * says how long the tenant's writes were held and the rows per second.
  *
  * TENANCY_FAILPOINT=<point> kills the process at that point (crash tests, docs/enterprise.md).
  */
-import { DedicatedSchemaCapError } from "../../lib/dedicated";
+import { DedicatedSchemaCapError } from "../../lib/enterprise/dedicated";
 import {
   failpointFromEnv,
   FAILPOINTS,
@@ -15,7 +15,7 @@ import {
   MoveRefusedError,
   type MoveOptions,
   type MoveResult,
-} from "../../lib/graduation";
+} from "../../lib/enterprise/graduation";
 import { optionalFlag, parseInteger } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { printCommandError, table, UsageError } from "../output";

@@ -5,9 +5,9 @@
  * `--as` — and are verified against the file before the transaction commits.
  */
 import { existsSync } from "node:fs";
-import { CorruptExportError, ImportConflictError, importTenant } from "../../lib/tenant-export";
-import { TenantSlug } from "../../lib/tenant";
-import { ResidencyMismatchError, TenantExistsError } from "../../lib/tenants";
+import { CorruptExportError, ImportConflictError, importTenant } from "../../lib/enterprise/export";
+import { TenantSlug } from "../../lib/tenant/model";
+import { ResidencyMismatchError, TenantExistsError } from "../../lib/tenant/registry";
 import { optionalFlag, parseField, positionals, requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { printCommandError, table, UsageError } from "../output";

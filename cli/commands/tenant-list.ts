@@ -1,5 +1,5 @@
 /** `tenancy tenant list` */
-import { listTenants } from "../../lib/tenants";
+import { listTenants } from "../../lib/tenant/registry";
 import { positionals } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table } from "../output";

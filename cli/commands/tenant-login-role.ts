@@ -1,10 +1,10 @@
 /**
  * `tenancy tenant login-role <slug> [--connection-limit N] [--statement-timeout-ms N] [--drop]`:
- * a dedicated tenant's own login role, tenant_<hex>_login (lib/dedicated.ts): its schema only,
+ * a dedicated tenant's own login role, tenant_<hex>_login (lib/enterprise/dedicated.ts): its schema only,
  * under RLS, with a connection limit and a statement timeout. The password, if any, is read from
  * TENANCY_LOGIN_PASSWORD (never a flag: flags end up in shell history). Needs a superuser session.
  */
-import { dropTenantLoginRole, ensureTenantLoginRole } from "../../lib/dedicated";
+import { dropTenantLoginRole, ensureTenantLoginRole } from "../../lib/enterprise/dedicated";
 import { optionalFlag, parseInteger } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { UsageError } from "../output";

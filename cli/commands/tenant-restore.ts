@@ -1,12 +1,12 @@
 /**
  * `tenancy tenant restore <slug> --as-of <timestamp> --pgbackrest-config <file> [--stanza main]`:
- * the tenant as it was at that time, every other tenant untouched (lib/pitr.ts): pgBackRest
+ * the tenant as it was at that time, every other tenant untouched (lib/enterprise/pitr.ts): pgBackRest
  * restores the cluster to the time into a scratch cluster on this host, the tenant is exported
  * there and imported here over its current rows (its writes are held for that transaction).
  * Runs where the pgBackRest repository is reachable; needs free disk for a copy of the cluster.
  */
 import { existsSync } from "node:fs";
-import { parseRecoveryTarget, PitrError, restoreTenantsAsOf } from "../../lib/pitr";
+import { parseRecoveryTarget, PitrError, restoreTenantsAsOf } from "../../lib/enterprise/pitr";
 import { optionalFlag, requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table, UsageError } from "../output";

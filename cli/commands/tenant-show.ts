@@ -1,12 +1,12 @@
 /** `tenancy tenant show <slug>`: the registry row and the tenant's row counts per table. */
-import { countTenantRows, requireTenant, TenantNotFoundError } from "../../lib/tenants";
-import type { Tenant } from "../../lib/tenant";
+import { countTenantRows, requireTenant, TenantNotFoundError } from "../../lib/tenant/registry";
+import type { Tenant } from "../../lib/tenant/model";
 import { positionals } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table, UsageError } from "../output";
 import type { Command, CommandContext } from "../tenancy";
-import type { Queryable } from "../../lib/db";
-import { TenantId, TenantSlug } from "../../lib/tenant";
+import type { Queryable } from "../../lib/db/client";
+import { TenantId, TenantSlug } from "../../lib/tenant/model";
 
 export const tenantShowCommand: Command = {
   words: ["tenant", "show"],

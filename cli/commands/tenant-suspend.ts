@@ -6,8 +6,8 @@
  * connections (its keys stay); after resume, `tenancy cache grant` issues new credentials.
  */
 import { revokeTenantCache, type RevokeResult } from "../../lib/redis/tenant-users";
-import { setTenantStatus, type TenantStatusChange } from "../../lib/tenants";
-import type { TenantStatus } from "../../lib/tenant";
+import { setTenantStatus, type TenantStatusChange } from "../../lib/tenant/registry";
+import type { TenantStatus } from "../../lib/tenant/model";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { REDIS_OPTIONS, redisGiven, withRedis } from "./cache-common";
 import type { Command } from "../tenancy";

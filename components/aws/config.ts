@@ -1,10 +1,10 @@
 /**
  * Reads a regional stack's config through the Pulumi runtime and validates it with the zod schema of
- * lib/aws-stack-config.ts: a bad stack file fails with the key path and the reason, before any
+ * lib/stack-config/aws.ts: a bad stack file fails with the key path and the reason, before any
  * resource is declared.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { instanceMemoryMiB, parseAwsStackConfig, type AwsStackConfig } from "../../lib/aws-stack-config";
+import { instanceMemoryMiB, parseAwsStackConfig, type AwsStackConfig } from "../../lib/stack-config/aws";
 import type { RegionalPlatformArgs } from "./regional-platform";
 
 /** The validated config of the current stack (`pulumi.runtime.allConfig()`: every namespace, raw strings). */

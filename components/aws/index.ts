@@ -18,7 +18,7 @@ export * from "./tenant-observability";
 /**
  * Declares the stack's RegionalPlatform from its validated config and returns the stack outputs:
  * endpoints, instance ids for SSM, and the ARNs of every generated secret (never the values).
- * Throws lib/local-stack-config.ts StackConfigError (key path + reason) on a bad stack file.
+ * Throws lib/stack-config/local.ts StackConfigError (key path + reason) on a bad stack file.
  */
 export function awsPlatform() {
   const config = loadAwsStackConfig();

@@ -11,8 +11,8 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { cidrSubnet, parseCidr } from "../../lib/cidr";
-import { assertZoneInRegion } from "../../lib/residency";
+import { cidrSubnet, parseCidr } from "../../lib/platform/cidr";
+import { assertZoneInRegion } from "../../lib/platform/residency";
 import { tcpRule } from "./tcp-rule";
 
 /** Interface endpoints a private cluster needs: SSM sessions, secrets, keys, logs, metrics, images. */

@@ -5,7 +5,7 @@
  * - Clients reach 6432 only from the client security groups (the `app` group), through the NLB;
  *   the tasks accept 6432 only from the NLB and reach PostgreSQL's 5432 only on the cluster's group.
  * - pgbouncer.ini is rendered by lib/pgbouncer `renderPgbouncerIni` — the renderer the local stacks
- *   use — from lib/aws-pgbouncer.ts `awsPgbouncerConfig`, and passed as an environment value (it
+ *   use — from lib/pgbouncer/aws.ts `awsPgbouncerConfig`, and passed as an environment value (it
  *   holds no secret). The auth file (SCRAM verifiers, lib/pgbouncer/auth.ts) comes from a Secrets Manager
  *   secret this component declares and the data-layer stack fills (docs/aws.md): the verifiers
  *   belong to passwords the data layer generates, and PostgreSQL must hold the identical verifier.
@@ -15,11 +15,11 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { PGBOUNCER_PORT, PGBOUNCER_RUN_DIR } from "../../lib/aws-pgbouncer";
+import { PGBOUNCER_PORT, PGBOUNCER_RUN_DIR } from "../../lib/pgbouncer/aws";
 import { renderPgbouncerIni, type PgbouncerConfigInput } from "../../lib/pgbouncer";
 import { tcpRule, type TcpPeer } from "./tcp-rule";
 
-export { PGBOUNCER_PORT, PGBOUNCER_RUN_DIR } from "../../lib/aws-pgbouncer";
+export { PGBOUNCER_PORT, PGBOUNCER_RUN_DIR } from "../../lib/pgbouncer/aws";
 
 export interface PgBouncerServiceArgs {
   vpcId: pulumi.Input<string>;
@@ -34,7 +34,7 @@ export interface PgBouncerServiceArgs {
   endpointSecurityGroupId: pulumi.Input<string>;
   s3PrefixListId: pulumi.Input<string>;
   /**
-   * One task's PgBouncer config (lib/aws-pgbouncer.ts `awsPgbouncerConfig`), rendered with lib/pgbouncer.
+   * One task's PgBouncer config (lib/pgbouncer/aws.ts `awsPgbouncerConfig`), rendered with lib/pgbouncer.
    * Plain: validated and rendered before anything is declared. Its authFile must be under PGBOUNCER_RUN_DIR.
    */
   config: PgbouncerConfigInput;

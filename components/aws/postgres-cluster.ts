@@ -8,8 +8,8 @@
  *   pair and no SSH: access is SSM Session Manager through the VPC endpoints. Root and data volumes
  *   are gp3, encrypted under the region's KMS key. The data volume is its own resource (protected,
  *   retained on delete, final snapshot) so a node can be replaced without touching the data.
- * - Bootstrap: cloud-init from lib/cloud-init/postgres-node.ts with the postgresql.conf, pg_hba.conf
- *   and pgbackrest.conf fragments of lib/postgres-config.ts and lib/pgbackrest-config.ts, the same
+ * - Bootstrap: cloud-init from lib/platform/cloud-init.ts with the postgresql.conf, pg_hba.conf
+ *   and pgbackrest.conf fragments of lib/platform/postgres-config.ts and lib/platform/pgbackrest-config.ts, the same
  *   renderers the local clusters use. Passwords are never in user data: the node reads them from
  *   Secrets Manager with its instance role. A new image or changed user data does not replace or
  *   restart a running node (`ignoreChanges`); docs/aws.md describes the node rotation.
@@ -21,11 +21,11 @@
  * - Alarms: replication lag, disk, connections, backup age, WAL archiving, EC2 system status
  *   (with automatic recovery). The log group receives the server and pgBackRest logs.
  */
-import { schemaCapacitySettings } from "../../lib/schema-capacity";
+import { schemaCapacitySettings } from "../../lib/enterprise/schema-capacity";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { renderPostgresNodeCloudInit, type NodeRole } from "../../lib/cloud-init/postgres-node";
-import { pgbackrestGlobalOptions, pgbackrestStanzaOptions, renderPgbackrestConf } from "../../lib/pgbackrest-config";
+import { renderPostgresNodeCloudInit, type NodeRole } from "../../lib/platform/cloud-init";
+import { pgbackrestGlobalOptions, pgbackrestStanzaOptions, renderPgbackrestConf } from "../../lib/platform/pgbackrest-config";
 import {
   composeSettings,
   connectionSettings,
@@ -36,8 +36,8 @@ import {
   renderPostgresqlConf,
   replicationSettings,
   walArchivingSettings,
-} from "../../lib/postgres-config";
-import { assertZoneInRegion } from "../../lib/residency";
+} from "../../lib/platform/postgres-config";
+import { assertZoneInRegion } from "../../lib/platform/residency";
 import { Credential } from "./credential";
 import { tcpRule, type TcpPeer } from "./tcp-rule";
 
@@ -463,7 +463,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
     const primary = node("primary", args.primarySubnet);
     const replica = node("replica", args.replicaSubnet);
 
-    // Alarms on the metrics the nodes publish (lib/cloud-init METRICS_SCRIPT) and on EC2 health.
+    // Alarms on the metrics the nodes publish (lib/platform/cloud-init.ts METRICS_SCRIPT) and on EC2 health.
     const alarm = (suffix: string, description: string, metric: { name: string; role: NodeRole; threshold: number; statistic?: string }) =>
       new aws.cloudwatch.MetricAlarm(
         `${name}-${suffix}`,

@@ -15,7 +15,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { renderTenantAcl } from "../../lib/redis/acl";
-import { assertZoneInRegion } from "../../lib/residency";
+import { assertZoneInRegion } from "../../lib/platform/residency";
 import { Credential } from "./credential";
 import { tcpRule } from "./tcp-rule";
 

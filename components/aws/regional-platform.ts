@@ -4,7 +4,7 @@
  * alarm topic, the Network, the PostgresCluster, the PgBouncerService and the RedisCache.
  *
  * Region: one explicit `aws` provider, passed to every child through `providers`; nothing in the
- * tree sets its own `region`. The residency guard (lib/residency.ts) checks the region, the zones,
+ * tree sets its own `region`. The residency guard (lib/platform/residency.ts) checks the region, the zones,
  * the image registry and the tenants before anything is declared.
  * Tags: stack, residency, component and cost centre on the provider's `defaultTags`, so every
  * taggable resource carries them without copying.
@@ -17,10 +17,10 @@ import {
   assertTenantsResident,
   assertZoneInRegion,
   type ResidencyRegion,
-} from "../../lib/residency";
-import type { AwsTenant } from "../../lib/aws-stack-config";
+} from "../../lib/platform/residency";
+import type { AwsTenant } from "../../lib/stack-config/aws";
 import { Network } from "./network";
-import { awsPgbouncerConfig, checkAwsPoolBudget, type AwsPgbouncerOptions } from "../../lib/aws-pgbouncer";
+import { awsPgbouncerConfig, checkAwsPoolBudget, type AwsPgbouncerOptions } from "../../lib/pgbouncer/aws";
 import { PgBouncerService } from "./pgbouncer-service";
 import { PostgresCluster, type PostgresClusterArgs } from "./postgres-cluster";
 import { RedisCache } from "./redis-cache";

@@ -3,7 +3,7 @@
  * resource over lib/redis/tenant-users.ts (the same functions as `tenancy cache grant|revoke`).
  *
  * - Create grants the user (`tenant_<uuid>`, permissions from lib/redis/acl.ts) with the tier's quota
- *   (lib/tiers.ts) and returns its generated password as a secret output, once; it is never an input.
+ *   (lib/tenant/tiers.ts) and returns its generated password as a secret output, once; it is never an input.
  * - A tier change is an update: new quota limits, same user, same password.
  * - Delete is offboarding: the user is switched off, its open connections are cut, it is deleted, and
  *   the tenant's keys are purged (revokeTenantCache with purge).
@@ -13,7 +13,7 @@
  * The provider code captures nothing at module level (see components/db/provider-runtime.ts).
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { Tier } from "../../lib/tenant";
+import type { Tier } from "../../lib/tenant/model";
 import { dataLayer, sameJson } from "../db/provider-runtime";
 
 /** How the provider reaches Redis as an administrator. */
@@ -31,7 +31,7 @@ export interface TenantCacheUserArgs {
   redis: pulumi.Input<RedisAdminConnection>;
   /** The tenant (components/db Tenant `tenantId`). Replaces when changed. */
   tenantId: pulumi.Input<string>;
-  /** Sets the quota (lib/tiers.ts `cacheMaxBytes`/`cacheMaxKeys`); an update. */
+  /** Sets the quota (lib/tenant/tiers.ts `cacheMaxBytes`/`cacheMaxKeys`); an update. */
   tier: pulumi.Input<Tier>;
 }
 
@@ -57,8 +57,8 @@ async function withRedisAdmin<T>(
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const fs = require("node:fs");
   const password = String(fs.readFileSync(redis.passwordFile, "utf8")).split("\n")[0].trim();
-  const { connectRedis } = dataLayer<typeof import("../../lib/redis/client")>("redis/client");
-  const { redisUrl } = dataLayer<typeof import("../../lib/local/redis-server")>("local/redis-server");
+  const { connectRedis } = dataLayer();
+  const { redisUrl } = dataLayer();
   const client = connectRedis(redisUrl(redis.host, Number(redis.port), redis.user, password));
   try {
     return await fn(client);
@@ -68,8 +68,8 @@ async function withRedisAdmin<T>(
 }
 
 async function grant(inputs: CacheUserInputs, password: string | undefined): Promise<CacheUserOutputs> {
-  const { grantTenantCache } = dataLayer<typeof import("../../lib/redis/tenant-users")>("redis/tenant-users");
-  const { cacheLimitsForTier } = dataLayer<typeof import("../../lib/redis/quota")>("redis/quota");
+  const { grantTenantCache } = dataLayer();
+  const { cacheLimitsForTier } = dataLayer();
   const limits = cacheLimitsForTier(inputs.tier);
   const result = await withRedisAdmin(inputs.redis, (admin) => grantTenantCache(admin as never, inputs.tenantId, { limits, password }));
   const kept = result.password ?? password;
@@ -104,7 +104,7 @@ const tenantCacheUserProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async delete(_id: string, props: CacheUserOutputs): Promise<void> {
-    const { revokeTenantCache } = dataLayer<typeof import("../../lib/redis/tenant-users")>("redis/tenant-users");
+    const { revokeTenantCache } = dataLayer();
     await withRedisAdmin(props.redis, (admin) => revokeTenantCache(admin as never, props.tenantId, { purge: true }));
   },
 };

@@ -2,7 +2,7 @@
  * `alphapulse:db:Database` — a PostgreSQL database on a cluster, as a dynamic resource.
  *
  * Create: CREATE DATABASE (refuses to adopt one that already exists: a stack only drops what it made).
- * Delete: DROP DATABASE … WITH (FORCE), then drops the design's cluster-wide roles (lib/roles.ts) that
+ * Delete: DROP DATABASE … WITH (FORCE), then drops the design's cluster-wide roles (lib/schema/roles.ts) that
  * no database on the cluster depends on any more, so `pulumi destroy` leaves nothing behind; a role
  * another database still uses is kept. Read: notices a database that disappeared (a wiped cluster),
  * so `pulumi refresh` / `up --refresh` recreates it.
@@ -31,7 +31,7 @@ interface DatabaseOutputs extends DatabaseInputs {
 
 export const databaseProvider: pulumi.dynamic.ResourceProvider = {
   async create(inputs: DatabaseInputs): Promise<pulumi.dynamic.CreateResult> {
-    const { ident } = dataLayer<typeof import("../../lib/sql")>("sql");
+    const { ident } = dataLayer();
     const oid = await withDatabase(inputs.connection, "postgres", async (client) => {
       const { rows } = await client.query("SELECT oid FROM pg_database WHERE datname = $1", [inputs.name]);
       if (rows.length) {
@@ -69,8 +69,8 @@ export const databaseProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async delete(_id: string, props: DatabaseOutputs): Promise<void> {
-    const { ident } = dataLayer<typeof import("../../lib/sql")>("sql");
-    const { ROLES } = dataLayer<typeof import("../../lib/roles")>("roles");
+    const { ident } = dataLayer();
+    const { ROLES } = dataLayer();
     await withDatabase(props.connection, "postgres", async (client) => {
       await client.query(`DROP DATABASE IF EXISTS ${ident(props.name)} WITH (FORCE)`);
       // Roles are cluster-wide: drop the design's roles only when no remaining database depends on them.

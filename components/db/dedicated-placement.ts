@@ -1,6 +1,6 @@
 /**
  * `alphapulse:db:DedicatedPlacement` — an Enterprise tenant placed in its own schema `tenant_<hex>`,
- * as a dynamic resource over lib/graduation.ts (the same functions as `tenancy tenant graduate|demote`).
+ * as a dynamic resource over lib/enterprise/graduation.ts (the same functions as `tenancy tenant graduate|demote`).
  *
  * - Create graduates the tenant (shared → dedicated: provision the schema from the catalogue, copy,
  *   verify, flip, remove the source rows). A tenant already dedicated is adopted as it is.
@@ -41,7 +41,7 @@ interface PlacementOutputs extends PlacementInputs {
 
 const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
   async create(inputs: PlacementInputs): Promise<pulumi.dynamic.CreateResult> {
-    const { graduateTenant } = dataLayer<typeof import("../../lib/graduation")>("graduation");
+    const { graduateTenant } = dataLayer();
     const result = await withDatabase(inputs.connection, inputs.database, (client) => graduateTenant(client, inputs.tenantId));
     const outs: PlacementOutputs = { ...inputs, schema: result.to, rowsMoved: result.rowsMoved, writesHeldMs: result.writesHeldMs };
     return { id: `${inputs.tenantId}/dedicated`, outs };
@@ -62,7 +62,7 @@ const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async read(id: string, props: PlacementOutputs): Promise<pulumi.dynamic.ReadResult> {
-    const { findTenant } = dataLayer<typeof import("../../lib/tenants")>("tenants");
+    const { findTenant } = dataLayer();
     try {
       const tenant = await withDatabase(props.connection, props.database, (client) => findTenant(client, props.tenantId));
       return tenant?.placement === "dedicated" ? { id, props } : { id: "" };
@@ -73,8 +73,8 @@ const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async delete(_id: string, props: PlacementOutputs): Promise<void> {
-    const { demoteTenant } = dataLayer<typeof import("../../lib/graduation")>("graduation");
-    const { TenantNotFoundError } = dataLayer<typeof import("../../lib/tenants")>("tenants");
+    const { demoteTenant } = dataLayer();
+    const { TenantNotFoundError } = dataLayer();
     try {
       await withDatabase(props.connection, props.database, (client) => demoteTenant(client, props.tenantId));
     } catch (err) {

@@ -5,9 +5,10 @@
  * functions that capture nothing at module level, and they reach their dependencies at call time:
  *
  *   - npm packages with `require("pg")` inside the function (resolved from the project's node_modules);
- *   - the data-layer library (lib/*.ts, TypeScript) with `dataLayer("migrate")`, which loads the source
- *     through tsx's scoped `require` from the project directory. Importing lib/ at module level
- *     instead would serialize the library by value (zod schemas and all), which fails.
+ *   - the data-layer library with `dataLayer()`, which loads lib/data-layer.ts (TypeScript, a path
+ *     that never moves: state keeps this code) through tsx's scoped `require` from the project
+ *     directory. Importing lib/ at module level instead would serialize the library by value (zod
+ *     schemas and all), which fails.
  *
  * The project directory is the provider process's working directory (the engine starts plugins in
  * the directory of Pulumi.yaml); ALPHAPULSE_REPO_ROOT overrides it. No password is ever an input: the
@@ -21,7 +22,7 @@ export interface DatabaseConnection {
   user: string;
 }
 
-/** A minimal client as node-postgres provides it (matches lib/db.ts `Queryable`). */
+/** A minimal client as node-postgres provides it (matches lib/db/client.ts `Queryable`). */
 export interface ProviderClient {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   query(text: string, params?: unknown[]): Promise<{ rows: any[]; rowCount: number | null }>;
@@ -51,14 +52,14 @@ export async function withDatabase<T>(
   }
 }
 
-/** Loads `lib/<module>.ts` of the project at call time (see the file comment). */
-export function dataLayer<T>(module: string): T {
+/** Loads the project's lib/data-layer.ts at call time (see the file comment). */
+export function dataLayer(): typeof import("../../lib/data-layer") {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const path = require("node:path");
   const root = process.env.ALPHAPULSE_REPO_ROOT ?? process.cwd();
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const tsx = require("tsx/cjs/api");
-  return tsx.require(`./lib/${module}.ts`, path.join(root, "Pulumi.yaml")) as T;
+  return tsx.require("./lib/data-layer.ts", path.join(root, "Pulumi.yaml"));
 }
 
 /** A new random password for a login role: 32 url-safe characters. */

@@ -4,8 +4,8 @@
  * cluster; a regional AWS stack can point it at its cluster the same way.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { TENANT_TABLES, type TenantTable } from "../../lib/catalogue";
-import type { ResidencyRegion, Tier } from "../../lib/tenant";
+import { TENANT_TABLES, type TenantTable } from "../../lib/schema/catalogue";
+import type { ResidencyRegion, Tier } from "../../lib/tenant/model";
 import { Database } from "./database";
 import { DatabaseSchema, schemaFingerprint } from "./database-schema";
 import type { DatabaseConnection } from "./provider-runtime";
@@ -27,7 +27,7 @@ export interface RegionalDatabaseArgs {
   region: ResidencyRegion;
   /**
    * The tenant-table catalogue.
-   * @default lib/catalogue.ts TENANT_TABLES
+   * @default lib/schema/catalogue.ts TENANT_TABLES
    */
   catalogue?: readonly TenantTable[];
   /** Tenants to register; each must be of `region`. @default [] */

@@ -1,6 +1,6 @@
 /**
  * `alphapulse:db:Tenant` — one tenant in a regional database's registry, as a dynamic resource over
- * lib/tenants.ts (the same functions as `tenancy tenant create|delete`).
+ * lib/tenant/registry.ts (the same functions as `tenancy tenant create|delete`).
  *
  * Create registers the tenant (the database refuses a tenant of another residency region). A tier
  * change is an update (setTenantTier). Slug, region or database changes replace the tenant, and a
@@ -9,7 +9,7 @@
  * Declare it with `deletedWith` the Database so `pulumi destroy` drops the database once instead.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { ResidencyRegion, Tier } from "../../lib/tenant";
+import type { ResidencyRegion, Tier } from "../../lib/tenant/model";
 import { dataLayer, isMissingDatabase, sameServer, withDatabase, type DatabaseConnection } from "./provider-runtime";
 
 export interface TenantArgs {
@@ -48,7 +48,7 @@ function toOutputs(inputs: TenantInputs, tenant: { id: string; placement: string
 
 export const tenantProvider: pulumi.dynamic.ResourceProvider = {
   async create(inputs: TenantInputs): Promise<pulumi.dynamic.CreateResult> {
-    const { createTenant } = dataLayer<typeof import("../../lib/tenants")>("tenants");
+    const { createTenant } = dataLayer();
     const tenant = await withDatabase(inputs.connection, inputs.database, (client) =>
       createTenant(client, { slug: inputs.slug, tier: inputs.tier, region: inputs.region, displayName: inputs.displayName }),
     );
@@ -72,13 +72,13 @@ export const tenantProvider: pulumi.dynamic.ResourceProvider = {
       );
     }
     if (olds.tier === news.tier) return { outs: { ...olds, connection: news.connection } };
-    const { setTenantTier } = dataLayer<typeof import("../../lib/tenants")>("tenants");
+    const { setTenantTier } = dataLayer();
     const tenant = await withDatabase(news.connection, news.database, (client) => setTenantTier(client, id, news.tier));
     return { outs: toOutputs({ ...news, displayName: olds.displayName }, tenant) };
   },
 
   async read(id: string, props: TenantOutputs): Promise<pulumi.dynamic.ReadResult> {
-    const { findTenant } = dataLayer<typeof import("../../lib/tenants")>("tenants");
+    const { findTenant } = dataLayer();
     try {
       const tenant = await withDatabase(props.connection, props.database, (client) => findTenant(client, id));
       if (!tenant) return { id: "" };
@@ -90,7 +90,7 @@ export const tenantProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async delete(id: string, props: TenantOutputs): Promise<void> {
-    const { deleteTenant, TenantNotFoundError } = dataLayer<typeof import("../../lib/tenants")>("tenants");
+    const { deleteTenant, TenantNotFoundError } = dataLayer();
     try {
       await withDatabase(props.connection, props.database, (client) => deleteTenant(client, id));
     } catch (err) {

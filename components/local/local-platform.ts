@@ -6,11 +6,11 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import path from "node:path";
-import { TENANT_TABLES } from "../../lib/catalogue";
-import { extendCatalogue, type LocalStackConfig } from "../../lib/local-stack-config";
+import { TENANT_TABLES } from "../../lib/schema/catalogue";
+import { extendCatalogue, type LocalStackConfig } from "../../lib/stack-config/local";
 import { REDIS_ADMIN_USER } from "../../lib/local/redis-server";
 import { regionDataDir } from "../../lib/local/region-services";
-import { REPO_ROOT } from "../../lib/pulumi-env";
+import { REPO_ROOT } from "../../lib/pulumi/env";
 import { RegionalDatabase } from "../db/regional-database";
 
 /** Loopback only: the local services never listen elsewhere. */

@@ -14,7 +14,7 @@ export const tenantExporter: TenantExporter = exportBeforeOffboarding;
 
 /**
  * Extra Pulumi environment from ALPHAPULSE_TENANT_ENV_JSON (a JSON object), layered over
- * lib/pulumi-env.ts by the CLIs and the workers: the tests point them at a throwaway backend with it.
+ * lib/pulumi/env.ts by the CLIs and the workers: the tests point them at a throwaway backend with it.
  */
 export function environmentOverride(env: NodeJS.ProcessEnv = process.env): Record<string, string> | undefined {
   const raw = env.ALPHAPULSE_TENANT_ENV_JSON;

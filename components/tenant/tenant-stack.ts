@@ -3,7 +3,7 @@
  * stack `tenant-<slug>` (components/tenant/program.ts) against the regional platform stack:
  *
  *   <name>-registry  components/db Tenant: the registry entry. A tier change is an update; delete is
- *                    offboarding (rows, dedicated schema, registry entry: lib/tenants.ts deleteTenant).
+ *                    offboarding (rows, dedicated schema, registry entry: lib/tenant/registry.ts deleteTenant).
  *   <name>-cache     components/cache TenantCacheUser: the tenant's Redis ACL user and tier quota
  *                    (delete revokes it, cuts its connections and purges its keys).
  *   Enterprise only:
@@ -14,7 +14,7 @@
  *                    the graduation, dropped before a demotion and on offboarding.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { ResidencyRegion, Tier } from "../../lib/tenant";
+import type { ResidencyRegion, Tier } from "../../lib/tenant/model";
 import { TenantCacheUser, type RedisAdminConnection } from "../cache/tenant-cache-user";
 import { DedicatedPlacement } from "../db/dedicated-placement";
 import type { DatabaseConnection } from "../db/provider-runtime";

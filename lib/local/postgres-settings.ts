@@ -6,7 +6,7 @@
  * second call finds nothing to do. Settings that need a restart are refused, not applied.
  */
 import pg from "pg";
-import { ident, literal } from "../sql";
+import { ident, literal } from "../db/sql";
 
 export class UnreloadableSettingError extends Error {
   constructor(readonly setting: string) {

@@ -1,6 +1,6 @@
 /**
  * The isolation audit that `npm run local` prints for the local regions. Per region database:
- *   - the structural audit (lib/audit.ts `auditDatabase`: RLS, policies, grants, role posture, …);
+ *   - the structural audit (lib/audit/isolation-audit.ts `auditDatabase`: RLS, policies, grants, role posture, …);
  *   - residency: the database records the stack's region and every registered tenant belongs to it;
  *   - a live probe, rolled back: a marker row per tenant, then inside each tenant's context (as the
  *     application role, through `tenancy.enter_tenant`) no catalogue table may show another tenant's
@@ -11,13 +11,13 @@
  * Across regions: no tenant (id or slug) may be registered in two regions.
  */
 import pg from "pg";
-import { auditDatabase } from "../audit";
-import { TENANT_TABLES } from "../catalogue";
-import { withTransaction, type Queryable } from "../db";
-import { ROLES } from "../roles";
-import { qualified, ident } from "../sql";
-import type { ResidencyRegion, Tenant } from "../tenant";
-import { listTenants, tenantSchema } from "../tenants";
+import { auditDatabase } from "../audit/isolation-audit";
+import { TENANT_TABLES } from "../schema/catalogue";
+import { withTransaction, type Queryable } from "../db/client";
+import { ROLES } from "../schema/roles";
+import { qualified, ident } from "../db/sql";
+import type { ResidencyRegion, Tenant } from "../tenant/model";
+import { listTenants, tenantSchema } from "../tenant/registry";
 
 export interface RegionAuditInput {
   stack: string;

@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import type { LocalStackConfig } from "../local-stack-config";
+import type { LocalStackConfig } from "../stack-config/local";
 import { SLOW_LOG_SETTINGS } from "../observability/slow-log";
 import { postgresBinDir, postgresLogFile, startPostgres } from "./postgres-server";
 import { ensureReloadableSettings } from "./postgres-settings";
@@ -26,7 +26,7 @@ import { startRedis, stopRedisAt, REDIS_ADMIN_USER, redisUrl } from "./redis-ser
 import { PGBOUNCER_AUTH_FILE, PGBOUNCER_PID, startPgbouncer, stopPgbouncerAt, writePgbouncerFiles } from "./pgbouncer-server";
 import { SCRAM_VERIFIER_PATTERN, type AuthUser } from "../pgbouncer/auth";
 import { localPgbouncerConfig, renderPgbouncerIni } from "../pgbouncer/config";
-import { ROLES } from "../roles";
+import { ROLES } from "../schema/roles";
 
 /**
  * postgresql.conf settings of a local region: durable (these clusters keep their data), small, and

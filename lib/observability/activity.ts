@@ -4,11 +4,11 @@
  * registry. Needs a role that can read pg_stat_activity (pg_read_all_stats, or a superuser) and the
  * registry (the owner, or a superuser).
  */
-import type { Queryable } from "../db";
-import { ROLES } from "../roles";
-import { qualified } from "../sql";
-import { REGISTRY_SCHEMA } from "../schema";
-import { withRole } from "../tenants";
+import type { Queryable } from "../db/client";
+import { ROLES } from "../schema/roles";
+import { qualified } from "../db/sql";
+import { REGISTRY_SCHEMA } from "../schema/planner";
+import { withRole } from "../tenant/registry";
 import { TENANT_TAG_PREFIX } from "./tenant-tag";
 
 export { TENANT_TAG_PREFIX };

@@ -3,7 +3,7 @@
  * queries, dashboard body and alarm queries that components/aws/tenant-observability.ts declares.
  *
  * Input: the cluster's log group, which receives PostgreSQL 15's jsonlog from both nodes
- * (lib/postgres-config.ts loggingSettings, lib/cloud-init/postgres-node.ts). Every event of a tenant
+ * (lib/platform/postgres-config.ts loggingSettings, lib/platform/cloud-init.ts). Every event of a tenant
  * transaction carries `application_name = tenant:<log tag>` (enter_tenant(), migration 0004): the
  * tag is the tenant dimension. Tags are opaque; `tenancy tenant list --json` (logTag) or
  * `tenancy slow`/`tenancy top` map them to tenants.

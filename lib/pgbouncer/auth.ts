@@ -14,12 +14,12 @@
  * verifier (same salt and iterations, not merely the same password). So the verifier is computed
  * once (`scramSha256Verifier`, deterministic for a given salt) and set on the role as its password
  * (`ALTER ROLE ... PASSWORD 'SCRAM-SHA-256$...'`: PostgreSQL stores a pre-hashed verifier as given;
- * lib/migrate.ts takes it through `passwords`), or read back from pg_authid (`tenancy pgbouncer render`).
+ * lib/schema/migrate.ts takes it through `passwords`), or read back from pg_authid (`tenancy pgbouncer render`).
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import { z } from "zod";
 
-/** Role names PgBouncer may see: the same allow-list as SQL identifiers we create (lib/sql.ts), plus upper case. */
+/** Role names PgBouncer may see: the same allow-list as SQL identifiers we create (lib/db/sql.ts), plus upper case. */
 export const PGBOUNCER_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 export const PgbouncerName = z
   .string()

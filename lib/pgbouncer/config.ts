@@ -13,7 +13,7 @@
  * (`ADR_APP_POOLS`, checked by lib/pgbouncer/pool-budget.ts).
  */
 import { z } from "zod";
-import { TIER_LIMITS } from "../tiers";
+import { TIER_LIMITS } from "../tenant/tiers";
 import { PgbouncerName } from "./auth";
 
 const Port = z.number().int().min(1).max(65535);
@@ -38,7 +38,7 @@ export const MAX_TIER_STATEMENT_TIMEOUT_SECONDS = Math.max(...Object.values(TIER
 /**
  * query_timeout is the ceiling no session can lift (PgBouncer cancels the query and closes the
  * connection; `SET statement_timeout = 0` does not reach it). It sits above the largest tier timeout,
- * so a tier's own limit (set per transaction by lib/tenant-context.ts) always fires first with a clean
+ * so a tier's own limit (set per transaction by lib/tenant-context/client.ts) always fires first with a clean
  * statement-timeout error, and the ceiling only catches sessions that lifted theirs.
  */
 export const DEFAULT_QUERY_TIMEOUT_SECONDS = Math.ceil(MAX_TIER_STATEMENT_TIMEOUT_SECONDS) + 5;

@@ -1,7 +1,7 @@
 /**
  * The subset of a Redis client the cache library needs, so the same code runs with an ioredis
  * connection, a cluster client or anything else that can send a command (the Redis counterpart of
- * lib/db.ts `Queryable`). ioredis' `Redis` and `Cluster` satisfy it.
+ * lib/db/client.ts `Queryable`). ioredis' `Redis` and `Cluster` satisfy it.
  */
 import Redis, { type RedisOptions } from "ioredis";
 

@@ -13,7 +13,7 @@
  *   quota:{<uuid>}:limit                      the tenant's limits (read-only for the tenant)
  *   __keyspace@<db>__:tenant:{<uuid>}:...     keyspace notifications for the tenant's keys
  */
-import { TENANT_ID_PATTERN } from "../tenant";
+import { TENANT_ID_PATTERN } from "../tenant/model";
 
 export const KEY_SEPARATOR = ":";
 export const TENANT_KEY_PREFIX = "tenant";

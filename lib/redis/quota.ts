@@ -15,7 +15,7 @@
  *
  * The limits live in `quota:{<id>}:limit`, which the tenant can read but not write.
  */
-import { TIER_LIMITS, type Tier } from "../tiers";
+import { TIER_LIMITS, type Tier } from "../tenant/tiers";
 import { checkTenantId, quotaKeys, tenantPrefix } from "./keys";
 import { type RedisCaller, replyErrorMessage } from "./client";
 import { DEFAULT_QUOTA_COSTS, QUOTA_LIBRARY_NAME, renderQuotaLibrary, type QuotaCosts } from "./quota-functions";
@@ -26,7 +26,7 @@ export interface CacheLimits {
   maxKeys: number;
 }
 
-/** The tier's default cache limits (lib/tiers.ts is the single place they are defined). */
+/** The tier's default cache limits (lib/tenant/tiers.ts is the single place they are defined). */
 export function cacheLimitsForTier(tier: Tier): CacheLimits {
   const { cacheMaxBytes, cacheMaxKeys } = TIER_LIMITS[tier];
   return { maxBytes: cacheMaxBytes, maxKeys: cacheMaxKeys };

@@ -7,8 +7,8 @@
  * So `--env prod --waves staging,eu,us` is "staging first, then EU production, then US production",
  * and locally `--waves eu,us` is local-eu then local-us. Pure.
  */
-import type { PlatformStack } from "../platform-stacks";
-import { RESIDENCY_REGIONS } from "../tenant";
+import type { PlatformStack } from "../stack-config/platform-stacks";
+import { RESIDENCY_REGIONS } from "../tenant/model";
 
 export interface Wave {
   name: string;

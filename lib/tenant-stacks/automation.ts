@@ -23,7 +23,7 @@ import {
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import path from "node:path";
 import pLimit from "p-limit";
-import { findPulumiToolchain, pulumiEnvironment } from "../pulumi-env";
+import { findPulumiToolchain, pulumiEnvironment } from "../pulumi/env";
 import { classifyFailure, type StackFailure } from "./errors";
 import type { JobEvent, Phase, TenantJob, TenantJobResult, TenantStackDriver } from "./jobs";
 import { PLATFORM_PROJECT, slugOfTenantStack, stackReferenceName, TENANT_PROJECT, tenantStackName } from "./names";
@@ -35,11 +35,11 @@ import {
   unwrapOutputs,
   type PlatformSummary,
 } from "./platform";
-import { ResidencyError } from "../residency";
+import { ResidencyError } from "../platform/residency";
 import { TenantSpecError, type TenantStackSpec } from "./spec";
 import { specFromTags, tagChanges } from "./tags";
 
-/** Offboarding export (issue 6, lib/tenant-export.ts): writes one tenant's data to a file in `dir`, verified. */
+/** Offboarding export (issue 6, lib/enterprise/export.ts): writes one tenant's data to a file in `dir`, verified. */
 export type TenantExporter = (request: {
   slug: string;
   tenantId: string;
@@ -50,7 +50,7 @@ export type TenantExporter = (request: {
 
 export interface AutomationOptions {
   repoRoot: string;
-  /** Directory holding `pulumi` (lib/pulumi-env.ts findPulumiToolchain). */
+  /** Directory holding `pulumi` (lib/pulumi/env.ts findPulumiToolchain). */
   binDir: string;
   /** The tenant program for a spec (components/tenant/program.ts). */
   program: (spec: TenantStackSpec) => PulumiFn;
@@ -278,7 +278,7 @@ export class AutomationDriver implements TenantStackDriver {
         const exporter = this.ctx.options.exporter;
         if (!exporter) {
           const err = new Error(
-            `offboarding export is not available in this checkout (lib/tenant-export.ts); nothing was deleted. Pass --skip-export to offboard without an export`,
+            `offboarding export is not available in this checkout (lib/enterprise/export.ts); nothing was deleted. Pass --skip-export to offboard without an export`,
           );
           err.name = "TenantExportError";
           throw err;

@@ -5,10 +5,10 @@
  *   project  alphapulse-tenant            one project for every tenant stack (inline program)
  *   stack    tenant-<slug>                one stack per tenant, on the platform stacks' backend
  *   platform any name                     the regional platform stack (project alphapulse-platform);
- *                                         lib/platform-stacks.ts finds a region's default by config
+ *                                         lib/stack-config/platform-stacks.ts finds a region's default by config
  */
-import { CONFIG_NAMESPACE } from "../local-stack-config";
-import { SLUG_PATTERN } from "../tenant";
+import { CONFIG_NAMESPACE } from "../stack-config/local";
+import { SLUG_PATTERN } from "../tenant/model";
 
 /** The tenant program's project name (and config namespace). */
 export const TENANT_PROJECT = "alphapulse-tenant";

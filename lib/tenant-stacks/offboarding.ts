@@ -1,13 +1,13 @@
 /**
  * The export that `npm run tenant -- destroy` writes before it deletes anything: the tenant's rows in
- * issue 6's verified format (lib/tenant-export.ts exportTenant: one snapshot, checksums computed in
+ * issue 6's verified format (lib/enterprise/export.ts exportTenant: one snapshot, checksums computed in
  * PostgreSQL and over the file, written to `.partial` and renamed only when complete). The database
  * is reached with the platform stack's admin connection (its outputs), from this process.
  */
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import pg from "pg";
-import { exportTenant } from "../tenant-export";
+import { exportTenant } from "../enterprise/export";
 import type { TenantExporter } from "./automation";
 import { readPlatformConnections } from "./platform";
 

@@ -8,8 +8,8 @@
  * `unwrapOutputs`).
  */
 import { z } from "zod";
-import { ResidencyError } from "../residency";
-import { ResidencyRegion } from "../tenant";
+import { ResidencyError } from "../platform/residency";
+import { ResidencyRegion } from "../tenant/model";
 
 /** The outputs of a platform stack that tenant stacks rely on. Extra outputs are ignored. */
 export const PlatformOutputs = z.looseObject({
@@ -115,7 +115,7 @@ export function ownershipProblem(slug: string, platform: PlatformSummary): strin
   return `tenant "${slug}" is declared by platform stack ${platform.stack} itself (its stack config); manage it there, or pick another slug`;
 }
 
-/** Throws a ResidencyError (lib/residency.ts) unless the tenant and the platform share a residency region. */
+/** Throws a ResidencyError (lib/platform/residency.ts) unless the tenant and the platform share a residency region. */
 export function assertResidency(tenant: { slug: string; region: ResidencyRegion }, platform: PlatformSummary): void {
   const problem = residencyProblem(tenant, platform);
   if (problem) throw new ResidencyError(problem);

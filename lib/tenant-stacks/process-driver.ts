@@ -21,7 +21,7 @@ export interface ProcessDriverOptions {
   repoRoot: string;
   /** The worker script; default `<repo>/scripts/tenant-stack-worker.ts`. */
   workerScript?: string;
-  /** Environment for the worker's Pulumi runs, over lib/pulumi-env.ts (tests point the backend at a temporary directory). */
+  /** Environment for the worker's Pulumi runs, over lib/pulumi/env.ts (tests point the backend at a temporary directory). */
   env?: Record<string, string>;
 }
 
@@ -47,7 +47,7 @@ export class ProcessDriver implements TenantStackDriver {
     return new Promise((resolve) => {
       const child = spawn(process.execPath, ["--import", "tsx", script], {
         cwd: this.options.repoRoot,
-        // The worker layers these over lib/pulumi-env.ts (which would otherwise set the backend itself).
+        // The worker layers these over lib/pulumi/env.ts (which would otherwise set the backend itself).
         env: { ...process.env, ALPHAPULSE_TENANT_ENV_JSON: JSON.stringify(this.options.env ?? {}) },
         stdio: ["pipe", "pipe", "pipe", "pipe"],
       });

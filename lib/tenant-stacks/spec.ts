@@ -7,7 +7,7 @@
  */
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { ResidencyRegion, TenantDisplayName, TenantSlug, Tier } from "../tenant";
+import { ResidencyRegion, TenantDisplayName, TenantSlug, Tier } from "../tenant/model";
 import { ENVIRONMENT_PATTERN, stackReferenceName } from "./names";
 
 /** Pulumi stack names: letters, digits, `-`, `_`, `.`; a fully qualified `org/project/stack` is allowed too. */
@@ -59,7 +59,7 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, pre
   throw new TenantSpecError(issue.message, fieldOf(prefix, path));
 }
 
-/** The default platform stack of a region (lib/platform-stacks.ts `defaultPlatformStack` over the stack files). */
+/** The default platform stack of a region (lib/stack-config/platform-stacks.ts `defaultPlatformStack` over the stack files). */
 export type PlatformResolver = (region: ResidencyRegion) => string;
 
 /** Fills the platform stack: the entry's own, else the region's default. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { awsPgbouncerConfig, checkAwsPoolBudget, poolPerTask } from "../../lib/aws-pgbouncer";
+import { awsPgbouncerConfig, checkAwsPoolBudget, poolPerTask } from "../../lib/pgbouncer/aws";
 import { renderPgbouncerIni } from "../../lib/pgbouncer";
 
 const adr = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cidrContains, cidrSubnet, formatCidr, parseCidr, CidrError } from "../../lib/cidr";
+import { cidrContains, cidrSubnet, formatCidr, parseCidr, CidrError } from "../../lib/platform/cidr";
 
 describe("cidr", () => {
   it.each([

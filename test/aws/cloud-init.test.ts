@@ -17,7 +17,7 @@ import {
   renderPostgresNodeCloudInit,
   renderRolesTsv,
   type PostgresNodeParams,
-} from "../../lib/cloud-init/postgres-node";
+} from "../../lib/platform/cloud-init";
 import { verifierMatches } from "../../lib/pgbouncer/auth";
 import { adminUrl } from "../support/postgres";
 

@@ -1,12 +1,12 @@
 /**
  * Component tests under Pulumi's mocks: `record()` installs the platform mocks and the recorder
- * (scripts/synth-runtime.ts), runs `build`, waits for every registration and returns what the
+ * (lib/synth/mocks.ts), runs `build`, waits for every registration and returns what the
  * engine would have received. One recording per test file (Pulumi's runtime state is global; vitest
  * runs each file in its own process).
  */
 import * as aws from "@pulumi/aws";
 import { parse as parseYaml } from "yaml";
-import { PlatformMocks, startRecording, type SynthResource } from "../../scripts/synth-runtime";
+import { PlatformMocks, startRecording, type SynthResource } from "../../lib/synth/mocks";
 
 export const ACCOUNT_ID = "111111111111";
 

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_INTERFACE_ENDPOINTS, Network } from "../../components/aws/network";
-import { ResidencyError } from "../../lib/residency";
+import { ResidencyError } from "../../lib/platform/residency";
 import { record, T, type Recorded } from "./harness";
 
 const KEY = "arn:aws:kms:eu-central-1:111111111111:key/k";

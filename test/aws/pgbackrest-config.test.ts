@@ -3,7 +3,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { pgbackrestGlobalOptions, pgbackrestStanzaOptions, renderPgbackrestConf, PgbackrestConfigError } from "../../lib/pgbackrest-config";
+import {
+  pgbackrestGlobalOptions,
+  pgbackrestStanzaOptions,
+  renderPgbackrestConf,
+  PgbackrestConfigError,
+} from "../../lib/platform/pgbackrest-config";
 
 const s3 = pgbackrestGlobalOptions({
   repository: {

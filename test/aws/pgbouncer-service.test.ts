@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { PgBouncerService, type PgBouncerServiceArgs } from "../../components/aws/pgbouncer-service";
-import { awsPgbouncerConfig } from "../../lib/aws-pgbouncer";
+import { awsPgbouncerConfig } from "../../lib/pgbouncer/aws";
 import { renderPgbouncerIni } from "../../lib/pgbouncer";
 import { record, T, type Recorded } from "./harness";
 

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { evaluate, formatViolation, portsCovered, RULES, type ResourceView } from "../../policy/rules";
 import { residencyFromProviders, viewsFromPolicy, viewsFromSynth } from "../../policy/views";
 import { synthesize } from "../../scripts/synth";
-import type { SynthDocument } from "../../scripts/synth-runtime";
+import type { SynthDocument } from "../../lib/synth/mocks";
 
 let doc: SynthDocument;
 let base: ResourceView[];

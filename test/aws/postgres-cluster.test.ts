@@ -1,7 +1,7 @@
-import { schemaCapacitySettings } from "../../lib/schema-capacity";
+import { schemaCapacitySettings } from "../../lib/enterprise/schema-capacity";
 import { beforeAll, describe, expect, it } from "vitest";
 import { CLUSTER_ROLES, PostgresCluster, type PostgresClusterArgs } from "../../components/aws/postgres-cluster";
-import { NODE_PATHS } from "../../lib/cloud-init/postgres-node";
+import { NODE_PATHS } from "../../lib/platform/cloud-init";
 import { cloudInitFiles, record, T, type Recorded } from "./harness";
 
 const KEY = "arn:aws:kms:eu-central-1:111111111111:key/k";
@@ -101,7 +101,7 @@ describe("PostgresCluster nodes", () => {
       "shared_buffers = '8192MB'",
       "max_connections = 200",
       "ssl = on",
-      // sized for the dedicated-schema cap of this machine (lib/schema-capacity.ts)
+      // sized for the dedicated-schema cap of this machine (lib/enterprise/schema-capacity.ts)
       `max_locks_per_transaction = ${schemaCapacitySettings({ memoryMiB: 32768, maxConnections: 200 }).max_locks_per_transaction}`,
       "alphapulse.memory_mib = 32768",
     ]) {

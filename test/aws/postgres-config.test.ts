@@ -16,7 +16,7 @@ import {
   settingLiteral,
   walArchivingSettings,
   PostgresConfigError,
-} from "../../lib/postgres-config";
+} from "../../lib/platform/postgres-config";
 import { runServerProgram, serviceDirectory } from "../../lib/local/processes";
 
 describe("settingLiteral", () => {

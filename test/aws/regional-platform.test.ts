@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { keyPolicy, RegionalPlatform, type RegionalPlatformArgs } from "../../components/aws/regional-platform";
-import { ResidencyError } from "../../lib/residency";
+import { ResidencyError } from "../../lib/platform/residency";
 import { ACCOUNT_ID, record, T, type Recorded } from "./harness";
 
 const args: RegionalPlatformArgs = {

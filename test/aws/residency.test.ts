@@ -11,7 +11,7 @@ import {
   regionOfEcrImage,
   residencyOfRegion,
   ResidencyError,
-} from "../../lib/residency";
+} from "../../lib/platform/residency";
 
 describe("residency regions", () => {
   it.each([

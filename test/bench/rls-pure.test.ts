@@ -3,8 +3,8 @@
  * comparison, SQL rendering per variant, and the report's verdicts. No timing is asserted here.
  */
 import { describe, expect, it } from "vitest";
-import { TENANT_TABLES } from "../../lib/catalogue";
-import { emptySchemaState, planSchema } from "../../lib/schema";
+import { TENANT_TABLES } from "../../lib/schema/catalogue";
+import { emptySchemaState, planSchema } from "../../lib/schema/planner";
 import { clusterSettings } from "../../bench/rls/cluster";
 import { comparePlans, digestRows, ResultChecker, summarizePlan, type PlanNode } from "../../bench/rls/compare";
 import { isTableCreation, rlsAdjustments, singleTenantDdl } from "../../bench/rls/dataset";

@@ -6,8 +6,8 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROLES } from "../../lib/roles";
-import { qualified } from "../../lib/sql";
+import { ROLES } from "../../lib/schema/roles";
+import { qualified } from "../../lib/db/sql";
 import { ResultChecker } from "../../bench/rls/compare";
 import { buildDataset, type Dataset } from "../../bench/rls/dataset";
 import { MODES, mode } from "../../bench/rls/modes";

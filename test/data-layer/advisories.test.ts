@@ -1,6 +1,6 @@
 /** The RLS vulnerability table: which server versions are exposed to what (pure). */
 import { describe, expect, it } from "vitest";
-import { isVulnerable, parseServerVersionNum, RLS_ADVISORIES, unfixedAdvisories } from "../../lib/rls-advisories";
+import { isVulnerable, parseServerVersionNum, RLS_ADVISORIES, unfixedAdvisories } from "../../lib/audit/rls-advisories";
 
 const ids = (versionNum: number) => unfixedAdvisories(versionNum).map((a) => a.id);
 

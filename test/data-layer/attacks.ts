@@ -11,11 +11,11 @@
  */
 import { execFile } from "node:child_process";
 import pg from "pg";
-import { auditDatabase } from "../../lib/audit";
-import { TENANT_TABLES, tenantTable } from "../../lib/catalogue";
-import { ROLES } from "../../lib/roles";
-import { foreignKeyName, indexName, TENANT_PREDICATE } from "../../lib/schema";
-import { setTenantStatus } from "../../lib/tenants";
+import { auditDatabase } from "../../lib/audit/isolation-audit";
+import { TENANT_TABLES, tenantTable } from "../../lib/schema/catalogue";
+import { ROLES } from "../../lib/schema/roles";
+import { foreignKeyName, indexName, TENANT_PREDICATE } from "../../lib/schema/planner";
+import { setTenantStatus } from "../../lib/tenant/registry";
 import { B_SECRET, countByTenant, setTenant, sqlstate, type MigratedDatabase, type TwoTenants } from "./harness";
 
 export interface Outcome {

@@ -14,10 +14,10 @@ import {
   type PolicyFacts,
   type RelationFacts,
   type RoleFacts,
-} from "../../lib/audit";
-import { TENANT_TABLES } from "../../lib/catalogue";
-import { ROLES } from "../../lib/roles";
-import { TENANT_PREDICATE } from "../../lib/schema";
+} from "../../lib/audit/isolation-audit";
+import { TENANT_TABLES } from "../../lib/schema/catalogue";
+import { ROLES } from "../../lib/schema/roles";
+import { TENANT_PREDICATE } from "../../lib/schema/planner";
 import { DEPARSED_FUNCTION_PREDICATE as FUNCTION_PREDICATE, DEPARSED_TENANT_PREDICATE as DEPARSED } from "./harness";
 
 const APP = ROLES.app;

@@ -6,11 +6,11 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { auditDatabase, type AuditOptions } from "../../lib/audit";
-import { unfixedAdvisories } from "../../lib/rls-advisories";
-import { ROLES } from "../../lib/roles";
-import { emptySchemaState, planSchema, TENANT_PREDICATE } from "../../lib/schema";
-import { dedicatedSchemaName } from "../../lib/tenant";
+import { auditDatabase, type AuditOptions } from "../../lib/audit/isolation-audit";
+import { unfixedAdvisories } from "../../lib/audit/rls-advisories";
+import { ROLES } from "../../lib/schema/roles";
+import { emptySchemaState, planSchema, TENANT_PREDICATE } from "../../lib/schema/planner";
+import { dedicatedSchemaName } from "../../lib/tenant/model";
 import { migratedDatabase, twoTenants, type MigratedDatabase } from "./harness";
 
 let m: MigratedDatabase;

@@ -8,10 +8,10 @@
  */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { migrate } from "../../lib/migrate";
-import { seedTenant } from "../../lib/seed";
-import { createTenant } from "../../lib/tenants";
-import type { Tenant } from "../../lib/tenant";
+import { migrate } from "../../lib/schema/migrate";
+import { seedTenant } from "../../lib/tenant/seed";
+import { createTenant } from "../../lib/tenant/registry";
+import type { Tenant } from "../../lib/tenant/model";
 import { adminUrl, createTestDatabase, type TestDatabase } from "../support/postgres";
 
 /** A connected client with an error handler (a terminated backend must not crash the test process). */
@@ -80,7 +80,7 @@ export async function migratedDatabase(prefix = "dl"): Promise<MigratedDatabase>
   };
 }
 
-/** TENANT_PREDICATE (lib/schema.ts) as pg_get_expr prints it in pg_policies (PostgreSQL 15). */
+/** TENANT_PREDICATE (lib/schema/planner.ts) as pg_get_expr prints it in pg_policies (PostgreSQL 15). */
 export const DEPARSED_TENANT_PREDICATE = `(tenant_id = ( SELECT
         CASE
             WHEN (current_setting('app.current_tenant_id'::text, true) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'::text) THEN (current_setting('app.current_tenant_id'::text, true))::uuid

@@ -4,7 +4,7 @@
  * The audit must flag each breakage too, except the one it cannot see (a function body).
  */
 import { afterEach, expect, it } from "vitest";
-import { ROLES } from "../../lib/roles";
+import { ROLES } from "../../lib/schema/roles";
 import { ATTACKS, auditFindings, createBlotterView } from "./attacks";
 import { migratedDatabase, twoTenants, type MigratedDatabase } from "./harness";
 

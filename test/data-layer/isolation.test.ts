@@ -4,7 +4,7 @@
  * attacks against deliberately broken schemas, where each must leak.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROLES } from "../../lib/roles";
+import { ROLES } from "../../lib/schema/roles";
 import { ATTACKS, auditFindings, createBlotterView, type AttackContext } from "./attacks";
 import { migratedDatabase, setTenant, twoTenants } from "./harness";
 

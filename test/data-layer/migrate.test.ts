@@ -5,13 +5,13 @@
  */
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
-import { auditDatabase } from "../../lib/audit";
-import { TENANT_TABLES } from "../../lib/catalogue";
-import { DatabaseRegionError, migrate, MigrationChecksumError } from "../../lib/migrate";
-import { MIGRATIONS } from "../../lib/migrations";
-import { ROLE_POSTURE, ROLES } from "../../lib/roles";
-import { MIGRATE_LOCK } from "../../lib/schema";
-import { createTenant } from "../../lib/tenants";
+import { auditDatabase } from "../../lib/audit/isolation-audit";
+import { TENANT_TABLES } from "../../lib/schema/catalogue";
+import { DatabaseRegionError, migrate, MigrationChecksumError } from "../../lib/schema/migrate";
+import { MIGRATIONS } from "../../lib/schema/migrations";
+import { ROLE_POSTURE, ROLES } from "../../lib/schema/roles";
+import { MIGRATE_LOCK } from "../../lib/schema/planner";
+import { createTenant } from "../../lib/tenant/registry";
 import { startPostgres, THROWAWAY_SETTINGS } from "../../lib/local/postgres-server";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 import { connect } from "./harness";
@@ -122,7 +122,7 @@ describe("migrate", () => {
   it("refuses to run when an applied migration was edited (its recorded checksum differs), and changes nothing", async () => {
     const { client } = await emptyDatabase();
     await migrate(client);
-    // What editing migration 0001 in lib/migrations.ts looks like to the database: the checksums no longer match.
+    // What editing migration 0001 in lib/schema/migrations.ts looks like to the database: the checksums no longer match.
     await client.query(`UPDATE tenancy.schema_migrations SET checksum = 'edited' WHERE version = '0001'`);
     await client.query(`ALTER TABLE shared.trades NO FORCE ROW LEVEL SECURITY`);
     await expect(migrate(client)).rejects.toThrow(MigrationChecksumError);

@@ -5,8 +5,8 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { migrate } from "../../lib/migrate";
-import { ROLES } from "../../lib/roles";
+import { migrate } from "../../lib/schema/migrate";
+import { ROLES } from "../../lib/schema/roles";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 
 const DEDICATED = "tenant_0123456789abcdef0123456789abcdef";

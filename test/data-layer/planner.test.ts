@@ -3,8 +3,8 @@
  * a schema state is built by hand, as readSchemaStates would read it.
  */
 import { describe, expect, it } from "vitest";
-import { allColumns, TENANT_TABLES, type TenantTable } from "../../lib/catalogue";
-import { planRoles, ROLE_POSTURE, ROLES, type RoleState } from "../../lib/roles";
+import { allColumns, TENANT_TABLES, type TenantTable } from "../../lib/schema/catalogue";
+import { planRoles, ROLE_POSTURE, ROLES, type RoleState } from "../../lib/schema/roles";
 import {
   canonicalType,
   CatalogueConflictError,
@@ -25,7 +25,7 @@ import {
   type PolicyDefinition,
   type SchemaState,
   type TableState,
-} from "../../lib/schema";
+} from "../../lib/schema/planner";
 import { DEPARSED_FUNCTION_PREDICATE, DEPARSED_TENANT_PREDICATE as DEPARSED } from "./harness";
 
 /** The state of a schema after a complete migrate, as readSchemaStates reports it. */

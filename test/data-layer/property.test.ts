@@ -7,9 +7,9 @@
 import fc from "fast-check";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROLES } from "../../lib/roles";
-import { createTenant } from "../../lib/tenants";
-import type { Tenant } from "../../lib/tenant";
+import { ROLES } from "../../lib/schema/roles";
+import { createTenant } from "../../lib/tenant/registry";
+import type { Tenant } from "../../lib/tenant/model";
 import { BREAKAGES } from "./attacks";
 import { migratedDatabase, sqlstate, type MigratedDatabase } from "./harness";
 

@@ -8,8 +8,8 @@
 import { readFileSync } from "node:fs";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { withTransaction } from "../../lib/db";
-import { ROLES } from "../../lib/roles";
+import { withTransaction } from "../../lib/db/client";
+import { ROLES } from "../../lib/schema/roles";
 import { THROWAWAY_SETTINGS, startPostgres, type PostgresServer } from "../../lib/local/postgres-server";
 import { freePort } from "../../lib/local/processes";
 import { openStack, skipReason, toolchain, type OpenTestStack } from "./support/stack";

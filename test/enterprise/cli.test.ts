@@ -8,9 +8,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openMove } from "../../lib/graduation";
-import { SHARED_SCHEMA } from "../../lib/schema";
-import { dedicatedSchemaName } from "../../lib/tenant";
+import { openMove } from "../../lib/enterprise/graduation";
+import { SHARED_SCHEMA } from "../../lib/schema/planner";
+import { dedicatedSchemaName } from "../../lib/tenant/model";
 import { tenancy } from "../support/cli";
 import { checksums, EMPTY, migratedDatabase, ROLES, seededTenant, whereRowsAre, type EnterpriseDb } from "./helpers";
 

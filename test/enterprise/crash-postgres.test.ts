@@ -6,11 +6,11 @@ import path from "node:path";
 import { rmSync } from "node:fs";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { demoteTenant, graduateTenant, openMove, type Failpoint } from "../../lib/graduation";
+import { demoteTenant, graduateTenant, openMove, type Failpoint } from "../../lib/enterprise/graduation";
 import { startPostgres, THROWAWAY_SETTINGS, type PostgresServer } from "../../lib/local/postgres-server";
 import { serviceDirectory } from "../../lib/local/processes";
-import { SHARED_SCHEMA } from "../../lib/schema";
-import { dedicatedSchemaName } from "../../lib/tenant";
+import { SHARED_SCHEMA } from "../../lib/schema/planner";
+import { dedicatedSchemaName } from "../../lib/tenant/model";
 import { checksums, connect, EMPTY, migratedDatabase, ROLES, seededTenant, whereRowsAre, type EnterpriseDb } from "./helpers";
 
 let root: string;

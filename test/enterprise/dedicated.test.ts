@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { auditDatabase } from "../../lib/audit";
-import { TENANT_TABLES, type TenantTable } from "../../lib/catalogue";
+import { auditDatabase } from "../../lib/audit/isolation-audit";
+import { TENANT_TABLES, type TenantTable } from "../../lib/schema/catalogue";
 import {
   capacityReport,
   DedicatedSchemaCapError,
@@ -9,12 +9,12 @@ import {
   ensureTenantLoginRole,
   provisionDedicatedSchema,
   tenantLoginRoleName,
-} from "../../lib/dedicated";
-import { demoteTenant, graduateTenant, openMove } from "../../lib/graduation";
-import { migrate } from "../../lib/migrate";
-import { POLICY_NAMES } from "../../lib/schema";
-import { dedicatedSchemaName, type Tenant } from "../../lib/tenant";
-import { requireTenant, setTenantStatus } from "../../lib/tenants";
+} from "../../lib/enterprise/dedicated";
+import { demoteTenant, graduateTenant, openMove } from "../../lib/enterprise/graduation";
+import { migrate } from "../../lib/schema/migrate";
+import { POLICY_NAMES } from "../../lib/schema/planner";
+import { dedicatedSchemaName, type Tenant } from "../../lib/tenant/model";
+import { requireTenant, setTenantStatus } from "../../lib/tenant/registry";
 import { tenancy } from "../support/cli";
 import { migratedDatabase, ROLES, seededTenant, tenantTransaction, type EnterpriseDb } from "./helpers";
 

@@ -4,11 +4,18 @@ import os from "node:os";
 import path from "node:path";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { graduateTenant } from "../../lib/graduation";
-import { SHARED_SCHEMA } from "../../lib/schema";
-import { dedicatedSchemaName, type Tenant } from "../../lib/tenant";
-import { CorruptExportError, exportTenant, ImportConflictError, importTenant, recordText, verifyExportFile } from "../../lib/tenant-export";
-import { deleteTenant, findTenant, listTenants, ResidencyMismatchError, TenantExistsError } from "../../lib/tenants";
+import { graduateTenant } from "../../lib/enterprise/graduation";
+import { SHARED_SCHEMA } from "../../lib/schema/planner";
+import { dedicatedSchemaName, type Tenant } from "../../lib/tenant/model";
+import {
+  CorruptExportError,
+  exportTenant,
+  ImportConflictError,
+  importTenant,
+  recordText,
+  verifyExportFile,
+} from "../../lib/enterprise/export";
+import { deleteTenant, findTenant, listTenants, ResidencyMismatchError, TenantExistsError } from "../../lib/tenant/registry";
 import { checksums, migratedDatabase, seededTenant, type EnterpriseDb } from "./helpers";
 
 let env: EnterpriseDb;

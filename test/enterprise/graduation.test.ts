@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type pg from "pg";
-import { TENANT_TABLES } from "../../lib/catalogue";
-import { demoteTenant, FAILPOINTS, graduateTenant, openMove, tenantGateKey, type Failpoint } from "../../lib/graduation";
-import { MIGRATIONS } from "../../lib/migrations";
-import { SHARED_SCHEMA } from "../../lib/schema";
-import { dedicatedSchemaName, type Tenant } from "../../lib/tenant";
-import { ensureTenantLoginRole, provisionDedicatedSchema, tenantLoginRoleExists } from "../../lib/dedicated";
-import { syncTenantRows, verifyCopy } from "../../lib/tenant-rows";
-import { deleteTenant, findTenant, requireTenant, withRole } from "../../lib/tenants";
+import { TENANT_TABLES } from "../../lib/schema/catalogue";
+import { demoteTenant, FAILPOINTS, graduateTenant, openMove, tenantGateKey, type Failpoint } from "../../lib/enterprise/graduation";
+import { MIGRATIONS } from "../../lib/schema/migrations";
+import { SHARED_SCHEMA } from "../../lib/schema/planner";
+import { dedicatedSchemaName, type Tenant } from "../../lib/tenant/model";
+import { ensureTenantLoginRole, provisionDedicatedSchema, tenantLoginRoleExists } from "../../lib/enterprise/dedicated";
+import { syncTenantRows, verifyCopy } from "../../lib/enterprise/tenant-rows";
+import { deleteTenant, findTenant, requireTenant, withRole } from "../../lib/tenant/registry";
 import { checksums, EMPTY, migratedDatabase, ROLES, seededTenant, tenantTransaction, whereRowsAre, type EnterpriseDb } from "./helpers";
 
 let env: EnterpriseDb;

@@ -4,15 +4,15 @@
  * of where a tenant's rows are.
  */
 import pg from "pg";
-import { TENANT_TABLES } from "../../lib/catalogue";
-import { migrate } from "../../lib/migrate";
-import { ROLES } from "../../lib/roles";
-import { MEMORY_SETTING } from "../../lib/schema-capacity";
-import { SHARED_SCHEMA } from "../../lib/schema";
-import { seedTenant } from "../../lib/seed";
-import { dedicatedSchemaName, type ResidencyRegion, type Tenant, type Tier } from "../../lib/tenant";
-import { formatChecksum, tableChecksum } from "../../lib/tenant-rows";
-import { createTenant, requireTenant, tenantSchema, withRole } from "../../lib/tenants";
+import { TENANT_TABLES } from "../../lib/schema/catalogue";
+import { migrate } from "../../lib/schema/migrate";
+import { ROLES } from "../../lib/schema/roles";
+import { MEMORY_SETTING } from "../../lib/enterprise/schema-capacity";
+import { SHARED_SCHEMA } from "../../lib/schema/planner";
+import { seedTenant } from "../../lib/tenant/seed";
+import { dedicatedSchemaName, type ResidencyRegion, type Tenant, type Tier } from "../../lib/tenant/model";
+import { formatChecksum, tableChecksum } from "../../lib/enterprise/tenant-rows";
+import { createTenant, requireTenant, tenantSchema, withRole } from "../../lib/tenant/registry";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 
 export interface EnterpriseDb {

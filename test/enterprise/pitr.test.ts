@@ -8,13 +8,13 @@ import path from "node:path";
 import { rmSync } from "node:fs";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { graduateTenant } from "../../lib/graduation";
+import { graduateTenant } from "../../lib/enterprise/graduation";
 import { startPostgres, THROWAWAY_SETTINGS, type PostgresServer } from "../../lib/local/postgres-server";
 import { ensureServiceDirectory, freePort, serviceDirectory } from "../../lib/local/processes";
-import { archivedClusterSettings, PgBackRest, restoreTenantsAsOf, writeLocalPitrSetup } from "../../lib/pitr";
-import { SHARED_SCHEMA } from "../../lib/schema";
-import { dedicatedSchemaName, type Tenant } from "../../lib/tenant";
-import { tenantSchema } from "../../lib/tenants";
+import { archivedClusterSettings, PgBackRest, restoreTenantsAsOf, writeLocalPitrSetup } from "../../lib/enterprise/pitr";
+import { SHARED_SCHEMA } from "../../lib/schema/planner";
+import { dedicatedSchemaName, type Tenant } from "../../lib/tenant/model";
+import { tenantSchema } from "../../lib/tenant/registry";
 import { checksums, migratedDatabase, seededTenant, type EnterpriseDb } from "./helpers";
 
 const STANZA = "main";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { TENANT_TABLES, tenantTable, type TenantTable } from "../../lib/catalogue";
-import { planTenantLoginRole } from "../../lib/dedicated";
-import { failpointFromEnv, FAILPOINTS } from "../../lib/graduation";
+import { TENANT_TABLES, tenantTable, type TenantTable } from "../../lib/schema/catalogue";
+import { planTenantLoginRole } from "../../lib/enterprise/dedicated";
+import { failpointFromEnv, FAILPOINTS } from "../../lib/enterprise/graduation";
 import {
   catalogCacheBytesPerSchema,
   checkCapacity,
@@ -9,14 +9,14 @@ import {
   requiredMaxLocksPerTransaction,
   schemaCapacity,
   schemaCapacitySettings,
-} from "../../lib/schema-capacity";
+} from "../../lib/enterprise/schema-capacity";
 import {
   archivedClusterSettings,
   localPgbackrestConf,
   parseRecoveryTarget,
   restoreArguments,
   scratchClusterSettings,
-} from "../../lib/pitr";
+} from "../../lib/enterprise/pitr";
 import {
   renderChecksum,
   renderCompare,
@@ -25,7 +25,7 @@ import {
   renderSyncDelete,
   renderSyncUpsert,
   renderUpsertKeys,
-} from "../../lib/tenant-rows";
+} from "../../lib/enterprise/tenant-rows";
 
 describe("schema capacity", () => {
   it("counts the relations of one tenant schema from the catalogue", () => {
@@ -241,7 +241,7 @@ describe("PITR configuration and commands", () => {
   it("renders a local repository through the shared pgbackrest.conf renderer, and archiving through postgres-config", () => {
     expect(localPgbackrestConf({ root: "/r", stanza: "main", pgPath: "/p/data", pgPort: 5433, pgSocketPath: "/p/sockets" })).toBe(
       [
-        "# Rendered by lib/pitr.ts localPgbackrestConf: local repository for point-in-time recovery.",
+        "# Rendered by lib/enterprise/pitr.ts localPgbackrestConf: local repository for point-in-time recovery.",
         "",
         "[global]",
         "repo1-type=posix",

@@ -1,6 +1,6 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { LOCAL_DEV_PASSPHRASE, pulumiEnvironment } from "../../lib/pulumi-env";
+import { LOCAL_DEV_PASSPHRASE, pulumiEnvironment } from "../../lib/pulumi/env";
 import os from "node:os";
 import { mkdtempSync, rmSync } from "node:fs";
 

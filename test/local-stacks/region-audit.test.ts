@@ -5,8 +5,8 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { crossRegionFindings, isolationProbe, pooledProbe, residencyFindings } from "../../lib/local/region-audit";
-import { migrate } from "../../lib/migrate";
-import { createTenant, listTenants } from "../../lib/tenants";
+import { migrate } from "../../lib/schema/migrate";
+import { createTenant, listTenants } from "../../lib/tenant/registry";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 
 describe("residency findings", () => {

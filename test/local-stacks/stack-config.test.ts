@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { TENANT_TABLES } from "../../lib/catalogue";
+import { TENANT_TABLES } from "../../lib/schema/catalogue";
 import {
   configKeyPath,
   decodeConfigValue,
@@ -9,8 +9,8 @@ import {
   projectConfigValues,
   readLocalStackConfig,
   StackConfigError,
-} from "../../lib/local-stack-config";
-import { REPO_ROOT } from "../../lib/pulumi-env";
+} from "../../lib/stack-config/local";
+import { REPO_ROOT } from "../../lib/pulumi/env";
 
 const valid = {
   kind: "local",

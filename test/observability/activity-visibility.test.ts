@@ -12,10 +12,10 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tenantActivity } from "../../lib/observability/activity";
-import { ROLES } from "../../lib/roles";
-import { createTenantPool, type TenantPool } from "../../lib/tenant-context";
-import { createTenant } from "../../lib/tenants";
-import type { Tenant } from "../../lib/tenant";
+import { ROLES } from "../../lib/schema/roles";
+import { createTenantPool, type TenantPool } from "../../lib/tenant-context/client";
+import { createTenant } from "../../lib/tenant/registry";
+import type { Tenant } from "../../lib/tenant/model";
 import { migratedDatabase, sqlstate, type MigratedDatabase } from "../data-layer/harness";
 
 const SECRET = "b-secret-literal-4711";

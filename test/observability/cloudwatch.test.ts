@@ -19,7 +19,7 @@ import {
   type JsonCondition,
 } from "../../lib/observability/cloudwatch";
 import { SLOW_LOG_SETTINGS } from "../../lib/observability/slow-log";
-import { loggingSettings } from "../../lib/postgres-config";
+import { loggingSettings } from "../../lib/platform/postgres-config";
 
 describe("renderJsonFilterPattern", () => {
   it.each([

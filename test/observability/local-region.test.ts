@@ -8,16 +8,16 @@
 import { existsSync, rmSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalStackConfig } from "../../lib/local-stack-config";
+import { LocalStackConfig } from "../../lib/stack-config/local";
 import { startPostgres } from "../../lib/local/postgres-server";
 import { settingsToChange, UnreloadableSettingError } from "../../lib/local/postgres-settings";
 import { ensureServiceDirectory, freePort, serviceDirectory } from "../../lib/local/processes";
 import { regionServicesStatus, startRegionServices, stopRegionServices, type RegionServices } from "../../lib/local/region-services";
-import { migrate } from "../../lib/migrate";
+import { migrate } from "../../lib/schema/migrate";
 import { SLOW_LOG_SETTINGS } from "../../lib/observability/slow-log";
-import { REPO_ROOT } from "../../lib/pulumi-env";
-import { createTenantPool } from "../../lib/tenant-context";
-import { createTenant } from "../../lib/tenants";
+import { REPO_ROOT } from "../../lib/pulumi/env";
+import { createTenantPool } from "../../lib/tenant-context/client";
+import { createTenant } from "../../lib/tenant/registry";
 import { connect } from "../data-layer/harness";
 import { tenancy } from "../support/cli";
 

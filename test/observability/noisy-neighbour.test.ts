@@ -7,14 +7,14 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { migrate } from "../../lib/migrate";
+import { migrate } from "../../lib/schema/migrate";
 import { tenantActivity, type TenantActivity } from "../../lib/observability/activity";
 import { createTenantMetrics } from "../../lib/observability/metrics";
-import { seedTenant } from "../../lib/seed";
-import { createTenantPool, type TenantPool } from "../../lib/tenant-context";
-import { createTenant } from "../../lib/tenants";
-import type { Tenant } from "../../lib/tenant";
-import { TIER_LIMITS } from "../../lib/tiers";
+import { seedTenant } from "../../lib/tenant/seed";
+import { createTenantPool, type TenantPool } from "../../lib/tenant-context/client";
+import { createTenant } from "../../lib/tenant/registry";
+import type { Tenant } from "../../lib/tenant/model";
+import { TIER_LIMITS } from "../../lib/tenant/tiers";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 
 const HEAVY_TIMEOUT_MS = 1_000;

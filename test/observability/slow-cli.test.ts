@@ -1,6 +1,6 @@
 /**
  * `tenancy slow` end to end on a real PostgreSQL that logs the way the AWS nodes do
- * (lib/postgres-config.ts loggingSettings: the collector, SLOW_LOG_SETTINGS' prefix, text and
+ * (lib/platform/postgres-config.ts loggingSettings: the collector, SLOW_LOG_SETTINGS' prefix, text and
  * jsonlog), with a low log_min_duration_statement. Tenant statements go through the tenant-context
  * client; the command, run in-process, must name each tenant by slug with its own statements.
  *
@@ -15,13 +15,13 @@ import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startPostgres, THROWAWAY_SETTINGS, type PostgresServer } from "../../lib/local/postgres-server";
-import { migrate } from "../../lib/migrate";
+import { migrate } from "../../lib/schema/migrate";
 import { LOG_METRICS, matchesJsonFilter, SLOW_MESSAGE_PATTERN, STATEMENT_TIMEOUT_MESSAGE } from "../../lib/observability/cloudwatch";
-import { loggingSettings } from "../../lib/postgres-config";
-import { createTenantPool, type TenantPool } from "../../lib/tenant-context";
-import { createTenant } from "../../lib/tenants";
-import type { Tenant } from "../../lib/tenant";
-import { TIER_LIMITS } from "../../lib/tiers";
+import { loggingSettings } from "../../lib/platform/postgres-config";
+import { createTenantPool, type TenantPool } from "../../lib/tenant-context/client";
+import { createTenant } from "../../lib/tenant/registry";
+import type { Tenant } from "../../lib/tenant/model";
+import { TIER_LIMITS } from "../../lib/tenant/tiers";
 import { connect, sqlstate } from "../data-layer/harness";
 import { tenancy } from "../support/cli";
 

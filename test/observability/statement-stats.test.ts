@@ -1,5 +1,5 @@
 /**
- * pg_stat_statements, preloaded on AWS (lib/postgres-config.ts): once someone creates the
+ * pg_stat_statements, preloaded on AWS (lib/platform/postgres-config.ts): once someone creates the
  * extension, PostgreSQL grants its view and function to PUBLIC, and a session sees the normalised
  * statements of every session of its own role — every tenant is app_user, so one tenant's
  * statements to another. migrate takes them from PUBLIC (monitoring roles keep them) and the
@@ -10,13 +10,13 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { auditDatabase } from "../../lib/audit";
+import { auditDatabase } from "../../lib/audit/isolation-audit";
 import { startPostgres, type PostgresServer } from "../../lib/local/postgres-server";
-import { migrate } from "../../lib/migrate";
-import { ROLES } from "../../lib/roles";
-import { createTenantPool, type TenantPool } from "../../lib/tenant-context";
-import { createTenant } from "../../lib/tenants";
-import type { Tenant } from "../../lib/tenant";
+import { migrate } from "../../lib/schema/migrate";
+import { ROLES } from "../../lib/schema/roles";
+import { createTenantPool, type TenantPool } from "../../lib/tenant-context/client";
+import { createTenant } from "../../lib/tenant/registry";
+import type { Tenant } from "../../lib/tenant/model";
 import { withDatabase } from "../support/postgres";
 
 const MARKER = "b_statement_marker_4711";

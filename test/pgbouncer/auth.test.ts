@@ -13,8 +13,8 @@ import { pgbouncerProgram } from "../../lib/local/pgbouncer-server";
 import { startPostgres, THROWAWAY_SETTINGS, type PostgresServer } from "../../lib/local/postgres-server";
 import { freePort, isListening, runsAsRoot, serviceDirectory, waitFor } from "../../lib/local/processes";
 import { newScramSalt, parseScramVerifier, scramSha256Verifier } from "../../lib/pgbouncer/auth";
-import { ROLES } from "../../lib/roles";
-import { TenantPool, tenantQuery } from "../../lib/tenant-context";
+import { ROLES } from "../../lib/schema/roles";
+import { TenantPool, tenantQuery } from "../../lib/tenant-context/client";
 import { bouncerFor, CONSOLE_PASSWORD, CONSOLE_USER, foreignRows, tenantDatabase, type Bouncer, type TenantDatabase } from "./helpers";
 import { tenancy } from "../support/cli";
 

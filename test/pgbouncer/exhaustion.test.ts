@@ -6,7 +6,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkPoolBudget } from "../../lib/pgbouncer";
-import { TenantPool, tenantQuery, withTenant } from "../../lib/tenant-context";
+import { TenantPool, tenantQuery, withTenant } from "../../lib/tenant-context/client";
 import { bouncerFor, foreignRows, sleep, tenantDatabase, type Bouncer, type TenantDatabase } from "./helpers";
 
 const QUERY_WAIT_TIMEOUT = 2;

@@ -7,12 +7,12 @@
  */
 import pg from "pg";
 import { startPgbouncer, type PgbouncerServer, type PgbouncerServerOptions } from "../../lib/local/pgbouncer-server";
-import { migrate } from "../../lib/migrate";
+import { migrate } from "../../lib/schema/migrate";
 import { newScramSalt, scramSha256Verifier } from "../../lib/pgbouncer/auth";
-import { ROLES } from "../../lib/roles";
-import { seedTenant } from "../../lib/seed";
-import type { Tenant, Tier } from "../../lib/tenant";
-import { createTenant } from "../../lib/tenants";
+import { ROLES } from "../../lib/schema/roles";
+import { seedTenant } from "../../lib/tenant/seed";
+import type { Tenant, Tier } from "../../lib/tenant/model";
+import { createTenant } from "../../lib/tenant/registry";
 import { createTestDatabase, withDatabase, type TestDatabase } from "../support/postgres";
 
 export const APP_PASSWORD = "app-user-password-for-tests";

@@ -6,7 +6,7 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TenantPool, TenantScopeError, tenantQuery, withTenant } from "../../lib/tenant-context";
+import { TenantPool, TenantScopeError, tenantQuery, withTenant } from "../../lib/tenant-context/client";
 import { bouncerFor, foreignRows, recordingClient, tenantDatabase, type Bouncer, type TenantDatabase } from "./helpers";
 
 let db: TenantDatabase;

@@ -6,10 +6,10 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { graduateTenant } from "../../lib/graduation";
-import { TenantContextError, TenantPool, tenantQuery, withTenant } from "../../lib/tenant-context";
-import { requireTenant } from "../../lib/tenants";
-import type { Tenant } from "../../lib/tenant";
+import { graduateTenant } from "../../lib/enterprise/graduation";
+import { TenantContextError, TenantPool, tenantQuery, withTenant } from "../../lib/tenant-context/client";
+import { requireTenant } from "../../lib/tenant/registry";
+import type { Tenant } from "../../lib/tenant/model";
 import { bouncerFor, tenantDatabase, type Bouncer, type TenantDatabase } from "./helpers";
 
 let db: TenantDatabase;

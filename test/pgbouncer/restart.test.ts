@@ -11,8 +11,8 @@ import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startPostgres, THROWAWAY_SETTINGS, type PostgresServer } from "../../lib/local/postgres-server";
-import { TenantPool, tenantQuery, withTenant } from "../../lib/tenant-context";
-import type { Tenant } from "../../lib/tenant";
+import { TenantPool, tenantQuery, withTenant } from "../../lib/tenant-context/client";
+import type { Tenant } from "../../lib/tenant/model";
 import { bouncerFor, foreignRows, sleep, tenantDatabase, type Bouncer, type TenantDatabase } from "./helpers";
 
 let server: PostgresServer;

@@ -5,7 +5,7 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TIER_LIMITS } from "../../lib/tiers";
+import { TIER_LIMITS } from "../../lib/tenant/tiers";
 import {
   InvalidTenantClaimsError,
   TenantPool,
@@ -14,9 +14,9 @@ import {
   withTenant,
   type TenantQueryObservation,
   type TenantTransactionObservation,
-} from "../../lib/tenant-context";
-import { runBatch } from "../../lib/pg-batch";
-import { setTenantStatus } from "../../lib/tenants";
+} from "../../lib/tenant-context/client";
+import { runBatch } from "../../lib/db/batch";
+import { setTenantStatus } from "../../lib/tenant/registry";
 import {
   APP_PASSWORD,
   bouncerFor,

@@ -11,8 +11,8 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TIER_LIMITS, type Tier } from "../../lib/tiers";
-import { TenantPool, tenantQuery, withTenant } from "../../lib/tenant-context";
+import { TIER_LIMITS, type Tier } from "../../lib/tenant/tiers";
+import { TenantPool, tenantQuery, withTenant } from "../../lib/tenant-context/client";
 import { bouncerFor, recordingClient, tenantDatabase, type Bouncer, type TenantDatabase } from "./helpers";
 
 const SHORT_MS = 300;

@@ -5,11 +5,11 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tenancy } from "../support/cli";
-import { migrate } from "../../lib/migrate";
+import { migrate } from "../../lib/schema/migrate";
 import { tenantKey } from "../../lib/redis/keys";
 import { createTenantCachePool, withTenantCache } from "../../lib/redis/tenant-cache";
-import { createTenant, setTenantStatus } from "../../lib/tenants";
-import { TIER_LIMITS } from "../../lib/tiers";
+import { createTenant, setTenantStatus } from "../../lib/tenant/registry";
+import { TIER_LIMITS } from "../../lib/tenant/tiers";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 import { errorOf, useRedisServer } from "./harness";
 

@@ -5,13 +5,13 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { migrate } from "../../lib/migrate";
+import { migrate } from "../../lib/schema/migrate";
 import { tenantKey } from "../../lib/redis/keys";
 import { grantTenantCache } from "../../lib/redis/tenant-users";
 import { openRedis } from "../../lib/redis/client";
-import { createTenant } from "../../lib/tenants";
-import type { Tenant } from "../../lib/tenant";
-import { TIER_LIMITS } from "../../lib/tiers";
+import { createTenant } from "../../lib/tenant/registry";
+import type { Tenant } from "../../lib/tenant/model";
+import { TIER_LIMITS } from "../../lib/tenant/tiers";
 import { tenancy } from "../support/cli";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 import { errorOf, useRedisServer } from "./harness";

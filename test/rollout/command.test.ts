@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { PlatformStack } from "../../lib/platform-stacks";
-import { parseRolloutCommand } from "../../lib/rollout/command";
+import type { PlatformStack } from "../../lib/stack-config/platform-stacks";
+import { parseRolloutCommand } from "../../cli/rollout";
 import { TenantSpecError } from "../../lib/tenant-stacks/spec";
 
 const STACKS: PlatformStack[] = [

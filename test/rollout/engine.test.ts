@@ -12,7 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO_ROOT } from "../../lib/pulumi-env";
+import { REPO_ROOT } from "../../lib/pulumi/env";
 import { inlinePlatformOps, tenantOps } from "../../lib/rollout/automation";
 import { outcomeLines } from "../../lib/rollout/report";
 import { runRollout, type RolloutOptions } from "../../lib/rollout/run";

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import type { PlatformStack } from "../../lib/platform-stacks";
+import type { PlatformStack } from "../../lib/stack-config/platform-stacks";
 import { FileStateStore, newState, record, RolloutStateError } from "../../lib/rollout/state";
 import { defaultWaveTokens, resolveWaves, WaveError } from "../../lib/rollout/waves";
 

@@ -4,7 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import path from "node:path";
-import { REPO_ROOT } from "../../lib/pulumi-env";
+import { REPO_ROOT } from "../../lib/pulumi/env";
 
 export interface ScriptRun {
   code: number | null;

@@ -1,7 +1,7 @@
 /** `npm run tenant` argument parsing: strict flags, every error names the flag or entry at fault. */
 import { describe, expect, it } from "vitest";
-import { defaultPlatformStack, type PlatformStack } from "../../lib/platform-stacks";
-import { parseTenantCommand, type TenantCommand } from "../../lib/tenant-stacks/command";
+import { defaultPlatformStack, type PlatformStack } from "../../lib/stack-config/platform-stacks";
+import { parseTenantCommand, type TenantCommand } from "../../cli/tenant-stacks";
 import { TenantSpecError } from "../../lib/tenant-stacks/spec";
 
 const files: Record<string, string> = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ResidencyError } from "../../lib/residency";
+import { ResidencyError } from "../../lib/platform/residency";
 import { classifyFailure, pulumiErrorLines } from "../../lib/tenant-stacks/errors";
 
 /** What the Automation API throws: a CommandError subclass carrying the CLI's output (recognised by name). */

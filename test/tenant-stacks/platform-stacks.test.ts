@@ -5,8 +5,8 @@ import {
   PlatformLookupError,
   readPlatformStacks,
   type PlatformStack,
-} from "../../lib/platform-stacks";
-import { REPO_ROOT } from "../../lib/pulumi-env";
+} from "../../lib/stack-config/platform-stacks";
+import { REPO_ROOT } from "../../lib/pulumi/env";
 
 describe("platform stacks, by their stack files", () => {
   it.each([

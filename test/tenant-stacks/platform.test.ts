@@ -5,7 +5,7 @@
  * resolved.
  */
 import { describe, expect, it } from "vitest";
-import { ResidencyError } from "../../lib/residency";
+import { ResidencyError } from "../../lib/platform/residency";
 import {
   assertResidency,
   ownershipProblem,

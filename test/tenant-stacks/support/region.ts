@@ -19,11 +19,11 @@ import { RegionalDatabase } from "../../../components/db/regional-database";
 import { tenantProgram } from "../../../components/tenant/program";
 import { startPostgres, THROWAWAY_SETTINGS, type PostgresServer } from "../../../lib/local/postgres-server";
 import { startRedis, type RedisServer } from "../../../lib/local/redis-server";
-import { findPulumiToolchain, REPO_ROOT } from "../../../lib/pulumi-env";
+import { findPulumiToolchain, REPO_ROOT } from "../../../lib/pulumi/env";
 import { AutomationContext } from "../../../lib/tenant-stacks/automation";
 import { exportBeforeOffboarding } from "../../../lib/tenant-stacks/offboarding";
 import { PLATFORM_PROJECT, TENANT_PROJECT } from "../../../lib/tenant-stacks/names";
-import type { ResidencyRegion } from "../../../lib/tenant";
+import type { ResidencyRegion } from "../../../lib/tenant/model";
 import { runScript, type ScriptRun } from "../../support/run-script";
 
 export const toolchainLookup = findPulumiToolchain();
