@@ -92,10 +92,12 @@ export const NODE_PATHS = {
 /**
  * The bootstrap. Same text on both roles; ROLE in the env file decides the first-boot path only
  * (init + roles + stanza on the primary, pg_basebackup on the replica). Later runs just converge
- * the configuration and services.
+ * the configuration and services. The header names this renderer by the path it had when the
+ * first nodes were built (lib/cloud-init/postgres-node.ts): the text is part of every node's user
+ * data, and a re-layout of the repo is no reason to change what is deployed.
  */
 export const BOOTSTRAP_SCRIPT = `#!/bin/bash
-# AlphaPulse PostgreSQL node bootstrap (rendered by lib/platform/cloud-init.ts). Idempotent.
+# AlphaPulse PostgreSQL node bootstrap (rendered by lib/cloud-init/postgres-node.ts). Idempotent.
 set -euo pipefail
 source ${NODE_PATHS.env}
 PGBIN="/usr/lib/postgresql/$PG_MAJOR/bin"
