@@ -8,7 +8,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { awsPlatform } from "./components/aws";
 import { localPlatform } from "./components/local/local-platform";
-import { parseLocalStackConfig, parseStackKind, projectConfigValues, StackConfigError } from "./lib/stack-config/local";
+import { parseLocalStackConfig } from "./lib/stack-config/local";
+import { parseStackKind, projectConfigValues, StackConfigError } from "./lib/stack-config/common";
 
 function program() {
   try {

@@ -5,7 +5,8 @@
  */
 import { parseArgs } from "node:util";
 import { exitWithError, table, UsageError, usageErrorFromParseArgs } from "../cli/output";
-import { readLocalStackConfig, StackConfigError, stacksWithoutFile } from "../lib/stack-config/local";
+import { readLocalStackConfig } from "../lib/stack-config/local";
+import { StackConfigError, stacksWithoutFile } from "../lib/stack-config/common";
 import {
   regionServicesStatus,
   startRegionPgbouncer,

@@ -22,7 +22,8 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { exitWithError, table, UsageError, usageErrorFromParseArgs } from "../cli/output";
 import { auditRegions, type RegionAudit } from "../lib/local/region-audit";
-import { readLocalStackConfig, StackConfigError, stacksWithoutFile, type LocalStackConfig } from "../lib/stack-config/local";
+import { readLocalStackConfig, type LocalStackConfig } from "../lib/stack-config/local";
+import { StackConfigError, stacksWithoutFile } from "../lib/stack-config/common";
 import {
   regionServicesStatus,
   startRegionPgbouncer,

@@ -26,6 +26,36 @@ export interface PoolLike extends Queryable {
   connect(): Promise<PooledClient>;
 }
 
+/** How to reach a server: a URL, or node-postgres' client options (host, port, user, database, …). */
+export type ConnectionTarget = string | pg.ClientConfig;
+
+/**
+ * Opens one dedicated connection (a session: session-level locks and settings stay with it).
+ * Errors on an idle connection (server or PgBouncer restart) are swallowed here so they cannot
+ * crash the process; the next query on it fails instead.
+ */
+export async function connect(target: ConnectionTarget, options: pg.ClientConfig = {}): Promise<pg.Client> {
+  const config = typeof target === "string" ? { connectionString: target } : target;
+  const client = new pg.Client({ ...config, ...options });
+  client.on("error", () => {});
+  await client.connect();
+  return client;
+}
+
+/** Runs `fn` on one dedicated connection and always closes it: the one way to "connect, run, close". */
+export async function withConnection<T>(
+  target: ConnectionTarget,
+  fn: (client: pg.Client) => Promise<T>,
+  options: pg.ClientConfig = {},
+): Promise<T> {
+  const client = await connect(target, options);
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 /** Opens a node-postgres pool; `max` defaults to node-postgres' default. */
 export function createPool(connectionString: string, options: pg.PoolConfig = {}): pg.Pool {
   const pool = new pg.Pool({ connectionString, ...options });

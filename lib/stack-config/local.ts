@@ -7,33 +7,13 @@
  *
  * No Pulumi import: pure, tested without the engine.
  */
-import { existsSync, readFileSync } from "node:fs";
-import path from "node:path";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import type { TenantTable } from "../schema/catalogue";
 import { IDENTIFIER_PATTERN } from "../db/sql";
-import { ResidencyRegion, TenantDisplayName, TenantSlug, Tier } from "../tenant/model";
-
-/** The config namespace of this project (Pulumi.yaml `name`). */
-export const CONFIG_NAMESPACE = "alphapulse-platform";
-
-/** Stack kinds: `local` (this file) or `aws` (components/aws, issue 7). */
-export const STACK_KINDS = ["local", "aws"] as const;
-export const StackKind = z.enum(STACK_KINDS);
-export type StackKind = z.infer<typeof StackKind>;
+import { ResidencyRegion } from "../tenant/model";
+import { configKeyPath, readStackFileValues, SampleTenant, StackConfigError } from "./common";
 
 const Port = z.number().int().min(1024).max(65535);
-
-export const SampleTenant = z
-  .object({
-    slug: TenantSlug,
-    tier: Tier,
-    region: ResidencyRegion,
-    displayName: TenantDisplayName.optional(),
-  })
-  .strict();
-export type SampleTenant = z.infer<typeof SampleTenant>;
 
 /** A column added to a catalogue table by config: the end-to-end tests use it to prove that a catalogue change reaches the database. */
 export const CatalogueColumnExtension = z
@@ -79,25 +59,6 @@ export const LocalStackConfig = z
   });
 export type LocalStackConfig = z.infer<typeof LocalStackConfig>;
 
-/** A config value that names the key path it came from, like `alphapulse-platform:tenants[1].region`. */
-export class StackConfigError extends Error {
-  constructor(
-    /** What is wrong with the value, without the key. */
-    readonly reason: string,
-    readonly key: string,
-  ) {
-    super(`${key}: ${reason}`);
-    this.name = "StackConfigError";
-  }
-}
-
-/** `["tenants", 1, "region"]` → `alphapulse-platform:tenants[1].region`. */
-export function configKeyPath(segments: readonly PropertyKey[]): string {
-  const [head, ...rest] = segments;
-  const tail = rest.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
-  return `${CONFIG_NAMESPACE}:${head === undefined ? "" : String(head)}${tail}`;
-}
-
 /**
  * Parses the project-namespace entries of a stack's config (keys without the namespace, values
  * already decoded). Throws a StackConfigError naming the first offending key path.
@@ -110,56 +71,9 @@ export function parseLocalStackConfig(values: Record<string, unknown>): LocalSta
   throw new StackConfigError(issue.message, configKeyPath(key));
 }
 
-/** The stack's kind, from the same values; "local" or "aws". */
-export function parseStackKind(values: Record<string, unknown>): StackKind {
-  const result = StackKind.safeParse(values.kind);
-  if (!result.success) throw new StackConfigError(`must be one of ${STACK_KINDS.join(", ")}`, configKeyPath(["kind"]));
-  return result.data;
-}
-
-/**
- * Pulumi hands config values to a program as strings (structured values JSON-encoded); this
- * decodes them back. A plain string that is not JSON (`local`, `eu`) stays a string.
- */
-export function decodeConfigValue(raw: string): unknown {
-  try {
-    return JSON.parse(raw);
-  } catch {
-    return raw;
-  }
-}
-
-/** The project-namespace entries of `pulumi.runtime.allConfig()`-shaped input (`"ns:key" → string`). */
-export function projectConfigValues(all: Record<string, string>): Record<string, unknown> {
-  const prefix = `${CONFIG_NAMESPACE}:`;
-  return Object.fromEntries(
-    Object.entries(all)
-      .filter(([key]) => key.startsWith(prefix))
-      .map(([key, value]) => [key.slice(prefix.length), decodeConfigValue(value)]),
-  );
-}
-
-/** The stack file of `stack` under stacks/. */
-export function stackFilePath(repoRoot: string, stack: string): string {
-  return path.join(repoRoot, "stacks", `Pulumi.${stack}.yaml`);
-}
-
-/** The names among `stacks` that have no stack file (a typo in `--stack`). */
-export function stacksWithoutFile(repoRoot: string, stacks: readonly string[]): string[] {
-  return stacks.filter((stack) => !existsSync(stackFilePath(repoRoot, stack)));
-}
-
 /** Reads a local stack's config straight from its YAML file (for the scripts that run before Pulumi). */
 export function readLocalStackConfig(repoRoot: string, stack: string): LocalStackConfig {
-  const file = stackFilePath(repoRoot, stack);
-  const doc = (parseYaml(readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
-  const prefix = `${CONFIG_NAMESPACE}:`;
-  const values = Object.fromEntries(
-    Object.entries(doc.config ?? {})
-      .filter(([key]) => key.startsWith(prefix))
-      .map(([key, value]) => [key.slice(prefix.length), value]),
-  );
-  return parseLocalStackConfig(values);
+  return parseLocalStackConfig(readStackFileValues(repoRoot, stack));
 }
 
 /** The catalogue with the stack's test-only column extensions appended (nullable, so existing rows stay valid). */

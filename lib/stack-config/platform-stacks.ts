@@ -11,7 +11,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
-import { CONFIG_NAMESPACE } from "./local";
+import { CONFIG_NAMESPACE } from "./common";
 import { RESIDENCY_REGIONS, type ResidencyRegion } from "../tenant/model";
 
 export interface PlatformStack {

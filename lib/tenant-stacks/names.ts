@@ -7,7 +7,7 @@
  *   platform any name                     the regional platform stack (project alphapulse-platform);
  *                                         lib/stack-config/platform-stacks.ts finds a region's default by config
  */
-import { CONFIG_NAMESPACE } from "../stack-config/local";
+import { CONFIG_NAMESPACE } from "../stack-config/common";
 import { SLUG_PATTERN } from "../tenant/model";
 
 /** The tenant program's project name (and config namespace). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { instanceMemoryMiB, parseAwsStackConfig } from "../../lib/stack-config/aws";
-import { StackConfigError } from "../../lib/stack-config/local";
+import { StackConfigError } from "../../lib/stack-config/common";
 import { awsStacks, readStackFiles } from "../../scripts/synth";
 
 const NS = "alphapulse-platform";

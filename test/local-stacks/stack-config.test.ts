@@ -1,15 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { TENANT_TABLES } from "../../lib/schema/catalogue";
-import {
-  configKeyPath,
-  decodeConfigValue,
-  extendCatalogue,
-  parseLocalStackConfig,
-  parseStackKind,
-  projectConfigValues,
-  readLocalStackConfig,
-  StackConfigError,
-} from "../../lib/stack-config/local";
+import { extendCatalogue, parseLocalStackConfig, readLocalStackConfig } from "../../lib/stack-config/local";
+import { configKeyPath, decodeConfigValue, parseStackKind, projectConfigValues, StackConfigError } from "../../lib/stack-config/common";
 import { REPO_ROOT } from "../../lib/pulumi/env";
 
 const valid = {

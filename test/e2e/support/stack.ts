@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import os from "node:os";
 import path from "node:path";
 import { stringify } from "yaml";
-import { CONFIG_NAMESPACE } from "../../../lib/stack-config/local";
+import { CONFIG_NAMESPACE } from "../../../lib/stack-config/common";
 import { findPulumiToolchain, pulumiEnvironment, REPO_ROOT, type PulumiToolchain } from "../../../lib/pulumi/env";
 
 /** The toolchain, or why there is none (the tests skip with that reason). Never builds: setup.sh does. */
