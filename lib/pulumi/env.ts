@@ -30,7 +30,7 @@ export const PULUMI_VERSION = "3.248.0";
 export const LOCAL_DEV_PASSPHRASE = "alphapulse-local-dev-only";
 
 /** The repository root (the directory holding Pulumi.yaml). */
-export const REPO_ROOT = path.resolve(__dirname, "..");
+export const REPO_ROOT = path.resolve(__dirname, "..", "..");
 
 /** Where the offline backend and Pulumi's home live for a checkout: `<repo>/.pulumi-local` (gitignored). */
 export function localPulumiDir(repoRoot: string = REPO_ROOT): string {
