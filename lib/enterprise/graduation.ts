@@ -69,7 +69,7 @@ export const FAILPOINTS = [
 ] as const;
 export type Failpoint = (typeof FAILPOINTS)[number];
 
-/** The tenant's write gate; enter_tenant() (migration 0003) takes the same key in shared mode. */
+/** The tenant's write gate; enter_tenant() (lib/schema/current.sql) takes the same key in shared mode. */
 export const tenantGateKey = (tenantId: string) => `tenancy:tenant:${tenantId}`;
 const moveLockKey = (tenantId: string) => `tenancy:move:${tenantId}`;
 
