@@ -49,6 +49,8 @@ describe("frozen migrations", () => {
     const list = source.slice(source.indexOf("export const MIGRATIONS"));
     expect(list).not.toContain("${");
     expect(list).not.toMatch(/\bimport\b/);
+    // Every migration is written with the tag (which refuses substitutions at compile time).
+    expect(list.match(/\bsql: frozen`/g)?.length).toBe(MIGRATIONS.length);
     // Negative control: what a substitution would do at run time (tsc already refuses it).
     const call = frozen as unknown as (s: TemplateStringsArray, ...v: unknown[]) => string;
     expect(() => call(Object.assign(["a ", ""], { raw: ["a ", ""] }), "x")).toThrow(/frozen text/);
