@@ -15,7 +15,7 @@
  */
 import pg from "pg";
 import type { ParseArgsConfig } from "node:util";
-import type { CommandContext } from "./tenancy";
+import type { CommandContext } from "./command";
 import { hasBeenMigrated } from "../lib/schema/migrate";
 import { UsageError } from "./output";
 

@@ -9,7 +9,7 @@ import { openRedis } from "../../lib/redis/client";
 import { TenantId } from "../../lib/tenant/model";
 import type { Tenant } from "../../lib/tenant/model";
 import { CONNECTION_OPTIONS, serviceUrl, withConnection } from "../connection";
-import type { CommandContext } from "../tenancy";
+import type { CommandContext } from "../command";
 import { findOrUsage, tenantRef } from "./tenant-show";
 
 export const REDIS_OPTIONS = {

@@ -7,7 +7,7 @@ import { cacheLimitsForTier } from "../../lib/redis/quota";
 import { grantTenantCache } from "../../lib/redis/tenant-users";
 import { optionalFlag, parseInteger } from "../args";
 import { table, UsageError } from "../output";
-import type { Command } from "../tenancy";
+import type { Command } from "../command";
 import { formatBytes, lookupTenant, REDIS_OPTIONS, redisUrl, withRedis } from "./cache-common";
 
 export const cacheGrantCommand: Command = {

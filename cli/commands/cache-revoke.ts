@@ -5,7 +5,7 @@
  */
 import { revokeTenantCache } from "../../lib/redis/tenant-users";
 import { positionals } from "../args";
-import type { Command } from "../tenancy";
+import type { Command } from "../command";
 import { isTenantId, lookupTenant, REDIS_OPTIONS, redisUrl, withRedis } from "./cache-common";
 
 export const cacheRevokeCommand: Command = {

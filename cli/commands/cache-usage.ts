@@ -12,7 +12,7 @@ import { enforceTenantQuota, isTenantFrozen } from "../../lib/redis/tenant-users
 import { listTenants } from "../../lib/tenant/registry";
 import { withConnection } from "../connection";
 import { table, UsageError } from "../output";
-import type { Command, CommandContext } from "../tenancy";
+import type { Command, CommandContext } from "../command";
 import { formatBytes, isTenantId, lookupTenant, REDIS_OPTIONS, redisUrl, withRedis } from "./cache-common";
 
 interface UsageRow extends CacheUsage {

@@ -4,7 +4,7 @@ import { ResidencyRegion, TenantDisplayName, TenantSlug, Tier } from "../../lib/
 import { optionalFlag, parseField, positionals, requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { UsageError } from "../output";
-import type { Command } from "../tenancy";
+import type { Command } from "../command";
 import { renderTenant } from "./tenant-show";
 
 export const tenantCreateCommand: Command = {

@@ -11,7 +11,7 @@ import { countTenantRows, deleteTenant } from "../../lib/tenant/registry";
 import { withConnection } from "../connection";
 import { table } from "../output";
 import { REDIS_OPTIONS, redisGiven, withRedis } from "./cache-common";
-import type { Command } from "../tenancy";
+import type { Command } from "../command";
 import { findOrUsage, tenantRef } from "./tenant-show";
 
 export const tenantDeleteCommand: Command = {

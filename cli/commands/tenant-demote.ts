@@ -1,6 +1,6 @@
 /** `tenancy tenant demote <slug>`: moves a dedicated tenant back to the shared tables (lib/enterprise/graduation.ts). */
 import { demoteTenant } from "../../lib/enterprise/graduation";
-import type { Command } from "../tenancy";
+import type { Command } from "../command";
 import { MOVE_OPTIONS, moveOptions, runMove } from "./tenant-graduate";
 import { tenantRef } from "./tenant-show";
 

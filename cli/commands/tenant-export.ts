@@ -9,7 +9,7 @@ import { exportTenant } from "../../lib/enterprise/export";
 import { requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table, UsageError } from "../output";
-import type { Command } from "../tenancy";
+import type { Command } from "../command";
 import { findOrUsage, tenantRef } from "./tenant-show";
 
 export const tenantExportCommand: Command = {

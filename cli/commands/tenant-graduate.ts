@@ -19,7 +19,7 @@ import {
 import { optionalFlag, parseInteger } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { printCommandError, table, UsageError } from "../output";
-import type { Command, CommandContext } from "../tenancy";
+import type { Command, CommandContext } from "../command";
 import { findOrUsage, tenantRef } from "./tenant-show";
 
 export const MOVE_OPTIONS = {

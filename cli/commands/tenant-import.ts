@@ -11,7 +11,7 @@ import { ResidencyMismatchError, TenantExistsError } from "../../lib/tenant/regi
 import { optionalFlag, parseField, positionals, requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { printCommandError, table, UsageError } from "../output";
-import type { Command } from "../tenancy";
+import type { Command } from "../command";
 
 export const tenantImportCommand: Command = {
   words: ["tenant", "import"],

@@ -8,7 +8,7 @@ import { dropTenantLoginRole, ensureTenantLoginRole } from "../../lib/enterprise
 import { optionalFlag, parseInteger } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { UsageError } from "../output";
-import type { Command } from "../tenancy";
+import type { Command } from "../command";
 import { findOrUsage, tenantRef } from "./tenant-show";
 
 export const tenantLoginRoleCommand: Command = {

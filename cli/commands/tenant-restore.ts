@@ -10,7 +10,7 @@ import { parseRecoveryTarget, PitrError, restoreTenantsAsOf } from "../../lib/en
 import { optionalFlag, requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table, UsageError } from "../output";
-import type { Command } from "../tenancy";
+import type { Command } from "../command";
 import { tenantRef } from "./tenant-show";
 
 const STANZA = /^[A-Za-z0-9_.-]+$/;

@@ -4,7 +4,7 @@ import type { Tenant } from "../../lib/tenant/model";
 import { positionals } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table, UsageError } from "../output";
-import type { Command, CommandContext } from "../tenancy";
+import type { Command, CommandContext } from "../command";
 import type { Queryable } from "../../lib/db/client";
 import { TenantId, TenantSlug } from "../../lib/tenant/model";
 

@@ -10,7 +10,7 @@ import { setTenantStatus, type TenantStatusChange } from "../../lib/tenant/regis
 import type { TenantStatus } from "../../lib/tenant/model";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { REDIS_OPTIONS, redisGiven, withRedis } from "./cache-common";
-import type { Command } from "../tenancy";
+import type { Command } from "../command";
 import { findOrUsage, renderTenant, tenantRef } from "./tenant-show";
 
 function statusCommand(verb: "suspend" | "resume", status: TenantStatus, summary: string): Command {
