@@ -8,7 +8,8 @@ import { grantTenantCache } from "../../lib/redis/tenant-users";
 import { optionalFlag, parseInteger } from "../args";
 import { table, UsageError } from "../output";
 import type { Command } from "../command";
-import { formatBytes, lookupTenant, REDIS_OPTIONS, redisUrl, withRedis } from "./cache-common";
+import { formatBytes, lookupTenant } from "./common";
+import { REDIS_OPTIONS, redisUrl, withRedis } from "../connection";
 
 export const cacheGrantCommand: Command = {
   words: ["cache", "grant"],

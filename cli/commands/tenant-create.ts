@@ -5,7 +5,7 @@ import { optionalFlag, parseField, positionals, requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { UsageError } from "../output";
 import type { Command } from "../command";
-import { renderTenant } from "./tenant-show";
+import { renderTenant } from "./common";
 
 export const tenantCreateCommand: Command = {
   words: ["tenant", "create"],

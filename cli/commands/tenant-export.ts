@@ -10,7 +10,7 @@ import { requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table, UsageError } from "../output";
 import type { Command } from "../command";
-import { findOrUsage, tenantRef } from "./tenant-show";
+import { findOrUsage, tenantRef } from "./common";
 
 export const tenantExportCommand: Command = {
   words: ["tenant", "export"],

@@ -9,7 +9,7 @@ import { optionalFlag, parseInteger } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { UsageError } from "../output";
 import type { Command } from "../command";
-import { findOrUsage, tenantRef } from "./tenant-show";
+import { findOrUsage, tenantRef } from "./common";
 
 export const tenantLoginRoleCommand: Command = {
   words: ["tenant", "login-role"],

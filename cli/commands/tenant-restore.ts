@@ -11,7 +11,7 @@ import { optionalFlag, requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table, UsageError } from "../output";
 import type { Command } from "../command";
-import { tenantRef } from "./tenant-show";
+import { tenantRef } from "./common";
 
 const STANZA = /^[A-Za-z0-9_.-]+$/;
 
