@@ -7,8 +7,9 @@ import { cacheLimitsForTier } from "../../lib/redis/quota";
 import { grantTenantCache } from "../../lib/redis/tenant-users";
 import { optionalFlag, parseInteger } from "../args";
 import { table, UsageError } from "../output";
-import type { Command } from "../tenancy";
-import { formatBytes, lookupTenant, REDIS_OPTIONS, redisUrl, withRedis } from "./cache-common";
+import type { Command } from "../command";
+import { formatBytes, lookupTenant } from "./common";
+import { REDIS_OPTIONS, redisUrl, withRedis } from "../connection";
 
 export const cacheGrantCommand: Command = {
   words: ["cache", "grant"],

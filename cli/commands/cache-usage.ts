@@ -10,10 +10,10 @@ import { tenantIdFromUserName } from "../../lib/redis/keys";
 import { auditTenantCache, readTenantUsage, type AuditResult, type CacheUsage } from "../../lib/redis/quota";
 import { enforceTenantQuota, isTenantFrozen } from "../../lib/redis/tenant-users";
 import { listTenants } from "../../lib/tenant/registry";
-import { withConnection } from "../connection";
+import { withConnection, REDIS_OPTIONS, redisUrl, withRedis } from "../connection";
 import { table, UsageError } from "../output";
-import type { Command, CommandContext } from "../tenancy";
-import { formatBytes, isTenantId, lookupTenant, REDIS_OPTIONS, redisUrl, withRedis } from "./cache-common";
+import type { Command, CommandContext } from "../command";
+import { formatBytes, isTenantId, lookupTenant } from "./common";
 
 interface UsageRow extends CacheUsage {
   slug?: string;
