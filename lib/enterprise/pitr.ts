@@ -24,7 +24,8 @@ import { startPostgres, type PostgresServer } from "../local/postgres-server";
 import { ensureServiceDirectory, freePort, runServerProgram, serviceDirectory } from "../local/processes";
 import { pgbackrestGlobalOptions, pgbackrestStanzaOptions, renderPgbackrestConf } from "../platform/pgbackrest-config";
 import { composeSettings, settingLiteral, walArchivingSettings, type PgSettings } from "../platform/postgres-config";
-import { exportTenant, type ExportReport, importTenant, type ImportReport } from "./export";
+import { exportTenant, type ExportReport } from "./export";
+import { importTenant, type ImportReport } from "./import";
 import { findTenant } from "../tenant/registry";
 
 export class PitrError extends Error {
