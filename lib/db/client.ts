@@ -89,16 +89,3 @@ export async function withTransaction<T>(client: Queryable, fn: (client: Queryab
     throw err;
   }
 }
-
-/**
- * Holds a session-level advisory lock for the duration of `fn`. `key` names the lock
- * (hashed to a bigint by PostgreSQL), so callers say what they serialise: "tenancy:migrate".
- */
-export async function withAdvisoryLock<T>(client: Queryable, key: string, fn: () => Promise<T>): Promise<T> {
-  await client.query("SELECT pg_advisory_lock(hashtextextended($1, 0))", [key]);
-  try {
-    return await fn();
-  } finally {
-    await client.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [key]);
-  }
-}

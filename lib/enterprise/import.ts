@@ -5,7 +5,8 @@
  */
 import { allColumns, TENANT_TABLES, tablesInDeleteOrder, type TenantTable } from "../schema/catalogue";
 import { withTransaction, type Queryable } from "../db/client";
-import { tenantGateKey, openMove } from "./graduation";
+import { lockForTransaction, tenantGateKey } from "../db/locks";
+import { openMove } from "./graduation";
 import { ROLES } from "../schema/roles";
 import { canonicalType, REGISTRY_SCHEMA } from "../schema/planner";
 import { ident, qualified } from "../db/sql";
@@ -150,7 +151,7 @@ export async function importTenant(client: Queryable, file: string, options: Imp
     return await withTransaction(client, async (tx) => {
       await tx.query(`SET TRANSACTION ISOLATION LEVEL READ COMMITTED`);
       // Hold the target's writes: nothing of theirs may interleave with a replace.
-      await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [tenantGateKey(target.id)]);
+      await lockForTransaction(tx, tenantGateKey(target.id));
       const move = await openMove(tx, target.id);
       if (move) throw new ImportConflictError(`${target.slug} has an unfinished ${move.direction} (step ${move.step}): finish it first`);
       // A plain read (requireTenant would open a transaction of its own inside this one).

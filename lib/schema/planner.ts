@@ -24,12 +24,6 @@ export const REGISTRY_SCHEMA = "tenancy";
 export const DEDICATED_SCHEMA_PATTERN = /^tenant_[0-9a-f]{32}$/;
 
 /**
- * The advisory lock every schema change holds, so two never interleave: `migrate` for its whole run
- * (session-level, lib/schema/migrate.ts) and dedicated schema provisioning for its transaction (lib/enterprise/dedicated.ts).
- */
-export const MIGRATE_LOCK = "tenancy:migrate";
-
-/**
  * The tenant of the current transaction, as an expression: the setting `app.current_tenant_id`
  * (set transaction-locally by `tenancy.enter_tenant()`) when it is a canonical uuid, else NULL —
  * and NULL matches no row, so a missing, empty or garbage setting fails closed instead of raising.
