@@ -16,6 +16,7 @@ import path from "node:path";
 import { rmSync } from "node:fs";
 import pg from "pg";
 import { TENANT_TABLES, type TenantTable } from "../lib/schema/catalogue";
+import { unsafeSql } from "../lib/db/sql";
 import { provisionDedicatedSchema } from "../lib/enterprise/dedicated";
 import { startPostgres, THROWAWAY_SETTINGS } from "../lib/local/postgres-server";
 import { serviceDirectory } from "../lib/local/processes";
@@ -30,7 +31,7 @@ const log = (m: string) => process.stderr.write(m + "\n");
 
 /** The catalogue plus one nullable column on trades: what a release adding a column looks like. */
 const EXTENDED: TenantTable[] = TENANT_TABLES.map((t) =>
-  t.name === "trades" ? { ...t, columns: [...t.columns, { name: "bench_note", type: "text", nullable: true }] } : t,
+  t.name === "trades" ? { ...t, columns: [...t.columns, { name: "bench_note", type: unsafeSql("text"), nullable: true }] } : t,
 );
 
 async function main({ counts, reps, json }: { counts: number[]; reps: number; json: boolean }) {

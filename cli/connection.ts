@@ -19,6 +19,7 @@ import pg from "pg";
 import type { ParseArgsConfig } from "node:util";
 import type { CommandContext } from "./command";
 import { openRedis } from "../lib/redis/client";
+import { connect } from "../lib/db/client";
 import { hasBeenMigrated } from "../lib/schema/migrate";
 import { UsageError } from "./output";
 
@@ -96,15 +97,13 @@ export async function withConnection<T>(
   options: { requiresMigrated?: boolean } = {},
 ): Promise<T> {
   const url = databaseUrl(ctx.flags);
-  const client = new pg.Client({ connectionString: url, application_name: "tenancy-cli" });
-  // A server restart while idle must become a failed command, not an unhandled 'error' event.
-  client.on("error", () => {});
-  client.on("notice", (notice) => ctx.out.progress(`notice: ${notice.message}`));
+  let client: pg.Client;
   try {
-    await client.connect();
+    client = await connect(url, { application_name: "tenancy-cli" });
   } catch (err) {
     throw new Error(`could not connect to ${describeDatabaseUrl(url)}: ${(err as Error).message}`);
   }
+  client.on("notice", (notice) => ctx.out.progress(`notice: ${notice.message}`));
   try {
     return await fn(client);
   } catch (err) {

@@ -11,8 +11,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { parseArgs } from "node:util";
-import { exitWithError, usageErrorFromParseArgs } from "../cli/output";
+import { entryPoint, runMain } from "../cli/runner";
 import { withConnection } from "../lib/db/client";
 import { startPostgres, THROWAWAY_SETTINGS } from "../lib/local/postgres-server";
 import { REPO_ROOT } from "../lib/pulumi/env";
@@ -35,52 +34,39 @@ export async function freshSchema(): Promise<string> {
   }
 }
 
-async function main(): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        check: { type: "boolean", default: false },
-        out: { type: "string" },
-        json: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    throw usageErrorFromParseArgs(err, USAGE);
-  }
-  if (values.help) {
-    process.stdout.write(USAGE + "\n");
-    return 0;
-  }
-  const file = values.out === undefined ? path.join(REPO_ROOT, CURRENT_SCHEMA_FILE) : values.out;
-  const text = await freshSchema();
-  if (file === "-") {
-    process.stdout.write(text);
-    return 0;
-  }
-  const relative = path.relative(REPO_ROOT, path.resolve(file));
-  const display = relative.startsWith("..") ? path.resolve(file) : relative;
-  let before: string | undefined;
-  try {
-    before = readFileSync(file, "utf8");
-  } catch {
-    before = undefined;
-  }
-  const upToDate = before === text;
-  if (!values.check && !upToDate) writeFileSync(file, text);
-  const result = { file: display, upToDate, written: !values.check && !upToDate, lines: text.split("\n").length - 1 };
-  if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
-  else if (values.check)
-    process.stdout.write(upToDate ? `${display} is up to date\n` : `${display} differs from a fresh migrate: run npm run schema:current\n`);
-  else process.stdout.write(upToDate ? `${display} is up to date\n` : `${display} written (${result.lines} lines)\n`);
-  return values.check && !upToDate ? 1 : 0;
-}
+const main = entryPoint({
+  program: "schema-current",
+  usage: USAGE,
+  options: {
+    check: { type: "boolean", default: false },
+    out: { type: "string" },
+  },
+  async run({ values }) {
+    const file = values.out === undefined ? path.join(REPO_ROOT, CURRENT_SCHEMA_FILE) : values.out;
+    const text = await freshSchema();
+    if (file === "-") {
+      process.stdout.write(text);
+      return 0;
+    }
+    const relative = path.relative(REPO_ROOT, path.resolve(file));
+    const display = relative.startsWith("..") ? path.resolve(file) : relative;
+    let before: string | undefined;
+    try {
+      before = readFileSync(file, "utf8");
+    } catch {
+      before = undefined;
+    }
+    const upToDate = before === text;
+    if (!values.check && !upToDate) writeFileSync(file, text);
+    const result = { file: display, upToDate, written: !values.check && !upToDate, lines: text.split("\n").length - 1 };
+    if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
+    else if (values.check)
+      process.stdout.write(
+        upToDate ? `${display} is up to date\n` : `${display} differs from a fresh migrate: run npm run schema:current\n`,
+      );
+    else process.stdout.write(upToDate ? `${display} is up to date\n` : `${display} written (${result.lines} lines)\n`);
+    return values.check && !upToDate ? 1 : 0;
+  },
+});
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => exitWithError("schema-current", err),
-  );
-}
+if (require.main === module) runMain(main);

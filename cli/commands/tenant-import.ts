@@ -5,7 +5,8 @@
  * `--as` — and are verified against the file before the transaction commits.
  */
 import { existsSync } from "node:fs";
-import { CorruptExportError, ImportConflictError, importTenant } from "../../lib/enterprise/export";
+import { CorruptExportError } from "../../lib/enterprise/export-file";
+import { ImportConflictError, importTenant } from "../../lib/enterprise/import";
 import { TenantSlug } from "../../lib/tenant/model";
 import { ResidencyMismatchError, TenantExistsError } from "../../lib/tenant/registry";
 import { optionalFlag, parseField, positionals, requiredFlag } from "../args";

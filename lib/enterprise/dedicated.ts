@@ -10,9 +10,10 @@
  */
 import { TENANT_TABLES, type TenantTable } from "../schema/catalogue";
 import { withTransaction, type Queryable } from "../db/client";
+import { lockForTransaction, MIGRATE_LOCK } from "../db/locks";
 import { ROLES } from "../schema/roles";
 import { checkCapacity, MEMORY_SETTING, schemaCapacity, type CapacityInputs, type SchemaCapacity } from "./schema-capacity";
-import { DEDICATED_SCHEMA_PATTERN, MIGRATE_LOCK, planSchema, readSchemaStates, REGISTRY_SCHEMA } from "../schema/planner";
+import { DEDICATED_SCHEMA_PATTERN, planSchema, readSchemaStates, REGISTRY_SCHEMA } from "../schema/planner";
 import { ident, literal, qualified } from "../db/sql";
 import { dedicatedSchemaName, TenantId, type Tenant } from "../tenant/model";
 import { TIER_LIMITS } from "../tenant/tiers";
@@ -108,7 +109,7 @@ export async function provisionDedicatedSchema(
   const tables = options.tables ?? TENANT_TABLES;
   const schema = dedicatedSchemaName(tenant.id);
   return withTransaction(client, async (tx) => {
-    await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [MIGRATE_LOCK]);
+    await lockForTransaction(tx, MIGRATE_LOCK);
     const state = (await readSchemaStates(tx, [schema], tables)).get(schema)!;
     if (!state.exists) {
       const inputs = await readCapacityInputs(tx, options.capacity);

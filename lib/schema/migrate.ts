@@ -11,7 +11,8 @@
  */
 import { createHash } from "node:crypto";
 import { catalogueFingerprint, TENANT_TABLES, type TenantTable } from "./catalogue";
-import { withAdvisoryLock, withTransaction, type Queryable } from "../db/client";
+import { withTransaction, type Queryable } from "../db/client";
+import { MIGRATE_LOCK, withSessionLock } from "../db/locks";
 import { planLoginRoleTables, readLoginRoleTables } from "../enterprise/dedicated";
 import { MIGRATIONS, type Migration } from "./migrations";
 import {
@@ -24,7 +25,7 @@ import {
   TENANT_GATE_LOCK_FUNCTION,
   type RoleKey,
 } from "./roles";
-import { MIGRATE_LOCK, planSchema, readSchemaStates, REGISTRY_SCHEMA, tenantSchemas } from "./planner";
+import { planSchema, readSchemaStates, REGISTRY_SCHEMA, tenantSchemas } from "./planner";
 import { ident } from "../db/sql";
 import type { ResidencyRegion } from "../tenant/model";
 
@@ -86,7 +87,7 @@ export function migrationChecksum(m: Migration): string {
 export async function migrate(client: Queryable, options: MigrateOptions = {}): Promise<MigrationReport> {
   const tables = options.tables ?? TENANT_TABLES;
   const progress = options.onProgress ?? (() => {});
-  return withAdvisoryLock(client, MIGRATE_LOCK, async () => {
+  return withSessionLock(client, MIGRATE_LOCK, async () => {
     const report: MigrationReport = {
       roles: [],
       database: [],

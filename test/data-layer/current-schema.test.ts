@@ -11,7 +11,7 @@ import { CURRENT_SCHEMA_FILE, readCurrentSchema } from "../../lib/schema/current
 import { migrate } from "../../lib/schema/migrate";
 import { SLUG_PATTERN, TENANT_ID_PATTERN } from "../../lib/tenant/model";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
-import { connect } from "./harness";
+import { connect } from "../../lib/db/client";
 
 const checkedIn = readFileSync(path.join(__dirname, "../..", CURRENT_SCHEMA_FILE), "utf8");
 

@@ -8,19 +8,12 @@
  */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { connect } from "../../lib/db/client";
 import { migrate } from "../../lib/schema/migrate";
 import { seedTenant } from "../../lib/tenant/seed";
 import { createTenant } from "../../lib/tenant/registry";
 import type { Tenant } from "../../lib/tenant/model";
 import { adminUrl, createTestDatabase, type TestDatabase } from "../support/postgres";
-
-/** A connected client with an error handler (a terminated backend must not crash the test process). */
-export async function connect(url: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url });
-  client.on("error", () => {});
-  await client.connect();
-  return client;
-}
 
 /** The SQLSTATE of whatever `fn` throws, or undefined when it does not throw. */
 export async function sqlstate(fn: () => Promise<unknown>): Promise<string | undefined> {

@@ -13,7 +13,7 @@ import { frozen, MIGRATIONS } from "../../lib/schema/migrations";
 import { REGISTRY_SCHEMA, SHARED_SCHEMA } from "../../lib/schema/planner";
 import { ROLES } from "../../lib/schema/roles";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
-import { connect } from "./harness";
+import { connect } from "../../lib/db/client";
 import type pg from "pg";
 
 /** version → sha256 of its SQL. Append one line per new migration; never change a line. */

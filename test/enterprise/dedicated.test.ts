@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditDatabase } from "../../lib/audit/isolation-audit";
 import { TENANT_TABLES, type TenantTable } from "../../lib/schema/catalogue";
+import { unsafeSql } from "../../lib/db/sql";
 import {
   capacityReport,
   DedicatedSchemaCapError,
@@ -179,7 +180,11 @@ describe("dedicated schemas", () => {
     const tenant = await seededTenant(env.admin, "hooli", 10);
     await graduateTenant(env.admin, tenant.slug);
     const { role } = await ensureTenantLoginRole(env.admin, await requireTenant(env.admin, tenant.id));
-    const watchlists: TenantTable = { name: "watchlists", description: "test only", columns: [{ name: "symbol", type: "text" }] };
+    const watchlists: TenantTable = {
+      name: "watchlists",
+      description: "test only",
+      columns: [{ name: "symbol", type: unsafeSql("text") }],
+    };
     const schema = dedicatedSchemaName(tenant.id);
 
     const report = await migrate(env.admin, { tables: [...TENANT_TABLES, watchlists], schemas: [schema] });

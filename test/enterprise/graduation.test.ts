@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type pg from "pg";
 import { TENANT_TABLES } from "../../lib/schema/catalogue";
-import { demoteTenant, FAILPOINTS, graduateTenant, openMove, tenantGateKey, type Failpoint } from "../../lib/enterprise/graduation";
+import { tenantGateKey } from "../../lib/db/locks";
+import { demoteTenant, FAILPOINTS, graduateTenant, openMove, type Failpoint } from "../../lib/enterprise/graduation";
 import { MIGRATIONS } from "../../lib/schema/migrations";
 import { SHARED_SCHEMA } from "../../lib/schema/planner";
 import { dedicatedSchemaName, type Tenant } from "../../lib/tenant/model";

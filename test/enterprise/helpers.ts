@@ -4,6 +4,7 @@
  * of where a tenant's rows are.
  */
 import pg from "pg";
+import { connect } from "../../lib/db/client";
 import { TENANT_TABLES } from "../../lib/schema/catalogue";
 import { migrate } from "../../lib/schema/migrate";
 import { ROLES } from "../../lib/schema/roles";
@@ -21,13 +22,6 @@ export interface EnterpriseDb {
   admin: pg.Client;
   connect(user?: string): Promise<pg.Client>;
   close(): Promise<void>;
-}
-
-export async function connect(url: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url });
-  client.on("error", () => {}); // terminated on purpose by crash tests
-  await client.connect();
-  return client;
 }
 
 /**

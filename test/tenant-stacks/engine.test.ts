@@ -22,7 +22,7 @@ import { describeWithToolchain } from "../support/toolchain";
 import { tenantProgram } from "../../components/tenant/program";
 import { connectRedis } from "../../lib/redis/client";
 import { seedTenant } from "../../lib/tenant/seed";
-import { verifyExportFile } from "../../lib/enterprise/export";
+import { verifyExportFile } from "../../lib/enterprise/export-file";
 import { countTenantRows } from "../../lib/tenant/registry";
 import { REPO_ROOT } from "../../lib/pulumi/env";
 import { AutomationDriver } from "../../lib/tenant-stacks/automation";
