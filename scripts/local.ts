@@ -13,6 +13,8 @@
  *   npm run local -- status    servers and stack outputs, changing nothing
  *   npm run local -- down      stop the servers (data and stacks kept)
  *   npm run local -- reset     pulumi destroy, remove the stacks, stop the servers, delete their data
+ *   npm run local -- env local-eu   the region's DATABASE_URL and REDIS_URL as shell exports:
+ *                                   eval "$(npm run -s local -- env local-eu)"; then plain `npx tenancy …`
  *   options: --stack <name> (repeatable; default local-eu and local-us), --refresh (always refresh first),
  *            --json, --verbose (pulumi's output), --help
  * Exit codes: 0 ok, 1 failure or audit findings, 2 bad arguments or stack config.
@@ -24,7 +26,9 @@ import { auditRegions, type RegionAudit } from "../lib/local/region-audit";
 import { readLocalStackConfig, type LocalStackConfig } from "../lib/stack-config/local";
 import { StackConfigError, stacksWithoutFile } from "../lib/stack-config/common";
 import {
+  regionEnvironment,
   regionServicesStatus,
+  shellExports,
   startRegionPgbouncer,
   startRegionServices,
   stopRegionServices,
@@ -33,7 +37,7 @@ import {
 import { findPulumiToolchain, pulumiEnvironment, REPO_ROOT, type PulumiToolchain } from "../lib/pulumi/env";
 
 const LOCAL_STACKS = ["local-eu", "local-us"];
-const COMMANDS = ["up", "status", "down", "reset"] as const;
+const COMMANDS = ["up", "status", "down", "reset", "env"] as const;
 type LocalCommand = (typeof COMMANDS)[number];
 
 interface StackSummary {
@@ -200,7 +204,7 @@ function render(command: LocalCommand, summaries: StackSummary[], audit: RegionA
   return lines.join("\n");
 }
 
-const USAGE = "usage: npm run local -- [up|status|down|reset] [--stack <name>]... [--refresh] [--verbose] [--json]";
+const USAGE = "usage: npm run local -- [up|status|down|reset] [--stack <name>]... [--refresh] [--verbose] [--json] | env <stack> [--json]";
 
 const main = entryPoint({
   program: "local",
@@ -227,8 +231,21 @@ const main = entryPoint({
   },
 });
 
+/** `env <stack>`: the exports that point tenancy at one local region; nothing is started or changed. */
+function printEnvironment(args: string[], stackFlags: string[] | undefined): number {
+  const stacks = [...args, ...(stackFlags ?? [])];
+  if (stacks.length !== 1) throw new UsageError("name exactly one local stack, e.g. env local-eu", "stack");
+  const [stack] = stacks;
+  if (stacksWithoutFile(REPO_ROOT, stacks).length) throw new UsageError(`no stack file stacks/Pulumi.${stack}.yaml`, "stack");
+  const config = readLocalStackConfig(REPO_ROOT, stack);
+  const env = regionEnvironment(REPO_ROOT, stack, config);
+  process.stdout.write((json ? JSON.stringify({ stack, env }, null, 2) : shellExports(env)) + "\n");
+  return 0;
+}
+
 async function local(positionals: string[], stackFlags: string[] | undefined): Promise<number> {
   const command = (positionals[0] ?? "up") as LocalCommand;
+  if (command === "env") return printEnvironment(positionals.slice(1), stackFlags);
   if (!COMMANDS.includes(command) || positionals.length > 1)
     throw new UsageError(`unknown command "${positionals.join(" ")}"; expected one of ${COMMANDS.join(", ")}`, "command");
   const stacks = stackFlags ?? LOCAL_STACKS;

@@ -114,6 +114,29 @@ function redisAdminPassword(dir: string): string {
   return password;
 }
 
+/**
+ * What a shell needs to point `tenancy` at a local region: the operator URLs of its PostgreSQL
+ * (superuser over loopback, trust) and Redis (the admin user; its password is read from the
+ * region's data directory, so REDIS_URL is absent until the region has been started once).
+ */
+export function regionEnvironment(repoRoot: string, stack: string, config: LocalStackConfig): Record<string, string> {
+  const env: Record<string, string> = {
+    DATABASE_URL: `postgres://postgres@127.0.0.1:${config.postgres.port}/${config.postgres.database}`,
+  };
+  const passwordFile = path.join(regionDataDir(repoRoot, stack, config), "redis", "admin-password");
+  if (existsSync(passwordFile)) {
+    env.REDIS_URL = redisUrl("127.0.0.1", config.redis.port, REDIS_ADMIN_USER, readFileSync(passwordFile, "utf8").trim());
+  }
+  return env;
+}
+
+/** `export NAME='value'` lines for a POSIX shell (values single-quoted). */
+export function shellExports(env: Record<string, string>): string {
+  return Object.entries(env)
+    .map(([name, value]) => `export ${name}='${value.replace(/'/g, `'\\''`)}'`)
+    .join("\n");
+}
+
 export interface StartOptions {
   onProgress?: (message: string) => void;
 }
