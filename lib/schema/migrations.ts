@@ -373,4 +373,58 @@ END $$;
 DROP FUNCTION "tenancy".lock_current_tenant_row();
 `,
   },
+  {
+    version: "0009",
+    name: "the tenant gate only through enter_tenant: take_tenant_gate() locks the transaction's own tenant's gate",
+    // Literal text, no interpolated constants: an applied migration's checksum must never move
+    // because a constant was edited elsewhere.
+    sql: frozen`
+-- Until now the tenant roles executed pg_advisory_xact_lock_shared(bigint) themselves, because
+-- enter_tenant() is SECURITY INVOKER and takes the gate with it: any tenant could hold any key —
+-- another tenant's gate (its graduation fails at the gate timeout) or the migrate lock's key
+-- (migrate and dedicated provisioning wait). Now the lock function is the owner's alone (migrate
+-- revokes it from the tenant roles after this migration), and the gate is taken by this function,
+-- which runs as the owner and can lock exactly one key: the gate of the tenant the transaction's
+-- setting names, in shared mode, until the transaction ends. It reads nothing and returns nothing.
+-- Reviewed in lib/audit/isolation-audit.ts (REVIEWED_SECURITY_DEFINER); search_path pinned.
+CREATE FUNCTION tenancy.take_tenant_gate() RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  tenant uuid := tenancy.setting_tenant_id();
+BEGIN
+  IF tenant IS NULL THEN
+    RAISE EXCEPTION 'take_tenant_gate: the transaction is bound to no tenant' USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  PERFORM pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended('tenancy:tenant:' || tenant::text, 0));
+END $$;
+REVOKE ALL ON FUNCTION tenancy.take_tenant_gate() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tenancy.take_tenant_gate() TO app_user, alphapulse_readonly;
+
+CREATE OR REPLACE FUNCTION tenancy.enter_tenant(tenant uuid) RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  t record;
+  target_schema text;
+BEGIN
+  IF tenant IS NULL THEN
+    RAISE EXCEPTION 'enter_tenant: tenant id is required' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  PERFORM set_config('app.current_tenant_id', tenant::text, true);
+  PERFORM tenancy.take_tenant_gate();
+  -- REPEATABLE READ / SERIALIZABLE read-write transactions took their snapshot before the gate:
+  -- the row lock fails with 40001 (retry) when a placement flip updated the row after it (0005).
+  IF current_setting('transaction_isolation') <> 'read committed' AND current_setting('transaction_read_only') = 'off' THEN
+    PERFORM 1 FROM tenancy.tenants tn WHERE tn.id = tenant FOR SHARE;
+  END IF;
+  SELECT tn.id, tn.placement, tn.status, tn.log_tag INTO t FROM tenancy.tenants tn WHERE tn.id = tenant;
+  IF t.id IS NULL OR t.status <> 'active' THEN
+    PERFORM set_config('app.current_tenant_id', '', true);
+    RAISE EXCEPTION 'tenant % is unknown or suspended', tenant USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  target_schema := CASE WHEN t.placement = 'dedicated' THEN 'tenant_' || replace(t.id::text, '-', '') ELSE 'shared' END;
+  PERFORM set_config('search_path', quote_ident(target_schema), true);
+  PERFORM set_config('application_name', 'tenant:' || t.log_tag, true);
+  RETURN target_schema;
+END $$;
+`,
+  },
 ];

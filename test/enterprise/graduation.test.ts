@@ -276,7 +276,9 @@ describe("graduation and demotion", () => {
     const old = MIGRATIONS.find((m) => m.version === "0004")!.sql;
     const oldFunction = old
       .slice(old.indexOf("CREATE OR REPLACE FUNCTION"), old.lastIndexOf("END $$;") + "END $$;".length)
-      .replace('"tenancy".enter_tenant(', '"tenancy".enter_tenant_0004(');
+      .replace('"tenancy".enter_tenant(', '"tenancy".enter_tenant_0004(')
+      // Since 0009 the tenant roles take the gate only through take_tenant_gate() (no lock function of their own).
+      .replace(/PERFORM pg_advisory_xact_lock_shared\([^;]*\);/, "PERFORM tenancy.take_tenant_gate();");
     await env.admin.query(
       `SET ROLE ${ROLES.owner}; ${oldFunction}; GRANT EXECUTE ON FUNCTION tenancy.enter_tenant_0004(uuid) TO ${ROLES.app}; RESET ROLE`,
     );
