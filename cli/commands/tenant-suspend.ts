@@ -13,7 +13,7 @@ import { REDIS_OPTIONS, redisGiven, withRedis } from "./cache-common";
 import type { Command } from "../tenancy";
 import { findOrUsage, renderTenant, tenantRef } from "./tenant-show";
 
-function statusCommand(verb: "suspend" | "resume", status: TenantStatus, summary: string): Command {
+function statusCommand(verb: "suspend" | "resume", status: Exclude<TenantStatus, "offboarded">, summary: string): Command {
   return {
     words: ["tenant", verb],
     summary,
@@ -50,4 +50,4 @@ export const tenantSuspendCommand = statusCommand(
   "suspended",
   "suspend a tenant: its rows stay; enter_tenant refuses it and its login role is locked",
 );
-export const tenantResumeCommand = statusCommand("resume", "active", "resume a suspended tenant");
+export const tenantResumeCommand = statusCommand("resume", "active", "resume a suspended tenant (or an offboarded one before its purge)");

@@ -7,7 +7,7 @@ import { SHARED_SCHEMA } from "../../lib/schema/planner";
 import { dedicatedSchemaName, type Tenant } from "../../lib/tenant/model";
 import { ensureTenantLoginRole, provisionDedicatedSchema, tenantLoginRoleExists } from "../../lib/enterprise/dedicated";
 import { syncTenantRows, verifyCopy } from "../../lib/enterprise/tenant-rows";
-import { deleteTenant, findTenant, requireTenant, withRole } from "../../lib/tenant/registry";
+import { eraseTenant, findTenant, requireTenant, withRole } from "../../lib/tenant/registry";
 import { checksums, EMPTY, migratedDatabase, ROLES, seededTenant, tenantTransaction, whereRowsAre, type EnterpriseDb } from "./helpers";
 
 let env: EnterpriseDb;
@@ -341,7 +341,7 @@ describe("offboarding a dedicated tenant", () => {
     const fresh = await env.connect(ROLES.app);
     await long.query("BEGIN");
     await long.query(`SELECT tenancy.enter_tenant($1)`, [other.id]);
-    const offboarding = deleteTenant(env.admin, t.slug); // dropping a login role needs a role administrator
+    const offboarding = eraseTenant(env.admin, t.slug); // dropping a login role needs a role administrator
     await new Promise((r) => setTimeout(r, 700));
     const started = Date.now();
     await tenantTransaction(fresh, other.id, (c) => c.query(`SELECT count(*) FROM trades`));
