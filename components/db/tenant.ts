@@ -104,7 +104,7 @@ export function tenantChangeProblem(olds: Partial<TenantInputs>, news: TenantInp
       reason:
         `tenant "${slug}" lives on ${at(olds.connection)}, not ${at(news.connection)}: a stack does not move a tenant between servers. ` +
         `Revert the connection. (Two names of one server count as another server, except the loopback spellings ` +
-        `localhost, 127.0.0.1 and ::1; to change the spelling of a remote host, use \`pulumi state edit\` after checking it is the same server)`,
+        `localhost, 127.0.0.1 and ::1; to respell a remote host of the same server, edit it in \`pulumi stack export\` and \`pulumi stack import\` the result)`,
     };
   }
   return undefined;
