@@ -4,7 +4,7 @@ import { ResidencyRegion } from "../../lib/tenant/model";
 import { optionalFlag, parseField, positionals } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table, UsageError } from "../output";
-import type { Command } from "../tenancy";
+import type { Command } from "../command";
 
 export const migrateCommand: Command = {
   words: ["migrate"],

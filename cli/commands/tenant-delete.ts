@@ -27,11 +27,10 @@ import {
 } from "../../lib/tenant/registry";
 import type { Tenant } from "../../lib/tenant/model";
 import { optionalFlag, parseInteger } from "../args";
-import { withConnection } from "../connection";
+import { withConnection, REDIS_OPTIONS, redisGiven, withRedis } from "../connection";
 import { table, UsageError } from "../output";
-import { REDIS_OPTIONS, redisGiven, withRedis } from "./cache-common";
-import type { Command } from "../tenancy";
-import { findOrUsage, tenantRef } from "./tenant-show";
+import type { Command } from "../command";
+import { findOrUsage, tenantRef } from "./common";
 
 /** Where offboarding exports go when `--export-dir` is not given (gitignored in this repository). */
 export const DEFAULT_EXPORT_DIR = path.join(".pulumi-local", "exports");

@@ -7,11 +7,10 @@
 import { revokeTenantCache, type RevokeResult } from "../../lib/redis/tenant-users";
 import { countTenantRows, PurgeRefusedError, purgeTenant, type TableCount } from "../../lib/tenant/registry";
 import type { Tenant } from "../../lib/tenant/model";
-import { withConnection } from "../connection";
+import { withConnection, REDIS_OPTIONS, redisGiven, withRedis } from "../connection";
 import { table, UsageError } from "../output";
-import { REDIS_OPTIONS, redisGiven, withRedis } from "./cache-common";
-import type { Command } from "../tenancy";
-import { findOrUsage, tenantRef } from "./tenant-show";
+import type { Command } from "../command";
+import { findOrUsage, tenantRef } from "./common";
 
 interface PurgeResult {
   tenant: Tenant;

@@ -12,7 +12,7 @@
  * recreates it. RegionalDatabase also sets `protect` on it for real regions.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { DATA_SAFETY_GENERATION, dataLayer, sameServer, withDatabase, type DatabaseConnection } from "./provider-runtime";
+import { DATA_SAFETY_GENERATION, dataLayer, isMissingDatabase, sameServer, withDatabase, type DatabaseConnection } from "./provider-runtime";
 
 export interface DatabaseArgs {
   /** Server and admin role. Another host or port is refused for an existing database; another admin user is an update. */
@@ -21,10 +21,8 @@ export interface DatabaseArgs {
   name: pulumi.Input<string>;
 }
 
-interface DatabaseInputs {
-  connection: DatabaseConnection;
-  name: string;
-}
+/** What the provider receives: the args with every input resolved. */
+type DatabaseInputs = pulumi.Unwrap<DatabaseArgs>;
 
 interface DatabaseOutputs extends DatabaseInputs {
   /** pg_database.oid: changes when the database is recreated, so resources inside it follow. */
@@ -117,7 +115,7 @@ export const databaseProvider: pulumi.dynamic.ResourceProvider = {
     try {
       problem = await withDatabase(props.connection, props.name, (client) => databaseDropProblem(client, props.name));
     } catch (err) {
-      if ((err as { code?: string }).code !== "3D000") throw err; // gone already: only the roles are left to drop
+      if (!isMissingDatabase(err)) throw err; // gone already: only the roles are left to drop
     }
     if (problem) throw new Error(problem);
     await withDatabase(props.connection, "postgres", async (client) => {

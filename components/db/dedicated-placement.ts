@@ -26,12 +26,8 @@ export interface DedicatedPlacementArgs {
   tenantId: pulumi.Input<string>;
 }
 
-interface PlacementInputs {
-  connection: DatabaseConnection;
-  database: string;
-  databaseOid: number;
-  tenantId: string;
-}
+/** What the provider receives: the args with every input resolved. */
+type PlacementInputs = pulumi.Unwrap<DedicatedPlacementArgs>;
 
 interface PlacementOutputs extends PlacementInputs {
   /** `tenant_<hex>`. */

@@ -9,7 +9,7 @@
  */
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import pg from "pg";
+import { withConnection, type Queryable } from "../db/client";
 import { exportTenant } from "../enterprise/export";
 import { offboardTenant } from "../tenant/registry";
 import type { TenantExporter, TenantOffboarder } from "./automation";
@@ -24,30 +24,17 @@ export function exportFileName(slug: string, at: Date): string {
 }
 
 /** An admin session on the platform stack's database (its outputs), for `fn`; always closed. */
-async function withPlatformDatabase<T>(platformOutputs: Record<string, unknown>, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+function withPlatformDatabase<T>(platformOutputs: Record<string, unknown>, fn: (client: Queryable) => Promise<T>): Promise<T> {
   const { postgres } = readPlatformConnections("platform", platformOutputs);
-  const client = new pg.Client({
-    host: postgres.host,
-    port: postgres.port,
-    user: postgres.user,
-    database: postgres.database,
-    application_name: "alphapulse-offboarding",
-  });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
+  const target = { host: postgres.host, port: postgres.port, user: postgres.user, database: postgres.database };
+  return withConnection(target, fn, { application_name: "alphapulse-offboarding" });
 }
 
 export const exportBeforeOffboarding: TenantExporter = async ({ slug, tenantId, platformOutputs, dir }) => {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, exportFileName(slug, new Date()));
-  return withPlatformDatabase(platformOutputs, async (client) => {
-    const report = await exportTenant(client, tenantId, file);
-    return { file: report.file, rows: report.rows };
-  });
+  const report = await withPlatformDatabase(platformOutputs, (client) => exportTenant(client, tenantId, file));
+  return { file: report.file, rows: report.rows };
 };
 
 /** Marks the tenant offboarded (DEFAULT_RETENTION_DAYS), recording the export: the stack's delete then releases it. */
