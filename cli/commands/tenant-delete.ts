@@ -6,6 +6,7 @@
  *  2. its rows are exported, verified (lib/enterprise/export.ts), to `<dir>/<slug>-<UTC time>.jsonl`
  *     (default dir `.pulumi-local/exports`); a failed export restores the tenant's status and stops;
  *  3. with a Redis (`--redis-url` or `REDIS_URL`) its cache user is revoked (connections cut; keys kept);
+ *     an unreachable Redis restores the tenant's status and stops (the export stays, it is not offboarded);
  *  4. it is marked `offboarded` with a purge date `--retention-days` (default 30) from now.
  *
  * Nothing is deleted: its rows, dedicated schema and registry entry stay until `tenancy tenant purge
@@ -93,7 +94,14 @@ export const tenantDeleteCommand: Command = {
         }
       }
       let cache: RevokeResult | undefined;
-      if (redisGiven(ctx.flags)) cache = await withRedis(ctx, (admin) => revokeTenantCache(admin, tenant.id));
+      if (redisGiven(ctx.flags)) {
+        try {
+          cache = await withRedis(ctx, (admin) => revokeTenantCache(admin, tenant.id));
+        } catch (err) {
+          if (previous === "active") await setTenantStatus(client, tenant.id, "active");
+          throw err;
+        }
+      }
       const done = await offboardTenant(client, tenant.id, { retentionDays, exportFile: exported?.file });
       return {
         ...base,

@@ -12,7 +12,14 @@
  * recreates it. RegionalDatabase also sets `protect` on it for real regions.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { DATA_SAFETY_GENERATION, dataLayer, isMissingDatabase, sameServer, withDatabase, type DatabaseConnection } from "./provider-runtime";
+import {
+  DATA_SAFETY_GENERATION,
+  dataLayer,
+  isMissingDatabase,
+  sameServer,
+  withDatabase,
+  type DatabaseConnection,
+} from "./provider-runtime";
 
 export interface DatabaseArgs {
   /** Server and admin role. Another host or port is refused for an existing database; another admin user is an update. */

@@ -15,7 +15,7 @@
  *   the tenant's rows — and the upgrade path — old code kept in the state now refuses the delete
  *   through the data layer, and one `up` with the current program rewrites it (no create, no delete).
  *
- * Skipped, with the reason, where there is no toolchain.
+ * Skipped, with the reason, where there is no toolchain; under CI that fails.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { LocalWorkspace, type PulumiFn } from "@pulumi/pulumi/automation";
@@ -32,7 +32,8 @@ import { AutomationContext } from "../../lib/tenant-stacks/automation";
 import { countTenantRows } from "../../lib/tenant/registry";
 import { tenancy } from "../support/cli";
 import { MainTenant } from "./fixtures/main-tenant-provider";
-import { openStack, skipReason, toolchain, type OpenTestStack } from "./support/stack";
+import { describeWithToolchain } from "../support/toolchain";
+import { openStack, toolchain, toolchainLookup, type OpenTestStack } from "./support/stack";
 
 const ENGINE_TIMEOUT = 300_000;
 
@@ -66,8 +67,8 @@ async function endRetention(url: string, slug: string): Promise<void> {
   await query(url, "UPDATE tenancy.tenants SET purge_after = now() - interval '1 second' WHERE slug = $1", [slug]);
 }
 
-describe.skipIf(!toolchain)(
-  `data safety through the real engine${toolchain ? ` (pulumi ${toolchain.version})` : ` — skipped: ${skipReason}`}`,
+describeWithToolchain(toolchainLookup)(
+  `data safety through the real engine${toolchain ? ` (pulumi ${toolchain.version})` : ""}`,
   { timeout: ENGINE_TIMEOUT },
   () => {
     let cluster: PostgresServer;
