@@ -10,6 +10,7 @@ import { seedCommand } from "./seed";
 import { slowCommand } from "./slow";
 import { tenantCreateCommand } from "./tenant-create";
 import { tenantDeleteCommand } from "./tenant-delete";
+import { tenantPurgeCommand } from "./tenant-purge";
 import { tenantListCommand } from "./tenant-list";
 import { tenantShowCommand } from "./tenant-show";
 import { topCommand } from "./top";
@@ -31,6 +32,7 @@ export const commands: Command[] = [
   tenantSuspendCommand,
   tenantResumeCommand,
   tenantDeleteCommand,
+  tenantPurgeCommand,
   seedCommand,
   auditCommand,
   // Enterprise: dedicated schemas, moves, export/import, point-in-time restore

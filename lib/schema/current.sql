@@ -657,14 +657,18 @@ CREATE TABLE tenancy.tenants (
   created_at timestamp with time zone DEFAULT now() NOT NULL,
   updated_at timestamp with time zone DEFAULT now() NOT NULL,
   log_tag text DEFAULT substr(md5((gen_random_uuid())::text), 1, 12) NOT NULL,
+  offboarded_at timestamp with time zone,
+  purge_after timestamp with time zone,
+  offboarding_export text,
   CONSTRAINT tenants_display_name_check CHECK (((length(display_name) >= 1) AND (length(display_name) <= 200))),
   CONSTRAINT tenants_log_tag_key UNIQUE (log_tag),
+  CONSTRAINT tenants_offboarding_check CHECK (((status = 'offboarded'::text) = ((offboarded_at IS NOT NULL) AND (purge_after IS NOT NULL)))),
   CONSTRAINT tenants_pkey PRIMARY KEY (id),
   CONSTRAINT tenants_placement_check CHECK ((placement = ANY (ARRAY['shared'::text, 'dedicated'::text]))),
   CONSTRAINT tenants_region_check CHECK ((region = ANY (ARRAY['eu'::text, 'us'::text]))),
   CONSTRAINT tenants_slug_check CHECK (((slug ~ '^[a-z0-9](?:[a-z0-9-]{1,38})[a-z0-9]$'::text) AND (slug !~~ '%--%'::text))),
   CONSTRAINT tenants_slug_key UNIQUE (slug),
-  CONSTRAINT tenants_status_check CHECK ((status = ANY (ARRAY['active'::text, 'suspended'::text]))),
+  CONSTRAINT tenants_status_check CHECK ((status = ANY (ARRAY['active'::text, 'suspended'::text, 'offboarded'::text]))),
   CONSTRAINT tenants_tier_check CHECK ((tier = ANY (ARRAY['starter'::text, 'pro'::text, 'enterprise'::text])))
 );
 CREATE TRIGGER tenants_region BEFORE INSERT OR UPDATE ON tenancy.tenants FOR EACH ROW EXECUTE FUNCTION tenancy.enforce_tenant_region();

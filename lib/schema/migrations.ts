@@ -427,4 +427,25 @@ BEGIN
 END $$;
 `,
   },
+  {
+    version: "0010",
+    name: "offboarded tenants are retained until a purge date",
+    // Literal text, no interpolated constants: an applied migration's checksum must never move
+    // because a constant was edited elsewhere.
+    sql: frozen`
+-- Offboarding (tenancy tenant delete, npm run tenant -- destroy) no longer deletes a tenant's rows:
+-- after a verified export the tenant is marked offboarded with a purge date, and its rows, schema
+-- and registry entry stay until tenancy tenant purge runs after that date (docs/data-safety.md).
+-- An offboarded tenant is not active, so enter_tenant() and current_tenant_id() refuse it already.
+ALTER TABLE tenancy.tenants DROP CONSTRAINT tenants_status_check;
+ALTER TABLE tenancy.tenants ADD CONSTRAINT tenants_status_check CHECK (status IN ('active', 'suspended', 'offboarded'));
+ALTER TABLE tenancy.tenants
+  ADD COLUMN offboarded_at timestamptz,
+  ADD COLUMN purge_after timestamptz,
+  ADD COLUMN offboarding_export text;
+ALTER TABLE tenancy.tenants ADD CONSTRAINT tenants_offboarding_check
+  CHECK ((status = 'offboarded') = (offboarded_at IS NOT NULL AND purge_after IS NOT NULL));
+COMMENT ON COLUMN tenancy.tenants.purge_after IS 'Offboarded tenants: tenancy tenant purge refuses before this time.';
+`,
+  },
 ];

@@ -8,7 +8,7 @@ import { SHARED_SCHEMA } from "../../lib/schema/planner";
 import { dedicatedSchemaName, type Tenant } from "../../lib/tenant/model";
 import { ensureTenantLoginRole, provisionDedicatedSchema, tenantLoginRoleExists } from "../../lib/enterprise/dedicated";
 import { syncTenantRows, verifyCopy } from "../../lib/enterprise/tenant-rows";
-import { deleteTenant, findTenant, requireTenant, withRole } from "../../lib/tenant/registry";
+import { eraseTenant, findTenant, requireTenant, withRole } from "../../lib/tenant/registry";
 import { waitFor } from "../../lib/local/processes";
 import {
   backendPid,
@@ -363,7 +363,7 @@ describe("offboarding a dedicated tenant", () => {
     const adminPid = await backendPid(env.admin);
     await long.query("BEGIN");
     await long.query(`SELECT tenancy.enter_tenant($1)`, [other.id]);
-    const offboarding = deleteTenant(env.admin, t.slug); // dropping a login role needs a role administrator
+    const offboarding = eraseTenant(env.admin, t.slug); // dropping a login role needs a role administrator
     await waitUntilWaitingForLock(watcher, adminPid, "the offboarding's schema removal");
     // Completes before the long transaction ends: the removal does not queue tenants behind it.
     await tenantTransaction(fresh, other.id, (c) => c.query(`SELECT count(*) FROM trades`));
