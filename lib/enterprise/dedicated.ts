@@ -12,7 +12,14 @@ import { TENANT_TABLES, type TenantTable } from "../schema/catalogue";
 import { withTransaction, type Queryable } from "../db/client";
 import { ROLES } from "../schema/roles";
 import { checkCapacity, MEMORY_SETTING, schemaCapacity, type CapacityInputs, type SchemaCapacity } from "./schema-capacity";
-import { DEDICATED_SCHEMA_PATTERN, MIGRATE_LOCK, planSchema, readSchemaStates, REGISTRY_SCHEMA } from "../schema/planner";
+import {
+  DEDICATED_SCHEMA_PATTERN,
+  MIGRATE_LOCK,
+  planSchema,
+  readSchemaStates,
+  readTenantContextMode,
+  REGISTRY_SCHEMA,
+} from "../schema/planner";
 import { ident, literal, qualified } from "../db/sql";
 import { dedicatedSchemaName, TenantId, type Tenant } from "../tenant/model";
 import { TIER_LIMITS } from "../tenant/tiers";
@@ -115,7 +122,7 @@ export async function provisionDedicatedSchema(
       const refusal = checkCapacity(inputs, await dedicatedSchemaCount(tx), inputs.maxLocksPerTransaction, tables);
       if (refusal) throw new DedicatedSchemaCapError(refusal.message, refusal.kind);
     }
-    const statements = planSchema(schema, state, tables);
+    const statements = planSchema(schema, state, tables, await readTenantContextMode(tx));
     await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
     for (const statement of statements) await tx.query(statement);
     return { schema, created: !state.exists, statements };
