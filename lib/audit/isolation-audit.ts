@@ -23,7 +23,15 @@ import {
   REGISTRY_SCHEMA,
   SHARED_SCHEMA,
   TENANT_PREDICATE,
+  VERIFIED_TENANT_PREDICATE,
 } from "../schema/planner";
+import {
+  checkVerifiedContext,
+  isExpectedVerifier,
+  readVerifiedContextFacts,
+  type VerifiedContextCheckId,
+  type VerifiedContextFacts,
+} from "./verified-context";
 
 export const SEVERITIES = ["critical", "high", "medium", "low"] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -60,7 +68,8 @@ export type CheckId =
   | "role-reads-activity"
   | "role-advisory-locks"
   | "server-version"
-  | "stats-ext-fix-missing";
+  | "stats-ext-fix-missing"
+  | VerifiedContextCheckId;
 
 export interface Finding {
   check: CheckId;
@@ -195,6 +204,8 @@ export interface AuditSnapshot {
   foreignKeys: ForeignKeyFacts[];
   uniqueIndexes: UniqueIndexFacts[];
   sequenceDefaults: SequenceDefaultFacts[];
+  /** The verified tenant context (lib/audit/verified-context.ts); absent in hand-written snapshots. */
+  verifiedContext?: VerifiedContextFacts;
 }
 
 /** A dedicated tenant's own login role (lib/enterprise/dedicated.ts): `tenant_<32 hex>_login`, subject to RLS like app_user. */
@@ -205,6 +216,8 @@ export interface AuditOptions {
   subjectRoles?: readonly string[];
   /** SECURITY DEFINER functions reviewed as safe to execute for the subject roles (signature → reason). */
   reviewedSecurityDefiner?: Readonly<Record<string, string>>;
+  /** Flag a database whose policies still trust the raw setting (not strict). @default false */
+  requireVerifiedContext?: boolean;
 }
 
 /**
@@ -253,7 +266,10 @@ export function isSecurityInvoker(options: readonly string[]): boolean {
 
 /** True when `expression` is exactly the design's tenant predicate (as PostgreSQL deparses it). */
 export function isTenantPredicate(expression: string | null): boolean {
-  return expression !== null && normalizePolicyExpression(expression) === normalizePolicyExpression(TENANT_PREDICATE);
+  if (expression === null) return false;
+  const e = normalizePolicyExpression(expression);
+  // Either mode's predicate (ADR-005); which one a database must use is verified-context.ts's rule.
+  return e === normalizePolicyExpression(TENANT_PREDICATE) || e === normalizePolicyExpression(VERIFIED_TENANT_PREDICATE);
 }
 
 const COMMANDS = ["SELECT", "INSERT", "UPDATE", "DELETE"] as const;
@@ -522,6 +538,7 @@ export function checkViews(s: AuditSnapshot): Finding[] {
 export function checkSecurityDefiner(s: AuditSnapshot, reviewed: Readonly<Record<string, string>> = REVIEWED_SECURITY_DEFINER): Finding[] {
   return s.definerFunctions.flatMap((f): Finding[] => {
     if (!f.executableBy.length) return [];
+    if (isExpectedVerifier(f.signature, s.verifiedContext)) return [];
     const isReviewed = reviewed[f.signature] !== undefined;
     if (isReviewed && f.searchPathPinned) return [];
     return [
@@ -772,6 +789,8 @@ export const RULES: readonly ((s: AuditSnapshot, options: AuditOptions) => Findi
   checkSequenceDefaults,
   checkRolePosture,
   checkServerVersion,
+  (s, o) =>
+    checkVerifiedContext(s.verifiedContext, o, new Set(s.definerFunctions.filter((f) => f.executableBy.length).map((f) => f.signature))),
 ];
 
 /** Every finding for a snapshot, worst first. */
@@ -1014,6 +1033,7 @@ export async function readAuditSnapshot(client: Queryable, options: AuditOptions
     foreignKeys,
     uniqueIndexes,
     sequenceDefaults,
+    verifiedContext: await readVerifiedContextFacts(client),
   };
 }
 
