@@ -13,10 +13,11 @@ import { ContextKey, hmacPads } from "./proof";
 
 export class ContextKeyError extends Error {
   constructor(
-    message: string,
+    /** What is wrong, without the field. */
+    readonly reason: string,
     readonly field: string,
   ) {
-    super(`context key: ${field}: ${message}`);
+    super(`context key: ${field}: ${reason}`);
     this.name = "ContextKeyError";
   }
 }
