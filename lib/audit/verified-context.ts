@@ -130,13 +130,17 @@ export function verifierDifferences(v: VerifierFacts, expectedSourceSha256 = sha
   return out;
 }
 
-/** The seal check is what makes a predicate verified; the raw expression without it trusts the setting. */
-const trustsRawSetting = (expression: string | null) => {
+/**
+ * A policy trusts the raw setting when it reads the tenant context — the setting itself, or a
+ * function over it such as tenancy.setting_tenant_id() — without the seal check of the verified
+ * expression around it.
+ */
+export function trustsRawSetting(expression: string | null): boolean {
   if (expression === null) return false;
   const e = normalizePolicyExpression(expression);
-  const verified = normalizePolicyExpression(VERIFIED_TENANT_ID_EXPRESSION);
-  return e.includes("app.current_tenant_id") && !e.includes(verified);
-};
+  const readsContext = e.includes("app.current_tenant_id") || /tenant_id\(\)/.test(expression);
+  return readsContext && !e.includes(normalizePolicyExpression(VERIFIED_TENANT_ID_EXPRESSION));
+}
 
 /**
  * The rules. `alreadyFlagged`: SECURITY DEFINER functions another rule reported already (the
