@@ -12,11 +12,11 @@
  *   npx tsx bench/dedicated-migrate.ts                 10, 100, 1000
  *   npx tsx bench/dedicated-migrate.ts --counts 10,100 --reps 3 --json
  */
-import { parseArgs } from "node:util";
 import path from "node:path";
 import { rmSync } from "node:fs";
 import pg from "pg";
 import { TENANT_TABLES, type TenantTable } from "../lib/schema/catalogue";
+import { unsafeSql } from "../lib/db/sql";
 import { provisionDedicatedSchema } from "../lib/enterprise/dedicated";
 import { startPostgres, THROWAWAY_SETTINGS } from "../lib/local/postgres-server";
 import { serviceDirectory } from "../lib/local/processes";
@@ -24,25 +24,17 @@ import { migrate } from "../lib/schema/migrate";
 import { schemaCapacitySettings } from "../lib/enterprise/schema-capacity";
 import { createTenant } from "../lib/tenant/registry";
 import { median } from "./stats";
+import { parseInteger } from "../cli/args";
+import { entryPoint, headerComment, runMain } from "../cli/runner";
 
-const { values } = parseArgs({
-  options: {
-    counts: { type: "string", default: "10,100,1000" },
-    reps: { type: "string", default: "3" },
-    json: { type: "boolean", default: false },
-  },
-  strict: true,
-});
-const counts = values.counts.split(",").map(Number);
-const reps = Number(values.reps);
 const log = (m: string) => process.stderr.write(m + "\n");
 
 /** The catalogue plus one nullable column on trades: what a release adding a column looks like. */
 const EXTENDED: TenantTable[] = TENANT_TABLES.map((t) =>
-  t.name === "trades" ? { ...t, columns: [...t.columns, { name: "bench_note", type: "text", nullable: true }] } : t,
+  t.name === "trades" ? { ...t, columns: [...t.columns, { name: "bench_note", type: unsafeSql("text"), nullable: true }] } : t,
 );
 
-async function main() {
+async function main({ counts, reps, json }: { counts: number[]; reps: number; json: boolean }) {
   const capacity = schemaCapacitySettings({ memoryMiB: 65_536, maxConnections: 100 });
   const root = serviceDirectory("alphapulse-bench-migrate");
   const server = await startPostgres({
@@ -105,7 +97,7 @@ async function main() {
     await server.stop({ mode: "immediate" });
     rmSync(root, { recursive: true, force: true });
   }
-  if (values.json) {
+  if (json) {
     process.stdout.write(JSON.stringify({ settings: capacity, results }, null, 2) + "\n");
     return;
   }
@@ -125,7 +117,15 @@ async function main() {
   );
 }
 
-main().catch((err) => {
-  process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runMain(
+  entryPoint({
+    program: "bench/dedicated-migrate",
+    usage: "usage: npx tsx bench/dedicated-migrate.ts [--counts 10,100,1000] [--reps 3] [--json]",
+    help: () => headerComment(__filename),
+    options: { counts: { type: "string", default: "10,100,1000" }, reps: { type: "string", default: "3" } },
+    async run({ values }) {
+      const counts = values.counts.split(",").map((n) => parseInteger(n.trim(), "--counts", 1, 100_000));
+      await main({ counts, reps: parseInteger(values.reps, "--reps", 1, 1000), json: values.json });
+    },
+  }),
+);

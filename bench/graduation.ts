@@ -11,7 +11,6 @@
  *   npx tsx bench/graduation.ts                  1,000,000 trades
  *   npx tsx bench/graduation.ts --trades 100000 --json
  */
-import { parseArgs } from "node:util";
 import path from "node:path";
 import { rmSync } from "node:fs";
 import pg from "pg";
@@ -23,12 +22,9 @@ import { ROLES } from "../lib/schema/roles";
 import { schemaCapacitySettings } from "../lib/enterprise/schema-capacity";
 import { seedTenant } from "../lib/tenant/seed";
 import { createTenant } from "../lib/tenant/registry";
+import { parseInteger } from "../cli/args";
+import { entryPoint, headerComment, runMain } from "../cli/runner";
 
-const { values } = parseArgs({
-  options: { trades: { type: "string", default: "1000000" }, json: { type: "boolean", default: false } },
-  strict: true,
-});
-const trades = Number(values.trades);
 const log = (m: string) => process.stderr.write(m + "\n");
 
 interface WriterStats {
@@ -95,7 +91,7 @@ async function measured(name: string, url: string, movingId: string, otherId: st
   return { name, result: { ...result, verification: undefined }, writers: stats };
 }
 
-async function main() {
+async function main({ trades, json }: { trades: number; json: boolean }) {
   const root = serviceDirectory("alphapulse-bench-graduation");
   const server = await startPostgres({
     dataDir: path.join(root, "data"),
@@ -131,7 +127,7 @@ async function main() {
       await measured("demote", appUrl.toString(), big.id, other.id, () => demoteTenant(client, big.slug)),
     ];
     await client.end();
-    if (values.json) process.stdout.write(JSON.stringify({ trades, seed: seed.rows, runs }, null, 2) + "\n");
+    if (json) process.stdout.write(JSON.stringify({ trades, seed: seed.rows, runs }, null, 2) + "\n");
     else {
       process.stdout.write(
         [
@@ -153,7 +149,14 @@ async function main() {
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runMain(
+  entryPoint({
+    program: "bench/graduation",
+    usage: "usage: npx tsx bench/graduation.ts [--trades 1000000] [--json]",
+    help: () => headerComment(__filename),
+    options: { trades: { type: "string", default: "1000000" } },
+    async run({ values }) {
+      await main({ trades: parseInteger(values.trades, "--trades", 1, 100_000_000), json: values.json });
+    },
+  }),
+);

@@ -4,6 +4,7 @@
  * torn down afterwards, and the parsing of their integer flags (statistics: bench/stats.ts).
  */
 import pg from "pg";
+import { UsageError } from "../cli/output";
 import { startPgbouncer, type PgbouncerServer } from "../lib/local/pgbouncer-server";
 import { startPostgres, THROWAWAY_SETTINGS, type PostgresServer } from "../lib/local/postgres-server";
 import { migrate } from "../lib/schema/migrate";
@@ -90,6 +91,6 @@ export async function startBenchStack(options: { tenants: number; trades: number
 /** A positive integer flag (`--reps 3`), or `fallback` when it was not given. */
 export function positiveIntFlag(flag: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new Error(`--${flag}: must be a positive integer`);
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError("must be a positive integer", `--${flag}`);
   return Number(value);
 }

@@ -12,12 +12,12 @@
  *   flags: --seconds n, --rounds n, --json, --markdown
  * Exit code 1 when any worker saw a row of another tenant.
  */
-import { parseArgs } from "node:util";
 import pg from "pg";
 import { TenantPool } from "../lib/tenant-context/client";
 import type { Tenant } from "../lib/tenant/model";
 import { positiveIntFlag, startBenchStack } from "./pgbouncer-common";
 import { median, prng, summarize } from "./stats";
+import { entryPoint, headerComment, runMain, type ParsedValues } from "../cli/runner";
 
 const TENANTS = 50;
 const PATHS = ["pgbouncer", "direct"] as const;
@@ -31,18 +31,14 @@ interface Args {
   markdown: boolean;
 }
 
-function parse(argv: string[]): Args {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      quick: { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      markdown: { type: "boolean", default: false },
-      seconds: { type: "string" },
-      rounds: { type: "string" },
-    },
-    strict: true,
-  });
+const OPTIONS = {
+  quick: { type: "boolean", default: false },
+  markdown: { type: "boolean", default: false },
+  seconds: { type: "string" },
+  rounds: { type: "string" },
+} as const;
+
+function parse(values: ParsedValues<typeof OPTIONS>): Args {
   return {
     seconds: positiveIntFlag("seconds", values.seconds, values.quick ? 5 : 15),
     rounds: positiveIntFlag("rounds", values.rounds, values.quick ? 2 : 3),
@@ -138,8 +134,7 @@ async function phase(
   return result;
 }
 
-async function main(): Promise<number> {
-  const args = parse(process.argv.slice(2));
+async function main(args: Args): Promise<number> {
   const log = (m: string) => process.stderr.write(`${m}\n`);
   log(`starting PostgreSQL + PgBouncer, seeding ${TENANTS} tenants…`);
   const stack = await startBenchStack({ tenants: TENANTS, trades: args.trades, log });
@@ -243,10 +238,12 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    process.stderr.write(`bench: ${(err as Error).message}\n`);
-    process.exit(2);
-  },
+runMain(
+  entryPoint({
+    program: "bench/pgbouncer-load",
+    usage: "usage: npm run bench:pgbouncer -- [--quick] [--seconds n] [--rounds n] [--json] [--markdown]",
+    help: () => headerComment(__filename),
+    options: OPTIONS,
+    run: ({ values }) => main(parse(values)),
+  }),
 );

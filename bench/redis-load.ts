@@ -4,15 +4,27 @@
  * many writes it attempted and how many were refused. Forked by bench/redis-quota.ts.
  *
  * argv: <redis url> <user> <password> <tenant id> <mode: quota|raw|helper> <writes per second, 0 = unlimited> <connections>
+ * Its end (the exit code, after the last message has gone) is the runner's (cli/runner.ts).
  */
 import type Redis from "ioredis";
 import { openRedis } from "../lib/redis/client";
 import { tenantKey } from "../lib/redis/keys";
 import { quotaSet } from "../lib/redis/quota";
 import { createTenantCachePool, withTenantCache } from "../lib/redis/tenant-cache";
+import { positionals } from "../cli/args";
+import { entryPoint, runMain } from "../cli/runner";
 
-async function main(): Promise<void> {
-  const [url, user, password, tenantId, mode, rateArg, connArg] = process.argv.slice(2);
+const ARGS = ["url", "user", "password", "tenantId", "mode", "rate", "connections"] as const;
+
+async function main({
+  url,
+  user,
+  password,
+  tenantId,
+  mode,
+  rate: rateArg,
+  connections: connArg,
+}: Record<(typeof ARGS)[number], string>): Promise<void> {
   const rate = Number(rateArg);
   const connections = Number(connArg);
   const value = "x".repeat(1000);
@@ -45,10 +57,18 @@ async function main(): Promise<void> {
       }
     }),
   );
-  process.send!({ attempted, refused });
+  await new Promise((sent) => process.send!({ attempted, refused }, undefined, undefined, sent));
   await pool.close();
   for (const c of conns) c.disconnect();
   process.disconnect();
 }
 
-void main();
+runMain(
+  entryPoint({
+    program: "bench/redis-load",
+    usage: `usage: redis-load.ts ${ARGS.map((a) => `<${a}>`).join(" ")} (forked by bench/redis-quota.ts)`,
+    options: {},
+    allowPositionals: true,
+    run: ({ positionals: args }) => main(positionals({ args }, ARGS)),
+  }),
+);

@@ -16,12 +16,12 @@
  */
 import { fork } from "node:child_process";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import type Redis from "ioredis";
 import { quotaKeys, tenantKey } from "../lib/redis/keys";
 import { auditTenantCache, purgeTenantCache, quotaSet, readTenantUsage } from "../lib/redis/quota";
 import { benchServer, benchTenantId, fmt, fmtRatio, interleaved, markdownTable, msSince, nowNs, type BenchServer } from "./redis-common";
 import { median, spread, summarize } from "./stats";
+import { entryPoint, headerComment, runMain, type ParsedValues } from "../cli/runner";
 
 const A = benchTenantId(0xa);
 const B = benchTenantId(0xb);
@@ -268,21 +268,12 @@ async function auditCost(bench: BenchServer, cfg: Config) {
   return rows;
 }
 
-async function main(): Promise<number> {
-  let flags;
-  try {
-    flags = parseArgs({
-      options: {
-        quick: { type: "boolean", default: false },
-        json: { type: "boolean", default: false },
-        markdown: { type: "boolean", default: false },
-      },
-      strict: true,
-    }).values;
-  } catch (err) {
-    process.stderr.write(`redis-quota: ${(err as Error).message}\n`);
-    return 2;
-  }
+const OPTIONS = {
+  quick: { type: "boolean", default: false },
+  markdown: { type: "boolean", default: false },
+} as const;
+
+async function main(flags: ParsedValues<typeof OPTIONS>): Promise<number> {
   const cfg = PRESETS[flags.quick ? "quick" : "full"];
   const progress = (m: string) => process.stderr.write(`${m}\n`);
   const bench = await benchServer();
@@ -360,10 +351,12 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    process.stderr.write(`redis-quota: ${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
-  },
+runMain(
+  entryPoint({
+    program: "bench/redis-quota",
+    usage: "usage: npx tsx bench/redis-quota.ts [--quick] [--json] [--markdown]",
+    help: () => headerComment(__filename),
+    options: OPTIONS,
+    run: ({ values }) => main(values),
+  }),
 );

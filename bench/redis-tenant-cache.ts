@@ -16,7 +16,6 @@
  *
  *   npx tsx bench/redis-tenant-cache.ts [--quick] [--json] [--markdown]
  */
-import { parseArgs } from "node:util";
 import type Redis from "ioredis";
 import { openRedis } from "../lib/redis/client";
 import { tenantKey } from "../lib/redis/keys";
@@ -24,6 +23,7 @@ import { createTenantCachePool, withTenantCache } from "../lib/redis/tenant-cach
 import { sha256Hex } from "../lib/redis/tenant-users";
 import { benchServer, benchTenantId, fmt, fmtRatio, interleaved, markdownTable, msSince, nowNs } from "./redis-common";
 import { median, prng, spread } from "./stats";
+import { entryPoint, headerComment, runMain, type ParsedValues } from "../cli/runner";
 
 interface Config {
   tenants: number;
@@ -37,21 +37,12 @@ const PRESETS: Record<"quick" | "full", Config> = {
   full: { tenants: 50, reps: 5, iterations: 3000, concurrency: 16, concurrentRequests: 10_000 },
 };
 
-async function main(): Promise<number> {
-  let flags;
-  try {
-    flags = parseArgs({
-      options: {
-        quick: { type: "boolean", default: false },
-        json: { type: "boolean", default: false },
-        markdown: { type: "boolean", default: false },
-      },
-      strict: true,
-    }).values;
-  } catch (err) {
-    process.stderr.write(`redis-tenant-cache: ${(err as Error).message}\n`);
-    return 2;
-  }
+const OPTIONS = {
+  quick: { type: "boolean", default: false },
+  markdown: { type: "boolean", default: false },
+} as const;
+
+async function main(flags: ParsedValues<typeof OPTIONS>): Promise<number> {
   const cfg = PRESETS[flags.quick ? "quick" : "full"];
   const bench = await benchServer();
   const pools: { close(): Promise<void> }[] = [];
@@ -192,10 +183,12 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    process.stderr.write(`redis-tenant-cache: ${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
-  },
+runMain(
+  entryPoint({
+    program: "bench/redis-tenant-cache",
+    usage: "usage: npx tsx bench/redis-tenant-cache.ts [--quick] [--json] [--markdown]",
+    help: () => headerComment(__filename),
+    options: OPTIONS,
+    run: ({ values }) => main(values),
+  }),
 );

@@ -19,7 +19,6 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
-import { parseArgs } from "node:util";
 import pg from "pg";
 import { startPostgres, type PostgresServer } from "../lib/local/postgres-server";
 import { ROLES } from "../lib/schema/roles";
@@ -33,7 +32,8 @@ import { toJson, renderMarkdown, renderText, unitReport, type Report } from "./r
 import { buildUnits, Runner, type UnitResult } from "./rls/runner";
 import { PROTOCOLS, shape, SHAPES, type Protocol } from "./rls/shapes";
 
-class UsageError extends Error {}
+import { UsageError } from "../cli/output";
+import { entryPoint, headerComment, runMain, type ParsedValues } from "../cli/runner";
 
 export interface BenchConfig {
   tenants: number;
@@ -55,7 +55,7 @@ export const PRESETS: Record<"quick" | "full", Omit<BenchConfig, "shapes" | "pro
 const positiveInt = (flag: string, value: string | undefined, fallback: number): number => {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag}: must be a positive integer, got "${value}"`);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`must be a positive integer, got "${value}"`, flag);
   return n;
 };
 
@@ -65,7 +65,7 @@ const list = <T extends string>(flag: string, value: string | undefined, known: 
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
-  for (const item of items) if (!known.includes(item as T)) throw new UsageError(`${flag}: unknown "${item}"; known: ${known.join(", ")}`);
+  for (const item of items) if (!known.includes(item as T)) throw new UsageError(`unknown "${item}"; known: ${known.join(", ")}`, flag);
   return items as T[];
 };
 
@@ -73,33 +73,28 @@ function readDesignSql(file: string): string {
   try {
     return readFileSync(file, "utf8");
   } catch (err) {
-    throw new UsageError(`--design-sql: cannot read ${file}: ${(err as Error).message}`);
+    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`, "--design-sql");
   }
 }
 
-export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      quick: { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      markdown: { type: "boolean", default: false },
-      keep: { type: "boolean", default: false },
-      reps: { type: "string" },
-      iterations: { type: "string" },
-      warmup: { type: "string" },
-      tenants: { type: "string" },
-      trades: { type: "string" },
-      shapes: { type: "string" },
-      protocols: { type: "string" },
-      modes: { type: "string" },
-      seed: { type: "string" },
-      "design-sql": { type: "string" },
-      save: { type: "string" },
-    },
-  });
+const OPTIONS = {
+  quick: { type: "boolean", default: false },
+  markdown: { type: "boolean", default: false },
+  keep: { type: "boolean", default: false },
+  reps: { type: "string" },
+  iterations: { type: "string" },
+  warmup: { type: "string" },
+  tenants: { type: "string" },
+  trades: { type: "string" },
+  shapes: { type: "string" },
+  protocols: { type: "string" },
+  modes: { type: "string" },
+  seed: { type: "string" },
+  "design-sql": { type: "string" },
+  save: { type: "string" },
+} as const;
+
+async function run(values: ParsedValues<typeof OPTIONS>, argv: string[]): Promise<number> {
   const preset = PRESETS[values.quick ? "quick" : "full"];
   const config: BenchConfig = {
     tenants: positiveInt("--tenants", values.tenants, preset.tenants),
@@ -120,8 +115,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     ),
     seed: positiveInt("--seed", values.seed, 42),
   };
-  if (!config.modes.includes("a")) throw new UsageError("--modes: the floor (a) is required");
-  if (config.trades < config.tenants * 100) throw new UsageError(`--trades: at least 100 per tenant (${config.tenants * 100})`);
+  if (!config.modes.includes("a")) throw new UsageError("the floor (a) is required", "--modes");
+  if (config.trades < config.tenants * 100) throw new UsageError(`at least 100 per tenant (${config.tenants * 100})`, "--trades");
   const designSql = values["design-sql"] === undefined ? undefined : readDesignSql(values["design-sql"]);
   const progress = (m: string) => process.stderr.write(`[bench] ${m}\n`);
   const modes = MODES.filter((m) => config.modes.includes(m.key));
@@ -245,12 +240,14 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   }
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-      process.exit(err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ? 2 : 1);
-    },
-  );
-}
+/** `main(argv)`: the benchmark's exit code, never exiting (parsing, --help, errors: cli/runner.ts). */
+export const main = entryPoint({
+  program: "bench",
+  usage:
+    "usage: npm run bench -- [--quick] [--json | --markdown] [--reps n] [--tenants n] [--trades n] [--shapes a,b] [--modes a,b] [--design-sql f.sql] [--save out.json] [--keep]",
+  help: () => headerComment(__filename),
+  options: OPTIONS,
+  run: ({ values, argv }) => run(values, argv),
+});
+
+if (require.main === module) runMain(main);

@@ -40,7 +40,6 @@
  *   flags: --json, --markdown, --reps n, --iterations n, --shape point|recent
  * Exit code 1 when any result differed from the floor's; timing never fails the run.
  */
-import { parseArgs } from "node:util";
 import pg from "pg";
 import { runBatch, type Statement } from "../lib/db/batch";
 import { TenantPool } from "../lib/tenant-context/client";
@@ -48,6 +47,8 @@ import type { Tenant } from "../lib/tenant/model";
 import { TIER_LIMITS } from "../lib/tenant/tiers";
 import { positiveIntFlag, startBenchStack, type BenchStack } from "./pgbouncer-common";
 import { median, prng, shuffle, summarize } from "./stats";
+import { UsageError } from "../cli/output";
+import { entryPoint, headerComment, runMain, type ParsedValues } from "../cli/runner";
 
 const SHAPES = {
   point: {
@@ -249,20 +250,16 @@ interface Args {
   markdown: boolean;
 }
 
-function parse(argv: string[]): Args {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      quick: { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      markdown: { type: "boolean", default: false },
-      reps: { type: "string" },
-      iterations: { type: "string" },
-      shape: { type: "string", default: "point" },
-    },
-    strict: true,
-  });
-  if (!(values.shape in SHAPES)) throw new Error(`--shape: one of ${Object.keys(SHAPES).join(", ")}`);
+const OPTIONS = {
+  quick: { type: "boolean", default: false },
+  markdown: { type: "boolean", default: false },
+  reps: { type: "string" },
+  iterations: { type: "string" },
+  shape: { type: "string", default: "point" },
+} as const;
+
+function parse(values: ParsedValues<typeof OPTIONS>): Args {
+  if (!(values.shape in SHAPES)) throw new UsageError(`one of ${Object.keys(SHAPES).join(", ")}`, "--shape");
   return {
     reps: positiveIntFlag("reps", values.reps, 3),
     iterations: positiveIntFlag("iterations", values.iterations, values.quick ? 600 : 2000),
@@ -275,8 +272,7 @@ function parse(argv: string[]): Args {
   };
 }
 
-async function main(): Promise<number> {
-  const args = parse(process.argv.slice(2));
+async function main(args: Args): Promise<number> {
   const log = (m: string) => process.stderr.write(`${m}\n`);
   log(`starting PostgreSQL + PgBouncer, ${args.tenants} tenants…`);
   const stack: BenchStack = await startBenchStack({ tenants: args.tenants, trades: args.trades, log });
@@ -395,10 +391,12 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    process.stderr.write(`bench: ${(err as Error).message}\n`);
-    process.exit(2);
-  },
+runMain(
+  entryPoint({
+    program: "bench/tenant-context",
+    usage: "usage: npm run bench:tenant-context -- [--quick] [--reps n] [--iterations n] [--shape point|recent] [--json] [--markdown]",
+    help: () => headerComment(__filename),
+    options: OPTIONS,
+    run: ({ values }) => main(parse(values)),
+  }),
 );

@@ -16,31 +16,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { openTestRegion, runTenantCli, skipReason, toolchainLookup } from "../test/tenant-stacks/support/region";
 import { median } from "./stats";
+import { parseInteger } from "../cli/args";
+import { entryPoint, headerComment, runMain } from "../cli/runner";
 
 const REQUIREMENT_S = 300;
-
-const { values } = parseArgs({
-  options: {
-    reps: { type: "string", default: "3" },
-    bulk: { type: "string", default: "10" },
-    concurrency: { type: "string", default: "4" },
-    json: { type: "boolean", default: false },
-  },
-  strict: true,
-});
-const reps = Number(values.reps);
-const bulk = Number(values.bulk);
-const concurrency = Number(values.concurrency);
-for (const [name, n] of [
-  ["--reps", reps],
-  ["--bulk", bulk],
-  ["--concurrency", concurrency],
-] as const) {
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer`);
-}
 
 interface CliRun {
   code: number | null;
@@ -70,7 +51,7 @@ function must(run: CliRun, what: string): CliRun {
 
 const sec = (ms: number) => (ms / 1000).toFixed(1);
 
-async function main(): Promise<void> {
+async function main({ reps, bulk, concurrency, json }: { reps: number; bulk: number; concurrency: number; json: boolean }): Promise<void> {
   if (!toolchainLookup.ok) {
     process.stderr.write(`bench/tenant-provisioning: skipped: ${skipReason}\n`);
     return;
@@ -135,7 +116,7 @@ async function main(): Promise<void> {
     };
   });
   const result = { requirementS: REQUIREMENT_S, loadAverage: { before: loadBefore, after: loadAfter }, tiers: rows, bulk: bulkResult };
-  if (values.json) {
+  if (json) {
     process.stdout.write(JSON.stringify(result, null, 2) + "\n");
     return;
   }
@@ -158,7 +139,23 @@ async function main(): Promise<void> {
   process.stdout.write(lines.join("\n") + "\n");
 }
 
-main().catch((err) => {
-  process.stderr.write(`bench/tenant-provisioning: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+runMain(
+  entryPoint({
+    program: "bench/tenant-provisioning",
+    usage: "usage: npx tsx bench/tenant-provisioning.ts [--reps 3] [--bulk 10] [--concurrency 4] [--json]",
+    help: () => headerComment(__filename),
+    options: {
+      reps: { type: "string", default: "3" },
+      bulk: { type: "string", default: "10" },
+      concurrency: { type: "string", default: "4" },
+    },
+    async run({ values }) {
+      await main({
+        reps: parseInteger(values.reps, "--reps", 0, 1000),
+        bulk: parseInteger(values.bulk, "--bulk", 0, 1000),
+        concurrency: parseInteger(values.concurrency, "--concurrency", 1, 32),
+        json: values.json,
+      });
+    },
+  }),
+);

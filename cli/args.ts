@@ -5,7 +5,7 @@
  */
 import type { z } from "zod";
 import { UsageError } from "./output";
-import type { CommandContext } from "./tenancy";
+import type { CommandContext } from "./command";
 
 /** Exactly these positional arguments, in order (names as in the usage line, e.g. "slug"). */
 export function positionals<const N extends readonly string[]>(ctx: Pick<CommandContext, "args">, names: N): Record<N[number], string> {

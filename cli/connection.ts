@@ -1,6 +1,7 @@
 /**
  * "Open a connection from the flags": every command that talks to PostgreSQL spreads
- * `CONNECTION_OPTIONS` into its options and runs its work inside `withConnection(ctx, fn)`.
+ * `CONNECTION_OPTIONS` into its options and runs its work inside `withConnection(ctx, fn)`;
+ * one that talks to Redis spreads `REDIS_OPTIONS` and uses `withRedis(ctx, fn)`.
  *
  *   options: { ...CONNECTION_OPTIONS, tier: { type: "string" } },
  *   async run(ctx) {
@@ -13,9 +14,12 @@
  * ROLE in transactions), closed when `fn` settles. Server notices go to stderr as progress.
  * Messages never contain the password: `describeDatabaseUrl()` is what we print.
  */
+import type Redis from "ioredis";
 import pg from "pg";
 import type { ParseArgsConfig } from "node:util";
-import type { CommandContext } from "./tenancy";
+import type { CommandContext } from "./command";
+import { openRedis } from "../lib/redis/client";
+import { connect } from "../lib/db/client";
 import { hasBeenMigrated } from "../lib/schema/migrate";
 import { UsageError } from "./output";
 
@@ -93,15 +97,13 @@ export async function withConnection<T>(
   options: { requiresMigrated?: boolean } = {},
 ): Promise<T> {
   const url = databaseUrl(ctx.flags);
-  const client = new pg.Client({ connectionString: url, application_name: "tenancy-cli" });
-  // A server restart while idle must become a failed command, not an unhandled 'error' event.
-  client.on("error", () => {});
-  client.on("notice", (notice) => ctx.out.progress(`notice: ${notice.message}`));
+  let client: pg.Client;
   try {
-    await client.connect();
+    client = await connect(url, { application_name: "tenancy-cli" });
   } catch (err) {
     throw new Error(`could not connect to ${describeDatabaseUrl(url)}: ${(err as Error).message}`);
   }
+  client.on("notice", (notice) => ctx.out.progress(`notice: ${notice.message}`));
   try {
     return await fn(client);
   } catch (err) {
@@ -124,5 +126,52 @@ async function neverMigrated(client: pg.Client): Promise<boolean> {
     return !(await hasBeenMigrated(client));
   } catch {
     return false;
+  }
+}
+
+// --- Redis (the `tenancy cache …` commands, and suspend/delete when a Redis is named) ---------
+
+export const REDIS_OPTIONS = {
+  ...CONNECTION_OPTIONS,
+  "redis-url": { type: "string" },
+} as const satisfies NonNullable<ParseArgsConfig["options"]>;
+
+/** The admin URL from `--redis-url` or `REDIS_URL`; a UsageError naming the field otherwise. */
+export function redisUrl(flags: CommandContext["flags"], env: NodeJS.ProcessEnv = process.env): string {
+  return serviceUrl(flags, env, {
+    flag: "redis-url",
+    envVar: "REDIS_URL",
+    service: "Redis",
+    example: "redis://admin:password@host:port",
+    expected: "redis://user:password@host:port",
+    protocols: ["redis:", "rediss:"],
+  });
+}
+
+/** The URL without its password, for messages. */
+export function describeRedisUrl(url: string): string {
+  const u = new URL(url);
+  u.password = "";
+  return u.toString();
+}
+
+/** True when a Redis is named (`--redis-url` or `REDIS_URL`): lifecycle commands then revoke cache access too. */
+export function redisGiven(flags: CommandContext["flags"], env: NodeJS.ProcessEnv = process.env): boolean {
+  return typeof flags["redis-url"] === "string" || !!env.REDIS_URL?.trim();
+}
+
+/** Opens the admin connection, runs `fn`, always closes it. */
+export async function withRedis<T>(ctx: Pick<CommandContext, "flags">, fn: (admin: Redis) => Promise<T>): Promise<T> {
+  const url = redisUrl(ctx.flags);
+  let admin: Redis;
+  try {
+    admin = await openRedis(url, { connectTimeout: 5000 });
+  } catch (err) {
+    throw new Error(`could not connect to ${describeRedisUrl(url)}: ${(err as Error).message}`);
+  }
+  try {
+    return await fn(admin);
+  } finally {
+    admin.disconnect();
   }
 }

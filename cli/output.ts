@@ -48,7 +48,7 @@ export interface Output {
 }
 
 /**
- * A failed command as every command prints it (the `tenancy` CLI and the npm scripts alike).
+ * A failed command as every entry point prints it (cli/runner.ts: the `tenancy` CLI, the npm scripts, the benchmarks).
  * `kind` says what went wrong ("usage" is bad input: exit 2, nothing written), `field` names the
  * input at fault, `details` lists several problems, `usage` is the command's synopsis.
  */
@@ -58,6 +58,20 @@ export interface CommandError {
   field?: string;
   details?: string[];
   usage?: string;
+}
+
+/**
+ * A failure an entry point reports as it is (a refusal, an unavailable toolchain, a rollout state
+ * conflict): thrown, it is printed as `error` and ends the command with `code` (cli/runner.ts).
+ */
+export class CommandFailure extends Error {
+  constructor(
+    readonly error: CommandError,
+    readonly code: 1 | 2 = 1,
+  ) {
+    super(error.message);
+    this.name = "CommandFailure";
+  }
 }
 
 /** With --json one document on stdout, `{ "error": { kind, message, … } }`; else `<program>: <message>` on stderr. */
@@ -74,17 +88,6 @@ export function printCommandError(program: string, json: boolean, error: Command
 export function unexpectedFailure(err: unknown): CommandError {
   if (process.env.TENANCY_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   return { kind: "failure", message: err instanceof Error ? err.message : String(err) };
-}
-
-/** A thrown error as a CommandError: bad input (a UsageError) with its field and synopsis, anything else a failure. */
-export function commandErrorOf(err: unknown): CommandError {
-  return err instanceof UsageError ? { kind: "usage", message: err.message, field: err.field, usage: err.usage } : unexpectedFailure(err);
-}
-
-/** Ends an entry point on an error: prints it (printCommandError) and exits 2 for bad input (a UsageError), else 1. */
-export function exitWithError(program: string, err: unknown): never {
-  printCommandError(program, process.argv.includes("--json"), commandErrorOf(err));
-  process.exit(err instanceof UsageError ? 2 : 1);
 }
 
 export function createOutput(json: boolean): Output {

@@ -11,6 +11,10 @@
 # source is copied or patched. A step is skipped when its binary is already there, so later runs are
 # instant. Exit 3: Go is missing (callers skip the real-engine work).
 #
+# Go's own output (hundreds of "go: downloading" lines on a cold build) goes to a log file in the
+# toolchain directory, pulumi-<version>/build.log; the terminal gets one line per step with its
+# elapsed time, and on a failure the log's last lines and its path.
+#
 # The Node.js language host: its own module (sdk/nodejs/cmd/pulumi-language-nodejs/v3) is never
 # tagged, and the module proxy reachable here serves none of its pseudo-versions (403 "This module
 # version is not available"). We ask for the commit of this CLI version first and otherwise build
@@ -24,6 +28,41 @@ cache_root="${ALPHAPULSE_TOOLCHAIN_DIR:-$HOME/.cache/alphapulse-toolchain}"
 bin_dir="$cache_root/pulumi-$PULUMI_VERSION/bin"
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 log() { echo "install-pulumi: $*" >&2; }
+build_log="$cache_root/pulumi-$PULUMI_VERSION/build.log"
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+elapsed() { # $1 start (now_ms) -> "12.3 s" or "4 min 05 s"
+  local ms=$(($(now_ms) - $1))
+  if [ "$ms" -ge 60000 ]; then printf '%d min %02d s' $((ms / 60000)) $((ms % 60000 / 1000)); else printf '%d.%d s' $((ms / 1000)) $((ms % 1000 / 100)); fi
+}
+
+# step "what" command...: runs the command in a subshell (errexit on) with its output appended to
+# the build log, then prints one line (what, elapsed). On failure: the log's tail, its path, the status.
+step() {
+  local what="$1" start rc
+  shift
+  start="$(now_ms)"
+  printf '\n==> %s\n$ %s\n' "$what" "$*" >>"$build_log"
+  # Not `(…) || rc=$?`: errexit is ignored inside a command on the left of ||.
+  set +e
+  (
+    set -e
+    "$@"
+  ) >>"$build_log" 2>&1
+  rc=$?
+  set -e
+  if [ "$rc" -ne 0 ]; then
+    log "$what: failed after $(elapsed "$start") (exit $rc); the last lines of $build_log:"
+    tail -n 25 "$build_log" | sed 's/^/    /' >&2
+    log "full log: $build_log"
+    return "$rc"
+  fi
+  log "$what ($(elapsed "$start"))"
+}
+
+in_dir() { # in_dir DIR command...
+  cd "$1" && shift && "$@"
+}
 
 version_at_least() { # $1 >= $2, both x.y.z
   [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n1)" = "$2" ]
@@ -65,6 +104,8 @@ command -v go >/dev/null 2>&1 || { log "Go is not installed: cannot build pulumi
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 work="$cache_root/pulumi-$PULUMI_VERSION/wrapper"
 mkdir -p "$work" "$bin_dir"
+: >"$build_log"
+log "building pulumi v$PULUMI_VERSION into $bin_dir (Go's output: $build_log)"
 
 pkg="github.com/pulumi/pulumi/pkg/v3"
 sdk="github.com/pulumi/pulumi/sdk/v3"
@@ -78,7 +119,6 @@ prepare_wrapper() { # $1 dir name, $2 module, $3 version
   mkdir -p "$dir"
   cd "$dir"
   [ -f go.mod ] || go mod init "alphapulse.local/toolchain/$1" >/dev/null 2>&1
-  log "$1: fetching $module@$version"
   go mod download "$module@$version" || return 1
   gomod="$(go mod download -json "$module@$version" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
   # Copy only replace directives that point at a published module version (skip ../local paths).
@@ -92,36 +132,35 @@ prepare_wrapper() { # $1 dir name, $2 module, $3 version
 }
 
 if [ "$("$bin_dir/pulumi" version 2>/dev/null || true)" != "v$PULUMI_VERSION" ]; then
-  (
-    prepare_wrapper pulumi "$pkg" "v$PULUMI_VERSION"
-    go get "$pkg@v$PULUMI_VERSION" "$sdk@v$PULUMI_VERSION"
-    go get "$pkg/cmd/pulumi@v$PULUMI_VERSION"
-    log "pulumi: building (a cold build takes a few minutes on 2 cores)"
+  step "pulumi: fetch $pkg@v$PULUMI_VERSION" prepare_wrapper pulumi "$pkg" "v$PULUMI_VERSION"
+  step "pulumi: resolve its dependencies" in_dir "$work/pulumi" \
+    sh -c 'go get "$1@v$3" "$2@v$3" && go get "$1/cmd/pulumi@v$3"' _ "$pkg" "$sdk" "$PULUMI_VERSION"
+  log "pulumi: building (a cold build takes several minutes on 2 cores)"
+  step "pulumi: build" in_dir "$work/pulumi" \
     go build -trimpath -tags "$tags" -ldflags "$(ldflags "v$PULUMI_VERSION")" -o "$bin_dir/pulumi" "$pkg/cmd/pulumi"
-  )
 fi
 
 if ! langhost_ready; then
   rm -f "$bin_dir/pulumi-language-nodejs.source"
   # First choice: the language host module at the commit of this CLI version.
-  hash="$(cd "$work" && go mod download -json "$pkg@v$PULUMI_VERSION" | sed -n 's/.*"Hash": "\(.*\)".*/\1/p' | head -n1)"
-  if [ -n "$hash" ] && (prepare_wrapper pulumi-language-nodejs "$lang" "${hash:0:12}") 2>/dev/null; then
-    (
-      cd "$work/pulumi-language-nodejs"
+  hash="$(cd "$work" && go mod download -json "$pkg@v$PULUMI_VERSION" 2>>"$build_log" | sed -n 's/.*"Hash": "\(.*\)".*/\1/p' | head -n1)"
+  # Expected to fail here (see the header): its output stays in the log, one line says what happened.
+  if [ -n "$hash" ] && (prepare_wrapper pulumi-language-nodejs "$lang" "${hash:0:12}") >>"$build_log" 2>&1; then
+    step "pulumi-language-nodejs: resolve $lang@${hash:0:12}" in_dir "$work/pulumi-language-nodejs" \
       go get "$lang@${hash:0:12}" "$sdk@v$PULUMI_VERSION"
-      log "pulumi-language-nodejs: building $lang@${hash:0:12}"
+    log "pulumi-language-nodejs: building"
+    step "pulumi-language-nodejs: build" in_dir "$work/pulumi-language-nodejs" \
       go build -trimpath -tags "$tags" -ldflags "$(ldflags "v$PULUMI_VERSION")" -o "$bin_dir/pulumi-language-nodejs" "$lang"
-    )
     echo "$lang@${hash:0:12}" >"$bin_dir/pulumi-language-nodejs.source"
   else
     log "pulumi-language-nodejs: the module proxy does not serve $lang@${hash:0:12};" \
       "building the host from $sdk@v$LANGHOST_SDK_VERSION instead"
-    (
-      prepare_wrapper pulumi-language-nodejs-sdk "$sdk" "v$LANGHOST_SDK_VERSION"
-      go get "$sdk@v$LANGHOST_SDK_VERSION"
+    step "pulumi-language-nodejs: fetch $sdk@v$LANGHOST_SDK_VERSION" prepare_wrapper pulumi-language-nodejs-sdk "$sdk" "v$LANGHOST_SDK_VERSION"
+    step "pulumi-language-nodejs: resolve its dependencies" in_dir "$work/pulumi-language-nodejs-sdk" go get "$sdk@v$LANGHOST_SDK_VERSION"
+    log "pulumi-language-nodejs: building"
+    step "pulumi-language-nodejs: build" in_dir "$work/pulumi-language-nodejs-sdk" \
       go build -trimpath -ldflags "$(ldflags "v$LANGHOST_SDK_VERSION")" \
-        -o "$bin_dir/pulumi-language-nodejs" "$sdk/nodejs/cmd/pulumi-language-nodejs"
-    )
+      -o "$bin_dir/pulumi-language-nodejs" "$sdk/nodejs/cmd/pulumi-language-nodejs"
     echo "$sdk/nodejs/cmd/pulumi-language-nodejs@v$LANGHOST_SDK_VERSION" >"$bin_dir/pulumi-language-nodejs.source"
   fi
 fi

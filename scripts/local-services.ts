@@ -3,10 +3,10 @@
  * of the local stacks (PostgreSQL, Redis, PgBouncer per region), from stacks/Pulumi.<stack>.yaml.
  * `npm run local` calls `start` itself; this is for starting, stopping or inspecting them by hand.
  */
-import { parseArgs } from "node:util";
-import { exitWithError, table, UsageError, usageErrorFromParseArgs } from "../cli/output";
+import { table, UsageError } from "../cli/output";
+import { entryPoint, runMain } from "../cli/runner";
 import { readLocalStackConfig } from "../lib/stack-config/local";
-import { StackConfigError, stacksWithoutFile } from "../lib/stack-config/common";
+import { stacksWithoutFile } from "../lib/stack-config/common";
 import {
   regionServicesStatus,
   startRegionPgbouncer,
@@ -35,54 +35,42 @@ async function startAll(
 
 const USAGE = "usage: npm run local:services -- start|stop|status [--stack <name>]... [--remove-data] [--json]";
 
-async function main(): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      options: {
-        stack: { type: "string", multiple: true },
-        json: { type: "boolean", default: false },
-        "remove-data": { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (err) {
-    throw usageErrorFromParseArgs(err, USAGE);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(USAGE + "\n");
+const main = entryPoint({
+  program: "local-services",
+  usage: USAGE,
+  options: {
+    stack: { type: "string", multiple: true },
+    "remove-data": { type: "boolean", default: false },
+  },
+  allowPositionals: true,
+  async run({ values, positionals }) {
+    const action = positionals[0] ?? "status";
+    if (!["start", "stop", "status"].includes(action) || positionals.length > 1)
+      throw new UsageError(`unknown action "${positionals.join(" ")}"`, "action", USAGE);
+    const stacks = values.stack ?? [...LOCAL_STACKS];
+    const unknown = stacksWithoutFile(REPO_ROOT, stacks);
+    if (unknown.length) throw new UsageError(`no stack file stacks/Pulumi.<name>.yaml for ${unknown.join(", ")}`, "--stack");
+    const results: { stack: string; services: ServiceStatus[] }[] = [];
+    for (const stack of stacks) {
+      const config = readLocalStackConfig(REPO_ROOT, stack);
+      const log = (message: string) => process.stderr.write(message + "\n");
+      const services =
+        action === "start"
+          ? await startAll(stack, config, log)
+          : action === "stop"
+            ? await stopRegionServices(REPO_ROOT, stack, config, { removeData: values["remove-data"] })
+            : await regionServicesStatus(REPO_ROOT, stack, config);
+      results.push({ stack, services });
+    }
+    if (values.json) process.stdout.write(JSON.stringify({ action, stacks: results }, null, 2) + "\n");
+    else {
+      const rows = results.flatMap((r) =>
+        r.services.map((s) => [r.stack, s.name, `127.0.0.1:${s.port}`, s.state, s.detail ?? s.dir ?? ""]),
+      );
+      process.stdout.write(table(["stack", "service", "address", "state", "where"], rows) + "\n");
+    }
     return 0;
-  }
-  const action = positionals[0] ?? "status";
-  if (!["start", "stop", "status"].includes(action) || positionals.length > 1)
-    throw new UsageError(`unknown action "${positionals.join(" ")}"`, "action", USAGE);
-  const stacks = values.stack ?? [...LOCAL_STACKS];
-  const unknown = stacksWithoutFile(REPO_ROOT, stacks);
-  if (unknown.length) throw new UsageError(`no stack file stacks/Pulumi.<name>.yaml for ${unknown.join(", ")}`, "--stack");
-  const results: { stack: string; services: ServiceStatus[] }[] = [];
-  for (const stack of stacks) {
-    const config = readLocalStackConfig(REPO_ROOT, stack);
-    const log = (message: string) => process.stderr.write(message + "\n");
-    const services =
-      action === "start"
-        ? await startAll(stack, config, log)
-        : action === "stop"
-          ? await stopRegionServices(REPO_ROOT, stack, config, { removeData: values["remove-data"] })
-          : await regionServicesStatus(REPO_ROOT, stack, config);
-    results.push({ stack, services });
-  }
-  if (values.json) process.stdout.write(JSON.stringify({ action, stacks: results }, null, 2) + "\n");
-  else {
-    const rows = results.flatMap((r) => r.services.map((s) => [r.stack, s.name, `127.0.0.1:${s.port}`, s.state, s.detail ?? s.dir ?? ""]));
-    process.stdout.write(table(["stack", "service", "address", "state", "where"], rows) + "\n");
-  }
-  return 0;
-}
+  },
+});
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => exitWithError("local-services", err instanceof StackConfigError ? new UsageError(err.reason, err.key) : err),
-);
+runMain(main);

@@ -18,9 +18,8 @@
  * Exit codes: 0 ok, 1 failure or audit findings, 2 bad arguments or stack config.
  */
 import { LocalWorkspace, PulumiCommand, type EngineEvent, type OpMap, type OutputMap, type Stack } from "@pulumi/pulumi/automation";
-import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
-import { exitWithError, table, UsageError, usageErrorFromParseArgs } from "../cli/output";
+import { table, UsageError } from "../cli/output";
+import { entryPoint, headerComment, runMain } from "../cli/runner";
 import { auditRegions, type RegionAudit } from "../lib/local/region-audit";
 import { readLocalStackConfig, type LocalStackConfig } from "../lib/stack-config/local";
 import { StackConfigError, stacksWithoutFile } from "../lib/stack-config/common";
@@ -201,35 +200,38 @@ function render(command: LocalCommand, summaries: StackSummary[], audit: RegionA
   return lines.join("\n");
 }
 
-async function main(): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      options: {
-        stack: { type: "string", multiple: true },
-        json: { type: "boolean", default: false },
-        verbose: { type: "boolean", default: false },
-        refresh: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (err) {
-    throw usageErrorFromParseArgs(err);
-  }
-  if (parsed.values.help) {
-    // The usage is this file's header comment.
-    process.stdout.write(readFileSync(__filename, "utf8").split("*/")[0]);
-    return 0;
-  }
-  json = parsed.values.json;
-  verbose = parsed.values.verbose;
-  alwaysRefresh = parsed.values.refresh;
-  const command = (parsed.positionals[0] ?? "up") as LocalCommand;
-  if (!COMMANDS.includes(command) || parsed.positionals.length > 1)
-    throw new UsageError(`unknown command "${parsed.positionals.join(" ")}"; expected one of ${COMMANDS.join(", ")}`, "command");
-  const stacks = parsed.values.stack ?? LOCAL_STACKS;
+const USAGE = "usage: npm run local -- [up|status|down|reset] [--stack <name>]... [--refresh] [--verbose] [--json]";
+
+const main = entryPoint({
+  program: "local",
+  usage: USAGE,
+  help: () => headerComment(__filename),
+  options: {
+    stack: { type: "string", multiple: true },
+    verbose: { type: "boolean", default: false },
+    refresh: { type: "boolean", default: false },
+  },
+  allowPositionals: true,
+  async run({ values, positionals }) {
+    json = values.json;
+    verbose = values.verbose;
+    alwaysRefresh = values.refresh;
+    try {
+      return await local(positionals, values.stack);
+    } catch (err) {
+      // --verbose: the stack of an unexpected failure too (bad input is explained by its message).
+      if (verbose && err instanceof Error && !(err instanceof UsageError) && !(err instanceof StackConfigError))
+        process.stderr.write(`${err.stack}\n`);
+      throw err;
+    }
+  },
+});
+
+async function local(positionals: string[], stackFlags: string[] | undefined): Promise<number> {
+  const command = (positionals[0] ?? "up") as LocalCommand;
+  if (!COMMANDS.includes(command) || positionals.length > 1)
+    throw new UsageError(`unknown command "${positionals.join(" ")}"; expected one of ${COMMANDS.join(", ")}`, "command");
+  const stacks = stackFlags ?? LOCAL_STACKS;
   const unknown = stacksWithoutFile(REPO_ROOT, stacks);
   if (unknown.length) throw new UsageError(`no stack file stacks/Pulumi.<name>.yaml for ${unknown.join(", ")}`, "--stack");
   const configs = stacks.map((stack) => ({ stack, config: readLocalStackConfig(REPO_ROOT, stack) }));
@@ -286,11 +288,4 @@ function adminUrlOf(s: StackSummary): string {
   return `postgres://postgres@${p.host}:${p.port}/${p.database}`;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    const failure = err instanceof StackConfigError ? new UsageError(err.reason, err.key) : err;
-    if (!(failure instanceof UsageError) && verbose && failure instanceof Error) process.stderr.write(`${failure.stack}\n`);
-    exitWithError("local", failure);
-  },
-);
+runMain(main);

@@ -6,7 +6,8 @@
  * Exit codes: 0 completed (or a clean dry run) · 1 halted at a failure (resume by running it again)
  * or a dry run that found failures · 2 bad input, or an unfinished rollout of other waves.
  */
-import { printCommandError, table, unexpectedFailure, type CommandError } from "../cli/output";
+import { CommandFailure, table } from "../cli/output";
+import { guard, runMain } from "../cli/runner";
 import { automationContext, environmentOverride, processDriver } from "../components/tenant/drivers";
 import { readPlatformStacks } from "../lib/stack-config/platform-stacks";
 import { REPO_ROOT } from "../lib/pulumi/env";
@@ -17,23 +18,12 @@ import { runRollout } from "../lib/rollout/run";
 import { FileStateStore, RolloutStateError } from "../lib/rollout/state";
 import { formatChanges } from "../lib/tenant-stacks/jobs";
 import { resultLine, seconds } from "../lib/tenant-stacks/progress";
-import { TenantSpecError } from "../lib/tenant-stacks/spec";
 
-function fail(json: boolean, error: CommandError, code: number): number {
-  printCommandError("rollout", json, error);
-  return code;
-}
-
-async function main(argv: string[]): Promise<number> {
-  const json = argv.includes("--json");
-  let command;
-  try {
-    command = parseRolloutCommand(argv, readPlatformStacks(REPO_ROOT), { repoRoot: REPO_ROOT, cwd: process.env.INIT_CWD ?? process.cwd() });
-  } catch (err) {
-    if (err instanceof TenantSpecError)
-      return fail(json, { kind: "usage", message: err.message, field: err.field, usage: ROLLOUT_USAGE }, 2);
-    throw err;
-  }
+async function rollout(argv: string[]): Promise<number> {
+  const command = parseRolloutCommand(argv, readPlatformStacks(REPO_ROOT), {
+    repoRoot: REPO_ROOT,
+    cwd: process.env.INIT_CWD ?? process.cwd(),
+  });
   if (command.help) {
     process.stdout.write(ROLLOUT_USAGE + "\n");
     return 0;
@@ -41,7 +31,7 @@ async function main(argv: string[]): Promise<number> {
   const env = environmentOverride();
   const ctx = await automationContext({ repoRoot: REPO_ROOT, env });
   if ("unavailable" in ctx)
-    return fail(json, { kind: "toolchain", message: `the Pulumi toolchain is not available: ${ctx.unavailable}` }, 1);
+    throw new CommandFailure({ kind: "toolchain", message: `the Pulumi toolchain is not available: ${ctx.unavailable}` });
 
   const progress = !command.json || process.env.TENANCY_PROGRESS === "1";
   const say = (line: string) => progress && process.stderr.write(line + "\n");
@@ -68,7 +58,7 @@ async function main(argv: string[]): Promise<number> {
       onTenantResult: (r) => say(`   ${resultLine(r)}`),
     });
   } catch (err) {
-    if (err instanceof RolloutStateError) return fail(json, { kind: "state", message: err.message }, 2);
+    if (err instanceof RolloutStateError) throw new CommandFailure({ kind: "state", message: err.message }, 2);
     throw err;
   }
   if (command.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
@@ -76,7 +66,5 @@ async function main(argv: string[]): Promise<number> {
   return report.completed ? 0 : 1;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err) => process.exit(fail(process.argv.includes("--json"), unexpectedFailure(err), 1)),
-);
+/** Parsing (cli/rollout.ts, a TenantSpecError is bad input), errors and exit codes: cli/runner.ts. */
+runMain((argv) => guard("rollout", argv, () => rollout(argv), { usage: ROLLOUT_USAGE }));

@@ -16,11 +16,11 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { evaluate, formatViolation, type Violation } from "../policy/rules";
 import { viewsFromSynth } from "../policy/views";
-import { exitWithError, UsageError, usageErrorFromParseArgs } from "../cli/output";
+import { UsageError } from "../cli/output";
+import { entryPoint, headerComment, runMain } from "../cli/runner";
 import { ResidencyRegion } from "../lib/tenant/model";
 import { REDACTED, stableStringify } from "../lib/synth/format";
 import type { SynthDocument } from "../lib/synth/mocks";
@@ -176,69 +176,60 @@ function runChild(stack: string, outDir: string, check: boolean): Promise<Summar
   });
 }
 
-async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      stack: { type: "string" },
-      all: { type: "boolean", default: false },
-      out: { type: "string" },
-      program: { type: "string" },
-      "stacks-dir": { type: "string" },
-      check: { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(readFileSync(__filename, "utf8").split("*/")[0]);
-    return 0;
-  }
-  if ((values.stack === undefined) === !values.all) throw new UsageError("give exactly one of --stack <name> or --all");
-  const defaultDir = path.join(REPO_ROOT, ".pulumi-local", "synth");
-  let summaries: Summary[];
-  if (values.all) {
-    if (values.program !== undefined || values["stacks-dir"] !== undefined)
-      throw new UsageError("--program and --stacks-dir work with --stack only");
-    const outDir = values.out ?? defaultDir;
-    if (outDir === "-") throw new UsageError("--all writes one file per stack: --out takes a directory", "--out");
-    summaries = [];
-    // Two at a time: two cores, and each child loads the whole AWS SDK.
-    const stacks = awsStacks();
-    for (let i = 0; i < stacks.length; i += 2)
-      summaries.push(...(await Promise.all(stacks.slice(i, i + 2).map((s) => runChild(s, outDir, values.check)))));
-  } else {
-    const stack = values.stack as string;
-    const options = {
-      stack,
-      program: values.program && path.resolve(values.program),
-      stacksDir: values["stacks-dir"] && path.resolve(values["stacks-dir"]),
-    };
-    summaries = [await runOne(options, values.out ?? path.join(defaultDir, `${stack}.json`), values.check)];
-  }
-  const failed = summaries.some((s) => (s.violations?.length ?? 0) > 0);
-  if (values.json) process.stdout.write(JSON.stringify(values.all ? summaries : summaries[0]) + "\n");
-  else {
-    for (const s of summaries) {
-      const where = s.out === "-" ? "stdout" : path.relative(process.cwd(), s.out);
-      const verdict =
-        s.violations === undefined
-          ? ""
-          : s.violations.length === 0
-            ? ", every policy passes"
-            : `, ${s.violations.length} policy violation(s)`;
-      process.stderr.write(`${s.stack}: ${s.resources} resources → ${where}${verdict}\n`);
-      for (const v of s.violations ?? []) process.stderr.write(`  ${v}\n`);
-    }
-  }
-  return failed ? 1 : 0;
-}
+const USAGE = "usage: npm run synth -- --stack <name> | --all [--out <file|dir|->] [--check] [--json]";
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) =>
-      exitWithError("synth", (err as { code?: string })?.code?.startsWith("ERR_PARSE_ARGS") ? usageErrorFromParseArgs(err) : err),
-  );
-}
+export const main = entryPoint({
+  program: "synth",
+  usage: USAGE,
+  help: () => headerComment(__filename),
+  options: {
+    stack: { type: "string" },
+    all: { type: "boolean", default: false },
+    out: { type: "string" },
+    program: { type: "string" },
+    "stacks-dir": { type: "string" },
+    check: { type: "boolean", default: false },
+  },
+  async run({ values }) {
+    if ((values.stack === undefined) === !values.all) throw new UsageError("give exactly one of --stack <name> or --all");
+    const defaultDir = path.join(REPO_ROOT, ".pulumi-local", "synth");
+    let summaries: Summary[];
+    if (values.all) {
+      if (values.program !== undefined || values["stacks-dir"] !== undefined)
+        throw new UsageError("--program and --stacks-dir work with --stack only");
+      const outDir = values.out ?? defaultDir;
+      if (outDir === "-") throw new UsageError("--all writes one file per stack: --out takes a directory", "--out");
+      summaries = [];
+      // Two at a time: two cores, and each child loads the whole AWS SDK.
+      const stacks = awsStacks();
+      for (let i = 0; i < stacks.length; i += 2)
+        summaries.push(...(await Promise.all(stacks.slice(i, i + 2).map((s) => runChild(s, outDir, values.check)))));
+    } else {
+      const stack = values.stack as string;
+      const options = {
+        stack,
+        program: values.program && path.resolve(values.program),
+        stacksDir: values["stacks-dir"] && path.resolve(values["stacks-dir"]),
+      };
+      summaries = [await runOne(options, values.out ?? path.join(defaultDir, `${stack}.json`), values.check)];
+    }
+    const failed = summaries.some((s) => (s.violations?.length ?? 0) > 0);
+    if (values.json) process.stdout.write(JSON.stringify(values.all ? summaries : summaries[0]) + "\n");
+    else {
+      for (const s of summaries) {
+        const where = s.out === "-" ? "stdout" : path.relative(process.cwd(), s.out);
+        const verdict =
+          s.violations === undefined
+            ? ""
+            : s.violations.length === 0
+              ? ", every policy passes"
+              : `, ${s.violations.length} policy violation(s)`;
+        process.stderr.write(`${s.stack}: ${s.resources} resources → ${where}${verdict}\n`);
+        for (const v of s.violations ?? []) process.stderr.write(`  ${v}\n`);
+      }
+    }
+    return failed ? 1 : 0;
+  },
+});
+
+if (require.main === module) runMain(main);

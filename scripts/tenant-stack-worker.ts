@@ -12,6 +12,7 @@ import { environmentOverride, inProcessDriver } from "../components/tenant/drive
 import type { TenantJob } from "../lib/tenant-stacks/jobs";
 import type { WorkerMessage } from "../lib/tenant-stacks/process-driver";
 import { REPO_ROOT } from "../lib/pulumi/env";
+import { runMain } from "../cli/runner";
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -52,10 +53,10 @@ async function main(): Promise<number> {
   return result.ok ? 0 : 1;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
+// No flags; the end of the process (its exit code once stderr has drained) is the runner's (cli/runner.ts).
+runMain(() =>
+  main().catch((err: unknown) => {
     process.stderr.write(`tenant-stack-worker: ${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
-  },
+    return 1;
+  }),
 );

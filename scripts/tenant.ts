@@ -9,7 +9,8 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { printCommandError, table, unexpectedFailure, type CommandError } from "../cli/output";
+import { CommandFailure, table } from "../cli/output";
+import { guard, runMain } from "../cli/runner";
 import { automationContext, environmentOverride, processDriver } from "../components/tenant/drivers";
 import { defaultPlatformStack, readPlatformStacks } from "../lib/stack-config/platform-stacks";
 import { REPO_ROOT } from "../lib/pulumi/env";
@@ -20,17 +21,12 @@ import { runJobs, type TenantJob, type TenantStackDriver } from "../lib/tenant-s
 import { placementProblems, type PlatformSummary } from "../lib/tenant-stacks/platform";
 import { attachProgress } from "../lib/tenant-stacks/progress";
 import { batchReport, failureDetails, SUMMARY_HEAD, summaryLine, summaryRows } from "../lib/tenant-stacks/report";
-import { TenantSpecError, type TenantStackSpec } from "../lib/tenant-stacks/spec";
+import type { TenantStackSpec } from "../lib/tenant-stacks/spec";
 
 const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 function print(json: boolean, value: unknown, human: () => string): void {
   process.stdout.write((json ? JSON.stringify(value, null, 2) : human()) + "\n");
-}
-
-function fail(json: boolean, error: CommandError, code: number): number {
-  printCommandError("tenant", json, error);
-  return code;
 }
 
 /** Reads every platform stack the batch names, once each; refuses the batch on any residency or ownership problem. */
@@ -74,22 +70,14 @@ async function list(ctx: AutomationContext, json: boolean): Promise<number> {
   return EXIT.ok;
 }
 
-async function main(argv: string[]): Promise<number> {
-  const json = argv.includes("--json");
-  let command;
-  try {
-    const platforms = readPlatformStacks(REPO_ROOT);
-    command = parseTenantCommand(argv, {
-      readFile: (file) => readFileSync(file, "utf8"),
-      platformFor: (environment, region) => defaultPlatformStack(platforms, environment, region),
-      defaultExportDir: path.join(REPO_ROOT, ".pulumi-local", "exports"),
-      cwd: process.env.INIT_CWD ?? process.cwd(),
-    });
-  } catch (err) {
-    if (err instanceof TenantSpecError)
-      return fail(json, { kind: "usage", message: err.message, field: err.field, usage: USAGE }, EXIT.usage);
-    throw err;
-  }
+async function tenant(argv: string[]): Promise<number> {
+  const platforms = readPlatformStacks(REPO_ROOT);
+  const command = parseTenantCommand(argv, {
+    readFile: (file) => readFileSync(file, "utf8"),
+    platformFor: (environment, region) => defaultPlatformStack(platforms, environment, region),
+    defaultExportDir: path.join(REPO_ROOT, ".pulumi-local", "exports"),
+    cwd: process.env.INIT_CWD ?? process.cwd(),
+  });
   if (command.command === "help") {
     process.stdout.write(USAGE + "\n");
     return EXIT.ok;
@@ -98,15 +86,14 @@ async function main(argv: string[]): Promise<number> {
   const env = environmentOverride();
   const ctx = await automationContext({ repoRoot: REPO_ROOT, env });
   if ("unavailable" in ctx)
-    return fail(json, { kind: "toolchain", message: `the Pulumi toolchain is not available: ${ctx.unavailable}` }, EXIT.failed);
+    throw new CommandFailure({ kind: "toolchain", message: `the Pulumi toolchain is not available: ${ctx.unavailable}` });
   if (command.command === "list") return list(ctx, command.json);
 
   const specs = command.jobs.flatMap((job: TenantJob) => (job.action === "destroy" ? [] : [job.spec]));
   if (specs.length) {
     const { problems } = await checkPlatforms(ctx, specs);
     if (problems.length)
-      return fail(
-        json,
+      throw new CommandFailure(
         { kind: "refused", message: `refused before any change (${problems.length} problem(s)):`, details: problems },
         EXIT.usage,
       );
@@ -138,7 +125,5 @@ async function main(argv: string[]): Promise<number> {
   return results.every((r) => r.ok) ? EXIT.ok : EXIT.failed;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err) => process.exit(fail(process.argv.includes("--json"), unexpectedFailure(err), EXIT.failed)),
-);
+/** Parsing (cli/tenant-stacks.ts, a TenantSpecError is bad input), errors and exit codes: cli/runner.ts. */
+runMain((argv) => guard("tenant", argv, () => tenant(argv), { usage: USAGE }));

@@ -3,7 +3,7 @@ import { auditDatabase, type Finding } from "../../lib/audit/isolation-audit";
 import { positionals } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table } from "../output";
-import type { Command } from "../tenancy";
+import type { Command } from "../command";
 
 export const auditCommand: Command = {
   words: ["audit"],

@@ -5,8 +5,9 @@
  */
 import { revokeTenantCache } from "../../lib/redis/tenant-users";
 import { positionals } from "../args";
-import type { Command } from "../tenancy";
-import { isTenantId, lookupTenant, REDIS_OPTIONS, redisUrl, withRedis } from "./cache-common";
+import type { Command } from "../command";
+import { isTenantId, lookupTenant } from "./common";
+import { REDIS_OPTIONS, redisUrl, withRedis } from "../connection";
 
 export const cacheRevokeCommand: Command = {
   words: ["cache", "revoke"],

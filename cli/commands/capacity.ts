@@ -9,7 +9,7 @@ import { requiredMaxLocksPerTransaction } from "../../lib/enterprise/schema-capa
 import { optionalFlag, parseInteger, positionals } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table } from "../output";
-import type { Command } from "../tenancy";
+import type { Command } from "../command";
 
 export const capacityCommand: Command = {
   words: ["capacity"],

@@ -8,7 +8,7 @@ import { KEY_ID_PATTERN } from "../../lib/tenant-context/proof";
 import { positionals, requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table, UsageError } from "../output";
-import type { Command } from "../tenancy";
+import type { Command } from "../command";
 
 const kidOf = (value: string) => {
   if (!KEY_ID_PATTERN.test(value)) throw new UsageError("must be 1-32 characters of a-z, 0-9, _ and -", "kid");

@@ -1,5 +1,5 @@
 /** Every `tenancy` command, one file each. Adding a command: write the file, add it here. */
-import type { Command } from "../tenancy";
+import type { Command } from "../command";
 import { auditCommand } from "./audit";
 import { contextKeyInstallCommand, contextKeyListCommand, contextKeyRetireCommand } from "./context-key";
 import { cacheGrantCommand } from "./cache-grant";

@@ -9,7 +9,7 @@ import { z } from "zod";
 import { optionalFlag, parseField, positionals } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table, UsageError } from "../output";
-import type { Command } from "../tenancy";
+import type { Command } from "../command";
 
 export const migrateCommand: Command = {
   words: ["migrate"],

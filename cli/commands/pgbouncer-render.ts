@@ -16,7 +16,7 @@ import { ROLES } from "../../lib/schema/roles";
 import { optionalFlag, parseInteger, positionals, requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, databaseUrl, describeDatabaseUrl, withConnection } from "../connection";
 import { UsageError, usageErrorFromZod } from "../output";
-import type { Command } from "../tenancy";
+import type { Command } from "../command";
 
 /** Services connect as app_user; add alphapulse_readonly (reporting) with --users when it has a password. */
 export const DEFAULT_RENDER_USERS: string[] = [ROLES.app];

@@ -3,7 +3,7 @@ import { seedAllTenants } from "../../lib/tenant/seed";
 import { parseInteger, positionals, requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table } from "../output";
-import type { Command } from "../tenancy";
+import type { Command } from "../command";
 
 /** Ten million trades per tenant is already far past what a demo or benchmark needs. */
 export const MAX_ROWS_PER_TENANT = 10_000_000;

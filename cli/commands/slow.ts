@@ -6,7 +6,7 @@ import type { Queryable } from "../../lib/db/client";
 import { optionalFlag, requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table, UsageError } from "../output";
-import type { Command } from "../tenancy";
+import type { Command } from "../command";
 
 export const slowCommand: Command = {
   words: ["slow"],

@@ -4,8 +4,8 @@ import { ResidencyRegion, TenantDisplayName, TenantSlug, Tier } from "../../lib/
 import { optionalFlag, parseField, positionals, requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { UsageError } from "../output";
-import type { Command } from "../tenancy";
-import { renderTenant } from "./tenant-show";
+import type { Command } from "../command";
+import { renderTenant } from "./common";
 
 export const tenantCreateCommand: Command = {
   words: ["tenant", "create"],

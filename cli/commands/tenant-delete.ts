@@ -8,11 +8,10 @@
  */
 import { revokeTenantCache, type RevokeResult } from "../../lib/redis/tenant-users";
 import { countTenantRows, deleteTenant } from "../../lib/tenant/registry";
-import { withConnection } from "../connection";
+import { withConnection, REDIS_OPTIONS, redisGiven, withRedis } from "../connection";
 import { table } from "../output";
-import { REDIS_OPTIONS, redisGiven, withRedis } from "./cache-common";
-import type { Command } from "../tenancy";
-import { findOrUsage, tenantRef } from "./tenant-show";
+import type { Command } from "../command";
+import { findOrUsage, tenantRef } from "./common";
 
 export const tenantDeleteCommand: Command = {
   words: ["tenant", "delete"],

@@ -1,8 +1,7 @@
 /** `tenancy tenant demote <slug>`: moves a dedicated tenant back to the shared tables (lib/enterprise/graduation.ts). */
 import { demoteTenant } from "../../lib/enterprise/graduation";
-import type { Command } from "../tenancy";
-import { MOVE_OPTIONS, moveOptions, runMove } from "./tenant-graduate";
-import { tenantRef } from "./tenant-show";
+import type { Command } from "../command";
+import { MOVE_OPTIONS, moveOptions, runMove, tenantRef } from "./common";
 
 export const tenantDemoteCommand: Command = {
   words: ["tenant", "demote"],

@@ -9,8 +9,8 @@ import { exportTenant } from "../../lib/enterprise/export";
 import { requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table, UsageError } from "../output";
-import type { Command } from "../tenancy";
-import { findOrUsage, tenantRef } from "./tenant-show";
+import type { Command } from "../command";
+import { findOrUsage, tenantRef } from "./common";
 
 export const tenantExportCommand: Command = {
   words: ["tenant", "export"],

@@ -5,13 +5,14 @@
  * `--as` — and are verified against the file before the transaction commits.
  */
 import { existsSync } from "node:fs";
-import { CorruptExportError, ImportConflictError, importTenant } from "../../lib/enterprise/export";
+import { CorruptExportError } from "../../lib/enterprise/export-file";
+import { ImportConflictError, importTenant } from "../../lib/enterprise/import";
 import { TenantSlug } from "../../lib/tenant/model";
 import { ResidencyMismatchError, TenantExistsError } from "../../lib/tenant/registry";
 import { optionalFlag, parseField, positionals, requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
-import { printCommandError, table, UsageError } from "../output";
-import type { Command } from "../tenancy";
+import { CommandFailure, table, UsageError } from "../output";
+import type { Command } from "../command";
 
 export const tenantImportCommand: Command = {
   words: ["tenant", "import"],
@@ -33,14 +34,10 @@ export const tenantImportCommand: Command = {
       } catch (err) {
         if (err instanceof CorruptExportError || err instanceof ResidencyMismatchError) throw new UsageError(err.message, "--in");
         if (err instanceof TenantExistsError) throw new UsageError(err.message, "--as");
-        if (err instanceof ImportConflictError) {
-          printCommandError("tenancy", ctx.out.json, { kind: "refused", message: err.message });
-          return undefined;
-        }
+        if (err instanceof ImportConflictError) throw new CommandFailure({ kind: "refused", message: err.message });
         throw err;
       }
     });
-    if (!report) return 1;
     ctx.out.result(report, () =>
       [
         `imported ${report.source.slug} (exported ${report.source.exportedAt}) into ${report.tenant.slug} (${report.tenant.id}${report.tenant.created ? ", new" : ""}) in ${report.tenant.schema}` +

@@ -3,7 +3,7 @@ import { listTenants } from "../../lib/tenant/registry";
 import { positionals } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table } from "../output";
-import type { Command } from "../tenancy";
+import type { Command } from "../command";
 
 export const tenantListCommand: Command = {
   words: ["tenant", "list"],

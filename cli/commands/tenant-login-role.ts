@@ -8,8 +8,8 @@ import { dropTenantLoginRole, ensureTenantLoginRole } from "../../lib/enterprise
 import { optionalFlag, parseInteger } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { UsageError } from "../output";
-import type { Command } from "../tenancy";
-import { findOrUsage, tenantRef } from "./tenant-show";
+import type { Command } from "../command";
+import { findOrUsage, tenantRef } from "./common";
 
 export const tenantLoginRoleCommand: Command = {
   words: ["tenant", "login-role"],

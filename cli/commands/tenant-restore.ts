@@ -10,8 +10,8 @@ import { parseRecoveryTarget, PitrError, restoreTenantsAsOf } from "../../lib/en
 import { optionalFlag, requiredFlag } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table, UsageError } from "../output";
-import type { Command } from "../tenancy";
-import { tenantRef } from "./tenant-show";
+import type { Command } from "../command";
+import { tenantRef } from "./common";
 
 const STANZA = /^[A-Za-z0-9_.-]+$/;
 

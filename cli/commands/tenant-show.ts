@@ -1,12 +1,9 @@
 /** `tenancy tenant show <slug>`: the registry row and the tenant's row counts per table. */
-import { countTenantRows, requireTenant, TenantNotFoundError } from "../../lib/tenant/registry";
-import type { Tenant } from "../../lib/tenant/model";
-import { positionals } from "../args";
+import { countTenantRows } from "../../lib/tenant/registry";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
-import { table, UsageError } from "../output";
-import type { Command, CommandContext } from "../tenancy";
-import type { Queryable } from "../../lib/db/client";
-import { TenantId, TenantSlug } from "../../lib/tenant/model";
+import { table } from "../output";
+import type { Command } from "../command";
+import { findOrUsage, renderTenant, tenantRef } from "./common";
 
 export const tenantShowCommand: Command = {
   words: ["tenant", "show"],
@@ -29,39 +26,3 @@ export const tenantShowCommand: Command = {
     );
   },
 };
-
-/** The one positional of the tenant commands: a slug (or a tenant id), validated before connecting. */
-export function tenantRef(ctx: Pick<CommandContext, "args">): string {
-  const { slug } = positionals(ctx, ["slug"]);
-  if (TenantId.safeParse(slug).success) return slug.toLowerCase();
-  const parsed = TenantSlug.safeParse(slug);
-  if (!parsed.success) throw new UsageError(parsed.error.issues[0]?.message ?? "is invalid", "slug");
-  return parsed.data;
-}
-
-/** The tenant, or a UsageError naming the slug when there is none. */
-export async function findOrUsage(client: Queryable, ref: string): Promise<Tenant> {
-  try {
-    return await requireTenant(client, ref);
-  } catch (err) {
-    if (err instanceof TenantNotFoundError) throw new UsageError(`no tenant "${ref}"`, "slug");
-    throw err;
-  }
-}
-
-export function renderTenant(t: Tenant): string {
-  return table(
-    ["field", "value"],
-    [
-      ["slug", t.slug],
-      ["id", t.id],
-      ["name", t.displayName],
-      ["tier", t.tier],
-      ["region", t.region],
-      ["placement", t.placement],
-      ["status", t.status],
-      ["created", t.createdAt.toISOString()],
-      ["updated", t.updatedAt.toISOString()],
-    ],
-  );
-}

@@ -8,10 +8,9 @@
 import { revokeTenantCache, type RevokeResult } from "../../lib/redis/tenant-users";
 import { setTenantStatus, type TenantStatusChange } from "../../lib/tenant/registry";
 import type { TenantStatus } from "../../lib/tenant/model";
-import { CONNECTION_OPTIONS, withConnection } from "../connection";
-import { REDIS_OPTIONS, redisGiven, withRedis } from "./cache-common";
-import type { Command } from "../tenancy";
-import { findOrUsage, renderTenant, tenantRef } from "./tenant-show";
+import { CONNECTION_OPTIONS, withConnection, REDIS_OPTIONS, redisGiven, withRedis } from "../connection";
+import type { Command } from "../command";
+import { findOrUsage, renderTenant, tenantRef } from "./common";
 
 function statusCommand(verb: "suspend" | "resume", status: TenantStatus, summary: string): Command {
   return {

@@ -3,7 +3,7 @@ import { tenantActivity, type TenantActivity } from "../../lib/observability/act
 import { optionalFlag, parseInteger } from "../args";
 import { CONNECTION_OPTIONS, withConnection } from "../connection";
 import { table } from "../output";
-import type { Command } from "../tenancy";
+import type { Command } from "../command";
 
 export const topCommand: Command = {
   words: ["top"],

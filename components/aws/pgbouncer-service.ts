@@ -12,26 +12,40 @@
  * - The root file system is read-only; the config is written to an ephemeral task volume.
  * - The NLB's TCP idle timeout is raised to an hour (the default, 350 s, cuts idle sessions): app
  *   pools must close idle connections sooner or send TCP keepalives (docs/aws.md).
+ *
+ * Layout as in postgres-cluster.ts: module-level builders return plain values (rules, policy
+ * documents, the container definition, resource inputs; test/aws/pgbouncer-service-builders.test.ts),
+ * the constructor validates and declares.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { PGBOUNCER_PORT, PGBOUNCER_RUN_DIR } from "../../lib/pgbouncer/aws";
 import { renderPgbouncerIni, type PgbouncerConfigInput } from "../../lib/pgbouncer";
-import { tcpRule, type TcpPeer } from "./tcp-rule";
+import { tcpRule, type TcpRuleArgs } from "./tcp-rule";
 
 export { PGBOUNCER_PORT, PGBOUNCER_RUN_DIR } from "../../lib/pgbouncer/aws";
 
+/**
+ * Args of {@link PgBouncerService}. "Caution" marks an arg whose change replaces a resource.
+ * Anything that reaches the task definition (`config`, `image`, `cpu`, `memoryMiB`, `region`)
+ * registers a new revision and rolls the tasks: the service keeps 100% healthy during the
+ * deployment, the circuit breaker rolls a failing one back, and a draining task keeps its
+ * sessions for up to 300 s.
+ */
 export interface PgBouncerServiceArgs {
+  /** Caution: changing it replaces the NLB's security group and the target group. */
   vpcId: pulumi.Input<string>;
-  /** Private subnets for the tasks and the NLB (one per availability zone). */
+  /** Private subnets for the tasks and the NLB (one per availability zone, at least two). */
   subnetIds: pulumi.Input<string>[];
   /** Security group of the tasks (created by the Network: PostgreSQL refers to it). */
   taskSecurityGroupId: pulumi.Input<string>;
-  /** Security groups allowed to connect to 6432 (the application's). */
+  /** Security groups allowed to connect to 6432 (the application's), two rules each, named by position. */
   clientSecurityGroupIds: pulumi.Input<string>[];
   /** PostgreSQL's security group (egress 5432). */
   databaseSecurityGroupId: pulumi.Input<string>;
+  /** Security group of the interface endpoints (egress 443: Secrets Manager, ECR, CloudWatch Logs). */
   endpointSecurityGroupId: pulumi.Input<string>;
+  /** Prefix list of the S3 gateway endpoint (egress 443: ECR image layers). */
   s3PrefixListId: pulumi.Input<string>;
   /**
    * One task's PgBouncer config (lib/pgbouncer/aws.ts `awsPgbouncerConfig`), rendered with lib/pgbouncer.
@@ -40,17 +54,22 @@ export interface PgBouncerServiceArgs {
   config: PgbouncerConfigInput;
   /** Private ECR image with /bin/sh and pgbouncer on PATH. */
   image: pulumi.Input<string>;
-  /** Tasks behind the NLB; the config's pools are per task. Plain: it must match the config's sizing. */
+  /** Tasks behind the NLB, at least 2; the config's pools are per task. Plain: it must match the config's sizing. */
   desiredCount: number;
   /** Fargate CPU units. @default 512 */
   cpu?: number;
-  /** @default 1024 */
+  /** Fargate task memory, MiB. @default 1024 */
   memoryMiB?: number;
+  /** Region KMS key (ARN) for the auth-file secret and the log group (both in place). */
   kmsKeyArn: pulumi.Input<string>;
+  /** SNS topic for the health alarm. */
   alarmTopicArn: pulumi.Input<string>;
-  /** Secrets Manager name of the auth file, e.g. `alphapulse/eu-prod/pgbouncer/auth-file`. */
+  /**
+   * Secrets Manager name of the auth file, e.g. `alphapulse/eu-prod/pgbouncer/auth-file`.
+   * Caution: changing it replaces the secret (protected: refused).
+   */
   authFileSecretName: pulumi.Input<string>;
-  /** @default 30 */
+  /** Retention of the task-log group, days (in place). @default 30 */
   logRetentionDays?: pulumi.Input<number>;
   /** Region of the log group (plain: the awslogs driver needs it). */
   region: string;
@@ -68,29 +87,11 @@ export class PgBouncerService extends pulumi.ComponentResource {
 
   constructor(name: string, args: PgBouncerServiceArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("alphapulse:aws:PgBouncerService", name, {}, opts);
-    const cpu = args.cpu ?? 512;
-    const memoryMiB = args.memoryMiB ?? 1024;
-    if ((args.clientSecurityGroupIds ?? []).length === 0)
-      throw new Error(`PgBouncerService ${name}: clientSecurityGroupIds must name at least one security group`);
-    if ((args.subnetIds ?? []).length < 2)
-      throw new Error(`PgBouncerService ${name}: subnetIds needs at least two subnets (availability zones)`);
-    if (!Number.isInteger(args.desiredCount) || args.desiredCount < 2)
-      throw new Error(`PgBouncerService ${name}: desiredCount must be an integer of at least 2, got ${args.desiredCount}`);
-    if (!args.config.authFile.startsWith(`${PGBOUNCER_RUN_DIR}/`))
-      throw new Error(`PgBouncerService ${name}: config.authFile must be under ${PGBOUNCER_RUN_DIR} (the task's writable volume)`);
+    validatePgBouncerServiceArgs(name, args);
     const ini = renderPgbouncerIni(args.config);
     const parent = { parent: this };
 
-    const authFile = new aws.secretsmanager.Secret(
-      `${name}-auth-file`,
-      {
-        name: args.authFileSecretName,
-        description: `PgBouncer auth file (SCRAM verifiers) of ${name}, written by the data-layer stack`,
-        kmsKeyId: args.kmsKeyArn,
-        recoveryWindowInDays: 30,
-      },
-      { parent: this, protect: true },
-    );
+    const authFile = new aws.secretsmanager.Secret(`${name}-auth-file`, authFileSecretArgs(name, args), { parent: this, protect: true });
 
     // Traffic: clients → NLB:6432 → tasks:6432 → PostgreSQL:5432. Nothing else.
     const lbSg = new aws.ec2.SecurityGroup(
@@ -98,210 +99,58 @@ export class PgBouncerService extends pulumi.ComponentResource {
       { vpcId: args.vpcId, description: `PgBouncer NLB of ${name}`, tags: { Name: `${name}-nlb` } },
       parent,
     );
-    const rule = (
-      suffix: string,
-      direction: "ingress" | "egress",
-      securityGroupId: pulumi.Input<string>,
-      peer: TcpPeer,
-      port: number,
-      description: string,
-    ) => tcpRule(`${name}-${suffix}`, { direction, securityGroupId, peer, port, description }, parent);
-    args.clientSecurityGroupIds.forEach((client, i) => {
-      rule(
-        `nlb-from-client-${i}`,
-        "ingress",
-        lbSg.id,
-        { referencedSecurityGroupId: client },
-        PGBOUNCER_PORT,
-        "PgBouncer from the application",
-      );
-      rule(`client-${i}-to-nlb`, "egress", client, { referencedSecurityGroupId: lbSg.id }, PGBOUNCER_PORT, "Application to PgBouncer");
-    });
-    rule(
-      "nlb-to-tasks",
-      "egress",
-      lbSg.id,
-      { referencedSecurityGroupId: args.taskSecurityGroupId },
-      PGBOUNCER_PORT,
-      "NLB to PgBouncer tasks",
-    );
-    rule(
-      "tasks-from-nlb",
-      "ingress",
-      args.taskSecurityGroupId,
-      { referencedSecurityGroupId: lbSg.id },
-      PGBOUNCER_PORT,
-      "PgBouncer from its NLB",
-    );
-    rule(
-      "tasks-to-postgres",
-      "egress",
-      args.taskSecurityGroupId,
-      { referencedSecurityGroupId: args.databaseSecurityGroupId },
-      5432,
-      "PgBouncer to PostgreSQL",
-    );
-    rule(
-      "tasks-to-endpoints",
-      "egress",
-      args.taskSecurityGroupId,
-      { referencedSecurityGroupId: args.endpointSecurityGroupId },
-      443,
-      "Secrets Manager, ECR, CloudWatch Logs endpoints",
-    );
-    rule("tasks-to-s3", "egress", args.taskSecurityGroupId, { prefixListId: args.s3PrefixListId }, 443, "ECR image layers from S3");
+    for (const rule of pgbouncerSecurityGroupRules(name, { ...args, loadBalancerSecurityGroupId: lbSg.id })) {
+      tcpRule(rule.name, rule.args, parent);
+    }
 
     const logGroup = new aws.cloudwatch.LogGroup(
       `${name}-logs`,
-      { name: `/alphapulse/${name}/pgbouncer`, retentionInDays: args.logRetentionDays ?? 30, kmsKeyId: args.kmsKeyArn },
+      { name: pgbouncerLogGroupName(name), retentionInDays: args.logRetentionDays ?? 30, kmsKeyId: args.kmsKeyArn },
       parent,
     );
 
-    const executionRole = new aws.iam.Role(
-      `${name}-execution`,
-      {
-        assumeRolePolicy: JSON.stringify({
-          Version: "2012-10-17",
-          Statement: [{ Effect: "Allow", Principal: { Service: "ecs-tasks.amazonaws.com" }, Action: "sts:AssumeRole" }],
-        }),
-      },
-      parent,
-    );
-    new aws.iam.RolePolicyAttachment(
-      `${name}-execution`,
-      { role: executionRole.name, policyArn: "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy" },
-      parent,
-    );
+    const executionRole = new aws.iam.Role(`${name}-execution`, { assumeRolePolicy: JSON.stringify(ECS_TASKS_ASSUME_ROLE_POLICY) }, parent);
+    new aws.iam.RolePolicyAttachment(`${name}-execution`, { role: executionRole.name, policyArn: ECS_TASK_EXECUTION_POLICY_ARN }, parent);
     new aws.iam.RolePolicy(
       `${name}-execution`,
-      {
-        role: executionRole.id,
-        policy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            { Sid: "AuthFile", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: authFile.arn },
-            { Sid: "RegionKey", Effect: "Allow", Action: "kms:Decrypt", Resource: args.kmsKeyArn },
-          ],
-        }),
-      },
+      { role: executionRole.id, policy: pulumi.jsonStringify(executionRolePolicy(authFile.arn, args.kmsKeyArn)) },
       parent,
     );
 
     const cluster = new aws.ecs.Cluster(`${name}-cluster`, { settings: [{ name: "containerInsights", value: "enabled" }] }, parent);
-    const startScript = [
-      "set -eu",
-      "umask 077",
-      `printf '%s' "$PGBOUNCER_INI" > ${PGBOUNCER_RUN_DIR}/pgbouncer.ini`,
-      `printf '%s' "$PGBOUNCER_AUTH_FILE" > ${args.config.authFile}`,
-      "unset PGBOUNCER_AUTH_FILE",
-      `exec pgbouncer ${PGBOUNCER_RUN_DIR}/pgbouncer.ini`,
-    ].join("\n");
+    const container = pgbouncerContainer({
+      image: args.image,
+      ini,
+      authFile: args.config.authFile,
+      authFileSecretArn: authFile.arn,
+      logGroupName: logGroup.name,
+      region: args.region,
+    });
     const taskDefinition = new aws.ecs.TaskDefinition(
       `${name}-task`,
-      {
-        family: name,
-        cpu: String(cpu),
-        memory: String(memoryMiB),
-        networkMode: "awsvpc",
-        requiresCompatibilities: ["FARGATE"],
-        runtimePlatform: { operatingSystemFamily: "LINUX", cpuArchitecture: "ARM64" },
-        executionRoleArn: executionRole.arn,
-        volumes: [{ name: "run" }],
-        containerDefinitions: pulumi.jsonStringify([
-          {
-            name: "pgbouncer",
-            image: args.image,
-            essential: true,
-            entryPoint: ["/bin/sh", "-c"],
-            command: [startScript],
-            portMappings: [{ containerPort: PGBOUNCER_PORT, protocol: "tcp" }],
-            environment: [{ name: "PGBOUNCER_INI", value: ini }],
-            secrets: [{ name: "PGBOUNCER_AUTH_FILE", valueFrom: authFile.arn }],
-            readonlyRootFilesystem: true,
-            mountPoints: [{ sourceVolume: "run", containerPath: PGBOUNCER_RUN_DIR, readOnly: false }],
-            ulimits: [{ name: "nofile", softLimit: 65536, hardLimit: 65536 }],
-            logConfiguration: {
-              logDriver: "awslogs",
-              options: { "awslogs-group": logGroup.name, "awslogs-region": args.region, "awslogs-stream-prefix": "pgbouncer" },
-            },
-          },
-        ]),
-      },
+      { ...taskDefinitionArgs(name, args), executionRoleArn: executionRole.arn, containerDefinitions: pulumi.jsonStringify([container]) },
       parent,
     );
 
-    const lb = new aws.lb.LoadBalancer(
-      `${name}-nlb`,
-      {
-        internal: true,
-        loadBalancerType: "network",
-        subnets: args.subnetIds,
-        securityGroups: [lbSg.id],
-        enableCrossZoneLoadBalancing: true,
-        ipAddressType: "ipv4",
-      },
-      parent,
-    );
-    const targetGroup = new aws.lb.TargetGroup(
-      `${name}-tg`,
-      {
-        vpcId: args.vpcId,
-        port: PGBOUNCER_PORT,
-        protocol: "TCP",
-        targetType: "ip",
-        // Session pooling: give draining tasks time to finish their sessions.
-        deregistrationDelay: 300,
-        healthCheck: { protocol: "TCP", port: "traffic-port", interval: 10, healthyThreshold: 3, unhealthyThreshold: 3 },
-      },
-      parent,
-    );
-    new aws.lb.Listener(
-      `${name}-listener`,
-      {
-        loadBalancerArn: lb.arn,
-        port: PGBOUNCER_PORT,
-        protocol: "TCP",
-        tcpIdleTimeoutSeconds: 3600,
-        defaultActions: [{ type: "forward", targetGroupArn: targetGroup.arn }],
-      },
-      parent,
-    );
+    const lb = new aws.lb.LoadBalancer(`${name}-nlb`, loadBalancerArgs(args.subnetIds, lbSg.id), parent);
+    const targetGroup = new aws.lb.TargetGroup(`${name}-tg`, targetGroupArgs(args.vpcId), parent);
+    new aws.lb.Listener(`${name}-listener`, listenerArgs(lb.arn, targetGroup.arn), parent);
     const service = new aws.ecs.Service(
       `${name}-service`,
-      {
-        cluster: cluster.arn,
-        taskDefinition: taskDefinition.arn,
+      serviceArgs({
+        clusterArn: cluster.arn,
+        taskDefinitionArn: taskDefinition.arn,
+        targetGroupArn: targetGroup.arn,
         desiredCount: args.desiredCount,
-        launchType: "FARGATE",
-        availabilityZoneRebalancing: "ENABLED",
-        networkConfiguration: { subnets: args.subnetIds, securityGroups: [args.taskSecurityGroupId], assignPublicIp: false },
-        loadBalancers: [{ targetGroupArn: targetGroup.arn, containerName: "pgbouncer", containerPort: PGBOUNCER_PORT }],
-        deploymentCircuitBreaker: { enable: true, rollback: true },
-        deploymentMinimumHealthyPercent: 100,
-        deploymentMaximumPercent: 200,
-        propagateTags: "SERVICE",
-        enableEcsManagedTags: true,
-        enableExecuteCommand: false,
-      },
+        subnetIds: args.subnetIds,
+        taskSecurityGroupId: args.taskSecurityGroupId,
+      }),
       parent,
     );
 
     new aws.cloudwatch.MetricAlarm(
       `${name}-unhealthy`,
-      {
-        alarmDescription: "PgBouncer tasks failing the NLB health check",
-        namespace: "AWS/NetworkELB",
-        metricName: "UnHealthyHostCount",
-        dimensions: { LoadBalancer: lb.arnSuffix, TargetGroup: targetGroup.arnSuffix },
-        statistic: "Maximum",
-        period: 60,
-        evaluationPeriods: 3,
-        threshold: 0,
-        comparisonOperator: "GreaterThanThreshold",
-        treatMissingData: "breaching",
-        alarmActions: [args.alarmTopicArn],
-        okActions: [args.alarmTopicArn],
-      },
+      unhealthyTasksAlarmArgs({ loadBalancer: lb.arnSuffix, targetGroup: targetGroup.arnSuffix, alarmTopicArn: args.alarmTopicArn }),
       parent,
     );
 
@@ -317,4 +166,267 @@ export class PgBouncerService extends pulumi.ComponentResource {
       serviceName: this.serviceName,
     });
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Builders: pure, module-level, plain values in and out (Inputs pass through untouched).
+// ---------------------------------------------------------------------------------------------
+
+/** The checks that need no resource. Throws naming the field. */
+export function validatePgBouncerServiceArgs(
+  name: string,
+  args: Pick<PgBouncerServiceArgs, "clientSecurityGroupIds" | "subnetIds" | "desiredCount" | "config">,
+): void {
+  if ((args.clientSecurityGroupIds ?? []).length === 0)
+    throw new Error(`PgBouncerService ${name}: clientSecurityGroupIds must name at least one security group`);
+  if ((args.subnetIds ?? []).length < 2)
+    throw new Error(`PgBouncerService ${name}: subnetIds needs at least two subnets (availability zones)`);
+  if (!Number.isInteger(args.desiredCount) || args.desiredCount < 2)
+    throw new Error(`PgBouncerService ${name}: desiredCount must be an integer of at least 2, got ${args.desiredCount}`);
+  if (!args.config.authFile.startsWith(`${PGBOUNCER_RUN_DIR}/`))
+    throw new Error(`PgBouncerService ${name}: config.authFile must be under ${PGBOUNCER_RUN_DIR} (the task's writable volume)`);
+}
+
+export function pgbouncerLogGroupName(service: string): string {
+  return `/alphapulse/${service}/pgbouncer`;
+}
+
+export function authFileSecretArgs(service: string, args: Pick<PgBouncerServiceArgs, "authFileSecretName" | "kmsKeyArn">) {
+  return {
+    name: args.authFileSecretName,
+    description: `PgBouncer auth file (SCRAM verifiers) of ${service}, written by the data-layer stack`,
+    kmsKeyId: args.kmsKeyArn,
+    recoveryWindowInDays: 30,
+  };
+}
+
+/**
+ * Every rule of the path, one resource each: per client group (named by position) 6432 into the
+ * NLB and out of the client; NLB → tasks 6432; tasks → PostgreSQL 5432, the endpoints and S3 443.
+ */
+export function pgbouncerSecurityGroupRules(
+  service: string,
+  o: {
+    loadBalancerSecurityGroupId: pulumi.Input<string>;
+    clientSecurityGroupIds: readonly pulumi.Input<string>[];
+    taskSecurityGroupId: pulumi.Input<string>;
+    databaseSecurityGroupId: pulumi.Input<string>;
+    endpointSecurityGroupId: pulumi.Input<string>;
+    s3PrefixListId: pulumi.Input<string>;
+  },
+): { name: string; args: TcpRuleArgs }[] {
+  const rule = (suffix: string, args: TcpRuleArgs) => ({ name: `${service}-${suffix}`, args });
+  const lb = o.loadBalancerSecurityGroupId;
+  const tasks = o.taskSecurityGroupId;
+  return [
+    ...o.clientSecurityGroupIds.flatMap((client, i) => [
+      rule(`nlb-from-client-${i}`, {
+        direction: "ingress",
+        securityGroupId: lb,
+        peer: { referencedSecurityGroupId: client },
+        port: PGBOUNCER_PORT,
+        description: "PgBouncer from the application",
+      }),
+      rule(`client-${i}-to-nlb`, {
+        direction: "egress",
+        securityGroupId: client,
+        peer: { referencedSecurityGroupId: lb },
+        port: PGBOUNCER_PORT,
+        description: "Application to PgBouncer",
+      }),
+    ]),
+    rule("nlb-to-tasks", {
+      direction: "egress",
+      securityGroupId: lb,
+      peer: { referencedSecurityGroupId: tasks },
+      port: PGBOUNCER_PORT,
+      description: "NLB to PgBouncer tasks",
+    }),
+    rule("tasks-from-nlb", {
+      direction: "ingress",
+      securityGroupId: tasks,
+      peer: { referencedSecurityGroupId: lb },
+      port: PGBOUNCER_PORT,
+      description: "PgBouncer from its NLB",
+    }),
+    rule("tasks-to-postgres", {
+      direction: "egress",
+      securityGroupId: tasks,
+      peer: { referencedSecurityGroupId: o.databaseSecurityGroupId },
+      port: 5432,
+      description: "PgBouncer to PostgreSQL",
+    }),
+    rule("tasks-to-endpoints", {
+      direction: "egress",
+      securityGroupId: tasks,
+      peer: { referencedSecurityGroupId: o.endpointSecurityGroupId },
+      port: 443,
+      description: "Secrets Manager, ECR, CloudWatch Logs endpoints",
+    }),
+    rule("tasks-to-s3", {
+      direction: "egress",
+      securityGroupId: tasks,
+      peer: { prefixListId: o.s3PrefixListId },
+      port: 443,
+      description: "ECR image layers from S3",
+    }),
+  ];
+}
+
+/** Who may assume the execution role: ECS tasks only. */
+export const ECS_TASKS_ASSUME_ROLE_POLICY = {
+  Version: "2012-10-17",
+  Statement: [{ Effect: "Allow", Principal: { Service: "ecs-tasks.amazonaws.com" }, Action: "sts:AssumeRole" }],
+} as const;
+
+export const ECS_TASK_EXECUTION_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy";
+
+/** The execution role's own policy: read the auth file, decrypt with the region key. `T` is a string in tests, an Output here. */
+export function executionRolePolicy<T>(authFileSecretArn: T, kmsKeyArn: T) {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      { Sid: "AuthFile", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: authFileSecretArn },
+      { Sid: "RegionKey", Effect: "Allow", Action: "kms:Decrypt", Resource: kmsKeyArn },
+    ],
+  };
+}
+
+/**
+ * The container's entry script: write pgbouncer.ini and the auth file to the task volume (owner
+ * only), drop the auth file from the environment, exec PgBouncer.
+ */
+export function pgbouncerStartScript(authFile: string): string {
+  return [
+    "set -eu",
+    "umask 077",
+    `printf '%s' "$PGBOUNCER_INI" > ${PGBOUNCER_RUN_DIR}/pgbouncer.ini`,
+    `printf '%s' "$PGBOUNCER_AUTH_FILE" > ${authFile}`,
+    "unset PGBOUNCER_AUTH_FILE",
+    `exec pgbouncer ${PGBOUNCER_RUN_DIR}/pgbouncer.ini`,
+  ].join("\n");
+}
+
+/** The one container: read-only root, the ini as a plain value, the auth file from its secret, logs to CloudWatch. */
+export function pgbouncerContainer<T>(o: {
+  image: T;
+  ini: string;
+  authFile: string;
+  authFileSecretArn: T;
+  logGroupName: T;
+  region: string;
+}) {
+  return {
+    name: "pgbouncer",
+    image: o.image,
+    essential: true,
+    entryPoint: ["/bin/sh", "-c"],
+    command: [pgbouncerStartScript(o.authFile)],
+    portMappings: [{ containerPort: PGBOUNCER_PORT, protocol: "tcp" }],
+    environment: [{ name: "PGBOUNCER_INI", value: o.ini }],
+    secrets: [{ name: "PGBOUNCER_AUTH_FILE", valueFrom: o.authFileSecretArn }],
+    readonlyRootFilesystem: true,
+    mountPoints: [{ sourceVolume: "run", containerPath: PGBOUNCER_RUN_DIR, readOnly: false }],
+    ulimits: [{ name: "nofile", softLimit: 65536, hardLimit: 65536 }],
+    logConfiguration: {
+      logDriver: "awslogs",
+      options: { "awslogs-group": o.logGroupName, "awslogs-region": o.region, "awslogs-stream-prefix": "pgbouncer" },
+    },
+  };
+}
+
+/** The Fargate task definition, without its role and containers (the constructor adds those). */
+export function taskDefinitionArgs(service: string, args: Pick<PgBouncerServiceArgs, "cpu" | "memoryMiB">) {
+  return {
+    family: service,
+    cpu: String(args.cpu ?? 512),
+    memory: String(args.memoryMiB ?? 1024),
+    networkMode: "awsvpc",
+    requiresCompatibilities: ["FARGATE"],
+    runtimePlatform: { operatingSystemFamily: "LINUX", cpuArchitecture: "ARM64" },
+    volumes: [{ name: "run" }],
+  };
+}
+
+/** An internal NLB across the subnets, cross-zone. */
+export function loadBalancerArgs(subnetIds: pulumi.Input<string>[], securityGroupId: pulumi.Input<string>): aws.lb.LoadBalancerArgs {
+  return {
+    internal: true,
+    loadBalancerType: "network",
+    subnets: subnetIds,
+    securityGroups: [securityGroupId],
+    enableCrossZoneLoadBalancing: true,
+    ipAddressType: "ipv4",
+  };
+}
+
+export function targetGroupArgs(vpcId: pulumi.Input<string>): aws.lb.TargetGroupArgs {
+  return {
+    vpcId,
+    port: PGBOUNCER_PORT,
+    protocol: "TCP",
+    targetType: "ip",
+    // Session pooling: give draining tasks time to finish their sessions.
+    deregistrationDelay: 300,
+    healthCheck: { protocol: "TCP", port: "traffic-port", interval: 10, healthyThreshold: 3, unhealthyThreshold: 3 },
+  };
+}
+
+/** TCP 6432 with an hour's idle timeout (the default 350 s cuts idle sessions). */
+export function listenerArgs(loadBalancerArn: pulumi.Input<string>, targetGroupArn: pulumi.Input<string>): aws.lb.ListenerArgs {
+  return {
+    loadBalancerArn,
+    port: PGBOUNCER_PORT,
+    protocol: "TCP",
+    tcpIdleTimeoutSeconds: 3600,
+    defaultActions: [{ type: "forward", targetGroupArn }],
+  };
+}
+
+/** The Fargate service: private, behind the target group, rolling with a circuit breaker, no ECS Exec. */
+export function serviceArgs(o: {
+  clusterArn: pulumi.Input<string>;
+  taskDefinitionArn: pulumi.Input<string>;
+  targetGroupArn: pulumi.Input<string>;
+  desiredCount: number;
+  subnetIds: pulumi.Input<string>[];
+  taskSecurityGroupId: pulumi.Input<string>;
+}): aws.ecs.ServiceArgs {
+  return {
+    cluster: o.clusterArn,
+    taskDefinition: o.taskDefinitionArn,
+    desiredCount: o.desiredCount,
+    launchType: "FARGATE",
+    availabilityZoneRebalancing: "ENABLED",
+    networkConfiguration: { subnets: o.subnetIds, securityGroups: [o.taskSecurityGroupId], assignPublicIp: false },
+    loadBalancers: [{ targetGroupArn: o.targetGroupArn, containerName: "pgbouncer", containerPort: PGBOUNCER_PORT }],
+    deploymentCircuitBreaker: { enable: true, rollback: true },
+    deploymentMinimumHealthyPercent: 100,
+    deploymentMaximumPercent: 200,
+    propagateTags: "SERVICE",
+    enableEcsManagedTags: true,
+    enableExecuteCommand: false,
+  };
+}
+
+/** Any task failing the NLB health check for 3 minutes (or no data) alarms. */
+export function unhealthyTasksAlarmArgs(o: {
+  loadBalancer: pulumi.Input<string>;
+  targetGroup: pulumi.Input<string>;
+  alarmTopicArn: pulumi.Input<string>;
+}): aws.cloudwatch.MetricAlarmArgs {
+  return {
+    alarmDescription: "PgBouncer tasks failing the NLB health check",
+    namespace: "AWS/NetworkELB",
+    metricName: "UnHealthyHostCount",
+    dimensions: { LoadBalancer: o.loadBalancer, TargetGroup: o.targetGroup },
+    statistic: "Maximum",
+    period: 60,
+    evaluationPeriods: 3,
+    threshold: 0,
+    comparisonOperator: "GreaterThanThreshold",
+    treatMissingData: "breaching",
+    alarmActions: [o.alarmTopicArn],
+    okActions: [o.alarmTopicArn],
+  };
 }

@@ -46,6 +46,11 @@ export interface RegionalPlatformArgs {
   costCentre: string;
   environment: "prod" | "staging";
   network: { cidrBlock: string; availabilityZones: string[] };
+  /**
+   * The cluster's sizing, image, backups and alarms (documented on PostgresClusterArgs; `backup` and
+   * `alarms` take any subset of their fields). `maxConnections` defaults to DEFAULT_MAX_CONNECTIONS
+   * (300) here, not PostgresCluster's 200: the PgBouncer pool budget is checked against it.
+   */
   postgres: Pick<
     PostgresClusterArgs,
     | "instanceType"
@@ -81,19 +86,11 @@ export class RegionalPlatform extends pulumi.ComponentResource {
   constructor(name: string, args: RegionalPlatformArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("alphapulse:aws:RegionalPlatform", name, {}, opts);
     // Residency first: nothing is declared for a stack that would place data outside its residency.
-    assertRegionAllowed(args.residency, args.awsRegion, `RegionalPlatform ${name}`);
-    args.network.availabilityZones.forEach((z, i) =>
-      assertZoneInRegion(z, args.awsRegion, `RegionalPlatform ${name} network.availabilityZones[${i}]`),
-    );
-    assertImageAllowed(args.residency, args.pgbouncer.image, `RegionalPlatform ${name} pgbouncer.image`);
+    validateRegionalPlatformArgs(name, args);
     const tenants = args.tenants ?? [];
-    assertTenantsResident(args.residency, tenants, `RegionalPlatform ${name}`);
-    if (!/^\d{12}$/.test(args.accountId)) throw new Error(`RegionalPlatform ${name}: accountId must be 12 digits, got "${args.accountId}"`);
     const stack = args.stackName ?? pulumi.getStack();
-    const maxConnections = args.postgres.maxConnections ?? 300;
+    const maxConnections = args.postgres.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     const pgbouncerSizing = { ...args.pgbouncer, tasks: args.pgbouncer.desiredCount };
-    const budget = checkAwsPoolBudget({ ...pgbouncerSizing, databaseHost: "pg-primary.internal", maxConnections });
-    if (!budget.ok) throw new Error(`RegionalPlatform ${name}: ${budget.problems.map((p) => `${p.field}: ${p.message}`).join("; ")}`);
     const zones = args.network.availabilityZones;
 
     this.provider = new aws.Provider(
@@ -101,14 +98,7 @@ export class RegionalPlatform extends pulumi.ComponentResource {
       {
         region: args.awsRegion,
         allowedAccountIds: [args.accountId],
-        defaultTags: {
-          tags: {
-            [DEFAULT_TAG_KEYS.stack]: stack,
-            [DEFAULT_TAG_KEYS.residency]: args.residency,
-            [DEFAULT_TAG_KEYS.component]: "regional-platform",
-            [DEFAULT_TAG_KEYS.costCentre]: args.costCentre,
-          },
-        },
+        defaultTags: { tags: defaultTags({ stack, residency: args.residency, costCentre: args.costCentre }) },
       },
       { parent: this },
     );
@@ -230,6 +220,44 @@ export class RegionalPlatform extends pulumi.ComponentResource {
       redisEndpoint: this.redis.primaryEndpoint,
     });
   }
+}
+
+/** PostgreSQL max_connections of a regional cluster unless configured (the pool budget is checked against it). */
+export const DEFAULT_MAX_CONNECTIONS = 300;
+
+/**
+ * The checks that need no resource, in the order they matter: residency of the region, the zones,
+ * the PgBouncer image and the tenants (lib/platform/residency.ts); the account id; the pool budget
+ * of PgBouncer against max_connections. Throws naming the field.
+ */
+export function validateRegionalPlatformArgs(
+  name: string,
+  args: Pick<RegionalPlatformArgs, "residency" | "awsRegion" | "accountId" | "network" | "postgres" | "pgbouncer" | "tenants">,
+): void {
+  assertRegionAllowed(args.residency, args.awsRegion, `RegionalPlatform ${name}`);
+  args.network.availabilityZones.forEach((z, i) =>
+    assertZoneInRegion(z, args.awsRegion, `RegionalPlatform ${name} network.availabilityZones[${i}]`),
+  );
+  assertImageAllowed(args.residency, args.pgbouncer.image, `RegionalPlatform ${name} pgbouncer.image`);
+  assertTenantsResident(args.residency, args.tenants ?? [], `RegionalPlatform ${name}`);
+  if (!/^\d{12}$/.test(args.accountId)) throw new Error(`RegionalPlatform ${name}: accountId must be 12 digits, got "${args.accountId}"`);
+  const budget = checkAwsPoolBudget({
+    ...args.pgbouncer,
+    tasks: args.pgbouncer.desiredCount,
+    databaseHost: "pg-primary.internal",
+    maxConnections: args.postgres.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+  });
+  if (!budget.ok) throw new Error(`RegionalPlatform ${name}: ${budget.problems.map((p) => `${p.field}: ${p.message}`).join("; ")}`);
+}
+
+/** The provider's default tags: every taggable resource of the stack carries them (policy rule `default-tags`). */
+export function defaultTags(o: { stack: string; residency: ResidencyRegion; costCentre: string }): Record<string, string> {
+  return {
+    [DEFAULT_TAG_KEYS.stack]: o.stack,
+    [DEFAULT_TAG_KEYS.residency]: o.residency,
+    [DEFAULT_TAG_KEYS.component]: "regional-platform",
+    [DEFAULT_TAG_KEYS.costCentre]: o.costCentre,
+  };
 }
 
 /**

@@ -35,11 +35,8 @@ export interface TenantCacheUserArgs {
   tier: pulumi.Input<Tier>;
 }
 
-interface CacheUserInputs {
-  redis: RedisAdminConnection;
-  tenantId: string;
-  tier: Tier;
-}
+/** What the provider receives: the args with every input resolved. */
+type CacheUserInputs = pulumi.Unwrap<TenantCacheUserArgs>;
 
 interface CacheUserOutputs extends CacheUserInputs {
   userName: string;
@@ -57,8 +54,7 @@ async function withRedisAdmin<T>(
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const fs = require("node:fs");
   const password = String(fs.readFileSync(redis.passwordFile, "utf8")).split("\n")[0].trim();
-  const { connectRedis } = dataLayer();
-  const { redisUrl } = dataLayer();
+  const { connectRedis, redisUrl } = dataLayer();
   const client = connectRedis(redisUrl(redis.host, Number(redis.port), redis.user, password));
   try {
     return await fn(client);
@@ -68,8 +64,7 @@ async function withRedisAdmin<T>(
 }
 
 async function grant(inputs: CacheUserInputs, password: string | undefined): Promise<CacheUserOutputs> {
-  const { grantTenantCache } = dataLayer();
-  const { cacheLimitsForTier } = dataLayer();
+  const { grantTenantCache, cacheLimitsForTier } = dataLayer();
   const limits = cacheLimitsForTier(inputs.tier);
   const result = await withRedisAdmin(inputs.redis, (admin) => grantTenantCache(admin as never, inputs.tenantId, { limits, password }));
   const kept = result.password ?? password;

@@ -52,14 +52,8 @@ export function schemaFingerprint(catalogue: readonly TenantTable[]): string {
   return createHash("sha256").update(JSON.stringify(design)).digest("hex").slice(0, 16);
 }
 
-interface SchemaInputs {
-  connection: DatabaseConnection;
-  database: string;
-  databaseOid: number;
-  region: ResidencyRegion;
-  catalogue: TenantTable[];
-  fingerprint: string;
-}
+/** What the provider receives: the args with every input resolved. */
+type SchemaInputs = pulumi.Unwrap<DatabaseSchemaArgs>;
 
 type LoginRole = "migrator" | "app" | "readonly";
 
@@ -77,10 +71,7 @@ interface SchemaOutputs extends SchemaInputs {
 const LOGIN_ROLES: LoginRole[] = ["migrator", "app", "readonly"];
 
 async function applySchema(inputs: SchemaInputs, passwords: Record<LoginRole, string>): Promise<SchemaOutputs> {
-  const { migrate } = dataLayer();
-  const { ROLES } = dataLayer();
-  const { REGISTRY_SCHEMA } = dataLayer();
-  const { qualified } = dataLayer();
+  const { migrate, ROLES, REGISTRY_SCHEMA, qualified } = dataLayer();
   const { versions } = await withDatabase(inputs.connection, inputs.database, async (client) => {
     await migrate(client, { tables: inputs.catalogue, region: inputs.region, passwords });
     const { rows } = await client.query(`SELECT version FROM ${qualified(REGISTRY_SCHEMA, "schema_migrations")} ORDER BY version`);

@@ -19,10 +19,8 @@ export interface DatabaseArgs {
   name: pulumi.Input<string>;
 }
 
-interface DatabaseInputs {
-  connection: DatabaseConnection;
-  name: string;
-}
+/** What the provider receives: the args with every input resolved. */
+type DatabaseInputs = pulumi.Unwrap<DatabaseArgs>;
 
 interface DatabaseOutputs extends DatabaseInputs {
   /** pg_database.oid: changes when the database is recreated, so resources inside it follow. */
@@ -69,8 +67,7 @@ export const databaseProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async delete(_id: string, props: DatabaseOutputs): Promise<void> {
-    const { ident } = dataLayer();
-    const { ROLES } = dataLayer();
+    const { ident, ROLES } = dataLayer();
     await withDatabase(props.connection, "postgres", async (client) => {
       await client.query(`DROP DATABASE IF EXISTS ${ident(props.name)} WITH (FORCE)`);
       // Roles are cluster-wide: drop the design's roles only when no remaining database depends on them.

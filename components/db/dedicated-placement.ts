@@ -23,12 +23,8 @@ export interface DedicatedPlacementArgs {
   tenantId: pulumi.Input<string>;
 }
 
-interface PlacementInputs {
-  connection: DatabaseConnection;
-  database: string;
-  databaseOid: number;
-  tenantId: string;
-}
+/** What the provider receives: the args with every input resolved. */
+type PlacementInputs = pulumi.Unwrap<DedicatedPlacementArgs>;
 
 interface PlacementOutputs extends PlacementInputs {
   /** `tenant_<hex>`. */
@@ -73,8 +69,7 @@ const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async delete(_id: string, props: PlacementOutputs): Promise<void> {
-    const { demoteTenant } = dataLayer();
-    const { TenantNotFoundError } = dataLayer();
+    const { demoteTenant, TenantNotFoundError } = dataLayer();
     try {
       await withDatabase(props.connection, props.database, (client) => demoteTenant(client, props.tenantId));
     } catch (err) {

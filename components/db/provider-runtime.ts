@@ -13,7 +13,10 @@
  * The project directory is the provider process's working directory (the engine starts plugins in
  * the directory of Pulumi.yaml); ALPHAPULSE_REPO_ROOT overrides it. No password is ever an input: the
  * connection uses libpq's environment (PGPASSWORD, PGPASSFILE) when the server asks for one.
+ *
+ * The one import below is type-only: it is erased when compiled, so nothing of lib/ is serialized.
  */
+import type { Queryable } from "../../lib/db/client";
 
 /** Where a dynamic resource reaches PostgreSQL: host, port and an admin role (superuser or database owner). */
 export interface DatabaseConnection {
@@ -22,18 +25,8 @@ export interface DatabaseConnection {
   user: string;
 }
 
-/** A minimal client as node-postgres provides it (matches lib/db/client.ts `Queryable`). */
-export interface ProviderClient {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  query(text: string, params?: unknown[]): Promise<{ rows: any[]; rowCount: number | null }>;
-}
-
 /** Opens one connection to `database`, runs `fn`, always closes it. */
-export async function withDatabase<T>(
-  connection: DatabaseConnection,
-  database: string,
-  fn: (client: ProviderClient) => Promise<T>,
-): Promise<T> {
+export async function withDatabase<T>(connection: DatabaseConnection, database: string, fn: (client: Queryable) => Promise<T>): Promise<T> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const pg = require("pg");
   const client = new pg.Client({

@@ -26,14 +26,8 @@ export interface TenantLoginRoleArgs {
   schema: pulumi.Input<string>;
 }
 
-interface RoleInputs {
-  connection: DatabaseConnection;
-  database: string;
-  databaseOid: number;
-  tenantId: string;
-  tier: Tier;
-  schema: string;
-}
+/** What the provider receives: the args with every input resolved. */
+type RoleInputs = pulumi.Unwrap<TenantLoginRoleArgs>;
 
 interface RoleOutputs extends RoleInputs {
   role: string;
@@ -85,13 +79,12 @@ const tenantLoginRoleProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async delete(_id: string, props: RoleOutputs): Promise<void> {
-    const { dropTenantLoginRole } = dataLayer();
+    const { dropTenantLoginRole, ident } = dataLayer();
     try {
       await withDatabase(props.connection, props.database, (client) => dropTenantLoginRole(client, { id: props.tenantId }));
     } catch (err) {
       if (!isMissingDatabase(err)) throw err;
       // The database is gone; the role is cluster-wide: drop it from the maintenance database.
-      const { ident } = dataLayer();
       await withDatabase(props.connection, "postgres", (client) => client.query(`DROP ROLE IF EXISTS ${ident(props.role)}`));
     }
   },

@@ -26,15 +26,8 @@ export interface TenantArgs {
   displayName?: pulumi.Input<string>;
 }
 
-interface TenantInputs {
-  connection: DatabaseConnection;
-  database: string;
-  databaseOid: number;
-  slug: string;
-  tier: Tier;
-  region: ResidencyRegion;
-  displayName?: string;
-}
+/** What the provider receives: the args with every input resolved. */
+type TenantInputs = pulumi.Unwrap<TenantArgs>;
 
 interface TenantOutputs extends TenantInputs {
   tenantId: string;

@@ -6,8 +6,9 @@
  *   verifier-altered              tenancy.enter_verified_tenant(text) is not exactly migration 0012's:
  *                                 another body, owner, language, volatility, a SET clause, or other grants.
  *   verifier-missing              the database is strict but the verifier is gone.
- *   security-definer-unexpected   a SECURITY DEFINER function other than the verifier exists (even one
- *                                 the tenant roles cannot execute today: it is one GRANT away).
+ *   security-definer-unexpected   a SECURITY DEFINER function other than the verifier and the reviewed ones
+ *                                 (isolation-audit.ts REVIEWED_SECURITY_DEFINER: 0009's take_tenant_gate())
+ *                                 exists (even one the tenant roles cannot execute today: it is one GRANT away).
  *   tenant-policy-trusts-setting  in a strict database, a tenant policy (tenant tables or the registry)
  *                                 that trusts the raw setting: SQL can switch it (the issue's attack).
  *   tenant-context-unverified     (only with `requireVerifiedContext`) the database is not strict.
@@ -145,11 +146,15 @@ export function trustsRawSetting(expression: string | null): boolean {
 /**
  * The rules. `alreadyFlagged`: SECURITY DEFINER functions another rule reported already (the
  * isolation audit's security-definer-executable, for those the tenant roles can execute).
+ * `reviewed`: SECURITY DEFINER functions reviewed as part of the design besides the verifier — the
+ * same list the isolation audit's security-definer-executable accepts (REVIEWED_SECURITY_DEFINER,
+ * passed in by isolation-audit.ts), so the two rules agree on what may exist.
  */
 export function checkVerifiedContext(
   facts: VerifiedContextFacts | undefined,
   options: { requireVerifiedContext?: boolean } = {},
   alreadyFlagged: ReadonlySet<string> = new Set(),
+  reviewed: Readonly<Record<string, string>> = {},
 ): VerifiedContextFinding[] {
   if (!facts) return [];
   const out: VerifiedContextFinding[] = [];
@@ -173,13 +178,13 @@ export function checkVerifiedContext(
     });
   }
   for (const signature of facts.definers) {
-    if (signature === VERIFIER_SIGNATURE || alreadyFlagged.has(signature)) continue;
+    if (signature === VERIFIER_SIGNATURE || alreadyFlagged.has(signature) || reviewed[signature] !== undefined) continue;
     out.push({
       check: "security-definer-unexpected",
       severity: "high",
       object: `function ${signature}`,
       message:
-        "SECURITY DEFINER: runs as its owner, outside the caller's RLS. The verifier is the only function of the design that may be one",
+        "SECURITY DEFINER: runs as its owner, outside the caller's RLS. Only the verifier and the reviewed functions (REVIEWED_SECURITY_DEFINER) of the design may be one",
       fix: `ALTER FUNCTION ${signature} SECURITY INVOKER, or DROP it`,
     });
   }

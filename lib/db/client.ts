@@ -2,7 +2,7 @@
  * The minimal database client interface the data layer depends on, and the resource-scoped helpers
  * that always release what they take. Every SQL function in lib/ takes a `Queryable`, so the same
  * code runs in the CLI, in a Pulumi dynamic provider and in tests (node-postgres `Pool`,
- * `PoolClient` and `Client` all satisfy it).
+ * `PoolClient` and `Client` all satisfy it). Advisory locks and their keys: lib/db/locks.ts.
  */
 import pg from "pg";
 
@@ -15,15 +15,6 @@ export interface QueryResult<R> {
 export interface Queryable {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   query<R = any>(text: string, params?: unknown[]): Promise<QueryResult<R>>;
-}
-
-/** A connection taken from a pool; `release(err)` with an error destroys it instead of reusing it. */
-export interface PooledClient extends Queryable {
-  release(destroy?: Error | boolean): void;
-}
-
-export interface PoolLike extends Queryable {
-  connect(): Promise<PooledClient>;
 }
 
 /** How to reach a server: a URL, or node-postgres' client options (host, port, user, database, …). */
@@ -56,27 +47,6 @@ export async function withConnection<T>(
   }
 }
 
-/** Opens a node-postgres pool; `max` defaults to node-postgres' default. */
-export function createPool(connectionString: string, options: pg.PoolConfig = {}): pg.Pool {
-  const pool = new pg.Pool({ connectionString, ...options });
-  // An idle client that errors (server restart, PgBouncer restart) must not crash the process.
-  pool.on("error", () => {});
-  return pool;
-}
-
-/** Runs `fn` with one pooled connection and always releases it; a connection whose work threw is destroyed. */
-export async function withClient<T>(pool: PoolLike, fn: (client: PooledClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    const result = await fn(client);
-    client.release();
-    return result;
-  } catch (err) {
-    client.release(err instanceof Error ? err : true);
-    throw err;
-  }
-}
-
 /** BEGIN … COMMIT around `fn`; ROLLBACK on any error (the error is rethrown). */
 export async function withTransaction<T>(client: Queryable, fn: (client: Queryable) => Promise<T>): Promise<T> {
   await client.query("BEGIN");
@@ -87,18 +57,5 @@ export async function withTransaction<T>(client: Queryable, fn: (client: Queryab
   } catch (err) {
     await client.query("ROLLBACK").catch(() => {});
     throw err;
-  }
-}
-
-/**
- * Holds a session-level advisory lock for the duration of `fn`. `key` names the lock
- * (hashed to a bigint by PostgreSQL), so callers say what they serialise: "tenancy:migrate".
- */
-export async function withAdvisoryLock<T>(client: Queryable, key: string, fn: () => Promise<T>): Promise<T> {
-  await client.query("SELECT pg_advisory_lock(hashtextextended($1, 0))", [key]);
-  try {
-    return await fn();
-  } finally {
-    await client.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [key]);
   }
 }

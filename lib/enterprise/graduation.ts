@@ -27,6 +27,7 @@
  */
 import { allColumns, catalogueFingerprint, TENANT_TABLES, tablesInDeleteOrder, type TenantTable } from "../schema/catalogue";
 import { withTransaction, type Queryable } from "../db/client";
+import { isLockTimeout, lockForTransaction, lockSession, tenantGateKey, tenantMoveKey } from "../db/locks";
 import {
   DedicatedSchemaCapError,
   dropDedicatedSchema,
@@ -68,10 +69,6 @@ export const FAILPOINTS = [
   "after-removal",
 ] as const;
 export type Failpoint = (typeof FAILPOINTS)[number];
-
-/** The tenant's write gate; enter_tenant() (migration 0003) takes the same key in shared mode. */
-export const tenantGateKey = (tenantId: string) => `tenancy:tenant:${tenantId}`;
-const moveLockKey = (tenantId: string) => `tenancy:move:${tenantId}`;
 
 export interface MoveProgress {
   step: MoveStep | "gate";
@@ -185,67 +182,76 @@ export async function openMove(client: Queryable, tenantId: string): Promise<Mov
 }
 
 async function moveTenant(client: Queryable, ref: string, direction: MoveDirection, options: MoveOptions): Promise<MoveResult> {
-  const tables = options.tables ?? TENANT_TABLES;
-  const progress = options.onProgress ?? (() => {});
-  const failpoint = options.failpoint ?? (() => {});
   const started = Date.now();
   const tenant = await requireTenant(client, ref);
   // Session-level: released when this process's connection ends, however it ends. A killed
   // predecessor's session can take a moment to be noticed, so wait a little before refusing.
+  let release: () => Promise<void>;
   try {
-    await withTransaction(client, async (tx) => {
-      await tx.query(`SET LOCAL lock_timeout = 5000`);
-      await tx.query(`SELECT pg_advisory_lock(hashtextextended($1, 0))`, [moveLockKey(tenant.id)]);
-    });
+    release = await lockSession(client, tenantMoveKey(tenant.id), { timeoutMs: 5000 });
   } catch (err) {
-    if ((err as { code?: string }).code === "55P03") throw new MoveConflictError(`another move of tenant ${tenant.slug} is running`);
+    if (isLockTimeout(err)) throw new MoveConflictError(`another move of tenant ${tenant.slug} is running`);
     throw err;
   }
   try {
-    const opened = await openOrResume(client, tenant, direction, tables, options);
-    const from = direction === "graduate" ? SHARED_SCHEMA : dedicatedSchemaName(tenant.id);
-    const to = direction === "graduate" ? dedicatedSchemaName(tenant.id) : SHARED_SCHEMA;
-    const result: MoveResult = {
-      tenant: { id: tenant.id, slug: tenant.slug },
-      direction,
-      from,
-      to,
-      alreadyThere: opened === "already-there",
-      resumed: false,
-      steps: [],
-      verification: [],
-      rowsMoved: 0,
-      writesHeldMs: 0,
-      durationMs: 0,
-      rowsPerSecond: 0,
-    };
-    if (opened === "already-there") {
-      result.durationMs = Date.now() - started;
-      return result;
-    }
-    let move = opened;
-    result.moveId = Number(move.id);
-    result.resumed = move.attempts > 1;
-    if (move.step === "planned") await failpoint("after-plan");
-    const ctx: StepContext = { client, tenant, move, tables, options, progress, failpoint };
-    while (move.step !== "done") {
-      const stepStarted = Date.now();
-      const step = move.step;
-      const next = await runStep(ctx, result);
-      move = { ...move, step: next };
-      ctx.move = move;
-      result.steps.push({ step, ms: Date.now() - stepStarted });
-    }
-    const final = (await client.query(`SELECT * FROM ${moves} WHERE id = $1`, [move.id])).rows[0] as MoveRow;
-    result.verification = final.verification ?? [];
-    result.rowsMoved = Number(final.rows_moved ?? 0);
-    result.writesHeldMs = Number(final.writes_held_ms ?? 0);
-    result.durationMs = Date.now() - started;
-    result.rowsPerSecond = result.durationMs > 0 ? Math.round((result.rowsMoved * 1000) / result.durationMs) : 0;
-    return result;
+    return await runMove(client, tenant, direction, options, started);
   } finally {
-    await client.query(`SELECT pg_advisory_unlock(hashtextextended($1, 0))`, [moveLockKey(tenant.id)]).catch(() => {});
+    await release().catch(() => {});
   }
+}
+
+/** The move itself, under the tenant's move lock: open or resume it, run its steps to `done`, report. */
+async function runMove(
+  client: Queryable,
+  tenant: Tenant,
+  direction: MoveDirection,
+  options: MoveOptions,
+  started: number,
+): Promise<MoveResult> {
+  const tables = options.tables ?? TENANT_TABLES;
+  const progress = options.onProgress ?? (() => {});
+  const failpoint = options.failpoint ?? (() => {});
+  const opened = await openOrResume(client, tenant, direction, tables, options);
+  const from = direction === "graduate" ? SHARED_SCHEMA : dedicatedSchemaName(tenant.id);
+  const to = direction === "graduate" ? dedicatedSchemaName(tenant.id) : SHARED_SCHEMA;
+  const result: MoveResult = {
+    tenant: { id: tenant.id, slug: tenant.slug },
+    direction,
+    from,
+    to,
+    alreadyThere: opened === "already-there",
+    resumed: false,
+    steps: [],
+    verification: [],
+    rowsMoved: 0,
+    writesHeldMs: 0,
+    durationMs: 0,
+    rowsPerSecond: 0,
+  };
+  if (opened === "already-there") {
+    result.durationMs = Date.now() - started;
+    return result;
+  }
+  let move = opened;
+  result.moveId = Number(move.id);
+  result.resumed = move.attempts > 1;
+  if (move.step === "planned") await failpoint("after-plan");
+  const ctx: StepContext = { client, tenant, move, tables, options, progress, failpoint };
+  while (move.step !== "done") {
+    const stepStarted = Date.now();
+    const step = move.step;
+    const next = await runStep(ctx);
+    move = { ...move, step: next };
+    ctx.move = move;
+    result.steps.push({ step, ms: Date.now() - stepStarted });
+  }
+  const final = (await client.query(`SELECT * FROM ${moves} WHERE id = $1`, [move.id])).rows[0] as MoveRow;
+  result.verification = final.verification ?? [];
+  result.rowsMoved = Number(final.rows_moved ?? 0);
+  result.writesHeldMs = Number(final.writes_held_ms ?? 0);
+  result.durationMs = Date.now() - started;
+  result.rowsPerSecond = result.durationMs > 0 ? Math.round((result.rowsMoved * 1000) / result.durationMs) : 0;
+  return result;
 }
 
 async function openOrResume(
@@ -324,172 +330,195 @@ async function recordStep(client: Queryable, moveId: number, step: MoveStep): Pr
   await withTransaction(client, (tx) => setStep(tx, moveId, step));
 }
 
-async function runStep(ctx: StepContext, result: MoveResult): Promise<MoveStep> {
-  const { client, tenant, move, tables, options, progress, failpoint } = ctx;
-  const source = move.source_schema;
-  const target = move.target_schema;
-  switch (move.step) {
-    case "planned": {
-      if (move.direction === "graduate") {
-        progress({ step: "planned", message: `provisioning ${target}` });
-        try {
-          await provisionDedicatedSchema(client, tenant, { tables, capacity: options.capacity });
-        } catch (err) {
-          // Nothing has moved yet: abandon the move so the tenant is not left with an open one.
-          if (err instanceof DedicatedSchemaCapError)
-            await withTransaction(client, async (tx) => {
-              await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
-              await tx.query(`DELETE FROM ${moves} WHERE id = $1 AND step = 'planned'`, [move.id]);
-            });
-          throw err;
-        }
-      }
-      await failpoint("after-provision");
-      await recordStep(client, move.id, "target_ready");
-      return "target_ready";
-    }
-    case "target_ready": {
-      await checkColumns(client, [source, target], tables);
-      progress({ step: "target_ready", message: `prefilling ${target} from ${source} (tenant writes continue)` });
-      await withTransaction(client, async (tx) => {
-        await tx.query(`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`);
-        await tx.query(`SET LOCAL ROLE ${ident(ROLES.maintenance)}`);
-        await tx.query(`SET LOCAL statement_timeout = 0`);
-        // A dedicated schema holds one tenant; anything else in it is a bug we will not spread.
-        const dedicated = move.direction === "graduate" ? target : source;
-        for (const table of tables) {
-          const { rows } = await tx.query(renderForeignRows(dedicated, table), [tenant.id]);
-          if (Number(rows[0].n) > 0)
-            throw new MoveRefusedError(`${dedicated}.${table.name} holds ${rows[0].n} row(s) of other tenants: refusing to move`);
-        }
-        // A fresh dedicated schema is bulk-loaded: without its secondary indexes and foreign keys,
-        // which are rebuilt afterwards (in one pass each instead of one update per row: ~4× faster).
-        const bulk = move.direction === "graduate" && (await isEmpty(tx, target, tables));
-        if (bulk) await dropForBulkLoad(tx, target, tables);
-        else await deleteGoneRows(tx, source, target, tables, tenant.id);
-        let first = true;
-        for (const table of tables) {
-          const written = await upsertRows(tx, source, target, table, tenant.id);
-          progress({ step: "target_ready", message: `prefilled ${table.name}: ${written} row(s) written${bulk ? " (bulk)" : ""}` });
-          if (first) await failpoint("during-prefill");
-          first = false;
-        }
-        if (bulk) {
-          const rebuilt = await rebuildAfterBulkLoad(tx, target, tables);
-          progress({ step: "target_ready", message: `rebuilt ${rebuilt} index(es) and constraint(s) of ${target}` });
-        }
-      });
-      // Foreign keys rebuilt NOT VALID are validated outside that transaction: validation holds only
-      // weak locks (the registry stays writable), and a re-run after a crash validates them too.
-      await validateForeignKeys(client, target, progress);
-      await failpoint("after-prefill");
-      await recordStep(client, move.id, "prefilled");
-      return "prefilled";
-    }
-    case "prefilled": {
-      await checkColumns(client, [source, target], tables);
-      const gateTimeout = options.gateTimeoutMs ?? 10_000;
-      progress({
-        step: "gate",
-        message: `holding ${tenant.slug}'s writes (gate), waiting at most ${gateTimeout} ms for its running transactions`,
-      });
-      let gateRequested = 0;
-      const held = await withTransaction(client, async (tx) => {
-        // READ COMMITTED on purpose: every statement after the gate sees every write committed before it.
-        await tx.query(`SET TRANSACTION ISOLATION LEVEL READ COMMITTED`);
-        await tx.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(gateTimeout))}`);
-        await tx.query(`SET LOCAL statement_timeout = 0`);
-        gateRequested = Date.now();
-        await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [tenantGateKey(tenant.id)]);
-        await tx.query(`SET LOCAL lock_timeout = 0`);
-        await tx.query(`SET LOCAL ROLE ${ident(ROLES.maintenance)}`);
-        // Hash joins over the tenant's rows, in memory: this transaction is what the tenant waits for.
-        await tx.query(`SET LOCAL work_mem = '256MB'`);
-        await tx.query(`SAVEPOINT sync`);
-        try {
-          // What changed since the prefill, as key lists (one full join per table), then applied by key.
-          const diffs = await diffTenantRows(tx, source, target, tables, tenant.id);
-          if (diffs) await applyDiff(tx, source, target, diffs, tenant.id);
-          else await syncTenantRows(tx, source, target, tables, tenant.id);
-        } catch (err) {
-          // A unique key moved between rows (e.g. two rows swapped a client_order_id) cannot be
-          // updated row by row: start the target over from the source.
-          if ((err as { code?: string }).code !== "23505") throw err;
-          await tx.query(`ROLLBACK TO SAVEPOINT sync`);
-          progress({ step: "gate", message: `a unique key moved between rows since the prefill: rewriting ${target} from ${source}` });
-          for (const table of tablesInDeleteOrder(tables))
-            await tx.query(`DELETE FROM ${qualified(target, table.name)} WHERE tenant_id = $1`, [tenant.id]);
-          await syncTenantRows(tx, source, target, tables, tenant.id);
-        }
-        const verification = await verifyCopy(tx, source, target, tables, tenant.id);
-        if (verification.some((v) => !v.ok)) throw new VerificationError(verification);
-        await failpoint("cutover-gate-held");
-        await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
-        await setTenantPlacement(tx, tenant.id, move.direction === "graduate" ? "dedicated" : "shared");
-        const rowsMoved = verification.reduce((n, v) => n + v.targetRows, 0);
-        await setStep(tx, move.id, "flipped", { verification, rowsMoved, writesHeldMs: Date.now() - gateRequested });
-        await failpoint("cutover-before-commit");
-        return verification;
-      });
-      const heldMs = Date.now() - gateRequested;
-      await withTransaction(client, async (tx) => {
-        await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
-        await tx.query(`UPDATE ${moves} SET writes_held_ms = $2 WHERE id = $1`, [move.id, heldMs]);
-      });
-      progress({
-        step: "gate",
-        message: `placement flipped to ${target}; ${tenant.slug}'s writes were held ${heldMs} ms; ${held.length} table(s) verified`,
-      });
-      result.writesHeldMs = heldMs;
-      return "flipped";
-    }
-    case "flipped": {
-      await failpoint("after-flip");
-      const current = await requireTenant(client, tenant.id);
-      const expected: Placement = move.direction === "graduate" ? "dedicated" : "shared";
-      if (current.placement !== expected)
-        throw new MoveConflictError(`move ${move.id} is flipped but ${tenant.slug} is ${current.placement}: refusing to remove its rows`);
-      if (move.direction === "graduate") {
-        const batch = options.removeBatchSize ?? 10_000;
-        let first = true;
-        for (const table of tablesInDeleteOrder(tables)) {
-          let removed = 0;
-          for (;;) {
-            const { rowCount } = await withTransaction(client, async (tx) => {
-              await tx.query(`SET LOCAL ROLE ${ident(ROLES.maintenance)}`);
-              return tx.query(
-                `DELETE FROM ${qualified(source, table.name)} WHERE tenant_id = $1 AND id IN (SELECT id FROM ${qualified(source, table.name)} WHERE tenant_id = $1 LIMIT $2)`,
-                [tenant.id, batch],
-              );
-            });
-            removed += rowCount ?? 0;
-            if (first && (rowCount ?? 0) > 0) {
-              first = false;
-              await failpoint("during-removal");
-            }
-            if ((rowCount ?? 0) < batch) break;
-          }
-          progress({ step: "flipped", message: `removed ${removed} row(s) from ${source}.${table.name}` });
-        }
-      } else {
-        await failpoint("during-removal");
-        try {
-          await dropDedicatedSchema(client, source, (attempt) =>
-            progress({ step: "flipped", message: `dropping ${source}: registry busy, retrying (${attempt})` }),
-          );
-        } catch (err) {
-          if (err instanceof RegistryBusyError) throw new MoveConflictError(err.message);
-          throw err;
-        }
-        progress({ step: "flipped", message: `dropped ${source}` });
-      }
-      await failpoint("after-removal");
-      await recordStep(client, move.id, "done");
-      return "done";
-    }
+/** Runs the move's current step and returns the step it reached; each step records itself. */
+async function runStep(ctx: StepContext): Promise<MoveStep> {
+  switch (ctx.move.step) {
+    case "planned":
+      return provisionTarget(ctx);
+    case "target_ready":
+      return prefill(ctx);
+    case "prefilled":
+      return cutover(ctx);
+    case "flipped":
+      return removeSource(ctx);
     case "done":
       return "done";
   }
+}
+
+/** planned → target_ready: graduate provisions the dedicated schema (the cap applies); demote has its target already. */
+async function provisionTarget(ctx: StepContext): Promise<MoveStep> {
+  const { client, tenant, move, tables, options, progress, failpoint } = ctx;
+  const target = move.target_schema;
+  if (move.direction === "graduate") {
+    progress({ step: "planned", message: `provisioning ${target}` });
+    try {
+      await provisionDedicatedSchema(client, tenant, { tables, capacity: options.capacity });
+    } catch (err) {
+      // Nothing has moved yet: abandon the move so the tenant is not left with an open one.
+      if (err instanceof DedicatedSchemaCapError)
+        await withTransaction(client, async (tx) => {
+          await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+          await tx.query(`DELETE FROM ${moves} WHERE id = $1 AND step = 'planned'`, [move.id]);
+        });
+      throw err;
+    }
+  }
+  await failpoint("after-provision");
+  await recordStep(client, move.id, "target_ready");
+  return "target_ready";
+}
+
+/** target_ready → prefilled: copy the tenant's rows into the target in one snapshot, without holding its writes. */
+async function prefill(ctx: StepContext): Promise<MoveStep> {
+  const { client, tenant, move, tables, progress, failpoint } = ctx;
+  const source = move.source_schema;
+  const target = move.target_schema;
+  await checkColumns(client, [source, target], tables);
+  progress({ step: "target_ready", message: `prefilling ${target} from ${source} (tenant writes continue)` });
+  await withTransaction(client, async (tx) => {
+    await tx.query(`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`);
+    await tx.query(`SET LOCAL ROLE ${ident(ROLES.maintenance)}`);
+    await tx.query(`SET LOCAL statement_timeout = 0`);
+    // A dedicated schema holds one tenant; anything else in it is a bug we will not spread.
+    const dedicated = move.direction === "graduate" ? target : source;
+    for (const table of tables) {
+      const { rows } = await tx.query(renderForeignRows(dedicated, table), [tenant.id]);
+      if (Number(rows[0].n) > 0)
+        throw new MoveRefusedError(`${dedicated}.${table.name} holds ${rows[0].n} row(s) of other tenants: refusing to move`);
+    }
+    // A fresh dedicated schema is bulk-loaded: without its secondary indexes and foreign keys,
+    // which are rebuilt afterwards (in one pass each instead of one update per row: ~4× faster).
+    const bulk = move.direction === "graduate" && (await isEmpty(tx, target, tables));
+    if (bulk) await dropForBulkLoad(tx, target, tables);
+    else await deleteGoneRows(tx, source, target, tables, tenant.id);
+    let first = true;
+    for (const table of tables) {
+      const written = await upsertRows(tx, source, target, table, tenant.id);
+      progress({ step: "target_ready", message: `prefilled ${table.name}: ${written} row(s) written${bulk ? " (bulk)" : ""}` });
+      if (first) await failpoint("during-prefill");
+      first = false;
+    }
+    if (bulk) {
+      const rebuilt = await rebuildAfterBulkLoad(tx, target, tables);
+      progress({ step: "target_ready", message: `rebuilt ${rebuilt} index(es) and constraint(s) of ${target}` });
+    }
+  });
+  // Foreign keys rebuilt NOT VALID are validated outside that transaction: validation holds only
+  // weak locks (the registry stays writable), and a re-run after a crash validates them too.
+  await validateForeignKeys(client, target, progress);
+  await failpoint("after-prefill");
+  await recordStep(client, move.id, "prefilled");
+  return "prefilled";
+}
+
+/** prefilled → flipped: one transaction behind the tenant's write gate — catch up, verify, flip the placement. */
+async function cutover(ctx: StepContext): Promise<MoveStep> {
+  const { client, tenant, move, tables, options, progress, failpoint } = ctx;
+  const source = move.source_schema;
+  const target = move.target_schema;
+  await checkColumns(client, [source, target], tables);
+  const gateTimeout = options.gateTimeoutMs ?? 10_000;
+  progress({
+    step: "gate",
+    message: `holding ${tenant.slug}'s writes (gate), waiting at most ${gateTimeout} ms for its running transactions`,
+  });
+  let gateRequested = 0;
+  const held = await withTransaction(client, async (tx) => {
+    // READ COMMITTED on purpose: every statement after the gate sees every write committed before it.
+    await tx.query(`SET TRANSACTION ISOLATION LEVEL READ COMMITTED`);
+    // No bound on the work behind the gate: the gate's own wait is bounded by gateTimeout alone.
+    await tx.query(`SET LOCAL lock_timeout = 0`);
+    await tx.query(`SET LOCAL statement_timeout = 0`);
+    gateRequested = Date.now();
+    await lockForTransaction(tx, tenantGateKey(tenant.id), { timeoutMs: gateTimeout });
+    await tx.query(`SET LOCAL ROLE ${ident(ROLES.maintenance)}`);
+    // Hash joins over the tenant's rows, in memory: this transaction is what the tenant waits for.
+    await tx.query(`SET LOCAL work_mem = '256MB'`);
+    await tx.query(`SAVEPOINT sync`);
+    try {
+      // What changed since the prefill, as key lists (one full join per table), then applied by key.
+      const diffs = await diffTenantRows(tx, source, target, tables, tenant.id);
+      if (diffs) await applyDiff(tx, source, target, diffs, tenant.id);
+      else await syncTenantRows(tx, source, target, tables, tenant.id);
+    } catch (err) {
+      // A unique key moved between rows (e.g. two rows swapped a client_order_id) cannot be
+      // updated row by row: start the target over from the source.
+      if ((err as { code?: string }).code !== "23505") throw err;
+      await tx.query(`ROLLBACK TO SAVEPOINT sync`);
+      progress({ step: "gate", message: `a unique key moved between rows since the prefill: rewriting ${target} from ${source}` });
+      for (const table of tablesInDeleteOrder(tables))
+        await tx.query(`DELETE FROM ${qualified(target, table.name)} WHERE tenant_id = $1`, [tenant.id]);
+      await syncTenantRows(tx, source, target, tables, tenant.id);
+    }
+    const verification = await verifyCopy(tx, source, target, tables, tenant.id);
+    if (verification.some((v) => !v.ok)) throw new VerificationError(verification);
+    await failpoint("cutover-gate-held");
+    await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+    await setTenantPlacement(tx, tenant.id, move.direction === "graduate" ? "dedicated" : "shared");
+    const rowsMoved = verification.reduce((n, v) => n + v.targetRows, 0);
+    await setStep(tx, move.id, "flipped", { verification, rowsMoved, writesHeldMs: Date.now() - gateRequested });
+    await failpoint("cutover-before-commit");
+    return verification;
+  });
+  const heldMs = Date.now() - gateRequested;
+  await withTransaction(client, async (tx) => {
+    await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+    await tx.query(`UPDATE ${moves} SET writes_held_ms = $2 WHERE id = $1`, [move.id, heldMs]);
+  });
+  progress({
+    step: "gate",
+    message: `placement flipped to ${target}; ${tenant.slug}'s writes were held ${heldMs} ms; ${held.length} table(s) verified`,
+  });
+  return "flipped";
+}
+
+/** flipped → done: delete the tenant's rows from the source, only once the flip is committed. */
+async function removeSource(ctx: StepContext): Promise<MoveStep> {
+  const { client, tenant, move, tables, options, progress, failpoint } = ctx;
+  const source = move.source_schema;
+  await failpoint("after-flip");
+  const current = await requireTenant(client, tenant.id);
+  const expected: Placement = move.direction === "graduate" ? "dedicated" : "shared";
+  if (current.placement !== expected)
+    throw new MoveConflictError(`move ${move.id} is flipped but ${tenant.slug} is ${current.placement}: refusing to remove its rows`);
+  if (move.direction === "graduate") {
+    const batch = options.removeBatchSize ?? 10_000;
+    let first = true;
+    for (const table of tablesInDeleteOrder(tables)) {
+      let removed = 0;
+      for (;;) {
+        const { rowCount } = await withTransaction(client, async (tx) => {
+          await tx.query(`SET LOCAL ROLE ${ident(ROLES.maintenance)}`);
+          return tx.query(
+            `DELETE FROM ${qualified(source, table.name)} WHERE tenant_id = $1 AND id IN (SELECT id FROM ${qualified(source, table.name)} WHERE tenant_id = $1 LIMIT $2)`,
+            [tenant.id, batch],
+          );
+        });
+        removed += rowCount ?? 0;
+        if (first && (rowCount ?? 0) > 0) {
+          first = false;
+          await failpoint("during-removal");
+        }
+        if ((rowCount ?? 0) < batch) break;
+      }
+      progress({ step: "flipped", message: `removed ${removed} row(s) from ${source}.${table.name}` });
+    }
+  } else {
+    await failpoint("during-removal");
+    try {
+      await dropDedicatedSchema(client, source, (attempt) =>
+        progress({ step: "flipped", message: `dropping ${source}: registry busy, retrying (${attempt})` }),
+      );
+    } catch (err) {
+      if (err instanceof RegistryBusyError) throw new MoveConflictError(err.message);
+      throw err;
+    }
+    progress({ step: "flipped", message: `dropped ${source}` });
+  }
+  await failpoint("after-removal");
+  await recordStep(client, move.id, "done");
+  return "done";
 }
 
 /** True when no table of the schema holds any row (of any tenant). */

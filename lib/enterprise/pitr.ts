@@ -18,13 +18,13 @@
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import pg from "pg";
-import type { Queryable } from "../db/client";
+import { withConnection, type Queryable } from "../db/client";
 import { startPostgres, type PostgresServer } from "../local/postgres-server";
 import { ensureServiceDirectory, freePort, runServerProgram, serviceDirectory } from "../local/processes";
 import { pgbackrestGlobalOptions, pgbackrestStanzaOptions, renderPgbackrestConf } from "../platform/pgbackrest-config";
 import { composeSettings, settingLiteral, walArchivingSettings, type PgSettings } from "../platform/postgres-config";
-import { exportTenant, type ExportReport, importTenant, type ImportReport } from "./export";
+import { exportTenant, type ExportReport } from "./export";
+import { importTenant, type ImportReport } from "./import";
 import { findTenant } from "../tenant/registry";
 
 export class PitrError extends Error {
@@ -245,16 +245,11 @@ export async function restoreToScratch(o: {
 async function waitForPromotion(url: string, timeoutMs: number, log: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const client = new pg.Client({ connectionString: url });
-    client.on("error", () => {});
     try {
-      await client.connect();
-      const { rows } = await client.query(`SELECT pg_is_in_recovery() AS recovering`);
+      const { rows } = await withConnection(url, (client) => client.query(`SELECT pg_is_in_recovery() AS recovering`));
       if (!rows[0].recovering) return;
     } catch {
       // starting up or shutting down after a failed recovery: look again
-    } finally {
-      await client.end().catch(() => {});
     }
     if (Date.now() > deadline) {
       const tail = existsSync(log) ? readFileSync(log, "utf8").split("\n").slice(-15).join("\n") : "";
@@ -301,27 +296,26 @@ export async function restoreTenantsAsOf(
   const scratch = await restoreToScratch({ configPath: o.configPath, stanza: o.stanza, target: asOf });
   progress(`restored in ${scratch.restoreMs} ms, recovered to the target in ${scratch.recoveryMs} ms (port ${scratch.server.port})`);
   const workDir = mkdtempSync(path.join(os.tmpdir(), "alphapulse-restore-"));
-  const client = new pg.Client({ connectionString: scratch.server.urlFor(database) });
-  client.on("error", () => {});
   try {
-    await client.connect();
-    const tenants: TenantRestoreReport["tenants"] = [];
-    for (const ref of refs) {
-      // The id is what identifies a tenant across time (a slug can be reused after offboarding).
-      const tenant = (await findTenant(live, ref)) ?? (await findTenant(client, ref));
-      if (!tenant) throw new PitrError(`tenant ${ref} exists neither now nor at ${target}`);
-      if (!(await findTenant(client, tenant.id))) throw new PitrError(`tenant ${ref} did not exist at ${target}`);
-      const file = path.join(workDir, `${tenant.id}.jsonl`);
-      const exported = await exportTenant(client, tenant.id, file, {
-        onProgress: (m) => progress(`export ${tenant.slug} as of ${target}: ${m}`),
-      });
-      const imported = await importTenant(live, file, { replace: true, onProgress: (m) => progress(`import ${tenant.slug}: ${m}`) });
-      rmSync(file, { force: true });
-      tenants.push({ ref, export: exported, import: imported });
-    }
+    const tenants = await withConnection(scratch.server.urlFor(database), async (client) => {
+      const restored: TenantRestoreReport["tenants"] = [];
+      for (const ref of refs) {
+        // The id is what identifies a tenant across time (a slug can be reused after offboarding).
+        const tenant = (await findTenant(live, ref)) ?? (await findTenant(client, ref));
+        if (!tenant) throw new PitrError(`tenant ${ref} exists neither now nor at ${target}`);
+        if (!(await findTenant(client, tenant.id))) throw new PitrError(`tenant ${ref} did not exist at ${target}`);
+        const file = path.join(workDir, `${tenant.id}.jsonl`);
+        const exported = await exportTenant(client, tenant.id, file, {
+          onProgress: (m) => progress(`export ${tenant.slug} as of ${target}: ${m}`),
+        });
+        const imported = await importTenant(live, file, { replace: true, onProgress: (m) => progress(`import ${tenant.slug}: ${m}`) });
+        rmSync(file, { force: true });
+        restored.push({ ref, export: exported, import: imported });
+      }
+      return restored;
+    });
     return { asOf: target, tenants, restoreMs: scratch.restoreMs, recoveryMs: scratch.recoveryMs, durationMs: Date.now() - started };
   } finally {
-    await client.end().catch(() => {});
     await scratch.remove();
     rmSync(workDir, { recursive: true, force: true });
   }

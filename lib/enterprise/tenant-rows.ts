@@ -9,7 +9,7 @@
  * same in any schema and under any tenant id) and both sums of per-row hashes (no sort, and no giant
  * string as md5(string_agg(...)) builds: 250 MB for a million rows):
  *  - `renderChecksum`: md5 of the row's text, summed as two 64-bit halves. Portable: export and
- *    import recompute it in JavaScript from the file (lib/enterprise/export.ts).
+ *    import recompute it in JavaScript from the file (lib/enterprise/export-file.ts).
  *  - `renderCompare`: hash_record_extended() of the row under two seeds, computed in the same pass
  *    as a full join of source and target that counts missing, extra and different rows. About 10×
  *    cheaper than md5 of the text; used while a move holds the tenant's writes.

@@ -4,7 +4,7 @@
  */
 import { existsSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
 import path from "node:path";
-import pg from "pg";
+import { withConnection } from "../db/client";
 import { freePort, runServerProgram, serviceDirectory, ensureServiceDirectory, waitFor } from "./processes";
 
 /** Where Debian puts the server programs; `PG_BINDIR` overrides. */
@@ -96,14 +96,10 @@ function quote(settings: Record<string, string | number>): Record<string, string
 }
 
 export async function canConnect(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
   try {
-    await client.connect();
-    await client.query("SELECT 1");
+    await withConnection(url, (client) => client.query("SELECT 1"), { connectionTimeoutMillis: 2000 });
     return true;
   } catch {
     return false;
-  } finally {
-    await client.end().catch(() => {});
   }
 }

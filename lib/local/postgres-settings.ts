@@ -5,7 +5,7 @@
  * ALTER SYSTEM and a reload: the server keeps running, its sessions keep their connections, and a
  * second call finds nothing to do. Settings that need a restart are refused, not applied.
  */
-import pg from "pg";
+import { withConnection } from "../db/client";
 import { ident, literal } from "../db/sql";
 
 export class UnreloadableSettingError extends Error {
@@ -42,28 +42,28 @@ export function settingsToChange(current: readonly CurrentSetting[], wanted: Rea
 
 /** Brings `wanted` about on the running server (ALTER SYSTEM, pg_reload_conf); returns the names it changed. Superuser URL. */
 export async function ensureReloadableSettings(url: string, wanted: Readonly<Record<string, string | number>>): Promise<string[]> {
-  const client = new pg.Client({ connectionString: url, application_name: "alphapulse-local" });
-  await client.connect();
-  try {
-    const read = async () =>
-      (await client.query<CurrentSetting>("SELECT name, setting, context FROM pg_settings WHERE name = ANY($1)", [Object.keys(wanted)]))
-        .rows;
-    const changes = settingsToChange(await read(), wanted);
-    if (!changes.length) return [];
-    // ALTER SYSTEM takes no parameters: the name through ident(), the value as a literal.
-    for (const name of changes) {
-      const value = wanted[name];
-      await client.query(`ALTER SYSTEM SET ${ident(name)} = ${typeof value === "number" ? String(value) : literal(value)}`);
-    }
-    await client.query("SELECT pg_reload_conf()");
-    // The reload is asynchronous: wait until this session sees the new values.
-    const deadline = Date.now() + 10_000;
-    while (settingsToChange(await read(), wanted).length) {
-      if (Date.now() > deadline) throw new Error(`settings ${changes.join(", ")} did not take effect after a reload`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return changes;
-  } finally {
-    await client.end();
-  }
+  return withConnection(
+    url,
+    async (client) => {
+      const read = async () =>
+        (await client.query<CurrentSetting>("SELECT name, setting, context FROM pg_settings WHERE name = ANY($1)", [Object.keys(wanted)]))
+          .rows;
+      const changes = settingsToChange(await read(), wanted);
+      if (!changes.length) return [];
+      // ALTER SYSTEM takes no parameters: the name through ident(), the value as a literal.
+      for (const name of changes) {
+        const value = wanted[name];
+        await client.query(`ALTER SYSTEM SET ${ident(name)} = ${typeof value === "number" ? String(value) : literal(value)}`);
+      }
+      await client.query("SELECT pg_reload_conf()");
+      // The reload is asynchronous: wait until this session sees the new values.
+      const deadline = Date.now() + 10_000;
+      while (settingsToChange(await read(), wanted).length) {
+        if (Date.now() > deadline) throw new Error(`settings ${changes.join(", ")} did not take effect after a reload`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return changes;
+    },
+    { application_name: "alphapulse-local" },
+  );
 }

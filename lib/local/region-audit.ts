@@ -13,7 +13,7 @@
 import pg from "pg";
 import { auditDatabase } from "../audit/isolation-audit";
 import { TENANT_TABLES } from "../schema/catalogue";
-import { withTransaction, type Queryable } from "../db/client";
+import { connect, withTransaction, type Queryable } from "../db/client";
 import { ROLES } from "../schema/roles";
 import { qualified, ident } from "../db/sql";
 import type { ResidencyRegion, Tenant } from "../tenant/model";
@@ -128,9 +128,9 @@ class RollbackProbe extends Error {}
 export async function pooledProbe(url: string, tenants: Pick<Tenant, "id" | "slug" | "status">[]): Promise<string[]> {
   const tenant = tenants.find((t) => t.status === "active");
   if (!tenant) return [];
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  let client: pg.Client;
   try {
-    await client.connect();
+    client = await connect(url, { connectionTimeoutMillis: 5000 });
   } catch (err) {
     return [`pgbouncer: ${ROLES.app} cannot connect through PgBouncer: ${(err as Error).message}`];
   }
@@ -156,8 +156,7 @@ export async function pooledProbe(url: string, tenants: Pick<Tenant, "id" | "slu
 export async function auditRegions(inputs: RegionAuditInput[]): Promise<RegionAudit[]> {
   const results: RegionAudit[] = [];
   for (const input of inputs) {
-    const client = new pg.Client({ connectionString: input.adminUrl });
-    await client.connect();
+    const client = await connect(input.adminUrl);
     try {
       let structural: string[];
       try {

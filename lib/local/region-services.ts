@@ -16,7 +16,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import pg from "pg";
+import { withConnection } from "../db/client";
 import type { LocalStackConfig } from "../stack-config/local";
 import { SLOW_LOG_SETTINGS } from "../observability/slow-log";
 import { postgresBinDir, postgresLogFile, startPostgres } from "./postgres-server";
@@ -83,14 +83,13 @@ function postgresCanReach(dir: string): boolean {
 }
 
 async function postgresDataDirectoryOnPort(port: number): Promise<string | undefined> {
-  const client = new pg.Client({ host: "127.0.0.1", port, user: "postgres", database: "postgres", connectionTimeoutMillis: 3000 });
   try {
-    await client.connect();
-    return (await client.query("SHOW data_directory")).rows[0].data_directory as string;
+    return await withConnection(
+      { host: "127.0.0.1", port, user: "postgres", database: "postgres", connectionTimeoutMillis: 3000 },
+      async (client) => (await client.query("SHOW data_directory")).rows[0].data_directory as string,
+    );
   } catch {
     return undefined;
-  } finally {
-    await client.end().catch(() => {});
   }
 }
 
@@ -249,9 +248,7 @@ export async function startRegionPgbouncer(
 }
 
 async function loginVerifiers(pgPort: number): Promise<AuthUser[]> {
-  const client = new pg.Client({ host: "127.0.0.1", port: pgPort, user: "postgres", database: "postgres" });
-  await client.connect();
-  try {
+  return withConnection({ host: "127.0.0.1", port: pgPort, user: "postgres", database: "postgres" }, async (client) => {
     const { rows } = await client.query(
       "SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY($1) AND rolcanlogin ORDER BY rolname",
       [[...PGBOUNCER_LOCAL_USERS]],
@@ -262,9 +259,7 @@ async function loginVerifiers(pgPort: number): Promise<AuthUser[]> {
     if (!users.length)
       throw new Error(`no login role of ${PGBOUNCER_LOCAL_USERS.join(", ")} has a SCRAM password on port ${pgPort}: run pulumi up first`);
     return users;
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 /** Stops the region's servers (those started from its data directory); `removeData` deletes the directory too. */

@@ -4,7 +4,7 @@
  *
  * Input: the cluster's log group, which receives PostgreSQL 15's jsonlog from both nodes
  * (lib/platform/postgres-config.ts loggingSettings, lib/platform/cloud-init.ts). Every event of a tenant
- * transaction carries `application_name = tenant:<log tag>` (enter_tenant(), migration 0004): the
+ * transaction carries `application_name = tenant:<log tag>` (enter_tenant(), lib/schema/current.sql): the
  * tag is the tenant dimension. Tags are opaque; `tenancy tenant list --json` (logTag) or
  * `tenancy slow`/`tenancy top` map them to tenants.
  *

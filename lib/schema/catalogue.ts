@@ -14,16 +14,17 @@
  * is not leakproof, so under RLS it could not be pushed into an index condition.
  */
 import { createHash } from "node:crypto";
+import { unsafeSql, type TrustedSql } from "../db/sql";
 
 export interface Column {
   name: string;
-  /** SQL type, a trusted fragment written here (e.g. "numeric(20,8)"). */
-  type: string;
+  /** SQL type, a trusted fragment written here (e.g. `unsafeSql("numeric(20,8)")`). */
+  type: TrustedSql;
   nullable?: boolean;
   /** SQL default expression, a trusted fragment. */
-  default?: string;
+  default?: TrustedSql;
   /** CHECK expression over this row, a trusted fragment. */
-  check?: string;
+  check?: TrustedSql;
 }
 
 export interface ForeignKey {
@@ -50,14 +51,19 @@ export interface TenantTable {
   timeColumn?: string;
 }
 
+// The common column types; every type, default and check below is SQL text written here.
+const uuid = unsafeSql("uuid");
+const text = unsafeSql("text");
+const timestamptz = unsafeSql("timestamptz");
+const integer = unsafeSql("integer");
+const money = unsafeSql("numeric(20,8)");
+
 /** Columns every tenant table has, before its own. */
 export const STANDARD_COLUMNS: Column[] = [
-  { name: "tenant_id", type: "uuid" },
-  { name: "id", type: "uuid", default: "gen_random_uuid()" },
-  { name: "created_at", type: "timestamptz", default: "now()" },
+  { name: "tenant_id", type: uuid },
+  { name: "id", type: uuid, default: unsafeSql("gen_random_uuid()") },
+  { name: "created_at", type: timestamptz, default: unsafeSql("now()") },
 ];
-
-const money = "numeric(20,8)";
 
 /** Ordered so that referenced tables come first. */
 export const TENANT_TABLES: readonly TenantTable[] = [
@@ -65,12 +71,21 @@ export const TENANT_TABLES: readonly TenantTable[] = [
     name: "portfolio_allocations",
     description: "Target and actual weight of each asset in a tenant's portfolio.",
     columns: [
-      { name: "portfolio", type: "text", default: "'main'" },
-      { name: "symbol", type: "text" },
-      { name: "asset_class", type: "text", check: "asset_class IN ('equity', 'crypto', 'fx', 'commodity', 'fixed_income', 'cash')" },
-      { name: "target_weight", type: "numeric(9,6)", check: "target_weight BETWEEN 0 AND 1" },
-      { name: "actual_weight", type: "numeric(9,6)", default: "0", check: "actual_weight BETWEEN 0 AND 1" },
-      { name: "updated_at", type: "timestamptz", default: "now()" },
+      { name: "portfolio", type: text, default: unsafeSql("'main'") },
+      { name: "symbol", type: text },
+      {
+        name: "asset_class",
+        type: text,
+        check: unsafeSql("asset_class IN ('equity', 'crypto', 'fx', 'commodity', 'fixed_income', 'cash')"),
+      },
+      { name: "target_weight", type: unsafeSql("numeric(9,6)"), check: unsafeSql("target_weight BETWEEN 0 AND 1") },
+      {
+        name: "actual_weight",
+        type: unsafeSql("numeric(9,6)"),
+        default: unsafeSql("0"),
+        check: unsafeSql("actual_weight BETWEEN 0 AND 1"),
+      },
+      { name: "updated_at", type: timestamptz, default: unsafeSql("now()") },
     ],
     indexes: [{ columns: ["portfolio", "symbol"], unique: true }],
   },
@@ -78,12 +93,12 @@ export const TENANT_TABLES: readonly TenantTable[] = [
     name: "positions",
     description: "Open and closed positions per symbol.",
     columns: [
-      { name: "symbol", type: "text" },
+      { name: "symbol", type: text },
       { name: "quantity", type: money },
-      { name: "average_price", type: money, check: "average_price >= 0" },
-      { name: "status", type: "text", default: "'open'", check: "status IN ('open', 'closed')" },
-      { name: "opened_at", type: "timestamptz", default: "now()" },
-      { name: "closed_at", type: "timestamptz", nullable: true },
+      { name: "average_price", type: money, check: unsafeSql("average_price >= 0") },
+      { name: "status", type: text, default: unsafeSql("'open'"), check: unsafeSql("status IN ('open', 'closed')") },
+      { name: "opened_at", type: timestamptz, default: unsafeSql("now()") },
+      { name: "closed_at", type: timestamptz, nullable: true },
     ],
     indexes: [{ columns: ["symbol", "status"] }],
   },
@@ -91,15 +106,15 @@ export const TENANT_TABLES: readonly TenantTable[] = [
     name: "trades",
     description: "Executed trades; the largest table.",
     columns: [
-      { name: "position_id", type: "uuid", nullable: true },
-      { name: "symbol", type: "text" },
-      { name: "side", type: "text", check: "side IN ('buy', 'sell')" },
-      { name: "quantity", type: money, check: "quantity > 0" },
-      { name: "price", type: money, check: "price >= 0" },
-      { name: "fee", type: money, default: "0", check: "fee >= 0" },
-      { name: "venue", type: "text", default: "'internal'" },
-      { name: "client_order_id", type: "text", nullable: true },
-      { name: "executed_at", type: "timestamptz", default: "now()" },
+      { name: "position_id", type: uuid, nullable: true },
+      { name: "symbol", type: text },
+      { name: "side", type: text, check: unsafeSql("side IN ('buy', 'sell')") },
+      { name: "quantity", type: money, check: unsafeSql("quantity > 0") },
+      { name: "price", type: money, check: unsafeSql("price >= 0") },
+      { name: "fee", type: money, default: unsafeSql("0"), check: unsafeSql("fee >= 0") },
+      { name: "venue", type: text, default: unsafeSql("'internal'") },
+      { name: "client_order_id", type: text, nullable: true },
+      { name: "executed_at", type: timestamptz, default: unsafeSql("now()") },
     ],
     foreignKeys: [{ columns: ["position_id"], references: "positions", onDelete: "set null" }],
     // (position_id, executed_at), not (position_id): "a position's trades in a window" reads only the
@@ -116,12 +131,12 @@ export const TENANT_TABLES: readonly TenantTable[] = [
     name: "portfolio_history",
     description: "Portfolio value snapshots over time.",
     columns: [
-      { name: "portfolio", type: "text", default: "'main'" },
-      { name: "as_of", type: "timestamptz" },
+      { name: "portfolio", type: text, default: unsafeSql("'main'") },
+      { name: "as_of", type: timestamptz },
       { name: "total_value", type: money },
       { name: "cash", type: money },
-      { name: "realized_pnl", type: money, default: "0" },
-      { name: "unrealized_pnl", type: money, default: "0" },
+      { name: "realized_pnl", type: money, default: unsafeSql("0") },
+      { name: "unrealized_pnl", type: money, default: unsafeSql("0") },
     ],
     indexes: [{ columns: ["portfolio", "as_of"], unique: true }],
     timeColumn: "as_of",
@@ -130,11 +145,11 @@ export const TENANT_TABLES: readonly TenantTable[] = [
     name: "risk_metrics",
     description: "Risk figures computed per allocation (VaR, volatility, drawdown, beta).",
     columns: [
-      { name: "allocation_id", type: "uuid" },
-      { name: "metric", type: "text", check: "metric IN ('var_95', 'var_99', 'volatility', 'max_drawdown', 'beta', 'sharpe')" },
-      { name: "value", type: "numeric(20,10)" },
-      { name: "window_days", type: "integer", default: "30", check: "window_days > 0" },
-      { name: "computed_at", type: "timestamptz", default: "now()" },
+      { name: "allocation_id", type: uuid },
+      { name: "metric", type: text, check: unsafeSql("metric IN ('var_95', 'var_99', 'volatility', 'max_drawdown', 'beta', 'sharpe')") },
+      { name: "value", type: unsafeSql("numeric(20,10)") },
+      { name: "window_days", type: integer, default: unsafeSql("30"), check: unsafeSql("window_days > 0") },
+      { name: "computed_at", type: timestamptz, default: unsafeSql("now()") },
     ],
     foreignKeys: [{ columns: ["allocation_id"], references: "portfolio_allocations", onDelete: "cascade" }],
     indexes: [{ columns: ["allocation_id", "metric", "computed_at"] }, { columns: ["computed_at"] }],

@@ -11,10 +11,10 @@
  * one that drifted (ALTER POLICY ... USING (true), a lost WITH CHECK, other roles) is dropped and
  * recreated in the same transaction.
  */
-import { allColumns, STANDARD_COLUMNS, TENANT_TABLES, type TenantTable } from "./catalogue";
+import { allColumns, STANDARD_COLUMNS, TENANT_TABLES, type Column, type TenantTable } from "./catalogue";
 import type { Queryable } from "../db/client";
 import { ROLES } from "./roles";
-import { ident, qualified } from "../db/sql";
+import { ident, qualified, unsafeSql } from "../db/sql";
 import { TENANT_ID_PATTERN } from "../tenant/model";
 
 export const SHARED_SCHEMA = "shared";
@@ -22,12 +22,6 @@ export const REGISTRY_SCHEMA = "tenancy";
 
 /** Dedicated tenant schemas are named `tenant_<32 hex>` (see lib/tenant/model.ts dedicatedSchemaName). */
 export const DEDICATED_SCHEMA_PATTERN = /^tenant_[0-9a-f]{32}$/;
-
-/**
- * The advisory lock every schema change holds, so two never interleave: `migrate` for its whole run
- * (session-level, lib/schema/migrate.ts) and dedicated schema provisioning for its transaction (lib/enterprise/dedicated.ts).
- */
-export const MIGRATE_LOCK = "tenancy:migrate";
 
 /**
  * The tenant of the current transaction, as an expression: the setting `app.current_tenant_id`
@@ -42,16 +36,17 @@ export const MIGRATE_LOCK = "tenancy:migrate";
  * role): docs/data-layer.md. Spelled the way PostgreSQL deparses it (`::text`, `ELSE NULL::uuid`),
  * so the planner and the audit recognise the stored policy by its text.
  */
-export const TENANT_ID_EXPRESSION =
+export const TENANT_ID_EXPRESSION = unsafeSql(
   `CASE WHEN current_setting('app.current_tenant_id'::text, true) ~ '${TENANT_ID_PATTERN.source}'::text ` +
-  `THEN current_setting('app.current_tenant_id'::text, true)::uuid ELSE NULL::uuid END`;
+    `THEN current_setting('app.current_tenant_id'::text, true)::uuid ELSE NULL::uuid END`,
+);
 
 /**
  * The tenant predicate every policy uses. `(SELECT …)` makes it an InitPlan: evaluated once per
  * statement, its value goes into the index condition, and the planner never sees the tenant, so
  * a cached plan is not one tenant's plan reused for another.
  */
-export const TENANT_PREDICATE = `tenant_id = (SELECT ${TENANT_ID_EXPRESSION})`;
+export const TENANT_PREDICATE = unsafeSql(`tenant_id = (SELECT ${TENANT_ID_EXPRESSION})`);
 
 /** Which tenant context the policies trust (tenancy.database_settings.tenant_context; ADR-005). */
 export type TenantContextMode = "setting" | "verified";
@@ -317,7 +312,7 @@ export function planSchema(
   return out;
 }
 
-function columnDefinition(column: { name: string; type: string; nullable?: boolean; default?: string }): string {
+function columnDefinition(column: Column): string {
   return [ident(column.name), column.type, column.nullable ? "" : "NOT NULL", column.default ? `DEFAULT ${column.default}` : ""]
     .filter(Boolean)
     .join(" ");

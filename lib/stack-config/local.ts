@@ -9,7 +9,7 @@
  */
 import { z } from "zod";
 import type { TenantTable } from "../schema/catalogue";
-import { IDENTIFIER_PATTERN } from "../db/sql";
+import { IDENTIFIER_PATTERN, unsafeSql } from "../db/sql";
 import { ResidencyRegion } from "../tenant/model";
 import { configKeyPath, readStackFileValues, SampleTenant, StackConfigError } from "./common";
 
@@ -87,7 +87,8 @@ export function extendCatalogue(tables: readonly TenantTable[], extensions: read
     }
   }
   return tables.map((table) => {
-    const extra = extensions.filter((e) => e.table === table.name).map((e) => ({ name: e.name, type: e.type, nullable: true }));
+    // The type is SQL from the config, and safe to splice only because the schema's enum allows a fixed few.
+    const extra = extensions.filter((e) => e.table === table.name).map((e) => ({ name: e.name, type: unsafeSql(e.type), nullable: true }));
     return extra.length ? { ...table, columns: [...table.columns, ...extra] } : table;
   });
 }

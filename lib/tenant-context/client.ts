@@ -231,7 +231,11 @@ function userStatement(
   return lease.mayPrepare(name) ? { text, values: params, name } : { text, values: params };
 }
 
-/** A prepared statement whose table changed under it (a migration): it failed before it ran. */
+/**
+ * A prepared statement whose table changed under it (a migration): it failed before it ran.
+ * Matched on the message as well as the SQLSTATE because PostgreSQL gives this error only the
+ * broad 0A000 (feature_not_supported) and no other field to tell it apart (plancache.c).
+ */
 const isStalePlan = (err: unknown) =>
   sqlState(err) === "0A000" && /cached plan must not change result type/.test((err as Error).message ?? "");
 

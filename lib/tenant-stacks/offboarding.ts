@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import pg from "pg";
+import { withConnection } from "../db/client";
 import { exportTenant } from "../enterprise/export";
 import type { TenantExporter } from "./automation";
 import { readPlatformConnections } from "./platform";
@@ -23,18 +23,9 @@ export const exportBeforeOffboarding: TenantExporter = async ({ slug, tenantId, 
   const { postgres } = readPlatformConnections("platform", platformOutputs);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, exportFileName(slug, new Date()));
-  const client = new pg.Client({
-    host: postgres.host,
-    port: postgres.port,
-    user: postgres.user,
-    database: postgres.database,
+  const target = { host: postgres.host, port: postgres.port, user: postgres.user, database: postgres.database };
+  const report = await withConnection(target, (client) => exportTenant(client, tenantId, file), {
     application_name: "alphapulse-offboarding",
   });
-  await client.connect();
-  try {
-    const report = await exportTenant(client, tenantId, file);
-    return { file: report.file, rows: report.rows };
-  } finally {
-    await client.end();
-  }
+  return { file: report.file, rows: report.rows };
 };

@@ -36,8 +36,13 @@ export class TenantNotFoundError extends Error {
 }
 
 export class TenantExistsError extends Error {
-  constructor(readonly slug: string) {
-    super(`a tenant with slug "${slug}" already exists`);
+  /** `by: "id"` when the clash is on a fixed id (imports), not on the slug. */
+  constructor(
+    readonly slug: string,
+    readonly by: "slug" | "id" = "slug",
+    readonly id?: string,
+  ) {
+    super(by === "id" ? `a tenant with id "${id}" already exists` : `a tenant with slug "${slug}" already exists`);
     this.name = "TenantExistsError";
   }
 }
@@ -60,6 +65,11 @@ export const NewTenant = z.object({
 export type NewTenant = z.input<typeof NewTenant>;
 
 const registry = qualified(REGISTRY_SCHEMA, "tenants");
+
+/** SQLSTATEs and constraint names (migration 0001) that registry writes map to errors. */
+const UNIQUE_VIOLATION = "23505";
+const CHECK_VIOLATION = "23514";
+const TENANTS_CONSTRAINTS = { id: "tenants_pkey", slug: "tenants_slug_key" } as const;
 const COLUMNS = `id, slug, display_name AS "displayName", tier, region, placement, status, log_tag AS "logTag", created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 /** Runs `fn` in a transaction as `role` (the session must be a superuser or a member of it). */
@@ -87,8 +97,12 @@ export async function createTenant(client: Queryable, input: NewTenant): Promise
     });
   } catch (err) {
     const e = err as { code?: string; constraint?: string; message: string };
-    if (e.code === "23505") throw new TenantExistsError(t.slug);
-    if (e.code === "23514" && e.message.includes("residency region")) throw new ResidencyMismatchError(e.message);
+    if (e.code === UNIQUE_VIOLATION && e.constraint === TENANTS_CONSTRAINTS.slug) throw new TenantExistsError(t.slug);
+    if (e.code === UNIQUE_VIOLATION && e.constraint === TENANTS_CONSTRAINTS.id) throw new TenantExistsError(t.slug, "id", t.id);
+    // Every CHECK on tenancy.tenants is a named constraint; the one check_violation without a
+    // constraint name is enforce_tenant_region()'s RAISE (migration 0001, frozen: it cannot gain a
+    // dedicated ERRCODE or a CONSTRAINT option without changing an applied migration).
+    if (e.code === CHECK_VIOLATION && !e.constraint) throw new ResidencyMismatchError(e.message);
     throw err;
   }
 }

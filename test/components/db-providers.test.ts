@@ -9,7 +9,8 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import pg from "pg";
+import { withConnection } from "../../lib/db/client";
+import { unsafeSql } from "../../lib/db/sql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TENANT_TABLES } from "../../lib/schema/catalogue";
 import { THROWAWAY_SETTINGS, startPostgres, type PostgresServer } from "../../lib/local/postgres-server";
@@ -20,13 +21,7 @@ import { databaseSchemaProvider, schemaFingerprint } from "../../components/db/d
 import { tenantProvider } from "../../components/db/tenant";
 
 async function rows<R = Record<string, unknown>>(url: string, text: string, params: unknown[] = []): Promise<R[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query(text, params)).rows as R[];
-  } finally {
-    await c.end();
-  }
+  return withConnection(url, async (c) => (await c.query(text, params)).rows as R[]);
 }
 
 describe("components/db dynamic providers on a real cluster", () => {
@@ -56,7 +51,7 @@ describe("components/db dynamic providers on a real cluster", () => {
     expect(await databaseSchemaProvider.diff!(schema.id, schema.outs, schemaInputs)).toEqual({ changes: false, replaces: [] });
     // A catalogue change is an update (a migration), not a replacement.
     const extended = TENANT_TABLES.map((t) =>
-      t.name === "trades" ? { ...t, columns: [...t.columns, { name: "note", type: "text", nullable: true }] } : t,
+      t.name === "trades" ? { ...t, columns: [...t.columns, { name: "note", type: unsafeSql("text"), nullable: true }] } : t,
     );
     const changed = { ...schemaInputs, catalogue: extended, fingerprint: schemaFingerprint(extended) };
     expect(await databaseSchemaProvider.diff!(schema.id, schema.outs, changed)).toEqual({ changes: true, replaces: [] });

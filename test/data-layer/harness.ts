@@ -8,19 +8,12 @@
  */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { connect } from "../../lib/db/client";
 import { migrate } from "../../lib/schema/migrate";
 import { seedTenant } from "../../lib/tenant/seed";
 import { createTenant } from "../../lib/tenant/registry";
 import type { Tenant } from "../../lib/tenant/model";
 import { adminUrl, createTestDatabase, type TestDatabase } from "../support/postgres";
-
-/** A connected client with an error handler (a terminated backend must not crash the test process). */
-export async function connect(url: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url });
-  client.on("error", () => {});
-  await client.connect();
-  return client;
-}
 
 /** The SQLSTATE of whatever `fn` throws, or undefined when it does not throw. */
 export async function sqlstate(fn: () => Promise<unknown>): Promise<string | undefined> {
@@ -40,6 +33,8 @@ export interface MigratedDatabase {
   connectAs(role: string): Promise<pg.Client>;
   /** Creates a LOGIN role for this database only (dropped by `close()`), e.g. `throwawayRole("BYPASSRLS")`. */
   throwawayRole(attributes?: string): Promise<string>;
+  /** Drops a cluster-wide role created by the test (say a tenant's login role) after the database, in `close()`. */
+  dropRoleOnClose(role: string): void;
   close(): Promise<void>;
 }
 
@@ -64,6 +59,9 @@ export async function migratedDatabase(prefix = "dl"): Promise<MigratedDatabase>
       roles.push(name);
       return name;
     },
+    dropRoleOnClose(role) {
+      roles.push(role);
+    },
     async close() {
       for (const s of sessions) await s.end().catch(() => {});
       await admin.end().catch(() => {});
@@ -71,7 +69,7 @@ export async function migratedDatabase(prefix = "dl"): Promise<MigratedDatabase>
       if (roles.length) {
         const cluster = await connect(adminUrl());
         try {
-          for (const role of roles) await cluster.query(`DROP ROLE IF EXISTS ${role}`);
+          for (const role of roles) await cluster.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(role)}`);
         } finally {
           await cluster.end();
         }

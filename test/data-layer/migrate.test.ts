@@ -10,11 +10,11 @@ import { TENANT_TABLES } from "../../lib/schema/catalogue";
 import { DatabaseRegionError, migrate, MigrationChecksumError } from "../../lib/schema/migrate";
 import { MIGRATIONS } from "../../lib/schema/migrations";
 import { ROLE_POSTURE, ROLES } from "../../lib/schema/roles";
-import { MIGRATE_LOCK } from "../../lib/schema/planner";
+import { lockSession, MIGRATE_LOCK } from "../../lib/db/locks";
 import { createTenant } from "../../lib/tenant/registry";
 import { startPostgres, THROWAWAY_SETTINGS } from "../../lib/local/postgres-server";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
-import { connect } from "./harness";
+import { connect } from "../../lib/db/client";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -136,7 +136,7 @@ describe("migrate", () => {
     const { db, client: holder } = await emptyDatabase();
     const [first, second, watcher] = [await session(db.url), await session(db.url), await session(db.url)];
     // Hold the lock so both runs provably queue behind it, then let them go.
-    await holder.query("SELECT pg_advisory_lock(hashtextextended($1, 0))", [MIGRATE_LOCK]);
+    const release = await lockSession(holder, MIGRATE_LOCK);
     const runs = Promise.all([migrate(first), migrate(second)]);
     const waiting = async () =>
       (
@@ -146,7 +146,7 @@ describe("migrate", () => {
       ).rows[0].n;
     for (let i = 0; i < 100 && (await waiting()) < 2; i++) await new Promise((r) => setTimeout(r, 20));
     expect(await waiting()).toBe(2);
-    await holder.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [MIGRATE_LOCK]);
+    await release();
     const reports = await runs;
     expect(reports.map((r) => r.unchanged).sort()).toEqual([false, true]);
     expect(await auditDatabase(watcher)).toEqual([]);

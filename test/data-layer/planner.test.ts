@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { allColumns, TENANT_TABLES, type TenantTable } from "../../lib/schema/catalogue";
+import { unsafeSql } from "../../lib/db/sql";
 import { planRoles, ROLE_POSTURE, ROLES, type RoleState } from "../../lib/schema/roles";
 import {
   canonicalType,
@@ -217,7 +218,7 @@ describe("planSchema", () => {
       {
         name: "orders",
         description: "open orders",
-        columns: [{ name: "symbol", type: "text" }],
+        columns: [{ name: "symbol", type: unsafeSql("text") }],
         indexes: [{ columns: ["symbol"], unique: true }],
       },
     ];

@@ -11,7 +11,8 @@ import { startPostgres, THROWAWAY_SETTINGS, type PostgresServer } from "../../li
 import { serviceDirectory } from "../../lib/local/processes";
 import { SHARED_SCHEMA } from "../../lib/schema/planner";
 import { dedicatedSchemaName } from "../../lib/tenant/model";
-import { checksums, connect, EMPTY, migratedDatabase, ROLES, seededTenant, whereRowsAre, type EnterpriseDb } from "./helpers";
+import { connect } from "../../lib/db/client";
+import { checksums, EMPTY, migratedDatabase, ROLES, seededTenant, whereRowsAre, type EnterpriseDb } from "./helpers";
 
 let root: string;
 let server: PostgresServer;

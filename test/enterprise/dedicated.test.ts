@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditDatabase } from "../../lib/audit/isolation-audit";
 import { TENANT_TABLES, type TenantTable } from "../../lib/schema/catalogue";
+import { unsafeSql } from "../../lib/db/sql";
 import {
   capacityReport,
   DedicatedSchemaCapError,
@@ -179,14 +180,18 @@ describe("dedicated schemas", () => {
     const tenant = await seededTenant(env.admin, "hooli", 10);
     await graduateTenant(env.admin, tenant.slug);
     const { role } = await ensureTenantLoginRole(env.admin, await requireTenant(env.admin, tenant.id));
-    const watchlists: TenantTable = { name: "watchlists", description: "test only", columns: [{ name: "symbol", type: "text" }] };
+    const watchlists: TenantTable = {
+      name: "watchlists",
+      description: "test only",
+      columns: [{ name: "symbol", type: unsafeSql("text") }],
+    };
     const schema = dedicatedSchemaName(tenant.id);
 
     const report = await migrate(env.admin, { tables: [...TENANT_TABLES, watchlists], schemas: [schema] });
     expect(report.catalogue[0].statements).toEqual(
       expect.arrayContaining([
         `GRANT SELECT, INSERT, UPDATE, DELETE ON "${schema}"."watchlists" TO "${role}"`,
-        `CREATE POLICY tenant_login ON "${schema}"."watchlists" AS PERMISSIVE FOR ALL TO "${role}" USING (true) WITH CHECK (true)`,
+        `CREATE POLICY tenant_login ON "${schema}"."watchlists" AS PERMISSIVE FOR ALL TO "${role}" USING (tenant_id = '${tenant.id}'::uuid) WITH CHECK (tenant_id = '${tenant.id}'::uuid)`,
       ]),
     );
     const login = await env.connect(role);

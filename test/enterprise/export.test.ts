@@ -7,14 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { graduateTenant } from "../../lib/enterprise/graduation";
 import { SHARED_SCHEMA } from "../../lib/schema/planner";
 import { dedicatedSchemaName, type Tenant } from "../../lib/tenant/model";
-import {
-  CorruptExportError,
-  exportTenant,
-  ImportConflictError,
-  importTenant,
-  recordText,
-  verifyExportFile,
-} from "../../lib/enterprise/export";
+import { exportTenant } from "../../lib/enterprise/export";
+import { CorruptExportError, recordText, verifyExportFile } from "../../lib/enterprise/export-file";
+import { ImportConflictError, importTenant } from "../../lib/enterprise/import";
 import { deleteTenant, findTenant, listTenants, ResidencyMismatchError, TenantExistsError } from "../../lib/tenant/registry";
 import { checksums, migratedDatabase, seededTenant, type EnterpriseDb } from "./helpers";
 

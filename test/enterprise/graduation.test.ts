@@ -1,14 +1,27 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type pg from "pg";
 import { TENANT_TABLES } from "../../lib/schema/catalogue";
-import { demoteTenant, FAILPOINTS, graduateTenant, openMove, tenantGateKey, type Failpoint } from "../../lib/enterprise/graduation";
+import { tenantGateKey } from "../../lib/db/locks";
+import { demoteTenant, FAILPOINTS, graduateTenant, openMove, type Failpoint } from "../../lib/enterprise/graduation";
 import { MIGRATIONS } from "../../lib/schema/migrations";
 import { SHARED_SCHEMA } from "../../lib/schema/planner";
 import { dedicatedSchemaName, type Tenant } from "../../lib/tenant/model";
 import { ensureTenantLoginRole, provisionDedicatedSchema, tenantLoginRoleExists } from "../../lib/enterprise/dedicated";
 import { syncTenantRows, verifyCopy } from "../../lib/enterprise/tenant-rows";
 import { deleteTenant, findTenant, requireTenant, withRole } from "../../lib/tenant/registry";
-import { checksums, EMPTY, migratedDatabase, ROLES, seededTenant, tenantTransaction, whereRowsAre, type EnterpriseDb } from "./helpers";
+import { waitFor } from "../../lib/local/processes";
+import {
+  backendPid,
+  checksums,
+  EMPTY,
+  migratedDatabase,
+  ROLES,
+  seededTenant,
+  tenantTransaction,
+  waitUntilWaitingForLock,
+  whereRowsAre,
+  type EnterpriseDb,
+} from "./helpers";
 
 let env: EnterpriseDb;
 let mover: pg.Client;
@@ -143,12 +156,11 @@ describe("graduation and demotion", () => {
     });
     await atGate;
 
-    // Another tenant's transaction completes while the gate is held.
-    const started = Date.now();
+    // Another tenant's transaction completes while the gate is held (were it held too, this would
+    // wait until release() below, which never comes first: the test would fail at its timeout).
     await tenantTransaction(appOther, other.id, (c) =>
       c.query(`INSERT INTO trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'OTHER', 'buy', 1, 1)`, [other.id]),
     );
-    expect(Date.now() - started).toBeLessThan(2_000);
     otherBefore = await checksums(env.admin, other.id, SHARED_SCHEMA);
 
     // The moving tenant's transaction waits at the gate (negative control: the gate does hold it).
@@ -161,14 +173,16 @@ describe("graduation and demotion", () => {
       movingDone = true;
       return s;
     });
-    await new Promise((r) => setTimeout(r, 500));
+    const waitingAtGate = async () => {
+      const { rows } = await env.admin.query(
+        `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND mode = 'ShareLock'
+           AND (classid::bigint << 32 | objid::bigint) = hashtextextended($1, 0)`,
+        [tenantGateKey(t.id)],
+      );
+      return rows[0].n as number;
+    };
+    await waitFor("the moving tenant's transaction to wait at its gate", async () => (await waitingAtGate()) === 1);
     expect(movingDone).toBe(false);
-    const { rows } = await env.admin.query(
-      `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND mode = 'ShareLock'
-         AND (classid::bigint << 32 | objid::bigint) = hashtextextended($1, 0)`,
-      [tenantGateKey(t.id)],
-    );
-    expect(rows[0].n).toBe(1);
 
     release();
     const result = await move;
@@ -178,12 +192,13 @@ describe("graduation and demotion", () => {
       `SELECT count(*)::int AS n FROM ${dedicatedSchemaName(t.id)}.trades WHERE symbol = 'LATE'`,
     );
     expect(late[0].n).toBe(1);
-    expect(result.writesHeldMs).toBeGreaterThanOrEqual(400);
+    expect(result.writesHeldMs).toBeGreaterThan(0); // reported; its size is for bench/, not a test
   });
 
   it("never holds other tenants during the prefill, though it bulk-loads without indexes and keys", async () => {
     const t = await seededTenant(env.admin, "bulk-load", 200);
     const appOther = await env.connect(ROLES.app);
+    const appOtherPid = await backendPid(appOther);
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
     let reached!: () => void;
@@ -198,11 +213,10 @@ describe("graduation and demotion", () => {
       },
     });
     await inPrefill;
-    const started = Date.now();
+    // Completes while the prefill is held at its failpoint (released only below).
     await tenantTransaction(appOther, other.id, (c) =>
       c.query(`INSERT INTO trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'DURING', 'buy', 1, 1)`, [other.id]),
     );
-    expect(Date.now() - started).toBeLessThan(1_000);
     otherBefore = await checksums(env.admin, other.id, SHARED_SCHEMA);
     release();
     await move;
@@ -217,7 +231,7 @@ describe("graduation and demotion", () => {
     await ddl.query(`ALTER TABLE ${schema}.trades DROP CONSTRAINT trades_tenant_fkey`);
     let done = false;
     const blocked = tenantTransaction(appOther, other.id, (c) => c.query(`SELECT 1`)).then(() => (done = true));
-    await new Promise((r) => setTimeout(r, 500));
+    await waitUntilWaitingForLock(env.admin, appOtherPid, "enter_tenant() behind the DDL");
     expect(done).toBe(false);
     await ddl.query("ROLLBACK");
     await blocked;
@@ -227,6 +241,7 @@ describe("graduation and demotion", () => {
   it("a REPEATABLE READ transaction released after the flip fails to serialize instead of writing to the old schema", async () => {
     const t = await seededTenant(env.admin, "rr-tenant", 20);
     const rr = await env.connect(ROLES.app);
+    const rrPid = await backendPid(rr);
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
     let reachedGate!: () => void;
@@ -249,7 +264,7 @@ describe("graduation and demotion", () => {
       () => undefined,
       (err: { code?: string }) => err.code,
     );
-    await new Promise((r) => setTimeout(r, 300));
+    await waitUntilWaitingForLock(env.admin, rrPid, "the REPEATABLE READ transaction at the gate");
     release();
     await move;
     expect(await attempt).toBe("40001");
@@ -261,7 +276,9 @@ describe("graduation and demotion", () => {
     const old = MIGRATIONS.find((m) => m.version === "0004")!.sql;
     const oldFunction = old
       .slice(old.indexOf("CREATE OR REPLACE FUNCTION"), old.lastIndexOf("END $$;") + "END $$;".length)
-      .replace('"tenancy".enter_tenant(', '"tenancy".enter_tenant_0004(');
+      .replace('"tenancy".enter_tenant(', '"tenancy".enter_tenant_0004(')
+      // Since 0009 the tenant roles take the gate only through take_tenant_gate() (no lock function of their own).
+      .replace(/PERFORM pg_advisory_xact_lock_shared\([^;]*\);/, "PERFORM tenancy.take_tenant_gate();");
     await env.admin.query(
       `SET ROLE ${ROLES.owner}; ${oldFunction}; GRANT EXECUTE ON FUNCTION tenancy.enter_tenant_0004(uuid) TO ${ROLES.app}; RESET ROLE`,
     );
@@ -284,7 +301,7 @@ describe("graduation and demotion", () => {
     await atDemoteGate;
     await rr.query("BEGIN ISOLATION LEVEL REPEATABLE READ");
     const routed = rr.query(`SELECT tenancy.enter_tenant_0004($1) AS schema`, [t.id]);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitUntilWaitingForLock(env.admin, rrPid, "0004's enter_tenant() at the gate");
     releaseDemote();
     expect((await routed).rows[0].schema).toBe(dedicatedSchemaName(t.id)); // stale: the tenant is shared now
     await rr.query("ROLLBACK");
@@ -300,14 +317,16 @@ describe("removing a dedicated schema", () => {
     await graduateTenant(mover, t.slug);
     const long = await env.connect(ROLES.app);
     const fresh = await env.connect(ROLES.app);
+    const [freshPid, moverPid] = [await backendPid(fresh), await backendPid(mover)];
     // A long transaction of another tenant: it read the registry in enter_tenant() and stays open.
     await long.query("BEGIN");
     await long.query(`SELECT tenancy.enter_tenant($1)`, [other.id]);
     const demotion = demoteTenant(mover, t.slug);
-    await new Promise((r) => setTimeout(r, 700));
-    const started = Date.now();
+    // The removal is trying the registry lock behind the long transaction...
+    await waitUntilWaitingForLock(env.admin, moverPid, "the schema removal");
+    // ...and a new transaction of another tenant still completes before the long one ends (a removal
+    // that queued every tenant behind it would hold this until the COMMIT below: a timeout).
     await tenantTransaction(fresh, other.id, (c) => c.query(`SELECT count(*) FROM trades`));
-    expect(Date.now() - started).toBeLessThan(400);
     await long.query("COMMIT");
     expect((await demotion).to).toBe(SHARED_SCHEMA);
     expect((await whereRowsAre(env.admin, t.id)).dedicated.trades).toBe("absent");
@@ -318,11 +337,12 @@ describe("removing a dedicated schema", () => {
     await long.query("BEGIN");
     await long.query(`SELECT tenancy.enter_tenant($1)`, [other.id]);
     const dropper = await env.connect();
+    const dropperPid = await backendPid(dropper);
     const drop = dropper.query(`DROP SCHEMA ${dedicatedSchemaName(u.id)} CASCADE`);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitUntilWaitingForLock(env.admin, dropperPid, "the plain DROP SCHEMA");
     let done = false;
     const stalled = tenantTransaction(fresh, other.id, (c) => c.query(`SELECT 1`)).then(() => (done = true));
-    await new Promise((r) => setTimeout(r, 500));
+    await waitUntilWaitingForLock(env.admin, freshPid, "a new tenant transaction behind the DROP");
     expect(done).toBe(false);
     await long.query("ROLLBACK");
     await drop;
@@ -339,13 +359,14 @@ describe("offboarding a dedicated tenant", () => {
     await ensureTenantLoginRole(env.admin, await requireTenant(env.admin, t.id));
     const long = await env.connect(ROLES.app);
     const fresh = await env.connect(ROLES.app);
+    const watcher = await env.connect();
+    const adminPid = await backendPid(env.admin);
     await long.query("BEGIN");
     await long.query(`SELECT tenancy.enter_tenant($1)`, [other.id]);
     const offboarding = deleteTenant(env.admin, t.slug); // dropping a login role needs a role administrator
-    await new Promise((r) => setTimeout(r, 700));
-    const started = Date.now();
+    await waitUntilWaitingForLock(watcher, adminPid, "the offboarding's schema removal");
+    // Completes before the long transaction ends: the removal does not queue tenants behind it.
     await tenantTransaction(fresh, other.id, (c) => c.query(`SELECT count(*) FROM trades`));
-    expect(Date.now() - started).toBeLessThan(400);
     await long.query("COMMIT");
     const result = await offboarding;
     expect(result.deleted.find((d) => d.table === "trades")?.rows).toBe(20);

@@ -4,6 +4,7 @@
  * of where a tenant's rows are.
  */
 import pg from "pg";
+import { connect } from "../../lib/db/client";
 import { TENANT_TABLES } from "../../lib/schema/catalogue";
 import { migrate } from "../../lib/schema/migrate";
 import { ROLES } from "../../lib/schema/roles";
@@ -13,6 +14,7 @@ import { seedTenant } from "../../lib/tenant/seed";
 import { dedicatedSchemaName, type ResidencyRegion, type Tenant, type Tier } from "../../lib/tenant/model";
 import { formatChecksum, tableChecksum } from "../../lib/enterprise/tenant-rows";
 import { createTenant, requireTenant, tenantSchema, withRole } from "../../lib/tenant/registry";
+import { waitFor } from "../../lib/local/processes";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 
 export interface EnterpriseDb {
@@ -20,13 +22,6 @@ export interface EnterpriseDb {
   admin: pg.Client;
   connect(user?: string): Promise<pg.Client>;
   close(): Promise<void>;
-}
-
-export async function connect(url: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url });
-  client.on("error", () => {}); // terminated on purpose by crash tests
-  await client.connect();
-  return client;
 }
 
 /**
@@ -121,6 +116,23 @@ export async function tenantTransaction<T>(
     await app.query("ROLLBACK").catch(() => {});
     throw err;
   }
+}
+
+/** The server process id of a session, to find it in pg_locks. */
+export async function backendPid(client: pg.Client): Promise<number> {
+  return (await client.query(`SELECT pg_backend_pid() AS pid`)).rows[0].pid;
+}
+
+/**
+ * Waits until session `pid` waits for a lock (one of its pg_locks rows is not granted), watched from
+ * another session. How these tests know a transaction is being held, instead of sleeping and
+ * asserting on the clock; the bound is only how long to look before failing.
+ */
+export async function waitUntilWaitingForLock(watcher: pg.Client, pid: number, what: string): Promise<void> {
+  await waitFor(`${what} to wait for a lock`, async () => {
+    const { rows } = await watcher.query(`SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = $1 AND NOT granted) AS waiting`, [pid]);
+    return rows[0].waiting as boolean;
+  });
 }
 
 export { ROLES };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { TENANT_TABLES, tenantTable, type TenantTable } from "../../lib/schema/catalogue";
+import { unsafeSql } from "../../lib/db/sql";
 import { planTenantLoginRole } from "../../lib/enterprise/dedicated";
 import { failpointFromEnv, FAILPOINTS } from "../../lib/enterprise/graduation";
 import {
@@ -89,7 +90,7 @@ describe("schema capacity", () => {
 const tiny: TenantTable = {
   name: "notes",
   description: "test",
-  columns: [{ name: "body", type: "text" }],
+  columns: [{ name: "body", type: unsafeSql("text") }],
 };
 
 describe("tenant row SQL", () => {

@@ -18,7 +18,7 @@ import { SLOW_LOG_SETTINGS } from "../../lib/observability/slow-log";
 import { REPO_ROOT } from "../../lib/pulumi/env";
 import { createTenantPool } from "../../lib/tenant-context/client";
 import { createTenant } from "../../lib/tenant/registry";
-import { connect } from "../data-layer/harness";
+import { connect } from "../../lib/db/client";
 import { tenancy } from "../support/cli";
 
 const STACK = "obs-local-test";

@@ -22,7 +22,8 @@ import { createTenantPool, type TenantPool } from "../../lib/tenant-context/clie
 import { createTenant } from "../../lib/tenant/registry";
 import type { Tenant } from "../../lib/tenant/model";
 import { TIER_LIMITS } from "../../lib/tenant/tiers";
-import { connect, sqlstate } from "../data-layer/harness";
+import { connect } from "../../lib/db/client";
+import { sqlstate } from "../data-layer/harness";
 import { tenancy } from "../support/cli";
 
 const THRESHOLD_MS = 100;

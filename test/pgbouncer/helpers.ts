@@ -6,6 +6,7 @@
  * proves SCRAM pass-through against a cluster that does require it).
  */
 import pg from "pg";
+import { connect, withConnection } from "../../lib/db/client";
 import { startPgbouncer, type PgbouncerServer, type PgbouncerServerOptions } from "../../lib/local/pgbouncer-server";
 import { migrate } from "../../lib/schema/migrate";
 import { newScramSalt, scramSha256Verifier } from "../../lib/pgbouncer/auth";
@@ -39,8 +40,7 @@ export interface TenantDatabase {
 /** A migrated database with `tiers.length` tenants, each with `trades` seeded trades. */
 export async function tenantDatabase(options: { tiers?: Tier[]; trades?: number; database?: TestDatabase } = {}): Promise<TenantDatabase> {
   const db = options.database ?? (await createTestDatabase("pgb"));
-  const admin = new pg.Client({ connectionString: db.url });
-  await admin.connect();
+  const admin = await connect(db.url);
   try {
     await migrate(admin);
     const tenants: Tenant[] = [];
@@ -92,13 +92,7 @@ export async function bouncerFor(
     appUrl: server.urlFor(db.name, ROLES.app, APP_PASSWORD),
     consoleUrl,
     async console(command: string) {
-      const c = new pg.Client({ connectionString: consoleUrl });
-      await c.connect();
-      try {
-        return (await c.query(command)).rows;
-      } finally {
-        await c.end();
-      }
+      return withConnection(consoleUrl, async (c) => (await c.query(command)).rows);
     },
   });
 }

@@ -16,6 +16,8 @@ import {
   type TenantTransactionObservation,
 } from "../../lib/tenant-context/client";
 import { runBatch } from "../../lib/db/batch";
+import { connect } from "../../lib/db/client";
+import { lockForTransaction, tenantGateKey } from "../../lib/db/locks";
 import { setTenantStatus } from "../../lib/tenant/registry";
 import {
   APP_PASSWORD,
@@ -107,9 +109,9 @@ describe("tenantQuery", () => {
   it("runs the prelude and the query as one transaction: the gate is held while the query runs, nothing stays after", async () => {
     const pool = newPool({ max: 1 });
     const tenant = db.tenants[0].id;
-    const gate = "SELECT pg_try_advisory_xact_lock(hashtextextended('tenancy:tenant:' || $1, 0)) AS free";
-    const holder = new pg.Client({ connectionString: db.url });
-    await holder.connect();
+    // The key lib/db/locks.ts names, against the one enter_tenant() takes in SQL: they must meet.
+    const gate = "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS free";
+    const holder = await connect(db.url);
     try {
       const running = tenantQuery(
         pool,
@@ -118,9 +120,9 @@ describe("tenantQuery", () => {
       );
       await sleep(200);
       // What graduation's cutover does: take the tenant's gate exclusively. It must wait for the query.
-      expect((await holder.query(gate, [tenant])).rows[0].free).toBe(false);
+      expect((await holder.query(gate, [tenantGateKey(tenant)])).rows[0].free).toBe(false);
       expect((await running).rows[0]).toMatchObject({ tenant, path: "shared" });
-      expect((await holder.query(gate, [tenant])).rows[0].free).toBe(true);
+      expect((await holder.query(gate, [tenantGateKey(tenant)])).rows[0].free).toBe(true);
     } finally {
       await holder.end();
     }
@@ -143,8 +145,7 @@ describe("tenantQuery", () => {
   });
 
   it("why: a DO block without an explicit transaction commits the tenant's transaction and runs on without it (inside withTenant it fails)", async () => {
-    const c = new pg.Client({ connectionString: bouncer.urlFor(db.name, "app_user", APP_PASSWORD) });
-    await c.connect();
+    const c = await connect(bouncer.urlFor(db.name, "app_user", APP_PASSWORD));
     const commitMidway =
       "DO $$ BEGIN COMMIT; PERFORM set_config('app.after_commit', coalesce(current_setting('app.current_tenant_id', true), ''), false); END $$";
     try {
@@ -201,8 +202,7 @@ describe("the executor (one write, one Sync)", () => {
   });
 
   it("runBatch: one Sync makes the batch one unit — nothing after the failing statement runs, nothing before it stays", async () => {
-    const c = new pg.Client({ connectionString: bouncer.urlFor(db.name, "app_user", APP_PASSWORD) });
-    await c.connect();
+    const c = await connect(bouncer.urlFor(db.name, "app_user", APP_PASSWORD));
     try {
       const outcome = await runBatch(c, [
         { text: "SELECT set_config('app.batch_probe', 'first', false)" },
@@ -223,11 +223,10 @@ describe("the executor (one write, one Sync)", () => {
     const pool = newPool({ limits });
     const count = async () => (await tenantQuery(pool, claims(3), "SELECT count(*)::int AS n FROM trades")).rows[0].n;
     const before = await count();
-    const holder = new pg.Client({ connectionString: db.url });
-    await holder.connect();
+    const holder = await connect(db.url);
     try {
       await holder.query("BEGIN");
-      await holder.query("SELECT pg_advisory_xact_lock(hashtextextended('tenancy:tenant:' || $1, 0))", [db.tenants[3].id]);
+      await lockForTransaction(holder, tenantGateKey(db.tenants[3].id));
       const insert = "INSERT INTO trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'SKIP', 'buy', 1, 1)";
       await expect(tenantQuery(pool, claims(3), insert, [db.tenants[3].id])).rejects.toMatchObject({ code: "55P03" });
       await holder.query("ROLLBACK");
@@ -361,8 +360,7 @@ describe("claims and tenants", () => {
     await expect(withTenant(pool, unknown, (tx) => tx.query("SELECT tenant_id FROM trades"))).rejects.toMatchObject({ code: "42501" });
     expect(clients.length).toBe(2); // each failure destroyed its connection
 
-    const admin = new pg.Client({ connectionString: db.url });
-    await admin.connect();
+    const admin = await connect(db.url);
     try {
       await setTenantStatus(admin, db.tenants[3].slug, "suspended");
       await expect(tenantQuery(pool, claims(3), "SELECT tenant_id FROM trades")).rejects.toMatchObject({ code: "42501" });
@@ -451,12 +449,11 @@ describe("observer and noisy neighbours", () => {
   it("the wait at a tenant's write gate is bounded by the tier's timeout; other tenants pass", async () => {
     const limits = { ...TIER_LIMITS, starter: { ...TIER_LIMITS.starter, statementTimeoutMs: 300 } };
     const pool = newPool({ limits });
-    const holder = new pg.Client({ connectionString: db.url });
-    await holder.connect();
+    const holder = await connect(db.url);
     try {
       // What graduation does: take the tenant's gate exclusively.
       await holder.query("BEGIN");
-      await holder.query("SELECT pg_advisory_xact_lock(hashtextextended('tenancy:tenant:' || $1, 0))", [db.tenants[0].id]);
+      await lockForTransaction(holder, tenantGateKey(db.tenants[0].id));
       await expect(tenantQuery(pool, claims(0), "SELECT tenant_id FROM trades")).rejects.toMatchObject({ code: "55P03" });
       const { rows } = await tenantQuery(pool, claims(3), "SELECT tenant_id FROM trades");
       expect(foreignRows(rows, db.tenants[3].id)).toBe(0);

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { withConnection } from "../../lib/db/client";
 import { inject } from "vitest";
 
 /** Superuser URL of the test cluster (its `postgres` database). */
@@ -35,26 +36,14 @@ export interface TestDatabase {
 /** Creates an empty database with a unique name; `drop()` removes it (terminating leftover sessions). */
 export async function createTestDatabase(prefix = "t"): Promise<TestDatabase> {
   const name = `${prefix}_${randomBytes(5).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: adminUrl() });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
-  } finally {
-    await admin.end();
-  }
+  await withConnection(adminUrl(), (admin) => admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`));
   const url = withDatabase(adminUrl(), name);
   return {
     name,
     url,
     urlAs: (user) => withDatabase(adminUrl(), name, user),
     async drop() {
-      const c = new pg.Client({ connectionString: adminUrl() });
-      await c.connect();
-      try {
-        await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-      } finally {
-        await c.end();
-      }
+      await withConnection(adminUrl(), (c) => c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`));
     },
   };
 }

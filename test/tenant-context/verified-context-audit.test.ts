@@ -6,7 +6,7 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { auditDatabase, type AuditOptions } from "../../lib/audit/isolation-audit";
+import { auditDatabase, REVIEWED_SECURITY_DEFINER, type AuditOptions } from "../../lib/audit/isolation-audit";
 import { createHash } from "node:crypto";
 import {
   checkVerifiedContext,
@@ -68,6 +68,11 @@ describe("checkVerifiedContext (pure)", () => {
     const f = facts({ definers: ["tenancy.enter_verified_tenant(proof text)", "public.helper()"] });
     expect(checkVerifiedContext(f).map((x) => x.object)).toEqual(["function public.helper()"]);
     expect(checkVerifiedContext(f, {}, new Set(["public.helper()"]))).toEqual([]);
+  });
+  it("a reviewed SECURITY DEFINER function (0009's take_tenant_gate) is accepted, as the isolation audit accepts it", () => {
+    const f = facts({ definers: ["tenancy.enter_verified_tenant(proof text)", "tenancy.take_tenant_gate()"] });
+    expect(checkVerifiedContext(f).map((x) => x.object)).toEqual(["function tenancy.take_tenant_gate()"]);
+    expect(checkVerifiedContext(f, {}, new Set(), REVIEWED_SECURITY_DEFINER)).toEqual([]);
   });
   it("a strict database without its verifier is flagged", () => {
     expect(checkVerifiedContext(facts({ verifier: undefined })).map((f) => f.check)).toEqual(["verifier-missing"]);
@@ -136,6 +141,12 @@ describe("live", () => {
         "REVOKE ALL ON FUNCTION tenancy.helper() FROM PUBLIC",
       ]),
     ).toEqual([["high", "security-definer-unexpected", "function tenancy.helper()"]]);
+  });
+
+  it("accepts 0009's reviewed take_tenant_gate() in a strict database, even when no tenant role can execute it", async () => {
+    expect(
+      await auditAfter(strictAdmin, ["REVOKE EXECUTE ON FUNCTION tenancy.take_tenant_gate() FROM app_user, alphapulse_readonly"]),
+    ).toEqual([]);
   });
 
   it("flags a tenant policy trusting the raw setting in a strict database, not in a raw one (negative control)", async () => {

@@ -4,8 +4,9 @@
  * region's backend): exit codes, --json documents, a residency mismatch refused with exit 2 before
  * anything exists, a bulk up in worker processes, list, an idempotent second up, and destroy.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openTestRegion, runTenantCli, skipReason, toolchainLookup, type TestRegion } from "./support/region";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { describeWithToolchain } from "../support/toolchain";
+import { openTestRegion, runTenantCli, toolchainLookup, type TestRegion } from "./support/region";
 
 interface Run {
   code: number | null;
@@ -19,7 +20,7 @@ async function tenantCli(args: string[], env: Record<string, string>): Promise<R
   return { code, stdout, stderr, json: () => JSON.parse(stdout) };
 }
 
-describe.skipIf(!toolchainLookup.ok)(`npm run tenant${toolchainLookup.ok ? "" : ` — skipped: ${skipReason}`}`, () => {
+describeWithToolchain(toolchainLookup)("npm run tenant", () => {
   let region: TestRegion & { dispose(): Promise<void> };
   const cli = (...args: string[]) => tenantCli(args, region.env);
 
