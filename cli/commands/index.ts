@@ -1,6 +1,7 @@
 /** Every `tenancy` command, one file each. Adding a command: write the file, add it here. */
 import type { Command } from "../command";
 import { auditCommand } from "./audit";
+import { contextKeyInstallCommand, contextKeyListCommand, contextKeyRetireCommand } from "./context-key";
 import { cacheGrantCommand } from "./cache-grant";
 import { cacheRevokeCommand } from "./cache-revoke";
 import { cacheUsageCommand } from "./cache-usage";
@@ -35,6 +36,10 @@ export const commands: Command[] = [
   tenantPurgeCommand,
   seedCommand,
   auditCommand,
+  // the verified tenant context's keys (ADR-005)
+  contextKeyInstallCommand,
+  contextKeyRetireCommand,
+  contextKeyListCommand,
   // Enterprise: dedicated schemas, moves, export/import, point-in-time restore
   tenantGraduateCommand,
   tenantDemoteCommand,

@@ -24,7 +24,15 @@ import {
   REGISTRY_SCHEMA,
   SHARED_SCHEMA,
   TENANT_PREDICATE,
+  VERIFIED_TENANT_PREDICATE,
 } from "../schema/planner";
+import {
+  checkVerifiedContext,
+  isExpectedVerifier,
+  readVerifiedContextFacts,
+  type VerifiedContextCheckId,
+  type VerifiedContextFacts,
+} from "./verified-context";
 
 export const SEVERITIES = ["critical", "high", "medium", "low"] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -67,7 +75,8 @@ export type CheckId =
   | "role-notifications"
   | "login-policy-unpinned"
   | "server-version"
-  | "stats-ext-fix-missing";
+  | "stats-ext-fix-missing"
+  | VerifiedContextCheckId;
 
 export interface Finding {
   check: CheckId;
@@ -205,6 +214,8 @@ export interface AuditSnapshot {
   foreignKeys: ForeignKeyFacts[];
   uniqueIndexes: UniqueIndexFacts[];
   sequenceDefaults: SequenceDefaultFacts[];
+  /** The verified tenant context (lib/audit/verified-context.ts); absent in hand-written snapshots. */
+  verifiedContext?: VerifiedContextFacts;
 }
 
 /** A dedicated tenant's own login role (lib/enterprise/dedicated.ts): `tenant_<32 hex>_login`, subject to RLS like app_user. */
@@ -215,6 +226,8 @@ export interface AuditOptions {
   subjectRoles?: readonly string[];
   /** SECURITY DEFINER functions reviewed as safe to execute for the subject roles (signature → reason). */
   reviewedSecurityDefiner?: Readonly<Record<string, string>>;
+  /** Flag a database whose policies still trust the raw setting (not strict). @default false */
+  requireVerifiedContext?: boolean;
 }
 
 /**
@@ -266,7 +279,10 @@ export function isSecurityInvoker(options: readonly string[]): boolean {
 
 /** True when `expression` is exactly the design's tenant predicate (as PostgreSQL deparses it). */
 export function isTenantPredicate(expression: string | null): boolean {
-  return expression !== null && normalizePolicyExpression(expression) === normalizePolicyExpression(TENANT_PREDICATE);
+  if (expression === null) return false;
+  const e = normalizePolicyExpression(expression);
+  // Either mode's predicate (ADR-005); which one a database must use is verified-context.ts's rule.
+  return e === normalizePolicyExpression(TENANT_PREDICATE) || e === normalizePolicyExpression(VERIFIED_TENANT_PREDICATE);
 }
 
 const COMMANDS = ["SELECT", "INSERT", "UPDATE", "DELETE"] as const;
@@ -535,6 +551,7 @@ export function checkViews(s: AuditSnapshot): Finding[] {
 export function checkSecurityDefiner(s: AuditSnapshot, reviewed: Readonly<Record<string, string>> = REVIEWED_SECURITY_DEFINER): Finding[] {
   return s.definerFunctions.flatMap((f): Finding[] => {
     if (!f.executableBy.length) return [];
+    if (isExpectedVerifier(f.signature, s.verifiedContext)) return [];
     const isReviewed = reviewed[f.signature] !== undefined;
     if (isReviewed && f.searchPathPinned) return [];
     return [
@@ -861,6 +878,13 @@ export const RULES: readonly ((s: AuditSnapshot, options: AuditOptions) => Findi
   checkServerObjects,
   checkLoginPolicies,
   checkServerVersion,
+  (s, o) =>
+    checkVerifiedContext(
+      s.verifiedContext,
+      o,
+      new Set(s.definerFunctions.filter((f) => f.executableBy.length).map((f) => f.signature)),
+      o.reviewedSecurityDefiner ?? REVIEWED_SECURITY_DEFINER,
+    ),
 ];
 
 /** Every finding for a snapshot, worst first. */
@@ -1122,6 +1146,7 @@ export async function readAuditSnapshot(client: Queryable, options: AuditOptions
     foreignKeys,
     uniqueIndexes,
     sequenceDefaults,
+    verifiedContext: await readVerifiedContextFacts(client),
   };
 }
 

@@ -13,7 +13,14 @@ import { withTransaction, type Queryable } from "../db/client";
 import { lockForTransaction, MIGRATE_LOCK } from "../db/locks";
 import { ROLES } from "../schema/roles";
 import { checkCapacity, MEMORY_SETTING, schemaCapacity, type CapacityInputs, type SchemaCapacity } from "./schema-capacity";
-import { DEDICATED_SCHEMA_PATTERN, normalizePolicyExpression, planSchema, readSchemaStates, REGISTRY_SCHEMA } from "../schema/planner";
+import {
+  DEDICATED_SCHEMA_PATTERN,
+  normalizePolicyExpression,
+  planSchema,
+  readSchemaStates,
+  readTenantContextMode,
+  REGISTRY_SCHEMA,
+} from "../schema/planner";
 import { ident, literal, qualified } from "../db/sql";
 import { dedicatedSchemaName, TenantId, type Tenant } from "../tenant/model";
 import { TIER_LIMITS } from "../tenant/tiers";
@@ -116,7 +123,7 @@ export async function provisionDedicatedSchema(
       const refusal = checkCapacity(inputs, await dedicatedSchemaCount(tx), inputs.maxLocksPerTransaction, tables);
       if (refusal) throw new DedicatedSchemaCapError(refusal.message, refusal.kind);
     }
-    const statements = planSchema(schema, state, tables);
+    const statements = planSchema(schema, state, tables, await readTenantContextMode(tx));
     await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
     for (const statement of statements) await tx.query(statement);
     return { schema, created: !state.exists, statements };

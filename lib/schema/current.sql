@@ -27,7 +27,7 @@ CREATE ROLE app_user LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOB
 GRANT CONNECT ON DATABASE <database> TO alphapulse_migrator;
 GRANT CONNECT ON DATABASE <database> TO alphapulse_readonly;
 GRANT CONNECT ON DATABASE <database> TO app_user;
-GRANT CREATE ON DATABASE <database> TO alphapulse_owner;
+GRANT CREATE, TEMPORARY ON DATABASE <database> TO alphapulse_owner;
 
 -- ================================================================================================
 -- pg_catalog privileges changed from PostgreSQL's defaults
@@ -606,9 +606,11 @@ GRANT USAGE ON SCHEMA tenancy TO app_user;
 CREATE TABLE tenancy.database_settings (
   singleton boolean DEFAULT true NOT NULL,
   region text,
+  tenant_context text DEFAULT 'setting'::text NOT NULL,
   CONSTRAINT database_settings_pkey PRIMARY KEY (singleton),
   CONSTRAINT database_settings_region_check CHECK ((region = ANY (ARRAY['eu'::text, 'us'::text]))),
-  CONSTRAINT database_settings_singleton_check CHECK (singleton)
+  CONSTRAINT database_settings_singleton_check CHECK (singleton),
+  CONSTRAINT database_settings_tenant_context_check CHECK ((tenant_context = ANY (ARRAY['setting'::text, 'verified'::text])))
 );
 ALTER TABLE tenancy.database_settings OWNER TO alphapulse_owner;
 
@@ -755,6 +757,73 @@ ALTER FUNCTION tenancy.enter_tenant(tenant uuid) OWNER TO alphapulse_owner;
 GRANT EXECUTE ON FUNCTION tenancy.enter_tenant(tenant uuid) TO alphapulse_readonly;
 GRANT EXECUTE ON FUNCTION tenancy.enter_tenant(tenant uuid) TO app_user;
 
+CREATE OR REPLACE FUNCTION tenancy.enter_verified_tenant(proof text)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+AS $function$
+DECLARE
+  k record;
+  t record;
+  tenant uuid;
+  payload text;
+  target_schema text;
+BEGIN
+  -- No SET search_path clause: it would undo the transaction-local search_path routing sets at exit.
+  -- Names resolve through the caller's path, which can hold nothing of the caller's own: the tenant
+  -- roles may create nothing anywhere, temporary objects included (the audit checks both).
+  -- The MAC is checked before anything in the proof is parsed: a proof that verifies was minted by
+  -- the service, so its fields are well formed. (No regular expression: a regex in plpgsql cost
+  -- about 150 us per transaction here, more than everything else in this function.)
+  IF proof IS NULL OR length(proof) > 256 OR split_part(proof, '.', 1) <> 'v1' THEN
+    RAISE EXCEPTION 'tenant context proof is malformed' USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  payload := substr(proof, 1, length(proof) - 65);
+  -- One statement finds an active key of this kid and checks the MAC with it (HMAC-SHA256 from
+  -- core sha256 over the stored pads: no extension). A key belongs to one region, and only this
+  -- database's region's keys are installed (lib/tenant-context/keys.ts), so another region's proof
+  -- names an unknown kid or fails the MAC; its region field must also match the key's.
+  SELECT ck.region INTO k
+    FROM tenancy_private.context_keys ck
+   WHERE ck.kid = split_part(proof, '.', 2) AND ck.state = 'active' AND ck.region = split_part(proof, '.', 3)
+     AND encode(sha256(ck.outer_pad || sha256(ck.inner_pad || convert_to(payload, 'UTF8'))), 'hex') = right(proof, 64);
+  IF NOT FOUND OR substr(proof, length(proof) - 64, 1) <> '.' THEN
+    RAISE EXCEPTION 'tenant context proof is not valid here (unknown or retired key, another region, or altered)'
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF split_part(proof, '.', 5)::bigint < date_part('epoch', statement_timestamp())
+     OR split_part(proof, '.', 5)::bigint > date_part('epoch', statement_timestamp()) + 900 THEN
+    RAISE EXCEPTION 'tenant context proof has expired (or claims more than 15 minutes)' USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  tenant := split_part(proof, '.', 4)::uuid;
+  PERFORM set_config('app.current_tenant_id', tenant::text, true);
+  PERFORM tenancy.take_tenant_gate();
+  -- REPEATABLE READ / SERIALIZABLE read-write transactions took their snapshot before the gate (0005).
+  IF current_setting('transaction_isolation') <> 'read committed' AND current_setting('transaction_read_only') = 'off' THEN
+    PERFORM 1 FROM tenancy.tenants tn WHERE tn.id = tenant FOR SHARE;
+  END IF;
+  SELECT tn.id, tn.placement, tn.status, tn.log_tag INTO t FROM tenancy.tenants tn WHERE tn.id = tenant;
+  IF t.id IS NULL OR t.status <> 'active' THEN
+    PERFORM set_config('app.current_tenant_id', '', true);
+    RAISE EXCEPTION 'tenant % is unknown or suspended', tenant USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  -- The seal: this session's own sequence, created by this function (the owner holds TEMPORARY;
+  -- the tenant roles do not, so they can neither create one nor set this one).
+  IF to_regclass('pg_temp.tenancy_context_seal') IS NULL THEN
+    CREATE TEMPORARY SEQUENCE tenancy_context_seal MINVALUE -9223372036854775808 MAXVALUE 9223372036854775807;
+    GRANT SELECT ON SEQUENCE pg_temp.tenancy_context_seal TO PUBLIC;
+  END IF;
+  PERFORM setval('pg_temp.tenancy_context_seal',
+                 hashtextextended(tenant::text, (date_part('epoch', transaction_timestamp()) * 1000000)::bigint), true);
+  target_schema := CASE WHEN t.placement = 'dedicated' THEN 'tenant_' || replace(t.id::text, '-', '') ELSE 'shared' END;
+  PERFORM set_config('search_path', quote_ident(target_schema), true);
+  PERFORM set_config('application_name', 'tenant:' || t.log_tag, true);
+  RETURN target_schema;
+END $function$;
+ALTER FUNCTION tenancy.enter_verified_tenant(proof text) OWNER TO alphapulse_owner;
+GRANT EXECUTE ON FUNCTION tenancy.enter_verified_tenant(proof text) TO alphapulse_readonly;
+GRANT EXECUTE ON FUNCTION tenancy.enter_verified_tenant(proof text) TO app_user;
+
 CREATE OR REPLACE FUNCTION tenancy.setting_tenant_id()
  RETURNS uuid
  LANGUAGE sql
@@ -785,3 +854,28 @@ END $function$;
 ALTER FUNCTION tenancy.take_tenant_gate() OWNER TO alphapulse_owner;
 GRANT EXECUTE ON FUNCTION tenancy.take_tenant_gate() TO alphapulse_readonly;
 GRANT EXECUTE ON FUNCTION tenancy.take_tenant_gate() TO app_user;
+
+-- ================================================================================================
+-- Schema tenancy_private
+-- ================================================================================================
+
+CREATE SCHEMA tenancy_private AUTHORIZATION alphapulse_owner;
+
+CREATE TABLE tenancy_private.context_keys (
+  kid text NOT NULL,
+  region text NOT NULL,
+  state text DEFAULT 'active'::text NOT NULL,
+  inner_pad bytea NOT NULL,
+  outer_pad bytea NOT NULL,
+  created_at timestamp with time zone DEFAULT now() NOT NULL,
+  retired_at timestamp with time zone,
+  CONSTRAINT context_keys_inner_pad_check CHECK ((length(inner_pad) = 64)),
+  CONSTRAINT context_keys_kid_check CHECK ((kid ~ '^[a-z0-9_-]{1,32}$'::text)),
+  CONSTRAINT context_keys_outer_pad_check CHECK ((length(outer_pad) = 64)),
+  CONSTRAINT context_keys_pkey PRIMARY KEY (kid),
+  CONSTRAINT context_keys_region_check CHECK ((region = ANY (ARRAY['eu'::text, 'us'::text]))),
+  CONSTRAINT context_keys_retired CHECK (((state = 'retired'::text) = (retired_at IS NOT NULL))),
+  CONSTRAINT context_keys_state_check CHECK ((state = ANY (ARRAY['active'::text, 'retired'::text])))
+);
+ALTER TABLE tenancy_private.context_keys OWNER TO alphapulse_owner;
+COMMENT ON TABLE tenancy_private.context_keys IS 'Tenant-context proof keys (HMAC-SHA256 pads). Owner only: never readable by app, readonly or tenant login roles.';

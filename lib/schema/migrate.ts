@@ -17,7 +17,8 @@ import { planLoginRoleTables, readLoginRoleTables } from "../enterprise/dedicate
 import { MIGRATIONS, type Migration } from "./migrations";
 import { ADVISORY_LOCK_FUNCTION_NAMES, ensureRoles, planRoles, readRoles, ROLES, RLS_SUBJECT_ROLES, type RoleKey } from "./roles";
 import { planServerObjects, readServerObjects } from "./server-objects";
-import { planSchema, readSchemaStates, REGISTRY_SCHEMA, tenantSchemas } from "./planner";
+import { planSchema, readSchemaStates, REGISTRY_SCHEMA, tenantSchemas, type TenantContextMode } from "./planner";
+import { planTenantContextMode, recordedTenantContextMode } from "../tenant-context/mode";
 import { ident } from "../db/sql";
 import type { ResidencyRegion } from "../tenant/model";
 
@@ -39,6 +40,13 @@ export interface MigrateOptions {
   schemas?: string[];
   /** Plan only: report what would run, change nothing. */
   dryRun?: boolean;
+  /**
+   * The tenant context the policies trust (ADR-005). Absent: a new database becomes strict
+   * ("verified") when `strictByDefault` is set, otherwise the recorded mode is kept.
+   */
+  tenantContext?: TenantContextMode;
+  /** Make a database that this run creates strict (the stacks set it; keys are installed separately). @default false */
+  strictByDefault?: boolean;
   onProgress?: (progress: MigrateProgress) => void;
 }
 
@@ -52,6 +60,8 @@ export interface MigrationReport {
   timescaledb: boolean;
   /** True when nothing was (or, with dryRun, would be) changed. */
   unchanged: boolean;
+  /** The tenant context the policies trust after this run, and the statements that switched it. */
+  tenantContext: { mode: TenantContextMode; statements: string[] };
 }
 
 export class MigrationChecksumError extends Error {
@@ -89,6 +99,7 @@ export async function migrate(client: Queryable, options: MigrateOptions = {}): 
       fingerprint: catalogueFingerprint(tables),
       timescaledb: false,
       unchanged: true,
+      tenantContext: { mode: "setting", statements: [] },
     };
 
     // A region conflict is refused before anything changes (roles, privileges, pending migrations).
@@ -120,6 +131,18 @@ export async function migrate(client: Queryable, options: MigrateOptions = {}): 
     report.database.push(...locks);
     if (options.region) await recordRegion(client, options.region, !!options.dryRun);
 
+    // The tenant context (ADR-005): registry policies and grants here, tenant tables in the catalogue step.
+    const recorded = (await recordedTenantContextMode(client)) ?? "setting";
+    const created = report.versioned.some((m) => m.version === "0001");
+    const mode = options.tenantContext ?? (created && options.strictByDefault ? "verified" : recorded);
+    report.tenantContext = { mode, statements: planTenantContextMode(recorded, mode) };
+    if (report.tenantContext.statements.length && !options.dryRun) {
+      await withTransaction(client, async (tx) => {
+        await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+        for (const statement of report.tenantContext.statements) await tx.query(statement);
+      });
+    }
+
     const schemas = options.schemas ?? (await tenantSchemas(client));
     report.schemasChecked = schemas.length;
     progress({ phase: "catalogue", message: `planning ${schemas.length} schema(s)`, done: 0, total: schemas.length });
@@ -129,7 +152,7 @@ export async function migrate(client: Queryable, options: MigrateOptions = {}): 
     for (const schema of schemas) {
       const login = loginRoles.get(schema);
       const statements = [
-        ...planSchema(schema, states.get(schema)!, tables),
+        ...planSchema(schema, states.get(schema)!, tables, mode),
         ...(login ? planLoginRoleTables(schema, login.role, tables, login) : []),
       ];
       if (statements.length) {
@@ -146,7 +169,12 @@ export async function migrate(client: Queryable, options: MigrateOptions = {}): 
         progress({ phase: "catalogue", message: `${schema}: ${statements.length} change(s)`, done, total: schemas.length });
       }
     }
-    report.unchanged = !report.roles.length && !report.database.length && !report.versioned.length && !report.catalogue.length;
+    report.unchanged =
+      !report.roles.length &&
+      !report.database.length &&
+      !report.versioned.length &&
+      !report.catalogue.length &&
+      !report.tenantContext.statements.length;
     return report;
   });
 }
@@ -161,6 +189,8 @@ async function planDatabase(client: Queryable): Promise<string[]> {
   const { rows } = await client.query(
     `SELECT current_database() AS db,
             coalesce(has_database_privilege((SELECT oid FROM pg_roles WHERE rolname = $1), current_database(), 'CREATE'), false) AS owner_create,
+            EXISTS (SELECT 1 FROM pg_roles r, pg_database d, aclexplode(d.datacl) a
+                     WHERE r.rolname = $1 AND d.datname = current_database() AND a.grantee = r.oid AND a.privilege_type = 'TEMPORARY') AS owner_temp,
             EXISTS (SELECT 1 FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
                      WHERE d.datname = current_database() AND a.grantee = 0 AND a.privilege_type IN ('TEMPORARY', 'CONNECT')) AS public_open,
             (SELECT array_agg(w.name ORDER BY w.name) FROM unnest($2::text[]) AS w(name)
@@ -192,6 +222,10 @@ async function planDatabase(client: Queryable): Promise<string[]> {
   const db = ident(r.db);
   const out: string[] = [];
   if (!r.owner_create) out.push(`GRANT CREATE ON DATABASE ${db} TO ${ident(ROLES.owner)}`);
+  // The verified tenant context's seal is a temporary sequence the verifier (running as the owner)
+  // creates per session (ADR-005); the tenant roles keep no TEMPORARY. Granted explicitly: PUBLIC's
+  // TEMPORARY, which the owner held until the REVOKE above, does not count.
+  if (!r.owner_temp) out.push(`GRANT TEMPORARY ON DATABASE ${db} TO ${ident(ROLES.owner)}`);
   if (r.public_open) out.push(`REVOKE TEMPORARY, CONNECT ON DATABASE ${db} FROM PUBLIC`);
   if (r.cannot_connect?.length) out.push(`GRANT CONNECT ON DATABASE ${db} TO ${r.cannot_connect.map(ident).join(", ")}`);
   if (r.public_schema_create) out.push(`REVOKE CREATE ON SCHEMA public FROM PUBLIC`);
