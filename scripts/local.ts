@@ -12,7 +12,7 @@
  *   npm run local [-- up]      the above (default)
  *   npm run local -- status    servers and stack outputs, changing nothing
  *   npm run local -- down      stop the servers (data and stacks kept)
- *   npm run local -- reset     pulumi destroy, remove the stacks, stop the servers, delete their data
+ *   npm run local -- reset     stop the servers, delete their data (every tenant's rows), remove the stacks
  *   npm run local -- env local-eu   the region's DATABASE_URL and REDIS_URL as shell exports:
  *                                   eval "$(npm run -s local -- env local-eu)"; then plain `npx tenancy …`
  *   options: --stack <name> (repeatable; default local-eu and local-us), --refresh (always refresh first),
@@ -143,17 +143,17 @@ async function status(toolchain: PulumiToolchain | undefined, stack: string, con
 }
 
 async function reset(toolchain: PulumiToolchain, stack: string, config: LocalStackConfig): Promise<StackSummary> {
-  // The servers must run for the destroy to drop what the stack created.
-  await startRegionServices(REPO_ROOT, stack, config, { onProgress: (m) => progress(`  ${m}`) });
+  // A local region is thrown away whole, on purpose: its cluster's data directory holds the database,
+  // so removing it removes every tenant's rows with it. Not `pulumi destroy`, which refuses while
+  // tenants are registered (docs/data-safety.md); the stack is removed with what it recorded.
+  const services = await stopRegionServices(REPO_ROOT, stack, config, { removeData: true });
   try {
     const s = await openStack(toolchain, stack, false);
-    progress(`${stack}: pulumi destroy`);
-    await s.destroy({ color: "never", onEvent: onEvent(stack) });
-    await s.workspace.removeStack(stack, { preserveConfig: true }); // the stack file is in git
+    progress(`${stack}: removing the stack (its servers' data is gone)`);
+    await s.workspace.removeStack(stack, { force: true, preserveConfig: true }); // the stack file is in git
   } catch (err) {
     if (!/no stack named|not found/i.test((err as Error).message)) throw err;
   }
-  const services = await stopRegionServices(REPO_ROOT, stack, config, { removeData: true });
   progress(`${stack}: reset (servers stopped, data removed)`);
   return { stack, region: config.region, services };
 }

@@ -2,11 +2,13 @@
  * `tenancy cache grant <slug> --redis-url <url>`: creates or updates the tenant's Redis ACL user
  * (`tenant_<id>`) and its cache quota (the tier's defaults unless overridden). A new user's
  * password (or a rotated one) is printed exactly once; only its hash is stored, in Redis.
+ * Refused (exit 1, nothing written) on a server whose `default` user is on: a tenant would escape
+ * its fence with RESET / AUTH default (lib/redis/tenant-users.ts RedisDefaultUserOnError).
  */
 import { cacheLimitsForTier } from "../../lib/redis/quota";
-import { grantTenantCache } from "../../lib/redis/tenant-users";
+import { grantTenantCache, RedisDefaultUserOnError } from "../../lib/redis/tenant-users";
 import { optionalFlag, parseInteger } from "../args";
-import { table, UsageError } from "../output";
+import { printCommandError, table, UsageError } from "../output";
 import type { Command } from "../command";
 import { formatBytes, lookupTenant } from "./common";
 import { REDIS_OPTIONS, redisUrl, withRedis } from "../connection";
@@ -33,13 +35,21 @@ export const cacheGrantCommand: Command = {
       throw new UsageError(`tenant ${tenant.slug} is ${tenant.status}: resume it before granting cache access`, "slug");
     const defaults = cacheLimitsForTier(tenant.tier);
     const limits = { maxBytes: maxBytes ?? defaults.maxBytes, maxKeys: maxKeys ?? defaults.maxKeys };
-    const result = await withRedis(ctx, (admin) =>
-      grantTenantCache(admin, tenant.id, {
-        limits,
-        rotatePassword: ctx.flags["rotate-password"] === true,
-        acl: { cluster: ctx.flags.cluster === true },
-      }),
-    );
+    let result;
+    try {
+      result = await withRedis(ctx, (admin) =>
+        grantTenantCache(admin, tenant.id, {
+          limits,
+          rotatePassword: ctx.flags["rotate-password"] === true,
+          acl: { cluster: ctx.flags.cluster === true },
+        }),
+      );
+    } catch (err) {
+      // The server's default user is on: nothing was written, and the operator must decide.
+      if (!(err instanceof RedisDefaultUserOnError)) throw err;
+      printCommandError("tenancy", ctx.out.json, { kind: "refused", message: err.message });
+      return 1;
+    }
     ctx.out.result({ slug: tenant.slug, tier: tenant.tier, ...result }, () =>
       [
         `${result.created ? "created" : "updated"} Redis user ${result.user} for tenant ${tenant.slug} (${tenant.tier})`,
@@ -58,5 +68,6 @@ export const cacheGrantCommand: Command = {
         .filter(Boolean)
         .join("\n"),
     );
+    return 0;
   },
 };

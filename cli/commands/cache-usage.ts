@@ -3,12 +3,14 @@
  * against each tenant's quota. Without `<slug>`: every tenant that has a Redis user (slugs from the
  * registry when a database is given). `--audit` recomputes usage from the server (SCAN as admin);
  * `--enforce` also freezes tenants over their limit and thaws those back under — run it on a
- * schedule. Exit 1 when a tenant is over its limit.
+ * schedule. `--audit` also checks that the server's `default` user is off (every tenant fence relies
+ * on it: RESET re-authenticates as `default`) and says so loudly when it is not. Exit 1 when a
+ * tenant is over its limit or the default user is on.
  */
 import type { Queryable } from "../../lib/db/client";
 import { tenantIdFromUserName } from "../../lib/redis/keys";
 import { auditTenantCache, readTenantUsage, type AuditResult, type CacheUsage } from "../../lib/redis/quota";
-import { enforceTenantQuota, isTenantFrozen } from "../../lib/redis/tenant-users";
+import { enforceTenantQuota, isTenantFrozen, readDefaultUser, RedisDefaultUserOnError } from "../../lib/redis/tenant-users";
 import { listTenants } from "../../lib/tenant/registry";
 import { withConnection, REDIS_OPTIONS, redisUrl, withRedis } from "../connection";
 import { table, UsageError } from "../output";
@@ -49,7 +51,10 @@ export const cacheUsageCommand: Command = {
       for (const t of await withConnection(ctx, (client: Queryable) => listTenants(client))) slugs.set(t.id, t.slug);
     }
 
+    let defaultUser: { on: boolean; flags: string[] } | undefined;
     const rows = await withRedis(ctx, async (admin) => {
+      // The audit also checks the one server setting every fence relies on: `default` off.
+      if (audit) defaultUser = await readDefaultUser(admin);
       const ids =
         targets ??
         ((await admin.call("ACL", "USERS")) as string[])
@@ -91,25 +96,32 @@ export const cacheUsageCommand: Command = {
       return result;
     });
 
-    ctx.out.result({ audited: audit, enforced: enforce, tenants: rows }, () =>
-      rows.length === 0
-        ? "no tenant Redis users"
-        : table(
-            ["tenant", "bytes", "max bytes", "used", "keys", "max keys", "state", ...(audit ? ["audit drift", "stale"] : [])],
-            rows.map((r) => [
-              r.slug ?? r.tenantId,
-              formatBytes(r.bytes),
-              r.limits ? formatBytes(r.limits.maxBytes) : "no quota",
-              r.limits && r.limits.maxBytes > 0 ? `${((100 * r.bytes) / r.limits.maxBytes).toFixed(1)}%` : "",
-              r.keys,
-              r.limits?.maxKeys ?? "",
-              [r.overLimit ? "OVER LIMIT" : "ok", r.frozen ? "frozen" : "", r.action ?? ""].filter(Boolean).join(", "),
-              ...(r.audit
-                ? [`${r.bytes - r.audit.bytesBefore >= 0 ? "+" : ""}${r.bytes - r.audit.bytesBefore} B`, r.audit.staleEntries]
-                : []),
-            ]),
-          ),
+    const unsafe = defaultUser?.on
+      ? new RedisDefaultUserOnError(defaultUser.flags).message.replace(/ Refusing to grant tenant access here\./, "")
+      : undefined;
+    if (unsafe) ctx.out.progress(`UNSAFE SERVER: ${unsafe}`);
+    ctx.out.result(
+      { audited: audit, enforced: enforce, ...(defaultUser ? { server: { defaultUser } } : {}), tenants: rows },
+      () =>
+        (unsafe ? `UNSAFE SERVER: ${unsafe}\n` : "") +
+        (rows.length === 0
+          ? "no tenant Redis users"
+          : table(
+              ["tenant", "bytes", "max bytes", "used", "keys", "max keys", "state", ...(audit ? ["audit drift", "stale"] : [])],
+              rows.map((r) => [
+                r.slug ?? r.tenantId,
+                formatBytes(r.bytes),
+                r.limits ? formatBytes(r.limits.maxBytes) : "no quota",
+                r.limits && r.limits.maxBytes > 0 ? `${((100 * r.bytes) / r.limits.maxBytes).toFixed(1)}%` : "",
+                r.keys,
+                r.limits?.maxKeys ?? "",
+                [r.overLimit ? "OVER LIMIT" : "ok", r.frozen ? "frozen" : "", r.action ?? ""].filter(Boolean).join(", "),
+                ...(r.audit
+                  ? [`${r.bytes - r.audit.bytesBefore >= 0 ? "+" : ""}${r.bytes - r.audit.bytesBefore} B`, r.audit.staleEntries]
+                  : []),
+              ]),
+            )),
     );
-    return rows.some((r) => r.overLimit) ? 1 : 0;
+    return unsafe || rows.some((r) => r.overLimit) ? 1 : 0;
   },
 };

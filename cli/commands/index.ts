@@ -1,6 +1,7 @@
 /** Every `tenancy` command, one file each. Adding a command: write the file, add it here. */
 import type { Command } from "../command";
 import { auditCommand } from "./audit";
+import { contextKeyInstallCommand, contextKeyListCommand, contextKeyRetireCommand } from "./context-key";
 import { cacheGrantCommand } from "./cache-grant";
 import { cacheRevokeCommand } from "./cache-revoke";
 import { cacheUsageCommand } from "./cache-usage";
@@ -10,6 +11,7 @@ import { seedCommand } from "./seed";
 import { slowCommand } from "./slow";
 import { tenantCreateCommand } from "./tenant-create";
 import { tenantDeleteCommand } from "./tenant-delete";
+import { tenantPurgeCommand } from "./tenant-purge";
 import { tenantListCommand } from "./tenant-list";
 import { tenantShowCommand } from "./tenant-show";
 import { topCommand } from "./top";
@@ -31,8 +33,13 @@ export const commands: Command[] = [
   tenantSuspendCommand,
   tenantResumeCommand,
   tenantDeleteCommand,
+  tenantPurgeCommand,
   seedCommand,
   auditCommand,
+  // the verified tenant context's keys (ADR-005)
+  contextKeyInstallCommand,
+  contextKeyRetireCommand,
+  contextKeyListCommand,
   // Enterprise: dedicated schemas, moves, export/import, point-in-time restore
   tenantGraduateCommand,
   tenantDemoteCommand,

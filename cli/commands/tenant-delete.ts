@@ -1,49 +1,143 @@
 /**
- * `tenancy tenant delete <slug> [--dry-run] [--redis-url <url>]`: offboarding. Deletes every row
- * of the tenant, its dedicated schema if any, and its registry entry, in one transaction, and
- * reports what it removed per table. `--dry-run` reports the counts that would be removed and
- * changes nothing. With a Redis (`--redis-url` or `REDIS_URL`) the tenant's cache user is revoked
- * (open connections cut) and its keys purged first, so credentials die before the data does; an
- * unreachable Redis stops the command before the database is touched.
+ * `tenancy tenant delete <slug> [--export-dir <dir> | --skip-export] [--retention-days <n>] [--dry-run]
+ * [--redis-url <url>]`: offboarding, on purpose and reversible for a while (docs/data-safety.md).
+ *
+ *  1. the tenant is suspended (no writes after the export's snapshot);
+ *  2. its rows are exported, verified (lib/enterprise/export.ts), to `<dir>/<slug>-<UTC time>.jsonl`
+ *     (default dir `.pulumi-local/exports`); a failed export restores the tenant's status and stops;
+ *  3. with a Redis (`--redis-url` or `REDIS_URL`) its cache user is revoked (connections cut; keys kept);
+ *     an unreachable Redis restores the tenant's status and stops (the export stays, it is not offboarded);
+ *  4. it is marked `offboarded` with a purge date `--retention-days` (default 30) from now.
+ *
+ * Nothing is deleted: its rows, dedicated schema and registry entry stay until `tenancy tenant purge
+ * <slug>` after the purge date; `tenancy tenant resume <slug>` before then undoes the offboarding.
+ * `--dry-run` reports the rows that would be retained and changes nothing.
  */
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { exportTenant } from "../../lib/enterprise/export";
 import { revokeTenantCache, type RevokeResult } from "../../lib/redis/tenant-users";
-import { countTenantRows, deleteTenant } from "../../lib/tenant/registry";
+import { exportFileName } from "../../lib/tenant-stacks/offboarding";
+import {
+  countTenantRows,
+  DEFAULT_RETENTION_DAYS,
+  offboardTenant,
+  RETENTION_DAYS_RANGE,
+  setTenantStatus,
+  type TableCount,
+} from "../../lib/tenant/registry";
+import type { Tenant } from "../../lib/tenant/model";
+import { optionalFlag, parseInteger } from "../args";
 import { withConnection, REDIS_OPTIONS, redisGiven, withRedis } from "../connection";
-import { table } from "../output";
+import { table, UsageError } from "../output";
 import type { Command } from "../command";
 import { findOrUsage, tenantRef } from "./common";
 
+/** Where offboarding exports go when `--export-dir` is not given (gitignored in this repository). */
+export const DEFAULT_EXPORT_DIR = path.join(".pulumi-local", "exports");
+
+interface DeleteResult {
+  tenant: Tenant;
+  dryRun: boolean;
+  alreadyOffboarded: boolean;
+  retained: TableCount[];
+  exportFile?: string;
+  exportedRows?: number;
+  retentionDays: number;
+  cache?: RevokeResult;
+  loginRole?: { role: string; sessionsClosed: number };
+}
+
 export const tenantDeleteCommand: Command = {
   words: ["tenant", "delete"],
-  summary: "offboard a tenant: delete all of its rows and its registry entry, report counts per table",
-  usage: "tenant delete <slug> [--dry-run] [--redis-url <url>]",
-  options: { ...REDIS_OPTIONS, "dry-run": { type: "boolean", default: false } },
+  summary: "offboard a tenant: verified export, then offboarded with a purge date (rows kept until `tenant purge`)",
+  usage: "tenant delete <slug> [--export-dir <dir> | --skip-export] [--retention-days <n>] [--dry-run] [--redis-url <url>]",
+  options: {
+    ...REDIS_OPTIONS,
+    "dry-run": { type: "boolean", default: false },
+    "export-dir": { type: "string" },
+    "skip-export": { type: "boolean", default: false },
+    "retention-days": { type: "string" },
+  },
   async run(ctx) {
     const ref = tenantRef(ctx);
     const dryRun = ctx.flags["dry-run"] === true;
-    const result = await withConnection(ctx, async (client) => {
+    const skipExport = ctx.flags["skip-export"] === true;
+    const exportDirFlag = optionalFlag(ctx, "export-dir");
+    if (skipExport && exportDirFlag !== undefined)
+      throw new UsageError("--export-dir and --skip-export exclude each other", "--skip-export");
+    const retentionFlag = optionalFlag(ctx, "retention-days");
+    const retentionDays =
+      retentionFlag === undefined
+        ? DEFAULT_RETENTION_DAYS
+        : parseInteger(retentionFlag, "--retention-days", RETENTION_DAYS_RANGE.min, RETENTION_DAYS_RANGE.max);
+    const exportDir = path.resolve(exportDirFlag ?? DEFAULT_EXPORT_DIR);
+
+    const result: DeleteResult = await withConnection(ctx, async (client) => {
       const tenant = await findOrUsage(client, ref);
-      if (dryRun) return { tenant, deleted: await countTenantRows(client, tenant), droppedSchema: undefined, dryRun };
+      const base = { tenant, dryRun, retentionDays, alreadyOffboarded: tenant.status === "offboarded" };
+      if (dryRun || tenant.status === "offboarded") return { ...base, retained: await countTenantRows(client, tenant) };
+
+      const previous = tenant.status;
+      if (previous === "active") await setTenantStatus(client, tenant.id, "suspended");
+      let exported: { file: string; rows: number } | undefined;
+      if (!skipExport) {
+        try {
+          mkdirSync(exportDir, { recursive: true, mode: 0o700 });
+          const report = await exportTenant(client, tenant.id, path.join(exportDir, exportFileName(tenant.slug, new Date())), {
+            onProgress: (m) => ctx.out.progress(m),
+          });
+          exported = { file: report.file, rows: report.rows };
+        } catch (err) {
+          if (previous === "active") await setTenantStatus(client, tenant.id, "active");
+          throw new Error(`export of ${tenant.slug} failed, the tenant was not offboarded: ${(err as Error).message}`, { cause: err });
+        }
+      }
       let cache: RevokeResult | undefined;
-      if (redisGiven(ctx.flags)) cache = await withRedis(ctx, (admin) => revokeTenantCache(admin, tenant.id, { purge: true }));
-      return { ...(await deleteTenant(client, tenant.id)), cache, dryRun };
+      if (redisGiven(ctx.flags)) {
+        try {
+          cache = await withRedis(ctx, (admin) => revokeTenantCache(admin, tenant.id));
+        } catch (err) {
+          if (previous === "active") await setTenantStatus(client, tenant.id, "active");
+          throw err;
+        }
+      }
+      const done = await offboardTenant(client, tenant.id, { retentionDays, exportFile: exported?.file });
+      return {
+        ...base,
+        tenant: done.tenant,
+        retained: done.retained,
+        exportFile: exported?.file,
+        exportedRows: exported?.rows,
+        cache,
+        loginRole: done.loginRole,
+      };
     });
-    const total = result.deleted.reduce((sum, d) => sum + d.rows, 0);
-    ctx.out.result(result, () =>
-      [
-        `${dryRun ? "would delete" : "deleted"} tenant ${result.tenant.slug} (${result.tenant.id}): ${total} row(s)`,
-        table(
-          ["table", dryRun ? "rows to delete" : "rows deleted"],
-          result.deleted.map((d) => [d.table, d.rows]),
-        ),
-        ...(result.droppedSchema ? [`dropped schema ${result.droppedSchema}`] : []),
-        ...("droppedLoginRole" in result && result.droppedLoginRole ? [`dropped login role ${result.droppedLoginRole}`] : []),
-        ...("cache" in result && result.cache
-          ? [
-              `revoked cache user ${result.cache.user} (${result.cache.connectionsClosed} connection(s) cut, ${result.cache.keysDeleted ?? 0} key(s) purged)`,
-            ]
-          : []),
-      ].join("\n"),
-    );
+    ctx.out.result(result, () => describe(result));
   },
 };
+
+function describe(r: DeleteResult): string {
+  const total = r.retained.reduce((sum, d) => sum + d.rows, 0);
+  const head = r.dryRun
+    ? `would offboard tenant ${r.tenant.slug} (${r.tenant.id}): export ${total} row(s), then retain them ${r.retentionDays} day(s) until a purge`
+    : r.alreadyOffboarded
+      ? `tenant ${r.tenant.slug} (${r.tenant.id}) is already offboarded: ${total} row(s) retained until ${r.tenant.purgeAfter?.toISOString()}`
+      : `offboarded tenant ${r.tenant.slug} (${r.tenant.id}): ${total} row(s) retained until ${r.tenant.purgeAfter?.toISOString()}`;
+  return [
+    head,
+    table(
+      ["table", "rows retained"],
+      r.retained.map((d) => [d.table, d.rows]),
+    ),
+    ...(r.exportFile ? [`verified export: ${r.exportFile} (${r.exportedRows} row(s))`] : []),
+    ...(!r.dryRun && !r.alreadyOffboarded && !r.exportFile ? ["no export written (--skip-export)"] : []),
+    ...(r.loginRole ? [`login role ${r.loginRole.role} is NOLOGIN: ${r.loginRole.sessionsClosed} open session(s) cut`] : []),
+    ...(r.cache ? [`revoked cache user ${r.cache.user} (${r.cache.connectionsClosed} connection(s) cut; keys kept until the purge)`] : []),
+    ...(!r.dryRun
+      ? [
+          `\`tenancy tenant purge ${r.tenant.slug}\` removes its data after the purge date; \`tenancy tenant resume ${r.tenant.slug}\` before then undoes this`,
+        ]
+      : []),
+  ].join("\n");
+}

@@ -12,7 +12,7 @@ import { CONNECTION_OPTIONS, withConnection, REDIS_OPTIONS, redisGiven, withRedi
 import type { Command } from "../command";
 import { findOrUsage, renderTenant, tenantRef } from "./common";
 
-function statusCommand(verb: "suspend" | "resume", status: TenantStatus, summary: string): Command {
+function statusCommand(verb: "suspend" | "resume", status: Exclude<TenantStatus, "offboarded">, summary: string): Command {
   return {
     words: ["tenant", verb],
     summary,
@@ -49,4 +49,4 @@ export const tenantSuspendCommand = statusCommand(
   "suspended",
   "suspend a tenant: its rows stay; enter_tenant refuses it and its login role is locked",
 );
-export const tenantResumeCommand = statusCommand("resume", "active", "resume a suspended tenant");
+export const tenantResumeCommand = statusCommand("resume", "active", "resume a suspended tenant (or an offboarded one before its purge)");

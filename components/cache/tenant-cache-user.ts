@@ -5,8 +5,10 @@
  * - Create grants the user (`tenant_<uuid>`, permissions from lib/redis/acl.ts) with the tier's quota
  *   (lib/tenant/tiers.ts) and returns its generated password as a secret output, once; it is never an input.
  * - A tier change is an update: new quota limits, same user, same password.
- * - Delete is offboarding: the user is switched off, its open connections are cut, it is deleted, and
- *   the tenant's keys are purged (revokeTenantCache with purge).
+ * - Delete revokes the user (switched off, its open connections cut, deleted) and keeps the tenant's
+ *   keys: they are tenant data, removed by `tenancy tenant purge --redis-url` after the retention
+ *   window (lib/tenant/stack-guards.ts revokeCacheForStack, docs/data-safety.md). A later create
+ *   issues a new user over the same keys.
  * - The admin password is read at call time from `redis.passwordFile` (the local region keeps it in a
  *   0600 file next to the server): no password is an input or part of the state.
  *
@@ -99,8 +101,8 @@ const tenantCacheUserProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async delete(_id: string, props: CacheUserOutputs): Promise<void> {
-    const { revokeTenantCache } = dataLayer();
-    await withRedisAdmin(props.redis, (admin) => revokeTenantCache(admin as never, props.tenantId, { purge: true }));
+    const { revokeCacheForStack } = dataLayer();
+    await withRedisAdmin(props.redis, (admin) => revokeCacheForStack(admin as never, props.tenantId));
   },
 };
 

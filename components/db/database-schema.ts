@@ -11,9 +11,12 @@
  *   outputs (`passwords`); they are never inputs. Updates keep them.
  * - Read runs `migrate` as a dry run: drift (a dropped policy, a missing column) shows up as a change
  *   after `pulumi refresh`, and the next `up` repairs it.
- * - Delete changes nothing: the objects live and die with the database (declare this resource with
- *   `deletedWith` the Database). Dropping a schema full of tenant rows is not a side effect of
- *   removing a resource from the program.
+ * - Delete changes nothing, and is refused while tenants are registered in the database (the same
+ *   rule as Database's delete, docs/data-safety.md), so a refused `pulumi destroy` leaves this
+ *   resource — and its generated passwords — in the state. Dropping a schema full of tenant rows is
+ *   never a side effect of removing a resource from the program.
+ * - The region, database or server of an existing schema never changes: `check` refuses it (the
+ *   region is a residency decision recorded in the database), so the preview fails with the reason.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
@@ -26,11 +29,11 @@ import { dataLayer, generatePassword, isMissingDatabase, sameServer, withDatabas
 
 export interface DatabaseSchemaArgs {
   connection: pulumi.Input<DatabaseConnection>;
-  /** The database to migrate. Changing it replaces the resource. */
+  /** The database to migrate. Refused when changed. */
   database: pulumi.Input<string>;
   /** `Database.oid`: a recreated database is migrated from scratch (replacement). */
   databaseOid: pulumi.Input<number>;
-  /** Residency region recorded in the database; the database refuses tenants of other regions. Replaces. */
+  /** Residency region recorded in the database; the database refuses tenants of other regions. Refused when changed. */
   region: pulumi.Input<ResidencyRegion>;
   /** The tenant-table catalogue to apply (lib/schema/catalogue.ts TENANT_TABLES unless a stack extends it). */
   catalogue: pulumi.Input<readonly TenantTable[]>;
@@ -70,6 +73,26 @@ interface SchemaOutputs extends SchemaInputs {
 
 const LOGIN_ROLES: LoginRole[] = ["migrator", "app", "readonly"];
 
+/** Why an existing schema's inputs may not change this way, or undefined (pure; `check` reports it). */
+export function schemaChangeProblem(olds: Partial<SchemaInputs>, news: SchemaInputs): { property: string; reason: string } | undefined {
+  if (olds.database === undefined) return undefined;
+  if (olds.region !== undefined && olds.region !== news.region) {
+    return {
+      property: "region",
+      reason:
+        `database "${olds.database}" serves residency region "${olds.region}" and its tenants' data stays there: ` +
+        `a region is not changed by a config edit. Revert the region (a new region is a new stack with its own database)`,
+    };
+  }
+  if (olds.database !== news.database || (olds.connection !== undefined && !sameServer(olds.connection, news.connection))) {
+    return {
+      property: olds.database !== news.database ? "database" : "connection",
+      reason: `the design of database "${olds.database}" stays with that database: revert the ${olds.database !== news.database ? "database name" : "connection"}`,
+    };
+  }
+  return undefined;
+}
+
 async function applySchema(inputs: SchemaInputs, passwords: Record<LoginRole, string>): Promise<SchemaOutputs> {
   const { migrate, ROLES, REGISTRY_SCHEMA, qualified } = dataLayer();
   const { versions } = await withDatabase(inputs.connection, inputs.database, async (client) => {
@@ -87,18 +110,23 @@ export const databaseSchemaProvider: pulumi.dynamic.ResourceProvider = {
     return { id: `${inputs.connection.host}:${inputs.connection.port}/${inputs.database}/schema`, outs };
   },
 
+  check(olds: Partial<SchemaInputs>, news: SchemaInputs): Promise<pulumi.dynamic.CheckResult> {
+    const problem = schemaChangeProblem(olds, news);
+    return Promise.resolve({ inputs: news, failures: problem ? [problem] : [] });
+  },
+
   diff(_id: string, olds: SchemaOutputs, news: SchemaInputs): Promise<pulumi.dynamic.DiffResult> {
-    const replaces: string[] = [];
-    if (!sameServer(olds.connection, news.connection)) replaces.push("connection");
-    if (olds.database !== news.database) replaces.push("database");
-    if (Number(olds.databaseOid) !== Number(news.databaseOid)) replaces.push("databaseOid");
-    if (olds.region !== news.region) replaces.push("region");
+    // Only a recreated database (new oid) replaces: it is migrated from scratch.
+    const replaces = Number(olds.databaseOid) !== Number(news.databaseOid) ? ["databaseOid"] : [];
     const catalogueChanged = olds.appliedFingerprint !== news.fingerprint;
-    const userChanged = olds.connection?.user !== news.connection.user;
-    return Promise.resolve({ changes: replaces.length > 0 || catalogueChanged || userChanged, replaces });
+    const moved = olds.database !== news.database || olds.region !== news.region || !sameServer(olds.connection, news.connection);
+    const connectionChanged = olds.connection?.user !== news.connection.user || olds.connection?.host !== news.connection.host;
+    return Promise.resolve({ changes: replaces.length > 0 || catalogueChanged || moved || connectionChanged, replaces });
   },
 
   async update(_id: string, olds: SchemaOutputs, news: SchemaInputs): Promise<pulumi.dynamic.UpdateResult> {
+    const problem = schemaChangeProblem(olds, news);
+    if (problem) throw new Error(`${problem.property}: ${problem.reason}`);
     // The same passwords again: roles dropped behind our back come back with them.
     return { outs: await applySchema(news, olds.passwords) };
   },
@@ -116,8 +144,17 @@ export const databaseSchemaProvider: pulumi.dynamic.ResourceProvider = {
     }
   },
 
-  async delete(): Promise<void> {
-    // Nothing: see the file comment (the Database resource owns the lifetime of everything inside it).
+  async delete(_id: string, props: SchemaOutputs): Promise<void> {
+    // Nothing to drop (the Database resource owns the lifetime of everything inside it); refused
+    // while tenants are registered, so a refused destroy keeps this resource and its passwords.
+    const { databaseDropProblem } = dataLayer();
+    let problem: string | undefined;
+    try {
+      problem = await withDatabase(props.connection, props.database, (client) => databaseDropProblem(client, props.database));
+    } catch (err) {
+      if (!isMissingDatabase(err)) throw err;
+    }
+    if (problem) throw new Error(problem);
   },
 };
 

@@ -2,20 +2,29 @@
  * `alphapulse:db:Database` — a PostgreSQL database on a cluster, as a dynamic resource.
  *
  * Create: CREATE DATABASE (refuses to adopt one that already exists: a stack only drops what it made).
- * Delete: DROP DATABASE … WITH (FORCE), then drops the design's cluster-wide roles (lib/schema/roles.ts) that
- * no database on the cluster depends on any more, so `pulumi destroy` leaves nothing behind; a role
- * another database still uses is kept. Read: notices a database that disappeared (a wiped cluster),
- * so `pulumi refresh` / `up --refresh` recreates it.
- *
- * Everything inside the database (DatabaseSchema, Tenant) is declared with `deletedWith` this resource.
+ * Delete: refused while any tenant is registered in it — served, suspended, or offboarded and not yet
+ * purged (docs/data-safety.md); an empty database is dropped (DROP DATABASE … WITH (FORCE)), then the
+ * design's cluster-wide roles (lib/schema/roles.ts) that no database on the cluster depends on any
+ * more; a role another database still uses is kept. A name or server change of an existing database
+ * would drop it and create an empty one: `check` refuses it, so the preview fails with the reason
+ * (the loopback spellings localhost, 127.0.0.1 and ::1 are one server: an update).
+ * Read: notices a database that disappeared (a wiped cluster), so `pulumi refresh` / `up --refresh`
+ * recreates it. RegionalDatabase also sets `protect` on it for real regions.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { dataLayer, sameServer, withDatabase, type DatabaseConnection } from "./provider-runtime";
+import {
+  DATA_SAFETY_GENERATION,
+  dataLayer,
+  isMissingDatabase,
+  sameServer,
+  withDatabase,
+  type DatabaseConnection,
+} from "./provider-runtime";
 
 export interface DatabaseArgs {
-  /** Server and admin role. Changing host or port replaces the database. */
+  /** Server and admin role. Another host or port is refused for an existing database; another admin user is an update. */
   connection: pulumi.Input<DatabaseConnection>;
-  /** Database name (a lower-case SQL identifier). Changing it replaces the database. */
+  /** Database name (a lower-case SQL identifier). Refused when changed for an existing database. */
   name: pulumi.Input<string>;
 }
 
@@ -25,9 +34,39 @@ type DatabaseInputs = pulumi.Unwrap<DatabaseArgs>;
 interface DatabaseOutputs extends DatabaseInputs {
   /** pg_database.oid: changes when the database is recreated, so resources inside it follow. */
   oid: number;
+  /** DATA_SAFETY_GENERATION of the code that wrote these outputs (absent: older code, whose delete drops unconditionally). */
+  dataSafety?: number;
+}
+
+/** Why an existing database's inputs may not change this way, or undefined (pure; `check` reports it). */
+export function databaseChangeProblem(
+  olds: Partial<DatabaseInputs>,
+  news: DatabaseInputs,
+): { property: string; reason: string } | undefined {
+  if (olds.name === undefined) return undefined;
+  if (olds.name !== news.name) {
+    return {
+      property: "name",
+      reason: `renaming database "${olds.name}" to "${news.name}" would drop it with its tenants' data and create an empty one: revert the name`,
+    };
+  }
+  if (olds.connection !== undefined && !sameServer(olds.connection, news.connection)) {
+    return {
+      property: "connection",
+      reason:
+        `database "${olds.name}" is on ${olds.connection.host}:${olds.connection.port}; pointing the stack at ${news.connection.host}:${news.connection.port} ` +
+        `would drop it and create an empty one elsewhere: revert the connection (loopback spellings localhost, 127.0.0.1 and ::1 are one server)`,
+    };
+  }
+  return undefined;
 }
 
 export const databaseProvider: pulumi.dynamic.ResourceProvider = {
+  check(olds: Partial<DatabaseInputs>, news: DatabaseInputs): Promise<pulumi.dynamic.CheckResult> {
+    const problem = databaseChangeProblem(olds, news);
+    return Promise.resolve({ inputs: news, failures: problem ? [problem] : [] });
+  },
+
   async create(inputs: DatabaseInputs): Promise<pulumi.dynamic.CreateResult> {
     const { ident } = dataLayer();
     const oid = await withDatabase(inputs.connection, "postgres", async (client) => {
@@ -41,21 +80,32 @@ export const databaseProvider: pulumi.dynamic.ResourceProvider = {
       await client.query(`CREATE DATABASE ${ident(inputs.name)}`);
       return (await client.query("SELECT oid FROM pg_database WHERE datname = $1", [inputs.name])).rows[0].oid;
     });
-    const outs: DatabaseOutputs = { connection: inputs.connection, name: inputs.name, oid: Number(oid) };
+    const outs: DatabaseOutputs = {
+      connection: inputs.connection,
+      name: inputs.name,
+      oid: Number(oid),
+      dataSafety: DATA_SAFETY_GENERATION,
+    };
     return { id: `${inputs.connection.host}:${inputs.connection.port}/${inputs.name}`, outs };
   },
 
   diff(_id: string, olds: DatabaseOutputs, news: DatabaseInputs): Promise<pulumi.dynamic.DiffResult> {
-    const replaces: string[] = [];
-    if (!sameServer(olds.connection, news.connection)) replaces.push("connection");
-    if (olds.name !== news.name) replaces.push("name");
-    const userChanged = olds.connection?.user !== news.connection.user;
-    return Promise.resolve({ changes: replaces.length > 0 || userChanged, replaces, deleteBeforeReplace: true });
+    // Nothing replaces a database (check refuses name and server changes). Outputs of older code
+    // are a change: the update rewrites the provider code the state keeps for the delete.
+    const changes =
+      olds.name !== news.name ||
+      !sameServer(olds.connection, news.connection) ||
+      olds.connection?.host !== news.connection.host ||
+      olds.connection?.user !== news.connection.user ||
+      olds.dataSafety !== DATA_SAFETY_GENERATION;
+    return Promise.resolve({ changes, replaces: [] });
   },
 
   update(_id: string, olds: DatabaseOutputs, news: DatabaseInputs): Promise<pulumi.dynamic.UpdateResult> {
-    // Only the admin user can change without a replacement; the database itself stays as it is.
-    return Promise.resolve({ outs: { ...olds, connection: news.connection } });
+    const problem = databaseChangeProblem(olds, news);
+    if (problem) return Promise.reject(new Error(`${problem.property}: ${problem.reason}`));
+    // The admin user or the spelling of a loopback host; the database itself stays as it is.
+    return Promise.resolve({ outs: { ...olds, connection: news.connection, dataSafety: DATA_SAFETY_GENERATION } });
   },
 
   async read(id: string, props: DatabaseOutputs): Promise<pulumi.dynamic.ReadResult> {
@@ -67,7 +117,14 @@ export const databaseProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async delete(_id: string, props: DatabaseOutputs): Promise<void> {
-    const { ident, ROLES } = dataLayer();
+    const { ident, ROLES, databaseDropProblem } = dataLayer();
+    let problem: string | undefined;
+    try {
+      problem = await withDatabase(props.connection, props.name, (client) => databaseDropProblem(client, props.name));
+    } catch (err) {
+      if (!isMissingDatabase(err)) throw err; // gone already: only the roles are left to drop
+    }
+    if (problem) throw new Error(problem);
     await withDatabase(props.connection, "postgres", async (client) => {
       await client.query(`DROP DATABASE IF EXISTS ${ident(props.name)} WITH (FORCE)`);
       // Roles are cluster-wide: drop the design's roles only when no remaining database depends on them.

@@ -4,9 +4,12 @@
  *
  * - Create graduates the tenant (shared → dedicated: provision the schema from the catalogue, copy,
  *   verify, flip, remove the source rows). A tenant already dedicated is adopted as it is.
- * - Delete demotes it (dedicated → shared). Declare it with `deletedWith` the tenant's registry entry
- *   (components/db Tenant): offboarding deletes the tenant, schema and all, and must not first copy
- *   its rows back into the shared schema.
+ * - Delete never drops the schema and demotes only on purpose (lib/tenant/stack-guards.ts
+ *   demoteForStack, docs/data-safety.md): when the tenant's tier is no longer Enterprise (the tier
+ *   change the stack just applied), it demotes (dedicated → shared, verified, no row lost); an
+ *   offboarded or gone tenant keeps its schema until `tenancy tenant purge`; a served Enterprise
+ *   tenant is refused with the command to run. Declare it with `deletedWith` the tenant's registry
+ *   entry (components/db Tenant), whose own delete decides for the tenant as a whole.
  * - Both are crash-safe and resumable in the library: a re-run after an interruption finishes the move.
  * - A dedicated login role (components/db/tenant-login-role.ts) must be gone before a demotion; declare
  *   it as a dependent of this resource so the engine deletes it first.
@@ -69,17 +72,17 @@ const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async delete(_id: string, props: PlacementOutputs): Promise<void> {
-    const { demoteTenant, TenantNotFoundError } = dataLayer();
+    const { demoteForStack } = dataLayer();
     try {
-      await withDatabase(props.connection, props.database, (client) => demoteTenant(client, props.tenantId));
+      await withDatabase(props.connection, props.database, (client) => demoteForStack(client, props.tenantId));
     } catch (err) {
-      if (isMissingDatabase(err) || err instanceof TenantNotFoundError) return;
+      if (isMissingDatabase(err)) return;
       throw err;
     }
   },
 };
 
-/** An Enterprise tenant's dedicated schema placement (graduated on create, demoted on delete). */
+/** An Enterprise tenant's dedicated schema placement (graduated on create; demoted on delete only after a tier change). */
 export class DedicatedPlacement extends pulumi.dynamic.Resource {
   declare readonly schema: pulumi.Output<string>;
   declare readonly rowsMoved: pulumi.Output<number>;

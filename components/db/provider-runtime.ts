@@ -72,10 +72,29 @@ export function sameJson(a: unknown, b: unknown): boolean {
   return ka.every((k) => sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 
-/** True when two connections point at the same server (the admin user may change freely). */
+/**
+ * True when two connections point at the same server (the admin user may change freely). The
+ * loopback spellings `localhost`, `127.0.0.1` and `::1` are one server; other names are compared as
+ * written (no DNS lookup: a name and an address of one remote server count as different, and the
+ * providers refuse that change rather than guess).
+ */
 export function sameServer(a: DatabaseConnection | undefined, b: DatabaseConnection | undefined): boolean {
-  return !!a && !!b && a.host === b.host && Number(a.port) === Number(b.port);
+  const host = (h: string) => {
+    const lower = String(h)
+      .toLowerCase()
+      .replace(/^\[|\]$/g, "");
+    return lower === "localhost" || lower === "::1" || /^127\.\d+\.\d+\.\d+$/.test(lower) ? "loopback" : lower;
+  };
+  return !!a && !!b && host(a.host) === host(b.host) && Number(a.port) === Number(b.port);
 }
+
+/**
+ * The data-safety generation of a provider's code (docs/data-safety.md). Outputs carry it; a diff
+ * against outputs without it reports a change, so one `pulumi up` rewrites the provider code kept
+ * in the state (the code the engine runs to delete: pulumi/pulumi#6238). A literal in each diff,
+ * not a captured constant.
+ */
+export const DATA_SAFETY_GENERATION = 1;
 
 /** PostgreSQL's "database does not exist" (3D000): what a resource inside a dropped database sees. */
 export function isMissingDatabase(err: unknown): boolean {

@@ -1,7 +1,13 @@
 /**
  * `alphapulse:db:RegionalDatabase` — a region's database with the design applied and its tenants
- * registered: Database → DatabaseSchema → Tenant per tenant. The local stacks point it at a loopback
- * cluster; a regional AWS stack can point it at its cluster the same way.
+ * registered: Database → DatabaseSchema → TenantRoster → Tenant per tenant. The local stacks point it
+ * at a loopback cluster; a regional AWS stack can point it at its cluster the same way.
+ *
+ * Nothing here deletes tenant data as a side effect of `pulumi up` or `destroy` (docs/data-safety.md):
+ * a renamed tenant (`renamedFrom`) is updated in place, a tenant removed from `tenants` fails the
+ * preview unless it was offboarded, and the database is `protect`ed unless `protect: false` (local
+ * regions), and refuses its own drop while tenants are registered. Tenants are not `deletedWith` the
+ * database: their own delete decides (and refuses), so a refused destroy leaves the state whole.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { TENANT_TABLES, type TenantTable } from "../../lib/schema/catalogue";
@@ -10,18 +16,21 @@ import { Database } from "./database";
 import { DatabaseSchema, schemaFingerprint } from "./database-schema";
 import type { DatabaseConnection } from "./provider-runtime";
 import { Tenant } from "./tenant";
+import { TenantRoster } from "./tenant-roster";
 
 export interface RegionalTenant {
   slug: string;
   tier: Tier;
   region: ResidencyRegion;
   displayName?: string;
+  /** The slug before a rename: the tenant is updated in place (its resource is aliased to the old name). */
+  renamedFrom?: string;
 }
 
 export interface RegionalDatabaseArgs {
   /** Server and admin role (superuser, or a role that can create databases and roles). */
   connection: pulumi.Input<DatabaseConnection>;
-  /** Database name. Changing it replaces the database and everything in it. */
+  /** Database name. A change is refused (it would drop the database and its tenants' data). */
   database: string;
   /** The residency region this database serves. */
   region: ResidencyRegion;
@@ -32,6 +41,13 @@ export interface RegionalDatabaseArgs {
   catalogue?: readonly TenantTable[];
   /** Tenants to register; each must be of `region`. @default [] */
   tenants?: RegionalTenant[];
+  /**
+   * Pulumi `protect` on the Database: a `pulumi destroy` (or a change that would delete it) is refused
+   * by the engine, in the preview, until `pulumi state unprotect`. Local regions pass false and rely
+   * on the Database's own refusal while tenants are registered.
+   * @default true
+   */
+  protect?: boolean;
 }
 
 export class RegionalDatabase extends pulumi.ComponentResource {
@@ -51,8 +67,11 @@ export class RegionalDatabase extends pulumi.ComponentResource {
       }
     }
 
-    this.database = new Database(`${name}-db`, { connection: args.connection, name: args.database }, { parent: this });
-    const inside = { parent: this, deletedWith: this.database };
+    this.database = new Database(
+      `${name}-db`,
+      { connection: args.connection, name: args.database },
+      { parent: this, protect: args.protect ?? true },
+    );
     this.schema = new DatabaseSchema(
       `${name}-schema`,
       {
@@ -63,7 +82,16 @@ export class RegionalDatabase extends pulumi.ComponentResource {
         catalogue: [...catalogue],
         fingerprint: schemaFingerprint(catalogue),
       },
-      inside,
+      { parent: this },
+    );
+    const roster = new TenantRoster(
+      `${name}-tenants`,
+      {
+        connection: args.connection,
+        database: this.database.name,
+        tenants: (args.tenants ?? []).map((t) => (t.renamedFrom ? { slug: t.slug, renamedFrom: t.renamedFrom } : { slug: t.slug })),
+      },
+      { parent: this },
     );
     const tenants = (args.tenants ?? []).map(
       (t) =>
@@ -78,7 +106,11 @@ export class RegionalDatabase extends pulumi.ComponentResource {
             region: t.region,
             displayName: t.displayName,
           },
-          { ...inside, dependsOn: [this.schema] },
+          {
+            parent: this,
+            dependsOn: [this.schema, roster],
+            aliases: t.renamedFrom ? [{ name: `${name}-tenant-${t.renamedFrom}` }] : undefined,
+          },
         ),
     );
     this.tenantIds = pulumi.all(tenants.map((t) => pulumi.all([t.slug, t.tenantId]))).apply((pairs) => Object.fromEntries(pairs));

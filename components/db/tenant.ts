@@ -1,28 +1,46 @@
 /**
  * `alphapulse:db:Tenant` — one tenant in a regional database's registry, as a dynamic resource over
- * lib/tenant/registry.ts (the same functions as `tenancy tenant create|delete`).
+ * lib/tenant/registry.ts. The tenant id is its identity; nothing a stack does deletes its data
+ * (docs/data-safety.md):
  *
- * Create registers the tenant (the database refuses a tenant of another residency region). A tier
- * change is an update (setTenantTier). Slug, region or database changes replace the tenant, and a
- * replacement is an offboarding: delete removes the tenant's rows, its dedicated schema and its
- * registry entry (deleteTenant). A tenant already gone, or whose database is gone, is deleted.
- * Declare it with `deletedWith` the Database so `pulumi destroy` drops the database once instead.
+ * - Create registers the tenant (the database refuses a tenant of another residency region).
+ * - A slug change is a rename in place (renameTenant: same id, same rows); a tier change is an
+ *   update (setTenantTier). To rename a tenant declared by RegionalDatabase, give the entry
+ *   `renamedFrom: <old slug>` so the engine knows it is the same resource.
+ * - A region, database or server change of an existing tenant is refused in `check`, so `pulumi
+ *   preview` fails with the reason: moving a tenant between regions or servers is a residency
+ *   decision, not a config edit. Loopback spellings (localhost, 127.0.0.1, ::1) are one server.
+ * - Delete (the tenant left the stack, or `pulumi destroy`) never deletes rows: it releases a
+ *   tenant that was offboarded on purpose (`tenancy tenant delete`) or is gone, and refuses any other
+ *   with the command to run (lib/tenant/stack-guards.ts releaseTenantFromStack).
+ * - `databaseOid` changes only when the database was recreated (a wiped cluster): the tenant is
+ *   registered again in the new database; the old one went with its database.
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { ResidencyRegion, Tier } from "../../lib/tenant/model";
-import { dataLayer, isMissingDatabase, sameServer, withDatabase, type DatabaseConnection } from "./provider-runtime";
+import {
+  DATA_SAFETY_GENERATION,
+  dataLayer,
+  isMissingDatabase,
+  sameJson,
+  sameServer,
+  withDatabase,
+  type DatabaseConnection,
+} from "./provider-runtime";
 
 export interface TenantArgs {
+  /** Server and admin role. Another server is refused (the tenant lives on this one); another admin user is an update. */
   connection: pulumi.Input<DatabaseConnection>;
+  /** Refused when changed for an existing tenant. */
   database: pulumi.Input<string>;
   /** `Database.oid`: a recreated database gets its tenants registered again. */
   databaseOid: pulumi.Input<number>;
-  /** Replaces (offboards and re-registers) the tenant when changed. */
+  /** A change renames the tenant in place (same id, same rows). */
   slug: pulumi.Input<string>;
   tier: pulumi.Input<Tier>;
-  /** Residency; must match the database's region. Replaces when changed. */
+  /** Residency; must match the database's region. Refused when changed for an existing tenant. */
   region: pulumi.Input<ResidencyRegion>;
-  /** @default the slug. Fixed at registration: a change is refused (no data-layer function renames yet). */
+  /** @default the slug. Fixed at registration: a change is refused (no data-layer function renames it yet). */
   displayName?: pulumi.Input<string>;
 }
 
@@ -33,13 +51,64 @@ interface TenantOutputs extends TenantInputs {
   tenantId: string;
   placement: string;
   status: string;
+  /** DATA_SAFETY_GENERATION of the code that wrote these outputs (absent: older code). */
+  dataSafety?: number;
 }
 
 function toOutputs(inputs: TenantInputs, tenant: { id: string; placement: string; status: string; displayName: string }): TenantOutputs {
-  return { ...inputs, displayName: tenant.displayName, tenantId: tenant.id, placement: tenant.placement, status: tenant.status };
+  return {
+    ...inputs,
+    displayName: tenant.displayName,
+    tenantId: tenant.id,
+    placement: tenant.placement,
+    status: tenant.status,
+    dataSafety: DATA_SAFETY_GENERATION,
+  };
+}
+
+/**
+ * Why an existing tenant's inputs may not change this way, or undefined. Pure: `check` reports it
+ * as a failure (the preview fails), and `update` refuses it again.
+ */
+export function tenantChangeProblem(olds: Partial<TenantInputs>, news: TenantInputs): { property: string; reason: string } | undefined {
+  if (olds.slug === undefined) return undefined; // a new tenant
+  const slug = olds.slug;
+  if (olds.region !== undefined && olds.region !== news.region) {
+    return {
+      property: "region",
+      reason:
+        `tenant "${slug}" is registered in region "${olds.region}": its data does not move to "${news.region}" by a config edit ` +
+        `(residency). Revert the region. To serve it from "${news.region}" instead, offboard it here ` +
+        `(\`tenancy tenant delete ${slug}\`, which exports it first) and register it in that region's stack`,
+    };
+  }
+  if (olds.database !== undefined && olds.database !== news.database) {
+    return {
+      property: "database",
+      reason:
+        `tenant "${slug}" lives in database "${olds.database}", not "${news.database}": a stack does not move a tenant. ` +
+        `Revert the database name (tenancy tenant export/import moves a tenant on purpose)`,
+    };
+  }
+  if (olds.connection !== undefined && !sameServer(olds.connection, news.connection)) {
+    const at = (c: DatabaseConnection) => `${c.host}:${c.port}`;
+    return {
+      property: "connection",
+      reason:
+        `tenant "${slug}" lives on ${at(olds.connection)}, not ${at(news.connection)}: a stack does not move a tenant between servers. ` +
+        `Revert the connection. (Two names of one server count as another server, except the loopback spellings ` +
+        `localhost, 127.0.0.1 and ::1; to respell a remote host of the same server, edit it in \`pulumi stack export\` and \`pulumi stack import\` the result)`,
+    };
+  }
+  return undefined;
 }
 
 export const tenantProvider: pulumi.dynamic.ResourceProvider = {
+  check(olds: Partial<TenantInputs>, news: TenantInputs): Promise<pulumi.dynamic.CheckResult> {
+    const problem = tenantChangeProblem(olds, news);
+    return Promise.resolve({ inputs: news, failures: problem ? [problem] : [] });
+  },
+
   async create(inputs: TenantInputs): Promise<pulumi.dynamic.CreateResult> {
     const { createTenant } = dataLayer();
     const tenant = await withDatabase(inputs.connection, inputs.database, (client) =>
@@ -49,24 +118,37 @@ export const tenantProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   diff(_id: string, olds: TenantOutputs, news: TenantInputs): Promise<pulumi.dynamic.DiffResult> {
-    const replaces: string[] = [];
-    if (!sameServer(olds.connection, news.connection)) replaces.push("connection");
-    for (const key of ["database", "slug", "region"] as const) if (olds[key] !== news[key]) replaces.push(key);
-    if (Number(olds.databaseOid) !== Number(news.databaseOid)) replaces.push("databaseOid");
+    // Only a recreated database replaces: the old tenant went with it. Nothing else ever replaces.
+    const replaces = Number(olds.databaseOid) !== Number(news.databaseOid) ? ["databaseOid"] : [];
     const renamed = news.displayName !== undefined && olds.displayName !== news.displayName;
-    const changes = replaces.length > 0 || renamed || olds.tier !== news.tier || olds.connection?.user !== news.connection.user;
+    const changes =
+      replaces.length > 0 ||
+      renamed ||
+      olds.slug !== news.slug ||
+      olds.tier !== news.tier ||
+      olds.region !== news.region ||
+      olds.database !== news.database ||
+      !sameJson(olds.connection, news.connection) ||
+      olds.dataSafety !== DATA_SAFETY_GENERATION;
     return Promise.resolve({ changes, replaces, deleteBeforeReplace: true });
   },
 
   async update(id: string, olds: TenantOutputs, news: TenantInputs): Promise<pulumi.dynamic.UpdateResult> {
+    const problem = tenantChangeProblem(olds, news);
+    if (problem) throw new Error(`${problem.property}: ${problem.reason}`);
     if (news.displayName !== undefined && olds.displayName !== news.displayName) {
       throw new Error(
         `tenant "${olds.slug}": the display name is fixed at registration ("${olds.displayName}"); revert the change to "${news.displayName}"`,
       );
     }
-    if (olds.tier === news.tier) return { outs: { ...olds, connection: news.connection } };
-    const { setTenantTier } = dataLayer();
-    const tenant = await withDatabase(news.connection, news.database, (client) => setTenantTier(client, id, news.tier));
+    const { findTenant, renameTenant, setTenantTier, TenantNotFoundError } = dataLayer();
+    const tenant = await withDatabase(news.connection, news.database, async (client) => {
+      let current = await findTenant(client, id);
+      if (!current) throw new TenantNotFoundError(id);
+      if (current.slug !== news.slug) current = await renameTenant(client, id, news.slug);
+      if (current.tier !== news.tier) current = await setTenantTier(client, id, news.tier);
+      return current;
+    });
     return { outs: toOutputs({ ...news, displayName: olds.displayName }, tenant) };
   },
 
@@ -75,7 +157,18 @@ export const tenantProvider: pulumi.dynamic.ResourceProvider = {
     try {
       const tenant = await withDatabase(props.connection, props.database, (client) => findTenant(client, id));
       if (!tenant) return { id: "" };
-      return { id, props: { ...toOutputs(props, tenant), tier: tenant.tier, region: tenant.region, slug: tenant.slug } };
+      return {
+        id,
+        props: {
+          ...props,
+          tenantId: tenant.id,
+          placement: tenant.placement,
+          status: tenant.status,
+          tier: tenant.tier,
+          region: tenant.region,
+          slug: tenant.slug,
+        },
+      };
     } catch (err) {
       if (isMissingDatabase(err)) return { id: "" };
       throw err;
@@ -83,11 +176,11 @@ export const tenantProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async delete(id: string, props: TenantOutputs): Promise<void> {
-    const { deleteTenant, TenantNotFoundError } = dataLayer();
+    const { releaseTenantFromStack } = dataLayer();
     try {
-      await withDatabase(props.connection, props.database, (client) => deleteTenant(client, id));
+      await withDatabase(props.connection, props.database, (client) => releaseTenantFromStack(client, id));
     } catch (err) {
-      if (isMissingDatabase(err) || err instanceof TenantNotFoundError) return;
+      if (isMissingDatabase(err)) return;
       throw err;
     }
   },
@@ -103,6 +196,13 @@ export class Tenant extends pulumi.dynamic.Resource {
   declare readonly status: pulumi.Output<string>;
 
   constructor(name: string, args: TenantArgs, opts: pulumi.CustomResourceOptions = {}) {
-    super(tenantProvider, name, { ...args, tenantId: undefined, placement: undefined, status: undefined }, opts, "db", "Tenant");
+    super(
+      tenantProvider,
+      name,
+      { ...args, tenantId: undefined, placement: undefined, status: undefined, dataSafety: undefined },
+      opts,
+      "db",
+      "Tenant",
+    );
   }
 }

@@ -27,6 +27,9 @@ export function localPlatform(config: LocalStackConfig) {
     region: config.region,
     catalogue,
     tenants: config.tenants,
+    // A local region is thrown away with `npm run local -- reset` (servers stopped, data removed);
+    // `pulumi destroy` of it still refuses while tenants are registered (docs/data-safety.md).
+    protect: false,
   });
   const url = (user: pulumi.Input<string>, password?: pulumi.Input<string>) =>
     pulumi.interpolate`postgres://${user}${password ? pulumi.interpolate`:${password}` : ""}@${LOCAL_HOST}:${config.postgres.port}/${region.database.name}`;

@@ -6,7 +6,7 @@
  *   processDriver    one process per operation (bulk runs, the rollout's tenant phase)
  */
 import { AutomationContext, AutomationDriver, type TenantExporter } from "../../lib/tenant-stacks/automation";
-import { exportBeforeOffboarding } from "../../lib/tenant-stacks/offboarding";
+import { exportBeforeOffboarding, offboardBeforeDestroy } from "../../lib/tenant-stacks/offboarding";
 import { ProcessDriver } from "../../lib/tenant-stacks/process-driver";
 import { tenantProgram } from "./program";
 /** The offboarding export (issue 6's verified format). */
@@ -36,6 +36,7 @@ export async function automationContext(options: DriverOptions): Promise<Automat
   return AutomationContext.forRepo(options.repoRoot, {
     program: (spec) => tenantProgram(spec),
     exporter: tenantExporter,
+    offboarder: offboardBeforeDestroy,
     env: options.env,
   });
 }

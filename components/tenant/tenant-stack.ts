@@ -2,16 +2,17 @@
  * `alphapulse:tenant:TenantStack` — everything one tenant owns in its region, declared by the tenant
  * stack `tenant-<slug>` (components/tenant/program.ts) against the regional platform stack:
  *
- *   <name>-registry  components/db Tenant: the registry entry. A tier change is an update; delete is
- *                    offboarding (rows, dedicated schema, registry entry: lib/tenant/registry.ts deleteTenant).
+ *   <name>-registry  components/db Tenant: the registry entry. A tier change is an update; delete only
+ *                    releases a tenant that was offboarded first and keeps its rows until `tenancy tenant
+ *                    purge` (lib/tenant/stack-guards.ts, docs/data-safety.md).
  *   <name>-cache     components/cache TenantCacheUser: the tenant's Redis ACL user and tier quota
- *                    (delete revokes it, cuts its connections and purges its keys).
+ *                    (delete revokes it and cuts its connections; its keys stay until the purge).
  *   Enterprise only:
  *   <name>-dedicated components/db DedicatedPlacement: the tenant's own schema. Becoming Enterprise
  *                    adds it (graduation); leaving Enterprise removes it (demotion). `deletedWith` the
  *                    registry entry, so offboarding does not first copy the rows back.
  *   <name>-login     components/db TenantLoginRole: its login role (secret password), created after
- *                    the graduation, dropped before a demotion and on offboarding.
+ *                    the graduation, dropped before a demotion (an offboarded tenant keeps it until the purge).
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { ResidencyRegion, Tier } from "../../lib/tenant/model";

@@ -15,7 +15,8 @@
 import { TENANT_TABLES } from "../schema/catalogue";
 import type { Queryable } from "../db/client";
 import { fixedRelease, parseServerVersionNum, RLS_ADVISORIES, unfixedAdvisories } from "./rls-advisories";
-import { ADVISORY_LOCK_FUNCTION_NAMES, RLS_SUBJECT_ROLES, TENANT_GATE_LOCK_FUNCTION } from "../schema/roles";
+import { ADVISORY_LOCK_FUNCTION_NAMES, RLS_SUBJECT_ROLES } from "../schema/roles";
+import { SERVER_OBJECT_CLASSES, type ServerObjectClassId } from "../schema/server-objects";
 import {
   DEDICATED_SCHEMA_PATTERN,
   normalizePolicyExpression,
@@ -23,7 +24,15 @@ import {
   REGISTRY_SCHEMA,
   SHARED_SCHEMA,
   TENANT_PREDICATE,
+  VERIFIED_TENANT_PREDICATE,
 } from "../schema/planner";
+import {
+  checkVerifiedContext,
+  isExpectedVerifier,
+  readVerifiedContextFacts,
+  type VerifiedContextCheckId,
+  type VerifiedContextFacts,
+} from "./verified-context";
 
 export const SEVERITIES = ["critical", "high", "medium", "low"] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -59,8 +68,15 @@ export type CheckId =
   | "role-temporary"
   | "role-reads-activity"
   | "role-advisory-locks"
+  | "role-signals-backends"
+  | "role-large-objects"
+  | "role-reads-locks"
+  | "role-reads-object-stats"
+  | "role-notifications"
+  | "login-policy-unpinned"
   | "server-version"
-  | "stats-ext-fix-missing";
+  | "stats-ext-fix-missing"
+  | VerifiedContextCheckId;
 
 export interface Finding {
   check: CheckId;
@@ -171,11 +187,14 @@ export interface RoleFacts {
    */
   readsActivity: string[];
   /**
-   * Advisory lock functions it may execute beyond the shared transaction lock enter_tenant() takes
-   * (lib/schema/roles.ts TENANT_GATE_LOCK_FUNCTION). The tenant gates are advisory locks and RLS does
-   * not cover them: with these one tenant's session can hold or probe another tenant's gate.
+   * Advisory lock functions it may execute. The tenant gates are advisory locks and RLS does not
+   * cover them: with any of these one tenant's session can hold or probe another tenant's gate, or
+   * hold the migrate lock's key. Tenants take their own gate only inside enter_tenant(), through
+   * tenancy.take_tenant_gate() (lib/schema/roles.ts TENANT_GATE_LOCK_FUNCTION).
    */
   advisoryLocks: string[];
+  /** Server-wide objects of lib/schema/server-objects.ts it can use, e.g. { class: "large-objects", object: "function pg_catalog.lo_get(oid)" }. */
+  serverObjects: { class: ServerObjectClassId; object: string }[];
 }
 
 export interface AuditSnapshot {
@@ -195,6 +214,8 @@ export interface AuditSnapshot {
   foreignKeys: ForeignKeyFacts[];
   uniqueIndexes: UniqueIndexFacts[];
   sequenceDefaults: SequenceDefaultFacts[];
+  /** The verified tenant context (lib/audit/verified-context.ts); absent in hand-written snapshots. */
+  verifiedContext?: VerifiedContextFacts;
 }
 
 /** A dedicated tenant's own login role (lib/enterprise/dedicated.ts): `tenant_<32 hex>_login`, subject to RLS like app_user. */
@@ -205,13 +226,18 @@ export interface AuditOptions {
   subjectRoles?: readonly string[];
   /** SECURITY DEFINER functions reviewed as safe to execute for the subject roles (signature → reason). */
   reviewedSecurityDefiner?: Readonly<Record<string, string>>;
+  /** Flag a database whose policies still trust the raw setting (not strict). @default false */
+  requireVerifiedContext?: boolean;
 }
 
 /**
  * SECURITY DEFINER functions the subject roles may execute, each reviewed. The rule stays: nothing
  * here may return or change another tenant's rows. A reviewed function must still pin search_path.
  */
-export const REVIEWED_SECURITY_DEFINER: Readonly<Record<string, string>> = {};
+export const REVIEWED_SECURITY_DEFINER: Readonly<Record<string, string>> = {
+  "tenancy.take_tenant_gate()":
+    "migration 0009: takes, in shared mode until the transaction ends, only the gate of the tenant the transaction's own setting names; reads and returns nothing. It exists so that the tenant roles execute no advisory lock function themselves.",
+};
 
 // --- rules (pure) ------------------------------------------------------------------------------
 
@@ -253,7 +279,10 @@ export function isSecurityInvoker(options: readonly string[]): boolean {
 
 /** True when `expression` is exactly the design's tenant predicate (as PostgreSQL deparses it). */
 export function isTenantPredicate(expression: string | null): boolean {
-  return expression !== null && normalizePolicyExpression(expression) === normalizePolicyExpression(TENANT_PREDICATE);
+  if (expression === null) return false;
+  const e = normalizePolicyExpression(expression);
+  // Either mode's predicate (ADR-005); which one a database must use is verified-context.ts's rule.
+  return e === normalizePolicyExpression(TENANT_PREDICATE) || e === normalizePolicyExpression(VERIFIED_TENANT_PREDICATE);
 }
 
 const COMMANDS = ["SELECT", "INSERT", "UPDATE", "DELETE"] as const;
@@ -522,6 +551,7 @@ export function checkViews(s: AuditSnapshot): Finding[] {
 export function checkSecurityDefiner(s: AuditSnapshot, reviewed: Readonly<Record<string, string>> = REVIEWED_SECURITY_DEFINER): Finding[] {
   return s.definerFunctions.flatMap((f): Finding[] => {
     if (!f.executableBy.length) return [];
+    if (isExpectedVerifier(f.signature, s.verifiedContext)) return [];
     const isReviewed = reviewed[f.signature] !== undefined;
     if (isReviewed && f.searchPathPinned) return [];
     return [
@@ -725,8 +755,82 @@ export function checkRolePosture(s: AuditSnapshot): Finding[] {
         check: "role-advisory-locks",
         severity: "medium",
         object,
-        message: `may take any advisory lock through ${r.advisoryLocks.join(", ")}: the tenant gates are advisory locks, so one tenant's session can hold another tenant's gate (its transactions wait, then fail) or probe it to see when that tenant is busy`,
-        fix: `tenancy migrate (revokes them from PUBLIC; the tenant roles keep ${TENANT_GATE_LOCK_FUNCTION} for enter_tenant)`,
+        message: `may take any advisory lock through ${r.advisoryLocks.join(", ")}: the tenant gates are advisory locks, so one tenant's session can hold another tenant's gate (its transactions wait and its graduation fails at the gate timeout), hold the migrate lock's key (migrate and dedicated provisioning wait), or probe a gate to see when that tenant is busy`,
+        fix: `tenancy migrate (revokes them from PUBLIC and from the tenant roles, which take their own gate through enter_tenant() → tenancy.take_tenant_gate())`,
+      });
+    }
+  }
+  return out;
+}
+
+const SERVER_OBJECT_CHECKS: Record<ServerObjectClassId, { check: CheckId; severity: Severity }> = {
+  "signal-backends": { check: "role-signals-backends", severity: "high" },
+  "large-objects": { check: "role-large-objects", severity: "high" },
+  "lock-status": { check: "role-reads-locks", severity: "medium" },
+  "object-statistics": { check: "role-reads-object-stats", severity: "medium" },
+  notifications: { check: "role-notifications", severity: "low" },
+};
+
+/**
+ * Server-wide objects every tenant shares (lib/schema/server-objects.ts): one finding per subject
+ * role and class it can still use. On a managed server, where migrate's REVOKE on pg_catalog only
+ * warns, this is what keeps the gap visible.
+ */
+export function checkServerObjects(s: AuditSnapshot): Finding[] {
+  const out: Finding[] = [];
+  for (const r of s.roles.filter((r) => r.exists && s.subjectRoles.includes(r.name))) {
+    for (const cls of SERVER_OBJECT_CLASSES) {
+      const objects = r.serverObjects.filter((o) => o.class === cls.id).map((o) => o.object);
+      if (!objects.length) continue;
+      const { check, severity } = SERVER_OBJECT_CHECKS[cls.id];
+      out.push({
+        check,
+        severity,
+        object: `role ${r.name}`,
+        message: `can use ${objects.slice(0, 6).join(", ")}${objects.length > 6 ? `, … (${objects.length})` : ""}: ${cls.risk}`,
+        fix: `tenancy migrate (revokes them from PUBLIC${cls.keptBy.length ? ", keeps them for monitoring/operators" : ""}); by hand, as a superuser: REVOKE ... FROM PUBLIC, ${r.name}`,
+      });
+    }
+  }
+  return out;
+}
+
+/** `tenant_<hex>_login` → its tenant's uuid. */
+function loginRoleTenant(role: string): string {
+  const h = role.slice("tenant_".length, "tenant_".length + 32);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/**
+ * A dedicated tenant's login role reaches its schema through a permissive policy of its own. The
+ * restrictive tenant policy reads the session's setting, which the role can set to any tenant: its
+ * own policy must pin it to its own tenant, for rows read (USING) and written (WITH CHECK), and it
+ * may exist only in its own schema.
+ */
+export function checkLoginPolicies(s: AuditSnapshot): Finding[] {
+  const tables = new Set(s.relations.filter((r) => isTenantTable(r) && !isControlPlane(r)).map(key));
+  const out: Finding[] = [];
+  for (const p of s.policies.filter((p) => p.permissive && tables.has(p.table))) {
+    for (const role of p.roles.filter((r) => DEDICATED_LOGIN_ROLE_PATTERN.test(r))) {
+      const tenant = loginRoleTenant(role);
+      const pinned = normalizePolicyExpression(`tenant_id = '${tenant}'::uuid`);
+      const is = (e: string | null) => e !== null && normalizePolicyExpression(e) === pinned;
+      const ownSchema = p.table.startsWith(`${role.slice(0, -"_login".length)}.`);
+      const problems = [
+        !ownSchema && `it is on a table outside the role's schema ${role.slice(0, -"_login".length)}`,
+        !is(p.using) && `USING ${p.using ?? "(none)"} does not pin reads to tenant ${tenant}`,
+        !is(effectiveCheck(p)) && `WITH CHECK ${effectiveCheck(p) ?? "(none)"} does not pin writes to tenant ${tenant}`,
+        p.roles.length > 1 && `it also applies to ${p.roles.filter((r) => r !== role).join(", ")}`,
+      ].filter(Boolean);
+      if (!problems.length) continue;
+      out.push({
+        check: "login-policy-unpinned",
+        severity: "high",
+        object: `policy ${p.name} on ${p.table}`,
+        message: `the permissive policy of login role ${role}: ${problems.join("; ")}. The role may set app.current_tenant_id to any tenant, so it could read or write rows under another tenant's id (and block that tenant's offboarding)`,
+        fix: ownSchema
+          ? `tenancy migrate (repairs it); by hand: ALTER POLICY ${p.name} ON ${p.table} TO ${role} USING (tenant_id = '${tenant}'::uuid) WITH CHECK (tenant_id = '${tenant}'::uuid)`
+          : `DROP POLICY ${p.name} ON ${p.table}`,
       });
     }
   }
@@ -771,7 +875,16 @@ export const RULES: readonly ((s: AuditSnapshot, options: AuditOptions) => Findi
   checkUniqueIndexes,
   checkSequenceDefaults,
   checkRolePosture,
+  checkServerObjects,
+  checkLoginPolicies,
   checkServerVersion,
+  (s, o) =>
+    checkVerifiedContext(
+      s.verifiedContext,
+      o,
+      new Set(s.definerFunctions.filter((f) => f.executableBy.length).map((f) => f.signature)),
+      o.reviewedSecurityDefiner ?? REVIEWED_SECURITY_DEFINER,
+    ),
 ];
 
 /** Every finding for a snapshot, worst first. */
@@ -974,11 +1087,29 @@ export async function readAuditSnapshot(client: Queryable, options: AuditOptions
                     ) AS a ORDER BY 1) AS "readsActivity",
               ARRAY(SELECT 'function pg_catalog.' || p.oid::regprocedure::text
                       FROM pg_proc p
-                     WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname ~ $3
-                       AND p.oid::regprocedure::text <> $2 AND has_function_privilege(r.oid, p.oid, 'EXECUTE')
-                     ORDER BY 1) AS "advisoryLocks"
+                     WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname ~ $2
+                       AND has_function_privilege(r.oid, p.oid, 'EXECUTE')
+                     ORDER BY 1) AS "advisoryLocks",
+              coalesce((SELECT json_agg(json_build_object('class', o.class, 'object', o.object) ORDER BY o.class, o.object) FROM (
+                      SELECT k.id AS class, 'function pg_catalog.' || p.oid::regprocedure::text AS object
+                        FROM unnest($3::text[], $4::text[], $5::text[]) AS k(id, name, args)
+                        JOIN pg_proc p ON p.pronamespace = 'pg_catalog'::regnamespace AND p.proname ~ k.name
+                                      AND (k.args IS NULL OR pg_get_function_identity_arguments(p.oid) = k.args)
+                       WHERE k.name IS NOT NULL AND has_function_privilege(r.oid, p.oid, 'EXECUTE')
+                      UNION ALL
+                      SELECT k.id, 'view pg_catalog.' || c.relname
+                        FROM unnest($3::text[], $6::text[]) AS k(id, views)
+                        JOIN pg_class c ON c.relnamespace = 'pg_catalog'::regnamespace AND c.relkind = 'v' AND c.relname ~ k.views
+                       WHERE k.views IS NOT NULL AND has_table_privilege(r.oid, c.oid, 'SELECT')) o), '[]') AS "serverObjects"
          FROM pg_roles r WHERE r.rolname = ANY($1)`,
-      [subjectRoles, TENANT_GATE_LOCK_FUNCTION, ADVISORY_LOCK_FUNCTION_NAMES],
+      [
+        subjectRoles,
+        ADVISORY_LOCK_FUNCTION_NAMES,
+        SERVER_OBJECT_CLASSES.map((c) => c.id),
+        SERVER_OBJECT_CLASSES.map((c) => c.functions?.name ?? null),
+        SERVER_OBJECT_CLASSES.map((c) => c.functions?.args ?? null),
+        SERVER_OBJECT_CLASSES.map((c) => c.views ?? null),
+      ],
     )
   ).rows;
   const roles: RoleFacts[] = subjectRoles.map((name) => {
@@ -1000,6 +1131,7 @@ export async function readAuditSnapshot(client: Queryable, options: AuditOptions
           databaseTemporary: false,
           readsActivity: [],
           advisoryLocks: [],
+          serverObjects: [],
         };
   });
 
@@ -1014,6 +1146,7 @@ export async function readAuditSnapshot(client: Queryable, options: AuditOptions
     foreignKeys,
     uniqueIndexes,
     sequenceDefaults,
+    verifiedContext: await readVerifiedContextFacts(client),
   };
 }
 

@@ -13,7 +13,14 @@ import { withTransaction, type Queryable } from "../db/client";
 import { lockForTransaction, MIGRATE_LOCK } from "../db/locks";
 import { ROLES } from "../schema/roles";
 import { checkCapacity, MEMORY_SETTING, schemaCapacity, type CapacityInputs, type SchemaCapacity } from "./schema-capacity";
-import { DEDICATED_SCHEMA_PATTERN, planSchema, readSchemaStates, REGISTRY_SCHEMA } from "../schema/planner";
+import {
+  DEDICATED_SCHEMA_PATTERN,
+  normalizePolicyExpression,
+  planSchema,
+  readSchemaStates,
+  readTenantContextMode,
+  REGISTRY_SCHEMA,
+} from "../schema/planner";
 import { ident, literal, qualified } from "../db/sql";
 import { dedicatedSchemaName, TenantId, type Tenant } from "../tenant/model";
 import { TIER_LIMITS } from "../tenant/tiers";
@@ -116,7 +123,7 @@ export async function provisionDedicatedSchema(
       const refusal = checkCapacity(inputs, await dedicatedSchemaCount(tx), inputs.maxLocksPerTransaction, tables);
       if (refusal) throw new DedicatedSchemaCapError(refusal.message, refusal.kind);
     }
-    const statements = planSchema(schema, state, tables);
+    const statements = planSchema(schema, state, tables, await readTenantContextMode(tx));
     await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
     for (const statement of statements) await tx.query(statement);
     return { schema, created: !state.exists, statements };
@@ -137,6 +144,25 @@ export function loginRoleOfSchema(schema: string): string {
 
 export const LOGIN_POLICY = "tenant_login";
 
+/** `tenant_<32 hex>` (or its `_login` role) → the tenant's uuid. */
+export function tenantIdOfSchema(schemaOrRole: string): string {
+  const m = /^tenant_([0-9a-f]{32})(_login)?$/.exec(schemaOrRole);
+  if (!m) throw new Error(`not a dedicated schema or login role: ${schemaOrRole}`);
+  const h = m[1];
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/**
+ * The login role's own policy predicate: rows of its tenant only, read and written. The restrictive
+ * tenant policy reads the session's setting, which any session may set to another tenant's id; this
+ * pins the role to the tenant in its name whatever the setting says (a role setting is a default,
+ * not a bound), so it can neither read nor write rows under another tenant's id in its schema
+ * (rows that would, among other things, block that tenant's offboarding on the registry's key).
+ */
+export function loginPolicyPredicate(tenantId: string): string {
+  return `tenant_id = ${literal(TenantId.parse(tenantId))}::uuid`;
+}
+
 export interface TenantLoginRoleOptions {
   /** Concurrent connections the role may hold. @default 20 */
   connectionLimit?: number;
@@ -151,6 +177,8 @@ export interface TenantLoginRoleState {
   exists: boolean;
   /** Tables of the schema that already carry the login policy. */
   policies: Set<string>;
+  /** Of those, the ones whose policy is pinned to the tenant (loginPolicyPredicate); the others are repaired. */
+  pinned?: ReadonlySet<string>;
 }
 
 export interface TenantLoginRolePlan {
@@ -203,6 +231,7 @@ export function planTenantLoginRole(
     ...planLoginRoleTables(schema, tenantLoginRoleName(id), options.tables ?? TENANT_TABLES, {
       granted: new Set(),
       policies: state.policies,
+      pinned: state.pinned ?? state.policies,
     }),
   );
   return out;
@@ -214,6 +243,8 @@ export interface LoginRoleTablesState {
   granted: ReadonlySet<string>;
   /** Tables that carry its permissive policy (LOGIN_POLICY). */
   policies: ReadonlySet<string>;
+  /** Of those, the tables whose policy is pinned to the role's tenant for reads and writes; the others are altered. */
+  pinned: ReadonlySet<string>;
 }
 
 /**
@@ -229,12 +260,15 @@ export function planLoginRoleTables(
   state: LoginRoleTablesState,
 ): string[] {
   const role = ident(loginRole);
+  const pinned = loginPolicyPredicate(tenantIdOfSchema(schema));
   const out: string[] = [];
   for (const table of tables) {
     const name = qualified(schema, table.name);
     if (!state.granted.has(table.name)) out.push(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${name} TO ${role}`);
     if (!state.policies.has(table.name))
-      out.push(`CREATE POLICY ${LOGIN_POLICY} ON ${name} AS PERMISSIVE FOR ALL TO ${role} USING (true) WITH CHECK (true)`);
+      out.push(`CREATE POLICY ${LOGIN_POLICY} ON ${name} AS PERMISSIVE FOR ALL TO ${role} USING (${pinned}) WITH CHECK (${pinned})`);
+    else if (!state.pinned.has(table.name))
+      out.push(`ALTER POLICY ${LOGIN_POLICY} ON ${name} TO ${role} USING (${pinned}) WITH CHECK (${pinned})`);
   }
   return out;
 }
@@ -251,16 +285,38 @@ export async function readLoginRoleTables(
                    WHERE n.nspname = w.schema AND c.relkind IN ('r', 'p')
                      AND has_table_privilege(r.oid, c.oid, 'SELECT') AND has_table_privilege(r.oid, c.oid, 'INSERT')
                      AND has_table_privilege(r.oid, c.oid, 'UPDATE') AND has_table_privilege(r.oid, c.oid, 'DELETE')) AS granted,
-            ARRAY(SELECT p.tablename::text FROM pg_policies p WHERE p.schemaname = w.schema AND p.policyname = $3) AS policies
+            coalesce((SELECT json_agg(json_build_object('table', p.tablename, 'roles', p.roles, 'using', p.qual, 'check', p.with_check, 'permissive', p.permissive))
+                        FROM pg_policies p WHERE p.schemaname = w.schema AND p.policyname = $3), '[]') AS policies
        FROM unnest($1::text[], $2::text[]) AS w(schema, role) JOIN pg_roles r ON r.rolname = w.role`,
     [dedicated, dedicated.map(loginRoleOfSchema), LOGIN_POLICY],
   );
   return new Map(
-    (rows as { schema: string; role: string; granted: string[]; policies: string[] }[]).map((r) => [
+    (rows as { schema: string; role: string; granted: string[]; policies: (LoginPolicyRow & { table: string })[] }[]).map((r) => [
       r.schema,
-      { role: r.role, granted: new Set(r.granted), policies: new Set(r.policies) },
+      {
+        role: r.role,
+        granted: new Set(r.granted),
+        policies: new Set(r.policies.map((p) => p.table)),
+        pinned: new Set(r.policies.filter((p) => loginPolicyIsPinned(p, r.role, tenantIdOfSchema(r.schema))).map((p) => p.table)),
+      },
     ]),
   );
+}
+
+/** True when a login policy (as pg_policies shows it) is the pinned one: permissive, for the role only, its tenant's rows read and written. */
+export interface LoginPolicyRow {
+  roles: string[];
+  using: string | null;
+  check: string | null;
+  /** pg_policies prints "PERMISSIVE" / "RESTRICTIVE". */
+  permissive: string | boolean;
+}
+
+export function loginPolicyIsPinned(p: LoginPolicyRow, role: string, tenantId: string): boolean {
+  const want = normalizePolicyExpression(loginPolicyPredicate(tenantId));
+  const is = (e: string | null) => e !== null && normalizePolicyExpression(e) === want;
+  const permissive = p.permissive === true || p.permissive === "PERMISSIVE";
+  return permissive && p.roles.length === 1 && p.roles[0] === role && is(p.using) && is(p.check ?? p.using);
 }
 
 /**
@@ -282,6 +338,8 @@ export async function ensureTenantLoginRole(
       `SELECT current_database() AS db,
               EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists,
               coalesce((SELECT array_agg(tablename::text) FROM pg_policies WHERE schemaname = $2 AND policyname = $3), '{}') AS policies,
+              coalesce((SELECT json_agg(json_build_object('table', tablename, 'roles', roles, 'using', qual, 'check', with_check, 'permissive', permissive))
+                          FROM pg_policies WHERE schemaname = $2 AND policyname = $3), '[]') AS definitions,
               (SELECT status FROM ${qualified(REGISTRY_SCHEMA, "tenants")} WHERE id = $4) AS status`,
       [roleName, schema, LOGIN_POLICY, tenant.id],
     );
@@ -290,7 +348,15 @@ export async function ensureTenantLoginRole(
     const plan = planTenantLoginRole(
       { ...tenant, status: rows[0].status ?? undefined },
       rows[0].db,
-      { exists: rows[0].exists, policies: new Set(rows[0].policies) },
+      {
+        exists: rows[0].exists,
+        policies: new Set(rows[0].policies),
+        pinned: new Set(
+          (rows[0].definitions as (LoginPolicyRow & { table: string })[])
+            .filter((p) => loginPolicyIsPinned(p, roleName, tenant.id))
+            .map((p) => p.table),
+        ),
+      },
       options,
     );
     for (const statement of plan.role) await tx.query(statement);

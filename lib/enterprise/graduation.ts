@@ -37,7 +37,7 @@ import {
 } from "./dedicated";
 import { ROLES } from "../schema/roles";
 import type { CapacityInputs } from "./schema-capacity";
-import { planSchema, readSchemaStates, REGISTRY_SCHEMA, SHARED_SCHEMA } from "../schema/planner";
+import { planSchema, readSchemaStates, readTenantContextMode, REGISTRY_SCHEMA, SHARED_SCHEMA } from "../schema/planner";
 import { ident, qualified } from "../db/sql";
 import { dedicatedSchemaName, type Placement, type Tenant } from "../tenant/model";
 import { requireTenant, setTenantPlacement } from "../tenant/registry";
@@ -560,7 +560,12 @@ async function dropForBulkLoad(tx: Queryable, schema: string, tables: readonly T
  */
 async function rebuildAfterBulkLoad(tx: Queryable, schema: string, tables: readonly TenantTable[]): Promise<number> {
   await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
-  const statements = planSchema(schema, (await readSchemaStates(tx, [schema], tables)).get(schema)!, tables);
+  const statements = planSchema(
+    schema,
+    (await readSchemaStates(tx, [schema], tables)).get(schema)!,
+    tables,
+    await readTenantContextMode(tx),
+  );
   for (const statement of statements) await tx.query(/ FOREIGN KEY /.test(statement) ? `${statement} NOT VALID` : statement);
   await tx.query(`SET LOCAL ROLE ${ident(ROLES.maintenance)}`);
   return statements.length;

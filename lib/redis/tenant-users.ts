@@ -35,6 +35,49 @@ export async function persistAcl(admin: RedisCaller): Promise<boolean> {
   return true;
 }
 
+/**
+ * The server's `default` user is on: tenant fences mean nothing there. `RESET` cannot be denied by
+ * ACL and re-authenticates the connection as `default`; `AUTH default …` and `HELLO 3 AUTH default …`
+ * switch to it too. With Redis' out-of-the-box default (on, nopass, every command and key) a tenant
+ * user reads every tenant's keys with one command. Nothing is changed on such a server: the
+ * operator decides (other clients may be using `default`).
+ */
+export class RedisDefaultUserOnError extends Error {
+  constructor(readonly flags: readonly string[]) {
+    super(
+      `this Redis server's "default" user is on (${flags.join(" ")}): a tenant user escapes its fence with RESET, AUTH default or HELLO … AUTH default. ` +
+        `Refusing to grant tenant access here. Turn it off first (as an admin: ACL SETUSER default reset off resetchannels -@all; then ACL SAVE or CONFIG REWRITE), ` +
+        `or on ElastiCache put a disabled "default" user in the user group (docs/redis.md).`,
+    );
+    this.name = "RedisDefaultUserOnError";
+  }
+}
+
+/** The flags of `ACL GETUSER default` (["off", …]), or undefined when the server has no such user (it then falls back to nothing). Pure. */
+export function defaultUserFlags(reply: unknown): string[] | undefined {
+  if (!Array.isArray(reply)) return undefined;
+  const i = reply.findIndex((x) => String(x) === "flags");
+  const flags = i >= 0 ? reply[i + 1] : undefined;
+  return Array.isArray(flags) ? flags.map(String) : [];
+}
+
+/** True when the `default` user can be switched to: it exists and is not off. Pure. */
+export function defaultUserIsOn(flags: readonly string[] | undefined): boolean {
+  return flags !== undefined && !flags.includes("off");
+}
+
+/** Reads the server's `default` user: `{ on, flags }`. */
+export async function readDefaultUser(admin: RedisCaller): Promise<{ on: boolean; flags: string[] }> {
+  const flags = defaultUserFlags(await admin.call("ACL", "GETUSER", "default"));
+  return { on: defaultUserIsOn(flags), flags: flags ?? [] };
+}
+
+/** Throws RedisDefaultUserOnError when the server's `default` user is on (before anything is written). */
+export async function assertDefaultUserOff(admin: RedisCaller): Promise<void> {
+  const user = await readDefaultUser(admin);
+  if (user.on) throw new RedisDefaultUserOnError(user.flags);
+}
+
 export interface GrantOptions {
   limits: CacheLimits;
   /** Use this password instead of generating one (e.g. a stack's RandomPassword). */
@@ -58,6 +101,8 @@ export interface GrantResult {
 export async function grantTenantCache(admin: RedisCaller, tenantId: string, options: GrantOptions): Promise<GrantResult> {
   const id = checkTenantId(tenantId);
   if (options.password !== undefined && options.password.length < 16) throw new RangeError("password must be at least 16 characters");
+  // A fence is worth nothing on a server whose default user is on: refuse before writing anything.
+  await assertDefaultUserOff(admin);
   // A tenant the audit froze stays frozen across a re-grant; the next audit thaws it when under.
   const frozen = (await admin.call("HGET", quotaKeys(id).limit, "frozen")) === "1";
   const acl = renderTenantAcl(id, { ...options.acl, frozen });
@@ -154,6 +199,7 @@ export async function enforceTenantQuota(admin: RedisCaller, tenantId: string, a
 export async function grantPoolUser(admin: RedisCaller, user: string, password: string): Promise<void> {
   if (!/^[a-z][a-z0-9_-]{0,63}$/.test(user) || user.startsWith("tenant_"))
     throw new RangeError(`invalid pool user name ${JSON.stringify(user)}`);
+  await assertDefaultUserOff(admin);
   await admin.call("ACL", "SETUSER", user, "reset", ...renderPoolUserRules(), passwordHashRule(sha256Hex(password)));
   await persistAcl(admin);
 }

@@ -27,12 +27,29 @@ CREATE ROLE app_user LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOB
 GRANT CONNECT ON DATABASE <database> TO alphapulse_migrator;
 GRANT CONNECT ON DATABASE <database> TO alphapulse_readonly;
 GRANT CONNECT ON DATABASE <database> TO app_user;
-GRANT CREATE ON DATABASE <database> TO alphapulse_owner;
+GRANT CREATE, TEMPORARY ON DATABASE <database> TO alphapulse_owner;
 
 -- ================================================================================================
 -- pg_catalog privileges changed from PostgreSQL's defaults
 -- ================================================================================================
 
+REVOKE EXECUTE ON FUNCTION lo_close(integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION lo_creat(integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION lo_create(oid) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION lo_from_bytea(oid,bytea) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION lo_get(oid) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION lo_get(oid,bigint,integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION lo_lseek(integer,integer,integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION lo_lseek64(integer,bigint,integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION lo_open(oid,integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION lo_put(oid,bigint,bytea) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION lo_tell(integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION lo_tell64(integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION lo_truncate(integer,integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION lo_truncate64(integer,bigint) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION lo_unlink(oid) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION loread(integer,integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION lowrite(integer,bytea) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION pg_advisory_lock(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pg_advisory_lock(bigint) TO alphapulse_maintenance;
 GRANT EXECUTE ON FUNCTION pg_advisory_lock(bigint) TO alphapulse_owner;
@@ -69,13 +86,32 @@ GRANT EXECUTE ON FUNCTION pg_advisory_xact_lock(integer,integer) TO alphapulse_o
 REVOKE EXECUTE ON FUNCTION pg_advisory_xact_lock_shared(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pg_advisory_xact_lock_shared(bigint) TO alphapulse_maintenance;
 GRANT EXECUTE ON FUNCTION pg_advisory_xact_lock_shared(bigint) TO alphapulse_owner;
-GRANT EXECUTE ON FUNCTION pg_advisory_xact_lock_shared(bigint) TO alphapulse_readonly;
-GRANT EXECUTE ON FUNCTION pg_advisory_xact_lock_shared(bigint) TO app_user;
 REVOKE EXECUTE ON FUNCTION pg_advisory_xact_lock_shared(integer,integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pg_advisory_xact_lock_shared(integer,integer) TO alphapulse_maintenance;
 GRANT EXECUTE ON FUNCTION pg_advisory_xact_lock_shared(integer,integer) TO alphapulse_owner;
+REVOKE EXECUTE ON FUNCTION pg_blocking_pids(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_blocking_pids(integer) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_cancel_backend(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_cancel_backend(integer) TO alphapulse_maintenance;
+GRANT EXECUTE ON FUNCTION pg_cancel_backend(integer) TO alphapulse_owner;
+GRANT EXECUTE ON FUNCTION pg_cancel_backend(integer) TO pg_signal_backend;
+REVOKE EXECUTE ON FUNCTION pg_isolation_test_session_is_blocked(integer,integer[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_isolation_test_session_is_blocked(integer,integer[]) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_listening_channels() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pg_lock_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_lock_status() TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_notification_queue_usage() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pg_notify(text,text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pg_safe_snapshot_blocking_pids(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_safe_snapshot_blocking_pids(integer) TO pg_read_all_stats;
 REVOKE EXECUTE ON FUNCTION pg_stat_get_activity(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pg_stat_get_activity(integer) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_analyze_count(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_analyze_count(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_autoanalyze_count(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_autoanalyze_count(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_autovacuum_count(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_autovacuum_count(oid) TO pg_read_all_stats;
 REVOKE EXECUTE ON FUNCTION pg_stat_get_backend_activity(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pg_stat_get_backend_activity(integer) TO pg_read_all_stats;
 REVOKE EXECUTE ON FUNCTION pg_stat_get_backend_activity_start(integer) FROM PUBLIC;
@@ -100,6 +136,138 @@ REVOKE EXECUTE ON FUNCTION pg_stat_get_backend_wait_event_type(integer) FROM PUB
 GRANT EXECUTE ON FUNCTION pg_stat_get_backend_wait_event_type(integer) TO pg_read_all_stats;
 REVOKE EXECUTE ON FUNCTION pg_stat_get_backend_xact_start(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pg_stat_get_backend_xact_start(integer) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_blocks_fetched(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_blocks_fetched(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_blocks_hit(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_blocks_hit(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_active_time(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_active_time(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_blk_read_time(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_blk_read_time(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_blk_write_time(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_blk_write_time(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_blocks_fetched(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_blocks_fetched(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_blocks_hit(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_blocks_hit(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_checksum_failures(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_checksum_failures(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_checksum_last_failure(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_checksum_last_failure(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_conflict_all(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_conflict_all(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_conflict_bufferpin(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_conflict_bufferpin(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_conflict_lock(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_conflict_lock(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_conflict_snapshot(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_conflict_snapshot(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_conflict_startup_deadlock(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_conflict_startup_deadlock(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_conflict_tablespace(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_conflict_tablespace(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_deadlocks(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_deadlocks(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_idle_in_transaction_time(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_idle_in_transaction_time(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_numbackends(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_numbackends(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_session_time(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_session_time(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_sessions(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_sessions(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_sessions_abandoned(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_sessions_abandoned(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_sessions_fatal(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_sessions_fatal(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_sessions_killed(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_sessions_killed(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_stat_reset_time(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_stat_reset_time(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_temp_bytes(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_temp_bytes(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_temp_files(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_temp_files(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_tuples_deleted(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_tuples_deleted(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_tuples_fetched(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_tuples_fetched(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_tuples_inserted(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_tuples_inserted(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_tuples_returned(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_tuples_returned(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_tuples_updated(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_tuples_updated(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_xact_commit(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_xact_commit(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_db_xact_rollback(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_db_xact_rollback(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_dead_tuples(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_dead_tuples(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_function_calls(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_function_calls(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_function_self_time(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_function_self_time(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_function_total_time(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_function_total_time(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_ins_since_vacuum(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_ins_since_vacuum(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_last_analyze_time(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_last_analyze_time(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_last_autoanalyze_time(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_last_autoanalyze_time(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_last_autovacuum_time(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_last_autovacuum_time(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_last_vacuum_time(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_last_vacuum_time(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_live_tuples(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_live_tuples(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_mod_since_analyze(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_mod_since_analyze(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_numscans(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_numscans(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_tuples_deleted(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_tuples_deleted(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_tuples_fetched(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_tuples_fetched(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_tuples_hot_updated(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_tuples_hot_updated(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_tuples_inserted(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_tuples_inserted(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_tuples_returned(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_tuples_returned(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_tuples_updated(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_tuples_updated(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_vacuum_count(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_vacuum_count(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_xact_blocks_fetched(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_xact_blocks_fetched(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_xact_blocks_hit(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_xact_blocks_hit(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_xact_function_calls(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_xact_function_calls(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_xact_function_self_time(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_xact_function_self_time(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_xact_function_total_time(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_xact_function_total_time(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_xact_numscans(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_xact_numscans(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_xact_tuples_deleted(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_xact_tuples_deleted(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_xact_tuples_fetched(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_xact_tuples_fetched(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_xact_tuples_hot_updated(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_xact_tuples_hot_updated(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_xact_tuples_inserted(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_xact_tuples_inserted(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_xact_tuples_returned(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_xact_tuples_returned(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_stat_get_xact_tuples_updated(oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_stat_get_xact_tuples_updated(oid) TO pg_read_all_stats;
+REVOKE EXECUTE ON FUNCTION pg_terminate_backend(integer,bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_terminate_backend(integer,bigint) TO alphapulse_maintenance;
+GRANT EXECUTE ON FUNCTION pg_terminate_backend(integer,bigint) TO alphapulse_owner;
+GRANT EXECUTE ON FUNCTION pg_terminate_backend(integer,bigint) TO pg_signal_backend;
 REVOKE EXECUTE ON FUNCTION pg_try_advisory_lock(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pg_try_advisory_lock(bigint) TO alphapulse_maintenance;
 GRANT EXECUTE ON FUNCTION pg_try_advisory_lock(bigint) TO alphapulse_owner;
@@ -124,8 +292,54 @@ GRANT EXECUTE ON FUNCTION pg_try_advisory_xact_lock_shared(bigint) TO alphapulse
 REVOKE EXECUTE ON FUNCTION pg_try_advisory_xact_lock_shared(integer,integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pg_try_advisory_xact_lock_shared(integer,integer) TO alphapulse_maintenance;
 GRANT EXECUTE ON FUNCTION pg_try_advisory_xact_lock_shared(integer,integer) TO alphapulse_owner;
+REVOKE SELECT ON TABLE pg_locks FROM PUBLIC;
+GRANT SELECT ON TABLE pg_locks TO pg_read_all_stats;
 REVOKE SELECT ON TABLE pg_stat_activity FROM PUBLIC;
 GRANT SELECT ON TABLE pg_stat_activity TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_stat_all_indexes FROM PUBLIC;
+GRANT SELECT ON TABLE pg_stat_all_indexes TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_stat_all_tables FROM PUBLIC;
+GRANT SELECT ON TABLE pg_stat_all_tables TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_stat_database FROM PUBLIC;
+GRANT SELECT ON TABLE pg_stat_database TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_stat_database_conflicts FROM PUBLIC;
+GRANT SELECT ON TABLE pg_stat_database_conflicts TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_stat_sys_indexes FROM PUBLIC;
+GRANT SELECT ON TABLE pg_stat_sys_indexes TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_stat_sys_tables FROM PUBLIC;
+GRANT SELECT ON TABLE pg_stat_sys_tables TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_stat_user_functions FROM PUBLIC;
+GRANT SELECT ON TABLE pg_stat_user_functions TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_stat_user_indexes FROM PUBLIC;
+GRANT SELECT ON TABLE pg_stat_user_indexes TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_stat_user_tables FROM PUBLIC;
+GRANT SELECT ON TABLE pg_stat_user_tables TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_stat_xact_all_tables FROM PUBLIC;
+GRANT SELECT ON TABLE pg_stat_xact_all_tables TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_stat_xact_sys_tables FROM PUBLIC;
+GRANT SELECT ON TABLE pg_stat_xact_sys_tables TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_stat_xact_user_functions FROM PUBLIC;
+GRANT SELECT ON TABLE pg_stat_xact_user_functions TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_stat_xact_user_tables FROM PUBLIC;
+GRANT SELECT ON TABLE pg_stat_xact_user_tables TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_statio_all_indexes FROM PUBLIC;
+GRANT SELECT ON TABLE pg_statio_all_indexes TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_statio_all_sequences FROM PUBLIC;
+GRANT SELECT ON TABLE pg_statio_all_sequences TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_statio_all_tables FROM PUBLIC;
+GRANT SELECT ON TABLE pg_statio_all_tables TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_statio_sys_indexes FROM PUBLIC;
+GRANT SELECT ON TABLE pg_statio_sys_indexes TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_statio_sys_sequences FROM PUBLIC;
+GRANT SELECT ON TABLE pg_statio_sys_sequences TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_statio_sys_tables FROM PUBLIC;
+GRANT SELECT ON TABLE pg_statio_sys_tables TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_statio_user_indexes FROM PUBLIC;
+GRANT SELECT ON TABLE pg_statio_user_indexes TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_statio_user_sequences FROM PUBLIC;
+GRANT SELECT ON TABLE pg_statio_user_sequences TO pg_read_all_stats;
+REVOKE SELECT ON TABLE pg_statio_user_tables FROM PUBLIC;
+GRANT SELECT ON TABLE pg_statio_user_tables TO pg_read_all_stats;
 
 -- ================================================================================================
 -- Extensions
@@ -392,9 +606,11 @@ GRANT USAGE ON SCHEMA tenancy TO app_user;
 CREATE TABLE tenancy.database_settings (
   singleton boolean DEFAULT true NOT NULL,
   region text,
+  tenant_context text DEFAULT 'setting'::text NOT NULL,
   CONSTRAINT database_settings_pkey PRIMARY KEY (singleton),
   CONSTRAINT database_settings_region_check CHECK ((region = ANY (ARRAY['eu'::text, 'us'::text]))),
-  CONSTRAINT database_settings_singleton_check CHECK (singleton)
+  CONSTRAINT database_settings_singleton_check CHECK (singleton),
+  CONSTRAINT database_settings_tenant_context_check CHECK ((tenant_context = ANY (ARRAY['setting'::text, 'verified'::text])))
 );
 ALTER TABLE tenancy.database_settings OWNER TO alphapulse_owner;
 
@@ -443,14 +659,18 @@ CREATE TABLE tenancy.tenants (
   created_at timestamp with time zone DEFAULT now() NOT NULL,
   updated_at timestamp with time zone DEFAULT now() NOT NULL,
   log_tag text DEFAULT substr(md5((gen_random_uuid())::text), 1, 12) NOT NULL,
+  offboarded_at timestamp with time zone,
+  purge_after timestamp with time zone,
+  offboarding_export text,
   CONSTRAINT tenants_display_name_check CHECK (((length(display_name) >= 1) AND (length(display_name) <= 200))),
   CONSTRAINT tenants_log_tag_key UNIQUE (log_tag),
+  CONSTRAINT tenants_offboarding_check CHECK (((status = 'offboarded'::text) = ((offboarded_at IS NOT NULL) AND (purge_after IS NOT NULL)))),
   CONSTRAINT tenants_pkey PRIMARY KEY (id),
   CONSTRAINT tenants_placement_check CHECK ((placement = ANY (ARRAY['shared'::text, 'dedicated'::text]))),
   CONSTRAINT tenants_region_check CHECK ((region = ANY (ARRAY['eu'::text, 'us'::text]))),
   CONSTRAINT tenants_slug_check CHECK (((slug ~ '^[a-z0-9](?:[a-z0-9-]{1,38})[a-z0-9]$'::text) AND (slug !~~ '%--%'::text))),
   CONSTRAINT tenants_slug_key UNIQUE (slug),
-  CONSTRAINT tenants_status_check CHECK ((status = ANY (ARRAY['active'::text, 'suspended'::text]))),
+  CONSTRAINT tenants_status_check CHECK ((status = ANY (ARRAY['active'::text, 'suspended'::text, 'offboarded'::text]))),
   CONSTRAINT tenants_tier_check CHECK ((tier = ANY (ARRAY['starter'::text, 'pro'::text, 'enterprise'::text])))
 );
 CREATE TRIGGER tenants_region BEFORE INSERT OR UPDATE ON tenancy.tenants FOR EACH ROW EXECUTE FUNCTION tenancy.enforce_tenant_region();
@@ -517,13 +737,13 @@ BEGIN
     RAISE EXCEPTION 'enter_tenant: tenant id is required' USING ERRCODE = 'invalid_parameter_value';
   END IF;
   PERFORM set_config('app.current_tenant_id', tenant::text, true);
-  PERFORM pg_advisory_xact_lock_shared(hashtextextended('tenancy:tenant:' || tenant::text, 0));
+  PERFORM tenancy.take_tenant_gate();
   -- REPEATABLE READ / SERIALIZABLE read-write transactions took their snapshot before the gate:
   -- the row lock fails with 40001 (retry) when a placement flip updated the row after it (0005).
   IF current_setting('transaction_isolation') <> 'read committed' AND current_setting('transaction_read_only') = 'off' THEN
-    PERFORM 1 FROM "tenancy".tenants tn WHERE tn.id = tenant FOR SHARE;
+    PERFORM 1 FROM tenancy.tenants tn WHERE tn.id = tenant FOR SHARE;
   END IF;
-  SELECT tn.id, tn.placement, tn.status, tn.log_tag INTO t FROM "tenancy".tenants tn WHERE tn.id = tenant;
+  SELECT tn.id, tn.placement, tn.status, tn.log_tag INTO t FROM tenancy.tenants tn WHERE tn.id = tenant;
   IF t.id IS NULL OR t.status <> 'active' THEN
     PERFORM set_config('app.current_tenant_id', '', true);
     RAISE EXCEPTION 'tenant % is unknown or suspended', tenant USING ERRCODE = 'insufficient_privilege';
@@ -537,6 +757,73 @@ ALTER FUNCTION tenancy.enter_tenant(tenant uuid) OWNER TO alphapulse_owner;
 GRANT EXECUTE ON FUNCTION tenancy.enter_tenant(tenant uuid) TO alphapulse_readonly;
 GRANT EXECUTE ON FUNCTION tenancy.enter_tenant(tenant uuid) TO app_user;
 
+CREATE OR REPLACE FUNCTION tenancy.enter_verified_tenant(proof text)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+AS $function$
+DECLARE
+  k record;
+  t record;
+  tenant uuid;
+  payload text;
+  target_schema text;
+BEGIN
+  -- No SET search_path clause: it would undo the transaction-local search_path routing sets at exit.
+  -- Names resolve through the caller's path, which can hold nothing of the caller's own: the tenant
+  -- roles may create nothing anywhere, temporary objects included (the audit checks both).
+  -- The MAC is checked before anything in the proof is parsed: a proof that verifies was minted by
+  -- the service, so its fields are well formed. (No regular expression: a regex in plpgsql cost
+  -- about 150 us per transaction here, more than everything else in this function.)
+  IF proof IS NULL OR length(proof) > 256 OR split_part(proof, '.', 1) <> 'v1' THEN
+    RAISE EXCEPTION 'tenant context proof is malformed' USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  payload := substr(proof, 1, length(proof) - 65);
+  -- One statement finds an active key of this kid and checks the MAC with it (HMAC-SHA256 from
+  -- core sha256 over the stored pads: no extension). A key belongs to one region, and only this
+  -- database's region's keys are installed (lib/tenant-context/keys.ts), so another region's proof
+  -- names an unknown kid or fails the MAC; its region field must also match the key's.
+  SELECT ck.region INTO k
+    FROM tenancy_private.context_keys ck
+   WHERE ck.kid = split_part(proof, '.', 2) AND ck.state = 'active' AND ck.region = split_part(proof, '.', 3)
+     AND encode(sha256(ck.outer_pad || sha256(ck.inner_pad || convert_to(payload, 'UTF8'))), 'hex') = right(proof, 64);
+  IF NOT FOUND OR substr(proof, length(proof) - 64, 1) <> '.' THEN
+    RAISE EXCEPTION 'tenant context proof is not valid here (unknown or retired key, another region, or altered)'
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF split_part(proof, '.', 5)::bigint < date_part('epoch', statement_timestamp())
+     OR split_part(proof, '.', 5)::bigint > date_part('epoch', statement_timestamp()) + 900 THEN
+    RAISE EXCEPTION 'tenant context proof has expired (or claims more than 15 minutes)' USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  tenant := split_part(proof, '.', 4)::uuid;
+  PERFORM set_config('app.current_tenant_id', tenant::text, true);
+  PERFORM tenancy.take_tenant_gate();
+  -- REPEATABLE READ / SERIALIZABLE read-write transactions took their snapshot before the gate (0005).
+  IF current_setting('transaction_isolation') <> 'read committed' AND current_setting('transaction_read_only') = 'off' THEN
+    PERFORM 1 FROM tenancy.tenants tn WHERE tn.id = tenant FOR SHARE;
+  END IF;
+  SELECT tn.id, tn.placement, tn.status, tn.log_tag INTO t FROM tenancy.tenants tn WHERE tn.id = tenant;
+  IF t.id IS NULL OR t.status <> 'active' THEN
+    PERFORM set_config('app.current_tenant_id', '', true);
+    RAISE EXCEPTION 'tenant % is unknown or suspended', tenant USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  -- The seal: this session's own sequence, created by this function (the owner holds TEMPORARY;
+  -- the tenant roles do not, so they can neither create one nor set this one).
+  IF to_regclass('pg_temp.tenancy_context_seal') IS NULL THEN
+    CREATE TEMPORARY SEQUENCE tenancy_context_seal MINVALUE -9223372036854775808 MAXVALUE 9223372036854775807;
+    GRANT SELECT ON SEQUENCE pg_temp.tenancy_context_seal TO PUBLIC;
+  END IF;
+  PERFORM setval('pg_temp.tenancy_context_seal',
+                 hashtextextended(tenant::text, (date_part('epoch', transaction_timestamp()) * 1000000)::bigint), true);
+  target_schema := CASE WHEN t.placement = 'dedicated' THEN 'tenant_' || replace(t.id::text, '-', '') ELSE 'shared' END;
+  PERFORM set_config('search_path', quote_ident(target_schema), true);
+  PERFORM set_config('application_name', 'tenant:' || t.log_tag, true);
+  RETURN target_schema;
+END $function$;
+ALTER FUNCTION tenancy.enter_verified_tenant(proof text) OWNER TO alphapulse_owner;
+GRANT EXECUTE ON FUNCTION tenancy.enter_verified_tenant(proof text) TO alphapulse_readonly;
+GRANT EXECUTE ON FUNCTION tenancy.enter_verified_tenant(proof text) TO app_user;
+
 CREATE OR REPLACE FUNCTION tenancy.setting_tenant_id()
  RETURNS uuid
  LANGUAGE sql
@@ -549,3 +836,46 @@ ALTER FUNCTION tenancy.setting_tenant_id() OWNER TO alphapulse_owner;
 GRANT EXECUTE ON FUNCTION tenancy.setting_tenant_id() TO alphapulse_maintenance;
 GRANT EXECUTE ON FUNCTION tenancy.setting_tenant_id() TO alphapulse_readonly;
 GRANT EXECUTE ON FUNCTION tenancy.setting_tenant_id() TO app_user;
+
+CREATE OR REPLACE FUNCTION tenancy.take_tenant_gate()
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+  tenant uuid := tenancy.setting_tenant_id();
+BEGIN
+  IF tenant IS NULL THEN
+    RAISE EXCEPTION 'take_tenant_gate: the transaction is bound to no tenant' USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  PERFORM pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended('tenancy:tenant:' || tenant::text, 0));
+END $function$;
+ALTER FUNCTION tenancy.take_tenant_gate() OWNER TO alphapulse_owner;
+GRANT EXECUTE ON FUNCTION tenancy.take_tenant_gate() TO alphapulse_readonly;
+GRANT EXECUTE ON FUNCTION tenancy.take_tenant_gate() TO app_user;
+
+-- ================================================================================================
+-- Schema tenancy_private
+-- ================================================================================================
+
+CREATE SCHEMA tenancy_private AUTHORIZATION alphapulse_owner;
+
+CREATE TABLE tenancy_private.context_keys (
+  kid text NOT NULL,
+  region text NOT NULL,
+  state text DEFAULT 'active'::text NOT NULL,
+  inner_pad bytea NOT NULL,
+  outer_pad bytea NOT NULL,
+  created_at timestamp with time zone DEFAULT now() NOT NULL,
+  retired_at timestamp with time zone,
+  CONSTRAINT context_keys_inner_pad_check CHECK ((length(inner_pad) = 64)),
+  CONSTRAINT context_keys_kid_check CHECK ((kid ~ '^[a-z0-9_-]{1,32}$'::text)),
+  CONSTRAINT context_keys_outer_pad_check CHECK ((length(outer_pad) = 64)),
+  CONSTRAINT context_keys_pkey PRIMARY KEY (kid),
+  CONSTRAINT context_keys_region_check CHECK ((region = ANY (ARRAY['eu'::text, 'us'::text]))),
+  CONSTRAINT context_keys_retired CHECK (((state = 'retired'::text) = (retired_at IS NOT NULL))),
+  CONSTRAINT context_keys_state_check CHECK ((state = ANY (ARRAY['active'::text, 'retired'::text])))
+);
+ALTER TABLE tenancy_private.context_keys OWNER TO alphapulse_owner;
+COMMENT ON TABLE tenancy_private.context_keys IS 'Tenant-context proof keys (HMAC-SHA256 pads). Owner only: never readable by app, readonly or tenant login roles.';

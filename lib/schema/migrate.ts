@@ -15,17 +15,10 @@ import { withTransaction, type Queryable } from "../db/client";
 import { MIGRATE_LOCK, withSessionLock } from "../db/locks";
 import { planLoginRoleTables, readLoginRoleTables } from "../enterprise/dedicated";
 import { MIGRATIONS, type Migration } from "./migrations";
-import {
-  ADVISORY_LOCK_FUNCTION_NAMES,
-  ensureRoles,
-  planRoles,
-  readRoles,
-  ROLES,
-  RLS_SUBJECT_ROLES,
-  TENANT_GATE_LOCK_FUNCTION,
-  type RoleKey,
-} from "./roles";
-import { planSchema, readSchemaStates, REGISTRY_SCHEMA, tenantSchemas } from "./planner";
+import { ADVISORY_LOCK_FUNCTION_NAMES, ensureRoles, planRoles, readRoles, ROLES, RLS_SUBJECT_ROLES, type RoleKey } from "./roles";
+import { planServerObjects, readServerObjects } from "./server-objects";
+import { planSchema, readSchemaStates, REGISTRY_SCHEMA, tenantSchemas, type TenantContextMode } from "./planner";
+import { planTenantContextMode, recordedTenantContextMode } from "../tenant-context/mode";
 import { ident } from "../db/sql";
 import type { ResidencyRegion } from "../tenant/model";
 
@@ -47,6 +40,13 @@ export interface MigrateOptions {
   schemas?: string[];
   /** Plan only: report what would run, change nothing. */
   dryRun?: boolean;
+  /**
+   * The tenant context the policies trust (ADR-005). Absent: a new database becomes strict
+   * ("verified") when `strictByDefault` is set, otherwise the recorded mode is kept.
+   */
+  tenantContext?: TenantContextMode;
+  /** Make a database that this run creates strict (the stacks set it; keys are installed separately). @default false */
+  strictByDefault?: boolean;
   onProgress?: (progress: MigrateProgress) => void;
 }
 
@@ -60,6 +60,8 @@ export interface MigrationReport {
   timescaledb: boolean;
   /** True when nothing was (or, with dryRun, would be) changed. */
   unchanged: boolean;
+  /** The tenant context the policies trust after this run, and the statements that switched it. */
+  tenantContext: { mode: TenantContextMode; statements: string[] };
 }
 
 export class MigrationChecksumError extends Error {
@@ -97,6 +99,7 @@ export async function migrate(client: Queryable, options: MigrateOptions = {}): 
       fingerprint: catalogueFingerprint(tables),
       timescaledb: false,
       unchanged: true,
+      tenantContext: { mode: "setting", statements: [] },
     };
 
     // A region conflict is refused before anything changes (roles, privileges, pending migrations).
@@ -121,7 +124,24 @@ export async function migrate(client: Queryable, options: MigrateOptions = {}): 
 
     progress({ phase: "versioned", message: "checking versioned migrations" });
     report.versioned = await applyVersioned(client, !!options.dryRun);
+    // After the versioned migrations: the tenant roles lose the gate's lock function only once
+    // enter_tenant() takes the gate through tenancy.take_tenant_gate() (0009).
+    const locks = await planAdvisoryLocks(client);
+    if (!options.dryRun) for (const statement of locks) await client.query(statement);
+    report.database.push(...locks);
     if (options.region) await recordRegion(client, options.region, !!options.dryRun);
+
+    // The tenant context (ADR-005): registry policies and grants here, tenant tables in the catalogue step.
+    const recorded = (await recordedTenantContextMode(client)) ?? "setting";
+    const created = report.versioned.some((m) => m.version === "0001");
+    const mode = options.tenantContext ?? (created && options.strictByDefault ? "verified" : recorded);
+    report.tenantContext = { mode, statements: planTenantContextMode(recorded, mode) };
+    if (report.tenantContext.statements.length && !options.dryRun) {
+      await withTransaction(client, async (tx) => {
+        await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+        for (const statement of report.tenantContext.statements) await tx.query(statement);
+      });
+    }
 
     const schemas = options.schemas ?? (await tenantSchemas(client));
     report.schemasChecked = schemas.length;
@@ -132,7 +152,7 @@ export async function migrate(client: Queryable, options: MigrateOptions = {}): 
     for (const schema of schemas) {
       const login = loginRoles.get(schema);
       const statements = [
-        ...planSchema(schema, states.get(schema)!, tables),
+        ...planSchema(schema, states.get(schema)!, tables, mode),
         ...(login ? planLoginRoleTables(schema, login.role, tables, login) : []),
       ];
       if (statements.length) {
@@ -149,21 +169,28 @@ export async function migrate(client: Queryable, options: MigrateOptions = {}): 
         progress({ phase: "catalogue", message: `${schema}: ${statements.length} change(s)`, done, total: schemas.length });
       }
     }
-    report.unchanged = !report.roles.length && !report.database.length && !report.versioned.length && !report.catalogue.length;
+    report.unchanged =
+      !report.roles.length &&
+      !report.database.length &&
+      !report.versioned.length &&
+      !report.catalogue.length &&
+      !report.tenantContext.statements.length;
     return report;
   });
 }
 
 /**
  * Database-level privileges: the owner may create schemas; PUBLIC may neither connect nor create
- * TEMP tables, nor read other sessions' statements (activity, pg_stat_statements), nor take
- * advisory locks beyond the tenant gate's (planAdvisoryLocks). Roles that do
+ * TEMP tables, nor read other sessions' statements (activity, pg_stat_statements), nor use the
+ * other server-wide objects tenants share (lib/schema/server-objects.ts). Roles that do
  * not exist yet (a dry run on a new cluster) count as holding nothing.
  */
 async function planDatabase(client: Queryable): Promise<string[]> {
   const { rows } = await client.query(
     `SELECT current_database() AS db,
             coalesce(has_database_privilege((SELECT oid FROM pg_roles WHERE rolname = $1), current_database(), 'CREATE'), false) AS owner_create,
+            EXISTS (SELECT 1 FROM pg_roles r, pg_database d, aclexplode(d.datacl) a
+                     WHERE r.rolname = $1 AND d.datname = current_database() AND a.grantee = r.oid AND a.privilege_type = 'TEMPORARY') AS owner_temp,
             EXISTS (SELECT 1 FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
                      WHERE d.datname = current_database() AND a.grantee = 0 AND a.privilege_type IN ('TEMPORARY', 'CONNECT')) AS public_open,
             (SELECT array_agg(w.name ORDER BY w.name) FROM unnest($2::text[]) AS w(name)
@@ -195,6 +222,10 @@ async function planDatabase(client: Queryable): Promise<string[]> {
   const db = ident(r.db);
   const out: string[] = [];
   if (!r.owner_create) out.push(`GRANT CREATE ON DATABASE ${db} TO ${ident(ROLES.owner)}`);
+  // The verified tenant context's seal is a temporary sequence the verifier (running as the owner)
+  // creates per session (ADR-005); the tenant roles keep no TEMPORARY. Granted explicitly: PUBLIC's
+  // TEMPORARY, which the owner held until the REVOKE above, does not count.
+  if (!r.owner_temp) out.push(`GRANT TEMPORARY ON DATABASE ${db} TO ${ident(ROLES.owner)}`);
   if (r.public_open) out.push(`REVOKE TEMPORARY, CONNECT ON DATABASE ${db} FROM PUBLIC`);
   if (r.cannot_connect?.length) out.push(`GRANT CONNECT ON DATABASE ${db} TO ${r.cannot_connect.map(ident).join(", ")}`);
   if (r.public_schema_create) out.push(`REVOKE CREATE ON SCHEMA public FROM PUBLIC`);
@@ -220,40 +251,52 @@ async function planDatabase(client: Queryable): Promise<string[]> {
     out.push(`REVOKE ${grant} FROM PUBLIC`);
     out.push(`GRANT ${grant} TO pg_read_all_stats`);
   }
-  out.push(...(await planAdvisoryLocks(client)));
+  // Locks, large objects, per-table statistics, backend signals, notifications: shared by every
+  // tenant, needed by none (lib/schema/server-objects.ts).
+  out.push(...planServerObjects(await readServerObjects(client), await operatorRoles(client)));
   return out;
+}
+
+/** The roles that run operations: owner and maintenance, and the role running migrate when it is not a superuser (a managed server). */
+async function operatorRoles(client: Queryable): Promise<string[]> {
+  const { rows: me } = await client.query(`SELECT current_user AS name, rolsuper AS superuser FROM pg_roles WHERE rolname = current_user`);
+  return [ROLES.owner, ROLES.maintenance, ...(me[0]?.superuser === false ? [me[0].name as string] : [])];
 }
 
 /**
  * Advisory locks are outside RLS, and the tenant gates are advisory locks. With PostgreSQL's default
  * (EXECUTE to PUBLIC) one tenant's session could hold another tenant's gate exclusively (that
  * tenant's every transaction waits, then fails at lock_timeout), keep it past its own request with
- * a session-level lock on a pooled connection, or probe it to see when the other tenant is busy.
- * PUBLIC loses every advisory lock function; the operators' roles keep them (owner and maintenance,
- * the migrator through membership, and the role running migrate when it is not a superuser, as on
- * a managed server); the tenant roles keep only the shared transaction lock enter_tenant() takes.
+ * a session-level lock on a pooled connection, hold the migrate lock's key (migrate and dedicated
+ * provisioning wait), or probe a gate to see when another tenant is busy. PUBLIC loses every
+ * advisory lock function and so do the tenant roles: they take their own tenant's gate only
+ * through enter_tenant(), which calls tenancy.take_tenant_gate() (migration 0009, owned by the
+ * owner, which keeps the lock function). The operators' roles keep them all.
  */
 async function planAdvisoryLocks(client: Queryable): Promise<string[]> {
-  const { rows: me } = await client.query(`SELECT current_user AS name, rolsuper AS superuser FROM pg_roles WHERE rolname = current_user`);
-  const operators = [ROLES.owner, ROLES.maintenance, ...(me[0]?.superuser === false ? [me[0].name as string] : [])];
+  const operators = await operatorRoles(client);
   const { rows } = await client.query(
     `SELECT p.oid::regprocedure::text AS fn,
             EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a WHERE a.grantee = 0) AS public_execute,
-            ARRAY(SELECT w.name FROM unnest(CASE WHEN p.oid::regprocedure::text = $3 THEN $1::text[] || $2::text[] ELSE $1::text[] END) AS w(name)
+            ARRAY(SELECT w.name FROM unnest($1::text[]) AS w(name)
                    WHERE NOT EXISTS (
                      SELECT 1 FROM pg_roles r, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
                       WHERE r.rolname = w.name AND a.grantee = r.oid AND a.privilege_type = 'EXECUTE')
-                   ORDER BY w.name) AS missing
+                   ORDER BY w.name) AS missing,
+            ARRAY(SELECT r.rolname::text FROM pg_roles r, aclexplode(p.proacl) a
+                   WHERE r.rolname = ANY($2) AND a.grantee = r.oid AND a.privilege_type = 'EXECUTE'
+                   ORDER BY 1) AS tenant_held
        FROM pg_proc p
-      WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname ~ $4
+      WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname ~ $3
       ORDER BY 1`,
-    [operators, RLS_SUBJECT_ROLES, TENANT_GATE_LOCK_FUNCTION, ADVISORY_LOCK_FUNCTION_NAMES],
+    [operators, RLS_SUBJECT_ROLES, ADVISORY_LOCK_FUNCTION_NAMES],
   );
   const out: string[] = [];
-  for (const r of rows as { fn: string; public_execute: boolean; missing: string[] }[]) {
+  for (const r of rows as { fn: string; public_execute: boolean; missing: string[]; tenant_held: string[] }[]) {
     if (!/^pg_(try_)?advisory_[a-z_]+\((bigint|integer,integer)?\)$/.test(r.fn))
       throw new Error(`unexpected advisory lock function ${r.fn}`);
     if (r.public_execute) out.push(`REVOKE EXECUTE ON FUNCTION pg_catalog.${r.fn} FROM PUBLIC`);
+    if (r.tenant_held.length) out.push(`REVOKE EXECUTE ON FUNCTION pg_catalog.${r.fn} FROM ${r.tenant_held.map(ident).join(", ")}`);
     if (r.missing.length) out.push(`GRANT EXECUTE ON FUNCTION pg_catalog.${r.fn} TO ${r.missing.map(ident).join(", ")}`);
   }
   return out;

@@ -373,4 +373,181 @@ END $$;
 DROP FUNCTION "tenancy".lock_current_tenant_row();
 `,
   },
+  {
+    version: "0009",
+    name: "the tenant gate only through enter_tenant: take_tenant_gate() locks the transaction's own tenant's gate",
+    // Literal text, no interpolated constants: an applied migration's checksum must never move
+    // because a constant was edited elsewhere.
+    sql: frozen`
+-- Until now the tenant roles executed pg_advisory_xact_lock_shared(bigint) themselves, because
+-- enter_tenant() is SECURITY INVOKER and takes the gate with it: any tenant could hold any key —
+-- another tenant's gate (its graduation fails at the gate timeout) or the migrate lock's key
+-- (migrate and dedicated provisioning wait). Now the lock function is the owner's alone (migrate
+-- revokes it from the tenant roles after this migration), and the gate is taken by this function,
+-- which runs as the owner and can lock exactly one key: the gate of the tenant the transaction's
+-- setting names, in shared mode, until the transaction ends. It reads nothing and returns nothing.
+-- Reviewed in lib/audit/isolation-audit.ts (REVIEWED_SECURITY_DEFINER); search_path pinned.
+CREATE FUNCTION tenancy.take_tenant_gate() RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  tenant uuid := tenancy.setting_tenant_id();
+BEGIN
+  IF tenant IS NULL THEN
+    RAISE EXCEPTION 'take_tenant_gate: the transaction is bound to no tenant' USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  PERFORM pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended('tenancy:tenant:' || tenant::text, 0));
+END $$;
+REVOKE ALL ON FUNCTION tenancy.take_tenant_gate() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tenancy.take_tenant_gate() TO app_user, alphapulse_readonly;
+
+CREATE OR REPLACE FUNCTION tenancy.enter_tenant(tenant uuid) RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  t record;
+  target_schema text;
+BEGIN
+  IF tenant IS NULL THEN
+    RAISE EXCEPTION 'enter_tenant: tenant id is required' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  PERFORM set_config('app.current_tenant_id', tenant::text, true);
+  PERFORM tenancy.take_tenant_gate();
+  -- REPEATABLE READ / SERIALIZABLE read-write transactions took their snapshot before the gate:
+  -- the row lock fails with 40001 (retry) when a placement flip updated the row after it (0005).
+  IF current_setting('transaction_isolation') <> 'read committed' AND current_setting('transaction_read_only') = 'off' THEN
+    PERFORM 1 FROM tenancy.tenants tn WHERE tn.id = tenant FOR SHARE;
+  END IF;
+  SELECT tn.id, tn.placement, tn.status, tn.log_tag INTO t FROM tenancy.tenants tn WHERE tn.id = tenant;
+  IF t.id IS NULL OR t.status <> 'active' THEN
+    PERFORM set_config('app.current_tenant_id', '', true);
+    RAISE EXCEPTION 'tenant % is unknown or suspended', tenant USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  target_schema := CASE WHEN t.placement = 'dedicated' THEN 'tenant_' || replace(t.id::text, '-', '') ELSE 'shared' END;
+  PERFORM set_config('search_path', quote_ident(target_schema), true);
+  PERFORM set_config('application_name', 'tenant:' || t.log_tag, true);
+  RETURN target_schema;
+END $$;
+`,
+  },
+  {
+    version: "0010",
+    name: "offboarded tenants are retained until a purge date",
+    // Literal text, no interpolated constants: an applied migration's checksum must never move
+    // because a constant was edited elsewhere.
+    sql: frozen`
+-- Offboarding (tenancy tenant delete, npm run tenant -- destroy) no longer deletes a tenant's rows:
+-- after a verified export the tenant is marked offboarded with a purge date, and its rows, schema
+-- and registry entry stay until tenancy tenant purge runs after that date (docs/data-safety.md).
+-- An offboarded tenant is not active, so enter_tenant() and current_tenant_id() refuse it already.
+ALTER TABLE tenancy.tenants DROP CONSTRAINT tenants_status_check;
+ALTER TABLE tenancy.tenants ADD CONSTRAINT tenants_status_check CHECK (status IN ('active', 'suspended', 'offboarded'));
+ALTER TABLE tenancy.tenants
+  ADD COLUMN offboarded_at timestamptz,
+  ADD COLUMN purge_after timestamptz,
+  ADD COLUMN offboarding_export text;
+ALTER TABLE tenancy.tenants ADD CONSTRAINT tenants_offboarding_check
+  CHECK ((status = 'offboarded') = (offboarded_at IS NOT NULL AND purge_after IS NOT NULL));
+COMMENT ON COLUMN tenancy.tenants.purge_after IS 'Offboarded tenants: tenancy tenant purge refuses before this time.';
+`,
+  },
+  {
+    version: "0012",
+    name: "verified tenant context: a proof checked by the database, a seal the policies trust (ADR-005)",
+    // Literal text, no interpolated constants: an applied migration's checksum must never move
+    // because a constant was edited elsewhere.
+    sql: frozen`
+-- The tenant setting app.current_tenant_id is writable by any SQL running as app_user, so a policy
+-- that trusts it lets injected SQL switch tenants. This migration adds what strict mode
+-- (tenancy.database_settings.tenant_context = 'verified', switched by migrate) trusts instead:
+--  * tenancy_private.context_keys: per-region HMAC keys (as the two HMAC pads), in a schema no app,
+--    readonly or tenant login role can use. Any number of keys may be active (rotation).
+--  * tenancy.enter_verified_tenant(proof): the one SECURITY DEFINER function besides 0009's
+--    reviewed tenancy.take_tenant_gate(). It checks the proof
+--    (v1.<kid>.<region>.<tenant>.<expires>.<nonce>.<hmac-sha256 hex>, minted by the service from the
+--    request's verified claims), then does everything enter_tenant() does (the gate through
+--    tenancy.take_tenant_gate() as 0009 takes it, registry, routing, log tag), and seals the context: it sets the session's temporary sequence
+--    pg_temp.tenancy_context_seal (owned by the owner; callers may read it, never set it) to a hash
+--    of the tenant and the transaction's start time. The strict policies accept the setting only
+--    when it matches the seal of THIS transaction (lib/schema/planner.ts VERIFIED_TENANT_ID_EXPRESSION).
+-- Nothing here changes a policy: existing databases keep trusting the setting until switched.
+ALTER TABLE tenancy.database_settings ADD COLUMN tenant_context text NOT NULL DEFAULT 'setting'
+  CHECK (tenant_context IN ('setting', 'verified'));
+
+CREATE SCHEMA tenancy_private AUTHORIZATION alphapulse_owner;
+REVOKE ALL ON SCHEMA tenancy_private FROM PUBLIC;
+CREATE TABLE tenancy_private.context_keys (
+  kid text PRIMARY KEY CHECK (kid ~ '^[a-z0-9_-]{1,32}$'),
+  region text NOT NULL CHECK (region IN ('eu', 'us')),
+  state text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'retired')),
+  inner_pad bytea NOT NULL CHECK (length(inner_pad) = 64),
+  outer_pad bytea NOT NULL CHECK (length(outer_pad) = 64),
+  created_at timestamptz NOT NULL DEFAULT now(),
+  retired_at timestamptz,
+  CONSTRAINT context_keys_retired CHECK ((state = 'retired') = (retired_at IS NOT NULL))
+);
+REVOKE ALL ON tenancy_private.context_keys FROM PUBLIC;
+COMMENT ON TABLE tenancy_private.context_keys IS 'Tenant-context proof keys (HMAC-SHA256 pads). Owner only: never readable by app, readonly or tenant login roles.';
+
+CREATE FUNCTION tenancy.enter_verified_tenant(proof text) RETURNS text
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $$
+DECLARE
+  k record;
+  t record;
+  tenant uuid;
+  payload text;
+  target_schema text;
+BEGIN
+  -- No SET search_path clause: it would undo the transaction-local search_path routing sets at exit.
+  -- Names resolve through the caller's path, which can hold nothing of the caller's own: the tenant
+  -- roles may create nothing anywhere, temporary objects included (the audit checks both).
+  -- The MAC is checked before anything in the proof is parsed: a proof that verifies was minted by
+  -- the service, so its fields are well formed. (No regular expression: a regex in plpgsql cost
+  -- about 150 us per transaction here, more than everything else in this function.)
+  IF proof IS NULL OR length(proof) > 256 OR split_part(proof, '.', 1) <> 'v1' THEN
+    RAISE EXCEPTION 'tenant context proof is malformed' USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  payload := substr(proof, 1, length(proof) - 65);
+  -- One statement finds an active key of this kid and checks the MAC with it (HMAC-SHA256 from
+  -- core sha256 over the stored pads: no extension). A key belongs to one region, and only this
+  -- database's region's keys are installed (lib/tenant-context/keys.ts), so another region's proof
+  -- names an unknown kid or fails the MAC; its region field must also match the key's.
+  SELECT ck.region INTO k
+    FROM tenancy_private.context_keys ck
+   WHERE ck.kid = split_part(proof, '.', 2) AND ck.state = 'active' AND ck.region = split_part(proof, '.', 3)
+     AND encode(sha256(ck.outer_pad || sha256(ck.inner_pad || convert_to(payload, 'UTF8'))), 'hex') = right(proof, 64);
+  IF NOT FOUND OR substr(proof, length(proof) - 64, 1) <> '.' THEN
+    RAISE EXCEPTION 'tenant context proof is not valid here (unknown or retired key, another region, or altered)'
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF split_part(proof, '.', 5)::bigint < date_part('epoch', statement_timestamp())
+     OR split_part(proof, '.', 5)::bigint > date_part('epoch', statement_timestamp()) + 900 THEN
+    RAISE EXCEPTION 'tenant context proof has expired (or claims more than 15 minutes)' USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  tenant := split_part(proof, '.', 4)::uuid;
+  PERFORM set_config('app.current_tenant_id', tenant::text, true);
+  PERFORM tenancy.take_tenant_gate();
+  -- REPEATABLE READ / SERIALIZABLE read-write transactions took their snapshot before the gate (0005).
+  IF current_setting('transaction_isolation') <> 'read committed' AND current_setting('transaction_read_only') = 'off' THEN
+    PERFORM 1 FROM tenancy.tenants tn WHERE tn.id = tenant FOR SHARE;
+  END IF;
+  SELECT tn.id, tn.placement, tn.status, tn.log_tag INTO t FROM tenancy.tenants tn WHERE tn.id = tenant;
+  IF t.id IS NULL OR t.status <> 'active' THEN
+    PERFORM set_config('app.current_tenant_id', '', true);
+    RAISE EXCEPTION 'tenant % is unknown or suspended', tenant USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  -- The seal: this session's own sequence, created by this function (the owner holds TEMPORARY;
+  -- the tenant roles do not, so they can neither create one nor set this one).
+  IF to_regclass('pg_temp.tenancy_context_seal') IS NULL THEN
+    CREATE TEMPORARY SEQUENCE tenancy_context_seal MINVALUE -9223372036854775808 MAXVALUE 9223372036854775807;
+    GRANT SELECT ON SEQUENCE pg_temp.tenancy_context_seal TO PUBLIC;
+  END IF;
+  PERFORM setval('pg_temp.tenancy_context_seal',
+                 hashtextextended(tenant::text, (date_part('epoch', transaction_timestamp()) * 1000000)::bigint), true);
+  target_schema := CASE WHEN t.placement = 'dedicated' THEN 'tenant_' || replace(t.id::text, '-', '') ELSE 'shared' END;
+  PERFORM set_config('search_path', quote_ident(target_schema), true);
+  PERFORM set_config('application_name', 'tenant:' || t.log_tag, true);
+  RETURN target_schema;
+END $$;
+REVOKE ALL ON FUNCTION tenancy.enter_verified_tenant(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tenancy.enter_verified_tenant(text) TO app_user, alphapulse_readonly;
+`,
+  },
 ];

@@ -48,6 +48,33 @@ export const TENANT_ID_EXPRESSION = unsafeSql(
  */
 export const TENANT_PREDICATE = unsafeSql(`tenant_id = (SELECT ${TENANT_ID_EXPRESSION})`);
 
+/** Which tenant context the policies trust (tenancy.database_settings.tenant_context; ADR-005). */
+export type TenantContextMode = "setting" | "verified";
+
+/**
+ * Strict mode's tenant (ADR-005): the setting, only when it matches the seal that
+ * `tenancy.enter_verified_tenant(proof)` — the one SECURITY DEFINER function — set for THIS
+ * transaction after checking the proof: the session's `pg_temp.tenancy_context_seal`, which the
+ * tenant roles may read but never set, holds a hash of the tenant and the transaction's start time.
+ * A setting changed afterwards (set_config, SET, SET LOCAL, RESET, a DO block, a plain enter_tenant)
+ * no longer matches, so the predicate is NULL and matches no row; the seal of an earlier transaction
+ * never matches a later one. A dedicated tenant's own login role (tenant_<hex>_login, which has no
+ * proof to show) is trusted for its own id only: its name is bound to the session by authentication.
+ * Spelled the way PostgreSQL deparses it, like TENANT_ID_EXPRESSION.
+ */
+export const VERIFIED_TENANT_ID_EXPRESSION =
+  "CASE WHEN (currval(to_regclass('pg_temp.tenancy_context_seal'::text)) = hashtextextended(current_setting('app.current_tenant_id'::text, true), " +
+  "((date_part('epoch'::text, transaction_timestamp()) * (1000000)::double precision))::bigint)) " +
+  "THEN (current_setting('app.current_tenant_id'::text, true))::uuid " +
+  "WHEN (CURRENT_USER = (('tenant_'::text || replace(current_setting('app.current_tenant_id'::text, true), '-'::text, ''::text)) || '_login'::text)) " +
+  "THEN (current_setting('app.current_tenant_id'::text, true))::uuid ELSE NULL::uuid END";
+
+/** Strict mode's predicate: an InitPlan like TENANT_PREDICATE, evaluated once per statement. */
+export const VERIFIED_TENANT_PREDICATE = `tenant_id = (SELECT ${VERIFIED_TENANT_ID_EXPRESSION})`;
+
+/** The tenant predicate of a mode. */
+export const tenantPredicate = (mode: TenantContextMode) => (mode === "verified" ? VERIFIED_TENANT_PREDICATE : TENANT_PREDICATE);
+
 export const POLICY_NAMES = { isolation: "tenant_isolation", access: "tenant_access" } as const;
 
 /** Exactly these table privileges, per role; anything else held by these roles or PUBLIC is revoked. */
@@ -82,11 +109,17 @@ export interface PolicyDefinition {
   withCheck: string | null;
 }
 
-/** The definitions planSchema creates, by policy name. */
-export const POLICY_DEFINITIONS: Record<string, PolicyDefinition> = {
-  [POLICY_NAMES.isolation]: { permissive: false, command: "ALL", roles: ["public"], using: TENANT_PREDICATE, withCheck: TENANT_PREDICATE },
-  [POLICY_NAMES.access]: { permissive: true, command: "ALL", roles: [ROLES.app, ROLES.readonly], using: "true", withCheck: "true" },
-};
+/** The definitions planSchema creates in a mode, by policy name. */
+export function policyDefinitions(mode: TenantContextMode): Record<string, PolicyDefinition> {
+  const predicate = tenantPredicate(mode);
+  return {
+    [POLICY_NAMES.isolation]: { permissive: false, command: "ALL", roles: ["public"], using: predicate, withCheck: predicate },
+    [POLICY_NAMES.access]: { permissive: true, command: "ALL", roles: [ROLES.app, ROLES.readonly], using: "true", withCheck: "true" },
+  };
+}
+
+/** The definitions planSchema creates in the raw-setting mode, by policy name. */
+export const POLICY_DEFINITIONS: Record<string, PolicyDefinition> = policyDefinitions("setting");
 
 /**
  * A policy expression reduced for comparison with what PostgreSQL deparses: case, whitespace,
@@ -165,8 +198,15 @@ export function canonicalType(type: string): string {
  * The statements that bring `schema` to the catalogue. `tables` defaults to the catalogue; tests and
  * the Pulumi stacks may pass an extended one.
  */
-export function planSchema(schema: string, state: SchemaState, tables: readonly TenantTable[] = TENANT_TABLES): string[] {
+export function planSchema(
+  schema: string,
+  state: SchemaState,
+  tables: readonly TenantTable[] = TENANT_TABLES,
+  mode: TenantContextMode = "setting",
+): string[] {
   const out: string[] = [];
+  const definitions = policyDefinitions(mode);
+  const predicate = tenantPredicate(mode);
   const s = ident(schema);
   if (!state.exists) out.push(`CREATE SCHEMA ${s} AUTHORIZATION ${ident(ROLES.owner)}`);
   for (const role of [ROLES.app, ROLES.readonly, ROLES.maintenance]) {
@@ -243,7 +283,7 @@ export function planSchema(schema: string, state: SchemaState, tables: readonly 
     const drifted = new Set<string>();
     for (const policy of [POLICY_NAMES.isolation, POLICY_NAMES.access]) {
       const definition = have?.policyDefinitions?.get(policy);
-      if (have?.policies.has(policy) && definition && !policyMatches(definition, POLICY_DEFINITIONS[policy])) {
+      if (have?.policies.has(policy) && definition && !policyMatches(definition, definitions[policy])) {
         out.push(`DROP POLICY ${ident(policy)} ON ${name}`);
         drifted.add(policy);
       }
@@ -252,7 +292,7 @@ export function planSchema(schema: string, state: SchemaState, tables: readonly 
     if (!hasPolicy(POLICY_NAMES.isolation)) {
       // RESTRICTIVE: ANDed with every permissive policy, so a later permissive policy cannot widen it.
       out.push(
-        `CREATE POLICY ${POLICY_NAMES.isolation} ON ${name} AS RESTRICTIVE FOR ALL TO PUBLIC USING (${TENANT_PREDICATE}) WITH CHECK (${TENANT_PREDICATE})`,
+        `CREATE POLICY ${POLICY_NAMES.isolation} ON ${name} AS RESTRICTIVE FOR ALL TO PUBLIC USING (${predicate}) WITH CHECK (${predicate})`,
       );
     }
     if (!hasPolicy(POLICY_NAMES.access)) {
@@ -400,4 +440,17 @@ export async function readSchemaStates(
 export async function tenantSchemas(client: Queryable): Promise<string[]> {
   const { rows } = await client.query(`SELECT nspname FROM pg_namespace WHERE nspname ~ '^tenant_[0-9a-f]{32}$' ORDER BY nspname`);
   return [SHARED_SCHEMA, ...rows.map((r: { nspname: string }) => r.nspname)];
+}
+
+/**
+ * The mode this database's policies are rendered in (migration 0012's column); "setting" before 0012
+ * ran. Whoever renders tenant policies outside `migrate` (dedicated provisioning, graduation) reads it,
+ * so a schema created in a strict database is strict from its first statement.
+ */
+export async function readTenantContextMode(client: Queryable): Promise<TenantContextMode> {
+  const { rows } = await client.query(
+    `SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('tenancy.database_settings') AND attname = 'tenant_context' AND NOT attisdropped)
+                 THEN (SELECT to_jsonb(s) ->> 'tenant_context' FROM tenancy.database_settings s) END AS mode`,
+  );
+  return rows[0]?.mode === "verified" ? "verified" : "setting";
 }

@@ -8,8 +8,9 @@
  *                (offboarding, export, graduation, seeding) that always filter by tenant_id explicitly
  *                and verify what they touched. Nothing else may bypass RLS.
  *   app_user     LOGIN, what services connect as: no superuser, no BYPASSRLS, owns nothing,
- *                member of nothing, no CREATE anywhere, no TEMPORARY, no advisory lock but the
- *                tenant gate's (TENANT_GATE_LOCK_FUNCTION).
+ *                member of nothing, no CREATE anywhere, no TEMPORARY, no advisory lock function
+ *                (its own tenant's gate only through enter_tenant()), none of the server-wide
+ *                objects tenants would share (lib/schema/server-objects.ts).
  *   readonly     LOGIN, SELECT only, subject to RLS like app_user (reporting, support tooling).
  */
 import type { Queryable } from "../db/client";
@@ -44,9 +45,12 @@ export const ROLE_POSTURE: Record<RoleKey, RolePosture> = {
 export const RLS_SUBJECT_ROLES = [ROLES.app, ROLES.readonly] as const;
 
 /**
- * The one advisory lock function the RLS subject roles may execute: enter_tenant() takes the
- * tenant's gate with it (shared, until the transaction ends). Every other advisory lock function is
- * the operators' (lib/schema/migrate.ts planAdvisoryLocks; the audit's role-advisory-locks).
+ * The lock function of the tenant gate: enter_tenant() takes the tenant's gate with it (shared, until
+ * the transaction ends) through tenancy.take_tenant_gate(), a SECURITY DEFINER function of the owner
+ * that locks only the gate of the transaction's own tenant setting (migration 0009). The RLS subject
+ * roles execute no advisory lock function themselves: with this one they could hold any key (another
+ * tenant's gate, the migrate lock). Every advisory lock function is the operators'
+ * (lib/schema/migrate.ts planAdvisoryLocks; the audit's role-advisory-locks).
  */
 export const TENANT_GATE_LOCK_FUNCTION = "pg_advisory_xact_lock_shared(bigint)";
 

@@ -27,6 +27,11 @@ export const SampleTenant = z
     tier: Tier,
     region: ResidencyRegion,
     displayName: TenantDisplayName.optional(),
+    /**
+     * The tenant's previous slug, when this entry renames it: the stack updates the registry entry
+     * in place (same tenant id, same rows) instead of seeing one tenant removed and another added.
+     */
+    renamedFrom: TenantSlug.optional(),
   })
   .strict();
 export type SampleTenant = z.infer<typeof SampleTenant>;

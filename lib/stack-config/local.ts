@@ -53,6 +53,19 @@ export const LocalStackConfig = z
     slugs.forEach((slug, i) => {
       if (slugs.indexOf(slug) !== i) ctx.addIssue({ code: "custom", path: ["tenants", i, "slug"], message: `duplicate slug "${slug}"` });
     });
+    config.tenants.forEach((tenant, i) => {
+      const from = tenant.renamedFrom;
+      if (from === undefined) return;
+      const problem =
+        from === tenant.slug
+          ? "is the entry's own slug"
+          : slugs.includes(from)
+            ? `"${from}" is still declared by another entry`
+            : config.tenants.findIndex((t) => t.renamedFrom === from) !== i
+              ? `"${from}" is renamed twice`
+              : undefined;
+      if (problem) ctx.addIssue({ code: "custom", path: ["tenants", i, "renamedFrom"], message: problem });
+    });
     const ports = [config.postgres.port, config.pgbouncer.port, config.redis.port];
     if (new Set(ports).size !== ports.length)
       ctx.addIssue({ code: "custom", path: ["pgbouncer", "port"], message: "postgres, pgbouncer and redis need distinct ports" });

@@ -74,6 +74,7 @@ import type { QueryResult, Queryable } from "../db/client";
 import { runBatch, socketOf, type BatchOutcome, type Statement } from "../db/batch";
 import { TenantId } from "../tenant/model";
 import { Tier, TIER_LIMITS, type TierLimits } from "../tenant/tiers";
+import { ContextKey, DEFAULT_PROOF_TTL_SECONDS, MAX_PROOF_TTL_SECONDS, mintTenantProof } from "./proof";
 
 export const TenantClaims = z.object({
   /** The tenant's uuid (lower-cased). */
@@ -159,6 +160,15 @@ export type TenantPoolOptions = Omit<
   rollbackTimeoutMs?: number;
   /** Statements run with `{ prepare: true }` that one connection keeps prepared; later ones run unprepared. @default 100 */
   maxPreparedStatements?: number;
+  /**
+   * The region's context key (ADR-005): when given, every tenant transaction is entered with a proof
+   * minted from the claims (`tenancy.enter_verified_tenant`), which strict databases require. From the
+   * stack's secret, never from code. Without it the raw `tenancy.enter_tenant(uuid)` is called, which
+   * only a database still in the "setting" mode accepts.
+   */
+  contextKey?: ContextKey;
+  /** Lifetime of a minted proof. @default 60 */
+  proofTtlSeconds?: number;
 };
 
 /** What fn gets: a Queryable bound to one tenant's transaction. */
@@ -187,6 +197,14 @@ const prelude = (tenantId: string, timeoutMs: number): Statement => ({
     "set_config('lock_timeout', $2, true) AS lock_timeout, tenancy.enter_tenant($1::uuid) AS schema",
   values: [tenantId, String(timeoutMs)],
   name: "tenancy_prelude",
+});
+// The strict form (ADR-005): the same prelude, the tenant proven by a proof minted from the claims.
+const verifiedPrelude = (proof: string, timeoutMs: number): Statement => ({
+  text:
+    "SELECT current_setting('app.current_tenant_id', true) AS inherited, set_config('statement_timeout', $2, true) AS statement_timeout, " +
+    "set_config('lock_timeout', $2, true) AS lock_timeout, tenancy.enter_verified_tenant($1::text) AS schema",
+  values: [proof, String(timeoutMs)],
+  name: "tenancy_prelude_verified",
 });
 const rearm = (timeoutMs: number): Statement => ({
   text: "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true)",
@@ -311,11 +329,13 @@ export class TenantPool {
   readonly #broken = new WeakSet<pg.ClientBase>();
   readonly #prepared = new WeakMap<pg.ClientBase, Set<string>>();
   readonly #slots = new TenantSlots();
+  readonly #contextKey: ContextKey | undefined;
+  readonly #proofTtlSeconds: number;
   /** Bumped when a prepared statement's plan went stale: new statement names on every connection. */
   #planGeneration = 0;
 
   constructor(options: TenantPoolOptions) {
-    const { limits, observer, rollbackTimeoutMs, maxPreparedStatements, ...poolOptions } = options;
+    const { limits, observer, rollbackTimeoutMs, maxPreparedStatements, contextKey, proofTtlSeconds, ...poolOptions } = options;
     for (const key of ["pipeline", "onConnect", "statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout", "options"]) {
       if (key in poolOptions)
         throw new TenantContextError(`TenantPool option "${key}" is not allowed: it would set session state outside a tenant transaction`);
@@ -324,6 +344,19 @@ export class TenantPool {
     this.#observer = observer ?? {};
     this.#rollbackTimeoutMs = rollbackTimeoutMs ?? 2000;
     this.#maxPreparedStatements = maxPreparedStatements ?? 100;
+    if (contextKey !== undefined) {
+      const parsed = ContextKey.safeParse(contextKey);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new TenantContextError(`TenantPool option "contextKey.${issue.path.map(String).join(".")}": ${issue.message}`);
+      }
+      this.#contextKey = parsed.data;
+    }
+    this.#proofTtlSeconds = proofTtlSeconds ?? DEFAULT_PROOF_TTL_SECONDS;
+    if (!Number.isInteger(this.#proofTtlSeconds) || this.#proofTtlSeconds < 1 || this.#proofTtlSeconds > MAX_PROOF_TTL_SECONDS)
+      throw new TenantContextError(
+        `TenantPool option "proofTtlSeconds" must be an integer from 1 to ${MAX_PROOF_TTL_SECONDS}, got ${proofTtlSeconds}`,
+      );
     if (!Number.isInteger(this.#maxPreparedStatements) || this.#maxPreparedStatements < 0)
       throw new TenantContextError(
         `TenantPool option "maxPreparedStatements" must be a non-negative integer, got ${maxPreparedStatements}`,
@@ -353,6 +386,7 @@ export class TenantPool {
         tainted: (lease) => this.#tainted(lease),
         planGeneration: () => this.#planGeneration,
         stalePlan: (generation) => this.#stalePlan(generation),
+        prelude: () => this.#prelude(tenantId, this.#limits[tier].statementTimeoutMs),
       },
       tenantId,
       tier,
@@ -396,7 +430,7 @@ export class TenantPool {
     const lease = await this.#lease(tenantId, tier);
     const generation = this.#planGeneration;
     const statement = userStatement(text, params, options, lease, generation);
-    const batch = await lease.run([prelude(tenantId, timeoutMs), statement]);
+    const batch = await lease.run([this.#prelude(tenantId, timeoutMs), statement]);
     const [enter, query] = batch.results;
     const error =
       batch.error ??
@@ -432,6 +466,12 @@ export class TenantPool {
     if (inheritedTenant(enter)) this.#tainted(lease);
     else lease.release();
     return query as pg.QueryResult<R>;
+  }
+
+  /** The statement that enters the tenant: with a proof minted now when the pool has a key (ADR-005). */
+  #prelude(tenantId: string, timeoutMs: number): Statement {
+    if (!this.#contextKey) return prelude(tenantId, timeoutMs);
+    return verifiedPrelude(mintTenantProof(this.#contextKey, tenantId, { ttlSeconds: this.#proofTtlSeconds }), timeoutMs);
   }
 
   /** A prepared statement of `generation` went stale: the next ones get new names. */
@@ -591,6 +631,7 @@ interface ScopeContext {
   tainted(lease: Lease): void;
   planGeneration(): number;
   stalePlan(generation: number): void;
+  prelude(): Statement;
 }
 
 class Scope implements TenantScope {
@@ -646,7 +687,7 @@ class Scope implements TenantScope {
     }
     const generation = this.ctx.planGeneration();
     const statement = userStatement(text, params, options, this.#lease!, generation);
-    const statements = first ? [BEGIN, prelude(this.tenantId, this.timeoutMs), statement] : [rearm(this.timeoutMs), statement];
+    const statements = first ? [BEGIN, this.ctx.prelude(), statement] : [rearm(this.timeoutMs), statement];
     const batch = await this.#lease!.run(statements);
     const query = batch.results.length === statements.length ? batch.results[statements.length - 1] : undefined;
     this.#statements++;

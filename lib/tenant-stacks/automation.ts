@@ -48,6 +48,18 @@ export type TenantExporter = (request: {
   dir: string;
 }) => Promise<{ file: string; rows?: number }>;
 
+/**
+ * Offboarding before a tenant stack is destroyed (docs/data-safety.md): marks the tenant `offboarded`
+ * with a purge date, after the export, so the stack's delete releases it instead of refusing. Its
+ * rows stay until `tenancy tenant purge`.
+ */
+export type TenantOffboarder = (request: {
+  slug: string;
+  tenantId: string;
+  platformOutputs: Record<string, unknown>;
+  exportFile?: string;
+}) => Promise<{ purgeAfter: string }>;
+
 export interface AutomationOptions {
   repoRoot: string;
   /** Directory holding `pulumi` (lib/pulumi/env.ts findPulumiToolchain). */
@@ -55,6 +67,8 @@ export interface AutomationOptions {
   /** The tenant program for a spec (components/tenant/program.ts). */
   program: (spec: TenantStackSpec) => PulumiFn;
   exporter?: TenantExporter;
+  /** Without it, destroying a stack whose tenant was not offboarded by hand is refused by the Tenant resource. */
+  offboarder?: TenantOffboarder;
   /** Extra environment for the CLI and the plugins (tests point the backend elsewhere). */
   env?: Record<string, string>;
 }
@@ -291,6 +305,17 @@ export class AutomationDriver implements TenantStackDriver {
           wrapped.name = "TenantExportError";
           throw wrapped;
         }
+      }
+      if (typeof outputs.tenantId === "string" && this.ctx.options.offboarder) {
+        onEvent({ slug, phase: "export", message: "offboarding (rows kept until the purge)" });
+        const platformOutputs = await this.ctx.platformOutputs(spec.platform);
+        const offboarded = await this.ctx.options.offboarder({
+          slug,
+          tenantId: outputs.tenantId,
+          platformOutputs,
+          exportFile: result.exportFile,
+        });
+        result.purgeAfter = offboarded.purgeAfter;
       }
       onEvent({ slug, phase: "destroy", message: "destroying" });
       const destroyed = await stack.destroy({ onEvent: engineEvents(slug, "destroy", onEvent) });

@@ -39,8 +39,10 @@ export interface TenantJobResult {
   platform?: string;
   /** Non-secret stack outputs after `up` (tenant id, placement, ...). */
   outputs?: Record<string, unknown>;
-  /** Where `destroy` wrote the tenant's export before deleting anything. */
+  /** Where `destroy` wrote the tenant's export before offboarding it. */
   exportFile?: string;
+  /** `destroy`: the tenant is offboarded, its rows kept until this time (ISO), then `tenancy tenant purge`. */
+  purgeAfter?: string;
   failure?: StackFailure;
 }
 

@@ -17,7 +17,8 @@ export const PLACEMENTS = ["shared", "dedicated"] as const;
 export const Placement = z.enum(PLACEMENTS);
 export type Placement = z.infer<typeof Placement>;
 
-export const TENANT_STATUSES = ["active", "suspended"] as const;
+/** `offboarded`: retained after an offboarding until its purge date (docs/data-safety.md); never served. */
+export const TENANT_STATUSES = ["active", "suspended", "offboarded"] as const;
 export const TenantStatus = z.enum(TENANT_STATUSES);
 export type TenantStatus = z.infer<typeof TenantStatus>;
 
@@ -51,6 +52,10 @@ export interface Tenant {
   region: ResidencyRegion;
   placement: Placement;
   status: TenantStatus;
+  /** Offboarded tenants: when, the earliest purge, and the export written first (null otherwise). */
+  offboardedAt?: Date | null;
+  purgeAfter?: Date | null;
+  offboardingExport?: string | null;
   /** Opaque tag in application_name and the server log; maps to the tenant only through the registry. */
   logTag: string;
   createdAt: Date;

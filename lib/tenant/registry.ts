@@ -70,7 +70,8 @@ const registry = qualified(REGISTRY_SCHEMA, "tenants");
 const UNIQUE_VIOLATION = "23505";
 const CHECK_VIOLATION = "23514";
 const TENANTS_CONSTRAINTS = { id: "tenants_pkey", slug: "tenants_slug_key" } as const;
-const COLUMNS = `id, slug, display_name AS "displayName", tier, region, placement, status, log_tag AS "logTag", created_at AS "createdAt", updated_at AS "updatedAt"`;
+const COLUMNS = `id, slug, display_name AS "displayName", tier, region, placement, status, log_tag AS "logTag", created_at AS "createdAt", updated_at AS "updatedAt",
+  offboarded_at AS "offboardedAt", purge_after AS "purgeAfter", offboarding_export AS "offboardingExport"`;
 
 /** Runs `fn` in a transaction as `role` (the session must be a superuser or a member of it). */
 export async function withRole<T>(client: Queryable, role: string, fn: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -141,13 +142,21 @@ export interface TenantStatusChange {
  * same transaction, its open sessions cut after the commit. Altering the role needs a session that
  * may alter roles (the CLI's admin connection).
  */
-export async function setTenantStatus(client: Queryable, ref: string, status: TenantStatus): Promise<TenantStatusChange> {
+export async function setTenantStatus(
+  client: Queryable,
+  ref: string,
+  status: Exclude<TenantStatus, "offboarded">,
+): Promise<TenantStatusChange> {
   const tenant = await requireTenant(client, ref);
   const canLogin = status === "active";
   const { updated, hasLoginRole } = await withTransaction(client, async (tx) => {
     const hasLoginRole = await setTenantLoginAccess(tx, tenant.id, canLogin);
     await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
-    const { rows } = await tx.query(`UPDATE ${registry} SET status = $2 WHERE id = $1 RETURNING ${COLUMNS}`, [tenant.id, status]);
+    // Resuming an offboarded tenant inside its retention window undoes the offboarding.
+    const { rows } = await tx.query(
+      `UPDATE ${registry} SET status = $2, offboarded_at = NULL, purge_after = NULL, offboarding_export = NULL WHERE id = $1 RETURNING ${COLUMNS}`,
+      [tenant.id, status],
+    );
     return { updated: rows[0] as Tenant, hasLoginRole };
   });
   if (!hasLoginRole) return { tenant: updated };
@@ -161,6 +170,25 @@ export async function setTenantTier(client: Queryable, ref: string, tier: Tier):
     const { rows } = await tx.query(`UPDATE ${registry} SET tier = $2 WHERE id = $1 RETURNING ${COLUMNS}`, [tenant.id, Tier.parse(tier)]);
     return rows[0] as Tenant;
   });
+}
+
+/**
+ * Renames a tenant: the id is its identity, the slug a name. Rows, schema and login role follow the
+ * id, so nothing else changes. A slug another tenant holds is refused (TenantExistsError).
+ */
+export async function renameTenant(client: Queryable, ref: string, slug: string): Promise<Tenant> {
+  const tenant = await requireTenant(client, ref);
+  const next = TenantSlug.parse(slug);
+  if (tenant.slug === next) return tenant;
+  try {
+    return await withRole(client, ROLES.owner, async (tx) => {
+      const { rows } = await tx.query(`UPDATE ${registry} SET slug = $2 WHERE id = $1 RETURNING ${COLUMNS}`, [tenant.id, next]);
+      return rows[0] as Tenant;
+    });
+  } catch (err) {
+    if ((err as { code?: string }).code === UNIQUE_VIOLATION) throw new TenantExistsError(next);
+    throw err;
+  }
 }
 
 /** Records where a tenant's rows live (used by graduation/demotion once the copy is verified). */
@@ -199,17 +227,102 @@ export interface DeletedTenant {
   droppedLoginRole?: string;
 }
 
+/** The retention window of an offboarded tenant when none is given: its rows stay this long. */
+export const DEFAULT_RETENTION_DAYS = 30;
+/** Bounds of `--retention-days`: at least a day (a purge is never part of the offboarding itself). */
+export const RETENTION_DAYS_RANGE = { min: 1, max: 3650 } as const;
+
+/** A purge refused: the tenant is not offboarded, or its retention window has not ended. */
+export class PurgeRefusedError extends Error {
+  constructor(
+    message: string,
+    readonly tenant: Tenant,
+  ) {
+    super(message);
+    this.name = "PurgeRefusedError";
+  }
+}
+
+export interface OffboardOptions {
+  /** @default DEFAULT_RETENTION_DAYS */
+  retentionDays?: number;
+  /** The verified export written first (recorded with the tenant). */
+  exportFile?: string;
+}
+
+export interface OffboardedTenant {
+  tenant: Tenant;
+  /** Rows kept until the purge, per table. */
+  retained: TableCount[];
+  loginRole?: { role: string; sessionsClosed: number };
+}
+
 /**
- * Offboarding, in steps that are each idempotent, so an interrupted run is finished by running it
- * again: the tenant is suspended first (no new access while it goes), its rows are deleted in one
- * transaction (referencing tables first, from its dedicated schema and from the shared one, where an
- * interrupted move may have left some), its dedicated schema is dropped without stalling other
- * tenants (lib/enterprise/dedicated.ts), its login role is dropped, and last its registry entry.
- * The registry entry goes last so that, until the end, the tenant can still be found and retried.
+ * Offboarding without deleting anything: the tenant is marked `offboarded` with a purge date
+ * (`retentionDays` from now, by the database's clock), so enter_tenant() refuses it and its login
+ * role, if any, is NOLOGIN with its sessions cut. Its rows, dedicated schema and registry entry stay
+ * until purgeTenant() runs after that date. The export is the caller's to write first (the CLI and
+ * `npm run tenant -- destroy` do, verified). Idempotent: an offboarded tenant is returned as it is.
  */
-export async function deleteTenant(client: Queryable, ref: string, tables: readonly TenantTable[] = TENANT_TABLES): Promise<DeletedTenant> {
+export async function offboardTenant(client: Queryable, ref: string, options: OffboardOptions = {}): Promise<OffboardedTenant> {
+  const retentionDays = options.retentionDays ?? DEFAULT_RETENTION_DAYS;
+  if (!Number.isInteger(retentionDays) || retentionDays < RETENTION_DAYS_RANGE.min || retentionDays > RETENTION_DAYS_RANGE.max) {
+    throw new RangeError(`retention must be ${RETENTION_DAYS_RANGE.min}-${RETENTION_DAYS_RANGE.max} whole days, got ${retentionDays}`);
+  }
   const tenant = await requireTenant(client, ref);
-  if (tenant.status !== "suspended") await setTenantStatus(client, tenant.id, "suspended");
+  if (tenant.status === "offboarded") return { tenant, retained: await countTenantRows(client, tenant) };
+  const { updated, hasLoginRole } = await withTransaction(client, async (tx) => {
+    const hasLoginRole = await setTenantLoginAccess(tx, tenant.id, false);
+    await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+    const { rows } = await tx.query(
+      `UPDATE ${registry} SET status = 'offboarded', offboarded_at = now(), purge_after = now() + make_interval(days => $2),
+              offboarding_export = $3 WHERE id = $1 RETURNING ${COLUMNS}`,
+      [tenant.id, retentionDays, options.exportFile ?? null],
+    );
+    return { updated: rows[0] as Tenant, hasLoginRole };
+  });
+  const retained = await countTenantRows(client, updated);
+  if (!hasLoginRole) return { tenant: updated, retained };
+  const sessionsClosed = await terminateTenantLoginSessions(client, tenant.id);
+  return { tenant: updated, retained, loginRole: { role: tenantLoginRoleName(tenant.id), sessionsClosed } };
+}
+
+/**
+ * The purge: the end of an offboarding, refused (PurgeRefusedError) unless the tenant is offboarded
+ * and its purge date has passed by the database's clock. Then its rows, dedicated schema, login role
+ * and registry entry are removed (eraseTenant).
+ */
+export async function purgeTenant(client: Queryable, ref: string, tables: readonly TenantTable[] = TENANT_TABLES): Promise<DeletedTenant> {
+  const tenant = await requireTenant(client, ref);
+  if (tenant.status !== "offboarded") {
+    throw new PurgeRefusedError(
+      `tenant "${tenant.slug}" is ${tenant.status}, not offboarded: offboard it first with \`tenancy tenant delete ${tenant.slug}\``,
+      tenant,
+    );
+  }
+  const { rows } = await client.query(`SELECT purge_after <= now() AS due FROM ${registry} WHERE id = $1`, [tenant.id]);
+  if (!rows[0]?.due) {
+    throw new PurgeRefusedError(
+      `tenant "${tenant.slug}" is retained until ${tenant.purgeAfter?.toISOString()} (offboarded ${tenant.offboardedAt?.toISOString()}` +
+        `${tenant.offboardingExport ? `, export ${tenant.offboardingExport}` : ""}): a purge is refused before then`,
+      tenant,
+    );
+  }
+  return eraseTenant(client, tenant.id, tables);
+}
+
+/**
+ * Removes a tenant's data for good, in steps that are each idempotent, so an interrupted run is
+ * finished by running it again: the tenant is suspended first if it is still active, its rows are
+ * deleted in one transaction (referencing tables first, from its dedicated schema and from the shared
+ * one, where an interrupted move may have left some), its dedicated schema is dropped without
+ * stalling other tenants (lib/enterprise/dedicated.ts), its login role is dropped, and last its
+ * registry entry, so that until the end the tenant can still be found and retried. Only purgeTenant
+ * (after the retention window) and tests call this.
+ */
+export async function eraseTenant(client: Queryable, ref: string, tables: readonly TenantTable[] = TENANT_TABLES): Promise<DeletedTenant> {
+  const tenant = await requireTenant(client, ref);
+  if (tenant.status === "active") await setTenantStatus(client, tenant.id, "suspended");
   const dedicated = dedicatedSchemaName(tenant.id);
   const schemaExists = async () => (await client.query(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [dedicated])).rows.length > 0;
   const hasDedicatedSchema = await schemaExists();

@@ -19,6 +19,7 @@ import { ROLES } from "../../lib/schema/roles";
 import { databaseProvider } from "../../components/db/database";
 import { databaseSchemaProvider, schemaFingerprint } from "../../components/db/database-schema";
 import { tenantProvider } from "../../components/db/tenant";
+import { departedSlugs, tenantRosterProvider } from "../../components/db/tenant-roster";
 
 async function rows<R = Record<string, unknown>>(url: string, text: string, params: unknown[] = []): Promise<R[]> {
   return withConnection(url, async (c) => (await c.query(text, params)).rows as R[]);
@@ -85,22 +86,72 @@ describe("components/db dynamic providers on a real cluster", () => {
       changes: true,
       replaces: [],
     });
+    // A slug change is a rename in place: same id, no replacement.
     expect(await tenantProvider.diff!(tenant.id, tenant.outs, { ...tenantInputs, slug: "gamma-two" })).toMatchObject({
       changes: true,
-      replaces: ["slug"],
+      replaces: [],
     });
+    // A region or server change of an existing tenant fails its check (the preview), naming why.
+    const moved = await tenantProvider.check!(tenantInputs, { ...tenantInputs, region: "us" });
+    expect(moved.failures).toEqual([{ property: "region", reason: expect.stringMatching(/residency.*tenancy tenant delete gamma-fund/) }]);
+    const elsewhere = await tenantProvider.check!(tenantInputs, { ...tenantInputs, connection: { ...connection, host: "10.1.2.3" } });
+    expect(elsewhere.failures).toEqual([
+      { property: "connection", reason: expect.stringMatching(/does not move a tenant between servers/) },
+    ]);
+    // Loopback spellings are one server: an update, not a refusal.
+    expect(
+      (await tenantProvider.check!(tenantInputs, { ...tenantInputs, connection: { ...connection, host: "localhost" } })).failures,
+    ).toEqual([]);
+    expect(await tenantProvider.check!({}, tenantInputs)).toEqual({ inputs: tenantInputs, failures: [] });
+
     const pro = await tenantProvider.update!(tenant.id, tenant.outs, { ...tenantInputs, tier: "pro" });
     expect(pro.outs!.tier).toBe("pro");
-    await tenantProvider.delete!(tenant.id, pro.outs);
-    await tenantProvider.delete!(tenant.id, pro.outs); // already gone: still fine
-    expect((await tenantProvider.read!(tenant.id, pro.outs)).id).toBe("");
+    const renamed = await tenantProvider.update!(tenant.id, pro.outs, { ...tenantInputs, tier: "pro", slug: "gamma-two" });
+    expect(renamed.outs).toMatchObject({ slug: "gamma-two", tenantId: tenant.id, dataSafety: 1 });
+    expect(await rows(cluster.urlFor("providers_t"), "SELECT id, slug FROM tenancy.tenants")).toEqual([
+      { id: tenant.id, slug: "gamma-two" },
+    ]);
 
+    // Delete never deletes a served tenant: refused with the command; released once offboarded.
+    await expect(tenantProvider.delete!(tenant.id, renamed.outs)).rejects.toThrow(
+      /never deletes a tenant's data.*tenancy tenant delete gamma-two/,
+    );
+    // The database refuses its drop while a tenant is registered.
+    await expect(databaseProvider.delete!(db.id, db.outs)).rejects.toThrow(/still holds 1 tenant\(s\): gamma-two \(active\)/);
+    await expect(databaseSchemaProvider.delete!(schema.id, updated.outs)).rejects.toThrow(/still holds 1 tenant/);
+    await rows(
+      cluster.urlFor("providers_t"),
+      "UPDATE tenancy.tenants SET status = 'offboarded', offboarded_at = now(), purge_after = now() + interval '30 days'",
+    );
+    await tenantProvider.delete!(tenant.id, renamed.outs);
+    expect(await rows(cluster.urlFor("providers_t"), "SELECT slug FROM tenancy.tenants")).toEqual([{ slug: "gamma-two" }]);
+    await expect(databaseProvider.delete!(db.id, db.outs)).rejects.toThrow(/gamma-two \(offboarded, purge after/);
+    await rows(cluster.urlFor("providers_t"), "DELETE FROM tenancy.tenants");
+    await tenantProvider.delete!(tenant.id, renamed.outs); // gone: fine
+    expect((await tenantProvider.read!(tenant.id, renamed.outs)).id).toBe("");
+
+    await databaseSchemaProvider.delete!(schema.id, updated.outs);
     await databaseProvider.delete!(db.id, db.outs);
     expect(await rows(cluster.adminUrl, "SELECT 1 FROM pg_database WHERE datname = 'providers_t'")).toHaveLength(0);
     expect(await rows(cluster.adminUrl, "SELECT rolname FROM pg_roles WHERE rolname = ANY($1)", [Object.values(ROLES)])).toEqual([]);
     expect((await databaseProvider.read!(db.id, db.outs)).id).toBe("");
     // Resources inside a dropped database delete cleanly.
-    await tenantProvider.delete!(tenant.id, pro.outs);
+    await tenantProvider.delete!(tenant.id, renamed.outs);
+  });
+
+  it("refuses a database rename or a move to another server in check; a loopback spelling is an update", async () => {
+    const inputs = { connection, name: "providers_x" };
+    expect((await databaseProvider.check!(inputs, { ...inputs, name: "providers_y" })).failures).toEqual([
+      { property: "name", reason: expect.stringMatching(/would drop it with its tenants' data/) },
+    ]);
+    expect((await databaseProvider.check!(inputs, { ...inputs, connection: { ...connection, port: 1 } })).failures).toHaveLength(1);
+    const spelled = { ...inputs, connection: { ...connection, host: "localhost" } };
+    expect((await databaseProvider.check!(inputs, spelled)).failures).toEqual([]);
+    const outs = { ...inputs, oid: 1, dataSafety: 1 };
+    expect(await databaseProvider.diff!("id", outs, spelled)).toEqual({ changes: true, replaces: [] });
+    expect(await databaseProvider.diff!("id", outs, inputs)).toEqual({ changes: false, replaces: [] });
+    // Outputs written by older code (no dataSafety) are a change: the update rewrites the code the state keeps.
+    expect(await databaseProvider.diff!("id", { ...inputs, oid: 1 }, inputs)).toEqual({ changes: true, replaces: [] });
   });
 
   it("keeps a role that another database still uses when a database is deleted", async () => {
@@ -126,8 +177,21 @@ describe("components/db dynamic providers on a real cluster", () => {
   });
 });
 
+describe("TenantRoster departedSlugs", () => {
+  it.each([
+    [[{ slug: "a-1" }, { slug: "b-1" }], [{ slug: "a-1" }, { slug: "b-1" }], []],
+    [[{ slug: "a-1" }, { slug: "b-1" }], [{ slug: "a-1" }], ["b-1"]],
+    [[{ slug: "a-1" }, { slug: "b-1" }], [{ slug: "a-1" }, { slug: "b-2" }], ["b-1"]],
+    [[{ slug: "a-1" }, { slug: "b-1" }], [{ slug: "a-1" }, { slug: "b-2", renamedFrom: "b-1" }], []],
+    [[{ slug: "b-2", renamedFrom: "b-1" }], [{ slug: "b-2" }], []],
+    [[], [{ slug: "c-1" }], []],
+  ])("%j -> %j departs %j", (olds, news, departed) => {
+    expect(departedSlugs(olds, news)).toEqual(departed);
+  });
+});
+
 describe("components/db provider serialization", () => {
-  const providers = { databaseProvider, databaseSchemaProvider, tenantProvider };
+  const providers = { databaseProvider, databaseSchemaProvider, tenantProvider, tenantRosterProvider };
 
   it.each(Object.entries(providers))("%s serializes without capturing the data layer", async (_name, provider) => {
     const serialized = await pulumi.runtime.serializeFunction(() => provider);
@@ -146,7 +210,8 @@ describe("components/db provider serialization", () => {
       const script = `const p = require(${JSON.stringify(file)}).${serialized.exportName}();
         p.diff("id", ${JSON.stringify(olds)}, ${JSON.stringify({ ...olds, region: "us" })}).then((d) => console.log(JSON.stringify(d)));`;
       const out = execFileSync(process.execPath, ["-e", script], { cwd: REPO_ROOT, encoding: "utf8" });
-      expect(JSON.parse(out)).toEqual({ changes: true, replaces: ["region"], deleteBeforeReplace: true });
+      // A region change replaces nothing (check refuses it before diff runs in the engine).
+      expect(JSON.parse(out)).toEqual({ changes: true, replaces: [], deleteBeforeReplace: true });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -11,11 +11,15 @@
  */
 import { execFile } from "node:child_process";
 import pg from "pg";
-import { auditDatabase } from "../../lib/audit/isolation-audit";
+import { auditDatabase, type CheckId } from "../../lib/audit/isolation-audit";
 import { TENANT_TABLES, tenantTable } from "../../lib/schema/catalogue";
 import { ROLES } from "../../lib/schema/roles";
 import { foreignKeyName, indexName, TENANT_PREDICATE } from "../../lib/schema/planner";
-import { setTenantStatus } from "../../lib/tenant/registry";
+import { createTenant, setTenantStatus } from "../../lib/tenant/registry";
+import { DEDICATED_LOGIN_ROLE_PATTERN } from "../../lib/audit/isolation-audit";
+import { ensureTenantLoginRole, provisionDedicatedSchema, tenantLoginRoleName } from "../../lib/enterprise/dedicated";
+import { MIGRATE_LOCK } from "../../lib/db/locks";
+import type { Tenant } from "../../lib/tenant/model";
 import { B_SECRET, countByTenant, setTenant, sqlstate, type MigratedDatabase, type TwoTenants } from "./harness";
 
 export interface Outcome {
@@ -37,6 +41,8 @@ export interface Breakage {
   description: string;
   /** False when the audit cannot see it (a function body's semantics); the attack test is what covers it. */
   auditSees?: boolean;
+  /** The audit check that must report it (checked by isolation-controls.test.ts when given). */
+  auditCheck?: CheckId;
   /** Breaks the schema; may hand the attack another login role to use. */
   apply(m: MigratedDatabase, t: TwoTenants): Promise<{ attacker?: string } | void>;
 }
@@ -170,6 +176,69 @@ export const BREAKAGES = {
         `GRANT EXECUTE ON FUNCTION pg_catalog.pg_advisory_lock(bigint), pg_catalog.pg_try_advisory_xact_lock(bigint) TO PUBLIC`,
       )),
   },
+  signalsToPublic: {
+    auditCheck: "role-signals-backends",
+    name: "backend signals executable by PUBLIC",
+    description: "PostgreSQL's default: a role may cancel or terminate its own other sessions, i.e. every tenant's",
+    apply: async (m) =>
+      void (await m.admin.query(
+        `GRANT EXECUTE ON FUNCTION pg_catalog.pg_cancel_backend(integer), pg_catalog.pg_terminate_backend(integer, bigint) TO PUBLIC`,
+      )),
+  },
+  loginPolicyUnpinned: {
+    auditCheck: "login-policy-unpinned",
+    name: "login role policy not pinned to its tenant",
+    description: "the dedicated login role's permissive policy is USING (true) WITH CHECK (true): only the forgeable setting bounds it",
+    async apply(m, t) {
+      const d = await dedicatedTenantWithLogin(m, t);
+      for (const table of TENANT_TABLES)
+        await m.admin.query(`ALTER POLICY tenant_login ON ${d.schema}.${table.name} USING (true) WITH CHECK (true)`);
+    },
+  },
+  gateLockToTenants: {
+    auditCheck: "role-advisory-locks",
+    name: "the gate's lock function executable by the tenant roles",
+    description: "app_user and readonly execute pg_advisory_xact_lock_shared(bigint) themselves (the state before 0009): any key",
+    apply: async (m) =>
+      void (await m.admin.query(
+        `GRANT EXECUTE ON FUNCTION pg_catalog.pg_advisory_xact_lock_shared(bigint) TO ${ROLES.app}, ${ROLES.readonly}`,
+      )),
+  },
+  largeObjectsToPublic: {
+    auditCheck: "role-large-objects",
+    name: "large object functions executable by PUBLIC",
+    description: "PostgreSQL's default: lo_from_bytea / lo_get for every role",
+    apply: async (m) =>
+      void (await m.admin.query(`GRANT EXECUTE ON FUNCTION pg_catalog.lo_from_bytea(oid, bytea), pg_catalog.lo_get(oid) TO PUBLIC`)),
+  },
+  lockStatusToPublic: {
+    auditCheck: "role-reads-locks",
+    name: "pg_locks readable by PUBLIC",
+    description: "PostgreSQL's default: every session's locks, pids and gate keys",
+    apply: async (m) =>
+      void (await m.admin.query(
+        `GRANT SELECT ON pg_catalog.pg_locks TO PUBLIC; GRANT EXECUTE ON FUNCTION pg_catalog.pg_lock_status() TO PUBLIC`,
+      )),
+  },
+  objectStatisticsToPublic: {
+    auditCheck: "role-reads-object-stats",
+    name: "per-table statistics readable by PUBLIC",
+    description: "PostgreSQL's default: pg_stat_user_tables and the pg_stat_get_*(oid) functions behind it",
+    apply: async (m) =>
+      void (await m.admin.query(
+        `GRANT SELECT ON pg_catalog.pg_stat_user_tables TO PUBLIC;
+         DO $$ DECLARE f regprocedure; BEGIN
+           FOR f IN SELECT p.oid FROM pg_proc p WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname ~ '^pg_stat_get_'
+                       AND pg_get_function_identity_arguments(p.oid) = 'oid'
+           LOOP EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f); END LOOP; END $$`,
+      )),
+  },
+  notifyToPublic: {
+    auditCheck: "role-notifications",
+    name: "pg_notify() executable by PUBLIC",
+    description: "PostgreSQL's default: any role sends on any channel through the function",
+    apply: async (m) => void (await m.admin.query(`GRANT EXECUTE ON FUNCTION pg_catalog.pg_notify(text, text) TO PUBLIC`)),
+  },
   temporaryGrant: {
     name: "TEMPORARY granted to app_user",
     description: "app_user may create temp tables that shadow tenant tables on a pooled connection",
@@ -178,6 +247,66 @@ export const BREAKAGES = {
 } satisfies Record<string, Breakage>;
 
 // --- helpers ------------------------------------------------------------------------------------
+
+export interface DedicatedWithLogin {
+  tenant: Tenant;
+  schema: string;
+  role: string;
+}
+
+const dedicatedTenants = new WeakMap<MigratedDatabase, Promise<DedicatedWithLogin>>();
+
+/** A third, dedicated tenant D with its own login role (made once per database; the role is dropped on close). */
+export function dedicatedTenantWithLogin(m: MigratedDatabase, _t: TwoTenants): Promise<DedicatedWithLogin> {
+  let made = dedicatedTenants.get(m);
+  if (!made) {
+    made = (async () => {
+      const tenant = await createTenant(m.admin, { slug: "tenant-d", tier: "enterprise", region: "eu" });
+      const { schema } = await provisionDedicatedSchema(m.admin, tenant, { capacity: { memoryMiB: 16384 } });
+      await m.admin.query(`UPDATE tenancy.tenants SET placement = 'dedicated' WHERE id = $1`, [tenant.id]);
+      const role = tenantLoginRoleName(tenant.id);
+      m.dropRoleOnClose(role);
+      await ensureTenantLoginRole(m.admin, { ...tenant, placement: "dedicated" });
+      return { tenant, schema, role };
+    })();
+    dedicatedTenants.set(m, made);
+  }
+  return made;
+}
+
+/**
+ * Runs `SELECT pg_sleep(30)` as `role` bound to tenant B, lets `attack(pid)` signal it, and reports
+ * whether the attack's signal landed (the statement failed or the connection dropped). Whatever
+ * happens, the victim is cancelled by the superuser afterwards so nothing waits 30 s.
+ */
+async function signalled(
+  ctx: AttackContext,
+  role: string,
+  attack: (pid: number) => Promise<string | undefined>,
+): Promise<{ attack: string | undefined; victim: string | undefined }> {
+  const victim = await ctx.m.connectAs(role);
+  await victim.query("BEGIN");
+  await victim.query("SELECT tenancy.enter_tenant($1)", [ctx.b.id]);
+  const pid = (victim as unknown as { processID: number }).processID;
+  let victimError: string | undefined = "still running";
+  const running = victim.query("SELECT pg_sleep(30)").then(
+    () => (victimError = undefined),
+    (err: { code?: string; message: string }) => (victimError = err.code ?? err.message),
+  );
+  for (let i = 0; i < 100; i++) {
+    const { rows } = await ctx.m.admin.query(`SELECT state FROM pg_stat_activity WHERE pid = $1`, [pid]);
+    if (rows[0]?.state === "active") break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const attacked = await attack(pid);
+  await new Promise((r) => setTimeout(r, 100));
+  const hit = victimError !== "still running" ? victimError : undefined;
+  await ctx.m.admin.query(`SELECT pg_cancel_backend($1)`, [pid]);
+  await running;
+  await victim.query("ROLLBACK").catch(() => {}); // B's gate, held by the aborted transaction
+  await victim.end().catch(() => {});
+  return { attack: attacked, victim: hit };
+}
 
 /** Rows of other tenants visible in each tenant table, as `table:n` for the evidence. */
 async function foreignRows(client: pg.Client, ownTenant: string | null): Promise<string[]> {
@@ -577,6 +706,155 @@ export const ATTACKS: Attack[] = [
     },
   },
   {
+    name: "another tenant's running statement can be neither cancelled nor terminated (as app_user and as readonly)",
+    breakage: BREAKAGES.signalsToPublic,
+    async run(ctx) {
+      const results: string[] = [];
+      let leaked = false;
+      for (const role of [...new Set([ctx.attacker, ROLES.readonly])]) {
+        for (const fn of ["pg_cancel_backend", "pg_terminate_backend"]) {
+          const c = await ctx.m.connectAs(role);
+          await c.query("BEGIN");
+          await c.query("SELECT tenancy.enter_tenant($1)", [ctx.a.id]);
+          const r = await signalled(ctx, role, async (pid) => {
+            const code = await sqlstate(() => c.query(`SELECT ${fn}($1)`, [pid]));
+            return code;
+          });
+          await c.query("ROLLBACK").catch(() => {});
+          results.push(`${role} ${fn}: ${r.attack ?? "allowed"}, B's statement ${r.victim ? `failed (${r.victim})` : "unharmed"}`);
+          if (r.attack === undefined && r.victim !== undefined) leaked = true;
+        }
+      }
+      return outcome(leaked, results.join("; "));
+    },
+  },
+  {
+    name: "a dedicated tenant's login role neither writes nor reads rows under another tenant's id in its own schema",
+    breakage: BREAKAGES.loginPolicyUnpinned,
+    async run(ctx) {
+      const d = await dedicatedTenantWithLogin(ctx.m, ctx);
+      const c = await ctx.m.connectAs(d.role);
+      await c.query(`SET app.current_tenant_id = '${ctx.b.id}'`);
+      const insert = await sqlstate(() =>
+        c.query(
+          `INSERT INTO trades (tenant_id, symbol, side, quantity, price, client_order_id) VALUES ($1, 'MSFT', 'sell', 1, 1, 'planted-by-d')`,
+          [ctx.b.id],
+        ),
+      );
+      const seen = (await c.query(`SELECT count(*)::int AS n FROM trades WHERE tenant_id <> $1`, [d.tenant.id])).rows[0].n;
+      const { rows } = await ctx.m.admin.query(`SELECT count(*)::int AS n FROM ${d.schema}.trades WHERE tenant_id = $1`, [ctx.b.id]);
+      await ctx.m.admin.query(`DELETE FROM ${d.schema}.trades WHERE tenant_id = $1`, [ctx.b.id]);
+      return outcome(
+        rows[0].n > 0 || seen > 0,
+        `insert under B's id: ${insert ?? "accepted"}; rows under B's id in ${d.schema}: ${rows[0].n}; foreign rows visible: ${seen}`,
+      );
+    },
+  },
+  {
+    name: "no advisory lock for tenants: neither the migrate lock's key nor another tenant's gate, while enter_tenant still takes the own gate",
+    breakage: BREAKAGES.gateLockToTenants,
+    async run(ctx) {
+      const taken: string[] = [];
+      for (const role of [...new Set([ctx.attacker, ROLES.readonly])]) {
+        const c = await ctx.m.connectAs(role);
+        for (const [what, key] of [
+          ["migrate lock", MIGRATE_LOCK],
+          ["B's gate", `tenancy:tenant:${ctx.b.id}`],
+        ]) {
+          await c.query("BEGIN");
+          await c.query("SELECT tenancy.enter_tenant($1)", [ctx.a.id]);
+          const code = await sqlstate(() => c.query(`SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))`, [key]));
+          await c.query("ROLLBACK");
+          if (code === undefined) taken.push(`${role} held the ${what}`);
+          else if (code !== "42501") taken.push(`${role}, ${what}: unexpected ${code}`);
+        }
+        // The gate itself still works: A's own transaction holds A's gate.
+        await c.query("BEGIN");
+        await c.query("SELECT tenancy.enter_tenant($1)", [ctx.a.id]);
+        const { rows } = await ctx.m.admin.query(
+          `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = $1 AND mode = 'ShareLock'`,
+          [(c as unknown as { processID: number }).processID],
+        );
+        await c.query("ROLLBACK");
+        if (rows[0].n !== 1) taken.push(`${role}: enter_tenant held ${rows[0].n} gate locks instead of 1`);
+      }
+      return outcome(taken.length > 0, taken.join("; ") || "permission denied for every key; enter_tenant holds the own gate");
+    },
+  },
+  {
+    name: "large objects: a tenant can neither create one nor read one another tenant left",
+    breakage: BREAKAGES.largeObjectsToPublic,
+    async run(ctx) {
+      // One left behind by B (created before the fix), owned by the shared role as B's would be.
+      const { rows } = await ctx.m.admin.query(`SELECT lo_from_bytea(0, convert_to($1, 'UTF8'))::bigint AS oid`, [B_SECRET.clientOrderId]);
+      const oid = rows[0].oid;
+      await ctx.m.admin.query(`ALTER LARGE OBJECT ${oid} OWNER TO ${ROLES.app}`);
+      try {
+        const b = await ctx.connect();
+        await setTenant(b, ctx.b.id);
+        const write = await sqlstate(() => b.query(`SELECT lo_from_bytea(0, 'b-data'::bytea)`));
+        const a = await ctx.connect();
+        await setTenant(a, ctx.a.id);
+        let read = "";
+        const code = await sqlstate(async () => {
+          read = (await a.query(`SELECT convert_from(lo_get($1), 'UTF8') AS v`, [oid])).rows[0].v;
+        });
+        return outcome(
+          write === undefined || read !== "",
+          `B's lo_from_bytea: ${write ?? "allowed"}; A's lo_get: ${code ?? `read ${read}`}`,
+        );
+      } finally {
+        await ctx.m.admin.query(`SELECT lo_unlink(oid) FROM pg_largeobject_metadata`);
+      }
+    },
+  },
+  {
+    name: "pg_locks shows a tenant no other session's locks (pids, gate keys, relations)",
+    breakage: BREAKAGES.lockStatusToPublic,
+    async run(ctx) {
+      const b = await ctx.connect();
+      await b.query("BEGIN");
+      await b.query("SELECT tenancy.enter_tenant($1)", [ctx.b.id]);
+      const a = await ctx.connect();
+      let n = 0;
+      const code = await sqlstate(async () => {
+        n = (await a.query(`SELECT count(*)::int AS n FROM pg_locks WHERE pid <> pg_backend_pid()`)).rows[0].n;
+      });
+      const fn = await sqlstate(() => a.query(`SELECT count(*) FROM pg_lock_status()`));
+      await b.query("ROLLBACK");
+      return outcome(n > 0 || fn === undefined, `pg_locks: ${code ?? `${n} foreign lock(s)`}; pg_lock_status(): ${fn ?? "allowed"}`);
+    },
+  },
+  {
+    name: "per-table statistics (pg_stat_user_tables, pg_stat_get_*) are out of reach",
+    breakage: BREAKAGES.objectStatisticsToPublic,
+    async run(ctx) {
+      const c = await ctx.connect();
+      await setTenant(c, ctx.a.id);
+      const view = await sqlstate(() => c.query(`SELECT n_tup_ins, n_live_tup FROM pg_stat_user_tables WHERE relname = 'trades'`));
+      const fn = await sqlstate(() => c.query(`SELECT pg_stat_get_tuples_inserted('shared.trades'::regclass)`));
+      return outcome(
+        view === undefined || fn === undefined,
+        `pg_stat_user_tables: ${view ?? "readable"}; pg_stat_get_tuples_inserted: ${fn ?? "readable"}`,
+      );
+    },
+  },
+  {
+    name: "pg_notify() cannot reach another tenant's listener",
+    breakage: BREAKAGES.notifyToPublic,
+    async run(ctx) {
+      const b = await ctx.connect();
+      const received: string[] = [];
+      b.on("notification", (n) => received.push(n.payload ?? ""));
+      await b.query("LISTEN tenant_b_events");
+      const a = await ctx.connect();
+      const code = await sqlstate(() => a.query(`SELECT pg_notify('tenant_b_events', 'spoofed-by-a')`));
+      await b.query("SELECT 1");
+      await new Promise((r) => setTimeout(r, 100));
+      return outcome(received.length > 0, `pg_notify: ${code ?? "allowed"}; B received ${JSON.stringify(received)}`);
+    },
+  },
+  {
     name: "no TEMP table can shadow a tenant table on a pooled connection",
     breakage: BREAKAGES.temporaryGrant,
     async run(ctx) {
@@ -597,7 +875,11 @@ export async function createBlotterView(m: MigratedDatabase): Promise<void> {
 
 /** The audit's findings for an attacked database, the attacker counted as an app role; the server version is tested on its own. */
 export async function auditFindings(ctx: AttackContext): Promise<string[]> {
-  const subjectRoles = [...new Set([ROLES.app, ROLES.readonly, ctx.attacker])];
+  const { rows } = await ctx.m.admin.query(
+    `SELECT rolname::text AS name FROM pg_roles WHERE rolname ~ $1 AND has_database_privilege(oid, current_database(), 'CONNECT') ORDER BY 1`,
+    [DEDICATED_LOGIN_ROLE_PATTERN.source],
+  );
+  const subjectRoles = [...new Set([ROLES.app, ROLES.readonly, ctx.attacker, ...rows.map((r: { name: string }) => r.name)])];
   return (await auditDatabase(ctx.m.admin, { subjectRoles }))
     .filter((f) => f.check !== "server-version")
     .map((f) => `${f.check}: ${f.object}`);

@@ -88,6 +88,7 @@ function role(name: string, patch: Partial<RoleFacts> = {}): RoleFacts {
     databaseTemporary: false,
     readsActivity: [],
     advisoryLocks: [],
+    serverObjects: [],
     ...patch,
   };
 }
@@ -142,6 +143,29 @@ const policy = (s: AuditSnapshot, key: string, name: string) => s.policies.find(
 /** A second restrictive policy on shared.trades (one of ours might add, say, a region check): where function rules are tried. */
 const extraPolicy = (s: AuditSnapshot, using = FUNCTION_PREDICATE): PolicyFacts => {
   const p: PolicyFacts = { ...policy(s, "shared.trades", "tenant_isolation"), name: "extra_check", using, withCheck: using, functions: [] };
+  s.policies.push(p);
+  return p;
+};
+const D_ID = "0b5e8f3c-1d2a-4c8e-9f1a-2b3c4d5e6f70";
+const D_SCHEMA = "tenant_0b5e8f3c1d2a4c8e9f1a2b3c4d5e6f70";
+const D_ROLE = `${D_SCHEMA}_login`;
+const loginPolicy = (predicate: string): PolicyFacts => ({
+  table: `${D_SCHEMA}.trades`,
+  name: "tenant_login",
+  permissive: true,
+  command: "ALL",
+  roles: [D_ROLE],
+  using: predicate,
+  withCheck: predicate,
+  functions: [],
+});
+/** A dedicated tenant with its login role, as migrate leaves it but for the login policy's predicate. */
+const addLoginRole = (s: AuditSnapshot, predicate: string): PolicyFacts => {
+  s.subjectRoles.push(D_ROLE);
+  s.roles.push(role(D_ROLE));
+  s.relations.push(table(D_SCHEMA, "trades"));
+  s.policies.push(...tenantPolicies(`${D_SCHEMA}.trades`));
+  const p = loginPolicy(predicate);
   s.policies.push(p);
   return p;
 };
@@ -461,6 +485,81 @@ describe("evaluateAudit", () => {
       "app_user may take any advisory lock",
       (s) => (s.roles[0].advisoryLocks = ["function pg_catalog.pg_try_advisory_xact_lock(bigint)"]),
       [["medium", "role-advisory-locks", "role app_user"]],
+    ],
+    [
+      "the read-only role may still take the gate's lock function itself (the state before 0009)",
+      (s) => (s.roles[1].advisoryLocks = ["function pg_catalog.pg_advisory_xact_lock_shared(bigint)"]),
+      [["medium", "role-advisory-locks", `role ${RO}`]],
+    ],
+    [
+      "app_user and the read-only role may cancel and terminate backends",
+      (s) => {
+        for (const r of s.roles)
+          r.serverObjects = [
+            { class: "signal-backends", object: "function pg_catalog.pg_cancel_backend(integer)" },
+            { class: "signal-backends", object: "function pg_catalog.pg_terminate_backend(integer,bigint)" },
+          ];
+      },
+      [
+        ["high", "role-signals-backends", `role ${RO}`],
+        ["high", "role-signals-backends", "role app_user"],
+      ],
+    ],
+    [
+      "app_user may use large objects",
+      (s) => (s.roles[0].serverObjects = [{ class: "large-objects", object: "function pg_catalog.lo_get(oid)" }]),
+      [["high", "role-large-objects", "role app_user"]],
+    ],
+    [
+      "app_user may read pg_locks",
+      (s) => (s.roles[0].serverObjects = [{ class: "lock-status", object: "view pg_catalog.pg_locks" }]),
+      [["medium", "role-reads-locks", "role app_user"]],
+    ],
+    [
+      "app_user may read per-table statistics",
+      (s) => (s.roles[0].serverObjects = [{ class: "object-statistics", object: "view pg_catalog.pg_stat_user_tables" }]),
+      [["medium", "role-reads-object-stats", "role app_user"]],
+    ],
+    [
+      "app_user may call pg_notify()",
+      (s) => (s.roles[0].serverObjects = [{ class: "notifications", object: "function pg_catalog.pg_notify(text,text)" }]),
+      [["low", "role-notifications", "role app_user"]],
+    ],
+    ["a dedicated login role's policy pinned to its tenant: clean", (s) => addLoginRole(s, `(tenant_id = '${D_ID}'::uuid)`), []],
+    [
+      "a dedicated login role's policy USING (true) WITH CHECK (true)",
+      (s) => addLoginRole(s, "true"),
+      [["high", "login-policy-unpinned", `policy tenant_login on ${D_SCHEMA}.trades`]],
+    ],
+    [
+      "a dedicated login role's policy that pins reads but not writes",
+      (s) => (addLoginRole(s, `(tenant_id = '${D_ID}'::uuid)`).withCheck = "true"),
+      [["high", "login-policy-unpinned", `policy tenant_login on ${D_SCHEMA}.trades`]],
+    ],
+    [
+      "a dedicated login role's policy pinned to another tenant",
+      (s) => addLoginRole(s, "(tenant_id = '0b5e8f3c-7777-4bbb-8bbb-bbbbbbbbbbbb'::uuid)"),
+      [["high", "login-policy-unpinned", `policy tenant_login on ${D_SCHEMA}.trades`]],
+    ],
+    [
+      "a dedicated login role's pinned policy on a shared table",
+      (s) => {
+        s.subjectRoles.push(D_ROLE);
+        s.roles.push(role(D_ROLE));
+        s.policies.push({ ...loginPolicy(`(tenant_id = '${D_ID}'::uuid)`), table: "shared.trades" });
+      },
+      [["high", "login-policy-unpinned", "policy tenant_login on shared.trades"]],
+    ],
+    [
+      "the reviewed SECURITY DEFINER gate function, search_path pinned: clean",
+      (s) =>
+        s.definerFunctions.push({
+          signature: "tenancy.take_tenant_gate()",
+          owner: ROLES.owner,
+          executableBy: [APP, RO],
+          searchPathPinned: true,
+        }),
+      [],
     ],
     ["the read-only role missing", (s) => (s.roles[1].exists = false), [["medium", "role-missing", `role ${RO}`]]],
     ["server 15.18", (s) => (s.server.versionNum = 150018), [["high", "server-version", "server 15.18"]]],

@@ -11,6 +11,7 @@ import { unfixedAdvisories } from "../../lib/audit/rls-advisories";
 import { ROLES } from "../../lib/schema/roles";
 import { emptySchemaState, planSchema, TENANT_PREDICATE } from "../../lib/schema/planner";
 import { dedicatedSchemaName } from "../../lib/tenant/model";
+import { loginPolicyPredicate } from "../../lib/enterprise/dedicated";
 import { migratedDatabase, twoTenants, type MigratedDatabase } from "./harness";
 
 let m: MigratedDatabase;
@@ -258,6 +259,51 @@ describe("auditDatabase, live", () => {
       ],
     ],
     [
+      "the gate's lock function granted back to the tenant roles (the state before migration 0009)",
+      [`GRANT EXECUTE ON FUNCTION pg_catalog.pg_advisory_xact_lock_shared(bigint) TO ${ROLES.app}, ${ROLES.readonly}`],
+      [
+        ["medium", "role-advisory-locks", `role ${ROLES.readonly}`],
+        ["medium", "role-advisory-locks", `role ${ROLES.app}`],
+      ],
+    ],
+    [
+      "pg_cancel_backend and pg_terminate_backend back to PUBLIC",
+      ["GRANT EXECUTE ON FUNCTION pg_catalog.pg_cancel_backend(integer), pg_catalog.pg_terminate_backend(integer, bigint) TO PUBLIC"],
+      [
+        ["high", "role-signals-backends", `role ${ROLES.readonly}`],
+        ["high", "role-signals-backends", `role ${ROLES.app}`],
+      ],
+    ],
+    [
+      "a large object function back to PUBLIC",
+      ["GRANT EXECUTE ON FUNCTION pg_catalog.lo_from_bytea(oid, bytea) TO PUBLIC"],
+      [
+        ["high", "role-large-objects", `role ${ROLES.readonly}`],
+        ["high", "role-large-objects", `role ${ROLES.app}`],
+      ],
+    ],
+    [
+      "pg_locks granted to app_user",
+      [`GRANT SELECT ON pg_catalog.pg_locks TO ${ROLES.app}`],
+      [["medium", "role-reads-locks", `role ${ROLES.app}`]],
+    ],
+    [
+      "pg_stat_user_tables and a per-table counter granted to app_user",
+      [
+        `GRANT SELECT ON pg_catalog.pg_stat_user_tables TO ${ROLES.app}`,
+        `GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_get_live_tuples(oid) TO ${ROLES.app}`,
+      ],
+      [["medium", "role-reads-object-stats", `role ${ROLES.app}`]],
+    ],
+    [
+      "pg_notify back to PUBLIC",
+      ["GRANT EXECUTE ON FUNCTION pg_catalog.pg_notify(text, text) TO PUBLIC"],
+      [
+        ["low", "role-notifications", `role ${ROLES.readonly}`],
+        ["low", "role-notifications", `role ${ROLES.app}`],
+      ],
+    ],
+    [
       "pg_stat_activity granted to app_user",
       [`GRANT SELECT ON pg_catalog.pg_stat_activity TO ${ROLES.app}`],
       [["high", "role-reads-activity", `role ${ROLES.app}`]],
@@ -296,6 +342,7 @@ describe("auditDatabase, live", () => {
   it("treats a dedicated tenant's login role as subject to RLS: its own permissive policy is fine, BYPASSRLS is not", async () => {
     const schema = dedicatedSchemaName("da7a1a7e-0000-4000-8000-0000000000a1");
     const role = `${schema}_login`;
+    const pinned = loginPolicyPredicate("da7a1a7e-0000-4000-8000-0000000000a1");
     const setup = [
       `SET LOCAL ROLE ${ROLES.owner}`,
       ...planSchema(schema, emptySchemaState()),
@@ -304,9 +351,22 @@ describe("auditDatabase, live", () => {
       `GRANT CONNECT ON DATABASE ${db} TO ${role}`,
       `GRANT USAGE ON SCHEMA ${schema} TO ${role}`,
       `GRANT SELECT, INSERT, UPDATE, DELETE ON ${schema}.trades TO ${role}`,
-      `CREATE POLICY tenant_login ON ${schema}.trades AS PERMISSIVE FOR ALL TO ${role} USING (true) WITH CHECK (true)`,
+      `CREATE POLICY tenant_login ON ${schema}.trades AS PERMISSIVE FOR ALL TO ${role} USING (${pinned}) WITH CHECK (${pinned})`,
     ];
     expect(withoutVersion(await auditAfter(setup))).toEqual([]);
+    // Its policy must pin it to its own tenant for reads and writes: the setting is its to change.
+    const unpinned = setup.map((s) =>
+      s.startsWith("CREATE POLICY tenant_login") ? s.replace(/USING \(.*$/, "USING (true) WITH CHECK (true)") : s,
+    );
+    expect(withoutVersion(await auditAfter(unpinned))).toEqual([
+      ["high", "login-policy-unpinned", `policy tenant_login on ${schema}.trades`],
+    ]);
+    const readsOnly = setup.map((s) =>
+      s.startsWith("CREATE POLICY tenant_login") ? s.replace(/WITH CHECK \(.*$/, "WITH CHECK (true)") : s,
+    );
+    expect(withoutVersion(await auditAfter(readsOnly))).toEqual([
+      ["high", "login-policy-unpinned", `policy tenant_login on ${schema}.trades`],
+    ]);
     expect(withoutVersion(await auditAfter([...setup, `ALTER ROLE ${role} BYPASSRLS`]))).toEqual([
       ["critical", "role-bypassrls", `role ${role}`],
     ]);

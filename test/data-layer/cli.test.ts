@@ -3,6 +3,8 @@
  * stdout/stderr captured, plus one run of the real bin to prove the exit code reaches the shell.
  */
 import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tenancy } from "../support/cli";
@@ -127,7 +129,7 @@ describe("bad input: exit 2, the field named, nothing written", () => {
 });
 
 describe("tenant lifecycle", () => {
-  it("create, list, show, suspend, resume, seed, delete with per-table counts", async () => {
+  it("create, list, show, suspend, resume, seed, then offboard (export, retention) and purge after the window", async () => {
     const created = await tenancy(
       "tenant",
       "create",
@@ -178,15 +180,43 @@ describe("tenant lifecycle", () => {
     expect((await tenancy("tenant", "resume", "acme-capital", "--json", "--database-url", url)).json.status).toBe("active");
 
     const dry = await tenancy("tenant", "delete", "acme-capital", "--dry-run", "--json", "--database-url", url);
-    expect(dry.json.deleted).toContainEqual({ table: "trades", rows: 60 });
-    expect((await m.admin.query(`SELECT count(*)::int AS n FROM shared.trades WHERE tenant_id = $1`, [created.json.id])).rows[0].n).toBe(
-      60,
-    );
+    expect(dry.json.retained).toContainEqual({ table: "trades", rows: 60 });
+    expect((await m.admin.query(`SELECT status FROM tenancy.tenants WHERE id = $1`, [created.json.id])).rows[0].status).toBe("active");
 
-    const deleted = await tenancy("tenant", "delete", "acme-capital", "--database-url", url);
-    expect(deleted.code).toBe(0);
-    expect(deleted.stdout).toMatch(/deleted tenant acme-capital/);
-    expect(deleted.stdout).toMatch(/trades\s+│ 60/);
+    // Offboarding: a verified export first, then `offboarded` with a purge date; nothing is deleted.
+    const exportDir = mkdtempSync(path.join(os.tmpdir(), "cli-offboarding-"));
+    try {
+      const deleted = await tenancy("tenant", "delete", "acme-capital", "--export-dir", exportDir, "--database-url", url);
+      expect(deleted.code).toBe(0);
+      expect(deleted.stdout).toMatch(/offboarded tenant acme-capital/);
+      expect(deleted.stdout).toMatch(/trades\s+│ 60/);
+      const file = /verified export: (\S+)/.exec(deleted.stdout)![1];
+      expect(path.dirname(file)).toBe(exportDir);
+      expect(readFileSync(file, "utf8")).toContain('"format":"alphapulse-tenant-export"');
+      const kept = await m.admin.query(
+        `SELECT (SELECT count(*) FROM shared.trades WHERE tenant_id = $1)::int AS trades, status, offboarding_export AS export,
+                round(extract(epoch FROM purge_after - offboarded_at) / 86400)::int AS days
+           FROM tenancy.tenants WHERE id = $1`,
+        [created.json.id],
+      );
+      expect(kept.rows[0]).toEqual({ trades: 60, status: "offboarded", export: file, days: 30 });
+
+      // The purge is its own command, refused before the window (exit 2, nothing removed) ...
+      const early = await tenancy("tenant", "purge", "acme-capital", "--json", "--database-url", url);
+      expect(early.code).toBe(2);
+      expect(early.json.error).toMatchObject({ kind: "usage", field: "slug" });
+      expect(early.json.error.message).toMatch(/retained until .* a purge is refused before then/);
+      // ... and removes everything once the purge date has passed (set in the database: no clock hook in the CLI).
+      await m.admin.query(
+        `UPDATE tenancy.tenants SET offboarded_at = now() - interval '31 days', purge_after = now() - interval '1 day' WHERE id = $1`,
+        [created.json.id],
+      );
+      const purged = await tenancy("tenant", "purge", "acme-capital", "--database-url", url);
+      expect(purged.code).toBe(0);
+      expect(purged.stdout).toMatch(/purged tenant acme-capital/);
+    } finally {
+      rmSync(exportDir, { recursive: true, force: true });
+    }
     const left = await m.admin.query(
       `SELECT (SELECT count(*) FROM shared.trades WHERE tenant_id = $1)::int AS trades, (SELECT count(*) FROM tenancy.tenants WHERE id = $1)::int AS registry`,
       [created.json.id],

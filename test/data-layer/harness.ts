@@ -33,6 +33,8 @@ export interface MigratedDatabase {
   connectAs(role: string): Promise<pg.Client>;
   /** Creates a LOGIN role for this database only (dropped by `close()`), e.g. `throwawayRole("BYPASSRLS")`. */
   throwawayRole(attributes?: string): Promise<string>;
+  /** Drops a cluster-wide role created by the test (say a tenant's login role) after the database, in `close()`. */
+  dropRoleOnClose(role: string): void;
   close(): Promise<void>;
 }
 
@@ -57,6 +59,9 @@ export async function migratedDatabase(prefix = "dl"): Promise<MigratedDatabase>
       roles.push(name);
       return name;
     },
+    dropRoleOnClose(role) {
+      roles.push(role);
+    },
     async close() {
       for (const s of sessions) await s.end().catch(() => {});
       await admin.end().catch(() => {});
@@ -64,7 +69,7 @@ export async function migratedDatabase(prefix = "dl"): Promise<MigratedDatabase>
       if (roles.length) {
         const cluster = await connect(adminUrl());
         try {
-          for (const role of roles) await cluster.query(`DROP ROLE IF EXISTS ${role}`);
+          for (const role of roles) await cluster.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(role)}`);
         } finally {
           await cluster.end();
         }

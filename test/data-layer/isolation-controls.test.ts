@@ -24,5 +24,14 @@ it.each(ATTACKS.map((a) => [a.name, a.breakage.name, a] as const))("%s — leaks
   const result = await attack.run(ctx);
   if (process.env.SHOW_EVIDENCE) console.log(`${attack.name} [${attacker}]: ${result.evidence}`);
   expect(result.leaked, `${attack.breakage.description}: ${result.evidence}`).toBe(true);
-  if (attack.breakage.auditSees !== false) expect(await auditFindings(ctx)).not.toEqual([]);
+  if (attack.breakage.auditSees !== false) {
+    const findings = await auditFindings(ctx);
+    expect(findings).not.toEqual([]);
+    const check = attack.breakage.auditCheck;
+    if (check)
+      expect(
+        findings.filter((f) => f.startsWith(`${check}: `)),
+        findings.join("\n"),
+      ).not.toEqual([]);
+  }
 });

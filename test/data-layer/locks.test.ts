@@ -50,9 +50,13 @@ describe("lock keys", () => {
       [tenantGateKey(tenant), tenant],
     );
     expect(rows[0].same).toBe(true);
-    // The SQL side's expression, as the latest enter_tenant() writes it.
-    const latest = [...MIGRATIONS].reverse().find((m) => /FUNCTION \S+\.enter_tenant\(tenant uuid\)/.test(m.sql));
-    expect(latest?.sql).toContain(`pg_advisory_xact_lock_shared(hashtextextended('tenancy:tenant:' || tenant::text, 0))`);
+    // The SQL side's expression: the latest enter_tenant() takes the gate through tenancy.take_tenant_gate()
+    // (0009; the verifier of 0012 too), and the latest take_tenant_gate() locks this key.
+    const latest = (fn: RegExp) => [...MIGRATIONS].reverse().find((m) => fn.test(m.sql));
+    expect(latest(/FUNCTION \S+\.enter_tenant\(tenant uuid\)/)?.sql).toContain(`PERFORM tenancy.take_tenant_gate();`);
+    expect(latest(/FUNCTION \S+\.take_tenant_gate\(\)/)?.sql).toContain(
+      `pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended('tenancy:tenant:' || tenant::text, 0))`,
+    );
   });
 
   it("names each lock apart", () => {

@@ -26,6 +26,9 @@ const GOLDEN_CHECKSUMS: Record<string, string> = {
   "0006": "a304e4b121e056799e386b5e425e38e150a8ea3fbdd6a2d779eed76189823f34",
   "0007": "805290a15215f83988bf8c1166042110d6aecd67d745538d0d8407006564e531",
   "0008": "48b6b0c73eb67a819377082725fc2810955b0ff5f5029f703b8d0ea1eece4e25",
+  "0009": "b4e765c4c51cb495f52082f226cccf8f9d3db921b50201e3765d1b297a62778e",
+  "0010": "51e0c75d013ad926c9bbb225c921a87719c233920efa65ebfec6de45bd67faaa",
+  "0012": "f0383e8e98dff3e5a452398a133d3097e6c5fe51fcf3621aa66a308561ffb810",
 };
 
 const golden = Object.entries(GOLDEN_CHECKSUMS).map(([version, checksum]) => `${version} ${checksum}`);

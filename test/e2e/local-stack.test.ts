@@ -2,7 +2,8 @@
  * The local stack through the real Pulumi engine (toolchain CLI, Node.js language host, ts-node,
  * the dynamic-provider host), against a real PostgreSQL cluster started for this file:
  *   up on a fresh stack → tenants registered, RLS keeps them apart, a second preview changes nothing,
- *   a catalogue change is applied as a migration by `up`, and destroy leaves nothing behind.
+ *   a catalogue change is applied as a migration by `up`, destroy refuses while tenants are
+ *   registered, and once they are gone destroy leaves nothing behind.
  * Skipped, with the reason, where there is no toolchain (no Go to build it); under CI that fails.
  */
 import { readFileSync } from "node:fs";
@@ -78,8 +79,8 @@ describeWithToolchain(toolchainLookup)(
     it("pulumi up on a fresh stack creates the database, applies the design and registers the tenants", async () => {
       const up = await t.stack.up({ color: "never" });
       expect(up.summary.result).toBe("succeeded");
-      // Stack + component + Database + DatabaseSchema + 2 Tenants.
-      expect(up.summary.resourceChanges).toEqual({ create: 6 });
+      // Stack + component + Database + DatabaseSchema + TenantRoster + 2 Tenants.
+      expect(up.summary.resourceChanges).toEqual({ create: 7 });
       const tenants = up.outputs.tenants.value as Record<string, string>;
       expect(Object.keys(tenants).sort()).toEqual(["alpha-fund", "beta-capital"]);
       expect(up.outputs.appUrl.secret).toBe(true);
@@ -129,7 +130,7 @@ describeWithToolchain(toolchainLookup)(
 
     it("a second preview shows no changes (no diff noise from the dynamic providers)", async () => {
       const preview = await t.stack.preview({ expectNoChanges: true, color: "never" });
-      expect(preview.changeSummary).toEqual({ same: 6 });
+      expect(preview.changeSummary).toEqual({ same: 7 });
     });
 
     it("applies a catalogue change with pulumi up as a migration, then previews clean again", async () => {
@@ -141,7 +142,7 @@ describeWithToolchain(toolchainLookup)(
       t.writeConfig({ ...config, catalogueExtension: [{ table: "trades", name: "e2e_note", type: "text" }] });
 
       const up = await t.stack.up({ color: "never" });
-      expect(up.summary.resourceChanges).toEqual({ same: 5, update: 1 });
+      expect(up.summary.resourceChanges).toEqual({ same: 6, update: 1 });
       const after = await query<{ data_type: string }>(
         adminUrl(),
         "SELECT data_type FROM information_schema.columns WHERE table_schema = 'shared' AND table_name = 'trades' AND column_name = 'e2e_note'",
@@ -162,6 +163,7 @@ describeWithToolchain(toolchainLookup)(
         "pulumi-nodejs:dynamic/db:DatabaseSchema",
         "pulumi-nodejs:dynamic/db:Tenant",
         "pulumi-nodejs:dynamic/db:Tenant",
+        "pulumi-nodejs:dynamic/db:TenantRoster",
       ]);
       for (const r of dynamic) {
         const code = String(r.outputs?.__provider);
@@ -180,7 +182,12 @@ describeWithToolchain(toolchainLookup)(
       }
     });
 
-    it("pulumi destroy removes the database and the roles it created", async () => {
+    it("pulumi destroy refuses while tenants are registered; once they are purged it removes the database and the roles it created", async () => {
+      // docs/data-safety.md; the full story (offboarding, retention, purge) is test/e2e/data-safety.test.ts.
+      await expect(t.stack.destroy({ color: "never" })).rejects.toThrow(/a stack never deletes a tenant's data/);
+      expect(await query(cluster.adminUrl, "SELECT 1 FROM pg_database WHERE datname = $1", [DATABASE])).toHaveLength(1);
+      await query(adminUrl(), "DELETE FROM shared.positions");
+      await query(adminUrl(), "DELETE FROM tenancy.tenants"); // what two purges leave
       const destroy = await t.stack.destroy({ color: "never" });
       expect(destroy.summary.result).toBe("succeeded");
       expect(await query(cluster.adminUrl, "SELECT 1 FROM pg_database WHERE datname = $1", [DATABASE])).toHaveLength(0);

@@ -191,7 +191,7 @@ describe("dedicated schemas", () => {
     expect(report.catalogue[0].statements).toEqual(
       expect.arrayContaining([
         `GRANT SELECT, INSERT, UPDATE, DELETE ON "${schema}"."watchlists" TO "${role}"`,
-        `CREATE POLICY tenant_login ON "${schema}"."watchlists" AS PERMISSIVE FOR ALL TO "${role}" USING (true) WITH CHECK (true)`,
+        `CREATE POLICY tenant_login ON "${schema}"."watchlists" AS PERMISSIVE FOR ALL TO "${role}" USING (tenant_id = '${tenant.id}'::uuid) WITH CHECK (tenant_id = '${tenant.id}'::uuid)`,
       ]),
     );
     const login = await env.connect(role);

@@ -10,7 +10,7 @@ import { dedicatedSchemaName, type Tenant } from "../../lib/tenant/model";
 import { exportTenant } from "../../lib/enterprise/export";
 import { CorruptExportError, recordText, verifyExportFile } from "../../lib/enterprise/export-file";
 import { ImportConflictError, importTenant } from "../../lib/enterprise/import";
-import { deleteTenant, findTenant, listTenants, ResidencyMismatchError, TenantExistsError } from "../../lib/tenant/registry";
+import { eraseTenant, findTenant, listTenants, ResidencyMismatchError, TenantExistsError } from "../../lib/tenant/registry";
 import { checksums, migratedDatabase, seededTenant, type EnterpriseDb } from "./helpers";
 
 let env: EnterpriseDb;
@@ -83,7 +83,7 @@ describe("export and import", () => {
       tenant: { id: t.id, slug: "round-trip" },
     });
 
-    await deleteTenant(env.admin, t.slug);
+    await eraseTenant(env.admin, t.slug);
     const imported = await importTenant(env.admin, file("round-trip.jsonl"));
     expect(imported.tenant).toMatchObject({ id: t.id, slug: "round-trip", created: true, schema: SHARED_SCHEMA });
     expect(imported.tables.every((x) => x.verified === "checksum")).toBe(true);
@@ -182,7 +182,7 @@ describe("export and import", () => {
       t = await seededTenant(env.admin, "fragile", 40);
       await exportTenant(env.admin, t.slug, file("fragile.jsonl"));
       lines = readFileSync(file("fragile.jsonl"), "utf8").split("\n");
-      await deleteTenant(env.admin, t.slug);
+      await eraseTenant(env.admin, t.slug);
     });
     const rowLine = () => lines.findIndex((l) => l.startsWith('["'));
     const sha = (text: string) => createHash("sha256").update(text).digest("hex");

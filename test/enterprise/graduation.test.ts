@@ -8,7 +8,7 @@ import { SHARED_SCHEMA } from "../../lib/schema/planner";
 import { dedicatedSchemaName, type Tenant } from "../../lib/tenant/model";
 import { ensureTenantLoginRole, provisionDedicatedSchema, tenantLoginRoleExists } from "../../lib/enterprise/dedicated";
 import { syncTenantRows, verifyCopy } from "../../lib/enterprise/tenant-rows";
-import { deleteTenant, findTenant, requireTenant, withRole } from "../../lib/tenant/registry";
+import { eraseTenant, findTenant, requireTenant, withRole } from "../../lib/tenant/registry";
 import { waitFor } from "../../lib/local/processes";
 import {
   backendPid,
@@ -276,7 +276,9 @@ describe("graduation and demotion", () => {
     const old = MIGRATIONS.find((m) => m.version === "0004")!.sql;
     const oldFunction = old
       .slice(old.indexOf("CREATE OR REPLACE FUNCTION"), old.lastIndexOf("END $$;") + "END $$;".length)
-      .replace('"tenancy".enter_tenant(', '"tenancy".enter_tenant_0004(');
+      .replace('"tenancy".enter_tenant(', '"tenancy".enter_tenant_0004(')
+      // Since 0009 the tenant roles take the gate only through take_tenant_gate() (no lock function of their own).
+      .replace(/PERFORM pg_advisory_xact_lock_shared\([^;]*\);/, "PERFORM tenancy.take_tenant_gate();");
     await env.admin.query(
       `SET ROLE ${ROLES.owner}; ${oldFunction}; GRANT EXECUTE ON FUNCTION tenancy.enter_tenant_0004(uuid) TO ${ROLES.app}; RESET ROLE`,
     );
@@ -361,7 +363,7 @@ describe("offboarding a dedicated tenant", () => {
     const adminPid = await backendPid(env.admin);
     await long.query("BEGIN");
     await long.query(`SELECT tenancy.enter_tenant($1)`, [other.id]);
-    const offboarding = deleteTenant(env.admin, t.slug); // dropping a login role needs a role administrator
+    const offboarding = eraseTenant(env.admin, t.slug); // dropping a login role needs a role administrator
     await waitUntilWaitingForLock(watcher, adminPid, "the offboarding's schema removal");
     // Completes before the long transaction ends: the removal does not queue tenants behind it.
     await tenantTransaction(fresh, other.id, (c) => c.query(`SELECT count(*) FROM trades`));

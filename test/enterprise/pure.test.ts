@@ -183,7 +183,7 @@ describe("dedicated login role plan", () => {
       `GRANT EXECUTE ON FUNCTION "tenancy"."setting_tenant_id"(), "tenancy"."current_tenant_id"() TO ${role}`,
       `GRANT SELECT, INSERT, UPDATE, DELETE ON ${schema}."positions" TO ${role}`,
       `GRANT SELECT, INSERT, UPDATE, DELETE ON ${schema}."trades" TO ${role}`,
-      `CREATE POLICY tenant_login ON ${schema}."trades" AS PERMISSIVE FOR ALL TO ${role} USING (true) WITH CHECK (true)`,
+      `CREATE POLICY tenant_login ON ${schema}."trades" AS PERMISSIVE FOR ALL TO ${role} USING (tenant_id = '${id}'::uuid) WITH CHECK (tenant_id = '${id}'::uuid)`,
     ]);
   });
 

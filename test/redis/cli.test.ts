@@ -6,7 +6,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tenancy } from "../support/cli";
 import { migrate } from "../../lib/schema/migrate";
-import { tenantKey } from "../../lib/redis/keys";
+import { quotaKeys, tenantKey } from "../../lib/redis/keys";
 import { createTenantCachePool, withTenantCache } from "../../lib/redis/tenant-cache";
 import { createTenant, setTenantStatus } from "../../lib/tenant/registry";
 import { TIER_LIMITS } from "../../lib/tenant/tiers";
@@ -159,5 +159,38 @@ describe("tenancy cache revoke", () => {
     const none = await tenancy("cache", "revoke", "globex", ...flags());
     expect(none.stdout).toMatch(/nothing to revoke/);
     expect(((await redis.admin.call("ACL", "USERS")) as string[]).filter((u) => u.startsWith("tenant_"))).toEqual([]);
+  });
+});
+
+describe("a Redis whose default user is on (RESET / AUTH default would undo every fence)", () => {
+  const defaultOn = () => redis.admin.call("ACL", "SETUSER", "default", "on", "nopass", "~*", "&*", "+@all");
+  const defaultOff = () => redis.admin.call("ACL", "SETUSER", "default", "reset", "off", "resetchannels", "-@all");
+
+  it("cache grant refuses it (exit 1, nothing written) and cache usage --audit says so; with default off both pass", async () => {
+    await redis.admin.del(...Object.values(quotaKeys(globex.id)));
+    await defaultOn();
+    try {
+      const grant = await tenancy("cache", "grant", "globex", ...flags(), "--json");
+      expect(grant.code).toBe(1);
+      expect(grant.json.error).toMatchObject({ kind: "refused" });
+      expect(grant.json.error.message).toMatch(/"default" user is on .*RESET, AUTH default or HELLO … AUTH default/);
+      expect(await redis.admin.call("ACL", "GETUSER", `tenant_${globex.id}`)).toBeNull();
+      expect(await redis.admin.exists(...Object.values(quotaKeys(globex.id)))).toBe(0);
+
+      const usage = await tenancy("cache", "usage", "--redis-url", redis.server.adminUrl, "--audit", "--json");
+      expect(usage.code).toBe(1);
+      expect(usage.json.server.defaultUser).toMatchObject({ on: true });
+      const human = await tenancy("cache", "usage", "--redis-url", redis.server.adminUrl, "--audit");
+      expect(human.stdout).toMatch(/^UNSAFE SERVER: this Redis server's "default" user is on/);
+    } finally {
+      await defaultOff();
+    }
+    // Negative control: the same commands on the server as it should be.
+    const grant = await tenancy("cache", "grant", "globex", ...flags(), "--rotate-password", "--json");
+    expect(grant.code).toBe(0);
+    const usage = await tenancy("cache", "usage", "--redis-url", redis.server.adminUrl, "--audit", "--json");
+    expect(usage.json.server.defaultUser).toMatchObject({ on: false });
+    expect(usage.stdout).not.toMatch(/UNSAFE/);
+    await tenancy("cache", "revoke", "globex", ...flags(), "--purge");
   });
 });

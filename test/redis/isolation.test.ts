@@ -5,10 +5,10 @@
 import net from "node:net";
 import { beforeAll, describe, expect, it } from "vitest";
 import { DENIED_COMMANDS, renderTenantAcl, tenantChannelRules, tenantKeyRules } from "../../lib/redis/acl";
-import { keyspaceChannelPrefix, quotaKeys, tenantKey } from "../../lib/redis/keys";
-import { grantTenantCache, sha256Hex } from "../../lib/redis/tenant-users";
+import { keyspaceChannelPrefix, quotaKeys, tenantKey, tenantUserName } from "../../lib/redis/keys";
+import { defaultUserFlags, defaultUserIsOn, grantTenantCache, RedisDefaultUserOnError, sha256Hex } from "../../lib/redis/tenant-users";
 import { runAttackSuite, type SuiteResult } from "./attacks";
-import { errorOf, TENANT_A, TENANT_B, useRedisServer } from "./harness";
+import { errorOf, TENANT_A, TENANT_B, TENANT_C, useRedisServer } from "./harness";
 
 const redis = useRedisServer();
 const LIMITS = { maxBytes: 1_000_000, maxKeys: 1000 };
@@ -302,5 +302,50 @@ describe("measured leaks the rules close", () => {
     } finally {
       await redis.admin.call("ACL", "SETUSER", "default", "reset", "off", "resetchannels", "-@all");
     }
+  });
+});
+
+describe("the default user: every way back to it (RESET, AUTH default, HELLO AUTH default)", () => {
+  const ESCAPES: [string, (c: import("ioredis").default) => Promise<unknown>][] = [
+    ["RESET", (c) => c.call("RESET")],
+    ["AUTH default", (c) => c.call("AUTH", "default", "any-password")],
+    ["HELLO 2 AUTH default", (c) => c.call("HELLO", "2", "AUTH", "default", "any-password")],
+  ];
+
+  it("grantTenantCache refuses a server whose default user is on and writes nothing; an existing tenant user escapes there (the negative control) but not once it is off", async () => {
+    const grant = await grantTenantCache(redis.admin, TENANT_A, { limits: LIMITS, password: PASSWORD, rotatePassword: true });
+    await redis.admin.set(tenantKey(TENANT_B, "secret"), "b-secret");
+    const escaped = async () => {
+      const out: string[] = [];
+      for (const [name, escape] of ESCAPES) {
+        const a = await redis.connect(grant.user, PASSWORD);
+        await escape(a).catch(() => undefined);
+        if ((await a.get(tenantKey(TENANT_B, "secret")).catch(() => undefined)) === "b-secret") out.push(name);
+        a.disconnect();
+      }
+      return out;
+    };
+    expect(await escaped()).toEqual([]);
+
+    await redis.admin.call("ACL", "SETUSER", "default", "on", "nopass", "~*", "&*", "+@all");
+    try {
+      expect(await escaped()).toEqual(ESCAPES.map(([name]) => name));
+      const refused = await grantTenantCache(redis.admin, TENANT_C, { limits: LIMITS }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(RedisDefaultUserOnError);
+      expect(await redis.admin.call("ACL", "GETUSER", tenantUserName(TENANT_C))).toBeNull();
+      expect(await redis.admin.exists(...Object.values(quotaKeys(TENANT_C)))).toBe(0);
+    } finally {
+      await redis.admin.call("ACL", "SETUSER", "default", "reset", "off", "resetchannels", "-@all");
+    }
+    expect(await escaped()).toEqual([]);
+  });
+
+  it.each<[string, unknown, boolean]>([
+    ["off", ["flags", ["off", "sanitize-payload"], "passwords", []], false],
+    ["on, nopass", ["flags", ["on", "nopass", "sanitize-payload"], "passwords", []], true],
+    ["on, with a password", ["flags", ["on", "sanitize-payload"], "passwords", ["x"]], true],
+    ["absent", null, false],
+  ])("defaultUserIsOn: %s", (_name, reply, on) => {
+    expect(defaultUserIsOn(defaultUserFlags(reply))).toBe(on);
   });
 });

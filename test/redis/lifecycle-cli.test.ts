@@ -1,8 +1,13 @@
 /**
  * Tenant lifecycle commands reach the cache too: `tenant suspend --redis-url` revokes the tenant's
- * Redis user and cuts its open connections; `tenant delete --redis-url` also purges its keys.
- * Negative control: without a Redis the same suspend leaves the cache user working.
+ * Redis user and cuts its open connections; so does `tenant delete --redis-url` (offboarding), which
+ * keeps the tenant's keys with its rows until `tenant purge --redis-url` removes them after the
+ * retention window (docs/data-safety.md). Negative control: without a Redis the same suspend leaves
+ * the cache user working.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate } from "../../lib/schema/migrate";
@@ -19,8 +24,10 @@ import { errorOf, useRedisServer } from "./harness";
 const redis = useRedisServer();
 let db: TestDatabase;
 let admin: pg.Client;
+let exportDir: string;
 
 beforeAll(async () => {
+  exportDir = mkdtempSync(path.join(os.tmpdir(), "lifecycle-exports-"));
   db = await createTestDatabase("lifecycle");
   admin = new pg.Client({ connectionString: db.url });
   await admin.connect();
@@ -30,6 +37,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await admin?.end();
   await db?.drop();
+  if (exportDir) rmSync(exportDir, { recursive: true, force: true });
 });
 
 const limits = { maxBytes: TIER_LIMITS.pro.cacheMaxBytes, maxKeys: TIER_LIMITS.pro.cacheMaxKeys };
@@ -78,23 +86,39 @@ describe("tenant lifecycle and the cache", () => {
     conn.disconnect();
   });
 
-  it("delete with a Redis revokes the user and purges the keys before deleting the rows", async () => {
+  it("delete with a Redis revokes the user and keeps the keys; purge after the window removes them with the rows", async () => {
     const { tenant } = await tenantWithCache("offboard-me");
     await redis.admin.call("SET", tenantKey(tenant.id, "a"), "1");
-    const r = await tenancy("tenant", "delete", "offboard-me", "--database-url", db.url, "--redis-url", redis.server.adminUrl, "--json");
+    const redisArgs = ["--database-url", db.url, "--redis-url", redis.server.adminUrl, "--json"];
+    const r = await tenancy("tenant", "delete", "offboard-me", "--export-dir", exportDir, ...redisArgs);
     expect(r.code).toBe(0);
     expect(r.json.cache).toMatchObject({ existed: true });
-    expect(r.json.cache.keysDeleted).toBeGreaterThanOrEqual(1);
-    expect(await redis.admin.call("EXISTS", tenantKey(tenant.id, "a"))).toBe(0);
+    expect(r.json.cache.keysDeleted ?? 0).toBe(0);
+    expect(await redis.admin.call("EXISTS", tenantKey(tenant.id, "a"))).toBe(1);
     expect((await redis.admin.call("ACL", "USERS")) as string[]).not.toContain(`tenant_${tenant.id}`);
+    const { rows } = await admin.query("SELECT status FROM tenancy.tenants WHERE id = $1", [tenant.id]);
+    expect(rows[0]?.status).toBe("offboarded");
+
+    // The purge date has passed (set in the database: no clock hook in the CLI): purge removes the keys too.
+    await admin.query(
+      `UPDATE tenancy.tenants SET offboarded_at = now() - interval '31 days', purge_after = now() - interval '1 day' WHERE id = $1`,
+      [tenant.id],
+    );
+    const purged = await tenancy("tenant", "purge", "offboard-me", ...redisArgs);
+    expect(purged.code).toBe(0);
+    expect(purged.json.cache.keysDeleted).toBeGreaterThanOrEqual(1);
+    expect(await redis.admin.call("EXISTS", tenantKey(tenant.id, "a"))).toBe(0);
+    expect((await admin.query("SELECT 1 FROM tenancy.tenants WHERE id = $1", [tenant.id])).rows).toHaveLength(0);
   });
 
-  it("an unreachable Redis stops delete before the database is touched", async () => {
+  it("an unreachable Redis stops delete: the tenant is not offboarded and stays active", async () => {
     await createTenant(admin, { slug: "keep-me", tier: "pro", region: "eu" });
     const r = await tenancy(
       "tenant",
       "delete",
       "keep-me",
+      "--export-dir",
+      exportDir,
       "--database-url",
       db.url,
       "--redis-url",
@@ -102,7 +126,7 @@ describe("tenant lifecycle and the cache", () => {
       "--json",
     );
     expect(r.code).toBe(1);
-    const { rows } = await admin.query("SELECT 1 FROM tenancy.tenants WHERE slug = 'keep-me'");
-    expect(rows).toHaveLength(1);
+    const { rows } = await admin.query("SELECT status, purge_after FROM tenancy.tenants WHERE slug = 'keep-me'");
+    expect(rows).toEqual([{ status: "active", purge_after: null }]);
   });
 });

@@ -67,10 +67,15 @@ describeWithToolchain(toolchainLookup)("tenant stacks through the real engine", 
     region: r,
     platform: region.platformStack,
   });
+  /** Served tenants (active or suspended); an offboarded one stays registered until its purge (docs/data-safety.md). */
   const registry = () =>
     query<{ slug: string; tier: string; placement: string }>(
       region.databaseUrl,
-      "SELECT slug, tier, placement FROM tenancy.tenants ORDER BY slug",
+      "SELECT slug, tier, placement FROM tenancy.tenants WHERE status <> 'offboarded' ORDER BY slug",
+    );
+  const offboarded = async () =>
+    (await query<{ slug: string }>(region.databaseUrl, "SELECT slug FROM tenancy.tenants WHERE status = 'offboarded' ORDER BY slug")).map(
+      (t) => t.slug,
     );
   const redisUsers = async () => {
     const admin = connectRedis(region.redis.adminUrl);
@@ -126,6 +131,7 @@ describeWithToolchain(toolchainLookup)("tenant stacks through the real engine", 
     const gone = succeeded(await driver.run({ action: "destroy", slug: "solo-one", exportDir: null }, () => {}));
     expect(gone).toMatchObject({ ok: true, tier: "starter", region: "eu", changes: { delete: 4 } });
     expect(await registry()).toEqual([]);
+    expect(await offboarded()).toContain("solo-one"); // retained until `tenancy tenant purge`
     expect(await redisUsers()).toEqual([]);
     expect(await tenantStacks()).toEqual([]);
   }, 180_000);
@@ -177,7 +183,7 @@ describeWithToolchain(toolchainLookup)("tenant stacks through the real engine", 
     expect(await tenantStacks()).toEqual([]);
   }, 600_000);
 
-  it("Enterprise: graduation to a dedicated schema and login role, demotion on a tier change, offboarding exports then leaves nothing", async () => {
+  it("Enterprise: graduation to a dedicated schema and login role, demotion on a tier change, offboarding exports and retains it until the purge", async () => {
     const schemas = () =>
       query<{ nspname: string }>(region.databaseUrl, "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant\\_%' ORDER BY 1");
     const loginRoles = () =>
@@ -223,8 +229,10 @@ describeWithToolchain(toolchainLookup)("tenant stacks through the real engine", 
     expect(exported.tables.reduce((a, t) => a + t.rows, 0)).toBe(total);
     rmSync(exportDir, { recursive: true, force: true });
     expect(await registry()).toEqual([]);
-    expect(await schemas()).toEqual([]);
-    expect(await loginRoles()).toEqual([]);
+    expect(await offboarded()).toContain("big-corp");
+    // Offboarded, not purged: its dedicated schema and (NOLOGIN) login role stay until `tenancy tenant purge`.
+    expect(await schemas()).toHaveLength(1);
+    expect(await loginRoles()).toHaveLength(1);
     expect(await redisUsers()).toEqual([]);
     expect(await tenantStacks()).toEqual([]);
   }, 300_000);

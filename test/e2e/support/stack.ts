@@ -42,7 +42,11 @@ export function uniqueStackName(prefix = "e2e"): string {
 }
 
 export interface OpenTestStack extends TestStack {
-  /** Destroys and removes the stack and deletes its directories; safe to call twice. */
+  /**
+   * Destroys and removes the stack and deletes its directories; safe to call twice. A stack whose
+   * destroy is refused (tenants still registered: docs/data-safety.md) is removed with `--force`;
+   * its throwaway cluster is the test's to remove.
+   */
   dispose(): Promise<void>;
 }
 
@@ -85,6 +89,8 @@ export async function openStack(config: Record<string, unknown>): Promise<OpenTe
       try {
         await stack.destroy({ color: "never" });
         await workspace.removeStack(name);
+      } catch {
+        await workspace.removeStack(name, { force: true }).catch(() => {});
       } finally {
         rmSync(root, { recursive: true, force: true });
       }
