@@ -4,7 +4,8 @@
  * Progress on stderr, the report as a table (or `--json`) on stdout.
  *
  * Exit codes: 0 completed (or a clean dry run) · 1 halted at a failure (resume by running it again)
- * or a dry run that found failures · 2 bad input, or an unfinished rollout of other waves.
+ * or a dry run that found failures · 2 bad input, an unfinished rollout of other waves, or a platform
+ * stack whose outputs break the platform contract (lib/platform/contract.ts; its tenant stacks untouched).
  */
 import { CommandFailure, table } from "../cli/output";
 import { guard, runMain } from "../cli/runner";
@@ -63,7 +64,8 @@ async function rollout(argv: string[]): Promise<number> {
   }
   if (command.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
   else process.stdout.write([table(STEP_HEAD, stepRows(report.steps)), ...outcomeLines(report)].join("\n") + "\n");
-  return report.completed ? 0 : 1;
+  if (report.completed) return 0;
+  return report.steps.some((s) => s.kind === "platform-contract" && s.status === "failed") ? 2 : 1;
 }
 
 /** Parsing (cli/rollout.ts, a TenantSpecError is bad input), errors and exit codes: cli/runner.ts. */

@@ -3,7 +3,9 @@
  * `alphapulse-platform:kind` is `aws`; its return value is the stack's outputs.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { awsPlatformOutputs } from "../../lib/platform/contract";
 import { loadAwsStackConfig, regionalPlatformArgs } from "./config";
+import { ADMIN_USER_NAME } from "./redis-cache";
 import { RegionalPlatform } from "./regional-platform";
 
 export * from "./config";
@@ -17,32 +19,25 @@ export * from "./tenant-observability";
 
 /**
  * Declares the stack's RegionalPlatform from its validated config and returns the stack outputs:
- * endpoints, instance ids for SSM, and the ARNs of every generated secret (never the values).
+ * exactly the platform contract (lib/platform/contract.ts `awsPlatformOutputs`) — endpoints, instance
+ * ids for SSM, and the ARNs of every generated secret (never the values).
  * Throws lib/stack-config/local.ts StackConfigError (key path + reason) on a bad stack file.
  */
 export function awsPlatform() {
   const config = loadAwsStackConfig();
   const stack = pulumi.getStack();
   const platform = new RegionalPlatform(stack, regionalPlatformArgs(config, stack));
-  return {
-    kind: "aws",
+  return awsPlatformOutputs(stack, {
     region: config.region,
-    awsRegion: config.awsRegion,
-    vpcId: platform.network.vpcId,
-    appSecurityGroupId: platform.network.appSecurityGroupId,
-    privateSubnetIds: platform.network.subnetIds,
-    postgres: {
-      primaryHost: platform.postgres.primaryHost,
-      replicaHost: platform.postgres.replicaHost,
-      port: platform.postgres.port,
-      primaryInstanceId: platform.postgres.primaryInstanceId,
-      replicaInstanceId: platform.postgres.replicaInstanceId,
-      adminSecretArn: platform.postgres.adminSecretArn,
-      backupBucket: platform.postgres.backupBucketName,
-      logGroupName: platform.postgres.logGroupName,
-      tenantDashboard: platform.observability.dashboardName,
-      tenantMetricNamespace: platform.observability.metricNamespace,
+    // PLACEHOLDER(aws-data): the RegionalDatabase and the executor of branch aws-data fill these.
+    database: {
+      name: "alphapulse",
+      oid: 1,
+      connection: { kind: "executor", functionName: `${stack}-db-executor`, region: config.awsRegion, server: `${stack}/pg` },
+      tenantIds: {},
     },
+    // PLACEHOLDER(aws-data): the RegionalDatabase's schema outputs.
+    schema: { fingerprint: "pending", migrations: [], roles: {} },
     pgbouncer: {
       host: platform.pgbouncer.endpoint,
       port: platform.pgbouncer.port,
@@ -55,10 +50,29 @@ export function awsPlatform() {
       readerHost: platform.redis.readerEndpoint,
       port: platform.redis.port,
       tls: true,
+      adminUser: ADMIN_USER_NAME,
       adminSecretArn: platform.redis.adminSecretArn,
       tenantSecretArns: platform.redis.tenantSecretArns,
     },
-    kmsKeyArn: platform.kmsKeyArn,
-    alarmTopicArn: platform.alarmTopicArn,
-  };
+    postgres: {
+      primaryHost: platform.postgres.primaryHost,
+      replicaHost: platform.postgres.replicaHost,
+      port: platform.postgres.port,
+      primaryInstanceId: platform.postgres.primaryInstanceId,
+      replicaInstanceId: platform.postgres.replicaInstanceId,
+      adminSecretArn: platform.postgres.adminSecretArn,
+      backupBucket: platform.postgres.backupBucketName,
+      logGroupName: platform.postgres.logGroupName,
+    },
+    aws: {
+      region: config.awsRegion,
+      vpcId: platform.network.vpcId,
+      appSecurityGroupId: platform.network.appSecurityGroupId,
+      privateSubnetIds: platform.network.subnetIds,
+      kmsKeyArn: platform.kmsKeyArn,
+      alarmTopicArn: platform.alarmTopicArn,
+      tenantDashboard: platform.observability.dashboardName,
+      tenantMetricNamespace: platform.observability.metricNamespace,
+    },
+  });
 }

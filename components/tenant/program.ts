@@ -3,7 +3,8 @@
  * inline program run by the Automation API (lib/tenant-stacks/automation.ts); the spec is closed
  * over, and recorded as stack tags by the driver (lib/tenant-stacks/tags.ts).
  *
- * 1. Reads the regional platform stack through a StackReference (same backend).
+ * 1. Reads the regional platform stack through a StackReference (same backend), through the
+ *    platform contract (lib/platform/contract.ts): a bad output fails naming it and the stack.
  * 2. Refuses a tenant whose residency differs from the platform stack's, or a slug the platform
  *    stack declares itself, before declaring anything (the CLI checked already; this is the guard
  *    that holds for every caller, the rollout included).
@@ -11,14 +12,12 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
-import { ownershipProblem, readPlatformConnections, readPlatformSummary, residencyProblem } from "../../lib/tenant-stacks/platform";
+import { parsePlatformContract, PLATFORM_OUTPUT_NAMES } from "../../lib/platform/contract";
+import { ownershipProblem, platformSummary, residencyProblem, tenantStackTarget } from "../../lib/tenant-stacks/platform";
 import { platformReference, type TenantStackSpec } from "../../lib/tenant-stacks/spec";
 import { TenantStack } from "./tenant-stack";
 
-/** The platform outputs the program reads (secret or not). */
-export const PLATFORM_OUTPUT_NAMES = ["region", "tenants", "postgres", "redis", "adminUrl"] as const;
-
-/** Reads the named outputs of a stack reference as plain values (secrets unwrapped; the inputs built from them are secret-free connection data). */
+/** Reads the named outputs of a stack reference as plain values (secrets unwrapped: the program re-wraps the one it passes on). */
 async function readOutputs(ref: pulumi.StackReference, names: readonly string[]): Promise<Record<string, unknown>> {
   const entries = await Promise.all(
     names.map(async (name) => {
@@ -33,12 +32,13 @@ export function tenantProgram(spec: TenantStackSpec): PulumiFn {
   return async () => {
     const ref = new pulumi.StackReference("platform", { name: platformReference(spec) });
     const outputs = await readOutputs(ref, PLATFORM_OUTPUT_NAMES);
-    let connections;
+    let target;
     try {
-      const platform = readPlatformSummary(spec.platform, outputs);
-      const problem = residencyProblem(spec, platform) ?? ownershipProblem(spec.slug, platform);
+      const platform = parsePlatformContract(outputs, spec.platform);
+      const summary = platformSummary(platform);
+      const problem = residencyProblem(spec, summary) ?? ownershipProblem(spec.slug, summary);
       if (problem) throw new pulumi.RunError(problem);
-      connections = readPlatformConnections(spec.platform, outputs);
+      target = tenantStackTarget(platform);
     } catch (err) {
       if (err instanceof pulumi.RunError) throw err;
       throw new pulumi.RunError((err as Error).message);
@@ -48,15 +48,11 @@ export function tenantProgram(spec: TenantStackSpec): PulumiFn {
       tier: spec.tier,
       region: spec.region,
       displayName: spec.displayName,
-      connection: { host: connections.postgres.host, port: connections.postgres.port, user: connections.postgres.user },
-      database: connections.postgres.database,
-      databaseOid: connections.postgres.databaseOid,
-      redis: {
-        host: connections.redis.host,
-        port: connections.redis.port,
-        user: connections.redis.adminUser,
-        passwordFile: connections.redis.adminPasswordFile,
-      },
+      connection: target.connection,
+      database: target.database,
+      databaseOid: target.databaseOid,
+      // The admin password came out of the reference in plain text: secret again before it reaches the state.
+      redis: pulumi.secret(target.redis),
     });
     return {
       slug: spec.slug,
@@ -70,7 +66,7 @@ export function tenantProgram(spec: TenantStackSpec): PulumiFn {
       cachePassword: tenant.cache.password,
       loginRole: tenant.loginRole?.role,
       loginPassword: tenant.loginRole?.password,
-      database: connections.postgres.database,
+      database: target.database,
     };
   };
 }

@@ -35,8 +35,8 @@ export interface TenantStackArgs {
   connection: DatabaseConnection;
   database: string;
   databaseOid: number;
-  /** The regional Redis, as an administrator. */
-  redis: RedisAdminConnection;
+  /** The regional Redis, as an administrator (pass it as a secret: it carries the admin password). */
+  redis: pulumi.Input<RedisAdminConnection>;
 }
 
 export class TenantStack extends pulumi.ComponentResource {

@@ -7,6 +7,11 @@
  * rollout again resumes after the last completed step. `dryRun` previews everything (platform and
  * tenant stacks), changes nothing, records nothing, and goes on past failures to show them all.
  *
+ * Before a wave's tenant stacks run, the outputs of each platform stack they belong to are read
+ * through the platform contract (lib/platform/contract.ts), as the tenant program will read them: a
+ * missing or mistyped output halts the rollout there (step `platform-contract`, naming the output and
+ * the stack) instead of failing every tenant stack of the wave with the same message.
+ *
  * Pure orchestration: the stacks are reached through `PlatformOps` and a `TenantStackDriver`, the
  * Automation API in production (lib/rollout/automation.ts) and fakes in test/rollout.
  */
@@ -19,6 +24,7 @@ import {
   type TenantJobResult,
   type TenantStackDriver,
 } from "../tenant-stacks/jobs";
+import type { PlatformContract } from "../platform/contract";
 import type { TenantStackSpec } from "../tenant-stacks/spec";
 import {
   finish,
@@ -39,6 +45,8 @@ export interface PlatformOps {
   preview(stack: string): Promise<ChangeCounts>;
   /** Resource changes made. Throws when the update fails. */
   update(stack: string): Promise<ChangeCounts>;
+  /** The stack's outputs read through the platform contract. Throws PlatformContractError (output and stack named). */
+  contract(stack: string): Promise<PlatformContract>;
 }
 
 export interface RecordedTenantStack {
@@ -54,7 +62,7 @@ export interface TenantOps {
   driver: TenantStackDriver;
 }
 
-export type StepKind = "platform-preview" | "platform-update" | "tenant-up" | "tenant-preview";
+export type StepKind = "platform-preview" | "platform-update" | "platform-contract" | "tenant-up" | "tenant-preview";
 export type StepStatus = "done" | "already-done" | "failed" | "skipped";
 
 export interface StepResult {
@@ -242,8 +250,27 @@ async function rollout(options: RolloutOptions): Promise<RolloutReport> {
       if (halted()) break;
     }
 
-    // 3. The wave's tenant stacks, with bounded concurrency, halting at the first failure.
+    // 3. The contract of each platform stack the wave's tenant stacks read (only failures are steps).
     const mine = tenants.filter((t) => waveOf.get(t.spec.platform) === wave.name);
+    for (const stack of wave.stacks.filter((s) => mine.some((t) => t.spec.platform === s))) {
+      const started = Date.now();
+      try {
+        await options.platform.contract(stack);
+      } catch (err) {
+        step({
+          wave: wave.name,
+          kind: "platform-contract",
+          stack,
+          status: "failed",
+          message: message(err),
+          durationMs: Date.now() - started,
+        });
+        if (!dryRun) break;
+      }
+    }
+    if (halted()) break;
+
+    // 4. The wave's tenant stacks, with bounded concurrency, halting at the first failure.
     const todo = mine.filter((t) => dryRun || !isDone(state, tenantKey(t.stack)));
     for (const t of mine.filter((t) => !todo.includes(t))) {
       step({

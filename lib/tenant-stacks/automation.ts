@@ -27,14 +27,8 @@ import { findPulumiToolchain, pulumiEnvironment } from "../pulumi/env";
 import { classifyFailure, type StackFailure } from "./errors";
 import type { JobEvent, Phase, TenantJob, TenantJobResult, TenantStackDriver } from "./jobs";
 import { PLATFORM_PROJECT, slugOfTenantStack, stackReferenceName, TENANT_PROJECT, tenantStackName } from "./names";
-import {
-  ownershipProblem,
-  PlatformStackError,
-  readPlatformSummary,
-  residencyProblem,
-  unwrapOutputs,
-  type PlatformSummary,
-} from "./platform";
+import { parsePlatformContract, type PlatformContract } from "../platform/contract";
+import { ownershipProblem, PlatformStackError, platformSummary, residencyProblem, unwrapOutputs, type PlatformSummary } from "./platform";
 import { ResidencyError } from "../platform/residency";
 import { TenantSpecError, type TenantStackSpec } from "./spec";
 import { specFromTags, tagChanges } from "./tags";
@@ -43,8 +37,8 @@ import { specFromTags, tagChanges } from "./tags";
 export type TenantExporter = (request: {
   slug: string;
   tenantId: string;
-  /** The platform stack's outputs (plain values), for the database connection. */
-  platformOutputs: Record<string, unknown>;
+  /** The platform stack's contract, for the database connection. */
+  platform: PlatformContract;
   dir: string;
 }) => Promise<{ file: string; rows?: number }>;
 
@@ -56,7 +50,7 @@ export type TenantExporter = (request: {
 export type TenantOffboarder = (request: {
   slug: string;
   tenantId: string;
-  platformOutputs: Record<string, unknown>;
+  platform: PlatformContract;
   exportFile?: string;
 }) => Promise<{ purgeAfter: string }>;
 
@@ -117,9 +111,13 @@ export class AutomationContext {
     }
   }
 
-  /** The outputs of a platform stack (secrets in plain text: they never leave this process). */
-  async platformOutputs(platform: string): Promise<Record<string, unknown>> {
-    return this.withWorkspace(PLATFORM_PROJECT, "platform", async (opts) => {
+  /**
+   * The contract of a platform stack, read from its outputs (secrets in plain text: they never leave
+   * this process). PlatformStackError when the stack is missing, PlatformContractError (naming the
+   * output and the stack) when its outputs do not fulfil the contract.
+   */
+  async platformContract(platform: string): Promise<PlatformContract> {
+    const outputs = await this.withWorkspace(PLATFORM_PROJECT, "platform", async (opts) => {
       const ws = await LocalWorkspace.create(opts);
       try {
         return unwrapOutputs(await ws.stackOutputs(stackReferenceName(platform)));
@@ -129,10 +127,11 @@ export class AutomationContext {
         throw err;
       }
     });
+    return parsePlatformContract(outputs, platform);
   }
 
   async platformSummary(platform: string): Promise<PlatformSummary> {
-    return readPlatformSummary(platform, await this.platformOutputs(platform));
+    return platformSummary(await this.platformContract(platform));
   }
 
   /** The tenant stacks on the backend, with what their tags record. */
@@ -297,9 +296,9 @@ export class AutomationDriver implements TenantStackDriver {
           err.name = "TenantExportError";
           throw err;
         }
-        const platformOutputs = await this.ctx.platformOutputs(spec.platform);
+        const platform = await this.ctx.platformContract(spec.platform);
         try {
-          result.exportFile = (await exporter({ slug, tenantId: outputs.tenantId, platformOutputs, dir: exportDir })).file;
+          result.exportFile = (await exporter({ slug, tenantId: outputs.tenantId, platform, dir: exportDir })).file;
         } catch (err) {
           const wrapped = new Error(`export of ${slug} failed, nothing was deleted: ${(err as Error).message}`);
           wrapped.name = "TenantExportError";
@@ -308,11 +307,11 @@ export class AutomationDriver implements TenantStackDriver {
       }
       if (typeof outputs.tenantId === "string" && this.ctx.options.offboarder) {
         onEvent({ slug, phase: "export", message: "offboarding (rows kept until the purge)" });
-        const platformOutputs = await this.ctx.platformOutputs(spec.platform);
+        const platform = await this.ctx.platformContract(spec.platform);
         const offboarded = await this.ctx.options.offboarder({
           slug,
           tenantId: outputs.tenantId,
-          platformOutputs,
+          platform,
           exportFile: result.exportFile,
         });
         result.purgeAfter = offboarded.purgeAfter;

@@ -3,17 +3,18 @@
  * export first — the tenant's rows in
  * issue 6's verified format (lib/enterprise/export.ts exportTenant: one snapshot, checksums computed in
  * PostgreSQL and over the file, written to `.partial` and renamed only when complete). The database
- * is reached with the platform stack's admin connection (its outputs), from this process — then the
+ * is reached with the platform stack's admin connection (its contract), from this process — then the
  * offboarding: the tenant is marked `offboarded` with a purge date, its rows kept until
  * `tenancy tenant purge`.
  */
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { withConnection, type Queryable } from "../db/client";
+import type { PlatformContract } from "../platform/contract";
 import { exportTenant } from "../enterprise/export";
 import { offboardTenant } from "../tenant/registry";
 import type { TenantExporter, TenantOffboarder } from "./automation";
-import { readPlatformConnections } from "./platform";
+import { PlatformStackError } from "./platform";
 
 /** `acme-20261126T120000Z.jsonl`: sortable, one file per offboarding. */
 export function exportFileName(slug: string, at: Date): string {
@@ -23,23 +24,28 @@ export function exportFileName(slug: string, at: Date): string {
     .replace(/\.\d+Z$/, "Z")}.jsonl`;
 }
 
-/** An admin session on the platform stack's database (its outputs), for `fn`; always closed. */
-function withPlatformDatabase<T>(platformOutputs: Record<string, unknown>, fn: (client: Queryable) => Promise<T>): Promise<T> {
-  const { postgres } = readPlatformConnections("platform", platformOutputs);
-  const target = { host: postgres.host, port: postgres.port, user: postgres.user, database: postgres.database };
+/** An admin session on the platform stack's database (its contract), for `fn`; always closed. */
+function withPlatformDatabase<T>(platform: PlatformContract, fn: (client: Queryable) => Promise<T>): Promise<T> {
+  const { connection, name } = platform.database;
+  if (connection.kind === "executor")
+    throw new PlatformStackError(
+      `platform stack ${platform.stack} reaches its database only through its executor (${connection.functionName}): export and offboard from inside the region`,
+      platform.stack,
+    );
+  const target = { host: connection.host, port: connection.port, user: connection.user, database: name };
   return withConnection(target, fn, { application_name: "alphapulse-offboarding" });
 }
 
-export const exportBeforeOffboarding: TenantExporter = async ({ slug, tenantId, platformOutputs, dir }) => {
+export const exportBeforeOffboarding: TenantExporter = async ({ slug, tenantId, platform, dir }) => {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, exportFileName(slug, new Date()));
-  const report = await withPlatformDatabase(platformOutputs, (client) => exportTenant(client, tenantId, file));
+  const report = await withPlatformDatabase(platform, (client) => exportTenant(client, tenantId, file));
   return { file: report.file, rows: report.rows };
 };
 
 /** Marks the tenant offboarded (DEFAULT_RETENTION_DAYS), recording the export: the stack's delete then releases it. */
-export const offboardBeforeDestroy: TenantOffboarder = async ({ tenantId, platformOutputs, exportFile }) =>
-  withPlatformDatabase(platformOutputs, async (client) => {
+export const offboardBeforeDestroy: TenantOffboarder = async ({ tenantId, platform, exportFile }) =>
+  withPlatformDatabase(platform, async (client) => {
     const { tenant } = await offboardTenant(client, tenantId, { exportFile });
     return { purgeAfter: tenant.purgeAfter!.toISOString() };
   });
