@@ -8,6 +8,8 @@
  *     - the roles only a superuser may create: alphapulse_maintenance (BYPASSRLS), and the owner
  *       role the executor must be a member of to run DDL as the owner (`SET ROLE`); the executor is
  *       granted both (what `migrate` needs), nothing else;
+ *     - pg_signal_backend and pg_read_all_stats (finding and ending a suspended or offboarded
+ *       tenant's sessions);
  *     - SET on the tenant setting, which a dedicated tenant's login role carries;
  *     - `alphapulse_bootstrap.pgbouncer_verifiers()`: SECURITY DEFINER over pg_authid, returning the
  *       SCRAM verifiers of the RLS-subject login roles only, executable by the executor only — how
@@ -86,6 +88,8 @@ function renderClusterSql(executor: string): string {
     `ALTER ROLE ${ident(ROLES.maintenance)} BYPASSRLS;`,
     "-- The executor runs DDL as the owner and operations as maintenance (SET ROLE), like the migrator.",
     `GRANT ${ident(ROLES.owner)}, ${ident(ROLES.maintenance)} TO ${e};`,
+    "-- Offboarding and suspension find and end a tenant's open sessions (pg_stat_activity is monitoring-only).",
+    `GRANT pg_signal_backend, pg_read_all_stats TO ${e};`,
     "-- Dedicated tenants' login roles carry the tenant setting (ALTER ROLE ... SET): a placeholder only a superuser may grant.",
     `GRANT SET ON PARAMETER ${TENANT_SETTING} TO ${e};`,
     "-- The SCRAM verifiers PgBouncer's auth file needs, without pg_authid for the executor: RLS-subject roles only.",

@@ -17,7 +17,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditDatabase } from "../../lib/audit/isolation-audit";
 import { connect } from "../../lib/db/client";
-import { ensureTenantLoginRole } from "../../lib/enterprise/dedicated";
+import { ensureTenantLoginRole, terminateTenantLoginSessions } from "../../lib/enterprise/dedicated";
 import { graduateTenant } from "../../lib/enterprise/graduation";
 import { startPostgres, THROWAWAY_SETTINGS, type PostgresServer } from "../../lib/local/postgres-server";
 import { renderAuthFile, SCRAM_VERIFIER_PATTERN } from "../../lib/pgbouncer/auth";
@@ -101,7 +101,7 @@ describe("the bootstrap's roles", () => {
         rolbypassrls: false,
         rolreplication: false,
         rolcanlogin: true,
-        member_of: [ROLES.maintenance, ROLES.owner].sort(),
+        member_of: [ROLES.maintenance, ROLES.owner, "pg_read_all_stats", "pg_signal_backend"].sort(),
       });
       const maintenance = await admin.query(`SELECT rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = $1`, [ROLES.maintenance]);
       expect(maintenance.rows[0]).toEqual({ rolbypassrls: true, rolcanlogin: false });
@@ -160,6 +160,17 @@ describe("the data layer as the executor", () => {
     expect(moved.rowsMoved).toBeGreaterThan(0);
     const login = await ensureTenantLoginRole(db.client, { ...tenant, placement: "dedicated" });
     expect(login.role).toMatch(/^tenant_[0-9a-f]+_login$/);
+    // Again, with a new password (rotation): the existing role is altered by a non-superuser.
+    const again = await ensureTenantLoginRole(db.client, { ...tenant, placement: "dedicated" }, { password: "rotated-password-123" });
+    expect(again.role).toBe(login.role);
+    // Suspension and offboarding end the tenant's sessions: the executor may signal them.
+    const tenantSession = await connect(url(database, login.role));
+    tenantSession.on("error", () => {});
+    try {
+      expect(await terminateTenantLoginSessions(db.client, tenant.id)).toBe(1);
+    } finally {
+      await tenantSession.end().catch(() => {});
+    }
     expect((await migrate(db.client, { region: "eu" })).unchanged).toBe(true);
   });
 

@@ -21,6 +21,7 @@ describe("renderDatabaseBootstrapSql", () => {
       `ALTER ROLE "alphapulse_maintenance" BYPASSRLS;`,
       `GRANT "alphapulse_owner", "alphapulse_maintenance" TO "alphapulse_executor";`,
       `GRANT SET ON PARAMETER app.current_tenant_id TO "alphapulse_executor";`,
+      `GRANT pg_signal_backend, pg_read_all_stats TO "alphapulse_executor";`,
       `   WHERE a.rolname IN ('app_user', 'alphapulse_readonly') AND a.rolcanlogin AND a.rolpassword LIKE 'SCRAM-SHA-256$%'`,
       `REVOKE ALL ON FUNCTION "alphapulse_bootstrap"."pgbouncer_verifiers"() FROM PUBLIC;`,
       `GRANT EXECUTE ON FUNCTION "alphapulse_bootstrap"."pgbouncer_verifiers"() TO "alphapulse_executor";`,
