@@ -10,6 +10,7 @@ import { RegionalPlatform } from "./regional-platform";
 
 export * from "./config";
 export * from "./credential";
+export * from "./executor";
 export * from "./network";
 export * from "./pgbouncer-service";
 export * from "./postgres-cluster";
@@ -29,11 +30,11 @@ export function awsPlatform() {
   const platform = new RegionalPlatform(stack, regionalPlatformArgs(config, stack));
   return awsPlatformOutputs(stack, {
     region: config.region,
-    // PLACEHOLDER(aws-data): the RegionalDatabase and the executor of branch aws-data fill these.
     database: {
+      // PLACEHOLDER(aws-data): name, oid and tenantIds come from the RegionalDatabase (aws-data part 2).
       name: "alphapulse",
       oid: 1,
-      connection: { kind: "executor", functionName: `${stack}-db-executor`, region: config.awsRegion, server: `${stack}/pg` },
+      connection: platform.executor.connection,
       tenantIds: {},
     },
     // PLACEHOLDER(aws-data): the RegionalDatabase's schema outputs.
@@ -61,8 +62,17 @@ export function awsPlatform() {
       primaryInstanceId: platform.postgres.primaryInstanceId,
       replicaInstanceId: platform.postgres.replicaInstanceId,
       adminSecretArn: platform.postgres.adminSecretArn,
+      executorSecretArn: platform.postgres.executorSecretArn,
       backupBucket: platform.postgres.backupBucketName,
       logGroupName: platform.postgres.logGroupName,
+    },
+    executor: {
+      functionName: platform.executor.functionName,
+      functionArn: platform.executor.functionArn,
+      roleArn: platform.executor.roleArn,
+      securityGroupId: platform.executor.securityGroupId,
+      invokePolicyArn: platform.executor.invokePolicyArn,
+      logGroupName: platform.executor.logGroupName,
     },
     aws: {
       region: config.awsRegion,

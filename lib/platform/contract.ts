@@ -113,7 +113,19 @@ export const AwsPlatformContract = z.object({
     primaryInstanceId: Text,
     replicaInstanceId: Text,
     adminSecretArn: Arn,
+    /** The executor's own login (Secrets Manager). */
+    executorSecretArn: Arn,
     backupBucket: Text,
+    logGroupName: Text,
+  }),
+  /** The database executor (components/aws/executor.ts): `database.connection` calls it. */
+  executor: z.object({
+    functionName: Text,
+    functionArn: Arn,
+    roleArn: Arn,
+    securityGroupId: Text,
+    /** Attach to the deployer (CI) role: `lambda:InvokeFunction` on this function only. */
+    invokePolicyArn: Arn,
     logGroupName: Text,
   }),
   aws: z.object({

@@ -49,8 +49,17 @@ export const AWS: AwsPlatformContract = {
     primaryInstanceId: "i-0123",
     replicaInstanceId: "i-0456",
     adminSecretArn: ARN("pg-admin"),
+    executorSecretArn: ARN("pg-executor"),
     backupBucket: "eu-prod-backups",
     logGroupName: "/alphapulse/eu-prod/postgres",
+  },
+  executor: {
+    functionName: "eu-prod-db-executor",
+    functionArn: "arn:aws:lambda:eu-central-1:123456789012:function:eu-prod-db-executor",
+    roleArn: "arn:aws:iam::123456789012:role/eu-prod-db-executor",
+    securityGroupId: "sg-2",
+    invokePolicyArn: "arn:aws:iam::123456789012:policy/eu-prod-db-executor-invoke",
+    logGroupName: "/aws/lambda/eu-prod-db-executor",
   },
   aws: {
     region: "eu-central-1",
