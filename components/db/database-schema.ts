@@ -81,7 +81,8 @@ export function schemaChangeProblem(olds: Partial<SchemaInputs>, news: SchemaInp
       property: "region",
       reason:
         `database "${olds.database}" serves residency region "${olds.region}" and its tenants' data stays there: ` +
-        `a region is not changed by a config edit. Revert the region (a new region is a new stack with its own database)`,
+        `moving tenants to "${news.region}" is a residency decision, not a config edit. Revert the region. A tenant moves by ` +
+        `offboarding it here (\`tenancy tenant delete <slug>\`, verified export first) and registering it in a "${news.region}" stack`,
     };
   }
   if (olds.database !== news.database || (olds.connection !== undefined && !sameServer(olds.connection, news.connection))) {
