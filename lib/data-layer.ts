@@ -31,7 +31,9 @@ export {
   TenantNotFoundError,
 } from "./tenant/registry";
 export {
+  currentDatabaseOid,
   databaseDropProblem,
+  databaseRecreationProblem,
   demoteForStack,
   dropLoginRoleForStack,
   releaseTenantFromStack,

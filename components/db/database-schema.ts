@@ -13,7 +13,10 @@
  *   after `pulumi refresh`, and the next `up` repairs it.
  * - Delete changes nothing, and is refused while tenants are registered in the database (the same
  *   rule as Database's delete, docs/data-safety.md), so a refused `pulumi destroy` leaves this
- *   resource — and its generated passwords — in the state. Dropping a schema full of tenant rows is
+ *   resource — and its generated passwords — in the state. The database it was applied to is the
+ *   one with `databaseOid`: a delete after that database was recreated (the replacement's old half)
+ *   has nothing to keep; a read then finds it gone; a new `databaseOid` is accepted by `check` only
+ *   when the database says it is its oid now (./provider-checks.ts). Dropping a schema full of tenant rows is
  *   never a side effect of removing a resource from the program.
  * - The region, database or server of an existing schema never changes: `check` refuses it (the
  *   region is a residency decision recorded in the database), so the preview fails with the reason.
@@ -26,6 +29,7 @@ import { MIGRATIONS } from "../../lib/schema/migrations";
 import { ROLE_POSTURE, ROLES } from "../../lib/schema/roles";
 import type { ResidencyRegion } from "../../lib/tenant/model";
 import { dataLayer, generatePassword, isMissingDatabase, sameServer, withDatabase, type DatabaseConnection } from "./provider-runtime";
+import { recreationFailure } from "./provider-checks";
 
 export interface DatabaseSchemaArgs {
   connection: pulumi.Input<DatabaseConnection>;
@@ -111,9 +115,9 @@ export const databaseSchemaProvider: pulumi.dynamic.ResourceProvider = {
     return { id: `${inputs.connection.host}:${inputs.connection.port}/${inputs.database}/schema`, outs };
   },
 
-  check(olds: Partial<SchemaInputs>, news: SchemaInputs): Promise<pulumi.dynamic.CheckResult> {
-    const problem = schemaChangeProblem(olds, news);
-    return Promise.resolve({ inputs: news, failures: problem ? [problem] : [] });
+  async check(olds: Partial<SchemaInputs>, news: SchemaInputs): Promise<pulumi.dynamic.CheckResult> {
+    const problem = schemaChangeProblem(olds, news) ?? (await recreationFailure(olds, news));
+    return { inputs: news, failures: problem ? [problem] : [] };
   },
 
   diff(_id: string, olds: SchemaOutputs, news: SchemaInputs): Promise<pulumi.dynamic.DiffResult> {
@@ -133,11 +137,15 @@ export const databaseSchemaProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async read(id: string, props: SchemaOutputs): Promise<pulumi.dynamic.ReadResult> {
-    const { migrate } = dataLayer();
+    const { migrate, currentDatabaseOid } = dataLayer();
     try {
-      const report = await withDatabase(props.connection, props.database, (client) =>
-        migrate(client, { tables: props.catalogue, region: props.region, dryRun: true }),
+      const report = await withDatabase(props.connection, props.database, async (client) =>
+        // A database recreated under the same name is not the one this design was applied to.
+        (await currentDatabaseOid(client)) !== Number(props.databaseOid)
+          ? undefined
+          : migrate(client, { tables: props.catalogue, region: props.region, dryRun: true }),
       );
+      if (!report) return { id: "" };
       return { id, props: { ...props, appliedFingerprint: report.unchanged ? props.fingerprint : "drift" } };
     } catch (err) {
       if (isMissingDatabase(err)) return { id: "" };
@@ -151,7 +159,9 @@ export const databaseSchemaProvider: pulumi.dynamic.ResourceProvider = {
     const { databaseDropProblem } = dataLayer();
     let problem: string | undefined;
     try {
-      problem = await withDatabase(props.connection, props.database, (client) => databaseDropProblem(client, props.database));
+      problem = await withDatabase(props.connection, props.database, (client) =>
+        databaseDropProblem(client, props.database, { databaseOid: Number(props.databaseOid) }),
+      );
     } catch (err) {
       if (!isMissingDatabase(err)) throw err;
     }

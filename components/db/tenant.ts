@@ -13,8 +13,9 @@
  * - Delete (the tenant left the stack, or `pulumi destroy`) never deletes rows: it releases a
  *   tenant that was offboarded on purpose (`tenancy tenant delete`) or is gone, and refuses any other
  *   with the command to run (lib/tenant/stack-guards.ts releaseTenantFromStack).
- * - `databaseOid` changes only when the database was recreated (a wiped cluster): the tenant is
- *   registered again in the new database; the old one went with its database.
+ * - `databaseOid` changes only when the database was recreated (a wiped cluster): `check` asks the
+ *   database (its oid must now be the new one, ./provider-checks.ts), then the tenant is registered
+ *   again in the new database; the old one went with its database (its delete sees the new oid).
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { ResidencyRegion, Tier } from "../../lib/tenant/model";
@@ -27,6 +28,7 @@ import {
   withDatabase,
   type DatabaseConnection,
 } from "./provider-runtime";
+import { recreationFailure } from "./provider-checks";
 
 export interface TenantArgs {
   /** Server and admin role. Another server is refused (the tenant lives on this one); another admin user is an update. */
@@ -104,9 +106,9 @@ export function tenantChangeProblem(olds: Partial<TenantInputs>, news: TenantInp
 }
 
 export const tenantProvider: pulumi.dynamic.ResourceProvider = {
-  check(olds: Partial<TenantInputs>, news: TenantInputs): Promise<pulumi.dynamic.CheckResult> {
-    const problem = tenantChangeProblem(olds, news);
-    return Promise.resolve({ inputs: news, failures: problem ? [problem] : [] });
+  async check(olds: Partial<TenantInputs>, news: TenantInputs): Promise<pulumi.dynamic.CheckResult> {
+    const problem = tenantChangeProblem(olds, news) ?? (await recreationFailure(olds, news));
+    return { inputs: news, failures: problem ? [problem] : [] };
   },
 
   async create(inputs: TenantInputs): Promise<pulumi.dynamic.CreateResult> {
@@ -178,7 +180,9 @@ export const tenantProvider: pulumi.dynamic.ResourceProvider = {
   async delete(id: string, props: TenantOutputs): Promise<void> {
     const { releaseTenantFromStack } = dataLayer();
     try {
-      await withDatabase(props.connection, props.database, (client) => releaseTenantFromStack(client, id));
+      await withDatabase(props.connection, props.database, (client) =>
+        releaseTenantFromStack(client, id, { databaseOid: Number(props.databaseOid) }),
+      );
     } catch (err) {
       if (isMissingDatabase(err)) return;
       throw err;
