@@ -18,7 +18,7 @@
  *   it as a dependent of this resource so the engine deletes it first.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { dataLayer, isMissingDatabase, sameServer, withDatabase, type DatabaseConnection } from "./provider-runtime";
+import { callDatabase, isMissingDatabase, sameJson, sameServer, type DatabaseConnection } from "./provider-runtime";
 import { placementFailures } from "./provider-checks";
 
 export interface DedicatedPlacementArgs {
@@ -48,8 +48,7 @@ export const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async create(inputs: PlacementInputs): Promise<pulumi.dynamic.CreateResult> {
-    const { graduateTenant } = dataLayer();
-    const result = await withDatabase(inputs.connection, inputs.database, (client) => graduateTenant(client, inputs.tenantId));
+    const result = await callDatabase(inputs.connection, inputs.database, "graduateTenant", { ref: inputs.tenantId });
     const outs: PlacementOutputs = { ...inputs, schema: result.to, rowsMoved: result.rowsMoved, writesHeldMs: result.writesHeldMs };
     return { id: `${inputs.tenantId}/dedicated`, outs };
   },
@@ -60,7 +59,7 @@ export const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
     if (olds.database !== news.database) replaces.push("database");
     if (Number(olds.databaseOid) !== Number(news.databaseOid)) replaces.push("databaseOid");
     if (olds.tenantId !== news.tenantId) replaces.push("tenantId");
-    const changes = replaces.length > 0 || olds.connection?.user !== news.connection.user;
+    const changes = replaces.length > 0 || !sameJson(olds.connection, news.connection);
     return Promise.resolve({ changes, replaces, deleteBeforeReplace: true });
   },
 
@@ -69,9 +68,8 @@ export const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async read(id: string, props: PlacementOutputs): Promise<pulumi.dynamic.ReadResult> {
-    const { findTenant } = dataLayer();
     try {
-      const tenant = await withDatabase(props.connection, props.database, (client) => findTenant(client, props.tenantId));
+      const tenant = await callDatabase(props.connection, props.database, "findTenant", { ref: props.tenantId });
       return tenant?.placement === "dedicated" ? { id, props } : { id: "" };
     } catch (err) {
       if (isMissingDatabase(err)) return { id: "" };
@@ -80,9 +78,8 @@ export const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async delete(_id: string, props: PlacementOutputs): Promise<void> {
-    const { demoteForStack } = dataLayer();
     try {
-      await withDatabase(props.connection, props.database, (client) => demoteForStack(client, props.tenantId));
+      await callDatabase(props.connection, props.database, "demoteForStack", { ref: props.tenantId });
     } catch (err) {
       if (isMissingDatabase(err)) return;
       throw err;

@@ -8,7 +8,7 @@
  *   recreationFailure   asks the database: a new `databaseOid` is accepted only when the database
  *                       really was recreated (lib/tenant/stack-guards.ts databaseRecreationProblem)
  */
-import { dataLayer, isMissingDatabase, sameServer, withDatabase, type DatabaseConnection } from "./provider-runtime";
+import { callDatabase, describeConnection, isMissingDatabase, sameServer, type DatabaseConnection } from "./provider-runtime";
 
 /** A check failure: the property and the reason (what the engine prints). */
 export interface CheckProblem {
@@ -41,7 +41,7 @@ export function objectMoveProblem(what: string, olds: Partial<InDatabase>, news:
     return {
       property: "connection",
       reason:
-        `${what} lives on ${olds.connection.host}:${olds.connection.port}, not ${news.connection.host}:${news.connection.port}: ` +
+        `${what} lives on ${describeConnection(olds.connection)}, not ${describeConnection(news.connection)}: ` +
         `a stack does not move tenant data between servers. Revert the connection (loopback spellings localhost, 127.0.0.1 and ::1 are one server)`,
     };
   }
@@ -72,16 +72,12 @@ export async function recreationFailure(olds: Partial<InDatabase>, news: InDatab
   if (olds.databaseOid === undefined || isUnknown(news.databaseOid) || isUnknown(news.connection) || isUnknown(news.database))
     return undefined;
   if (Number(olds.databaseOid) === Number(news.databaseOid)) return undefined;
-  const { databaseRecreationProblem } = dataLayer();
   try {
-    const reason = await withDatabase(news.connection, news.database, (client) =>
-      databaseRecreationProblem(client, {
-        database: news.database,
-        recordedOid: Number(olds.databaseOid),
-        newOid: Number(news.databaseOid),
-      }),
-    );
-    return reason === undefined ? undefined : { property: "databaseOid", reason };
+    const { problem } = await callDatabase(news.connection, news.database, "databaseRecreationProblem", {
+      recordedOid: Number(olds.databaseOid),
+      newOid: Number(news.databaseOid),
+    });
+    return problem === null ? undefined : { property: "databaseOid", reason: problem };
   } catch (err) {
     if (isMissingDatabase(err)) return undefined;
     throw err;

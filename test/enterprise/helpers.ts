@@ -38,7 +38,7 @@ export async function migratedDatabase(region: ResidencyRegion = "eu", url?: str
   );
   await setup.end();
   const admin = await connect(target);
-  await migrate(admin, { region });
+  await migrate(admin, { region, tenantContext: "setting" });
   const clients: pg.Client[] = [admin];
   return {
     db: db!,
