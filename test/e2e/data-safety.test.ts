@@ -5,7 +5,7 @@
  *   the repository's program (one stack, several steps): a slug edited in place fails the preview
  *   naming `renamedFrom` and the offboarding command; with `renamedFrom` it is a rename in place
  *   (same id, same rows); removing a served tenant fails the preview (and `up`); a region change
- *   fails the preview; `destroy` is refused and leaves the state whole; `tenancy tenant delete`
+ *   and a connection change (another port) fail the preview; `destroy` is refused and leaves the state whole; `tenancy tenant delete`
  *   (verified export, retention) lets the tenant leave the stack with its rows; `tenancy tenant
  *   purge` is refused before the window (exit 2) and removes the rows after it; then `destroy` of
  *   the emptied stack drops the database.
@@ -14,6 +14,8 @@
  *   the negative control — the same slug edit with the old provider and the old data layer loses
  *   the tenant's rows — and the upgrade path — old code kept in the state now refuses the delete
  *   through the data layer, and one `up` with the current program rewrites it (no create, no delete).
+ *   And the component named by region, as local stacks had it: a region edit previewed as an empty new
+ *   region (the negative control of the region step); the stable name adopts such a stack unchanged.
  *
  * Skipped, with the reason, where there is no toolchain; under CI that fails.
  */
