@@ -18,7 +18,7 @@ import { REPO_ROOT } from "../../lib/pulumi/env";
 import { ROLES } from "../../lib/schema/roles";
 import { databaseProvider } from "../../components/db/database";
 import { databaseSchemaProvider, schemaFingerprint } from "../../components/db/database-schema";
-import { tenantProvider } from "../../components/db/tenant";
+import { tenantDataEffect, tenantProvider } from "../../components/db/tenant";
 import { departedSlugs, tenantRosterProvider } from "../../components/db/tenant-roster";
 import { dedicatedPlacementProvider } from "../../components/db/dedicated-placement";
 import { tenantLoginRoleProvider } from "../../components/db/tenant-login-role";
@@ -247,6 +247,39 @@ describe("components/db dynamic providers on a real cluster", () => {
     await expect(databaseSchemaProvider.delete!(schema2.id, schema2.outs)).rejects.toThrow(/still holds 1 tenant/);
     await expect(tenantProvider.delete!(tenant2.id, tenant2.outs)).rejects.toThrow(/never deletes a tenant's data/);
     await rows(cluster.adminUrl, "DROP DATABASE providers_r WITH (FORCE)");
+  });
+});
+
+describe("tenantDataEffect: what the preview says an accepted Tenant change does to the data", () => {
+  const olds = {
+    connection: { host: "127.0.0.1", port: 5432, user: "postgres" },
+    database: "d",
+    databaseOid: 7,
+    slug: "acme-fund",
+    tier: "pro" as const,
+    region: "eu" as const,
+  };
+  it.each([
+    ["a new tenant", {}, olds, undefined],
+    ["nothing changed", olds, olds, undefined],
+    ["another admin user", olds, { ...olds, connection: { ...olds.connection, user: "admin" } }, undefined],
+    ["a rename", olds, { ...olds, slug: "acme-capital" }, /renamed in place "acme-fund" -> "acme-capital": same tenant id, every row kept/],
+    ["a tier change", olds, { ...olds, tier: "starter" as const }, /^tier pro -> starter: new limits$/],
+    ["becoming Enterprise", olds, { ...olds, tier: "enterprise" as const }, /graduates it: its rows move to its own schema/],
+    ["leaving Enterprise", { ...olds, tier: "enterprise" as const }, olds, /demotes it: its rows move from its dedicated schema back/],
+    ["a recreated database", olds, { ...olds, databaseOid: 8 }, /registered again in the recreated database "d"/],
+  ])("%s", (_case, before, after, effect) => {
+    const said = tenantDataEffect(before, after);
+    if (effect === undefined) expect(said).toBeUndefined();
+    else expect(said).toMatch(effect);
+  });
+
+  it("check adds it to the inputs (so the preview lists it), and only when the data is touched", async () => {
+    expect((await tenantProvider.check!(olds, { ...olds, slug: "acme-capital" })).inputs).toMatchObject({
+      slug: "acme-capital",
+      dataEffect: expect.stringMatching(/renamed in place/),
+    });
+    expect((await tenantProvider.check!(olds, olds)).inputs).not.toHaveProperty("dataEffect");
   });
 });
 

@@ -137,7 +137,11 @@ describeWithToolchain(toolchainLookup)(
 
       it("with renamedFrom the slug change is a rename in place: same id, same rows, no create or delete", async () => {
         t.writeConfig(config([alpha, betaRenamed]));
-        const preview = await t.stack.preview({ color: "never" });
+        const preview = await t.stack.preview({ color: "never", diff: true });
+        // The preview says what the update does to the data.
+        expect(preview.stdout).toMatch(
+          /dataEffect\s*:\s*"renamed in place \W*beta-capital\W* -> \W*beta-capital-group\W*: same tenant id, every row kept/,
+        );
         expect(preview.changeSummary).toMatchObject({ update: 2 }); // the roster and the tenant
         for (const op of ["create", "delete", "replace", "create-replacement", "delete-replaced"] as const)
           expect(preview.changeSummary[op], op).toBeUndefined();
