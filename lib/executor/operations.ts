@@ -118,7 +118,6 @@ export const executorOperations = {
       region: a.region,
       passwords: a.passwords,
       dryRun: a.dryRun,
-      strictByDefault: a.strictByDefault,
       tenantContext: a.tenantContext,
     });
     return {
