@@ -55,7 +55,7 @@ export async function migratedDatabase(
   );
   await setup.end();
   const admin = await connect(target);
-  await migrate(admin, { region });
+  await migrate(admin, { region, tenantContext: "setting" });
   if (contextKey) await installContextKey(admin, contextKey);
   const clients: pg.Client[] = [admin];
   return {
