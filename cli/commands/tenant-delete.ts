@@ -76,6 +76,10 @@ function describe(r: Offboarding): string {
       r.retained.map((d) => [d.table, d.rows]),
     ),
     ...(r.exportFile ? [`verified export: ${r.exportFile} (${r.exportedRows} row(s))`] : []),
+    ...(r.exportFile && r.exportSignedWith ? [`the export is signed with the export key of context key ${r.exportSignedWith}`] : []),
+    ...(r.exportFile && r.exportSignedWith === null
+      ? ["the export is UNSIGNED: no tenant-context key is installed (`tenancy context-key install`); importing it needs --allow-unsigned"]
+      : []),
     ...(r.loginRole ? [`login role ${r.loginRole.role} is NOLOGIN: ${r.loginRole.sessionsClosed} open session(s) cut`] : []),
     ...(r.cache ? [`revoked cache user ${r.cache.user} (${r.cache.connectionsClosed} connection(s) cut; keys kept until the purge)`] : []),
   ].join("\n");

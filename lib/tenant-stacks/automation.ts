@@ -56,7 +56,14 @@ export type TenantOffboarder = (request: {
   exportDir: string | null;
   retentionDays: number;
   dryRun: boolean;
-}) => Promise<{ steps: string[]; exportFile?: string; exportedRows?: number; purgeAfter?: string }>;
+}) => Promise<{
+  steps: string[];
+  exportFile?: string;
+  exportedRows?: number;
+  /** null: the export was written unsigned (no tenant-context key installed). */
+  exportSignedWith?: string | null;
+  purgeAfter?: string;
+}>;
 
 export interface AutomationOptions {
   repoRoot: string;
@@ -299,7 +306,14 @@ export class AutomationDriver implements TenantStackDriver {
             retentionDays: job.retentionDays ?? DEFAULT_RETENTION_DAYS,
             dryRun,
           });
-          Object.assign(result, offboarded);
+          const { exportSignedWith, ...rest } = offboarded;
+          Object.assign(result, rest);
+          if (exportSignedWith === null && rest.exportFile)
+            onEvent({
+              slug,
+              phase: "export",
+              message: `the export is UNSIGNED (no tenant-context key installed): importing it needs --allow-unsigned`,
+            });
         } catch (err) {
           const wrapped = new Error(`offboarding of ${slug} failed, nothing was deleted: ${(err as Error).message}`);
           wrapped.name = "TenantExportError";

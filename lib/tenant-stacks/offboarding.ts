@@ -25,6 +25,7 @@ export const offboardBeforeDestroy: TenantOffboarder = ({ tenantId, platformOutp
       steps: done.steps,
       exportFile: done.exportFile,
       exportedRows: done.exportedRows,
+      exportSignedWith: done.exportSignedWith,
       purgeAfter: done.dryRun ? undefined : done.tenant.purgeAfter?.toISOString(),
     };
   });

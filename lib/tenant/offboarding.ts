@@ -4,7 +4,9 @@
  *
  *  1. an active tenant is suspended (no writes after the export's snapshot);
  *  2. its rows are exported, verified (lib/enterprise/export.ts: one snapshot, checksums computed in
- *     PostgreSQL and over the file, renamed into place only when complete) — unless the caller
+ *     PostgreSQL and over the file, renamed into place only when complete) and signed with the
+ *     region's key — unsigned, and said so (`exportSignedWith: null`), when no key is installed: a
+ *     missing key must not block an offboarding that the export protects — unless the caller
  *     explicitly skips the export (`exportDir: null`); a failed export restores the status and stops;
  *  3. with a cache, its Redis user is revoked (connections cut, keys kept); a failure restores the
  *     status and stops (the export stays; the tenant is not offboarded);
@@ -56,6 +58,8 @@ export interface Offboarding {
   steps: string[];
   exportFile?: string;
   exportedRows?: number;
+  /** The context key the export is signed with; null: written unsigned (no key installed). */
+  exportSignedWith?: string | null;
   cache?: RevokeResult;
   loginRole?: { role: string; sessionsClosed: number };
 }
@@ -111,12 +115,12 @@ export async function offboardOnPurpose(client: Queryable, ref: string, options:
     if (previous === "active") await setTenantStatus(client, tenant.id, "active");
   };
   if (previous === "active") await setTenantStatus(client, tenant.id, "suspended");
-  let exported: { file: string; rows: number } | undefined;
+  let exported: { file: string; rows: number; signedWith: string | null } | undefined;
   if (file !== null) {
     try {
       mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-      const report = await exportTenant(client, tenant.id, file, { onProgress: options.onProgress });
-      exported = { file: report.file, rows: report.rows };
+      const report = await exportTenant(client, tenant.id, file, { allowUnsigned: true, onProgress: options.onProgress });
+      exported = { file: report.file, rows: report.rows, signedWith: report.signedWith };
     } catch (err) {
       await restore();
       throw new Error(`export of ${tenant.slug} failed, the tenant was not offboarded: ${(err as Error).message}`, { cause: err });
@@ -139,6 +143,7 @@ export async function offboardOnPurpose(client: Queryable, ref: string, options:
     steps: planOf(exported?.rows ?? total(done.retained), done.tenant.purgeAfter ?? undefined),
     exportFile: exported?.file,
     exportedRows: exported?.rows,
+    exportSignedWith: exported?.signedWith,
     cache,
     loginRole: done.loginRole,
   };
