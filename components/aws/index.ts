@@ -8,6 +8,7 @@ import { RegionalPlatform } from "./regional-platform";
 
 export * from "./config";
 export * from "./credential";
+export * from "./executor";
 export * from "./network";
 export * from "./pgbouncer-service";
 export * from "./postgres-cluster";
@@ -38,6 +39,7 @@ export function awsPlatform() {
       primaryInstanceId: platform.postgres.primaryInstanceId,
       replicaInstanceId: platform.postgres.replicaInstanceId,
       adminSecretArn: platform.postgres.adminSecretArn,
+      executorSecretArn: platform.postgres.executorSecretArn,
       backupBucket: platform.postgres.backupBucketName,
       logGroupName: platform.postgres.logGroupName,
       tenantDashboard: platform.observability.dashboardName,
@@ -57,6 +59,14 @@ export function awsPlatform() {
       tls: true,
       adminSecretArn: platform.redis.adminSecretArn,
       tenantSecretArns: platform.redis.tenantSecretArns,
+    },
+    executor: {
+      functionName: platform.executor.functionName,
+      functionArn: platform.executor.functionArn,
+      roleArn: platform.executor.roleArn,
+      securityGroupId: platform.executor.securityGroupId,
+      invokePolicyArn: platform.executor.invokePolicyArn,
+      logGroupName: platform.executor.logGroupName,
     },
     kmsKeyArn: platform.kmsKeyArn,
     alarmTopicArn: platform.alarmTopicArn,

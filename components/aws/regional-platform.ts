@@ -19,6 +19,7 @@ import {
   type ResidencyRegion,
 } from "../../lib/platform/residency";
 import type { AwsTenant } from "../../lib/stack-config/aws";
+import { DatabaseExecutor } from "./executor";
 import { Network } from "./network";
 import { awsPgbouncerConfig, checkAwsPoolBudget, type AwsPgbouncerOptions } from "../../lib/pgbouncer/aws";
 import { PgBouncerService } from "./pgbouncer-service";
@@ -80,6 +81,8 @@ export class RegionalPlatform extends pulumi.ComponentResource {
   readonly postgres: PostgresCluster;
   readonly pgbouncer: PgBouncerService;
   readonly redis: RedisCache;
+  /** The Lambda function that runs the data layer inside the VPC (ADR-004); what the database resources call. */
+  readonly executor: DatabaseExecutor;
   /** Per-tenant dashboard, metric filters, saved queries and alarms on the cluster's log group (issue 10). */
   readonly observability: TenantObservability;
 
@@ -146,6 +149,7 @@ export class RegionalPlatform extends pulumi.ComponentResource {
         alarmTopicArn: topic.arn,
         clientSecurityGroupIds: [this.network.pgbouncerSecurityGroupId],
         endpointSecurityGroupId: this.network.endpointSecurityGroupId,
+        executor: { securityGroupId: this.network.executorSecurityGroupId, subnetCidrs: this.network.subnets.map((s) => s.cidrBlock) },
         s3PrefixListId: this.network.s3PrefixListId,
         privateZoneId: this.network.privateZoneId,
         privateZoneName: this.network.privateZoneName,
@@ -189,6 +193,23 @@ export class RegionalPlatform extends pulumi.ComponentResource {
       children,
     );
 
+    this.executor = new DatabaseExecutor(
+      `${name}-executor`,
+      {
+        region: args.awsRegion,
+        functionName: executorFunctionName(stack),
+        server: databaseServerId(stack),
+        subnetIds: this.network.subnetIds,
+        securityGroupId: this.network.executorSecurityGroupId,
+        databaseSecurityGroupId: this.postgres.securityGroupId,
+        endpointSecurityGroupId: this.network.endpointSecurityGroupId,
+        database: { host: this.postgres.primaryHost, port: this.postgres.port, secretArn: this.postgres.executorSecretArn },
+        pgbouncerAuthFileSecretArn: this.pgbouncer.authFileSecretArn,
+        kmsKeyArn: key.arn,
+      },
+      children,
+    );
+
     this.redis = new RedisCache(
       `${name}-redis`,
       {
@@ -220,6 +241,16 @@ export class RegionalPlatform extends pulumi.ComponentResource {
       redisEndpoint: this.redis.primaryEndpoint,
     });
   }
+}
+
+/** The database executor's Lambda function name: `<stack>-db-executor`. */
+export function executorFunctionName(stack: string): string {
+  return `${stack}-db-executor`;
+}
+
+/** The stable identity of a regional stack's PostgreSQL server in the providers' state: `<stack>/postgres`. */
+export function databaseServerId(stack: string): string {
+  return `${stack}/postgres`;
 }
 
 /** PostgreSQL max_connections of a regional cluster unless configured (the pool budget is checked against it). */

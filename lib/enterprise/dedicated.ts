@@ -210,11 +210,16 @@ export function planTenantLoginRole(
   // A suspended tenant's role exists but cannot log in (setTenantLoginAccess flips it).
   const login = tenant.status === "suspended" ? "NOLOGIN" : "LOGIN";
   const attributes = `${login} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT CONNECTION LIMIT ${limit}`;
+  // An existing role is altered without naming SUPERUSER, REPLICATION or BYPASSRLS: a role that
+  // creates roles but is not a superuser (the AWS executor, docs/aws.md) may not name them at all.
+  // A tenant role that gained one of them behind our back is the audit's finding (role-superuser,
+  // role-bypassrls), and a superuser's to undo.
+  const alterAttributes = `${login} NOCREATEDB NOCREATEROLE NOINHERIT CONNECTION LIMIT ${limit}`;
   const password = options.password !== undefined ? ` PASSWORD ${literal(options.password)}` : "";
   const db = ident(database);
   const out: TenantLoginRolePlan = {
     role: [
-      state.exists ? `ALTER ROLE ${role} ${attributes}${password}` : `CREATE ROLE ${role} ${attributes}${password}`,
+      state.exists ? `ALTER ROLE ${role} ${alterAttributes}${password}` : `CREATE ROLE ${role} ${attributes}${password}`,
       `ALTER ROLE ${role} SET statement_timeout = ${timeout}`,
       `ALTER ROLE ${role} IN DATABASE ${db} SET search_path = ${ident(schema)}`,
       `ALTER ROLE ${role} IN DATABASE ${db} SET app.current_tenant_id = ${literal(id)}`,

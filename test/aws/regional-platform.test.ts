@@ -32,12 +32,13 @@ beforeAll(async () => {
 });
 
 describe("RegionalPlatform", () => {
-  it("composes the five components, named from its name", () => {
+  it("composes the six components, named from its name", () => {
     const components = rec.all
       .filter((r) => r.type.startsWith("alphapulse:aws:") && r.type !== "alphapulse:aws:Credential")
       .map((r) => [r.type, r.name]);
     expect(components).toEqual([
       ["alphapulse:aws:RegionalPlatform", "eu-test"],
+      ["alphapulse:aws:DatabaseExecutor", "eu-test-executor"],
       ["alphapulse:aws:Network", "eu-test-network"],
       ["alphapulse:aws:PgBouncerService", "eu-test-pgbouncer"],
       ["alphapulse:aws:PostgresCluster", "eu-test-postgres"],
