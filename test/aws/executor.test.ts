@@ -140,7 +140,7 @@ describe("builders", () => {
     // The placeholder throws with a message that says what to do (run as Lambda would load it: a CommonJS module).
     const placeholderFile = path.join(dir, "placeholder.cjs");
     writeFileSync(placeholderFile, PLACEHOLDER_HANDLER);
-    const { handler } = createRequire(import.meta.url)(placeholderFile) as { handler: () => Promise<unknown> };
+    const { handler } = createRequire(__filename)(placeholderFile) as { handler: () => Promise<unknown> };
     await expect(handler()).rejects.toThrow("run npm run build:executor and pulumi up again");
   });
 
