@@ -60,6 +60,12 @@ export function awsPlatform() {
       adminSecretArn: platform.redis.adminSecretArn,
       tenantSecretArns: platform.redis.tenantSecretArns,
     },
+    database: {
+      name: platform.database.database.name,
+      oid: platform.database.database.oid,
+      connection: platform.executor.connection,
+      tenantIds: platform.database.tenantIds,
+    },
     executor: {
       functionName: platform.executor.functionName,
       functionArn: platform.executor.functionArn,
