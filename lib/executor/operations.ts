@@ -68,7 +68,6 @@ const MigrateArgs = z.strictObject({
   region: ResidencyRegion.optional(),
   passwords: z.partialRecord(z.enum(Object.keys(ROLES) as [keyof typeof ROLES, ...(keyof typeof ROLES)[]]), z.string().min(1)).optional(),
   dryRun: z.boolean().optional(),
-  strictByDefault: z.boolean().optional(),
   tenantContext: z.enum(["setting", "verified"]).optional(),
 });
 const NameArgs = z.strictObject({ name: DatabaseName });
