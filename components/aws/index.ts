@@ -31,14 +31,16 @@ export function awsPlatform() {
   return awsPlatformOutputs(stack, {
     region: config.region,
     database: {
-      // PLACEHOLDER(aws-data): name, oid and tenantIds come from the RegionalDatabase (aws-data part 2).
-      name: "alphapulse",
-      oid: 1,
+      name: platform.database.database.name,
+      oid: platform.database.database.oid,
       connection: platform.executor.connection,
-      tenantIds: {},
+      tenantIds: platform.database.tenantIds,
     },
-    // PLACEHOLDER(aws-data): the RegionalDatabase's schema outputs.
-    schema: { fingerprint: "pending", migrations: [], roles: {} },
+    schema: {
+      fingerprint: platform.database.schema.appliedFingerprint,
+      migrations: platform.database.schema.versions,
+      roles: platform.database.schema.roles,
+    },
     pgbouncer: {
       host: platform.pgbouncer.endpoint,
       port: platform.pgbouncer.port,

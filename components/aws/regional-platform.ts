@@ -19,6 +19,7 @@ import {
   type ResidencyRegion,
 } from "../../lib/platform/residency";
 import type { AwsTenant } from "../../lib/stack-config/aws";
+import { RegionalDatabase } from "../db/regional-database";
 import { DatabaseExecutor } from "./executor";
 import { Network } from "./network";
 import { awsPgbouncerConfig, checkAwsPoolBudget, type AwsPgbouncerOptions } from "../../lib/pgbouncer/aws";
@@ -69,8 +70,8 @@ export interface RegionalPlatformArgs {
     "appInstances" | "appPoolPerInstance" | "maxClientConnections" | "reservePoolSize"
   >;
   redis: { nodeType: string; engineVersion: string; replicas: number; maxmemoryPolicy: string; snapshotRetentionDays: number };
-  /** Tenants of this residency (plain: one Redis user each). @default [] */
-  tenants?: Pick<AwsTenant, "id" | "slug" | "region">[];
+  /** Tenants of this residency (plain: one Redis user each, one registry entry each in the database). @default [] */
+  tenants?: Pick<AwsTenant, "id" | "slug" | "region" | "tier" | "displayName" | "renamedFrom">[];
 }
 
 export class RegionalPlatform extends pulumi.ComponentResource {
@@ -83,6 +84,11 @@ export class RegionalPlatform extends pulumi.ComponentResource {
   readonly redis: RedisCache;
   /** The Lambda function that runs the data layer inside the VPC (ADR-004); what the database resources call. */
   readonly executor: DatabaseExecutor;
+  /**
+   * The region's database with the design applied and its tenants registered: the same component as
+   * the local stacks, through the executor instead of a direct connection. Protected.
+   */
+  readonly database: RegionalDatabase;
   /** Per-tenant dashboard, metric filters, saved queries and alarms on the cluster's log group (issue 10). */
   readonly observability: TenantObservability;
 
@@ -210,6 +216,26 @@ export class RegionalPlatform extends pulumi.ComponentResource {
       children,
     );
 
+    // The data layer: the same RegionalDatabase as the local stacks; only the transport differs. Its
+    // connection's functionName comes from the function, so nothing is called before it exists.
+    this.database = new RegionalDatabase(
+      `${name}-data`,
+      {
+        connection: this.executor.connection,
+        database: REGIONAL_DATABASE_NAME,
+        region: args.residency,
+        tenants: tenants.map((t) => ({
+          slug: t.slug,
+          tier: t.tier,
+          region: t.region,
+          displayName: t.displayName,
+          renamedFrom: t.renamedFrom,
+        })),
+        protect: true,
+      },
+      { parent: this },
+    );
+
     this.redis = new RedisCache(
       `${name}-redis`,
       {
@@ -242,6 +268,9 @@ export class RegionalPlatform extends pulumi.ComponentResource {
     });
   }
 }
+
+/** The region's database (what PgBouncer's config names too: lib/pgbouncer/aws.ts). */
+export const REGIONAL_DATABASE_NAME = "alphapulse";
 
 /** The database executor's Lambda function name: `<stack>-db-executor`. */
 export function executorFunctionName(stack: string): string {

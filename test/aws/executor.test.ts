@@ -3,7 +3,7 @@
  * types, names and inputs). The handler itself is tested against a real PostgreSQL in test/executor.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -140,7 +140,7 @@ describe("builders", () => {
     // The placeholder throws with a message that says what to do (run as Lambda would load it: a CommonJS module).
     const placeholderFile = path.join(dir, "placeholder.cjs");
     writeFileSync(placeholderFile, PLACEHOLDER_HANDLER);
-    const { handler } = createRequire(import.meta.url)(placeholderFile) as { handler: () => Promise<unknown> };
+    const { handler } = ((await import(pathToFileURL(placeholderFile).href)) as { default: { handler: () => Promise<unknown> } }).default;
     await expect(handler()).rejects.toThrow("run npm run build:executor and pulumi up again");
   });
 
