@@ -14,6 +14,8 @@
  */
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
+import { MIGRATIONS } from "../schema/migrations";
+import { ROLES } from "../schema/roles";
 import { REDACTED } from "./format";
 
 export { REDACTED, stableStringify } from "./format";
@@ -70,6 +72,24 @@ export function redact(value: unknown): unknown {
 /** A short deterministic hex digest: mock ids and IPs must not change between runs. */
 function digest(text: string, length = 8): string {
   return createHash("sha256").update(text).digest("hex").slice(0, length);
+}
+
+/**
+ * What the components/db providers' `create` returns for the outputs a program reads (the platform
+ * contract checks them): a Database's oid, a DatabaseSchema's applied design, a Tenant's id.
+ */
+function dynamicOutputs(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  const h = digest(`${type}::${name}`, 32);
+  switch (type.split("/").pop()) {
+    case "db:Database":
+      return { oid: 16384 + parseInt(h.slice(0, 4), 16) };
+    case "db:DatabaseSchema":
+      return { appliedFingerprint: inputs.fingerprint, roles: { ...ROLES }, versions: MIGRATIONS.map((m) => m.version) };
+    case "db:Tenant":
+      return { tenantId: `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}` };
+    default:
+      return {};
+  }
 }
 
 export interface MockOptions {
@@ -163,6 +183,7 @@ export class PlatformMocks implements pulumi.runtime.Mocks {
         state.result = `mock-password-${digest(name, 16)}`;
         break;
     }
+    if (type.startsWith("pulumi-nodejs:dynamic")) Object.assign(state, dynamicOutputs(type, name, inputs));
     return { id, state: this.secrets(args, state) };
   }
 
