@@ -68,7 +68,7 @@ export interface RegionalPlatformArgs {
     "appInstances" | "appPoolPerInstance" | "maxClientConnections" | "reservePoolSize"
   >;
   redis: { nodeType: string; engineVersion: string; replicas: number; maxmemoryPolicy: string; snapshotRetentionDays: number };
-  /** Tenants of this residency (plain: one Redis user each). @default [] */
+  /** Tenants of this residency (plain: checked against the residency; their Redis users live in their tenant stacks). @default [] */
   tenants?: Pick<AwsTenant, "id" | "slug" | "region">[];
 }
 
@@ -87,7 +87,6 @@ export class RegionalPlatform extends pulumi.ComponentResource {
     super("alphapulse:aws:RegionalPlatform", name, {}, opts);
     // Residency first: nothing is declared for a stack that would place data outside its residency.
     validateRegionalPlatformArgs(name, args);
-    const tenants = args.tenants ?? [];
     const stack = args.stackName ?? pulumi.getStack();
     const maxConnections = args.postgres.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     const pgbouncerSizing = { ...args.pgbouncer, tasks: args.pgbouncer.desiredCount };
@@ -204,7 +203,6 @@ export class RegionalPlatform extends pulumi.ComponentResource {
         replicas: args.redis.replicas,
         maxmemoryPolicy: args.redis.maxmemoryPolicy,
         snapshotRetentionDays: args.redis.snapshotRetentionDays,
-        tenants: tenants.map((t) => ({ id: t.id, slug: t.slug })),
         secretNamePrefix: `alphapulse/${stack}/redis`,
       },
       children,

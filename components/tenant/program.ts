@@ -7,16 +7,33 @@
  * 2. Refuses a tenant whose residency differs from the platform stack's, or a slug the platform
  *    stack declares itself, before declaring anything (the CLI checked already; this is the guard
  *    that holds for every caller, the rollout included).
- * 3. Declares the tenant (components/tenant/tenant-stack.ts).
+ * 3. Declares the tenant (components/tenant/tenant-stack.ts) against the platform's kind: a local
+ *    region (direct connection, the region's redis-server) or an AWS region (the region's executor,
+ *    ElastiCache, CloudWatch; lib/tenant-stacks/aws-platform.ts).
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
+import type { DatabaseConnection } from "../db/provider-runtime";
+import { isAwsPlatform, readAwsTenantPlatform } from "../../lib/tenant-stacks/aws-platform";
 import { ownershipProblem, readPlatformConnections, readPlatformSummary, residencyProblem } from "../../lib/tenant-stacks/platform";
 import { platformReference, type TenantStackSpec } from "../../lib/tenant-stacks/spec";
-import { TenantStack } from "./tenant-stack";
+import { TenantStack, type TenantStackArgs } from "./tenant-stack";
 
-/** The platform outputs the program reads (secret or not). */
-export const PLATFORM_OUTPUT_NAMES = ["region", "tenants", "postgres", "redis", "adminUrl"] as const;
+/** The platform outputs the program reads (secret or not); local and AWS platform stacks export different subsets. */
+export const PLATFORM_OUTPUT_NAMES = [
+  "kind",
+  "region",
+  "tenants",
+  "postgres",
+  "redis",
+  "adminUrl",
+  "awsRegion",
+  "accountId",
+  "costCentre",
+  "kmsKeyArn",
+  "alarmTopicArn",
+  "database",
+] as const;
 
 /** Reads the named outputs of a stack reference as plain values (secrets unwrapped; the inputs built from them are secret-free connection data). */
 async function readOutputs(ref: pulumi.StackReference, names: readonly string[]): Promise<Record<string, unknown>> {
@@ -29,48 +46,70 @@ async function readOutputs(ref: pulumi.StackReference, names: readonly string[])
   return Object.fromEntries(entries.filter(([, value]) => value !== undefined));
 }
 
-export function tenantProgram(spec: TenantStackSpec): PulumiFn {
-  return async () => {
-    const ref = new pulumi.StackReference("platform", { name: platformReference(spec) });
-    const outputs = await readOutputs(ref, PLATFORM_OUTPUT_NAMES);
-    let connections;
-    try {
-      const platform = readPlatformSummary(spec.platform, outputs);
-      const problem = residencyProblem(spec, platform) ?? ownershipProblem(spec.slug, platform);
-      if (problem) throw new pulumi.RunError(problem);
-      connections = readPlatformConnections(spec.platform, outputs);
-    } catch (err) {
-      if (err instanceof pulumi.RunError) throw err;
-      throw new pulumi.RunError((err as Error).message);
+/** Checks the spec against the platform, then the TenantStack's args for the platform's kind. Throws (RunError) before anything is declared. */
+export function tenantStackArgs(spec: TenantStackSpec, outputs: Record<string, unknown>): TenantStackArgs {
+  try {
+    const summary = readPlatformSummary(spec.platform, outputs);
+    const problem = residencyProblem(spec, summary) ?? ownershipProblem(spec.slug, summary);
+    if (problem) throw new pulumi.RunError(problem);
+    const tenant = { slug: spec.slug, tier: spec.tier, region: spec.region, displayName: spec.displayName };
+    if (isAwsPlatform(outputs)) {
+      const platform = readAwsTenantPlatform(spec.platform, outputs);
+      return {
+        ...tenant,
+        // The executor transport: components/db/provider-runtime.ts ExecutorConnection.
+        connection: platform.database.connection as unknown as DatabaseConnection,
+        database: platform.database.name,
+        databaseOid: platform.database.oid,
+        cache: { kind: "aws", platform },
+      };
     }
-    const tenant = new TenantStack(spec.slug, {
-      slug: spec.slug,
-      tier: spec.tier,
-      region: spec.region,
-      displayName: spec.displayName,
+    const connections = readPlatformConnections(spec.platform, outputs);
+    return {
+      ...tenant,
       connection: { host: connections.postgres.host, port: connections.postgres.port, user: connections.postgres.user },
       database: connections.postgres.database,
       databaseOid: connections.postgres.databaseOid,
-      redis: {
-        host: connections.redis.host,
-        port: connections.redis.port,
-        user: connections.redis.adminUser,
-        passwordFile: connections.redis.adminPasswordFile,
+      cache: {
+        kind: "local",
+        redis: {
+          host: connections.redis.host,
+          port: connections.redis.port,
+          user: connections.redis.adminUser,
+          passwordFile: connections.redis.adminPasswordFile,
+        },
       },
-    });
-    return {
-      slug: spec.slug,
-      tier: spec.tier,
-      region: spec.region,
-      platform: spec.platform,
-      tenantId: tenant.tenantId,
-      placement: tenant.placement ? "dedicated" : "shared",
-      schema: tenant.placement?.schema ?? "shared",
-      cacheUser: tenant.cache.userName,
-      cachePassword: tenant.cache.password,
-      loginRole: tenant.loginRole?.role,
-      loginPassword: tenant.loginRole?.password,
-      database: connections.postgres.database,
     };
+  } catch (err) {
+    if (err instanceof pulumi.RunError) throw err;
+    throw new pulumi.RunError((err as Error).message);
+  }
+}
+
+/** Declares the tenant against already-read platform outputs; returns the stack outputs. */
+export function declareTenant(spec: TenantStackSpec, outputs: Record<string, unknown>) {
+  const args = tenantStackArgs(spec, outputs);
+  const tenant = new TenantStack(spec.slug, args);
+  return {
+    slug: spec.slug,
+    tier: spec.tier,
+    region: spec.region,
+    platform: spec.platform,
+    tenantId: tenant.tenantId,
+    placement: tenant.placement ? "dedicated" : "shared",
+    schema: tenant.placement?.schema ?? "shared",
+    cacheUser: tenant.cacheUser,
+    cachePassword: tenant.cachePassword,
+    cacheSecretArn: tenant.cacheSecretArn,
+    loginRole: tenant.loginRole?.role,
+    loginPassword: tenant.loginRole?.password,
+    database: args.database,
+  };
+}
+
+export function tenantProgram(spec: TenantStackSpec): PulumiFn {
+  return async () => {
+    const ref = new pulumi.StackReference("platform", { name: platformReference(spec) });
+    return declareTenant(spec, await readOutputs(ref, PLATFORM_OUTPUT_NAMES));
   };
 }
