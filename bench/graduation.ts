@@ -110,7 +110,7 @@ async function main({ trades, json }: { trades: number; json: boolean }) {
     await admin.end();
     const client = new pg.Client({ connectionString: server.urlFor("bench") });
     await client.connect();
-    await migrate(client, { region: "eu" });
+    await migrate(client, { region: "eu", tenantContext: "setting" });
     const big = await createTenant(client, { slug: "big-enterprise", tier: "enterprise", region: "eu" });
     const other = await createTenant(client, { slug: "neighbour", tier: "pro", region: "eu" });
     log(`seeding ${trades} trades`);

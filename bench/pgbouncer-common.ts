@@ -48,7 +48,7 @@ export async function startBenchStack(options: { tenants: number; trades: number
     await db.connect();
     const tenants: Tenant[] = [];
     try {
-      await migrate(db);
+      await migrate(db, { tenantContext: "setting" });
       const posture = await db.query(`SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1`, [ROLES.app]);
       if (posture.rows[0].rolsuper || posture.rows[0].rolbypassrls) throw new Error(`${ROLES.app} must be subject to RLS`);
       for (let i = 0; i < options.tenants; i++) {

@@ -127,7 +127,7 @@ export async function buildDataset(admin: Queryable, options: DatasetOptions): P
   const tables = TENANT_TABLES;
 
   progress("migrate");
-  await migrate(admin);
+  await migrate(admin, { tenantContext: "setting" });
   if (options.designSql) {
     progress("apply the candidate design SQL");
     await asOwner(admin, [options.designSql]);

@@ -1,9 +1,10 @@
 /**
  * `tenancy migrate [--region eu|us] [--tenant-context setting|verified] [--dry-run]`: brings the
- * database to the design (lib/schema/migrate.ts). `--tenant-context verified` switches a database to
- * strict mode (ADR-005) without downtime once its clients send proofs; `setting` rolls it back.
+ * database to the design (lib/schema/migrate.ts). A database it creates is strict (ADR-005);
+ * `--tenant-context verified` switches an existing one without downtime once its clients send proofs
+ * (refused while it has tenants and no active key); `setting` rolls it back.
  */
-import { DatabaseRegionError, migrate, type MigrationReport } from "../../lib/schema/migrate";
+import { DatabaseRegionError, migrate, TenantContextSwitchError, type MigrationReport } from "../../lib/schema/migrate";
 import { ResidencyRegion } from "../../lib/tenant/model";
 import { z } from "zod";
 import { optionalFlag, parseField, positionals } from "../args";
@@ -42,6 +43,7 @@ export const migrateCommand: Command = {
         } catch (err) {
           // Refused before anything changed.
           if (err instanceof DatabaseRegionError) throw new UsageError(err.message, "--region");
+          if (err instanceof TenantContextSwitchError) throw new UsageError(err.message, "--tenant-context");
           throw err;
         }
       },

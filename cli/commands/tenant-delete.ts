@@ -4,7 +4,9 @@
  *
  *  1. the tenant is suspended (no writes after the export's snapshot);
  *  2. its rows are exported, verified (lib/enterprise/export.ts), to `<dir>/<slug>-<UTC time>.jsonl`
- *     (default dir `.pulumi-local/exports`); a failed export restores the tenant's status and stops;
+ *     (default dir `.pulumi-local/exports`), signed with the region's key — unsigned, and said so, when
+ *     no key is installed (a missing key must not block offboarding); a failed export restores the
+ *     tenant's status and stops;
  *  3. with a Redis (`--redis-url` or `REDIS_URL`) its cache user is revoked (connections cut; keys kept);
  *     an unreachable Redis restores the tenant's status and stops (the export stays, it is not offboarded);
  *  4. it is marked `offboarded` with a purge date `--retention-days` (default 30) from now.
@@ -43,6 +45,8 @@ interface DeleteResult {
   retained: TableCount[];
   exportFile?: string;
   exportedRows?: number;
+  /** The context key the export is signed with; null: unsigned (no key installed). */
+  exportSignedWith?: string | null;
   retentionDays: number;
   cache?: RevokeResult;
   loginRole?: { role: string; sessionsClosed: number };
@@ -80,14 +84,15 @@ export const tenantDeleteCommand: Command = {
 
       const previous = tenant.status;
       if (previous === "active") await setTenantStatus(client, tenant.id, "suspended");
-      let exported: { file: string; rows: number } | undefined;
+      let exported: { file: string; rows: number; signedWith: string | null } | undefined;
       if (!skipExport) {
         try {
           mkdirSync(exportDir, { recursive: true, mode: 0o700 });
           const report = await exportTenant(client, tenant.id, path.join(exportDir, exportFileName(tenant.slug, new Date())), {
+            allowUnsigned: true,
             onProgress: (m) => ctx.out.progress(m),
           });
-          exported = { file: report.file, rows: report.rows };
+          exported = { file: report.file, rows: report.rows, signedWith: report.signedWith };
         } catch (err) {
           if (previous === "active") await setTenantStatus(client, tenant.id, "active");
           throw new Error(`export of ${tenant.slug} failed, the tenant was not offboarded: ${(err as Error).message}`, { cause: err });
@@ -109,6 +114,7 @@ export const tenantDeleteCommand: Command = {
         retained: done.retained,
         exportFile: exported?.file,
         exportedRows: exported?.rows,
+        exportSignedWith: exported?.signedWith,
         cache,
         loginRole: done.loginRole,
       };
@@ -131,6 +137,10 @@ function describe(r: DeleteResult): string {
       r.retained.map((d) => [d.table, d.rows]),
     ),
     ...(r.exportFile ? [`verified export: ${r.exportFile} (${r.exportedRows} row(s))`] : []),
+    ...(r.exportFile && r.exportSignedWith ? [`the export is signed with the export key of context key ${r.exportSignedWith}`] : []),
+    ...(r.exportFile && r.exportSignedWith === null
+      ? ["the export is UNSIGNED: no tenant-context key is installed (`tenancy context-key install`); importing it needs --allow-unsigned"]
+      : []),
     ...(!r.dryRun && !r.alreadyOffboarded && !r.exportFile ? ["no export written (--skip-export)"] : []),
     ...(r.loginRole ? [`login role ${r.loginRole.role} is NOLOGIN: ${r.loginRole.sessionsClosed} open session(s) cut`] : []),
     ...(r.cache ? [`revoked cache user ${r.cache.user} (${r.cache.connectionsClosed} connection(s) cut; keys kept until the purge)`] : []),

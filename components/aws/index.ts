@@ -8,6 +8,7 @@ import { RegionalPlatform } from "./regional-platform";
 
 export * from "./config";
 export * from "./credential";
+export * from "./executor";
 export * from "./network";
 export * from "./pgbouncer-service";
 export * from "./postgres-cluster";
@@ -43,6 +44,7 @@ export function awsPlatform() {
       primaryInstanceId: platform.postgres.primaryInstanceId,
       replicaInstanceId: platform.postgres.replicaInstanceId,
       adminSecretArn: platform.postgres.adminSecretArn,
+      executorSecretArn: platform.postgres.executorSecretArn,
       backupBucket: platform.postgres.backupBucketName,
       logGroupName: platform.postgres.logGroupName,
       tenantDashboard: platform.observability.dashboardName,
@@ -63,6 +65,20 @@ export function awsPlatform() {
       adminSecretArn: platform.redis.adminSecretArn,
       userGroupId: platform.redis.userGroupId,
       tenantSecretPrefix: platform.redis.tenantSecretPrefix,
+    },
+    database: {
+      name: platform.database.database.name,
+      oid: platform.database.database.oid,
+      connection: platform.executor.connection,
+      tenantIds: platform.database.tenantIds,
+    },
+    executor: {
+      functionName: platform.executor.functionName,
+      functionArn: platform.executor.functionArn,
+      roleArn: platform.executor.roleArn,
+      securityGroupId: platform.executor.securityGroupId,
+      invokePolicyArn: platform.executor.invokePolicyArn,
+      logGroupName: platform.executor.logGroupName,
     },
     kmsKeyArn: platform.kmsKeyArn,
     alarmTopicArn: platform.alarmTopicArn,

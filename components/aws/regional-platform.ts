@@ -19,6 +19,8 @@ import {
   type ResidencyRegion,
 } from "../../lib/platform/residency";
 import type { AwsTenant } from "../../lib/stack-config/aws";
+import { RegionalDatabase } from "../db/regional-database";
+import { DatabaseExecutor } from "./executor";
 import { Network } from "./network";
 import { awsPgbouncerConfig, checkAwsPoolBudget, type AwsPgbouncerOptions } from "../../lib/pgbouncer/aws";
 import { PgBouncerService } from "./pgbouncer-service";
@@ -68,8 +70,8 @@ export interface RegionalPlatformArgs {
     "appInstances" | "appPoolPerInstance" | "maxClientConnections" | "reservePoolSize"
   >;
   redis: { nodeType: string; engineVersion: string; replicas: number; maxmemoryPolicy: string; snapshotRetentionDays: number };
-  /** Tenants of this residency (plain: checked against the residency; their Redis users live in their tenant stacks). @default [] */
-  tenants?: Pick<AwsTenant, "id" | "slug" | "region">[];
+  /** Tenants of this residency (plain: one registry entry each in the database; their Redis users live in tenant stacks). @default [] */
+  tenants?: Pick<AwsTenant, "id" | "slug" | "region" | "tier" | "displayName" | "renamedFrom">[];
 }
 
 export class RegionalPlatform extends pulumi.ComponentResource {
@@ -80,6 +82,13 @@ export class RegionalPlatform extends pulumi.ComponentResource {
   readonly postgres: PostgresCluster;
   readonly pgbouncer: PgBouncerService;
   readonly redis: RedisCache;
+  /** The Lambda function that runs the data layer inside the VPC (ADR-004); what the database resources call. */
+  readonly executor: DatabaseExecutor;
+  /**
+   * The region's database with the design applied and its tenants registered: the same component as
+   * the local stacks, through the executor instead of a direct connection. Protected.
+   */
+  readonly database: RegionalDatabase;
   /** Per-tenant dashboard, metric filters, saved queries and alarms on the cluster's log group (issue 10). */
   readonly observability: TenantObservability;
 
@@ -87,6 +96,7 @@ export class RegionalPlatform extends pulumi.ComponentResource {
     super("alphapulse:aws:RegionalPlatform", name, {}, opts);
     // Residency first: nothing is declared for a stack that would place data outside its residency.
     validateRegionalPlatformArgs(name, args);
+    const tenants = args.tenants ?? [];
     const stack = args.stackName ?? pulumi.getStack();
     const maxConnections = args.postgres.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     const pgbouncerSizing = { ...args.pgbouncer, tasks: args.pgbouncer.desiredCount };
@@ -145,6 +155,7 @@ export class RegionalPlatform extends pulumi.ComponentResource {
         alarmTopicArn: topic.arn,
         clientSecurityGroupIds: [this.network.pgbouncerSecurityGroupId],
         endpointSecurityGroupId: this.network.endpointSecurityGroupId,
+        executor: { securityGroupId: this.network.executorSecurityGroupId, subnetCidrs: this.network.subnets.map((s) => s.cidrBlock) },
         s3PrefixListId: this.network.s3PrefixListId,
         privateZoneId: this.network.privateZoneId,
         privateZoneName: this.network.privateZoneName,
@@ -188,6 +199,43 @@ export class RegionalPlatform extends pulumi.ComponentResource {
       children,
     );
 
+    this.executor = new DatabaseExecutor(
+      `${name}-executor`,
+      {
+        region: args.awsRegion,
+        functionName: executorFunctionName(stack),
+        server: databaseServerId(stack),
+        subnetIds: this.network.subnetIds,
+        securityGroupId: this.network.executorSecurityGroupId,
+        databaseSecurityGroupId: this.postgres.securityGroupId,
+        endpointSecurityGroupId: this.network.endpointSecurityGroupId,
+        database: { host: this.postgres.primaryHost, port: this.postgres.port, secretArn: this.postgres.executorSecretArn },
+        pgbouncerAuthFileSecretArn: this.pgbouncer.authFileSecretArn,
+        kmsKeyArn: key.arn,
+      },
+      children,
+    );
+
+    // The data layer: the same RegionalDatabase as the local stacks; only the transport differs. Its
+    // connection's functionName comes from the function, so nothing is called before it exists.
+    this.database = new RegionalDatabase(
+      `${name}-data`,
+      {
+        connection: this.executor.connection,
+        database: REGIONAL_DATABASE_NAME,
+        region: args.residency,
+        tenants: tenants.map((t) => ({
+          slug: t.slug,
+          tier: t.tier,
+          region: t.region,
+          displayName: t.displayName,
+          renamedFrom: t.renamedFrom,
+        })),
+        protect: true,
+      },
+      { parent: this },
+    );
+
     this.redis = new RedisCache(
       `${name}-redis`,
       {
@@ -218,6 +266,19 @@ export class RegionalPlatform extends pulumi.ComponentResource {
       redisEndpoint: this.redis.primaryEndpoint,
     });
   }
+}
+
+/** The region's database (what PgBouncer's config names too: lib/pgbouncer/aws.ts). */
+export const REGIONAL_DATABASE_NAME = "alphapulse";
+
+/** The database executor's Lambda function name: `<stack>-db-executor`. */
+export function executorFunctionName(stack: string): string {
+  return `${stack}-db-executor`;
+}
+
+/** The stable identity of a regional stack's PostgreSQL server in the providers' state: `<stack>/postgres`. */
+export function databaseServerId(stack: string): string {
+  return `${stack}/postgres`;
 }
 
 /** PostgreSQL max_connections of a regional cluster unless configured (the pool budget is checked against it). */

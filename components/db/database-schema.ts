@@ -25,7 +25,15 @@ import { migrationChecksum } from "../../lib/schema/migrate";
 import { MIGRATIONS } from "../../lib/schema/migrations";
 import { ROLE_POSTURE, ROLES } from "../../lib/schema/roles";
 import type { ResidencyRegion } from "../../lib/tenant/model";
-import { dataLayer, generatePassword, isMissingDatabase, sameServer, withDatabase, type DatabaseConnection } from "./provider-runtime";
+import {
+  callDatabase,
+  generatePassword,
+  isMissingDatabase,
+  sameJson,
+  sameServer,
+  serverId,
+  type DatabaseConnection,
+} from "./provider-runtime";
 
 export interface DatabaseSchemaArgs {
   connection: pulumi.Input<DatabaseConnection>;
@@ -94,20 +102,19 @@ export function schemaChangeProblem(olds: Partial<SchemaInputs>, news: SchemaInp
 }
 
 async function applySchema(inputs: SchemaInputs, passwords: Record<LoginRole, string>): Promise<SchemaOutputs> {
-  const { migrate, ROLES, REGISTRY_SCHEMA, qualified } = dataLayer();
-  const { versions } = await withDatabase(inputs.connection, inputs.database, async (client) => {
-    await migrate(client, { tables: inputs.catalogue, region: inputs.region, passwords });
-    const { rows } = await client.query(`SELECT version FROM ${qualified(REGISTRY_SCHEMA, "schema_migrations")} ORDER BY version`);
-    return { versions: rows.map((r: { version: string }) => r.version) };
+  const { versions, roles } = await callDatabase(inputs.connection, inputs.database, "migrate", {
+    catalogue: inputs.catalogue,
+    region: inputs.region,
+    passwords,
   });
-  return { ...inputs, appliedFingerprint: inputs.fingerprint, roles: { ...ROLES }, passwords, versions };
+  return { ...inputs, appliedFingerprint: inputs.fingerprint, roles, passwords, versions };
 }
 
 export const databaseSchemaProvider: pulumi.dynamic.ResourceProvider = {
   async create(inputs: SchemaInputs): Promise<pulumi.dynamic.CreateResult> {
     const passwords = Object.fromEntries(LOGIN_ROLES.map((role) => [role, generatePassword()])) as Record<LoginRole, string>;
     const outs = await applySchema(inputs, passwords);
-    return { id: `${inputs.connection.host}:${inputs.connection.port}/${inputs.database}/schema`, outs };
+    return { id: `${serverId(inputs.connection)}/${inputs.database}/schema`, outs };
   },
 
   check(olds: Partial<SchemaInputs>, news: SchemaInputs): Promise<pulumi.dynamic.CheckResult> {
@@ -120,7 +127,7 @@ export const databaseSchemaProvider: pulumi.dynamic.ResourceProvider = {
     const replaces = Number(olds.databaseOid) !== Number(news.databaseOid) ? ["databaseOid"] : [];
     const catalogueChanged = olds.appliedFingerprint !== news.fingerprint;
     const moved = olds.database !== news.database || olds.region !== news.region || !sameServer(olds.connection, news.connection);
-    const connectionChanged = olds.connection?.user !== news.connection.user || olds.connection?.host !== news.connection.host;
+    const connectionChanged = !sameJson(olds.connection, news.connection);
     return Promise.resolve({ changes: replaces.length > 0 || catalogueChanged || moved || connectionChanged, replaces });
   },
 
@@ -132,11 +139,12 @@ export const databaseSchemaProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async read(id: string, props: SchemaOutputs): Promise<pulumi.dynamic.ReadResult> {
-    const { migrate } = dataLayer();
     try {
-      const report = await withDatabase(props.connection, props.database, (client) =>
-        migrate(client, { tables: props.catalogue, region: props.region, dryRun: true }),
-      );
+      const report = await callDatabase(props.connection, props.database, "migrate", {
+        catalogue: props.catalogue,
+        region: props.region,
+        dryRun: true,
+      });
       return { id, props: { ...props, appliedFingerprint: report.unchanged ? props.fingerprint : "drift" } };
     } catch (err) {
       if (isMissingDatabase(err)) return { id: "" };
@@ -147,10 +155,9 @@ export const databaseSchemaProvider: pulumi.dynamic.ResourceProvider = {
   async delete(_id: string, props: SchemaOutputs): Promise<void> {
     // Nothing to drop (the Database resource owns the lifetime of everything inside it); refused
     // while tenants are registered, so a refused destroy keeps this resource and its passwords.
-    const { databaseDropProblem } = dataLayer();
-    let problem: string | undefined;
+    let problem: string | null = null;
     try {
-      problem = await withDatabase(props.connection, props.database, (client) => databaseDropProblem(client, props.database));
+      ({ problem } = await callDatabase(props.connection, props.database, "databaseDropProblem", {}));
     } catch (err) {
       if (!isMissingDatabase(err)) throw err;
     }

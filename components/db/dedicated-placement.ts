@@ -15,7 +15,7 @@
  *   it as a dependent of this resource so the engine deletes it first.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { dataLayer, isMissingDatabase, sameServer, withDatabase, type DatabaseConnection } from "./provider-runtime";
+import { callDatabase, isMissingDatabase, sameJson, sameServer, type DatabaseConnection } from "./provider-runtime";
 
 export interface DedicatedPlacementArgs {
   connection: pulumi.Input<DatabaseConnection>;
@@ -38,10 +38,9 @@ interface PlacementOutputs extends PlacementInputs {
   writesHeldMs: number;
 }
 
-const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
+export const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
   async create(inputs: PlacementInputs): Promise<pulumi.dynamic.CreateResult> {
-    const { graduateTenant } = dataLayer();
-    const result = await withDatabase(inputs.connection, inputs.database, (client) => graduateTenant(client, inputs.tenantId));
+    const result = await callDatabase(inputs.connection, inputs.database, "graduateTenant", { ref: inputs.tenantId });
     const outs: PlacementOutputs = { ...inputs, schema: result.to, rowsMoved: result.rowsMoved, writesHeldMs: result.writesHeldMs };
     return { id: `${inputs.tenantId}/dedicated`, outs };
   },
@@ -52,7 +51,7 @@ const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
     if (olds.database !== news.database) replaces.push("database");
     if (Number(olds.databaseOid) !== Number(news.databaseOid)) replaces.push("databaseOid");
     if (olds.tenantId !== news.tenantId) replaces.push("tenantId");
-    const changes = replaces.length > 0 || olds.connection?.user !== news.connection.user;
+    const changes = replaces.length > 0 || !sameJson(olds.connection, news.connection);
     return Promise.resolve({ changes, replaces, deleteBeforeReplace: true });
   },
 
@@ -61,9 +60,8 @@ const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async read(id: string, props: PlacementOutputs): Promise<pulumi.dynamic.ReadResult> {
-    const { findTenant } = dataLayer();
     try {
-      const tenant = await withDatabase(props.connection, props.database, (client) => findTenant(client, props.tenantId));
+      const tenant = await callDatabase(props.connection, props.database, "findTenant", { ref: props.tenantId });
       return tenant?.placement === "dedicated" ? { id, props } : { id: "" };
     } catch (err) {
       if (isMissingDatabase(err)) return { id: "" };
@@ -72,9 +70,8 @@ const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async delete(_id: string, props: PlacementOutputs): Promise<void> {
-    const { demoteForStack } = dataLayer();
     try {
-      await withDatabase(props.connection, props.database, (client) => demoteForStack(client, props.tenantId));
+      await callDatabase(props.connection, props.database, "demoteForStack", { ref: props.tenantId });
     } catch (err) {
       if (isMissingDatabase(err)) return;
       throw err;

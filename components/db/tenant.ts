@@ -19,17 +19,18 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ResidencyRegion, Tier } from "../../lib/tenant/model";
 import {
+  callDatabase,
   DATA_SAFETY_GENERATION,
-  dataLayer,
+  describeConnection,
   isMissingDatabase,
   sameJson,
   sameServer,
-  withDatabase,
+  serverId,
   type DatabaseConnection,
 } from "./provider-runtime";
 
 export interface TenantArgs {
-  /** Server and admin role. Another server is refused (the tenant lives on this one); another admin user is an update. */
+  /** Server and admin role, directly or through the executor. Another server is refused (the tenant lives on this one); another admin user or transport is an update. */
   connection: pulumi.Input<DatabaseConnection>;
   /** Refused when changed for an existing tenant. */
   database: pulumi.Input<string>;
@@ -97,7 +98,7 @@ export function tenantChangeProblem(olds: Partial<TenantInputs>, news: TenantInp
     };
   }
   if (olds.connection !== undefined && !sameServer(olds.connection, news.connection)) {
-    const at = (c: DatabaseConnection) => `${c.host}:${c.port}`;
+    const at = (c: DatabaseConnection) => `${serverId(c)} (${describeConnection(c)})`;
     return {
       property: "connection",
       reason:
@@ -116,10 +117,12 @@ export const tenantProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async create(inputs: TenantInputs): Promise<pulumi.dynamic.CreateResult> {
-    const { createTenant } = dataLayer();
-    const tenant = await withDatabase(inputs.connection, inputs.database, (client) =>
-      createTenant(client, { slug: inputs.slug, tier: inputs.tier, region: inputs.region, displayName: inputs.displayName }),
-    );
+    const tenant = await callDatabase(inputs.connection, inputs.database, "createTenant", {
+      slug: inputs.slug,
+      tier: inputs.tier,
+      region: inputs.region,
+      displayName: inputs.displayName,
+    });
     return { id: tenant.id, outs: toOutputs(inputs, tenant) };
   },
 
@@ -147,21 +150,13 @@ export const tenantProvider: pulumi.dynamic.ResourceProvider = {
         `tenant "${olds.slug}": the display name is fixed at registration ("${olds.displayName}"); revert the change to "${news.displayName}"`,
       );
     }
-    const { findTenant, renameTenant, setTenantTier, TenantNotFoundError } = dataLayer();
-    const tenant = await withDatabase(news.connection, news.database, async (client) => {
-      let current = await findTenant(client, id);
-      if (!current) throw new TenantNotFoundError(id);
-      if (current.slug !== news.slug) current = await renameTenant(client, id, news.slug);
-      if (current.tier !== news.tier) current = await setTenantTier(client, id, news.tier);
-      return current;
-    });
+    const tenant = await callDatabase(news.connection, news.database, "updateTenant", { id, slug: news.slug, tier: news.tier });
     return { outs: toOutputs({ ...news, displayName: olds.displayName }, tenant) };
   },
 
   async read(id: string, props: TenantOutputs): Promise<pulumi.dynamic.ReadResult> {
-    const { findTenant } = dataLayer();
     try {
-      const tenant = await withDatabase(props.connection, props.database, (client) => findTenant(client, id));
+      const tenant = await callDatabase(props.connection, props.database, "findTenant", { ref: id });
       if (!tenant) return { id: "" };
       return {
         id,
@@ -183,9 +178,8 @@ export const tenantProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async delete(id: string, props: TenantOutputs): Promise<void> {
-    const { releaseTenantFromStack } = dataLayer();
     try {
-      await withDatabase(props.connection, props.database, (client) => releaseTenantFromStack(client, id));
+      await callDatabase(props.connection, props.database, "releaseTenantFromStack", { ref: id });
     } catch (err) {
       if (isMissingDatabase(err)) return;
       throw err;

@@ -13,7 +13,6 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
-import type { DatabaseConnection } from "../db/provider-runtime";
 import { isAwsPlatform, readAwsTenantPlatform } from "../../lib/tenant-stacks/aws-platform";
 import { ownershipProblem, readPlatformConnections, readPlatformSummary, residencyProblem } from "../../lib/tenant-stacks/platform";
 import { platformReference, type TenantStackSpec } from "../../lib/tenant-stacks/spec";
@@ -58,7 +57,7 @@ export function tenantStackArgs(spec: TenantStackSpec, outputs: Record<string, u
       return {
         ...tenant,
         // The executor transport: components/db/provider-runtime.ts ExecutorConnection.
-        connection: platform.database.connection as unknown as DatabaseConnection,
+        connection: platform.database.connection,
         database: platform.database.name,
         databaseOid: platform.database.oid,
         cache: { kind: "aws", platform },

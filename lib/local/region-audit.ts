@@ -3,11 +3,14 @@
  *   - the structural audit (lib/audit/isolation-audit.ts `auditDatabase`: RLS, policies, grants, role posture, …);
  *   - residency: the database records the stack's region and every registered tenant belongs to it;
  *   - a live probe, rolled back: a marker row per tenant, then inside each tenant's context (as the
- *     application role, through `tenancy.enter_tenant`) no catalogue table may show another tenant's
- *     row, while the tenant's own marker is visible (the probe reads something) and a role that
- *     bypasses RLS sees every marker (so the zero is the policy at work, not an empty table).
+ *     application role, through `tenancy.enter_tenant`, or in a strict database (ADR-005) through
+ *     `tenancy.enter_verified_tenant` with a proof of a probe key installed inside the same
+ *     rolled-back transaction) no catalogue table may show another tenant's row, while the tenant's
+ *     own marker is visible (the probe reads something) and a role that bypasses RLS sees every
+ *     marker (so the zero is the policy at work, not an empty table).
  *   - through PgBouncer (when given its URL): the application role logs in with SCRAM, lands in a
- *     tenant's context, and sees no other tenant's row.
+ *     tenant's context, and sees no other tenant's row; in a strict database (the audit holds no
+ *     key there) it sees no row at all without a proof, and the raw `enter_tenant` is refused.
  * Across regions: no tenant (id or slug) may be registered in two regions.
  */
 import pg from "pg";
@@ -18,6 +21,8 @@ import { ROLES } from "../schema/roles";
 import { qualified, ident } from "../db/sql";
 import type { ResidencyRegion, Tenant } from "../tenant/model";
 import { listTenants, tenantSchema } from "../tenant/registry";
+import { readTenantContextMode, type TenantContextMode } from "../schema/planner";
+import { generateContextSecret, hmacPads, mintTenantProof, type ContextKey } from "../tenant-context/proof";
 
 export interface RegionAuditInput {
   stack: string;
@@ -86,6 +91,7 @@ export async function isolationProbe(
   if (active.length < 2) return [];
   const findings: string[] = [];
   await withTransaction(client, async (tx) => {
+    const key = (await readTenantContextMode(tx)) === "verified" ? await installProbeKey(tx) : undefined;
     for (const t of active) {
       await tx.query(
         `INSERT INTO ${qualified(tenantSchema(t), "positions")} (tenant_id, symbol, quantity, average_price) VALUES ($1, $2, 1, 1)`,
@@ -94,7 +100,8 @@ export async function isolationProbe(
     }
     for (const t of active) {
       await tx.query(`SET LOCAL ROLE ${ident(ROLES.app)}`);
-      await tx.query("SELECT tenancy.enter_tenant($1)", [t.id]);
+      if (key) await tx.query("SELECT tenancy.enter_verified_tenant($1)", [mintTenantProof(key, t.id)]);
+      else await tx.query("SELECT tenancy.enter_tenant($1)", [t.id]);
       for (const table of TENANT_TABLES) {
         const { rows } = await tx.query(
           `SELECT count(*) FILTER (WHERE tenant_id <> $1)::int AS foreign_rows, count(*) FILTER (WHERE tenant_id = $1 AND $2)::int AS own_markers FROM ${ident(table.name)}`,
@@ -124,8 +131,31 @@ export async function isolationProbe(
 
 class RollbackProbe extends Error {}
 
-/** Through PgBouncer, as the application role: logs in, enters a tenant, sees none of the others' rows. */
-export async function pooledProbe(url: string, tenants: Pick<Tenant, "id" | "slug" | "status">[]): Promise<string[]> {
+/** A context key that lives only inside the probe's transaction (which is always rolled back). */
+async function installProbeKey(tx: Queryable): Promise<ContextKey> {
+  const { rows } = await tx.query(`SELECT region FROM tenancy.database_settings`);
+  const key: ContextKey = { kid: `probe-${Date.now().toString(36)}`, region: rows[0]?.region ?? "eu", secret: generateContextSecret() };
+  const pads = hmacPads(key.secret);
+  await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+  await tx.query(`INSERT INTO tenancy_private.context_keys (kid, region, inner_pad, outer_pad) VALUES ($1, $2, $3, $4)`, [
+    key.kid,
+    key.region,
+    pads.inner,
+    pads.outer,
+  ]);
+  await tx.query("RESET ROLE");
+  return key;
+}
+
+/**
+ * Through PgBouncer, as the application role: logs in, enters a tenant, sees none of the others'
+ * rows. In a strict database the raw entry must be refused and nothing visible without a proof.
+ */
+export async function pooledProbe(
+  url: string,
+  tenants: Pick<Tenant, "id" | "slug" | "status">[],
+  mode: TenantContextMode = "setting",
+): Promise<string[]> {
   const tenant = tenants.find((t) => t.status === "active");
   if (!tenant) return [];
   let client: pg.Client;
@@ -135,6 +165,7 @@ export async function pooledProbe(url: string, tenants: Pick<Tenant, "id" | "slu
     return [`pgbouncer: ${ROLES.app} cannot connect through PgBouncer: ${(err as Error).message}`];
   }
   try {
+    if (mode === "verified") return await strictPooledProbe(client, tenant);
     await client.query("BEGIN");
     await client.query("SELECT tenancy.enter_tenant($1)", [tenant.id]);
     const { rows } = await client.query(
@@ -152,6 +183,20 @@ export async function pooledProbe(url: string, tenants: Pick<Tenant, "id" | "slu
   }
 }
 
+async function strictPooledProbe(client: pg.Client, tenant: Pick<Tenant, "id" | "slug">): Promise<string[]> {
+  const out: string[] = [];
+  const { rows } = await client.query("SELECT current_user AS who, (SELECT count(*)::int FROM shared.positions) AS visible");
+  if (rows[0].who !== ROLES.app) out.push(`pgbouncer: connected as ${rows[0].who}, expected ${ROLES.app}`);
+  if (rows[0].visible > 0) out.push(`isolation: through PgBouncer, ${rows[0].visible} row(s) are visible without a tenant context`);
+  const refused = await client.query("SELECT tenancy.enter_tenant($1)", [tenant.id]).then(
+    () => undefined,
+    (err: { code?: string }) => err.code,
+  );
+  if (refused !== "42501")
+    out.push(`isolation: the database is strict, but ${ROLES.app} may still enter tenant ${tenant.slug} without a proof`);
+  return out;
+}
+
 /** Audits each region, then residency across them. Connections are opened and closed here. */
 export async function auditRegions(inputs: RegionAuditInput[]): Promise<RegionAudit[]> {
   const results: RegionAudit[] = [];
@@ -167,7 +212,7 @@ export async function auditRegions(inputs: RegionAuditInput[]): Promise<RegionAu
       const { rows } = await client.query("SELECT region FROM tenancy.database_settings");
       const tenants = await listTenants(client);
       const probe = await isolationProbe(client, tenants);
-      const pooled = input.pooledAppUrl ? await pooledProbe(input.pooledAppUrl, tenants) : [];
+      const pooled = input.pooledAppUrl ? await pooledProbe(input.pooledAppUrl, tenants, await readTenantContextMode(client)) : [];
       results.push({
         stack: input.stack,
         region: input.region,

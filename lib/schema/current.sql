@@ -421,12 +421,14 @@ CREATE POLICY tenant_access ON shared.portfolio_allocations FOR ALL TO alphapuls
 CREATE POLICY tenant_isolation ON shared.portfolio_allocations AS RESTRICTIVE FOR ALL TO PUBLIC
   USING (tenant_id = ( SELECT
         CASE
-            WHEN (current_setting('app.current_tenant_id'::text, true) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'::text) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (currval(to_regclass('pg_temp.tenancy_context_seal'::text)) = hashtextextended(current_setting('app.current_tenant_id'::text, true), ((date_part('epoch'::text, transaction_timestamp()) * (1000000)::double precision))::bigint)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (CURRENT_USER = (('tenant_'::text || replace(current_setting('app.current_tenant_id'::text, true), '-'::text, ''::text)) || '_login'::text)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
             ELSE NULL::uuid
         END AS "case"))
   WITH CHECK (tenant_id = ( SELECT
         CASE
-            WHEN (current_setting('app.current_tenant_id'::text, true) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'::text) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (currval(to_regclass('pg_temp.tenancy_context_seal'::text)) = hashtextextended(current_setting('app.current_tenant_id'::text, true), ((date_part('epoch'::text, transaction_timestamp()) * (1000000)::double precision))::bigint)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (CURRENT_USER = (('tenant_'::text || replace(current_setting('app.current_tenant_id'::text, true), '-'::text, ''::text)) || '_login'::text)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
             ELSE NULL::uuid
         END AS "case"));
 ALTER TABLE shared.portfolio_allocations OWNER TO alphapulse_owner;
@@ -457,12 +459,14 @@ CREATE POLICY tenant_access ON shared.portfolio_history FOR ALL TO alphapulse_re
 CREATE POLICY tenant_isolation ON shared.portfolio_history AS RESTRICTIVE FOR ALL TO PUBLIC
   USING (tenant_id = ( SELECT
         CASE
-            WHEN (current_setting('app.current_tenant_id'::text, true) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'::text) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (currval(to_regclass('pg_temp.tenancy_context_seal'::text)) = hashtextextended(current_setting('app.current_tenant_id'::text, true), ((date_part('epoch'::text, transaction_timestamp()) * (1000000)::double precision))::bigint)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (CURRENT_USER = (('tenant_'::text || replace(current_setting('app.current_tenant_id'::text, true), '-'::text, ''::text)) || '_login'::text)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
             ELSE NULL::uuid
         END AS "case"))
   WITH CHECK (tenant_id = ( SELECT
         CASE
-            WHEN (current_setting('app.current_tenant_id'::text, true) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'::text) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (currval(to_regclass('pg_temp.tenancy_context_seal'::text)) = hashtextextended(current_setting('app.current_tenant_id'::text, true), ((date_part('epoch'::text, transaction_timestamp()) * (1000000)::double precision))::bigint)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (CURRENT_USER = (('tenant_'::text || replace(current_setting('app.current_tenant_id'::text, true), '-'::text, ''::text)) || '_login'::text)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
             ELSE NULL::uuid
         END AS "case"));
 ALTER TABLE shared.portfolio_history OWNER TO alphapulse_owner;
@@ -495,12 +499,14 @@ CREATE POLICY tenant_access ON shared.positions FOR ALL TO alphapulse_readonly, 
 CREATE POLICY tenant_isolation ON shared.positions AS RESTRICTIVE FOR ALL TO PUBLIC
   USING (tenant_id = ( SELECT
         CASE
-            WHEN (current_setting('app.current_tenant_id'::text, true) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'::text) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (currval(to_regclass('pg_temp.tenancy_context_seal'::text)) = hashtextextended(current_setting('app.current_tenant_id'::text, true), ((date_part('epoch'::text, transaction_timestamp()) * (1000000)::double precision))::bigint)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (CURRENT_USER = (('tenant_'::text || replace(current_setting('app.current_tenant_id'::text, true), '-'::text, ''::text)) || '_login'::text)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
             ELSE NULL::uuid
         END AS "case"))
   WITH CHECK (tenant_id = ( SELECT
         CASE
-            WHEN (current_setting('app.current_tenant_id'::text, true) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'::text) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (currval(to_regclass('pg_temp.tenancy_context_seal'::text)) = hashtextextended(current_setting('app.current_tenant_id'::text, true), ((date_part('epoch'::text, transaction_timestamp()) * (1000000)::double precision))::bigint)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (CURRENT_USER = (('tenant_'::text || replace(current_setting('app.current_tenant_id'::text, true), '-'::text, ''::text)) || '_login'::text)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
             ELSE NULL::uuid
         END AS "case"));
 ALTER TABLE shared.positions OWNER TO alphapulse_owner;
@@ -534,12 +540,14 @@ CREATE POLICY tenant_access ON shared.risk_metrics FOR ALL TO alphapulse_readonl
 CREATE POLICY tenant_isolation ON shared.risk_metrics AS RESTRICTIVE FOR ALL TO PUBLIC
   USING (tenant_id = ( SELECT
         CASE
-            WHEN (current_setting('app.current_tenant_id'::text, true) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'::text) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (currval(to_regclass('pg_temp.tenancy_context_seal'::text)) = hashtextextended(current_setting('app.current_tenant_id'::text, true), ((date_part('epoch'::text, transaction_timestamp()) * (1000000)::double precision))::bigint)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (CURRENT_USER = (('tenant_'::text || replace(current_setting('app.current_tenant_id'::text, true), '-'::text, ''::text)) || '_login'::text)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
             ELSE NULL::uuid
         END AS "case"))
   WITH CHECK (tenant_id = ( SELECT
         CASE
-            WHEN (current_setting('app.current_tenant_id'::text, true) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'::text) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (currval(to_regclass('pg_temp.tenancy_context_seal'::text)) = hashtextextended(current_setting('app.current_tenant_id'::text, true), ((date_part('epoch'::text, transaction_timestamp()) * (1000000)::double precision))::bigint)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (CURRENT_USER = (('tenant_'::text || replace(current_setting('app.current_tenant_id'::text, true), '-'::text, ''::text)) || '_login'::text)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
             ELSE NULL::uuid
         END AS "case"));
 ALTER TABLE shared.risk_metrics OWNER TO alphapulse_owner;
@@ -581,12 +589,14 @@ CREATE POLICY tenant_access ON shared.trades FOR ALL TO alphapulse_readonly, app
 CREATE POLICY tenant_isolation ON shared.trades AS RESTRICTIVE FOR ALL TO PUBLIC
   USING (tenant_id = ( SELECT
         CASE
-            WHEN (current_setting('app.current_tenant_id'::text, true) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'::text) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (currval(to_regclass('pg_temp.tenancy_context_seal'::text)) = hashtextextended(current_setting('app.current_tenant_id'::text, true), ((date_part('epoch'::text, transaction_timestamp()) * (1000000)::double precision))::bigint)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (CURRENT_USER = (('tenant_'::text || replace(current_setting('app.current_tenant_id'::text, true), '-'::text, ''::text)) || '_login'::text)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
             ELSE NULL::uuid
         END AS "case"))
   WITH CHECK (tenant_id = ( SELECT
         CASE
-            WHEN (current_setting('app.current_tenant_id'::text, true) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'::text) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (currval(to_regclass('pg_temp.tenancy_context_seal'::text)) = hashtextextended(current_setting('app.current_tenant_id'::text, true), ((date_part('epoch'::text, transaction_timestamp()) * (1000000)::double precision))::bigint)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (CURRENT_USER = (('tenant_'::text || replace(current_setting('app.current_tenant_id'::text, true), '-'::text, ''::text)) || '_login'::text)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
             ELSE NULL::uuid
         END AS "case"));
 ALTER TABLE shared.trades OWNER TO alphapulse_owner;
@@ -678,9 +688,19 @@ ALTER TABLE tenancy.tenants ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_login_self ON tenancy.tenants FOR SELECT TO PUBLIC
   USING (CURRENT_USER = (('tenant_'::text || replace((id)::text, '-'::text, ''::text)) || '_login'::text));
 CREATE POLICY tenant_self ON tenancy.tenants FOR SELECT TO alphapulse_readonly, app_user
-  USING (id = tenancy.setting_tenant_id());
+  USING (id = ( SELECT
+        CASE
+            WHEN (currval(to_regclass('pg_temp.tenancy_context_seal'::text)) = hashtextextended(current_setting('app.current_tenant_id'::text, true), ((date_part('epoch'::text, transaction_timestamp()) * (1000000)::double precision))::bigint)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (CURRENT_USER = (('tenant_'::text || replace(current_setting('app.current_tenant_id'::text, true), '-'::text, ''::text)) || '_login'::text)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            ELSE NULL::uuid
+        END AS "case"));
 CREATE POLICY tenant_self_lock ON tenancy.tenants FOR UPDATE TO alphapulse_readonly, app_user
-  USING (id = tenancy.setting_tenant_id())
+  USING (id = ( SELECT
+        CASE
+            WHEN (currval(to_regclass('pg_temp.tenancy_context_seal'::text)) = hashtextextended(current_setting('app.current_tenant_id'::text, true), ((date_part('epoch'::text, transaction_timestamp()) * (1000000)::double precision))::bigint)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            WHEN (CURRENT_USER = (('tenant_'::text || replace(current_setting('app.current_tenant_id'::text, true), '-'::text, ''::text)) || '_login'::text)) THEN (current_setting('app.current_tenant_id'::text, true))::uuid
+            ELSE NULL::uuid
+        END AS "case"))
   WITH CHECK false;
 ALTER TABLE tenancy.tenants OWNER TO alphapulse_owner;
 COMMENT ON TABLE tenancy.tenants IS 'Tenant registry. Services see only their own row (RLS); operators manage it as the owner.';
@@ -754,8 +774,6 @@ BEGIN
   RETURN target_schema;
 END $function$;
 ALTER FUNCTION tenancy.enter_tenant(tenant uuid) OWNER TO alphapulse_owner;
-GRANT EXECUTE ON FUNCTION tenancy.enter_tenant(tenant uuid) TO alphapulse_readonly;
-GRANT EXECUTE ON FUNCTION tenancy.enter_tenant(tenant uuid) TO app_user;
 
 CREATE OR REPLACE FUNCTION tenancy.enter_verified_tenant(proof text)
  RETURNS text

@@ -41,12 +41,12 @@ export interface MigrateOptions {
   /** Plan only: report what would run, change nothing. */
   dryRun?: boolean;
   /**
-   * The tenant context the policies trust (ADR-005). Absent: a new database becomes strict
-   * ("verified") when `strictByDefault` is set, otherwise the recorded mode is kept.
+   * The tenant context the policies trust (ADR-005). Absent: a database this run creates is strict
+   * ("verified"), an existing one keeps its recorded mode. "verified" switches an existing database
+   * (refused while it has tenants and no active context key: every client would fail); "setting"
+   * rolls it back, or pins a new database to the raw-setting design.
    */
   tenantContext?: TenantContextMode;
-  /** Make a database that this run creates strict (the stacks set it; keys are installed separately). @default false */
-  strictByDefault?: boolean;
   onProgress?: (progress: MigrateProgress) => void;
 }
 
@@ -68,6 +68,14 @@ export class MigrationChecksumError extends Error {
   constructor(readonly version: string) {
     super(`migration ${version} was edited after it was applied (checksum differs): add a new migration instead of editing an applied one`);
     this.name = "MigrationChecksumError";
+  }
+}
+
+/** Switching to strict mode would lock every client out (no active key); nothing was changed. */
+export class TenantContextSwitchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TenantContextSwitchError";
   }
 }
 
@@ -107,6 +115,8 @@ export async function migrate(client: Queryable, options: MigrateOptions = {}): 
       const current = await recordedRegion(client);
       if (current && current !== options.region) throw new DatabaseRegionError(current, options.region);
     }
+    // So is a switch to strict that no client could survive: tenants registered, and no key to sign their proofs.
+    if (options.tenantContext === "verified") await refuseKeylessSwitch(client);
 
     progress({ phase: "roles", message: "checking roles" });
     if (options.dryRun) {
@@ -134,7 +144,7 @@ export async function migrate(client: Queryable, options: MigrateOptions = {}): 
     // The tenant context (ADR-005): registry policies and grants here, tenant tables in the catalogue step.
     const recorded = (await recordedTenantContextMode(client)) ?? "setting";
     const created = report.versioned.some((m) => m.version === "0001");
-    const mode = options.tenantContext ?? (created && options.strictByDefault ? "verified" : recorded);
+    const mode = options.tenantContext ?? (created ? "verified" : recorded);
     report.tenantContext = { mode, statements: planTenantContextMode(recorded, mode) };
     if (report.tenantContext.statements.length && !options.dryRun) {
       await withTransaction(client, async (tx) => {
@@ -352,6 +362,31 @@ async function applyVersioned(client: Queryable, dryRun: boolean): Promise<{ ver
     });
   }
   return pending.map(({ version, name }) => ({ version, name }));
+}
+
+/**
+ * Refuses to make an existing database strict while it has tenants and no active context key of its
+ * region: no client could sign a proof, so every tenant request would fail from the switch on.
+ * Install a key first (`tenancy context-key install`) and deploy the services with it (ADR-005).
+ */
+async function refuseKeylessSwitch(client: Queryable): Promise<void> {
+  if (!(await hasBeenMigrated(client))) return; // created by this run: no tenants yet
+  const mode = await recordedTenantContextMode(client); // undefined before 0012: no keys can exist yet
+  if (mode === "verified") return;
+  const rows = await withTransaction(client, async (tx) => {
+    await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
+    const keys =
+      mode === undefined
+        ? "0"
+        : `(SELECT count(*)::int FROM tenancy_private.context_keys k, tenancy.database_settings s
+             WHERE k.state = 'active' AND k.region = coalesce(s.region, k.region))`;
+    return (await tx.query(`SELECT (SELECT count(*)::int FROM tenancy.tenants WHERE status = 'active') AS tenants, ${keys} AS keys`)).rows;
+  });
+  if (rows[0].tenants > 0 && rows[0].keys === 0)
+    throw new TenantContextSwitchError(
+      `this database has ${rows[0].tenants} active tenant(s) and no active context key: in strict mode every tenant request would fail. ` +
+        `Install a key (tenancy context-key install), deploy the services with it, then switch`,
+    );
 }
 
 /** This database's residency region, or undefined when none is recorded (or the registry does not exist yet). */

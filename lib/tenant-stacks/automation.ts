@@ -46,7 +46,7 @@ export type TenantExporter = (request: {
   /** The platform stack's outputs (plain values), for the database connection. */
   platformOutputs: Record<string, unknown>;
   dir: string;
-}) => Promise<{ file: string; rows?: number }>;
+}) => Promise<{ file: string; rows?: number; /** null: written unsigned (no context key installed). */ signedWith?: string | null }>;
 
 /**
  * Offboarding before a tenant stack is destroyed (docs/data-safety.md): marks the tenant `offboarded`
@@ -299,7 +299,14 @@ export class AutomationDriver implements TenantStackDriver {
         }
         const platformOutputs = await this.ctx.platformOutputs(spec.platform);
         try {
-          result.exportFile = (await exporter({ slug, tenantId: outputs.tenantId, platformOutputs, dir: exportDir })).file;
+          const exported = await exporter({ slug, tenantId: outputs.tenantId, platformOutputs, dir: exportDir });
+          result.exportFile = exported.file;
+          if (exported.signedWith === null)
+            onEvent({
+              slug,
+              phase: "export",
+              message: `the export is UNSIGNED (no tenant-context key installed): importing it needs --allow-unsigned`,
+            });
         } catch (err) {
           const wrapped = new Error(`export of ${slug} failed, nothing was deleted: ${(err as Error).message}`);
           wrapped.name = "TenantExportError";

@@ -2,7 +2,9 @@
  * What `npm run tenant -- destroy` does before the stack is destroyed (docs/data-safety.md): the
  * export first — the tenant's rows in
  * issue 6's verified format (lib/enterprise/export.ts exportTenant: one snapshot, checksums computed in
- * PostgreSQL and over the file, written to `.partial` and renamed only when complete). The database
+ * PostgreSQL and over the file, written to `.partial` and renamed only when complete), signed with the
+ * region's key, or unsigned (and said so) when none is installed: a missing key must not block a
+ * destroy that the export protects. The database
  * is reached with the platform stack's admin connection (its outputs), from this process — then the
  * offboarding: the tenant is marked `offboarded` with a purge date, its rows kept until
  * `tenancy tenant purge`.
@@ -33,8 +35,8 @@ function withPlatformDatabase<T>(platformOutputs: Record<string, unknown>, fn: (
 export const exportBeforeOffboarding: TenantExporter = async ({ slug, tenantId, platformOutputs, dir }) => {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, exportFileName(slug, new Date()));
-  const report = await withPlatformDatabase(platformOutputs, (client) => exportTenant(client, tenantId, file));
-  return { file: report.file, rows: report.rows };
+  const report = await withPlatformDatabase(platformOutputs, (client) => exportTenant(client, tenantId, file, { allowUnsigned: true }));
+  return { file: report.file, rows: report.rows, signedWith: report.signedWith };
 };
 
 /** Marks the tenant offboarded (DEFAULT_RETENTION_DAYS), recording the export: the stack's delete then releases it. */

@@ -190,6 +190,8 @@ describe("tenant lifecycle", () => {
       expect(deleted.code).toBe(0);
       expect(deleted.stdout).toMatch(/offboarded tenant acme-capital/);
       expect(deleted.stdout).toMatch(/trades\s+│ 60/);
+      // No context key is installed here: offboarding still exports, unsigned, and says so.
+      expect(deleted.stdout).toMatch(/the export is UNSIGNED: no tenant-context key is installed/);
       const file = /verified export: (\S+)/.exec(deleted.stdout)![1];
       expect(path.dirname(file)).toBe(exportDir);
       expect(readFileSync(file, "utf8")).toContain('"format":"alphapulse-tenant-export"');

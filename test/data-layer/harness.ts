@@ -41,7 +41,7 @@ export interface MigratedDatabase {
 export async function migratedDatabase(prefix = "dl"): Promise<MigratedDatabase> {
   const db = await createTestDatabase(prefix);
   const admin = await connect(db.url);
-  await migrate(admin, { region: "eu" });
+  await migrate(admin, { region: "eu", tenantContext: "setting" });
   const sessions: pg.Client[] = [];
   const roles: string[] = [];
   return {

@@ -15,6 +15,8 @@ import { createTenant } from "../../lib/tenant/registry";
 import { startPostgres, THROWAWAY_SETTINGS } from "../../lib/local/postgres-server";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 import { connect } from "../../lib/db/client";
+import { mintTenantProof } from "../../lib/tenant-context/proof";
+import { installTestContextKey } from "../support/context-key";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -66,11 +68,14 @@ describe("migrate", () => {
     expect(tables.map((t) => t.relname)).toEqual(TENANT_TABLES.map((t) => t.name).sort());
     for (const t of tables) expect(t).toMatchObject({ relrowsecurity: true, relforcerowsecurity: true, owner: ROLES.owner });
 
-    // app_user can work through enter_tenant() straight away.
+    // A new database is strict (ADR-005): app_user works through a verified proof once a key is installed.
     const tenant = await createTenant(client, { slug: "first-tenant", tier: "starter", region: "eu" });
+    const key = await installTestContextKey(client, { region: "eu" });
     const app = await session(db.urlAs(ROLES.app));
     await app.query("BEGIN");
-    expect((await app.query("SELECT tenancy.enter_tenant($1) AS schema", [tenant.id])).rows[0].schema).toBe("shared");
+    expect((await app.query("SELECT tenancy.enter_verified_tenant($1) AS schema", [mintTenantProof(key, tenant.id)])).rows[0].schema).toBe(
+      "shared",
+    );
     await app.query(`INSERT INTO trades (tenant_id, symbol, side, quantity, price) VALUES ($1, 'AAPL', 'buy', 1, 10)`, [tenant.id]);
     expect((await app.query("SELECT count(*)::int AS n FROM trades")).rows[0].n).toBe(1);
     await app.query("COMMIT");

@@ -10,7 +10,9 @@ import { readFileSync } from "node:fs";
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeWithToolchain } from "../support/toolchain";
-import { withTransaction } from "../../lib/db/client";
+import { withConnection, withTransaction } from "../../lib/db/client";
+import { mintTenantProof, type ContextKey } from "../../lib/tenant-context/proof";
+import { installTestContextKey } from "../support/context-key";
 import { ROLES } from "../../lib/schema/roles";
 import { THROWAWAY_SETTINGS, startPostgres, type PostgresServer } from "../../lib/local/postgres-server";
 import { freePort } from "../../lib/local/processes";
@@ -28,13 +30,13 @@ async function query<R = Record<string, unknown>>(url: string, text: string, par
   }
 }
 
-/** As app_user, inside tenant `tenantId`'s context: runs `fn` in one transaction. */
-async function asTenant<T>(url: string, tenantId: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+/** As app_user, inside tenant `tenantId`'s verified context (the stack's database is strict): runs `fn` in one transaction. */
+async function asTenant<T>(url: string, key: ContextKey, tenantId: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     return await withTransaction(client, async () => {
-      await client.query("SELECT tenancy.enter_tenant($1)", [tenantId]);
+      await client.query("SELECT tenancy.enter_verified_tenant($1)", [mintTenantProof(key, tenantId)]);
       return fn(client);
     });
   } finally {
@@ -97,19 +99,23 @@ describeWithToolchain(toolchainLookup)(
       const tenants = outputs.tenants.value as Record<string, string>;
       const appUrl = outputs.appUrl.value as string;
       expect(new URL(appUrl).username).toBe(ROLES.app);
+      expect(await query(adminUrl(), "SELECT tenant_context FROM tenancy.database_settings")).toEqual([{ tenant_context: "verified" }]);
+      const key = await withConnection(adminUrl(), (c) => installTestContextKey(c, { region: "eu" }));
 
-      await asTenant(appUrl, tenants["alpha-fund"], (c) =>
+      await asTenant(appUrl, key, tenants["alpha-fund"], (c) =>
         c.query("INSERT INTO shared.positions (tenant_id, symbol, quantity, average_price) VALUES ($1, 'AAPL', 10, 190)", [
           tenants["alpha-fund"],
         ]),
       );
       const ownRows = await asTenant(
         appUrl,
+        key,
         tenants["alpha-fund"],
         async (c) => (await c.query("SELECT count(*)::int AS n FROM shared.positions")).rows[0].n,
       );
       const otherRows = await asTenant(
         appUrl,
+        key,
         tenants["beta-capital"],
         async (c) => (await c.query("SELECT count(*)::int AS n FROM shared.positions")).rows[0].n,
       );
@@ -117,7 +123,7 @@ describeWithToolchain(toolchainLookup)(
       expect(otherRows).toBe(0);
       // Writing a row for another tenant is refused by the policy.
       await expect(
-        asTenant(appUrl, tenants["beta-capital"], (c) =>
+        asTenant(appUrl, key, tenants["beta-capital"], (c) =>
           c.query("INSERT INTO shared.positions (tenant_id, symbol, quantity, average_price) VALUES ($1, 'MSFT', 1, 1)", [
             tenants["alpha-fund"],
           ]),

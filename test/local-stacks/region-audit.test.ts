@@ -44,14 +44,15 @@ describe("residency findings", () => {
   });
 });
 
-describe("isolation probe", () => {
+// Strict (the default for a new database: a probe key lives inside the rolled-back probe) and the raw-setting design.
+describe.each(["verified", "setting"] as const)("isolation probe (%s)", (tenantContext) => {
   let db: TestDatabase;
   let client: pg.Client;
   beforeAll(async () => {
     db = await createTestDatabase("probe");
     client = new pg.Client({ connectionString: db.url });
     await client.connect();
-    await migrate(client, { region: "eu" });
+    await migrate(client, { region: "eu", tenantContext });
     await createTenant(client, { slug: "probe-one", tier: "pro", region: "eu" });
     await createTenant(client, { slug: "probe-two", tier: "starter", region: "eu" });
   });
@@ -60,9 +61,10 @@ describe("isolation probe", () => {
     await db?.drop();
   });
 
-  it("is clean on the design and leaves no row behind", async () => {
+  it("is clean on the design and leaves no row (nor key) behind", async () => {
     expect(await isolationProbe(client, await listTenants(client))).toEqual([]);
     expect((await client.query("SELECT count(*)::int AS n FROM shared.positions")).rows[0].n).toBe(0);
+    expect((await client.query("SELECT count(*)::int AS n FROM tenancy_private.context_keys")).rows[0].n).toBe(0);
   });
 
   it("reports the leak when RLS is off (negative control)", async () => {

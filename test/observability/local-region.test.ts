@@ -105,7 +105,7 @@ describe("local region logging", () => {
     const admin = await connect(dbUrl);
     const pool = createTenantPool({ connectionString: dbUrl.replace("postgres@", "app_user@"), max: 2 });
     try {
-      await migrate(admin, { region: "eu" });
+      await migrate(admin, { region: "eu", tenantContext: "setting" });
       const acme = await createTenant(admin, { slug: "acme-capital", tier: "pro", region: "eu" });
       await pool.tenantQuery({ tenantId: acme.id, tier: "pro" }, "SELECT pg_sleep(0.3)");
       const deadline = Date.now() + 10_000;

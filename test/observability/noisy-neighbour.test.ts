@@ -32,7 +32,7 @@ describe("noisy-neighbour drill", () => {
     db = await createTestDatabase("noisy");
     admin = new pg.Client({ connectionString: db.url });
     await admin.connect();
-    await migrate(admin);
+    await migrate(admin, { tenantContext: "setting" });
     heavy = await createTenant(admin, { slug: "heavy-hitter", tier: "starter", region: "eu" });
     calm1 = await createTenant(admin, { slug: "calm-one", tier: "pro", region: "eu" });
     calm2 = await createTenant(admin, { slug: "calm-two", tier: "pro", region: "eu" });

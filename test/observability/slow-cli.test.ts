@@ -46,7 +46,7 @@ beforeAll(async () => {
   await root.end();
   url = server.urlFor("obs");
   admin = await connect(url);
-  await migrate(admin, { region: "eu" });
+  await migrate(admin, { region: "eu", tenantContext: "setting" });
   alpha = await createTenant(admin, { slug: "alpha-fund", tier: "pro", region: "eu" });
   beta = await createTenant(admin, { slug: "beta-capital", tier: "starter", region: "eu" });
   pool = createTenantPool({

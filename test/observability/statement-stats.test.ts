@@ -39,7 +39,7 @@ beforeAll(async () => {
   await admin.connect();
   // The extension before migrate: what a DBA who creates it first leaves behind.
   await admin.query("CREATE EXTENSION pg_stat_statements SCHEMA public");
-  await migrate(admin, { region: "eu" });
+  await migrate(admin, { region: "eu", tenantContext: "setting" });
   a = await createTenant(admin, { slug: "tenant-a", tier: "pro", region: "eu" });
   b = await createTenant(admin, { slug: "tenant-b", tier: "pro", region: "eu" });
   pool = createTenantPool({ connectionString: withDatabase(server.urlFor("stats"), "stats", ROLES.app), max: 2 });

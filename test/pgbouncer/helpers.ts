@@ -42,7 +42,7 @@ export async function tenantDatabase(options: { tiers?: Tier[]; trades?: number;
   const db = options.database ?? (await createTestDatabase("pgb"));
   const admin = await connect(db.url);
   try {
-    await migrate(admin);
+    await migrate(admin, { tenantContext: "setting" });
     const tenants: Tenant[] = [];
     for (const [i, tier] of (options.tiers ?? ["starter", "pro", "enterprise"]).entries()) {
       const tenant = await createTenant(admin, {

@@ -37,8 +37,9 @@ async function prepare(mode: "verified" | "setting"): Promise<TenantDatabase> {
   const admin = new pg.Client({ connectionString: db.url });
   await admin.connect();
   try {
-    await migrate(admin, { tenantContext: mode, region: "eu" });
+    // Key first: a database with tenants is switched to strict only once a key is active.
     await installContextKey(admin, KEY);
+    await migrate(admin, { tenantContext: mode, region: "eu" });
   } finally {
     await admin.end();
   }

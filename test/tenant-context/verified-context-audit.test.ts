@@ -92,7 +92,7 @@ describe("live", () => {
     rawAdmin = new pg.Client({ connectionString: raw.url });
     await Promise.all([strictAdmin.connect(), rawAdmin.connect()]);
     await migrate(strictAdmin, { region: "eu", tenantContext: "verified" });
-    await migrate(rawAdmin, { region: "eu" });
+    await migrate(rawAdmin, { region: "eu", tenantContext: "setting" });
   }, 120_000);
   afterAll(async () => {
     await strictAdmin?.end();

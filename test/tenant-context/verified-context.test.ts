@@ -35,9 +35,10 @@ async function side(mode: "verified" | "setting"): Promise<Side> {
   const admin = new pg.Client({ connectionString: db.url });
   await admin.connect();
   try {
-    await migrate(admin, { tenantContext: mode, region: "eu" });
+    // Keys first: a database with tenants is switched to strict only once a key is active.
     for (const key of [KEY, NEXT_KEY, RETIRED]) await installContextKey(admin, key);
     await retireContextKey(admin, RETIRED.kid);
+    await migrate(admin, { tenantContext: mode, region: "eu" });
   } finally {
     await admin.end();
   }

@@ -65,23 +65,9 @@ function tenantResources(slug: string) {
   return { mine, get, shape: mine.map((r) => [r.type, r.name, all.find((p) => p.urn === r.parent)?.name]).sort() };
 }
 
-/** The executor database block of issue 19 (components/aws DatabaseExecutor), until the regional stack exports it. */
-function withDatabase(o: Record<string, unknown>): Record<string, unknown> {
-  if (o.database !== undefined) return o;
-  const stack = (o.redis as { tenantSecretPrefix: string }).tenantSecretPrefix.split("/")[1];
-  return {
-    ...o,
-    database: {
-      name: "alphapulse",
-      oid: 16384,
-      connection: { kind: "executor", functionName: `${stack}-db-executor`, region: o.awsRegion, server: `${stack}/postgres` },
-    },
-  };
-}
-
 beforeAll(async () => {
   const docs = await Promise.all(STACKS.map((s) => synthesizePlatformStack(s)));
-  outputs = Object.fromEntries(docs.map((d) => [d.stack, withDatabase(d.outputs)]));
+  outputs = Object.fromEntries(docs.map((d) => [d.stack, d.outputs]));
   const recording = await startRecording(
     new PlatformMocks({ accountId: "111111111111", stackOutputs: { [stackReferenceName("eu-prod")]: outputs["eu-prod"] } }),
     "alphapulse-tenant",
