@@ -145,6 +145,10 @@ export class PlatformMocks implements pulumi.runtime.Mocks {
         const tenantId = mockUuid(`tenant:${name}`);
         return { id: tenantId, state: { ...state, tenantId, logTag: digest(`log:${name}`, 16), placement: "shared", status: "active" } };
       }
+      case "pulumi-nodejs:dynamic/db:Database":
+        // A PostgreSQL oid: tenants record it (a recreated database gets its tenants registered again).
+        state.oid = 16384 + (parseInt(digest(`oid:${name}`, 4), 16) % 10000);
+        break;
       case "pulumi-nodejs:dynamic/db:DedicatedPlacement":
         Object.assign(state, { schema: `tenant_${digest(`schema:${name}`, 32)}`, rowsMoved: 0, writesHeldMs: 0 });
         break;
