@@ -405,6 +405,10 @@ export async function dropTenantLoginRole(client: Queryable, tenant: Pick<Tenant
     ]);
     if (!rows[0].exists) return false;
     const role = ident(roleName);
+    // DROP OWNED needs the privileges of the role: a non-superuser (the AWS executor, CREATEROLE)
+    // takes its membership for this transaction; the role is gone at its end.
+    const { rows: me } = await tx.query(`SELECT rolsuper FROM pg_roles WHERE rolname = current_user`);
+    if (!me[0]?.rolsuper) await tx.query(`GRANT ${role} TO CURRENT_USER`);
     // DROP OWNED removes its grants and its policies in this database; it owns nothing.
     await tx.query(`DROP OWNED BY ${role}`);
     await tx.query(`ALTER ROLE ${role} IN DATABASE ${ident(rows[0].db)} RESET ALL`);

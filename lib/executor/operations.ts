@@ -24,7 +24,14 @@ import { ROLES } from "../schema/roles";
 import { pgbouncerAuthFile, readPgbouncerVerifiers } from "../pgbouncer/verifiers";
 import { ResidencyRegion, TenantDisplayName, TenantId, TenantSlug, Tier } from "../tenant/model";
 import { createTenant, findTenant, renameTenant, setTenantTier, TenantNotFoundError } from "../tenant/registry";
-import { databaseDropProblem, demoteForStack, dropLoginRoleForStack, releaseTenantFromStack } from "../tenant/stack-guards";
+import {
+  currentDatabaseOid,
+  databaseDropProblem,
+  databaseRecreationProblem,
+  demoteForStack,
+  dropLoginRoleForStack,
+  releaseTenantFromStack,
+} from "../tenant/stack-guards";
 
 /** What an operation may use besides its client (a connection to `database` as the admin role). */
 export interface OperationContext {
@@ -62,7 +69,6 @@ const MigrateArgs = z.strictObject({
   region: ResidencyRegion.optional(),
   passwords: z.partialRecord(z.enum(Object.keys(ROLES) as [keyof typeof ROLES, ...(keyof typeof ROLES)[]]), z.string().min(1)).optional(),
   dryRun: z.boolean().optional(),
-  strictByDefault: z.boolean().optional(),
   tenantContext: z.enum(["setting", "verified"]).optional(),
 });
 const NameArgs = z.strictObject({ name: DatabaseName });
@@ -74,6 +80,11 @@ const CreateTenantArgs = z.strictObject({
   displayName: TenantDisplayName.optional(),
 });
 const RefArgs = z.strictObject({ ref: TenantRef });
+const Oid = z.number().int().positive();
+/** `databaseOid`: the oid the resource recorded; a different current oid means its database was recreated. */
+const RecordedOidArgs = z.strictObject({ databaseOid: Oid.optional() });
+const ReleaseArgs = z.strictObject({ ref: TenantRef, databaseOid: Oid.optional() });
+const RecreationArgs = z.strictObject({ recordedOid: Oid, newOid: Oid });
 const UpdateTenantArgs = z.strictObject({ id: TenantId, slug: TenantSlug, tier: Tier });
 const RenameArgs = z.strictObject({ ref: TenantRef, slug: TenantSlug });
 const TierArgs = z.strictObject({ ref: TenantRef, tier: Tier });
@@ -170,10 +181,28 @@ export const executorOperations = {
     return { rolesDropped: rows.map((r) => r.rolname) };
   },
 
-  /** Why the called database may not be dropped (tenants registered), or null. */
-  async databaseDropProblem(client: Queryable, args: z.input<typeof NoArgs>, ctx: OperationContext) {
-    parse("databaseDropProblem", NoArgs, args);
-    return { problem: (await databaseDropProblem(client, ctx.database)) ?? null };
+  /**
+   * Why the called database may not be dropped, or its design let go of (tenants registered), or
+   * null. With `databaseOid`: null when the called database is not that one any more (recreated).
+   */
+  async databaseDropProblem(client: Queryable, args: z.input<typeof RecordedOidArgs>, ctx: OperationContext) {
+    const { databaseOid } = parse("databaseDropProblem", RecordedOidArgs, args);
+    return { problem: (await databaseDropProblem(client, ctx.database, { databaseOid })) ?? null };
+  },
+
+  /** The called database's oid (pg_database.oid): what resources inside it record as `databaseOid`. */
+  async currentDatabaseOid(client: Queryable, args: z.input<typeof NoArgs>) {
+    parse("currentDatabaseOid", NoArgs, args);
+    return { oid: await currentDatabaseOid(client) };
+  },
+
+  /**
+   * A resource's `databaseOid` input changed: null when the called database's oid now is `newOid`
+   * (it was recreated: replacing is right), else why not (docs/data-safety.md). Providers' `check`.
+   */
+  async databaseRecreationProblem(client: Queryable, args: z.input<typeof RecreationArgs>, ctx: OperationContext) {
+    const a = parse("databaseRecreationProblem", RecreationArgs, args);
+    return { problem: (await databaseRecreationProblem(client, { database: ctx.database, ...a })) ?? null };
   },
 
   async createTenant(client: Queryable, args: z.input<typeof CreateTenantArgs>) {
@@ -216,8 +245,10 @@ export const executorOperations = {
     return served;
   },
 
-  async releaseTenantFromStack(client: Queryable, args: z.input<typeof RefArgs>) {
-    return releaseTenantFromStack(client, parse("releaseTenantFromStack", RefArgs, args).ref);
+  /** A tenant leaves a stack: released when offboarded, gone or its database recreated (`databaseOid`); else refused. */
+  async releaseTenantFromStack(client: Queryable, args: z.input<typeof ReleaseArgs>) {
+    const a = parse("releaseTenantFromStack", ReleaseArgs, args);
+    return releaseTenantFromStack(client, a.ref, { databaseOid: a.databaseOid });
   },
 
   /** Shared → dedicated schema; resumes an interrupted move. TENANCY_FAILPOINT (crash tests) as in the CLI. */
