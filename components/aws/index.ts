@@ -55,7 +55,8 @@ export function awsPlatform() {
       tls: true,
       adminUser: ADMIN_USER_NAME,
       adminSecretArn: platform.redis.adminSecretArn,
-      tenantSecretArns: platform.redis.tenantSecretArns,
+      userGroupId: platform.redis.userGroupId,
+      tenantSecretPrefix: platform.redis.tenantSecretPrefix,
     },
     postgres: {
       primaryHost: platform.postgres.primaryHost,
@@ -78,6 +79,8 @@ export function awsPlatform() {
     },
     aws: {
       region: config.awsRegion,
+      accountId: config.accountId,
+      costCentre: config.costCentre,
       vpcId: platform.network.vpcId,
       appSecurityGroupId: platform.network.appSecurityGroupId,
       privateSubnetIds: platform.network.subnetIds,

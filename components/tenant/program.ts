@@ -8,16 +8,21 @@
  * 2. Refuses a tenant whose residency differs from the platform stack's, or a slug the platform
  *    stack declares itself, before declaring anything (the CLI checked already; this is the guard
  *    that holds for every caller, the rollout included).
- * 3. Declares the tenant (components/tenant/tenant-stack.ts).
+ * 3. Declares the tenant (components/tenant/tenant-stack.ts) against the platform's kind: a local
+ *    region (direct connection, the region's redis-server) or an AWS region (the region's executor,
+ *    ElastiCache, CloudWatch; lib/tenant-stacks/aws-platform.ts).
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
 import { parsePlatformContract, PLATFORM_OUTPUT_NAMES } from "../../lib/platform/contract";
-import { ownershipProblem, platformSummary, residencyProblem, tenantStackTarget } from "../../lib/tenant-stacks/platform";
+import { awsTenantPlatform } from "../../lib/tenant-stacks/aws-platform";
+import { localTenantTarget, ownershipProblem, platformSummary, residencyProblem } from "../../lib/tenant-stacks/platform";
 import { platformReference, type TenantStackSpec } from "../../lib/tenant-stacks/spec";
-import { TenantStack } from "./tenant-stack";
+import { TenantStack, type TenantStackArgs } from "./tenant-stack";
 
-/** Reads the named outputs of a stack reference as plain values (secrets unwrapped: the program re-wraps the one it passes on). */
+export { PLATFORM_OUTPUT_NAMES };
+
+/** Reads the named outputs of a stack reference as plain values (secrets unwrapped; the inputs built from them are secret-free connection data). */
 async function readOutputs(ref: pulumi.StackReference, names: readonly string[]): Promise<Record<string, unknown>> {
   const entries = await Promise.all(
     names.map(async (name) => {
@@ -28,45 +33,64 @@ async function readOutputs(ref: pulumi.StackReference, names: readonly string[])
   return Object.fromEntries(entries.filter(([, value]) => value !== undefined));
 }
 
-export function tenantProgram(spec: TenantStackSpec): PulumiFn {
-  return async () => {
-    const ref = new pulumi.StackReference("platform", { name: platformReference(spec) });
-    const outputs = await readOutputs(ref, PLATFORM_OUTPUT_NAMES);
-    let target;
-    try {
-      const platform = parsePlatformContract(outputs, spec.platform);
-      const summary = platformSummary(platform);
-      const problem = residencyProblem(spec, summary) ?? ownershipProblem(spec.slug, summary);
-      if (problem) throw new pulumi.RunError(problem);
-      target = tenantStackTarget(platform);
-    } catch (err) {
-      if (err instanceof pulumi.RunError) throw err;
-      throw new pulumi.RunError((err as Error).message);
+/** Checks the spec against the platform, then the TenantStack's args for the platform's kind. Throws (RunError) before anything is declared. */
+export function tenantStackArgs(spec: TenantStackSpec, outputs: Record<string, unknown>): TenantStackArgs {
+  try {
+    const platform = parsePlatformContract(outputs, spec.platform);
+    const summary = platformSummary(platform);
+    const problem = residencyProblem(spec, summary) ?? ownershipProblem(spec.slug, summary);
+    if (problem) throw new pulumi.RunError(problem);
+    const tenant = { slug: spec.slug, tier: spec.tier, region: spec.region, displayName: spec.displayName };
+    if (platform.kind === "aws") {
+      const aws = awsTenantPlatform(platform);
+      return {
+        ...tenant,
+        // The executor transport: components/db/provider-runtime.ts ExecutorConnection.
+        connection: aws.database.connection,
+        database: aws.database.name,
+        databaseOid: aws.database.oid,
+        cache: { kind: "aws", platform: aws },
+      };
     }
-    const tenant = new TenantStack(spec.slug, {
-      slug: spec.slug,
-      tier: spec.tier,
-      region: spec.region,
-      displayName: spec.displayName,
+    const target = localTenantTarget(platform);
+    return {
+      ...tenant,
       connection: target.connection,
       database: target.database,
       databaseOid: target.databaseOid,
       // The admin password came out of the reference in plain text: secret again before it reaches the state.
-      redis: pulumi.secret(target.redis),
-    });
-    return {
-      slug: spec.slug,
-      tier: spec.tier,
-      region: spec.region,
-      platform: spec.platform,
-      tenantId: tenant.tenantId,
-      placement: tenant.placement ? "dedicated" : "shared",
-      schema: tenant.placement?.schema ?? "shared",
-      cacheUser: tenant.cache.userName,
-      cachePassword: tenant.cache.password,
-      loginRole: tenant.loginRole?.role,
-      loginPassword: tenant.loginRole?.password,
-      database: target.database,
+      cache: { kind: "local", redis: pulumi.secret(target.redis) },
     };
+  } catch (err) {
+    if (err instanceof pulumi.RunError) throw err;
+    throw new pulumi.RunError((err as Error).message);
+  }
+}
+
+/** Declares the tenant against already-read platform outputs; returns the stack outputs. */
+export function declareTenant(spec: TenantStackSpec, outputs: Record<string, unknown>) {
+  const args = tenantStackArgs(spec, outputs);
+  const tenant = new TenantStack(spec.slug, args);
+  return {
+    slug: spec.slug,
+    tier: spec.tier,
+    region: spec.region,
+    platform: spec.platform,
+    tenantId: tenant.tenantId,
+    placement: tenant.placement ? "dedicated" : "shared",
+    schema: tenant.placement?.schema ?? "shared",
+    cacheUser: tenant.cacheUser,
+    cachePassword: tenant.cachePassword,
+    cacheSecretArn: tenant.cacheSecretArn,
+    loginRole: tenant.loginRole?.role,
+    loginPassword: tenant.loginRole?.password,
+    database: args.database,
+  };
+}
+
+export function tenantProgram(spec: TenantStackSpec): PulumiFn {
+  return async () => {
+    const ref = new pulumi.StackReference("platform", { name: platformReference(spec) });
+    return declareTenant(spec, await readOutputs(ref, PLATFORM_OUTPUT_NAMES));
   };
 }

@@ -21,6 +21,7 @@ import type { TenantTable } from "../schema/catalogue";
 import { migrate } from "../schema/migrate";
 import { REGISTRY_SCHEMA } from "../schema/planner";
 import { ROLES } from "../schema/roles";
+import { pgbouncerAuthFile, readPgbouncerVerifiers } from "../pgbouncer/verifiers";
 import { ResidencyRegion, TenantDisplayName, TenantId, TenantSlug, Tier } from "../tenant/model";
 import { createTenant, findTenant, renameTenant, setTenantTier, TenantNotFoundError } from "../tenant/registry";
 import {
@@ -109,6 +110,15 @@ function isMissingDatabase(err: unknown): boolean {
 }
 
 export const executorOperations = {
+  /**
+   * PgBouncer's auth file from the verifiers the server holds (lib/pgbouncer/verifiers.ts) and its
+   * revision. Call on "postgres". Secret: the caller stores it as a secret (Secrets Manager on AWS).
+   */
+  async pgbouncerAuthFile(client: Queryable, args: z.input<typeof NoArgs>) {
+    parse("pgbouncerAuthFile", NoArgs, args);
+    return pgbouncerAuthFile(await readPgbouncerVerifiers(client));
+  },
+
   /** The design (roles, migrations, catalogue, RLS) in the called database; `dryRun` is drift detection. */
   async migrate(client: Queryable, args: Omit<z.input<typeof MigrateArgs>, "catalogue"> & { catalogue?: readonly TenantTable[] }) {
     const a = parse("migrate", MigrateArgs, args);

@@ -102,8 +102,10 @@ export const AwsPlatformContract = z.object({
     adminUser: Text,
     /** The admin password lives in Secrets Manager only. */
     adminSecretArn: Arn,
-    /** Per-tenant Redis users' secrets, by slug. */
-    tenantSecretArns: z.record(TenantSlug, Arn),
+    /** The ElastiCache user group tenant stacks add their Redis users to. */
+    userGroupId: Text,
+    /** Secrets Manager name prefix of the tenants' Redis credentials. */
+    tenantSecretPrefix: Text,
   }),
   /** The PostgreSQL nodes (SSM sessions, backups, logs). */
   postgres: z.object({
@@ -130,6 +132,10 @@ export const AwsPlatformContract = z.object({
   }),
   aws: z.object({
     region: Text,
+    /** The account the stack's provider is pinned to (tenant stacks pin theirs to it). */
+    accountId: z.string().regex(/^\d{12}$/, { message: "must be a 12-digit AWS account id" }),
+    /** The `alphapulse:cost-centre` tag value (tenant stacks tag with it). */
+    costCentre: Text,
     vpcId: Text,
     appSecurityGroupId: Text,
     privateSubnetIds: z.array(Text).min(1),

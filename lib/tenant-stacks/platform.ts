@@ -10,29 +10,20 @@
  * `unwrapOutputs`).
  */
 import type { DatabaseConnection } from "../../components/db/provider-runtime";
-import { parsePlatformContract, type PlatformContract } from "../platform/contract";
+import { parsePlatformContract, type LocalPlatformContract, type PlatformContract } from "../platform/contract";
 import { ResidencyError } from "../platform/residency";
 import type { ResidencyRegion } from "../tenant/model";
 
-/** What the tenant program declares its resources against (components/tenant/tenant-stack.ts). */
-export interface TenantStackTarget {
+/** The local region's database and Redis admin, for the tenant program (its password is secret: the program wraps it). */
+export interface LocalTenantTarget {
   connection: DatabaseConnection;
   database: string;
   databaseOid: number;
-  /** The regional Redis as an administrator (its password is secret: the program wraps it). */
   redis: { host: string; port: number; user: string; password: string };
 }
 
-/** Where a tenant stack on `platform` declares its resources; refuses a platform it cannot serve yet. */
-export function tenantStackTarget(platform: PlatformContract): TenantStackTarget {
-  if (platform.kind !== "local") {
-    // The Redis admin password of an AWS region stays in Secrets Manager (`redis.adminSecretArn`);
-    // the cache user's provider does not read it from there yet (per-tenant stacks on AWS: next issue).
-    throw new PlatformStackError(
-      `platform stack ${platform.stack} is an AWS stack: tenant stacks on AWS are not supported yet (the cache user cannot read redis.adminSecretArn)`,
-      platform.stack,
-    );
-  }
+/** What a tenant stack on a local platform declares its resources against. */
+export function localTenantTarget(platform: LocalPlatformContract): LocalTenantTarget {
   return {
     connection: platform.database.connection,
     database: platform.database.name,
@@ -49,7 +40,7 @@ export interface PlatformSummary {
   declaredTenants: string[];
 }
 
-/** A platform stack that cannot serve tenants (missing from the backend, or of a kind they cannot use yet). */
+/** A platform stack that cannot serve tenants (missing from the backend, or of the wrong kind). */
 export class PlatformStackError extends Error {
   constructor(
     message: string,

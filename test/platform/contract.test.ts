@@ -32,8 +32,7 @@ function withValue(base: object, path: string[], value: unknown): Record<string,
 }
 
 /** Leaves that may be absent: optional fields and members of open maps. */
-const MAY_BE_ABSENT =
-  /^(database\.connection\.kind|database\.tenantIds\..*|redis\.tenantSecretArns\..*|schema\.roles\..*|schema\.migrations\.\d+)$/;
+const MAY_BE_ABSENT = /^(database\.connection\.kind|database\.tenantIds\..*|schema\.roles\..*|schema\.migrations\.\d+)$/;
 
 function thrown(fn: () => unknown): PlatformContractError {
   try {

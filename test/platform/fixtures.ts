@@ -40,7 +40,8 @@ export const AWS: AwsPlatformContract = {
     tls: true,
     adminUser: "alphapulse_admin",
     adminSecretArn: ARN("redis-admin"),
-    tenantSecretArns: { "acme-capital": ARN("redis-acme") },
+    userGroupId: "eu-prod-redis-users",
+    tenantSecretPrefix: "alphapulse/eu-prod/redis/tenants/",
   },
   postgres: {
     primaryHost: "pg-primary.internal",
@@ -63,6 +64,8 @@ export const AWS: AwsPlatformContract = {
   },
   aws: {
     region: "eu-central-1",
+    accountId: "123456789012",
+    costCentre: "CC-4100 data-platform",
     vpcId: "vpc-1",
     appSecurityGroupId: "sg-1",
     privateSubnetIds: ["subnet-1", "subnet-2"],

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { PlatformContractError } from "../../lib/platform/contract";
+import { awsTenantPlatform, readAwsTenantPlatform } from "../../lib/tenant-stacks/aws-platform";
 import { ResidencyError } from "../../lib/platform/residency";
 import { AWS, LOCAL } from "../platform/fixtures";
 import {
@@ -16,7 +17,7 @@ import {
   platformSummary,
   readPlatformSummary,
   residencyProblem,
-  tenantStackTarget,
+  localTenantTarget,
   unwrapOutputs,
   type PlatformSummary,
 } from "../../lib/tenant-stacks/platform";
@@ -97,8 +98,8 @@ describe("platform outputs, through the platform contract", () => {
     expect(() => readPlatformSummary("local-eu", old)).toThrow("platform stack local-eu: output `stack` is missing (expected a string)");
   });
 
-  it("gives the tenant stack its database and the Redis admin (password included, for the program to keep secret)", () => {
-    expect(tenantStackTarget(LOCAL)).toEqual({
+  it("gives a local tenant stack its database and the Redis admin (password included, for the program to keep secret)", () => {
+    expect(localTenantTarget(LOCAL)).toEqual({
       connection: LOCAL.database.connection,
       database: "alphapulse",
       databaseOid: 16384,
@@ -106,8 +107,17 @@ describe("platform outputs, through the platform contract", () => {
     });
   });
 
-  it("refuses an AWS platform stack until the cache user reads its admin secret from Secrets Manager", () => {
-    expect(() => tenantStackTarget(AWS)).toThrow(PlatformStackError);
-    expect(() => tenantStackTarget(AWS)).toThrow(/platform stack eu-prod is an AWS stack: tenant stacks on AWS are not supported yet/);
+  it("gives an AWS tenant stack the executor, the user group and the account, from the same contract", () => {
+    expect(awsTenantPlatform(AWS)).toMatchObject({
+      stack: "eu-prod",
+      awsRegion: "eu-central-1",
+      accountId: "123456789012",
+      database: { name: "alphapulse", oid: 16384, connection: AWS.database.connection },
+      userGroupId: "eu-prod-redis-users",
+    });
+    expect(() => readAwsTenantPlatform("local-eu", LOCAL)).toThrow(PlatformStackError);
+    expect(() => readAwsTenantPlatform("eu-prod", { ...AWS, aws: { ...AWS.aws, accountId: "1" } })).toThrow(
+      /^platform stack eu-prod: output `aws\.accountId` is invalid: must be a 12-digit AWS account id/,
+    );
   });
 });
