@@ -53,6 +53,8 @@ let outputs: Record<string, Record<string, unknown>>;
 let all: SynthResource[];
 let stackOutputs: Record<string, unknown>;
 const refusals: Record<string, unknown> = {};
+/** The `aws` output of a platform stack's contract (lib/platform/contract.ts). */
+const awsOf = (stack: string) => outputs[stack].aws as Record<string, unknown>;
 
 /** The resources of one tenant (its TenantStack and everything under it), by type and name. */
 function tenantResources(slug: string) {
@@ -173,9 +175,9 @@ describe("the tenant program on AWS: the graph", () => {
     ] as const) {
       const { mine, get } = tenantResources(slug);
       const provider = get(T.provider, `${slug}-aws`);
-      expect(provider.inputs).toMatchObject({ region: outputs[s].awsRegion, allowedAccountIds: JSON.stringify([outputs[s].accountId]) });
+      expect(provider.inputs).toMatchObject({ region: awsOf(s).region, allowedAccountIds: JSON.stringify([awsOf(s).accountId]) });
       const tags = JSON.parse(String(provider.inputs.defaultTags)).tags;
-      expect(tags).toEqual(tenantDefaultTags({ slug, tier, region: s.slice(0, 2) as "eu" | "us" }, String(outputs[s].costCentre)));
+      expect(tags).toEqual(tenantDefaultTags({ slug, tier, region: s.slice(0, 2) as "eu" | "us" }, String(awsOf(s).costCentre)));
       expect(tags).toMatchObject({ "alphapulse:tenant": slug, "alphapulse:tier": tier, "alphapulse:residency": s.slice(0, 2) });
       for (const r of mine.filter((x) => x.type.startsWith("aws:"))) expect([r.name, r.provider]).toEqual([r.name, provider.urn]);
     }
@@ -205,7 +207,7 @@ describe("the tenant program on AWS: the graph", () => {
     expect([secret.protect, secret.retainOnDelete]).toEqual([true, false]);
     expect(secret.inputs).toMatchObject({
       name: "alphapulse/eu-prod/redis/tenants/newco-ent",
-      kmsKeyId: outputs["eu-prod"].kmsKeyArn,
+      kmsKeyId: awsOf("eu-prod").kmsKeyArn,
       recoveryWindowInDays: 30,
     });
     expect(get(T.secretVersion, "newco-ent-cache-value").inputs.secretString).toBe("[secret]");
@@ -244,7 +246,7 @@ describe("the tenant program on AWS: the graph", () => {
       metricName: "TenantStatementTimeouts",
       namespace: "AlphaPulse/TenantQueries/eu-staging-postgres",
       dimensions: { Tag: expect.stringMatching(/^tenant:[0-9a-f]{16}$/) },
-      alarmActions: [outputs["eu-staging"].alarmTopicArn],
+      alarmActions: [awsOf("eu-staging").alarmTopicArn],
     });
   });
 
