@@ -38,7 +38,9 @@ import {
   type RolloutState,
   type StateStore,
 } from "./state";
+import { planRollout, RolloutRefusedError, type RolloutPlan } from "./plan";
 import type { Wave } from "./waves";
+import type { ResidencyRegion } from "../tenant/model";
 
 export interface PlatformOps {
   /** Resource changes the update would make. Throws when the preview fails. */
@@ -93,6 +95,12 @@ export interface RolloutOptions {
   dryRun?: boolean;
   /** Discard an unfinished rollout recorded in the store instead of resuming it. */
   restart?: boolean;
+  /**
+   * Residency of each platform stack (lib/rollout/plan.ts platformRegions over the stack files): a
+   * tenant stack of another residency anywhere in the waves refuses the rollout before any stack
+   * operation (RolloutRefusedError). @default none known (no check)
+   */
+  regions?: ReadonlyMap<string, ResidencyRegion>;
   onEvent?: (event: RolloutEvent) => void;
   onTenantEvent?: (event: JobEvent) => void;
   onTenantResult?: (result: TenantJobResult) => void;
@@ -110,6 +118,8 @@ export interface RolloutReport {
   steps: StepResult[];
   /** The first failure, which stopped the rollout (the first of several in a dry run). */
   halt?: { wave: string; kind: StepKind; stack: string; message: string };
+  /** What the rollout does, wave by wave (lib/rollout/plan.ts). */
+  plan: RolloutPlan;
   /** What is not done yet, per wave (platform stacks by name, tenant stacks by count), when halted. */
   remaining: string[];
   /** Tenant stacks whose recorded spec could not be read (left alone). */
@@ -153,6 +163,11 @@ async function rollout(options: RolloutOptions): Promise<RolloutReport> {
   const now = options.now ?? (() => new Date());
   const emit = options.onEvent ?? (() => {});
   const dryRun = !!options.dryRun;
+  // The plan and the residency rule first: a refused rollout records nothing and touches no stack.
+  const recorded = await options.tenants.list();
+  const readable = recorded.filter((t): t is RecordedTenantStack & { spec: TenantStackSpec } => !!t.spec);
+  const plan = planRollout(options.waves, readable, options.regions ?? new Map());
+  if (plan.residencyProblems.length) throw new RolloutRefusedError(plan.residencyProblems);
   const opened = openState(options, now());
   let state = opened.state;
   const resumed = opened.resumed;
@@ -172,6 +187,7 @@ async function rollout(options: RolloutOptions): Promise<RolloutReport> {
     remaining: [],
     unreadable: [],
     outside: 0,
+    plan,
     stateFile: dryRun ? undefined : options.store.location,
   };
   const step = (result: StepResult) => {
@@ -184,7 +200,6 @@ async function rollout(options: RolloutOptions): Promise<RolloutReport> {
 
   // The tenant stacks and the wave each belongs to (by its platform stack).
   const waveOf = new Map(options.waves.flatMap((w) => w.stacks.map((s) => [s, w.name] as const)));
-  const recorded = await options.tenants.list();
   report.unreadable = recorded.filter((t) => !t.spec).map((t) => ({ stack: t.stack, problem: t.problem ?? "no recorded spec" }));
   const tenants = recorded.filter((t): t is RecordedTenantStack & { spec: TenantStackSpec } => !!t.spec);
   report.outside = tenants.filter((t) => !waveOf.has(t.spec.platform)).length;
