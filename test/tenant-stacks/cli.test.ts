@@ -70,7 +70,7 @@ describeWithToolchain(toolchainLookup)("npm run tenant", () => {
         await stack.workspace.removeStack(broken);
       });
     }
-  }, 120_000);
+  }, 300_000);
 
   it("bulk up in worker processes, list, a second up that changes nothing, destroy", async () => {
     const up = await cli(
