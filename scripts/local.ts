@@ -13,7 +13,8 @@
  *   npm run local -- status    servers and stack outputs, changing nothing
  *   npm run local -- down      stop the servers (data and stacks kept)
  *   npm run local -- reset     stop the servers, delete their data (every tenant's rows), remove the stacks
- *   npm run local -- env local-eu   the region's DATABASE_URL and REDIS_URL as shell exports:
+ *   npm run local -- env local-eu   the region's DATABASE_URL, REDIS_URL and ALPHAPULSE_CONTEXT_KEY_FILE
+ *                                   (the services' tenant-context key, 0600) as shell exports:
  *                                   eval "$(npm run -s local -- env local-eu)"; then plain `npx tenancy …`
  *   options: --stack <name> (repeatable; default local-eu and local-us), --refresh (always refresh first),
  *            --json, --verbose (pulumi's output), --help
@@ -34,6 +35,8 @@ import {
   stopRegionServices,
   type ServiceStatus,
 } from "../lib/local/region-services";
+import { writeContextKeyFile } from "../lib/tenant-context/key-file";
+import type { ContextKey } from "../lib/tenant-context/proof";
 import { findPulumiToolchain, pulumiEnvironment, REPO_ROOT, type PulumiToolchain } from "../lib/pulumi/env";
 
 const LOCAL_STACKS = ["local-eu", "local-us"];
@@ -61,6 +64,8 @@ let verbose = false;
 let alwaysRefresh = false;
 /** The app role's URL per stack (secret: kept out of every output). */
 const appUrls = new Map<string, string>();
+/** The services' context key per stack (secret: kept out of every output). */
+const contextKeys = new Map<string, ContextKey>();
 const progress = (message: string) => {
   if (!json || verbose) process.stderr.write(message + "\n");
 };
@@ -117,6 +122,12 @@ async function up(toolchain: PulumiToolchain, stack: string, config: LocalStackC
   const database = (outputs.postgres as { database: string }).database;
   const pgbouncer = await startRegionPgbouncer(REPO_ROOT, stack, config, database, { onProgress: (m) => progress(`  ${m}`) });
   appUrls.set(stack, String(result.outputs.appUrl?.value));
+  // The services' tenant-context key (ADR-005), from the stack's secret output to a 0600 file.
+  const key = result.outputs.contextKey?.value as ContextKey | undefined;
+  if (key) {
+    writeContextKeyFile(String(result.outputs.contextKeyFile.value), key);
+    contextKeys.set(stack, key);
+  }
   progress(`${stack}: ${changed ? "updated" : "no changes"} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   return {
     stack,
@@ -280,6 +291,7 @@ async function local(positionals: string[], stackFlags: string[] | undefined): P
         adminUrl: adminUrlOf(s),
         expectedTenants: s.tenants ?? {},
         pooledAppUrl: pooledAppUrlOf(s),
+        contextKey: contextKeys.get(s.stack),
       })),
     );
   }

@@ -9,7 +9,7 @@ import path from "node:path";
 import { TENANT_TABLES } from "../../lib/schema/catalogue";
 import { extendCatalogue, type LocalStackConfig } from "../../lib/stack-config/local";
 import { REDIS_ADMIN_USER } from "../../lib/local/redis-server";
-import { regionDataDir } from "../../lib/local/region-services";
+import { contextKeyFile, regionDataDir } from "../../lib/local/region-services";
 import { REPO_ROOT } from "../../lib/pulumi/env";
 import { RegionalDatabase } from "../db/regional-database";
 
@@ -27,6 +27,7 @@ export function localPlatform(config: LocalStackConfig) {
     region: config.region,
     catalogue,
     tenants: config.tenants,
+    contextKeys: config.contextKeys,
     // A local region is thrown away with `npm run local -- reset` (servers stopped, data removed);
     // `pulumi destroy` of it still refuses while tenants are registered (docs/data-safety.md).
     protect: false,
@@ -64,6 +65,10 @@ export function localPlatform(config: LocalStackConfig) {
         region.schema.passwords.apply((p) => p.app),
       ),
     ),
+    /** The tenant-context key services sign proofs with (secret; ADR-005). `npm run local` writes it to `contextKeyFile`. */
+    contextKey: region.contextKey,
+    /** Where `npm run local` puts the key for the region's services (0600); `npm run local -- env` prints it. */
+    contextKeyFile: contextKeyFile(regionDataDir(REPO_ROOT, pulumi.getStack(), config)),
     /** Migrations and operations (secret). */
     migratorUrl: pulumi.secret(
       url(
