@@ -5,12 +5,15 @@
  *   up      <slug>... --tier <t> --region <r> [--platform <stack>] [--env <env>] [--display-name <n>]
  *           [--tenant <slug:tier:region>]... [--file <tenants.yaml>] [--concurrency <n>] [--json]
  *   preview (same as up; changes nothing)
- *   destroy <slug>... [--file <tenants.yaml>] [--export-dir <dir> | --skip-export] [--concurrency <n>] [--json]
+ *   destroy <slug>... [--file <tenants.yaml>] [--export-dir <dir> | --skip-export] [--retention-days <n>]
+ *           [--dry-run] [--concurrency <n>] [--json]
  *   list    [--json]
+ *   synth   <slug> --tier <t> --region <r> --platform <aws stack> [--check] [--out <file|->] [--json]
  */
 import path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { TenantSlug, type ResidencyRegion } from "../lib/tenant/model";
+import { ResidencyRegion, TenantSlug, Tier } from "../lib/tenant/model";
+import { DEFAULT_RETENTION_DAYS, RETENTION_DAYS_RANGE } from "../lib/tenant/registry";
 import type { TenantJob } from "../lib/tenant-stacks/jobs";
 import { DEFAULT_ENVIRONMENT } from "../lib/tenant-stacks/names";
 import {
@@ -37,10 +40,18 @@ export const USAGE = `usage: npm run tenant -- <command> [options]
       create or update the stacks tenant-<slug> (bulk: several slugs, --tenant, --file)
   preview <same as up>
       show what up would change; changes nothing
-  destroy <slug>... [--file <tenants.yaml>] [--export-dir <dir> | --skip-export] [--concurrency <n>] [--json]
-      offboard: export the tenant's data, then delete its data, credentials and stack
+  destroy <slug>... [--file <tenants.yaml>] [--export-dir <dir> | --skip-export] [--retention-days <n>]
+                    [--dry-run] [--concurrency <n>] [--json]
+      offboard (the same path as \`tenancy tenant delete\`): verified export, the tenant marked
+      offboarded with its rows kept --retention-days (default ${DEFAULT_RETENTION_DAYS}), then the stack destroyed
+      (credentials revoked, rows and keys kept); \`tenancy tenant purge <slug>\` after that date
+      removes the data. --dry-run says what it would do and changes nothing
   list [--json]
       the tenant stacks on the backend and what they record
+  synth <slug> --tier <t> --region <r> --platform <aws stack> [--check] [--out <file|->] [--json]
+      offline: the tenant stack's resource graph against an AWS platform stack's synthesised
+      outputs, in the format of npm run synth (no engine, no credentials); --check runs the policy
+      rules over it (exit 1 on a violation); --out - (the default) prints it
 
   --platform     the regional platform stack (default: the stack of --region in --env, by its
                  stack file: local-eu, local-us, eu-staging, ...)
@@ -50,7 +61,8 @@ export const USAGE = `usage: npm run tenant -- <command> [options]
 export type TenantCommand =
   | { command: "help" }
   | { command: "list"; json: boolean }
-  | { command: "up" | "preview" | "destroy"; jobs: TenantJob[]; concurrency: number; json: boolean };
+  | { command: "up" | "preview" | "destroy"; jobs: TenantJob[]; concurrency: number; json: boolean }
+  | { command: "synth"; spec: TenantStackSpec; check: boolean; out?: string; json: boolean };
 
 const COMMON = { json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } } as const;
 const BATCH = { file: { type: "string" }, concurrency: { type: "string" } } as const;
@@ -66,8 +78,23 @@ const OPTIONS = {
     "display-name": { type: "string" },
     tenant: { type: "string", multiple: true },
   },
-  destroy: { ...COMMON, ...BATCH, "export-dir": { type: "string" }, "skip-export": { type: "boolean", default: false } },
+  destroy: {
+    ...COMMON,
+    ...BATCH,
+    "export-dir": { type: "string" },
+    "skip-export": { type: "boolean", default: false },
+    "retention-days": { type: "string" },
+    "dry-run": { type: "boolean", default: false },
+  },
   list: { ...COMMON },
+  synth: {
+    ...COMMON,
+    tier: { type: "string" },
+    region: { type: "string" },
+    platform: { type: "string" },
+    check: { type: "boolean", default: false },
+    out: { type: "string" },
+  },
 } satisfies Record<string, NonNullable<ParseArgsConfig["options"]>>;
 
 export interface ParseContext {
@@ -93,6 +120,15 @@ function parseConcurrency(value: string | undefined): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > MAX_CONCURRENCY)
     throw new TenantSpecError(`must be an integer from 1 to ${MAX_CONCURRENCY}, got "${value}"`, "--concurrency");
+  return n;
+}
+
+function parseRetentionDays(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_RETENTION_DAYS;
+  const n = Number(value);
+  const { min, max } = RETENTION_DAYS_RANGE;
+  if (!/^\d+$/.test(value) || n < min || n > max)
+    throw new TenantSpecError(`must be a whole number of days from ${min} to ${max}, got "${value}"`, "--retention-days");
   return n;
 }
 
@@ -130,9 +166,11 @@ export function parseTenantCommand(argv: string[], ctx: ParseContext): TenantCom
     if (slugs.length === 0) throw new TenantSpecError("name at least one tenant (slugs as arguments, or --file)", "arguments");
     assertUniqueSlugs(slugs.map((slug) => ({ slug })));
     const exportDir = values["skip-export"] ? null : path.resolve(ctx.cwd, values["export-dir"] ?? ctx.defaultExportDir);
+    const retentionDays = parseRetentionDays(values["retention-days"]);
+    const dryRun = values["dry-run"];
     return {
       command,
-      jobs: slugs.map((slug) => ({ action: "destroy", slug, exportDir })),
+      jobs: slugs.map((slug) => ({ action: "destroy", slug, exportDir, retentionDays, dryRun })),
       concurrency: parseConcurrency(values.concurrency),
       json: values.json,
     };
@@ -188,5 +226,21 @@ export function parseTenantCommand(argv: string[], ctx: ParseContext): TenantCom
     };
   }
 
-  throw new TenantSpecError(`unknown command "${command}" (up, preview, destroy, list)`, "command");
+  if (command === "synth") {
+    const { values, positionals } = parse(rest, OPTIONS.synth);
+    if (values.help) return { command: "help" };
+    if (positionals.length !== 1) throw new TenantSpecError("name exactly one tenant slug", "arguments");
+    for (const flag of ["tier", "region", "platform"] as const)
+      if (values[flag] === undefined) throw new TenantSpecError("is required", `--${flag}`);
+    const spec: TenantStackSpec = {
+      slug: parseOrThrow(TenantSlug, positionals[0], "argument 1 (slug)"),
+      tier: parseOrThrow(Tier, values.tier, "--tier"),
+      region: parseOrThrow(ResidencyRegion, values.region, "--region"),
+      platform: parseOrThrow(StackName, values.platform, "--platform"),
+    };
+    const out = values.out === undefined || values.out === "-" ? values.out : path.resolve(ctx.cwd, values.out);
+    return { command, spec, check: values.check, out, json: values.json };
+  }
+
+  throw new TenantSpecError(`unknown command "${command}" (up, preview, destroy, list, synth)`, "command");
 }

@@ -12,6 +12,8 @@
  * functions again; the current providers call the guards by their own names.
  */
 export { ident, qualified } from "./db/sql";
+export { executorOperations, runOperation } from "./executor/operations";
+export { ExecutorError, invokeExecutor } from "./executor/lambda-client";
 export { ensureTenantLoginRole, tenantLoginRoleExists } from "./enterprise/dedicated";
 export { graduateTenant } from "./enterprise/graduation";
 export { redisUrl } from "./local/redis-server";
@@ -32,7 +34,9 @@ export {
   TenantNotFoundError,
 } from "./tenant/registry";
 export {
+  currentDatabaseOid,
   databaseDropProblem,
+  databaseRecreationProblem,
   demoteForStack,
   dropLoginRoleForStack,
   releaseTenantFromStack,

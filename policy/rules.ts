@@ -82,6 +82,9 @@ const T = {
   loadBalancer: "aws:lb/loadBalancer:LoadBalancer",
   ecsService: "aws:ecs/service:Service",
   keyPair: "aws:ec2/keyPair:KeyPair",
+  lambda: "aws:lambda/function:Function",
+  lambdaUrl: "aws:lambda/functionUrl:FunctionUrl",
+  lambdaPermission: "aws:lambda/permission:Permission",
 } as const;
 
 /** True when the value is present, or computed from another resource (unknown during a preview). */
@@ -461,6 +464,127 @@ const backupBucket: Rule = {
   },
 };
 
+/** URNs an input of `r` came from, of resources of `type` (the graph's way to follow a reference). */
+function referenced(resources: readonly ResourceView[], r: ResourceView, key: string, type: string): ResourceView[] {
+  const urns = new Set(r.propertyDependencies[key] ?? []);
+  return resources.filter((x) => x.type === type && urns.has(x.urn));
+}
+
+/** A principal inside an account (`123456789012` or an IAM ARN), as opposed to `*` or a public-facing service. */
+const ACCOUNT_PRINCIPAL = /^(\d{12}|arn:aws[a-z-]*:iam::\d{12}:.+)$/;
+
+const executorPrivate: Rule = {
+  id: "executor-private",
+  description:
+    "Lambda functions (the database executor) run in the VPC, in subnets this stack declares without public IPs, with a security group; no function URL and no permission for a principal outside the account.",
+  check(resources) {
+    const out: Violation[] = [];
+    const v = (r: ResourceView, m: string) => out.push(violation(this.id, r, m));
+    for (const fn of ofType(resources, T.lambda)) {
+      // During a preview the ids are unknown: the subnets and groups are known by where they come from.
+      const vpc = maybeJson(fn.inputs.vpcConfig) as Record<string, unknown> | undefined;
+      const subnetIds = ((vpc?.subnetIds as unknown[] | undefined) ?? []).filter((x) => typeof x === "string");
+      const groupIds = ((vpc?.securityGroupIds as unknown[] | undefined) ?? []).filter((x) => typeof x === "string");
+      const subnets = referenced(resources, fn, "vpcConfig", T.subnet);
+      const groups = referenced(resources, fn, "vpcConfig", T.securityGroup);
+      if (subnetIds.length === 0 && subnets.length === 0) {
+        v(fn, "function runs outside the VPC (no vpcConfig.subnetIds): the executor belongs in the private subnets");
+        continue;
+      }
+      if (groupIds.length === 0 && groups.length === 0) v(fn, "function has no security group (vpcConfig.securityGroupIds)");
+      if (subnetIds.length > subnets.length)
+        v(
+          fn,
+          `vpcConfig.subnetIds names ${subnetIds.length - subnets.length} subnet(s) this stack does not declare: cannot prove them private`,
+        );
+      for (const s of subnets.filter((x) => x.inputs.mapPublicIpOnLaunch === true))
+        v(fn, `runs in subnet "${s.name}", which assigns public IPs`);
+    }
+    for (const url of ofType(resources, T.lambdaUrl))
+      v(url, "function URL: a public HTTPS endpoint for a function (the executor is invoked through the Lambda API only)");
+    for (const p of ofType(resources, T.lambdaPermission)) {
+      const principal = typeof p.inputs.principal === "string" ? p.inputs.principal : "";
+      if (!ACCOUNT_PRINCIPAL.test(principal))
+        v(p, `lets "${principal || "an unknown principal"}" invoke a function: only principals inside the account may`);
+    }
+    return out;
+  },
+};
+
+const executorEncryption: Rule = {
+  id: "executor-encryption",
+  description:
+    "A Lambda function's environment is encrypted with the region's key (kmsKeyArn), and its log group is declared by the stack and encrypted (otherwise Lambda creates one with AWS-managed keys).",
+  check(resources) {
+    const out: Violation[] = [];
+    const v = (r: ResourceView, m: string) => out.push(violation(this.id, r, m));
+    const groups = ofType(resources, T.logGroup);
+    for (const fn of ofType(resources, T.lambda)) {
+      const env = maybeJson(fn.inputs.environment) as Record<string, unknown> | undefined;
+      if (env !== undefined && !isSet(fn, "kmsKeyArn"))
+        v(fn, "environment is encrypted with the AWS-managed key: set kmsKeyArn to the region's key");
+      const logging = maybeJson(fn.inputs.loggingConfig) as Record<string, unknown> | undefined;
+      const name =
+        typeof logging?.logGroup === "string"
+          ? logging.logGroup
+          : typeof fn.inputs.name === "string"
+            ? `/aws/lambda/${fn.inputs.name}`
+            : undefined;
+      const declared =
+        referenced(resources, fn, "loggingConfig", T.logGroup)[0] ?? groups.find((g) => name !== undefined && g.inputs.name === name);
+      if (declared === undefined)
+        v(fn, `its log group${name ? ` ${name}` : ""} is not declared by the stack (Lambda would create it unencrypted)`);
+      else if (!isSet(declared, "kmsKeyId")) v(fn, `its log group "${declared.name}" is not encrypted with the region's key (kmsKeyId)`);
+    }
+    return out;
+  },
+};
+
+/**
+ * PostgreSQL's groups are those of the database instances; their 5432 clients are the PgBouncer
+ * tasks (ECS services' groups), the executor (Lambda functions' groups) and the group itself.
+ */
+const databaseIngress: Rule = {
+  id: "database-ingress",
+  description:
+    "5432 on the PostgreSQL nodes' security group is open only to security groups of this stack: the PgBouncer tasks, the database executor, and the group itself (replication). No CIDR, no prefix list.",
+  check(resources) {
+    const out: Violation[] = [];
+    const databaseGroups = new Set(ofType(resources, T.instance).flatMap((i) => i.propertyDependencies.vpcSecurityGroupIds ?? []));
+    const clientGroups = new Set([
+      ...ofType(resources, T.ecsService).flatMap((s) =>
+        referenced(resources, s, "networkConfiguration", T.securityGroup).map((g) => g.urn),
+      ),
+      ...ofType(resources, T.lambda).flatMap((f) => referenced(resources, f, "vpcConfig", T.securityGroup).map((g) => g.urn)),
+    ]);
+    for (const r of ofType(resources, T.ingressRule)) {
+      const target = r.propertyDependencies.securityGroupId ?? [];
+      if (!target.some((u) => databaseGroups.has(u))) continue;
+      if (portsCovered({ protocol: r.inputs.ipProtocol, from: r.inputs.fromPort, to: r.inputs.toPort }, [5432]).length === 0) continue;
+      const peer = r.propertyDependencies.referencedSecurityGroupId ?? [];
+      if (isSet(r, "cidrIpv4") || isSet(r, "cidrIpv6") || isSet(r, "prefixListId")) {
+        out.push(violation(this.id, r, "admits an address range to PostgreSQL 5432: only the PgBouncer and executor groups may reach it"));
+      } else if (peer.length === 0) {
+        out.push(violation(this.id, r, "admits a security group this stack does not declare to PostgreSQL 5432"));
+      } else if (!peer.every((u) => clientGroups.has(u) || target.includes(u))) {
+        out.push(
+          violation(
+            this.id,
+            r,
+            `admits ${peer.map((u) => u.split("::").pop()).join(", ")} to PostgreSQL 5432: neither PgBouncer's tasks, the executor, nor the cluster`,
+          ),
+        );
+      }
+    }
+    for (const g of ofType(resources, T.securityGroup).filter((x) => databaseGroups.has(x.urn))) {
+      const inline = (maybeJson(g.inputs.ingress) as unknown[] | undefined) ?? [];
+      if (inline.length > 0)
+        out.push(violation(this.id, g, "PostgreSQL's group has inline ingress rules: declare each as a SecurityGroupIngressRule"));
+    }
+    return out;
+  },
+};
+
 /** Every rule, in report order. */
 export const RULES: readonly Rule[] = [
   encryptionAtRest,
@@ -472,6 +596,9 @@ export const RULES: readonly Rule[] = [
   noPublicPath,
   ssmOnlyAccess,
   backupBucket,
+  executorPrivate,
+  executorEncryption,
+  databaseIngress,
 ];
 
 /** Runs every rule (or the named ones) and returns all violations, rule by rule. */

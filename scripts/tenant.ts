@@ -16,11 +16,12 @@ import { defaultPlatformStack, readPlatformStacks } from "../lib/stack-config/pl
 import { REPO_ROOT } from "../lib/pulumi/env";
 import { AutomationDriver, type AutomationContext } from "../lib/tenant-stacks/automation";
 import { parseTenantCommand, USAGE } from "../cli/tenant-stacks";
+import { runTenantSynth } from "../cli/tenant-synth";
 import { classifyFailure } from "../lib/tenant-stacks/errors";
 import { runJobs, type TenantJob, type TenantStackDriver } from "../lib/tenant-stacks/jobs";
 import { placementProblems, type PlatformSummary } from "../lib/tenant-stacks/platform";
 import { attachProgress } from "../lib/tenant-stacks/progress";
-import { batchReport, failureDetails, SUMMARY_HEAD, summaryLine, summaryRows } from "../lib/tenant-stacks/report";
+import { batchReport, failureDetails, offboardingLines, SUMMARY_HEAD, summaryLine, summaryRows } from "../lib/tenant-stacks/report";
 import type { TenantStackSpec } from "../lib/tenant-stacks/spec";
 
 const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -82,6 +83,9 @@ async function tenant(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + "\n");
     return EXIT.ok;
   }
+  // Offline: no toolchain, no backend.
+  if (command.command === "synth")
+    return runTenantSynth(command, { stacks: platforms, repoRoot: REPO_ROOT, stdout: process.stdout, stderr: process.stderr });
 
   const env = environmentOverride();
   const ctx = await automationContext({ repoRoot: REPO_ROOT, env });
@@ -116,9 +120,11 @@ async function tenant(argv: string[]): Promise<number> {
   const report = batchReport(command.command, results, Date.now() - started);
   print(command.json, report, () => {
     const details = failureDetails(results);
+    const offboarding = offboardingLines(results);
     return [
       table(SUMMARY_HEAD, summaryRows(results)),
       summaryLine(report.summary),
+      ...(offboarding.length ? ["", "offboarding:", ...offboarding.map((l) => `  ${l}`)] : []),
       ...(details.length ? ["", "failures:", ...details.map((d) => `  ${d}`)] : []),
     ].join("\n");
   });

@@ -6,8 +6,9 @@
  * emptied, flow logs go to an encrypted log group, and a private DNS zone names the database nodes.
  *
  * It also creates the security groups that other components refer to as identities — `app` (what
- * application workloads join to reach PgBouncer and Redis) and `pgbouncer` (the pooler's tasks) —
- * without rules: each component adds the rules for the traffic it receives.
+ * application workloads join to reach PgBouncer and Redis), `pgbouncer` (the pooler's tasks) and
+ * `executor` (the database executor, components/aws/executor.ts) — without rules: each component
+ * adds the rules for the traffic it receives (the executor its own egress).
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
@@ -65,8 +66,10 @@ export class Network extends pulumi.ComponentResource {
   readonly endpointSecurityGroupId: pulumi.Output<string>;
   /** Security group application workloads join to reach PgBouncer and Redis. */
   readonly appSecurityGroupId: pulumi.Output<string>;
-  /** Security group of the PgBouncer tasks (the only clients of PostgreSQL's 5432). */
+  /** Security group of the PgBouncer tasks (clients of PostgreSQL's 5432, with the executor). */
   readonly pgbouncerSecurityGroupId: pulumi.Output<string>;
+  /** Security group of the database executor (the Lambda function that runs the data layer inside the VPC). */
+  readonly executorSecurityGroupId: pulumi.Output<string>;
   readonly privateZoneId: pulumi.Output<string>;
   readonly privateZoneName: string;
 
@@ -113,6 +116,7 @@ export class Network extends pulumi.ComponentResource {
     );
     const appSg = securityGroup("app", "Application workloads: clients of PgBouncer and Redis");
     const pgbouncerSg = securityGroup("pgbouncer", "PgBouncer tasks: the only clients of PostgreSQL");
+    const executorSg = securityGroup("executor", "Database executor: runs the data layer (migrate, tenants) against PostgreSQL");
 
     const s3 = new aws.ec2.VpcEndpoint(
       `${name}-s3`,
@@ -193,6 +197,7 @@ export class Network extends pulumi.ComponentResource {
     this.endpointSecurityGroupId = endpointSg.id;
     this.appSecurityGroupId = appSg.id;
     this.pgbouncerSecurityGroupId = pgbouncerSg.id;
+    this.executorSecurityGroupId = executorSg.id;
     this.privateZoneId = zone.zoneId;
     this.privateZoneName = args.privateZoneName;
     this.registerOutputs({
@@ -200,6 +205,7 @@ export class Network extends pulumi.ComponentResource {
       subnetIds: this.subnetIds,
       appSecurityGroupId: this.appSecurityGroupId,
       pgbouncerSecurityGroupId: this.pgbouncerSecurityGroupId,
+      executorSecurityGroupId: this.executorSecurityGroupId,
       privateZoneId: this.privateZoneId,
     });
   }

@@ -16,8 +16,8 @@
  * - Backups: pgBackRest to a region-local S3 bucket (versioned, SSE-KMS, public access blocked,
  *   TLS-only policy, lifecycle for noncurrent versions), WAL archiving for point-in-time recovery,
  *   retention from config.
- * - Network: 5432 only from the client security groups (PgBouncer) and from the cluster itself
- *   (replication); egress only to the cluster (5432), the interface endpoints and S3 (443).
+ * - Network: 5432 only from the client security groups (PgBouncer), the database executor's group
+ *   (one rule; pg_hba admits its role from its subnets only) and the cluster itself (replication); egress only to the cluster (5432), the interface endpoints and S3 (443).
  * - Alarms: replication lag, disk, connections, backup age, WAL archiving, EC2 system status
  *   (with automatic recovery). The log group receives the server and pgBackRest logs.
  *
@@ -32,11 +32,13 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { renderPostgresNodeCloudInit, type NodeRole, type PostgresNodeParams } from "../../lib/platform/cloud-init";
 import { pgbackrestGlobalOptions, pgbackrestStanzaOptions, renderPgbackrestConf } from "../../lib/platform/pgbackrest-config";
+import { EXECUTOR_ROLE, EXECUTOR_ROLE_ATTRIBUTES, renderDatabaseBootstrapSql } from "../../lib/platform/database-bootstrap";
 import {
   composeSettings,
   connectionSettings,
   extensionSettings,
   loggingSettings,
+  loginFromSubnetsOnly,
   memorySettings,
   renderPgHba,
   renderPostgresqlConf,
@@ -52,6 +54,12 @@ export const CLUSTER_ROLES = {
   /** Superuser for the data-layer stack (roles with BYPASSRLS and CREATE EXTENSION timescaledb need one); loopback only. */
   admin: "alphapulse_admin",
   replication: "replicator",
+  /**
+   * What the database executor connects as (components/aws/executor.ts): CREATEDB CREATEROLE, not a
+   * superuser; the bootstrap grants it the rest (lib/platform/database-bootstrap.ts). TLS + SCRAM
+   * from the executor's subnets only.
+   */
+  executor: EXECUTOR_ROLE,
 } as const;
 
 export const POSTGRES_MAJOR_VERSION = 15;
@@ -152,6 +160,13 @@ export interface PostgresClusterArgs {
   clientSecurityGroupIds: pulumi.Input<string>[];
   /** Security group of the interface endpoints (egress 443). */
   endpointSecurityGroupId: pulumi.Input<string>;
+  /**
+   * The database executor (components/aws/executor.ts): its security group gets the one ingress rule
+   * on 5432 beside PgBouncer's, and its subnets (plain: rendered into pg_hba.conf, reaching a node
+   * when it is rotated) the only pg_hba lines that admit the executor's role.
+   * @default none: no executor rule, and pg_hba refuses the executor's role from everywhere
+   */
+  executor?: { securityGroupId: pulumi.Input<string>; subnetCidrs: string[] };
   /** Prefix list of the S3 gateway endpoint (egress 443 for pgBackRest). */
   s3PrefixListId: pulumi.Input<string>;
   /** Private hosted zone of the node names. Caution: changing it replaces the DNS records. */
@@ -206,6 +221,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
   readonly logGroupName: pulumi.Output<string>;
   readonly adminSecretArn: pulumi.Output<string>;
   readonly replicationSecretArn: pulumi.Output<string>;
+  /** The executor role's secret (`{"username","password"}`): what the database executor reads, and nothing else does. */
+  readonly executorSecretArn: pulumi.Output<string>;
 
   constructor(name: string, args: PostgresClusterArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("alphapulse:aws:PostgresCluster", name, {}, opts);
@@ -217,7 +234,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
     this.replicaHost = nodeHost("replica", args.privateZoneName);
     // Rendered before anything is declared: a bad size fails here, not halfway through.
     const postgresqlConf = clusterPostgresqlConf(name, { memoryMiB: args.memoryMiB, maxConnections });
-    const pgHba = clusterPgHba(name, args.vpcCidr);
+    const pgHba = clusterPgHba(name, args.vpcCidr, args.executor?.subnetCidrs ?? []);
 
     const parent = { parent: this };
     const stateful = { parent: this, protect: true, retainOnDelete: true };
@@ -254,6 +271,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
       new Credential(credentialName(name, key), credentialArgs(name, key, args), parent);
     const admin = credential("admin");
     const replication = credential("replication");
+    const executor = credential("executor");
 
     // Network: 5432 from PgBouncer and from the cluster itself; egress to the cluster, endpoints, S3.
     const sg = new aws.ec2.SecurityGroup(`${name}-sg`, clusterSecurityGroupArgs(name, args.vpcId), parent);
@@ -268,7 +286,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
       bucketArn: bucket.arn,
       bucketObjectsArn,
       kmsKeyArn: args.kmsKeyArn,
-      secretArns: [admin.secretArn, replication.secretArn],
+      secretArns: [admin.secretArn, replication.secretArn, executor.secretArn],
     });
     new aws.iam.RolePolicy(`${name}-node`, { role: role.id, policy: pulumi.jsonStringify(nodePolicy) }, parent);
     const profile = new aws.iam.InstanceProfile(`${name}-node`, { role: role.name }, parent);
@@ -285,8 +303,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
       const volume = new aws.ebs.Volume(`${nodeName}-data`, dataVolumeArgs(nodeName, subnet.availabilityZone, args), stateful);
       // Only ARNs cross into the bootstrap; the apply renders text, it declares nothing.
       const userData = pulumi
-        .all([args.kmsKeyArn, admin.secretArn, replication.secretArn])
-        .apply(([kmsKeyArn, adminSecretArn, replicationSecretArn]) =>
+        .all([args.kmsKeyArn, admin.secretArn, replication.secretArn, executor.secretArn])
+        .apply(([kmsKeyArn, adminSecretArn, replicationSecretArn, executorSecretArn]) =>
           renderPostgresNodeCloudInit(
             nodeBootstrapParams({
               cluster: name,
@@ -299,6 +317,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
               pgbackrestConf: clusterPgbackrestConf(name, { region: args.region, bucket: args.backupBucketName, kmsKeyArn, backup }),
               adminSecretArn,
               replicationSecretArn,
+              executorSecretArn,
               backup,
               logGroupName,
             }),
@@ -353,6 +372,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
     this.logGroupName = logGroup.name;
     this.adminSecretArn = admin.secretArn;
     this.replicationSecretArn = replication.secretArn;
+    this.executorSecretArn = executor.secretArn;
     this.registerOutputs({
       primaryHost: this.primaryHost,
       replicaHost: this.replicaHost,
@@ -361,6 +381,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
       backupBucketName: this.backupBucketName,
       logGroupName: this.logGroupName,
       adminSecretArn: this.adminSecretArn,
+      executorSecretArn: this.executorSecretArn,
     });
   }
 }
@@ -431,14 +452,18 @@ export function clusterPostgresqlConf(cluster: string, sizing: { memoryMiB: numb
   );
 }
 
-/** pg_hba.conf of every node: peer for postgres, admin over loopback only, TLS + SCRAM from the VPC. */
-export function clusterPgHba(cluster: string, vpcCidr: string): string {
+/**
+ * pg_hba.conf of every node: peer for postgres, admin over loopback only, the executor's role over
+ * TLS + SCRAM from the executor's subnets only (refused elsewhere), TLS + SCRAM from the VPC.
+ */
+export function clusterPgHba(cluster: string, vpcCidr: string, executorSubnetCidrs: readonly string[] = []): string {
   return renderPgHba(
     [
       { type: "local", database: "all", user: "postgres", method: "peer" },
       // The admin role logs in over loopback only: SSM port forwarding from an operator or CI runner.
       { type: "host", database: "all", user: CLUSTER_ROLES.admin, address: "127.0.0.1/32", method: "scram-sha-256" },
       { type: "host", database: "all", user: CLUSTER_ROLES.admin, address: "0.0.0.0/0", method: "reject" },
+      ...loginFromSubnetsOnly(CLUSTER_ROLES.executor, executorSubnetCidrs),
       { type: "hostssl", database: "replication", user: CLUSTER_ROLES.replication, address: vpcCidr, method: "scram-sha-256" },
       { type: "hostssl", database: "all", user: "all", address: vpcCidr, method: "scram-sha-256" },
     ],
@@ -476,12 +501,14 @@ export interface NodeBootstrapInputs {
   pgbackrestConf: string;
   adminSecretArn: string;
   replicationSecretArn: string;
+  executorSecretArn: string;
   backup: Pick<PostgresBackup, "fullSchedule" | "diffSchedule">;
   logGroupName: string;
 }
 
 /** What lib/platform/cloud-init.ts renders into a node's user data: the files, the roles (secret ARNs only), the timers. */
 export function nodeBootstrapParams(i: NodeBootstrapInputs): PostgresNodeParams {
+  const bootstrap = renderDatabaseBootstrapSql({ executorRole: CLUSTER_ROLES.executor });
   return {
     role: i.role,
     cluster: i.cluster,
@@ -493,10 +520,17 @@ export function nodeBootstrapParams(i: NodeBootstrapInputs): PostgresNodeParams 
     primaryHost: i.primaryHost,
     replicationSlot: replicationSlotName(i.role, i.availabilityZone),
     replicationRole: CLUSTER_ROLES.replication,
-    files: { postgresqlConf: i.postgresqlConf, pgHba: i.pgHba, pgbackrestConf: i.pgbackrestConf },
+    files: {
+      postgresqlConf: i.postgresqlConf,
+      pgHba: i.pgHba,
+      pgbackrestConf: i.pgbackrestConf,
+      bootstrapClusterSql: bootstrap.cluster,
+      bootstrapTemplateSql: bootstrap.template,
+    },
     roles: [
       { name: CLUSTER_ROLES.admin, attributes: "SUPERUSER", secretArn: i.adminSecretArn },
       { name: CLUSTER_ROLES.replication, attributes: "REPLICATION", secretArn: i.replicationSecretArn },
+      { name: CLUSTER_ROLES.executor, attributes: EXECUTOR_ROLE_ATTRIBUTES, secretArn: i.executorSecretArn },
     ],
     backupSchedule: { full: i.backup.fullSchedule, diff: i.backup.diffSchedule },
     metricsNamespace: METRICS_NAMESPACE,
@@ -585,6 +619,7 @@ export function clusterSecurityGroupRules(
     clientSecurityGroupIds: readonly pulumi.Input<string>[];
     endpointSecurityGroupId: pulumi.Input<string>;
     s3PrefixListId: pulumi.Input<string>;
+    executor?: { securityGroupId: pulumi.Input<string> };
   },
 ): { name: string; args: TcpRuleArgs }[] {
   const self = { referencedSecurityGroupId: o.securityGroupId };
@@ -601,6 +636,17 @@ export function clusterSecurityGroupRules(
         description: "PostgreSQL from PgBouncer",
       }),
     ),
+    // The one rule the database executor adds: 5432 from its group, nothing wider (policy rule executor-ingress).
+    ...(o.executor
+      ? [
+          rule("from-executor", {
+            direction: "ingress",
+            peer: { referencedSecurityGroupId: o.executor.securityGroupId },
+            port: POSTGRES_PORT,
+            description: "PostgreSQL from the database executor (TLS + SCRAM, its role only)",
+          }),
+        ]
+      : []),
     rule("from-cluster", { direction: "ingress", peer: self, port: POSTGRES_PORT, description: "Streaming replication between the nodes" }),
     rule("to-cluster", { direction: "egress", peer: self, port: POSTGRES_PORT, description: "Streaming replication between the nodes" }),
     rule("to-endpoints", {

@@ -19,6 +19,9 @@ import {
   type ResidencyRegion,
 } from "../../lib/platform/residency";
 import type { AwsTenant } from "../../lib/stack-config/aws";
+import { PgbouncerAuthFile } from "../db/pgbouncer-auth-file";
+import { RegionalDatabase } from "../db/regional-database";
+import { DatabaseExecutor } from "./executor";
 import { Network } from "./network";
 import { awsPgbouncerConfig, checkAwsPoolBudget, type AwsPgbouncerOptions } from "../../lib/pgbouncer/aws";
 import { PgBouncerService } from "./pgbouncer-service";
@@ -68,8 +71,8 @@ export interface RegionalPlatformArgs {
     "appInstances" | "appPoolPerInstance" | "maxClientConnections" | "reservePoolSize"
   >;
   redis: { nodeType: string; engineVersion: string; replicas: number; maxmemoryPolicy: string; snapshotRetentionDays: number };
-  /** Tenants of this residency (plain: one Redis user each). @default [] */
-  tenants?: Pick<AwsTenant, "id" | "slug" | "region">[];
+  /** Tenants of this residency (plain: one registry entry each in the database; their Redis users live in tenant stacks). @default [] */
+  tenants?: Pick<AwsTenant, "id" | "slug" | "region" | "tier" | "displayName" | "renamedFrom">[];
 }
 
 export class RegionalPlatform extends pulumi.ComponentResource {
@@ -80,6 +83,13 @@ export class RegionalPlatform extends pulumi.ComponentResource {
   readonly postgres: PostgresCluster;
   readonly pgbouncer: PgBouncerService;
   readonly redis: RedisCache;
+  /** The Lambda function that runs the data layer inside the VPC (ADR-004); what the database resources call. */
+  readonly executor: DatabaseExecutor;
+  /**
+   * The region's database with the design applied and its tenants registered: the same component as
+   * the local stacks, through the executor instead of a direct connection. Protected.
+   */
+  readonly database: RegionalDatabase;
   /** Per-tenant dashboard, metric filters, saved queries and alarms on the cluster's log group (issue 10). */
   readonly observability: TenantObservability;
 
@@ -146,6 +156,7 @@ export class RegionalPlatform extends pulumi.ComponentResource {
         alarmTopicArn: topic.arn,
         clientSecurityGroupIds: [this.network.pgbouncerSecurityGroupId],
         endpointSecurityGroupId: this.network.endpointSecurityGroupId,
+        executor: { securityGroupId: this.network.executorSecurityGroupId, subnetCidrs: this.network.subnets.map((s) => s.cidrBlock) },
         s3PrefixListId: this.network.s3PrefixListId,
         privateZoneId: this.network.privateZoneId,
         privateZoneName: this.network.privateZoneName,
@@ -164,6 +175,53 @@ export class RegionalPlatform extends pulumi.ComponentResource {
         alarmTopicArn: topic.arn,
       },
       children,
+    );
+
+    this.executor = new DatabaseExecutor(
+      `${name}-executor`,
+      {
+        region: args.awsRegion,
+        functionName: executorFunctionName(stack),
+        server: databaseServerId(stack),
+        subnetIds: this.network.subnetIds,
+        securityGroupId: this.network.executorSecurityGroupId,
+        databaseSecurityGroupId: this.postgres.securityGroupId,
+        endpointSecurityGroupId: this.network.endpointSecurityGroupId,
+        database: { host: this.postgres.primaryHost, port: this.postgres.port, secretArn: this.postgres.executorSecretArn },
+        kmsKeyArn: key.arn,
+      },
+      children,
+    );
+
+    // The data layer: the same RegionalDatabase as the local stacks; only the transport differs. Its
+    // connection's functionName comes from the function, so nothing is called before it exists.
+    this.database = new RegionalDatabase(
+      `${name}-data`,
+      {
+        connection: this.executor.connection,
+        database: REGIONAL_DATABASE_NAME,
+        region: args.residency,
+        tenants: tenants.map((t) => ({
+          slug: t.slug,
+          tier: t.tier,
+          region: t.region,
+          displayName: t.displayName,
+          renamedFrom: t.renamedFrom,
+        })),
+        protect: true,
+      },
+      { parent: this },
+    );
+
+    // PgBouncer's auth file: the verifiers the database holds, read through the executor after the
+    // schema set the login roles' passwords; PgBouncerService writes it and redeploys on a change.
+    const authFile = new PgbouncerAuthFile(
+      `${name}-pgbouncer-auth-file`,
+      {
+        connection: this.executor.connection,
+        after: pulumi.interpolate`${this.database.schema.appliedFingerprint}/${this.database.schema.versions.apply((v) => (v ?? []).join(","))}`,
+      },
+      { parent: this, dependsOn: [this.database.schema] },
     );
 
     this.pgbouncer = new PgBouncerService(
@@ -185,6 +243,7 @@ export class RegionalPlatform extends pulumi.ComponentResource {
         kmsKeyArn: key.arn,
         alarmTopicArn: topic.arn,
         authFileSecretName: `alphapulse/${stack}/pgbouncer/auth-file`,
+        authFile: { content: authFile.authFile, revision: authFile.revision },
       },
       children,
     );
@@ -204,7 +263,6 @@ export class RegionalPlatform extends pulumi.ComponentResource {
         replicas: args.redis.replicas,
         maxmemoryPolicy: args.redis.maxmemoryPolicy,
         snapshotRetentionDays: args.redis.snapshotRetentionDays,
-        tenants: tenants.map((t) => ({ id: t.id, slug: t.slug })),
         secretNamePrefix: `alphapulse/${stack}/redis`,
       },
       children,
@@ -220,6 +278,19 @@ export class RegionalPlatform extends pulumi.ComponentResource {
       redisEndpoint: this.redis.primaryEndpoint,
     });
   }
+}
+
+/** The region's database (what PgBouncer's config names too: lib/pgbouncer/aws.ts). */
+export const REGIONAL_DATABASE_NAME = "alphapulse";
+
+/** The database executor's Lambda function name: `<stack>-db-executor`. */
+export function executorFunctionName(stack: string): string {
+  return `${stack}-db-executor`;
+}
+
+/** The stable identity of a regional stack's PostgreSQL server in the providers' state: `<stack>/postgres`. */
+export function databaseServerId(stack: string): string {
+  return `${stack}/postgres`;
 }
 
 /** PostgreSQL max_connections of a regional cluster unless configured (the pool budget is checked against it). */

@@ -13,7 +13,10 @@
  *   after `pulumi refresh`, and the next `up` repairs it.
  * - Delete changes nothing, and is refused while tenants are registered in the database (the same
  *   rule as Database's delete, docs/data-safety.md), so a refused `pulumi destroy` leaves this
- *   resource — and its generated passwords — in the state. Dropping a schema full of tenant rows is
+ *   resource — and its generated passwords — in the state. The database it was applied to is the
+ *   one with `databaseOid`: a delete after that database was recreated (the replacement's old half)
+ *   has nothing to keep; a read then finds it gone; a new `databaseOid` is accepted by `check` only
+ *   when the database says it is its oid now (./provider-checks.ts). Dropping a schema full of tenant rows is
  *   never a side effect of removing a resource from the program.
  * - The region, database or server of an existing schema never changes: `check` refuses it (the
  *   region is a residency decision recorded in the database), so the preview fails with the reason.
@@ -25,7 +28,16 @@ import { migrationChecksum } from "../../lib/schema/migrate";
 import { MIGRATIONS } from "../../lib/schema/migrations";
 import { ROLE_POSTURE, ROLES } from "../../lib/schema/roles";
 import type { ResidencyRegion } from "../../lib/tenant/model";
-import { dataLayer, generatePassword, isMissingDatabase, sameServer, withDatabase, type DatabaseConnection } from "./provider-runtime";
+import {
+  callDatabase,
+  generatePassword,
+  isMissingDatabase,
+  sameJson,
+  sameServer,
+  serverId,
+  type DatabaseConnection,
+} from "./provider-runtime";
+import { recreationFailure } from "./provider-checks";
 
 export interface DatabaseSchemaArgs {
   connection: pulumi.Input<DatabaseConnection>;
@@ -81,7 +93,8 @@ export function schemaChangeProblem(olds: Partial<SchemaInputs>, news: SchemaInp
       property: "region",
       reason:
         `database "${olds.database}" serves residency region "${olds.region}" and its tenants' data stays there: ` +
-        `a region is not changed by a config edit. Revert the region (a new region is a new stack with its own database)`,
+        `moving tenants to "${news.region}" is a residency decision, not a config edit. Revert the region. A tenant moves by ` +
+        `offboarding it here (\`tenancy tenant delete <slug>\`, verified export first) and registering it in a "${news.region}" stack`,
     };
   }
   if (olds.database !== news.database || (olds.connection !== undefined && !sameServer(olds.connection, news.connection))) {
@@ -94,25 +107,24 @@ export function schemaChangeProblem(olds: Partial<SchemaInputs>, news: SchemaInp
 }
 
 async function applySchema(inputs: SchemaInputs, passwords: Record<LoginRole, string>): Promise<SchemaOutputs> {
-  const { migrate, ROLES, REGISTRY_SCHEMA, qualified } = dataLayer();
-  const { versions } = await withDatabase(inputs.connection, inputs.database, async (client) => {
-    await migrate(client, { tables: inputs.catalogue, region: inputs.region, passwords });
-    const { rows } = await client.query(`SELECT version FROM ${qualified(REGISTRY_SCHEMA, "schema_migrations")} ORDER BY version`);
-    return { versions: rows.map((r: { version: string }) => r.version) };
+  const { versions, roles } = await callDatabase(inputs.connection, inputs.database, "migrate", {
+    catalogue: inputs.catalogue,
+    region: inputs.region,
+    passwords,
   });
-  return { ...inputs, appliedFingerprint: inputs.fingerprint, roles: { ...ROLES }, passwords, versions };
+  return { ...inputs, appliedFingerprint: inputs.fingerprint, roles, passwords, versions };
 }
 
 export const databaseSchemaProvider: pulumi.dynamic.ResourceProvider = {
   async create(inputs: SchemaInputs): Promise<pulumi.dynamic.CreateResult> {
     const passwords = Object.fromEntries(LOGIN_ROLES.map((role) => [role, generatePassword()])) as Record<LoginRole, string>;
     const outs = await applySchema(inputs, passwords);
-    return { id: `${inputs.connection.host}:${inputs.connection.port}/${inputs.database}/schema`, outs };
+    return { id: `${serverId(inputs.connection)}/${inputs.database}/schema`, outs };
   },
 
-  check(olds: Partial<SchemaInputs>, news: SchemaInputs): Promise<pulumi.dynamic.CheckResult> {
-    const problem = schemaChangeProblem(olds, news);
-    return Promise.resolve({ inputs: news, failures: problem ? [problem] : [] });
+  async check(olds: Partial<SchemaInputs>, news: SchemaInputs): Promise<pulumi.dynamic.CheckResult> {
+    const problem = schemaChangeProblem(olds, news) ?? (await recreationFailure(olds, news));
+    return { inputs: news, failures: problem ? [problem] : [] };
   },
 
   diff(_id: string, olds: SchemaOutputs, news: SchemaInputs): Promise<pulumi.dynamic.DiffResult> {
@@ -120,7 +132,7 @@ export const databaseSchemaProvider: pulumi.dynamic.ResourceProvider = {
     const replaces = Number(olds.databaseOid) !== Number(news.databaseOid) ? ["databaseOid"] : [];
     const catalogueChanged = olds.appliedFingerprint !== news.fingerprint;
     const moved = olds.database !== news.database || olds.region !== news.region || !sameServer(olds.connection, news.connection);
-    const connectionChanged = olds.connection?.user !== news.connection.user || olds.connection?.host !== news.connection.host;
+    const connectionChanged = !sameJson(olds.connection, news.connection);
     return Promise.resolve({ changes: replaces.length > 0 || catalogueChanged || moved || connectionChanged, replaces });
   },
 
@@ -132,11 +144,15 @@ export const databaseSchemaProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async read(id: string, props: SchemaOutputs): Promise<pulumi.dynamic.ReadResult> {
-    const { migrate } = dataLayer();
     try {
-      const report = await withDatabase(props.connection, props.database, (client) =>
-        migrate(client, { tables: props.catalogue, region: props.region, dryRun: true }),
-      );
+      // A database recreated under the same name is not the one this design was applied to.
+      const { oid } = await callDatabase(props.connection, props.database, "currentDatabaseOid", {});
+      if (oid !== Number(props.databaseOid)) return { id: "" };
+      const report = await callDatabase(props.connection, props.database, "migrate", {
+        catalogue: props.catalogue,
+        region: props.region,
+        dryRun: true,
+      });
       return { id, props: { ...props, appliedFingerprint: report.unchanged ? props.fingerprint : "drift" } };
     } catch (err) {
       if (isMissingDatabase(err)) return { id: "" };
@@ -147,10 +163,11 @@ export const databaseSchemaProvider: pulumi.dynamic.ResourceProvider = {
   async delete(_id: string, props: SchemaOutputs): Promise<void> {
     // Nothing to drop (the Database resource owns the lifetime of everything inside it); refused
     // while tenants are registered, so a refused destroy keeps this resource and its passwords.
-    const { databaseDropProblem } = dataLayer();
-    let problem: string | undefined;
+    let problem: string | null = null;
     try {
-      problem = await withDatabase(props.connection, props.database, (client) => databaseDropProblem(client, props.database));
+      ({ problem } = await callDatabase(props.connection, props.database, "databaseDropProblem", {
+        databaseOid: Number(props.databaseOid),
+      }));
     } catch (err) {
       if (!isMissingDatabase(err)) throw err;
     }

@@ -13,16 +13,20 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import {
+  callDatabase,
   DATA_SAFETY_GENERATION,
-  dataLayer,
-  isMissingDatabase,
+  describeConnection,
+  sameJson,
   sameServer,
-  withDatabase,
+  serverId,
   type DatabaseConnection,
 } from "./provider-runtime";
 
 export interface DatabaseArgs {
-  /** Server and admin role. Another host or port is refused for an existing database; another admin user is an update. */
+  /**
+   * Server and admin role, directly or through the database executor. Another server is refused for an
+   * existing database; another admin user, loopback spelling or transport is an update.
+   */
   connection: pulumi.Input<DatabaseConnection>;
   /** Database name (a lower-case SQL identifier). Refused when changed for an existing database. */
   name: pulumi.Input<string>;
@@ -54,7 +58,8 @@ export function databaseChangeProblem(
     return {
       property: "connection",
       reason:
-        `database "${olds.name}" is on ${olds.connection.host}:${olds.connection.port}; pointing the stack at ${news.connection.host}:${news.connection.port} ` +
+        `database "${olds.name}" is on ${serverId(olds.connection)} (${describeConnection(olds.connection)}); pointing the stack at ` +
+        `${serverId(news.connection)} (${describeConnection(news.connection)}) ` +
         `would drop it and create an empty one elsewhere: revert the connection (loopback spellings localhost, 127.0.0.1 and ::1 are one server)`,
     };
   }
@@ -68,74 +73,39 @@ export const databaseProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async create(inputs: DatabaseInputs): Promise<pulumi.dynamic.CreateResult> {
-    const { ident } = dataLayer();
-    const oid = await withDatabase(inputs.connection, "postgres", async (client) => {
-      const { rows } = await client.query("SELECT oid FROM pg_database WHERE datname = $1", [inputs.name]);
-      if (rows.length) {
-        throw new Error(
-          `database "${inputs.name}" already exists on ${inputs.connection.host}:${inputs.connection.port}; ` +
-            "this stack only manages databases it created: drop it (or reset the local stack) and run again",
-        );
-      }
-      await client.query(`CREATE DATABASE ${ident(inputs.name)}`);
-      return (await client.query("SELECT oid FROM pg_database WHERE datname = $1", [inputs.name])).rows[0].oid;
-    });
+    const { oid } = await callDatabase(inputs.connection, "postgres", "createDatabase", { name: inputs.name });
     const outs: DatabaseOutputs = {
       connection: inputs.connection,
       name: inputs.name,
       oid: Number(oid),
       dataSafety: DATA_SAFETY_GENERATION,
     };
-    return { id: `${inputs.connection.host}:${inputs.connection.port}/${inputs.name}`, outs };
+    return { id: `${serverId(inputs.connection)}/${inputs.name}`, outs };
   },
 
   diff(_id: string, olds: DatabaseOutputs, news: DatabaseInputs): Promise<pulumi.dynamic.DiffResult> {
     // Nothing replaces a database (check refuses name and server changes). Outputs of older code
     // are a change: the update rewrites the provider code the state keeps for the delete.
-    const changes =
-      olds.name !== news.name ||
-      !sameServer(olds.connection, news.connection) ||
-      olds.connection?.host !== news.connection.host ||
-      olds.connection?.user !== news.connection.user ||
-      olds.dataSafety !== DATA_SAFETY_GENERATION;
+    const changes = olds.name !== news.name || !sameJson(olds.connection, news.connection) || olds.dataSafety !== DATA_SAFETY_GENERATION;
     return Promise.resolve({ changes, replaces: [] });
   },
 
   update(_id: string, olds: DatabaseOutputs, news: DatabaseInputs): Promise<pulumi.dynamic.UpdateResult> {
     const problem = databaseChangeProblem(olds, news);
     if (problem) return Promise.reject(new Error(`${problem.property}: ${problem.reason}`));
-    // The admin user or the spelling of a loopback host; the database itself stays as it is.
+    // The admin user, the spelling of a loopback host or the transport; the database itself stays as it is.
     return Promise.resolve({ outs: { ...olds, connection: news.connection, dataSafety: DATA_SAFETY_GENERATION } });
   },
 
   async read(id: string, props: DatabaseOutputs): Promise<pulumi.dynamic.ReadResult> {
-    const { rows } = await withDatabase(props.connection, "postgres", (client) =>
-      client.query("SELECT oid FROM pg_database WHERE datname = $1", [props.name]),
-    );
-    if (!rows.length) return { id: "" };
-    return { id, props: { ...props, oid: Number(rows[0].oid) } };
+    const { oid } = await callDatabase(props.connection, "postgres", "readDatabase", { name: props.name });
+    if (oid === null) return { id: "" };
+    return { id, props: { ...props, oid: Number(oid) } };
   },
 
   async delete(_id: string, props: DatabaseOutputs): Promise<void> {
-    const { ident, ROLES, databaseDropProblem } = dataLayer();
-    let problem: string | undefined;
-    try {
-      problem = await withDatabase(props.connection, props.name, (client) => databaseDropProblem(client, props.name));
-    } catch (err) {
-      if (!isMissingDatabase(err)) throw err; // gone already: only the roles are left to drop
-    }
-    if (problem) throw new Error(problem);
-    await withDatabase(props.connection, "postgres", async (client) => {
-      await client.query(`DROP DATABASE IF EXISTS ${ident(props.name)} WITH (FORCE)`);
-      // Roles are cluster-wide: drop the design's roles only when no remaining database depends on them.
-      const { rows } = await client.query(
-        `SELECT r.rolname FROM pg_roles r
-          WHERE r.rolname = ANY($1)
-            AND NOT EXISTS (SELECT 1 FROM pg_shdepend d WHERE d.refclassid = 'pg_authid'::regclass AND d.refobjid = r.oid)`,
-        [Object.values(ROLES)],
-      );
-      for (const { rolname } of rows) await client.query(`DROP ROLE IF EXISTS ${ident(rolname)}`);
-    });
+    // Refused while tenants are registered; then DROP DATABASE and the roles nothing depends on.
+    await callDatabase(props.connection, "postgres", "dropDatabase", { name: props.name });
   },
 };
 

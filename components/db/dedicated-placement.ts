@@ -10,12 +10,16 @@
  *   offboarded or gone tenant keeps its schema until `tenancy tenant purge`; a served Enterprise
  *   tenant is refused with the command to run. Declare it with `deletedWith` the tenant's registry
  *   entry (components/db Tenant), whose own delete decides for the tenant as a whole.
+ * - Another server, database or tenant for an existing placement fails `check` (the preview says why:
+ *   a replacement would demote one placement to graduate another); a new `databaseOid` passes only
+ *   when the database was really recreated (./provider-checks.ts).
  * - Both are crash-safe and resumable in the library: a re-run after an interruption finishes the move.
  * - A dedicated login role (components/db/tenant-login-role.ts) must be gone before a demotion; declare
  *   it as a dependent of this resource so the engine deletes it first.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { dataLayer, isMissingDatabase, sameServer, withDatabase, type DatabaseConnection } from "./provider-runtime";
+import { callDatabase, isMissingDatabase, sameJson, sameServer, type DatabaseConnection } from "./provider-runtime";
+import { placementFailures } from "./provider-checks";
 
 export interface DedicatedPlacementArgs {
   connection: pulumi.Input<DatabaseConnection>;
@@ -38,10 +42,13 @@ interface PlacementOutputs extends PlacementInputs {
   writesHeldMs: number;
 }
 
-const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
+export const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
+  async check(olds: Partial<PlacementInputs>, news: PlacementInputs): Promise<pulumi.dynamic.CheckResult> {
+    return { inputs: news, failures: await placementFailures(`the dedicated schema of tenant ${olds.tenantId}`, olds, news) };
+  },
+
   async create(inputs: PlacementInputs): Promise<pulumi.dynamic.CreateResult> {
-    const { graduateTenant } = dataLayer();
-    const result = await withDatabase(inputs.connection, inputs.database, (client) => graduateTenant(client, inputs.tenantId));
+    const result = await callDatabase(inputs.connection, inputs.database, "graduateTenant", { ref: inputs.tenantId });
     const outs: PlacementOutputs = { ...inputs, schema: result.to, rowsMoved: result.rowsMoved, writesHeldMs: result.writesHeldMs };
     return { id: `${inputs.tenantId}/dedicated`, outs };
   },
@@ -52,7 +59,7 @@ const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
     if (olds.database !== news.database) replaces.push("database");
     if (Number(olds.databaseOid) !== Number(news.databaseOid)) replaces.push("databaseOid");
     if (olds.tenantId !== news.tenantId) replaces.push("tenantId");
-    const changes = replaces.length > 0 || olds.connection?.user !== news.connection.user;
+    const changes = replaces.length > 0 || !sameJson(olds.connection, news.connection);
     return Promise.resolve({ changes, replaces, deleteBeforeReplace: true });
   },
 
@@ -61,9 +68,8 @@ const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async read(id: string, props: PlacementOutputs): Promise<pulumi.dynamic.ReadResult> {
-    const { findTenant } = dataLayer();
     try {
-      const tenant = await withDatabase(props.connection, props.database, (client) => findTenant(client, props.tenantId));
+      const tenant = await callDatabase(props.connection, props.database, "findTenant", { ref: props.tenantId });
       return tenant?.placement === "dedicated" ? { id, props } : { id: "" };
     } catch (err) {
       if (isMissingDatabase(err)) return { id: "" };
@@ -72,9 +78,8 @@ const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async delete(_id: string, props: PlacementOutputs): Promise<void> {
-    const { demoteForStack } = dataLayer();
     try {
-      await withDatabase(props.connection, props.database, (client) => demoteForStack(client, props.tenantId));
+      await callDatabase(props.connection, props.database, "demoteForStack", { ref: props.tenantId });
     } catch (err) {
       if (isMissingDatabase(err)) return;
       throw err;

@@ -15,7 +15,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { ResidencyRegion } from "../../lib/tenant/model";
-import { dataLayer, isMissingDatabase, sameServer, withDatabase, type DatabaseConnection } from "./provider-runtime";
+import { callDatabase, isMissingDatabase, sameJson, sameServer, type DatabaseConnection } from "./provider-runtime";
 
 export interface TenantContextKeyArgs {
   connection: pulumi.Input<DatabaseConnection>;
@@ -37,12 +37,9 @@ interface KeyOutputs extends KeyInputs {
 
 export const tenantContextKeyProvider: pulumi.dynamic.ResourceProvider = {
   async create(inputs: KeyInputs): Promise<pulumi.dynamic.CreateResult> {
-    const { installContextKey } = dataLayer();
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const secret: string = require("node:crypto").randomBytes(32).toString("hex");
-    await withDatabase(inputs.connection, inputs.database, (client) =>
-      installContextKey(client, { kid: inputs.kid, region: inputs.region, secret }),
-    );
+    await callDatabase(inputs.connection, inputs.database, "installContextKey", { kid: inputs.kid, region: inputs.region, secret });
     return { id: `${inputs.database}/${inputs.kid}`, outs: { ...inputs, secret } satisfies KeyOutputs };
   },
 
@@ -53,7 +50,7 @@ export const tenantContextKeyProvider: pulumi.dynamic.ResourceProvider = {
     if (Number(olds.databaseOid) !== Number(news.databaseOid)) replaces.push("databaseOid");
     if (olds.region !== news.region) replaces.push("region");
     if (olds.kid !== news.kid) replaces.push("kid");
-    return Promise.resolve({ changes: replaces.length > 0 || olds.connection?.user !== news.connection.user, replaces });
+    return Promise.resolve({ changes: replaces.length > 0 || !sameJson(olds.connection, news.connection), replaces });
   },
 
   update(_id: string, olds: KeyOutputs, news: KeyInputs): Promise<pulumi.dynamic.UpdateResult> {
@@ -61,9 +58,8 @@ export const tenantContextKeyProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async delete(_id: string, props: KeyOutputs): Promise<void> {
-    const { retireContextKey } = dataLayer();
     try {
-      await withDatabase(props.connection, props.database, (client) => retireContextKey(client, props.kid));
+      await callDatabase(props.connection, props.database, "retireContextKey", { kid: props.kid });
     } catch (err) {
       if (!isMissingDatabase(err)) throw err; // the database is gone, and its keys with it
     }

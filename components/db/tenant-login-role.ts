@@ -10,12 +10,15 @@
  *   follows) or is gone. An offboarded tenant keeps it, NOLOGIN, until `tenancy tenant purge`; a
  *   served Enterprise tenant is refused with the command to run. Do NOT declare it `deletedWith` the
  *   tenant: roles are cluster-wide and outlive a dropped schema.
+ * - Another server, database or tenant for an existing role fails `check` (the preview says why); a
+ *   new `databaseOid` passes only when the database was really recreated (./provider-checks.ts).
  * - Depend on the DedicatedPlacement (pass its `schema`), so the role is created after the
  *   graduation and deleted before a demotion (which refuses while the role exists).
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { Tier } from "../../lib/tenant/model";
-import { dataLayer, generatePassword, isMissingDatabase, sameServer, withDatabase, type DatabaseConnection } from "./provider-runtime";
+import { callDatabase, generatePassword, isMissingDatabase, sameJson, sameServer, type DatabaseConnection } from "./provider-runtime";
+import { placementFailures } from "./provider-checks";
 
 export interface TenantLoginRoleArgs {
   connection: pulumi.Input<DatabaseConnection>;
@@ -38,14 +41,19 @@ interface RoleOutputs extends RoleInputs {
 }
 
 async function ensureRole(inputs: RoleInputs, password: string | undefined): Promise<string> {
-  const { ensureTenantLoginRole } = dataLayer();
-  const { role } = await withDatabase(inputs.connection, inputs.database, (client) =>
-    ensureTenantLoginRole(client, { id: inputs.tenantId, tier: inputs.tier, placement: "dedicated" }, { password }),
-  );
+  const { role } = await callDatabase(inputs.connection, inputs.database, "ensureTenantLoginRole", {
+    id: inputs.tenantId,
+    tier: inputs.tier,
+    password,
+  });
   return role;
 }
 
-const tenantLoginRoleProvider: pulumi.dynamic.ResourceProvider = {
+export const tenantLoginRoleProvider: pulumi.dynamic.ResourceProvider = {
+  async check(olds: Partial<RoleInputs>, news: RoleInputs): Promise<pulumi.dynamic.CheckResult> {
+    return { inputs: news, failures: await placementFailures(`the login role of tenant ${olds.tenantId}`, olds, news) };
+  },
+
   async create(inputs: RoleInputs): Promise<pulumi.dynamic.CreateResult> {
     const password = generatePassword();
     const role = await ensureRole(inputs, password);
@@ -59,7 +67,7 @@ const tenantLoginRoleProvider: pulumi.dynamic.ResourceProvider = {
     if (Number(olds.databaseOid) !== Number(news.databaseOid)) replaces.push("databaseOid");
     if (olds.tenantId !== news.tenantId) replaces.push("tenantId");
     const changes =
-      replaces.length > 0 || olds.tier !== news.tier || olds.schema !== news.schema || olds.connection?.user !== news.connection.user;
+      replaces.length > 0 || olds.tier !== news.tier || olds.schema !== news.schema || !sameJson(olds.connection, news.connection);
     return Promise.resolve({ changes, replaces, deleteBeforeReplace: true });
   },
 
@@ -69,11 +77,8 @@ const tenantLoginRoleProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async read(id: string, props: RoleOutputs): Promise<pulumi.dynamic.ReadResult> {
-    const { tenantLoginRoleExists } = dataLayer();
     try {
-      const exists = await withDatabase(props.connection, props.database, (client) =>
-        tenantLoginRoleExists(client, { id: props.tenantId }),
-      );
+      const { exists } = await callDatabase(props.connection, props.database, "tenantLoginRoleExists", { id: props.tenantId });
       return exists ? { id, props } : { id: "" };
     } catch (err) {
       if (isMissingDatabase(err)) return { id: "" };
@@ -82,13 +87,12 @@ const tenantLoginRoleProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async delete(_id: string, props: RoleOutputs): Promise<void> {
-    const { dropLoginRoleForStack, ident } = dataLayer();
     try {
-      await withDatabase(props.connection, props.database, (client) => dropLoginRoleForStack(client, { id: props.tenantId }));
+      await callDatabase(props.connection, props.database, "dropLoginRoleForStack", { id: props.tenantId });
     } catch (err) {
       if (!isMissingDatabase(err)) throw err;
       // The database is gone; the role is cluster-wide: drop it from the maintenance database.
-      await withDatabase(props.connection, "postgres", (client) => client.query(`DROP ROLE IF EXISTS ${ident(props.role)}`));
+      await callDatabase(props.connection, "postgres", "dropOrphanLoginRole", { role: props.role });
     }
   },
 };

@@ -10,7 +10,7 @@
  * stops before any tenant is created. Create, update and delete change nothing in the database.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { dataLayer, isMissingDatabase, sameJson, withDatabase, type DatabaseConnection } from "./provider-runtime";
+import { callDatabase, isMissingDatabase, sameJson, type DatabaseConnection } from "./provider-runtime";
 
 export interface RosterEntry {
   slug: string;
@@ -41,17 +41,9 @@ export const tenantRosterProvider: pulumi.dynamic.ResourceProvider = {
   async check(olds: Partial<RosterInputs>, news: RosterInputs): Promise<pulumi.dynamic.CheckResult> {
     const departed = departedSlugs(olds.tenants ?? [], news.tenants);
     if (!departed.length) return { inputs: news, failures: [] };
-    const { findTenant } = dataLayer();
     let served: { slug: string; status: string }[];
     try {
-      served = await withDatabase(news.connection, news.database, async (client) => {
-        const found = [];
-        for (const slug of departed) {
-          const tenant = await findTenant(client, slug);
-          if (tenant && tenant.status !== "offboarded") found.push({ slug, status: tenant.status });
-        }
-        return found;
-      });
+      served = await callDatabase(news.connection, news.database, "servedTenants", { slugs: departed });
     } catch (err) {
       if (isMissingDatabase(err)) return { inputs: news, failures: [] }; // the database is gone: nothing to keep
       throw err;

@@ -13,23 +13,26 @@
  * - Delete (the tenant left the stack, or `pulumi destroy`) never deletes rows: it releases a
  *   tenant that was offboarded on purpose (`tenancy tenant delete`) or is gone, and refuses any other
  *   with the command to run (lib/tenant/stack-guards.ts releaseTenantFromStack).
- * - `databaseOid` changes only when the database was recreated (a wiped cluster): the tenant is
- *   registered again in the new database; the old one went with its database.
+ * - `databaseOid` changes only when the database was recreated (a wiped cluster): `check` asks the
+ *   database (its oid must now be the new one, ./provider-checks.ts), then the tenant is registered
+ *   again in the new database; the old one went with its database (its delete sees the new oid).
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { ResidencyRegion, Tier } from "../../lib/tenant/model";
 import {
+  callDatabase,
   DATA_SAFETY_GENERATION,
-  dataLayer,
+  describeConnection,
   isMissingDatabase,
   sameJson,
   sameServer,
-  withDatabase,
+  serverId,
   type DatabaseConnection,
 } from "./provider-runtime";
+import { recreationFailure } from "./provider-checks";
 
 export interface TenantArgs {
-  /** Server and admin role. Another server is refused (the tenant lives on this one); another admin user is an update. */
+  /** Server and admin role, directly or through the executor. Another server is refused (the tenant lives on this one); another admin user or transport is an update. */
   connection: pulumi.Input<DatabaseConnection>;
   /** Refused when changed for an existing tenant. */
   database: pulumi.Input<string>;
@@ -51,17 +54,25 @@ interface TenantOutputs extends TenantInputs {
   tenantId: string;
   placement: string;
   status: string;
+  /** The tenant's opaque log tag (`application_name = tenant:<logTag>`): per-tenant alarms select on it. */
+  logTag?: string;
   /** DATA_SAFETY_GENERATION of the code that wrote these outputs (absent: older code). */
   dataSafety?: number;
+  /** What the last accepted change did to the tenant's data (tenantDataEffect); informational. */
+  dataEffect?: string;
 }
 
-function toOutputs(inputs: TenantInputs, tenant: { id: string; placement: string; status: string; displayName: string }): TenantOutputs {
+function toOutputs(
+  inputs: TenantInputs,
+  tenant: { id: string; placement: string; status: string; displayName: string; logTag: string },
+): TenantOutputs {
   return {
     ...inputs,
     displayName: tenant.displayName,
     tenantId: tenant.id,
     placement: tenant.placement,
     status: tenant.status,
+    logTag: tenant.logTag,
     dataSafety: DATA_SAFETY_GENERATION,
   };
 }
@@ -91,7 +102,7 @@ export function tenantChangeProblem(olds: Partial<TenantInputs>, news: TenantInp
     };
   }
   if (olds.connection !== undefined && !sameServer(olds.connection, news.connection)) {
-    const at = (c: DatabaseConnection) => `${c.host}:${c.port}`;
+    const at = (c: DatabaseConnection) => `${serverId(c)} (${describeConnection(c)})`;
     return {
       property: "connection",
       reason:
@@ -103,17 +114,45 @@ export function tenantChangeProblem(olds: Partial<TenantInputs>, news: TenantInp
   return undefined;
 }
 
+/**
+ * What an accepted change of an existing tenant does to its data, in one sentence, or undefined
+ * (nothing: a new tenant, an admin-user change). Pure. `check` adds it to the inputs, so the preview
+ * says it (docs/data-safety.md "What the preview shows").
+ */
+export function tenantDataEffect(olds: Partial<TenantInputs>, news: TenantInputs): string | undefined {
+  if (olds.slug === undefined) return undefined;
+  const effects: string[] = [];
+  if (olds.databaseOid !== undefined && Number(olds.databaseOid) !== Number(news.databaseOid))
+    effects.push(`registered again in the recreated database "${news.database}" (the old registration went with the old database)`);
+  if (olds.slug !== news.slug) effects.push(`renamed in place "${olds.slug}" -> "${news.slug}": same tenant id, every row kept`);
+  if (olds.tier !== news.tier) {
+    const move =
+      olds.tier === "enterprise"
+        ? `; leaving Enterprise demotes it: its rows move from its dedicated schema back to the shared tables (verified copy, no row lost)`
+        : news.tier === "enterprise"
+          ? `; becoming Enterprise graduates it: its rows move to its own schema (verified copy, no row lost)`
+          : "";
+    effects.push(`tier ${olds.tier} -> ${news.tier}: new limits${move}`);
+  }
+  return effects.length ? effects.join("; ") : undefined;
+}
+
 export const tenantProvider: pulumi.dynamic.ResourceProvider = {
-  check(olds: Partial<TenantInputs>, news: TenantInputs): Promise<pulumi.dynamic.CheckResult> {
-    const problem = tenantChangeProblem(olds, news);
-    return Promise.resolve({ inputs: news, failures: problem ? [problem] : [] });
+  async check(olds: Partial<TenantInputs>, news: TenantInputs): Promise<pulumi.dynamic.CheckResult> {
+    const problem = tenantChangeProblem(olds, news) ?? (await recreationFailure(olds, news));
+    // What the change does to the tenant's data, as an input: the preview lists it (`[diff: +dataEffect ~slug]`,
+    // the text with --diff), so an operator reads it before the up. Absent when the data is not touched.
+    const dataEffect = tenantDataEffect(olds, news);
+    return { inputs: dataEffect ? { ...news, dataEffect } : news, failures: problem ? [problem] : [] };
   },
 
   async create(inputs: TenantInputs): Promise<pulumi.dynamic.CreateResult> {
-    const { createTenant } = dataLayer();
-    const tenant = await withDatabase(inputs.connection, inputs.database, (client) =>
-      createTenant(client, { slug: inputs.slug, tier: inputs.tier, region: inputs.region, displayName: inputs.displayName }),
-    );
+    const tenant = await callDatabase(inputs.connection, inputs.database, "createTenant", {
+      slug: inputs.slug,
+      tier: inputs.tier,
+      region: inputs.region,
+      displayName: inputs.displayName,
+    });
     return { id: tenant.id, outs: toOutputs(inputs, tenant) };
   },
 
@@ -141,21 +180,13 @@ export const tenantProvider: pulumi.dynamic.ResourceProvider = {
         `tenant "${olds.slug}": the display name is fixed at registration ("${olds.displayName}"); revert the change to "${news.displayName}"`,
       );
     }
-    const { findTenant, renameTenant, setTenantTier, TenantNotFoundError } = dataLayer();
-    const tenant = await withDatabase(news.connection, news.database, async (client) => {
-      let current = await findTenant(client, id);
-      if (!current) throw new TenantNotFoundError(id);
-      if (current.slug !== news.slug) current = await renameTenant(client, id, news.slug);
-      if (current.tier !== news.tier) current = await setTenantTier(client, id, news.tier);
-      return current;
-    });
+    const tenant = await callDatabase(news.connection, news.database, "updateTenant", { id, slug: news.slug, tier: news.tier });
     return { outs: toOutputs({ ...news, displayName: olds.displayName }, tenant) };
   },
 
   async read(id: string, props: TenantOutputs): Promise<pulumi.dynamic.ReadResult> {
-    const { findTenant } = dataLayer();
     try {
-      const tenant = await withDatabase(props.connection, props.database, (client) => findTenant(client, id));
+      const tenant = await callDatabase(props.connection, props.database, "findTenant", { ref: id });
       if (!tenant) return { id: "" };
       return {
         id,
@@ -164,6 +195,7 @@ export const tenantProvider: pulumi.dynamic.ResourceProvider = {
           tenantId: tenant.id,
           placement: tenant.placement,
           status: tenant.status,
+          logTag: tenant.logTag,
           tier: tenant.tier,
           region: tenant.region,
           slug: tenant.slug,
@@ -176,9 +208,8 @@ export const tenantProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async delete(id: string, props: TenantOutputs): Promise<void> {
-    const { releaseTenantFromStack } = dataLayer();
     try {
-      await withDatabase(props.connection, props.database, (client) => releaseTenantFromStack(client, id));
+      await callDatabase(props.connection, props.database, "releaseTenantFromStack", { ref: id, databaseOid: Number(props.databaseOid) });
     } catch (err) {
       if (isMissingDatabase(err)) return;
       throw err;
@@ -194,12 +225,13 @@ export class Tenant extends pulumi.dynamic.Resource {
   declare readonly region: pulumi.Output<ResidencyRegion>;
   declare readonly placement: pulumi.Output<string>;
   declare readonly status: pulumi.Output<string>;
+  declare readonly logTag: pulumi.Output<string>;
 
   constructor(name: string, args: TenantArgs, opts: pulumi.CustomResourceOptions = {}) {
     super(
       tenantProvider,
       name,
-      { ...args, tenantId: undefined, placement: undefined, status: undefined, dataSafety: undefined },
+      { ...args, tenantId: undefined, placement: undefined, status: undefined, logTag: undefined, dataSafety: undefined },
       opts,
       "db",
       "Tenant",

@@ -210,11 +210,16 @@ export function planTenantLoginRole(
   // A suspended tenant's role exists but cannot log in (setTenantLoginAccess flips it).
   const login = tenant.status === "suspended" ? "NOLOGIN" : "LOGIN";
   const attributes = `${login} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT CONNECTION LIMIT ${limit}`;
+  // An existing role is altered without naming SUPERUSER, REPLICATION or BYPASSRLS: a role that
+  // creates roles but is not a superuser (the AWS executor, docs/aws.md) may not name them at all.
+  // A tenant role that gained one of them behind our back is the audit's finding (role-superuser,
+  // role-bypassrls), and a superuser's to undo.
+  const alterAttributes = `${login} NOCREATEDB NOCREATEROLE NOINHERIT CONNECTION LIMIT ${limit}`;
   const password = options.password !== undefined ? ` PASSWORD ${literal(options.password)}` : "";
   const db = ident(database);
   const out: TenantLoginRolePlan = {
     role: [
-      state.exists ? `ALTER ROLE ${role} ${attributes}${password}` : `CREATE ROLE ${role} ${attributes}${password}`,
+      state.exists ? `ALTER ROLE ${role} ${alterAttributes}${password}` : `CREATE ROLE ${role} ${attributes}${password}`,
       `ALTER ROLE ${role} SET statement_timeout = ${timeout}`,
       `ALTER ROLE ${role} IN DATABASE ${db} SET search_path = ${ident(schema)}`,
       `ALTER ROLE ${role} IN DATABASE ${db} SET app.current_tenant_id = ${literal(id)}`,
@@ -400,6 +405,10 @@ export async function dropTenantLoginRole(client: Queryable, tenant: Pick<Tenant
     ]);
     if (!rows[0].exists) return false;
     const role = ident(roleName);
+    // DROP OWNED needs the privileges of the role: a non-superuser (the AWS executor, CREATEROLE)
+    // takes its membership for this transaction; the role is gone at its end.
+    const { rows: me } = await tx.query(`SELECT rolsuper FROM pg_roles WHERE rolname = current_user`);
+    if (!me[0]?.rolsuper) await tx.query(`GRANT ${role} TO CURRENT_USER`);
     // DROP OWNED removes its grants and its policies in this database; it owns nothing.
     await tx.query(`DROP OWNED BY ${role}`);
     await tx.query(`ALTER ROLE ${role} IN DATABASE ${ident(rows[0].db)} RESET ALL`);

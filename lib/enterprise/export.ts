@@ -4,9 +4,10 @@
  * exactly what the database holds for the tenant: the content checksum is computed in PostgreSQL
  * in the same snapshot the rows stream from and again in JavaScript over what was written (an
  * export that silently saw a subset, as `pg_dump --enable-row-security` under a tenant setting
- * does, cannot pass).
+ * does, cannot pass). The file is signed (its last line a MAC) with the export key derived from the
+ * region's tenant-context key (lib/enterprise/export-key.ts).
  */
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { renameSync, rmSync } from "node:fs";
 import { allColumns, catalogueFingerprint, TENANT_TABLES, type TenantTable } from "../schema/catalogue";
 import { withTransaction, type Queryable, type QueryResult } from "../db/client";
@@ -16,6 +17,7 @@ import { ident, qualified } from "../db/sql";
 import type { Tenant } from "../tenant/model";
 import { requireTenant, tenantSchema } from "../tenant/registry";
 import { contentColumns, tableChecksum } from "./tenant-rows";
+import { EXPORT_KEY_LABEL, ExportKeyMissingError, readExportKeys, signingKey, type ExportKey } from "./export-key";
 import {
   ContentChecksum,
   EXPORT_FORMAT,
@@ -35,6 +37,8 @@ export interface ExportReport {
   rows: number;
   bytes: number;
   fingerprint: string;
+  /** The key id the file is signed with; null when it was written unsigned (allowUnsigned, no key installed). */
+  signedWith: string | null;
   durationMs: number;
 }
 
@@ -43,6 +47,18 @@ export interface ExportOptions {
   /** Rows per round trip. @default 5000 */
   batchSize?: number;
   onProgress?: (message: string) => void;
+  /**
+   * The key to sign with. PITR passes the live database's (it exports from a scratch copy whose keys
+   * are as old as the backup). Must be of the database's region.
+   * @default the newest active key of the database exported from
+   */
+  signWith?: ExportKey;
+  /**
+   * Write an unsigned file when there is no key to sign with (offboarding must not be blocked by a
+   * missing key). Such a file imports only with allowUnsigned.
+   * @default false: no key → ExportKeyMissingError, nothing written
+   */
+  allowUnsigned?: boolean;
 }
 
 /**
@@ -59,6 +75,13 @@ export async function exportTenant(client: Queryable, ref: string, file: string,
   // The database's region never changes once recorded (lib/schema/migrate.ts), so reading it first is exact.
   const { rows: settings } = await client.query(`SELECT region FROM ${qualified(REGISTRY_SCHEMA, "database_settings")}`);
   const databaseRegion = (settings[0]?.region ?? null) as string | null;
+  const region = databaseRegion ?? found.region;
+  const key = options.signWith ?? signingKey(await readExportKeys(client), region);
+  if (key && key.region !== region)
+    throw new Error(`the signing key ${key.kid} is of region ${key.region}, the export of region ${region}`);
+  if (!key && !options.allowUnsigned) throw new ExportKeyMissingError(databaseRegion);
+  if (!key) progress(`no tenant-context key is installed: writing an UNSIGNED export (it imports only with --allow-unsigned)`);
+  const mac = key ? createHmac("sha256", key.key) : undefined;
   const partial = `${file}.partial`;
   // Compressed when the name says so; written under a temporary name until complete.
   const out = openOutput(partial, file.endsWith(".gz"));
@@ -67,6 +90,7 @@ export async function exportTenant(client: Queryable, ref: string, file: string,
   const emit = async (line: string) => {
     const text = line + "\n";
     fileHash.update(text);
+    mac?.update(text);
     bytes += Buffer.byteLength(text);
     await write(out.stream, text);
   };
@@ -113,6 +137,7 @@ export async function exportTenant(client: Queryable, ref: string, file: string,
         },
         exportedAt: new Date().toISOString(),
         snapshotAt: t.snapshot_at,
+        signature: key ? { alg: "HMAC-SHA256", kid: key.kid, key: EXPORT_KEY_LABEL } : null,
       };
       await emit(JSON.stringify(header));
       const summaries: TableSummary[] = [];
@@ -154,9 +179,12 @@ export async function exportTenant(client: Queryable, ref: string, file: string,
         tables: Object.fromEntries(summaries.map((s) => [s.table, { rows: s.rows, checksum: s.checksum }])),
         sha256: fileHash.copy().digest("hex"),
       };
-      const line = JSON.stringify(trailer) + "\n";
-      bytes += Buffer.byteLength(line);
-      await write(out.stream, line);
+      await emit(JSON.stringify(trailer));
+      if (mac) {
+        const line = JSON.stringify({ mac: mac.digest("hex") }) + "\n";
+        bytes += Buffer.byteLength(line);
+        await write(out.stream, line);
+      }
       return { header, summaries };
     });
     out.stream.end();
@@ -175,6 +203,7 @@ export async function exportTenant(client: Queryable, ref: string, file: string,
       rows,
       bytes,
       fingerprint: report.header.catalogue.fingerprint,
+      signedWith: key?.kid ?? null,
       durationMs: Date.now() - started,
     };
   } catch (err) {

@@ -1,7 +1,9 @@
 /**
  * Per-tenant import: reads a file in the format of lib/enterprise/export-file.ts (checked
- * completely first: a corrupted file writes nothing) into exactly one tenant, in one transaction,
- * and verifies per table that PostgreSQL holds exactly the file's rows before committing.
+ * completely first, its MAC included: a corrupted or edited file writes nothing) into exactly one
+ * tenant, in one transaction, and verifies per table that PostgreSQL holds exactly the file's rows
+ * (and, again, the MAC) before committing. The target is never chosen by the file alone: a replace
+ * names the tenant, and the name, the file's header and the registry must agree on slug and id.
  */
 import { allColumns, TENANT_TABLES, tablesInDeleteOrder, type TenantTable } from "../schema/catalogue";
 import { withTransaction, type Queryable } from "../db/client";
@@ -17,11 +19,15 @@ import {
   CorruptExportError,
   IncompleteExportError,
   readExport,
+  readExportHeader,
   TEXT_SETTINGS,
   verifyExportFile,
+  type Authenticity,
   type ExportHeader,
+  type MacPolicy,
   type TableSummary,
 } from "./export-file";
+import { readExportKeys } from "./export-key";
 
 export class ImportConflictError extends Error {
   constructor(message: string) {
@@ -30,11 +36,41 @@ export class ImportConflictError extends Error {
   }
 }
 
+/**
+ * The tenant an import would write to is not the one the operator named, or the file's header and
+ * the registry disagree about it. `field` names what disagrees ("tenant", "tenant.id", "tenant.slug").
+ * Bad input: nothing was written.
+ */
+export class ImportTargetError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ImportTargetError";
+  }
+}
+
 export interface ImportOptions {
   /** Import under a new tenant with this slug (a new id); the file's rows are rewritten to it. */
   as?: string;
-  /** Replace the rows of an existing tenant (the PITR single-tenant restore); its writes are held meanwhile. */
+  /** Replace the rows of an existing tenant (the PITR single-tenant restore); its writes are held meanwhile. Requires `tenant`. */
   replace?: boolean;
+  /**
+   * The tenant the operator means (slug or id): it must be the file's (its header's slug or id), and
+   * the registry must hold that tenant under the same slug and id. Required with `replace`.
+   */
+  tenant?: string;
+  /** Accept a file without a MAC (version 1, or written where no key was installed). @default false */
+  allowUnsigned?: boolean;
+  /** Accept a file signed with a retired key (an old export after a rotation). @default false */
+  allowRetiredKey?: boolean;
+  /**
+   * Accept a registry slug that differs from the file's for the same id (a rename since the export).
+   * For PITR, whose file comes from its own scratch restore of the same tenant id; never from the CLI.
+   * @default false
+   */
+  acceptRenamed?: boolean;
   tables?: readonly TenantTable[];
   batchSize?: number;
   onProgress?: (message: string) => void;
@@ -42,7 +78,9 @@ export interface ImportOptions {
 
 export interface ImportReport {
   file: string;
-  source: { id: string; slug: string; region: string; exportedAt: string; snapshotAt: string };
+  source: { id: string; slug: string; region: string; exportedAt: string; snapshotAt: string; version: number };
+  /** Whether the file's MAC was verified, and with which key. */
+  authenticity: Authenticity;
   tenant: { id: string; slug: string; created: boolean; schema: string };
   tables: (TableSummary & { verified: "checksum" | "rows" })[];
   rows: number;
@@ -77,30 +115,7 @@ export function compatibility(header: ExportHeader, tables: readonly TenantTable
   return { problems, sameColumns };
 }
 
-/**
- * Imports a file (checked completely first: a corrupted file writes nothing) into one tenant, in
- * one transaction, and verifies per table that PostgreSQL now holds exactly the file's rows
- * before committing.
- *  - without `as`: into the tenant with the file's id (created if absent; refused if it has rows,
- *    unless `replace`);
- *  - with `as`: into a new tenant with that slug and a new id.
- * Refused when the file's residency region differs from this database's or the target tenant's.
- */
-export async function importTenant(client: Queryable, file: string, options: ImportOptions = {}): Promise<ImportReport> {
-  const tables = options.tables ?? TENANT_TABLES;
-  const progress = options.onProgress ?? (() => {});
-  const started = Date.now();
-  const checked = await verifyExportFile(file);
-  const { header } = checked;
-  progress(
-    `checked ${file}: ${checked.tables.reduce((n, t) => n + t.rows, 0)} row(s) of ${header.tenant.slug}, exported ${header.exportedAt}`,
-  );
-
-  const { problems, sameColumns } = compatibility(header, tables);
-  if (problems.length) throw new ImportConflictError(`the file's catalogue does not fit this database: ${problems.join("; ")}`);
-
-  const { rows: settings } = await client.query(`SELECT region FROM ${qualified(REGISTRY_SCHEMA, "database_settings")}`);
-  const databaseRegion = settings[0]?.region as string | null;
+function checkResidency(file: string, header: ExportHeader, databaseRegion: string | null): void {
   if (header.region !== header.tenant.region)
     throw new CorruptExportError(file, `header region ${header.region} and tenant region ${header.tenant.region} differ`);
   if (databaseRegion && databaseRegion !== header.region) {
@@ -108,6 +123,78 @@ export async function importTenant(client: Queryable, file: string, options: Imp
       `the file holds ${header.tenant.slug}'s data from residency region "${header.region}"; this database serves "${databaseRegion}": refusing to import it here`,
     );
   }
+}
+
+/**
+ * Which tenant the file may be written to, from the header, the operator's `tenant` and the registry
+ * rows with the header's id and slug (pure). Throws ImportTargetError naming the field that disagrees.
+ */
+export function checkImportTarget(
+  header: Pick<ExportHeader, "tenant">,
+  options: Pick<ImportOptions, "tenant" | "replace" | "acceptRenamed">,
+  registry: { byId?: Pick<Tenant, "id" | "slug">; bySlug?: Pick<Tenant, "id" | "slug"> },
+): void {
+  const file = `the file is the export of ${header.tenant.slug} (${header.tenant.id})`;
+  if (options.replace && options.tenant === undefined)
+    throw new ImportTargetError("tenant", `a replace must name the tenant it replaces (--tenant <slug|id>): ${file}`);
+  if (options.tenant !== undefined) {
+    const named = options.tenant.toLowerCase();
+    if (named !== header.tenant.slug && named !== header.tenant.id)
+      throw new ImportTargetError("tenant", `${file}, not of "${options.tenant}": refusing to write it there`);
+  }
+  const { byId, bySlug } = registry;
+  if (byId && byId.slug !== header.tenant.slug && !options.acceptRenamed)
+    throw new ImportTargetError(
+      "tenant.slug",
+      `${file}, but tenant ${byId.id} is ${byId.slug} here: the header's slug and id name different tenants (if it was renamed since the export, rename it back or import with --as <new-slug>)`,
+    );
+  if (bySlug && bySlug.id !== header.tenant.id)
+    throw new ImportTargetError(
+      "tenant.id",
+      `${file}, but ${bySlug.slug} is tenant ${bySlug.id} here: the header's slug and id name different tenants (import with --as <new-slug> to make a new tenant)`,
+    );
+}
+
+/**
+ * Imports a file (checked completely first, MAC included: a corrupted or edited file writes
+ * nothing) into one tenant, in one transaction, and verifies per table that PostgreSQL now holds
+ * exactly the file's rows, and the MAC again, before committing.
+ *  - without `as`: into the tenant with the file's id and slug (created if absent; refused if it has
+ *    rows, unless `replace`, which requires the operator to name it as `tenant`);
+ *  - with `as`: into a new tenant with that slug and a new id.
+ * Refused when the file's residency region differs from this database's or the target tenant's,
+ * when its MAC does not verify with this database's key (unsigned files: `allowUnsigned`), and when
+ * the named tenant, the header and the registry disagree on slug or id.
+ */
+export async function importTenant(client: Queryable, file: string, options: ImportOptions = {}): Promise<ImportReport> {
+  const tables = options.tables ?? TENANT_TABLES;
+  const progress = options.onProgress ?? (() => {});
+  const started = Date.now();
+  if (options.as !== undefined && (options.replace || options.tenant !== undefined))
+    throw new ImportTargetError("tenant", `--as creates a new tenant; --replace and --tenant name an existing one: pick one`);
+  if (options.replace && options.tenant === undefined)
+    throw new ImportTargetError("tenant", `a replace must name the tenant it replaces (--tenant <slug|id>)`);
+  // The residency refusal first, from the header alone (a refusal may trust an unverified header):
+  // another region's file is also signed with another region's key, and "wrong region" is the clearer reason.
+  const { rows: settings } = await client.query(`SELECT region FROM ${qualified(REGISTRY_SCHEMA, "database_settings")}`);
+  const databaseRegion = settings[0]?.region as string | null;
+  checkResidency(file, await readExportHeader(file), databaseRegion);
+  const mac: MacPolicy = {
+    keys: await readExportKeys(client),
+    allowUnsigned: options.allowUnsigned ?? false,
+    allowRetiredKey: options.allowRetiredKey ?? false,
+  };
+  const checked = await verifyExportFile(file, mac);
+  const { header, authenticity } = checked;
+  progress(
+    `checked ${file}: ${checked.tables.reduce((n, t) => n + t.rows, 0)} row(s) of ${header.tenant.slug}, exported ${header.exportedAt}, ` +
+      (authenticity.signed ? `MAC verified with key ${authenticity.kid} (${authenticity.keyState})` : `UNSIGNED (accepted: allowUnsigned)`),
+  );
+
+  const { problems, sameColumns } = compatibility(header, tables);
+  if (problems.length) throw new ImportConflictError(`the file's catalogue does not fit this database: ${problems.join("; ")}`);
+
+  checkResidency(file, header, databaseRegion);
 
   // The target tenant.
   let target: Tenant;
@@ -124,6 +211,7 @@ export async function importTenant(client: Queryable, file: string, options: Imp
     created = true;
   } else {
     const existing = await findTenant(client, header.tenant.id);
+    checkImportTarget(header, options, { byId: existing, bySlug: await findTenant(client, header.tenant.slug) });
     if (existing) {
       if (existing.region !== header.region)
         throw new ResidencyMismatchError(
@@ -211,6 +299,7 @@ export async function importTenant(client: Queryable, file: string, options: Imp
             progress(`${e.table}: ${now.rows} row(s) imported and verified`);
           }
         },
+        mac, // checked again over what was written: the file could have changed since the first pass
         options.batchSize ?? 5000,
       );
       return {
@@ -221,7 +310,9 @@ export async function importTenant(client: Queryable, file: string, options: Imp
           region: header.region,
           exportedAt: header.exportedAt,
           snapshotAt: header.snapshotAt,
+          version: header.version,
         },
+        authenticity,
         tenant: { id: target.id, slug: target.slug, created, schema },
         tables: results,
         rows: results.reduce((n, r) => n + r.rows, 0),

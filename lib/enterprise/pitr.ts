@@ -5,9 +5,12 @@
  *      (`pgbackrest restore --type=time --target=T --target-action=promote --archive-mode=off`),
  *   2. start it on a free loopback port and wait until recovery has reached T and promoted,
  *   3. export the tenant from the scratch cluster (lib/enterprise/export.ts: verified against the
- *      scratch database), and
- *   4. import it into the live database with `replace` (the tenant's writes are held for that one
- *      transaction; every other tenant is untouched), verified against the file;
+ *      scratch database), signed with the LIVE database's export key (the scratch copy's keys are as
+ *      old as the backup; unsigned when the live database has none: the file never leaves this
+ *      process's private directory), and
+ *   4. import it into the live database with `replace`, naming the tenant by id (the tenant's writes
+ *      are held for that one transaction; every other tenant is untouched), verified against the file
+ *      and its MAC;
  *   5. stop and remove the scratch cluster and the file.
  *
  * The configuration is rendered by the shared pure renderers: lib/platform/pgbackrest-config.ts
@@ -25,6 +28,7 @@ import { pgbackrestGlobalOptions, pgbackrestStanzaOptions, renderPgbackrestConf 
 import { composeSettings, settingLiteral, walArchivingSettings, type PgSettings } from "../platform/postgres-config";
 import { exportTenant, type ExportReport } from "./export";
 import { importTenant, type ImportReport } from "./import";
+import { readExportKeys, signingKey } from "./export-key";
 import { findTenant } from "../tenant/registry";
 
 export class PitrError extends Error {
@@ -292,6 +296,11 @@ export async function restoreTenantsAsOf(
   const started = Date.now();
   const target = formatRecoveryTarget(asOf);
   const database = o.database ?? (await live.query(`SELECT current_database() AS db`)).rows[0].db;
+  const { rows: settings } = await live.query(`SELECT region FROM tenancy.database_settings`);
+  const liveKeys = await readExportKeys(live);
+  // Keys of another region than the database's are refused at installation, so any active one is the region's.
+  const key = signingKey(liveKeys, (settings[0]?.region as string | null) ?? liveKeys[0]?.region ?? "");
+  if (!key) progress(`no tenant-context key is installed in the live database: the restore's transfer file is unsigned`);
   progress(`restoring stanza ${o.stanza} to ${target} into a scratch cluster`);
   const scratch = await restoreToScratch({ configPath: o.configPath, stanza: o.stanza, target: asOf });
   progress(`restored in ${scratch.restoreMs} ms, recovered to the target in ${scratch.recoveryMs} ms (port ${scratch.server.port})`);
@@ -306,9 +315,17 @@ export async function restoreTenantsAsOf(
         if (!(await findTenant(client, tenant.id))) throw new PitrError(`tenant ${ref} did not exist at ${target}`);
         const file = path.join(workDir, `${tenant.id}.jsonl`);
         const exported = await exportTenant(client, tenant.id, file, {
+          signWith: key,
+          allowUnsigned: !key,
           onProgress: (m) => progress(`export ${tenant.slug} as of ${target}: ${m}`),
         });
-        const imported = await importTenant(live, file, { replace: true, onProgress: (m) => progress(`import ${tenant.slug}: ${m}`) });
+        const imported = await importTenant(live, file, {
+          replace: true,
+          tenant: tenant.id,
+          allowUnsigned: !key,
+          acceptRenamed: true, // the file is this process's own export of the same tenant id, from the backup
+          onProgress: (m) => progress(`import ${tenant.slug}: ${m}`),
+        });
         rmSync(file, { force: true });
         restored.push({ ref, export: exported, import: imported });
       }

@@ -39,8 +39,12 @@ export interface PostgresNodeParams {
   primaryHost: string;
   /** Replication slot the replica streams through (created by pg_basebackup). */
   replicationSlot: string;
-  /** Rendered by lib/platform/postgres-config.ts and lib/platform/pgbackrest-config.ts. */
-  files: { postgresqlConf: string; pgHba: string; pgbackrestConf: string };
+  /**
+   * Rendered by lib/platform/postgres-config.ts and lib/platform/pgbackrest-config.ts; the two
+   * database-bootstrap scripts by lib/platform/database-bootstrap.ts (run as `postgres` on the
+   * primary after the login roles: the superuser-only part of the data layer).
+   */
+  files: { postgresqlConf: string; pgHba: string; pgbackrestConf: string; bootstrapClusterSql: string; bootstrapTemplateSql: string };
   /** Login roles created on the primary; the replica reads the replication role's secret from here. */
   roles: readonly BootstrapRole[];
   /** The role the replica connects as (must be in `roles`, with REPLICATION). */
@@ -80,6 +84,8 @@ export const NODE_PATHS = {
   env: "/etc/alphapulse/postgres.env",
   roles: "/etc/alphapulse/roles.tsv",
   roleSql: "/etc/alphapulse/role.sql",
+  bootstrapClusterSql: "/etc/alphapulse/bootstrap-cluster.sql",
+  bootstrapTemplateSql: "/etc/alphapulse/bootstrap-template.sql",
   postgresqlConf: "/etc/alphapulse/postgresql.conf",
   pgHba: "/etc/alphapulse/pg_hba.conf",
   pgbackrestConf: "/etc/pgbackrest/pgbackrest.conf",
@@ -153,6 +159,9 @@ if [ "$(as_postgres psql -XAtqc 'SELECT pg_is_in_recovery()')" = f ]; then
     password=$(secret_password "$arn")
     ROLE_PASSWORD="$password" as_postgres psql -XAtq -v ON_ERROR_STOP=1 -v role_name="$name" -v role_attributes="$attributes" -f ${NODE_PATHS.roleSql}
   done <${NODE_PATHS.roles}
+  # The superuser-only part of the data layer; everything else runs as the executor's role (docs/aws.md).
+  as_postgres psql -XAtq -d postgres -f ${NODE_PATHS.bootstrapClusterSql}
+  as_postgres psql -XAtq -d template1 -f ${NODE_PATHS.bootstrapTemplateSql}
   as_postgres pgbackrest --stanza="$STANZA" stanza-create
   as_postgres pgbackrest --stanza="$STANZA" check
   as_postgres pgbackrest --stanza="$STANZA" --output=json info | jq -e '.[0].backup | length > 0' >/dev/null \\
@@ -344,6 +353,8 @@ export function renderPostgresNodeCloudInit(p: PostgresNodeParams): string {
       file(NODE_PATHS.env, renderNodeEnv(p), "0640"),
       file(NODE_PATHS.roles, renderRolesTsv(p.roles), "0640"),
       file(NODE_PATHS.roleSql, ROLE_SQL, "0644"),
+      file(NODE_PATHS.bootstrapClusterSql, p.files.bootstrapClusterSql, "0644"),
+      file(NODE_PATHS.bootstrapTemplateSql, p.files.bootstrapTemplateSql, "0644"),
       file(NODE_PATHS.postgresqlConf, p.files.postgresqlConf, "0644"),
       file(NODE_PATHS.pgHba, p.files.pgHba, "0644"),
       file(NODE_PATHS.pgbackrestConf, p.files.pgbackrestConf, "0640", "root:postgres"),

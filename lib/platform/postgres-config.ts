@@ -273,3 +273,16 @@ export function renderPgHba(rules: readonly HbaRule[], header: readonly string[]
   }
   return lines.join("\n") + "\n";
 }
+
+/**
+ * A login role admitted only from the given subnets, over TLS with SCRAM, and refused from anywhere
+ * else: one `hostssl` line per subnet, then a `host ... 0.0.0.0/0 reject` (which also catches
+ * `hostssl`). Placed before a broader rule (first match wins), it keeps that rule from admitting the
+ * role. The regional clusters use it for the database executor (components/aws/postgres-cluster.ts).
+ */
+export function loginFromSubnetsOnly(user: string, subnetCidrs: readonly string[]): HbaRule[] {
+  return [
+    ...subnetCidrs.map((address): HbaRule => ({ type: "hostssl", database: "all", user, address, method: "scram-sha-256" })),
+    { type: "host", database: "all", user, address: "0.0.0.0/0", method: "reject" },
+  ];
+}

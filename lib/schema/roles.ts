@@ -102,16 +102,19 @@ export function planRoles(current: Map<string, RoleState>, passwords: Partial<Re
     const password = passwords[key] !== undefined ? ` PASSWORD ${literal(passwords[key])}` : "";
     if (!have) {
       statements.push(`CREATE ROLE ${ident(name)} ${attributes}${password}`);
-    } else if (
-      have.login !== want.login ||
-      have.superuser ||
-      have.createDb ||
-      have.createRole ||
-      have.replication ||
-      have.bypassRls !== want.bypassRls ||
-      password
-    ) {
-      statements.push(`ALTER ROLE ${ident(name)} ${attributes}${password}`);
+    } else {
+      // Only what differs: a role that creates roles but is not a superuser (the AWS executor,
+      // docs/aws.md) may not even name SUPERUSER, REPLICATION or BYPASSRLS in an ALTER ROLE, so a
+      // password change must not restate them. A superuser gets the same, smaller statement.
+      const differs = [
+        have.login !== want.login ? (want.login ? "LOGIN" : "NOLOGIN") : "",
+        have.superuser ? "NOSUPERUSER" : "",
+        have.createDb ? "NOCREATEDB" : "",
+        have.createRole ? "NOCREATEROLE" : "",
+        have.replication ? "NOREPLICATION" : "",
+        have.bypassRls !== want.bypassRls ? (want.bypassRls ? "BYPASSRLS" : "NOBYPASSRLS") : "",
+      ].filter(Boolean);
+      if (differs.length || password) statements.push(`ALTER ROLE ${ident(name)}${differs.map((a) => ` ${a}`).join("")}${password}`);
     }
     const memberships = have?.memberOf ?? [];
     const wanted: string[] = want.memberOf.map((k) => ROLES[k]);

@@ -39,12 +39,13 @@ export const LocalStackConfig = z
     /**
      * Tenant-context key ids (ADR-005), oldest first; services sign with the last. Rotate: add the
      * next id, `npm run local` (both verify; the key file now holds the new one), then remove the old.
+     * Default: [`<region>-1`] (RegionalDatabase).
      */
     contextKeys: z
       .array(z.string().regex(KEY_ID_PATTERN, { message: "must be 1-32 characters of a-z, 0-9, _ and -" }))
       .min(1)
       .refine((ids) => new Set(ids).size === ids.length, { message: "duplicate key id" })
-      .default(["local-1"]),
+      .optional(),
     /** Test-only: extra nullable columns appended to catalogue tables. */
     catalogueExtension: z.array(CatalogueColumnExtension).default([]),
   })

@@ -40,6 +40,8 @@ const params: PostgresNodeParams = {
     postgresqlConf: "wal_level = 'replica'\n",
     pgHba: "local all postgres peer\n",
     pgbackrestConf: "[global]\nrepo1-type=s3\n\n[main]\npg1-path=/d\n",
+    bootstrapClusterSql: "-- cluster\n",
+    bootstrapTemplateSql: "-- template\n",
   },
   roles: [
     { name: "alphapulse_admin", attributes: "SUPERUSER", secretArn: ADMIN_ARN },
@@ -72,6 +74,8 @@ describe("renderPostgresNodeCloudInit", () => {
       ["/etc/alphapulse/postgres.env", "0640", "root:root"],
       ["/etc/alphapulse/roles.tsv", "0640", "root:root"],
       ["/etc/alphapulse/role.sql", "0644", "root:root"],
+      ["/etc/alphapulse/bootstrap-cluster.sql", "0644", "root:root"],
+      ["/etc/alphapulse/bootstrap-template.sql", "0644", "root:root"],
       ["/etc/alphapulse/postgresql.conf", "0644", "root:root"],
       ["/etc/alphapulse/pg_hba.conf", "0644", "root:root"],
       ["/etc/pgbackrest/pgbackrest.conf", "0640", "root:postgres"],
@@ -97,6 +101,8 @@ describe("renderPostgresNodeCloudInit", () => {
     expect(file(NODE_PATHS.pgbackrestConf).content).toBe(params.files.pgbackrestConf);
     expect(file(NODE_PATHS.bootstrap).content).toBe(BOOTSTRAP_SCRIPT);
     expect(file(NODE_PATHS.roleSql).content).toBe(ROLE_SQL);
+    expect(file(NODE_PATHS.bootstrapClusterSql).content).toBe(params.files.bootstrapClusterSql);
+    expect(file(NODE_PATHS.bootstrapTemplateSql).content).toBe(params.files.bootstrapTemplateSql);
   });
 
   it("the env file and the roles table", () => {

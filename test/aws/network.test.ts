@@ -39,6 +39,7 @@ describe("Network", () => {
         "RouteTableAssociation net-private-eu-central-1a",
         "RouteTableAssociation net-private-eu-central-1b",
         "SecurityGroup net-app",
+        "SecurityGroup net-executor",
         "SecurityGroup net-endpoints",
         "SecurityGroup net-pgbouncer",
         "SecurityGroupIngressRule net-endpoints-https",

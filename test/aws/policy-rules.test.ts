@@ -61,6 +61,9 @@ describe("the synthesised eu-staging graph", () => {
       "no-public-path",
       "ssm-only-access",
       "backup-bucket-hardening",
+      "executor-private",
+      "executor-encryption",
+      "database-ingress",
     ]);
   });
 
@@ -292,6 +295,115 @@ const breaks: [string, (v: ResourceView[]) => void, [string, string, string][]][
     ],
   ],
 ];
+
+const FN = "aws:lambda/function:Function";
+const EX = "eu-staging-executor-function";
+const INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule";
+const SG = "aws:ec2/securityGroup:SecurityGroup";
+const urnOf = (views: ResourceView[], type: string, name: string) => find(views, type, name).urn;
+
+/** The database executor (issue 19): each deliberate break, and the rule that reports it. */
+breaks.push(
+  [
+    "the executor outside the VPC",
+    (v) => unset(find(v, FN, EX), "vpcConfig"),
+    [
+      ["executor-private", EX, "function runs outside the VPC"],
+      // Its group no longer belongs to any client: the 5432 rule for it admits a group nothing uses.
+      ["database-ingress", `${P}-from-executor`, "admits eu-staging-network-executor to PostgreSQL 5432"],
+    ],
+  ],
+  [
+    "the executor in a subnet that assigns public IPs",
+    (v) => (find(v, "aws:ec2/subnet:Subnet", "eu-staging-network-private-eu-central-1a").inputs.mapPublicIpOnLaunch = true),
+    [
+      ["no-public-path", "eu-staging-network-private-eu-central-1a", "subnet assigns public IPs"],
+      ["executor-private", EX, 'runs in subnet "eu-staging-network-private-eu-central-1a", which assigns public IPs'],
+    ],
+  ],
+  [
+    "the executor in a subnet the stack does not declare",
+    (v) => {
+      const fn = find(v, FN, EX);
+      (fn.inputs.vpcConfig as { subnetIds: string[] }).subnetIds.push("subnet-0123456789abcdef0");
+    },
+    [["executor-private", EX, "names 1 subnet(s) this stack does not declare"]],
+  ],
+  [
+    "a function URL",
+    (v) =>
+      v.push(
+        extra("aws:lambda/functionUrl:FunctionUrl", "executor-url", { functionName: "eu-staging-db-executor", authorizationType: "NONE" }),
+      ),
+    [["executor-private", "executor-url", "function URL: a public HTTPS endpoint"]],
+  ],
+  [
+    "an invoke permission for everyone",
+    (v) =>
+      v.push(
+        extra("aws:lambda/permission:Permission", "executor-anyone", {
+          action: "lambda:InvokeFunction",
+          function: "eu-staging-db-executor",
+          principal: "*",
+        }),
+      ),
+    [["executor-private", "executor-anyone", 'lets "*" invoke a function']],
+  ],
+  [
+    "the executor's environment under the AWS-managed key",
+    (v) => unset(find(v, FN, EX), "kmsKeyArn"),
+    [["executor-encryption", EX, "environment is encrypted with the AWS-managed key"]],
+  ],
+  [
+    "the executor's log group left to Lambda",
+    (v) => {
+      v.splice(
+        v.findIndex((x) => x.name === "eu-staging-executor-logs"),
+        1,
+      );
+      unset(find(v, FN, EX), "loggingConfig");
+    },
+    [["executor-encryption", EX, "its log group /aws/lambda/eu-staging-db-executor is not declared by the stack"]],
+  ],
+  [
+    "the executor's log group unencrypted",
+    (v) => unset(find(v, "aws:cloudwatch/logGroup:LogGroup", "eu-staging-executor-logs"), "kmsKeyId"),
+    [
+      ["encryption-at-rest", "eu-staging-executor-logs", "log group is not encrypted"],
+      ["executor-encryption", EX, 'its log group "eu-staging-executor-logs" is not encrypted'],
+    ],
+  ],
+  [
+    "PostgreSQL 5432 from a VPC address range",
+    (v) => {
+      const rule = extra(INGRESS, "pg-from-vpc", {
+        securityGroupId: "sg",
+        cidrIpv4: "10.30.0.0/16",
+        ipProtocol: "tcp",
+        fromPort: 5432,
+        toPort: 5432,
+      });
+      rule.propertyDependencies = { securityGroupId: [urnOf(v, SG, `${P}-sg`)] };
+      v.push(rule);
+    },
+    [["database-ingress", "pg-from-vpc", "admits an address range to PostgreSQL 5432"]],
+  ],
+  [
+    "the executor's rule pointed at the application group",
+    (v) =>
+      (find(v, INGRESS, `${P}-from-executor`).propertyDependencies.referencedSecurityGroupId = [urnOf(v, SG, "eu-staging-network-app")]),
+    [["database-ingress", `${P}-from-executor`, "admits eu-staging-network-app to PostgreSQL 5432"]],
+  ],
+  [
+    "the executor's rule pointed at a group the stack does not declare",
+    (v) => {
+      const rule = find(v, INGRESS, `${P}-from-executor`);
+      rule.inputs.referencedSecurityGroupId = "sg-0123456789abcdef0";
+      rule.propertyDependencies.referencedSecurityGroupId = [];
+    },
+    [["database-ingress", `${P}-from-executor`, "admits a security group this stack does not declare"]],
+  ],
+);
 
 describe("each break is reported by exactly its rule, naming the resource", () => {
   it.each(breaks)("%s", (_, edit, expected) => {

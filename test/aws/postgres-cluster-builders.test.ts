@@ -4,6 +4,7 @@
  * from them is test/aws/postgres-cluster.test.ts; that a partial `backup`/`alarms` reaches the
  * resources is test/aws/postgres-cluster-partial-args.test.ts.
  */
+import { renderDatabaseBootstrapSql } from "../../lib/platform/database-bootstrap";
 import { describe, expect, it } from "vitest";
 import {
   ALARM_DEFAULTS,
@@ -150,6 +151,7 @@ describe("names", () => {
   it.each([
     ["admin", "pg-admin", "alphapulse/test/postgres/alphapulse_admin"],
     ["replication", "pg-replication", "alphapulse/test/postgres/replicator"],
+    ["executor", "pg-executor", "alphapulse/test/postgres/alphapulse_executor"],
   ] as const)("credential %s is %s, secret %s", (key, name, secretName) => {
     expect(credentialName("pg", key)).toBe(name);
     expect(credentialArgs("pg", key, { secretNamePrefix: "alphapulse/test/postgres", kmsKeyArn: KEY })).toEqual({
@@ -162,17 +164,41 @@ describe("names", () => {
 });
 
 describe("configuration files", () => {
-  it("pg_hba.conf: peer for postgres, admin over loopback only, TLS + SCRAM from the VPC, first match wins", () => {
+  it("pg_hba.conf: peer for postgres, admin over loopback only, no executor subnets: its role refused, TLS + SCRAM from the VPC", () => {
     expect(clusterPgHba("pg", "10.20.0.0/16")).toBe(
       [
         "# Rendered by components/aws/postgres-cluster.ts for pg. First match wins; anything else is refused.",
         "local all postgres peer",
         "host all alphapulse_admin 127.0.0.1/32 scram-sha-256",
         "host all alphapulse_admin 0.0.0.0/0 reject",
+        "host all alphapulse_executor 0.0.0.0/0 reject",
         "hostssl replication replicator 10.20.0.0/16 scram-sha-256",
         "hostssl all all 10.20.0.0/16 scram-sha-256",
         "",
       ].join("\n"),
+    );
+  });
+
+  it("pg_hba.conf: the executor's role over TLS + SCRAM from its subnets only, refused elsewhere, before the VPC-wide line", () => {
+    expect(clusterPgHba("pg", "10.20.0.0/16", ["10.20.0.0/20", "10.20.16.0/20"])).toBe(
+      [
+        "# Rendered by components/aws/postgres-cluster.ts for pg. First match wins; anything else is refused.",
+        "local all postgres peer",
+        "host all alphapulse_admin 127.0.0.1/32 scram-sha-256",
+        "host all alphapulse_admin 0.0.0.0/0 reject",
+        "hostssl all alphapulse_executor 10.20.0.0/20 scram-sha-256",
+        "hostssl all alphapulse_executor 10.20.16.0/20 scram-sha-256",
+        "host all alphapulse_executor 0.0.0.0/0 reject",
+        "hostssl replication replicator 10.20.0.0/16 scram-sha-256",
+        "hostssl all all 10.20.0.0/16 scram-sha-256",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("pg_hba.conf refuses an executor subnet that is not a CIDR, naming the role", () => {
+    expect(() => clusterPgHba("pg", "10.20.0.0/16", ["10.20.0.0"])).toThrow(
+      "pg_hba hostssl rule for alphapulse_executor needs an IPv4 CIDR address, got 10.20.0.0",
     );
   });
 
@@ -252,6 +278,7 @@ describe("nodeBootstrapParams", () => {
         pgbackrestConf: "BR",
         adminSecretArn: "arn:admin",
         replicationSecretArn: "arn:replication",
+        executorSecretArn: "arn:executor",
         backup: { ...BACKUP_DEFAULTS, fullSchedule: "Sat *-*-* 02:00:00" },
         logGroupName: "/alphapulse/pg/postgresql",
       }),
@@ -266,10 +293,17 @@ describe("nodeBootstrapParams", () => {
       primaryHost: "pg-primary.z",
       replicationSlot: slot,
       replicationRole: "replicator",
-      files: { postgresqlConf: "PG", pgHba: "HBA", pgbackrestConf: "BR" },
+      files: {
+        postgresqlConf: "PG",
+        pgHba: "HBA",
+        pgbackrestConf: "BR",
+        bootstrapClusterSql: renderDatabaseBootstrapSql().cluster,
+        bootstrapTemplateSql: renderDatabaseBootstrapSql().template,
+      },
       roles: [
         { name: "alphapulse_admin", attributes: "SUPERUSER", secretArn: "arn:admin" },
         { name: "replicator", attributes: "REPLICATION", secretArn: "arn:replication" },
+        { name: "alphapulse_executor", attributes: "CREATEDB CREATEROLE", secretArn: "arn:executor" },
       ],
       backupSchedule: { full: "Sat *-*-* 02:00:00", diff: "Mon..Sat *-*-* 01:00:00" },
       metricsNamespace: "AlphaPulse/Postgres",
@@ -373,6 +407,24 @@ describe("security group", () => {
     for (const r of rules) expect(r.args.securityGroupId).toBe("sg-pg");
     // No CIDR peer at all: the cluster is reachable from groups, never from address ranges.
     expect(rules.filter((r) => "cidrIpv4" in r.args.peer)).toEqual([]);
+  });
+
+  it("the executor adds exactly one rule: 5432 in from its group", () => {
+    const without = clusterSecurityGroupRules("pg", { ...base, clientSecurityGroupIds: ["sg-a"] });
+    const rules = clusterSecurityGroupRules("pg", { ...base, clientSecurityGroupIds: ["sg-a"], executor: { securityGroupId: "sg-exec" } });
+    expect(rules.filter((r) => !without.some((w) => w.name === r.name)).map((r) => [r.name, r.args])).toEqual([
+      [
+        "pg-from-executor",
+        {
+          direction: "ingress",
+          securityGroupId: "sg-pg",
+          peer: { referencedSecurityGroupId: "sg-exec" },
+          port: 5432,
+          description: "PostgreSQL from the database executor (TLS + SCRAM, its role only)",
+        },
+      ],
+    ]);
+    expect(rules).toHaveLength(without.length + 1);
   });
 
   it("the group itself", () => {

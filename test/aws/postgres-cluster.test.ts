@@ -111,6 +111,7 @@ describe("PostgresCluster nodes", () => {
       "local all postgres peer",
       "host all alphapulse_admin 127.0.0.1/32 scram-sha-256",
       "host all alphapulse_admin 0.0.0.0/0 reject",
+      "host all alphapulse_executor 0.0.0.0/0 reject",
       "hostssl replication replicator 10.20.0.0/16 scram-sha-256",
       "hostssl all all 10.20.0.0/16 scram-sha-256",
       "",
@@ -141,6 +142,7 @@ describe("PostgresCluster nodes", () => {
     ).toEqual([
       ["alphapulse_admin", "SUPERUSER", true],
       ["replicator", "REPLICATION", true],
+      ["alphapulse_executor", "CREATEDB CREATEROLE", true],
     ]);
     expect(String(rec.get(T.instance, "pg-primary").inputs.userData)).not.toContain("mock-password");
   });
@@ -150,6 +152,7 @@ describe("PostgresCluster credentials", () => {
   it("one Secrets Manager secret per login role, KMS-encrypted, protected, value secret", () => {
     expect(rec.ofType(T.secret).map((s) => [s.name, s.inputs.name, s.inputs.kmsKeyId, s.protect])).toEqual([
       ["pg-admin-secret", `alphapulse/test/postgres/${CLUSTER_ROLES.admin}`, KEY, true],
+      ["pg-executor-secret", `alphapulse/test/postgres/${CLUSTER_ROLES.executor}`, KEY, true],
       ["pg-replication-secret", `alphapulse/test/postgres/${CLUSTER_ROLES.replication}`, KEY, true],
     ]);
     for (const version of rec.ofType(T.secretVersion)) expect(version.inputs.secretString).toBe("[secret]");

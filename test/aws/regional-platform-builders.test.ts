@@ -30,7 +30,7 @@ const ok: RegionalPlatformArgs = {
     reservePoolSize: 5,
   },
   redis: { nodeType: "cache.t4g.medium", engineVersion: "7.1", replicas: 1, maxmemoryPolicy: "volatile-lru", snapshotRetentionDays: 7 },
-  tenants: [{ id: "1d7499b2-0c1e-4f32-8233-b121324410da", slug: "acme-capital", region: "eu" }],
+  tenants: [{ id: "1d7499b2-0c1e-4f32-8233-b121324410da", slug: "acme-capital", tier: "pro", region: "eu" }],
 };
 
 describe("validateRegionalPlatformArgs", () => {
@@ -54,7 +54,7 @@ describe("validateRegionalPlatformArgs", () => {
     ],
     [
       "tenant",
-      { tenants: [{ id: "dd6ad784-7363-46b4-8594-14f8bf1eac3c", slug: "hudson-quant", region: "us" }] },
+      { tenants: [{ id: "dd6ad784-7363-46b4-8594-14f8bf1eac3c", slug: "hudson-quant", tier: "pro", region: "us" }] },
       "RegionalPlatform p: a eu stack refuses tenants of another residency: hudson-quant (us)",
     ],
     ["account", { accountId: "12345" }, 'RegionalPlatform p: accountId must be 12 digits, got "12345"'],

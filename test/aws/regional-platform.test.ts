@@ -23,7 +23,7 @@ const args: RegionalPlatformArgs = {
     reservePoolSize: 5,
   },
   redis: { nodeType: "cache.t4g.medium", engineVersion: "7.1", replicas: 1, maxmemoryPolicy: "volatile-lru", snapshotRetentionDays: 7 },
-  tenants: [{ id: "1d7499b2-0c1e-4f32-8233-b121324410da", slug: "acme-capital", region: "eu" }],
+  tenants: [{ id: "1d7499b2-0c1e-4f32-8233-b121324410da", slug: "acme-capital", tier: "pro", region: "eu" }],
 };
 
 let rec: Recorded;
@@ -32,18 +32,30 @@ beforeAll(async () => {
 });
 
 describe("RegionalPlatform", () => {
-  it("composes the five components, named from its name", () => {
+  it("composes the six components, named from its name", () => {
     const components = rec.all
       .filter((r) => r.type.startsWith("alphapulse:aws:") && r.type !== "alphapulse:aws:Credential")
       .map((r) => [r.type, r.name]);
     expect(components).toEqual([
       ["alphapulse:aws:RegionalPlatform", "eu-test"],
+      ["alphapulse:aws:DatabaseExecutor", "eu-test-executor"],
       ["alphapulse:aws:Network", "eu-test-network"],
       ["alphapulse:aws:PgBouncerService", "eu-test-pgbouncer"],
       ["alphapulse:aws:PostgresCluster", "eu-test-postgres"],
       ["alphapulse:aws:RedisCache", "eu-test-redis"],
       ["alphapulse:aws:TenantObservability", "eu-test-tenants"],
     ]);
+    // The data layer: the same component as the local stacks, through the executor.
+    expect(rec.all.filter((r) => r.type.startsWith("alphapulse:db:")).map((r) => [r.type, r.name])).toEqual([
+      ["alphapulse:db:RegionalDatabase", "eu-test-data"],
+    ]);
+    // PgBouncer's auth file, read through the executor, written by PgBouncerService (a new secret version + redeploy).
+    expect(rec.all.filter((r) => r.type.endsWith("db:PgbouncerAuthFile")).map((r) => r.name)).toEqual(["eu-test-pgbouncer-auth-file"]);
+    const service = rec.get("aws:ecs/service:Service", "eu-test-pgbouncer-service");
+    expect(service.inputs.forceNewDeployment).toBe(true);
+    // The trigger's value is the auth file's revision (unknown under mocks): it comes from that resource.
+    expect(service.propertyDependencies.triggers?.some((u) => u.endsWith("PgbouncerAuthFile::eu-test-pgbouncer-auth-file"))).toBe(true);
+    expect(rec.get(T.secretVersion, "eu-test-pgbouncer-auth-file-value").inputs.secretString).toBe("[secret]");
   });
 
   it("per-tenant observability reads the cluster's own log group and alarms to the region's topic", () => {
@@ -122,7 +134,7 @@ describe("RegionalPlatform", () => {
       () =>
         new RegionalPlatform("us-tenant", {
           ...args,
-          tenants: [{ id: "dd6ad784-7363-46b4-8594-14f8bf1eac3c", slug: "hudson-quant", region: "us" }],
+          tenants: [{ id: "dd6ad784-7363-46b4-8594-14f8bf1eac3c", slug: "hudson-quant", tier: "pro", region: "us" }],
         }),
     ).toThrow("RegionalPlatform us-tenant: a eu stack refuses tenants of another residency: hudson-quant (us)");
     expect(

@@ -307,9 +307,15 @@ describe("planRoles", () => {
 
   it.each<[string, Map<string, RoleState>, string[]]>([
     ["nothing when every role has its posture", good(), []],
-    ["app_user made superuser", change(ROLES.app, { superuser: true }), [`ALTER ROLE ${app} ${APP_ATTRS}`]],
-    ["app_user given BYPASSRLS", change(ROLES.app, { bypassRls: true }), [`ALTER ROLE ${app} ${APP_ATTRS}`]],
-    ["app_user given CREATEROLE", change(ROLES.app, { createRole: true }), [`ALTER ROLE ${app} ${APP_ATTRS}`]],
+    ["app_user made superuser", change(ROLES.app, { superuser: true }), [`ALTER ROLE ${app} NOSUPERUSER`]],
+    ["app_user given BYPASSRLS", change(ROLES.app, { bypassRls: true }), [`ALTER ROLE ${app} NOBYPASSRLS`]],
+    ["app_user given CREATEROLE", change(ROLES.app, { createRole: true }), [`ALTER ROLE ${app} NOCREATEROLE`]],
+    [
+      "app_user with every wrong attribute at once",
+      change(ROLES.app, { login: false, superuser: true, createDb: true, createRole: true, replication: true, bypassRls: true }),
+      [`ALTER ROLE ${app} ${APP_ATTRS}`],
+    ],
+    ["maintenance lost BYPASSRLS", change(ROLES.maintenance, { bypassRls: false }), [`ALTER ROLE "${ROLES.maintenance}" BYPASSRLS`]],
     ["app_user made a member of the owner", change(ROLES.app, { memberOf: [ROLES.owner] }), [`REVOKE "${ROLES.owner}" FROM ${app}`]],
     [
       "the migrator lost maintenance",
@@ -320,7 +326,7 @@ describe("planRoles", () => {
     expect(planRoles(roles)).toEqual(expected);
   });
 
-  it("sets passwords as literals and only for the roles given", () => {
-    expect(planRoles(good(), { app: "it's secret" })).toEqual([`ALTER ROLE ${app} ${APP_ATTRS} PASSWORD 'it''s secret'`]);
+  it("sets passwords as literals and only for the roles given, restating no attribute (a non-superuser may not)", () => {
+    expect(planRoles(good(), { app: "it's secret" })).toEqual([`ALTER ROLE ${app} PASSWORD 'it''s secret'`]);
   });
 });

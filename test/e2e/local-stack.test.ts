@@ -15,6 +15,8 @@ import { mintTenantProof, type ContextKey } from "../../lib/tenant-context/proof
 import { ROLES } from "../../lib/schema/roles";
 import { THROWAWAY_SETTINGS, startPostgres, type PostgresServer } from "../../lib/local/postgres-server";
 import { freePort } from "../../lib/local/processes";
+import { parsePlatformContract } from "../../lib/platform/contract";
+import { unwrapOutputs } from "../../lib/tenant-stacks/platform";
 import { openStack, toolchain, toolchainLookup, type OpenTestStack } from "./support/stack";
 
 const DATABASE = "alphapulse_e2e";
@@ -82,9 +84,15 @@ describeWithToolchain(toolchainLookup)(
       expect(up.summary.result).toBe("succeeded");
       // Stack + component + Database + DatabaseSchema + TenantContextKey + TenantRoster + 2 Tenants.
       expect(up.summary.resourceChanges).toEqual({ create: 8 });
-      const tenants = up.outputs.tenants.value as Record<string, string>;
+      // The outputs are the platform contract, read as every consumer reads them; the secrets are secret.
+      const contract = parsePlatformContract(unwrapOutputs(up.outputs), t.name);
+      expect(contract.kind).toBe("local");
+      const tenants = contract.database.tenantIds;
       expect(Object.keys(tenants).sort()).toEqual(["alpha-fund", "beta-capital"]);
       expect(up.outputs.appUrl.secret).toBe(true);
+      expect(up.outputs.migratorUrl.secret).toBe(true);
+      expect(up.outputs.redis.secret).toBe(true);
+      expect(JSON.stringify(up.outputs)).not.toMatch(/admin-password|\.pulumi-local/);
 
       const registry = await query<{ slug: string; region: string }>(adminUrl(), "SELECT slug, region FROM tenancy.tenants ORDER BY slug");
       expect(registry).toEqual([
@@ -94,15 +102,17 @@ describeWithToolchain(toolchainLookup)(
     });
 
     it("keeps tenants apart: a tenant cannot see or write another tenant's rows", async () => {
-      const outputs = await t.stack.outputs();
-      const tenants = outputs.tenants.value as Record<string, string>;
-      const appUrl = outputs.appUrl.value as string;
+      const contract = parsePlatformContract(unwrapOutputs(await t.stack.outputs()), t.name);
+      if (contract.kind !== "local") throw new Error("not a local contract");
+      const tenants = contract.database.tenantIds;
+      const appUrl = contract.appUrl;
       expect(new URL(appUrl).username).toBe(ROLES.app);
       // Strict from the first migration, with the key the stack declared (a secret output, never plain state).
       expect(await query(adminUrl(), "SELECT tenant_context FROM tenancy.database_settings")).toEqual([{ tenant_context: "verified" }]);
+      const outputs = await t.stack.outputs();
       expect(outputs.contextKey.secret).toBe(true);
-      const key = outputs.contextKey.value as ContextKey;
-      expect(key).toMatchObject({ kid: "local-1", region: "eu", secret: expect.stringMatching(/^[0-9a-f]{64}$/) });
+      const key = contract.contextKey!;
+      expect(key).toMatchObject({ kid: "eu-1", region: "eu", secret: expect.stringMatching(/^[0-9a-f]{64}$/) });
       expect(readFileSync(t.stateFile, "utf8")).not.toContain(key.secret);
 
       await asTenant(appUrl, key, tenants["alpha-fund"], (c) =>
@@ -164,20 +174,20 @@ describeWithToolchain(toolchainLookup)(
 
     it("rotates the context key with two keys valid at once, then retires the old one", async () => {
       const appUrl = (await t.stack.outputs()).appUrl.value as string;
-      const tenantId = ((await t.stack.outputs()).tenants.value as Record<string, string>)["alpha-fund"];
+      const tenantId = ((await t.stack.outputs()).database.value as { tenantIds: Record<string, string> }).tenantIds["alpha-fund"];
       const old = (await t.stack.outputs()).contextKey.value as ContextKey;
       const count = (key: ContextKey) =>
         asTenant(appUrl, key, tenantId, async (c) => (await c.query("SELECT count(*)::int AS n FROM shared.positions")).rows[0].n);
       const extended = { ...config, catalogueExtension: [{ table: "trades", name: "e2e_note", type: "text" }] };
 
-      t.writeConfig({ ...extended, contextKeys: ["local-1", "local-2"] });
+      t.writeConfig({ ...extended, contextKeys: ["eu-1", "eu-2"] });
       expect((await t.stack.up({ color: "never" })).summary.resourceChanges).toEqual({ same: 8, create: 1 });
       const next = (await t.stack.outputs()).contextKey.value as ContextKey;
-      expect(next.kid).toBe("local-2");
+      expect(next.kid).toBe("eu-2");
       expect(await count(old)).toBe(1);
       expect(await count(next)).toBe(1);
 
-      t.writeConfig({ ...extended, contextKeys: ["local-2"] });
+      t.writeConfig({ ...extended, contextKeys: ["eu-2"] });
       expect((await t.stack.up({ color: "never" })).summary.resourceChanges).toEqual({ same: 8, delete: 1 });
       await expect(count(old)).rejects.toThrow(/not valid here/);
       expect(await count(next)).toBe(1);

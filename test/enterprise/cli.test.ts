@@ -12,7 +12,17 @@ import { openMove } from "../../lib/enterprise/graduation";
 import { SHARED_SCHEMA } from "../../lib/schema/planner";
 import { dedicatedSchemaName } from "../../lib/tenant/model";
 import { tenancy } from "../support/cli";
-import { checksums, EMPTY, migratedDatabase, ROLES, seededTenant, whereRowsAre, type EnterpriseDb } from "./helpers";
+import {
+  checksums,
+  claimingTenant,
+  EMPTY,
+  forgeExport,
+  migratedDatabase,
+  ROLES,
+  seededTenant,
+  whereRowsAre,
+  type EnterpriseDb,
+} from "./helpers";
 
 let env: EnterpriseDb;
 let url: string;
@@ -92,6 +102,66 @@ describe("tenancy tenant export / import", () => {
   });
 });
 
+describe("authenticated exports and the named target (issue 18, finding 4)", () => {
+  const lines = (f: string) => readFileSync(f, "utf8").split("\n").filter(Boolean);
+
+  it("an export of alpha edited to claim the victim (checksums recomputed), imported --replace --tenant victim: exit 2 naming --in, nothing written", async () => {
+    const alpha = await seededTenant(env.admin, "cli-alpha", 20);
+    const victim = await seededTenant(env.admin, "cli-victim", 15);
+    const before = await checksums(env.admin, victim.id, SHARED_SCHEMA);
+    const file = path.join(dir, "cli-alpha.jsonl");
+    const exported = await tenancy("tenant", "export", alpha.slug, "--out", file, "--json", "--database-url", url);
+    expect(exported).toMatchObject({ code: 0, json: { signedWith: "eu-test" } });
+    const forged = path.join(dir, "cli-forged.jsonl");
+    writeFileSync(forged, forgeExport(lines(file), { header: claimingTenant(victim) }));
+    const r = await tenancy("tenant", "import", "--in", forged, "--replace", "--tenant", victim.slug, "--json", "--database-url", url);
+    expect(r.code).toBe(2);
+    expect(r.json.error).toMatchObject({ kind: "usage", field: "--in", message: expect.stringMatching(/MAC does not verify/) });
+    expect(await checksums(env.admin, victim.id, SHARED_SCHEMA)).toEqual(before);
+
+    // The genuine file, aimed at the victim: exit 2 naming --tenant. Control: aimed at alpha, it restores alpha.
+    const wrong = await tenancy("tenant", "import", "--in", file, "--replace", "--tenant", victim.slug, "--json", "--database-url", url);
+    expect(wrong).toMatchObject({ code: 2, json: { error: { field: "--tenant", message: expect.stringMatching(/export of cli-alpha/) } } });
+    expect(await checksums(env.admin, victim.id, SHARED_SCHEMA)).toEqual(before);
+    const right = await tenancy("tenant", "import", "--in", file, "--replace", "--tenant", alpha.slug, "--database-url", url);
+    expect(right.code).toBe(0);
+    expect(right.stdout).toMatch(/MAC verified with key eu-test/);
+  });
+
+  it("offboarding signs its export with the live key", async () => {
+    const t = await seededTenant(env.admin, "cli-leaver", 5);
+    const exportDir = path.join(dir, "offboarding");
+    const r = await tenancy("tenant", "delete", t.slug, "--export-dir", exportDir, "--json", "--database-url", url);
+    expect(r.code).toBe(0);
+    expect(r.json).toMatchObject({ exportSignedWith: "eu-test", exportedRows: expect.any(Number) });
+    expect(JSON.parse(readFileSync(r.json.exportFile, "utf8").split("\n")[0]).signature).toMatchObject({ kid: "eu-test" });
+  });
+
+  it("without an installed key: export exits 2 naming the fix; --allow-unsigned writes an unsigned file that imports only with --allow-unsigned", async () => {
+    const bare = await migratedDatabase("eu", undefined, 16_384, false);
+    try {
+      const u = new URL(bare.db.url);
+      u.username = ROLES.migrator;
+      const bareUrl = u.toString();
+      const t = await seededTenant(bare.admin, "cli-keyless", 5);
+      const file = path.join(dir, "cli-keyless.jsonl");
+      const refused = await tenancy("tenant", "export", t.slug, "--out", file, "--json", "--database-url", bareUrl);
+      expect(refused.code).toBe(2);
+      expect(refused.json.error).toMatchObject({ field: "context-key", message: expect.stringMatching(/tenancy context-key install/) });
+      const unsigned = await tenancy("tenant", "export", t.slug, "--out", file, "--allow-unsigned", "--database-url", bareUrl);
+      expect(unsigned.code).toBe(0);
+      expect(unsigned.stdout).toMatch(/UNSIGNED/);
+      const plain = await tenancy("tenant", "import", "--in", file, "--json", "--database-url", url);
+      expect(plain).toMatchObject({ code: 2, json: { error: { field: "--in", message: expect.stringMatching(/--allow-unsigned/) } } });
+      const allowed = await tenancy("tenant", "import", "--in", file, "--allow-unsigned", "--json", "--database-url", url);
+      expect(allowed.code).toBe(0);
+      expect(allowed.json).toMatchObject({ authenticity: { signed: false }, tenant: { slug: "cli-keyless", created: true } });
+    } finally {
+      await bare.close();
+    }
+  });
+});
+
 describe("bad input: exit 2, the field named, before connecting", () => {
   it.each<[string, string[], string]>([
     ["graduate without a slug", ["tenant", "graduate"], "slug"],
@@ -104,6 +174,9 @@ describe("bad input: exit 2, the field named, before connecting", () => {
     ["import a missing file", ["tenant", "import", "--in", "/nonexistent.jsonl"], "--in"],
     ["import --as a malformed slug", ["tenant", "import", "--in", "/etc/hostname", "--as", "X"], "--as"],
     ["import --as with --replace", ["tenant", "import", "--in", "/etc/hostname", "--as", "abc", "--replace"], "--replace"],
+    ["import --replace without --tenant", ["tenant", "import", "--in", "/etc/hostname", "--replace"], "--tenant"],
+    ["import --tenant with --as", ["tenant", "import", "--in", "/etc/hostname", "--as", "abc", "--tenant", "abc"], "--tenant"],
+    ["import --tenant malformed", ["tenant", "import", "--in", "/etc/hostname", "--replace", "--tenant", "Not_A_Slug"], "--tenant"],
     ["restore without --as-of", ["tenant", "restore", "acme", "--pgbackrest-config", "/etc/hostname"], "--as-of"],
     [
       "restore --as-of without a zone",

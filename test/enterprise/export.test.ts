@@ -11,7 +11,8 @@ import { exportTenant } from "../../lib/enterprise/export";
 import { CorruptExportError, recordText, verifyExportFile } from "../../lib/enterprise/export-file";
 import { ImportConflictError, importTenant } from "../../lib/enterprise/import";
 import { eraseTenant, findTenant, listTenants, ResidencyMismatchError, TenantExistsError } from "../../lib/tenant/registry";
-import { checksums, migratedDatabase, seededTenant, type EnterpriseDb } from "./helpers";
+import { readExportKeys } from "../../lib/enterprise/export-key";
+import { checksums, migratedDatabase, seededTenant, TEST_CONTEXT_KEYS, type EnterpriseDb } from "./helpers";
 
 let env: EnterpriseDb;
 let dir: string;
@@ -75,13 +76,15 @@ describe("export and import", () => {
     expect(exported.rows).toBe(Object.values(before).reduce((n, c) => n + Number(c.split(":")[0]), 0));
     expect(Object.fromEntries(exported.tables.map((s) => [s.table, `${s.rows}:${s.checksum}`]))).toEqual(before);
 
-    const checked = await verifyExportFile(file("round-trip.jsonl"));
+    const checked = await verifyExportFile(file("round-trip.jsonl"), { keys: await readExportKeys(env.admin) });
     expect(checked.header).toMatchObject({
       format: "alphapulse-tenant-export",
-      version: 1,
+      version: 2,
       region: "eu",
       tenant: { id: t.id, slug: "round-trip" },
+      signature: { alg: "HMAC-SHA256", kid: TEST_CONTEXT_KEYS.eu.kid, key: "alphapulse-export-v2" },
     });
+    expect(checked.authenticity).toEqual({ signed: true, kid: TEST_CONTEXT_KEYS.eu.kid, keyState: "active" });
 
     await eraseTenant(env.admin, t.slug);
     const imported = await importTenant(env.admin, file("round-trip.jsonl"));
@@ -147,7 +150,7 @@ describe("export and import", () => {
     await exportTenant(env.admin, t.slug, file("restore.jsonl"));
     await env.admin.query(`DELETE FROM shared.trades WHERE tenant_id = $1 AND symbol = 'AAPL'`, [t.id]);
     await env.admin.query(`UPDATE shared.positions SET quantity = 0 WHERE tenant_id = $1`, [t.id]);
-    const report = await importTenant(env.admin, file("restore.jsonl"), { replace: true });
+    const report = await importTenant(env.admin, file("restore.jsonl"), { replace: true, tenant: t.slug });
     expect(report.replacedRows).toBeGreaterThan(0);
     expect(await checksums(env.admin, t.id, SHARED_SCHEMA)).toEqual(before);
   });
@@ -201,8 +204,8 @@ describe("export and import", () => {
       ],
       [
         "an unknown format version",
-        (ls: string[]) => [ls[0].replace('"version":1', '"version":2'), ...ls.slice(1)],
-        /version 2 is not supported/,
+        (ls: string[]) => [ls[0].replace('"version":2', '"version":3'), ...ls.slice(1)],
+        /version 3 is not supported/,
       ],
       ["not an export at all", () => ['{"hello":"world"}'], /not an alphapulse-tenant-export header/],
       ["not JSON", () => ["hello"], /line 1 is not JSON/],

@@ -1,9 +1,12 @@
 /**
- * Shared setup for the enterprise tests: a migrated database, clients as the superuser, the
+ * Shared setup for the enterprise tests: a migrated database with its region's context key
+ * installed (exports are signed with a key derived from it), clients as the superuser, the
  * migrator (what the CLI runs as) and app_user, tenants with seeded rows, and per-table checksums
  * of where a tenant's rows are.
  */
+import { createHash } from "node:crypto";
 import pg from "pg";
+import { ContentChecksum } from "../../lib/enterprise/export-file";
 import { connect } from "../../lib/db/client";
 import { TENANT_TABLES } from "../../lib/schema/catalogue";
 import { migrate } from "../../lib/schema/migrate";
@@ -15,7 +18,15 @@ import { dedicatedSchemaName, type ResidencyRegion, type Tenant, type Tier } fro
 import { formatChecksum, tableChecksum } from "../../lib/enterprise/tenant-rows";
 import { createTenant, requireTenant, tenantSchema, withRole } from "../../lib/tenant/registry";
 import { waitFor } from "../../lib/local/processes";
+import { installContextKey } from "../../lib/tenant-context/keys";
+import { generateContextSecret, type ContextKey } from "../../lib/tenant-context/proof";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
+
+/** One context key per region, for every test database of that region (as a region's databases share its key). */
+export const TEST_CONTEXT_KEYS: Record<ResidencyRegion, ContextKey> = {
+  eu: { kid: "eu-test", region: "eu", secret: generateContextSecret() },
+  us: { kid: "us-test", region: "us", secret: generateContextSecret() },
+};
 
 export interface EnterpriseDb {
   db: TestDatabase;
@@ -29,7 +40,13 @@ export interface EnterpriseDb {
  * derived cap is 8 dedicated schemas); the database records a 16 GiB machine, as the production
  * configuration does with schemaCapacitySettings(), unless `memoryMiB` says otherwise.
  */
-export async function migratedDatabase(region: ResidencyRegion = "eu", url?: string, memoryMiB = 16_384): Promise<EnterpriseDb> {
+export async function migratedDatabase(
+  region: ResidencyRegion = "eu",
+  url?: string,
+  memoryMiB = 16_384,
+  /** The context key to install; false: none (exports then need allowUnsigned). */
+  contextKey: ContextKey | false = TEST_CONTEXT_KEYS[region],
+): Promise<EnterpriseDb> {
   const db = url ? undefined : await createTestDatabase("ent");
   const target = url ?? db!.url;
   const setup = await connect(target);
@@ -39,6 +56,7 @@ export async function migratedDatabase(region: ResidencyRegion = "eu", url?: str
   await setup.end();
   const admin = await connect(target);
   await migrate(admin, { region, tenantContext: "setting" });
+  if (contextKey) await installContextKey(admin, contextKey);
   const clients: pg.Client[] = [admin];
   return {
     db: db!,
@@ -136,3 +154,63 @@ export async function waitUntilWaitingForLock(watcher: pg.Client, pid: number, w
 }
 
 export { ROLES };
+
+// --- forging export files (the attacks of test/enterprise/export-auth.test.ts and cli.test.ts) ------
+
+const sha = (text: string) => createHash("sha256").update(text).digest("hex");
+
+/**
+ * A careful forger's rewrite: applies `edit` to the header and to each row, then recomputes every
+ * checksum (each table's rows, sha256 and content checksum, the trailer's tables and sha256). The
+ * MAC line, if any, is kept as it was (the forger has no key) unless `dropMac`.
+ */
+export function forgeExport(
+  source: string[],
+  edit: {
+    header?: (h: Record<string, unknown>) => Record<string, unknown>;
+    row?: (table: string, r: (string | null)[]) => (string | null)[];
+  },
+  dropMac = false,
+): string {
+  const out: string[] = [];
+  let table = "";
+  let text = "";
+  let sum = new ContentChecksum();
+  for (const line of source) {
+    const v = JSON.parse(line);
+    if (out.length === 0) {
+      out.push(JSON.stringify(edit.header ? edit.header(v) : v));
+    } else if (Array.isArray(v)) {
+      const row = edit.row ? edit.row(table, v) : v;
+      const l = JSON.stringify(row);
+      text += l + "\n";
+      sum.add(row);
+      out.push(l);
+    } else if (v.table) {
+      table = v.table;
+      text = "";
+      sum = new ContentChecksum();
+      out.push(line);
+    } else if (v.end !== undefined) {
+      out.push(JSON.stringify({ ...v, rows: sum.rows, sha256: sha(text), checksum: sum.value() }));
+    } else if (v.trailer) {
+      const ends = out.map((l) => JSON.parse(l)).filter((e) => e.end !== undefined);
+      const tables = Object.fromEntries(ends.map((e) => [e.end, { rows: e.rows, checksum: e.checksum }]));
+      out.push(JSON.stringify({ ...v, tables, sha256: sha(out.map((l) => l + "\n").join("")) }));
+    } else if (v.mac !== undefined) {
+      if (!dropMac) out.push(line);
+    } else out.push(line);
+  }
+  return out.join("\n") + "\n";
+}
+
+/** The header made to claim `t`'s identity (the issue's attack changed the id; a careful one changes both). */
+export const claimingTenant =
+  (t: Pick<Tenant, "id" | "slug">, fields: ("id" | "slug")[] = ["id", "slug"]) =>
+  (h: Record<string, unknown>) => {
+    const tenant = { ...(h.tenant as Record<string, unknown>) };
+    for (const f of fields) tenant[f] = t[f];
+    return { ...h, tenant };
+  };
+/** Downgrade to an unsigned file: what a forger without the key must do for the file to parse at all. */
+export const unsignedHeader = (h: Record<string, unknown>) => ({ ...h, signature: null });

@@ -189,9 +189,7 @@ describe("dedicated login role plan", () => {
 
   it("alters an existing role, takes the tier's timeout by default, and validates limits", () => {
     const plan = planTenantLoginRole({ id, tier: "pro" }, "db", { exists: true, policies: new Set() }, { password: "it's" });
-    expect(plan.role[0]).toBe(
-      `ALTER ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT CONNECTION LIMIT 20 PASSWORD 'it''s'`,
-    );
+    expect(plan.role[0]).toBe(`ALTER ROLE ${role} LOGIN NOCREATEDB NOCREATEROLE NOINHERIT CONNECTION LIMIT 20 PASSWORD 'it''s'`);
     expect(plan.role[1]).toBe(`ALTER ROLE ${role} SET statement_timeout = 10000`);
     expect(() => planTenantLoginRole({ id, tier: "pro" }, "db", { exists: true, policies: new Set() }, { connectionLimit: 0 })).toThrow(
       /connectionLimit/,
