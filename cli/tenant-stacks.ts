@@ -5,12 +5,14 @@
  *   up      <slug>... --tier <t> --region <r> [--platform <stack>] [--env <env>] [--display-name <n>]
  *           [--tenant <slug:tier:region>]... [--file <tenants.yaml>] [--concurrency <n>] [--json]
  *   preview (same as up; changes nothing)
- *   destroy <slug>... [--file <tenants.yaml>] [--export-dir <dir> | --skip-export] [--concurrency <n>] [--json]
+ *   destroy <slug>... [--file <tenants.yaml>] [--export-dir <dir> | --skip-export] [--retention-days <n>]
+ *           [--dry-run] [--concurrency <n>] [--json]
  *   list    [--json]
  */
 import path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { TenantSlug, type ResidencyRegion } from "../lib/tenant/model";
+import { DEFAULT_RETENTION_DAYS, RETENTION_DAYS_RANGE } from "../lib/tenant/registry";
 import type { TenantJob } from "../lib/tenant-stacks/jobs";
 import { DEFAULT_ENVIRONMENT } from "../lib/tenant-stacks/names";
 import {
@@ -37,8 +39,12 @@ export const USAGE = `usage: npm run tenant -- <command> [options]
       create or update the stacks tenant-<slug> (bulk: several slugs, --tenant, --file)
   preview <same as up>
       show what up would change; changes nothing
-  destroy <slug>... [--file <tenants.yaml>] [--export-dir <dir> | --skip-export] [--concurrency <n>] [--json]
-      offboard: export the tenant's data, then delete its data, credentials and stack
+  destroy <slug>... [--file <tenants.yaml>] [--export-dir <dir> | --skip-export] [--retention-days <n>]
+                    [--dry-run] [--concurrency <n>] [--json]
+      offboard (the same path as \`tenancy tenant delete\`): verified export, the tenant marked
+      offboarded with its rows kept --retention-days (default ${DEFAULT_RETENTION_DAYS}), then the stack destroyed
+      (credentials revoked, rows and keys kept); \`tenancy tenant purge <slug>\` after that date
+      removes the data. --dry-run says what it would do and changes nothing
   list [--json]
       the tenant stacks on the backend and what they record
 
@@ -66,7 +72,14 @@ const OPTIONS = {
     "display-name": { type: "string" },
     tenant: { type: "string", multiple: true },
   },
-  destroy: { ...COMMON, ...BATCH, "export-dir": { type: "string" }, "skip-export": { type: "boolean", default: false } },
+  destroy: {
+    ...COMMON,
+    ...BATCH,
+    "export-dir": { type: "string" },
+    "skip-export": { type: "boolean", default: false },
+    "retention-days": { type: "string" },
+    "dry-run": { type: "boolean", default: false },
+  },
   list: { ...COMMON },
 } satisfies Record<string, NonNullable<ParseArgsConfig["options"]>>;
 
@@ -93,6 +106,15 @@ function parseConcurrency(value: string | undefined): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > MAX_CONCURRENCY)
     throw new TenantSpecError(`must be an integer from 1 to ${MAX_CONCURRENCY}, got "${value}"`, "--concurrency");
+  return n;
+}
+
+function parseRetentionDays(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_RETENTION_DAYS;
+  const n = Number(value);
+  const { min, max } = RETENTION_DAYS_RANGE;
+  if (!/^\d+$/.test(value) || n < min || n > max)
+    throw new TenantSpecError(`must be a whole number of days from ${min} to ${max}, got "${value}"`, "--retention-days");
   return n;
 }
 
@@ -130,9 +152,11 @@ export function parseTenantCommand(argv: string[], ctx: ParseContext): TenantCom
     if (slugs.length === 0) throw new TenantSpecError("name at least one tenant (slugs as arguments, or --file)", "arguments");
     assertUniqueSlugs(slugs.map((slug) => ({ slug })));
     const exportDir = values["skip-export"] ? null : path.resolve(ctx.cwd, values["export-dir"] ?? ctx.defaultExportDir);
+    const retentionDays = parseRetentionDays(values["retention-days"]);
+    const dryRun = values["dry-run"];
     return {
       command,
-      jobs: slugs.map((slug) => ({ action: "destroy", slug, exportDir })),
+      jobs: slugs.map((slug) => ({ action: "destroy", slug, exportDir, retentionDays, dryRun })),
       concurrency: parseConcurrency(values.concurrency),
       json: values.json,
     };

@@ -33,7 +33,9 @@ export {
   TenantNotFoundError,
 } from "./tenant/registry";
 export {
+  currentDatabaseOid,
   databaseDropProblem,
+  databaseRecreationProblem,
   demoteForStack,
   dropLoginRoleForStack,
   releaseTenantFromStack,

@@ -20,7 +20,7 @@ import { classifyFailure } from "../lib/tenant-stacks/errors";
 import { runJobs, type TenantJob, type TenantStackDriver } from "../lib/tenant-stacks/jobs";
 import { placementProblems, type PlatformSummary } from "../lib/tenant-stacks/platform";
 import { attachProgress } from "../lib/tenant-stacks/progress";
-import { batchReport, failureDetails, SUMMARY_HEAD, summaryLine, summaryRows } from "../lib/tenant-stacks/report";
+import { batchReport, failureDetails, offboardingLines, SUMMARY_HEAD, summaryLine, summaryRows } from "../lib/tenant-stacks/report";
 import type { TenantStackSpec } from "../lib/tenant-stacks/spec";
 
 const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -116,9 +116,11 @@ async function tenant(argv: string[]): Promise<number> {
   const report = batchReport(command.command, results, Date.now() - started);
   print(command.json, report, () => {
     const details = failureDetails(results);
+    const offboarding = offboardingLines(results);
     return [
       table(SUMMARY_HEAD, summaryRows(results)),
       summaryLine(report.summary),
+      ...(offboarding.length ? ["", "offboarding:", ...offboarding.map((l) => `  ${l}`)] : []),
       ...(details.length ? ["", "failures:", ...details.map((d) => `  ${d}`)] : []),
     ].join("\n");
   });

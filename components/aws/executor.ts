@@ -14,8 +14,8 @@
  *   lib/platform/database-bootstrap.ts) with the password from its Secrets Manager secret, read at
  *   run time: the password is never in the environment, the code or the state of this component.
  * - Encryption: the environment and the log group under the region's KMS key.
- * - IAM: the function's role reads exactly its database secret, writes exactly PgBouncer's
- *   auth-file secret (a new version with the SCRAM verifiers), decrypts with exactly the region key,
+ * - IAM: the function's role reads exactly its database secret (and, only when
+ *   `pgbouncerAuthFileSecretArn` is given, writes exactly that secret), decrypts with exactly the region key,
  *   manages its ENIs and writes its own log group. The deployer's side is a managed policy
  *   (`invokePolicyArn`) allowing `lambda:InvokeFunction` on this function only: attach it to the CI
  *   role (docs/aws.md).

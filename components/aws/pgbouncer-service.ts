@@ -69,6 +69,13 @@ export interface PgBouncerServiceArgs {
    * Caution: changing it replaces the secret (protected: refused).
    */
   authFileSecretName: pulumi.Input<string>;
+  /**
+   * The auth file as the data layer read it (components/db PgbouncerAuthFile, a secret) and its
+   * revision: written as a new version of the auth-file secret; a new revision redeploys the tasks
+   * (`forceNewDeployment` + `triggers`), which read the secret at start. @default none: the secret
+   * is written out of band (docs/aws.md runbook step 8)
+   */
+  authFile?: { content: pulumi.Input<string>; revision: pulumi.Input<string> };
   /** Retention of the task-log group, days (in place). @default 30 */
   logRetentionDays?: pulumi.Input<number>;
   /** Region of the log group (plain: the awslogs driver needs it). */
@@ -92,6 +99,14 @@ export class PgBouncerService extends pulumi.ComponentResource {
     const parent = { parent: this };
 
     const authFile = new aws.secretsmanager.Secret(`${name}-auth-file`, authFileSecretArgs(name, args), { parent: this, protect: true });
+    // The verifiers as the data layer read them: a new secret version, before any task restarts.
+    const authFileVersion = args.authFile
+      ? new aws.secretsmanager.SecretVersion(
+          `${name}-auth-file-value`,
+          { secretId: authFile.id, secretString: pulumi.secret(args.authFile.content) },
+          parent,
+        )
+      : undefined;
 
     // Traffic: clients → NLB:6432 → tasks:6432 → PostgreSQL:5432. Nothing else.
     const lbSg = new aws.ec2.SecurityGroup(
@@ -144,8 +159,9 @@ export class PgBouncerService extends pulumi.ComponentResource {
         desiredCount: args.desiredCount,
         subnetIds: args.subnetIds,
         taskSecurityGroupId: args.taskSecurityGroupId,
+        authFileRevision: args.authFile?.revision,
       }),
-      parent,
+      { parent: this, dependsOn: authFileVersion ? [authFileVersion] : [] },
     );
 
     new aws.cloudwatch.MetricAlarm(
@@ -391,6 +407,8 @@ export function serviceArgs(o: {
   desiredCount: number;
   subnetIds: pulumi.Input<string>[];
   taskSecurityGroupId: pulumi.Input<string>;
+  /** A new value redeploys the tasks (they read the auth-file secret at start). */
+  authFileRevision?: pulumi.Input<string>;
 }): aws.ecs.ServiceArgs {
   return {
     cluster: o.clusterArn,
@@ -406,6 +424,7 @@ export function serviceArgs(o: {
     propagateTags: "SERVICE",
     enableEcsManagedTags: true,
     enableExecuteCommand: false,
+    ...(o.authFileRevision !== undefined ? { forceNewDeployment: true, triggers: { authFile: o.authFileRevision } } : {}),
   };
 }
 

@@ -19,6 +19,7 @@ import {
   type ResidencyRegion,
 } from "../../lib/platform/residency";
 import type { AwsTenant } from "../../lib/stack-config/aws";
+import { PgbouncerAuthFile } from "../db/pgbouncer-auth-file";
 import { RegionalDatabase } from "../db/regional-database";
 import { DatabaseExecutor } from "./executor";
 import { Network } from "./network";
@@ -176,29 +177,6 @@ export class RegionalPlatform extends pulumi.ComponentResource {
       children,
     );
 
-    this.pgbouncer = new PgBouncerService(
-      `${name}-pgbouncer`,
-      {
-        region: args.awsRegion,
-        vpcId: this.network.vpcId,
-        subnetIds: this.network.subnetIds,
-        taskSecurityGroupId: this.network.pgbouncerSecurityGroupId,
-        clientSecurityGroupIds: [this.network.appSecurityGroupId],
-        databaseSecurityGroupId: this.postgres.securityGroupId,
-        endpointSecurityGroupId: this.network.endpointSecurityGroupId,
-        s3PrefixListId: this.network.s3PrefixListId,
-        config: awsPgbouncerConfig({ ...pgbouncerSizing, databaseHost: this.postgres.primaryHost }),
-        image: args.pgbouncer.image,
-        desiredCount: args.pgbouncer.desiredCount,
-        cpu: args.pgbouncer.cpu,
-        memoryMiB: args.pgbouncer.memoryMiB,
-        kmsKeyArn: key.arn,
-        alarmTopicArn: topic.arn,
-        authFileSecretName: `alphapulse/${stack}/pgbouncer/auth-file`,
-      },
-      children,
-    );
-
     this.executor = new DatabaseExecutor(
       `${name}-executor`,
       {
@@ -210,7 +188,6 @@ export class RegionalPlatform extends pulumi.ComponentResource {
         databaseSecurityGroupId: this.postgres.securityGroupId,
         endpointSecurityGroupId: this.network.endpointSecurityGroupId,
         database: { host: this.postgres.primaryHost, port: this.postgres.port, secretArn: this.postgres.executorSecretArn },
-        pgbouncerAuthFileSecretArn: this.pgbouncer.authFileSecretArn,
         kmsKeyArn: key.arn,
       },
       children,
@@ -234,6 +211,41 @@ export class RegionalPlatform extends pulumi.ComponentResource {
         protect: true,
       },
       { parent: this },
+    );
+
+    // PgBouncer's auth file: the verifiers the database holds, read through the executor after the
+    // schema set the login roles' passwords; PgBouncerService writes it and redeploys on a change.
+    const authFile = new PgbouncerAuthFile(
+      `${name}-pgbouncer-auth-file`,
+      {
+        connection: this.executor.connection,
+        after: pulumi.interpolate`${this.database.schema.appliedFingerprint}/${this.database.schema.versions.apply((v) => (v ?? []).join(","))}`,
+      },
+      { parent: this, dependsOn: [this.database.schema] },
+    );
+
+    this.pgbouncer = new PgBouncerService(
+      `${name}-pgbouncer`,
+      {
+        region: args.awsRegion,
+        vpcId: this.network.vpcId,
+        subnetIds: this.network.subnetIds,
+        taskSecurityGroupId: this.network.pgbouncerSecurityGroupId,
+        clientSecurityGroupIds: [this.network.appSecurityGroupId],
+        databaseSecurityGroupId: this.postgres.securityGroupId,
+        endpointSecurityGroupId: this.network.endpointSecurityGroupId,
+        s3PrefixListId: this.network.s3PrefixListId,
+        config: awsPgbouncerConfig({ ...pgbouncerSizing, databaseHost: this.postgres.primaryHost }),
+        image: args.pgbouncer.image,
+        desiredCount: args.pgbouncer.desiredCount,
+        cpu: args.pgbouncer.cpu,
+        memoryMiB: args.pgbouncer.memoryMiB,
+        kmsKeyArn: key.arn,
+        alarmTopicArn: topic.arn,
+        authFileSecretName: `alphapulse/${stack}/pgbouncer/auth-file`,
+        authFile: { content: authFile.authFile, revision: authFile.revision },
+      },
+      children,
     );
 
     this.redis = new RedisCache(

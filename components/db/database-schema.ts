@@ -13,7 +13,10 @@
  *   after `pulumi refresh`, and the next `up` repairs it.
  * - Delete changes nothing, and is refused while tenants are registered in the database (the same
  *   rule as Database's delete, docs/data-safety.md), so a refused `pulumi destroy` leaves this
- *   resource — and its generated passwords — in the state. Dropping a schema full of tenant rows is
+ *   resource — and its generated passwords — in the state. The database it was applied to is the
+ *   one with `databaseOid`: a delete after that database was recreated (the replacement's old half)
+ *   has nothing to keep; a read then finds it gone; a new `databaseOid` is accepted by `check` only
+ *   when the database says it is its oid now (./provider-checks.ts). Dropping a schema full of tenant rows is
  *   never a side effect of removing a resource from the program.
  * - The region, database or server of an existing schema never changes: `check` refuses it (the
  *   region is a residency decision recorded in the database), so the preview fails with the reason.
@@ -34,6 +37,7 @@ import {
   serverId,
   type DatabaseConnection,
 } from "./provider-runtime";
+import { recreationFailure } from "./provider-checks";
 
 export interface DatabaseSchemaArgs {
   connection: pulumi.Input<DatabaseConnection>;
@@ -89,7 +93,8 @@ export function schemaChangeProblem(olds: Partial<SchemaInputs>, news: SchemaInp
       property: "region",
       reason:
         `database "${olds.database}" serves residency region "${olds.region}" and its tenants' data stays there: ` +
-        `a region is not changed by a config edit. Revert the region (a new region is a new stack with its own database)`,
+        `moving tenants to "${news.region}" is a residency decision, not a config edit. Revert the region. A tenant moves by ` +
+        `offboarding it here (\`tenancy tenant delete <slug>\`, verified export first) and registering it in a "${news.region}" stack`,
     };
   }
   if (olds.database !== news.database || (olds.connection !== undefined && !sameServer(olds.connection, news.connection))) {
@@ -117,9 +122,9 @@ export const databaseSchemaProvider: pulumi.dynamic.ResourceProvider = {
     return { id: `${serverId(inputs.connection)}/${inputs.database}/schema`, outs };
   },
 
-  check(olds: Partial<SchemaInputs>, news: SchemaInputs): Promise<pulumi.dynamic.CheckResult> {
-    const problem = schemaChangeProblem(olds, news);
-    return Promise.resolve({ inputs: news, failures: problem ? [problem] : [] });
+  async check(olds: Partial<SchemaInputs>, news: SchemaInputs): Promise<pulumi.dynamic.CheckResult> {
+    const problem = schemaChangeProblem(olds, news) ?? (await recreationFailure(olds, news));
+    return { inputs: news, failures: problem ? [problem] : [] };
   },
 
   diff(_id: string, olds: SchemaOutputs, news: SchemaInputs): Promise<pulumi.dynamic.DiffResult> {
@@ -140,6 +145,9 @@ export const databaseSchemaProvider: pulumi.dynamic.ResourceProvider = {
 
   async read(id: string, props: SchemaOutputs): Promise<pulumi.dynamic.ReadResult> {
     try {
+      // A database recreated under the same name is not the one this design was applied to.
+      const { oid } = await callDatabase(props.connection, props.database, "currentDatabaseOid", {});
+      if (oid !== Number(props.databaseOid)) return { id: "" };
       const report = await callDatabase(props.connection, props.database, "migrate", {
         catalogue: props.catalogue,
         region: props.region,
@@ -157,7 +165,9 @@ export const databaseSchemaProvider: pulumi.dynamic.ResourceProvider = {
     // while tenants are registered, so a refused destroy keeps this resource and its passwords.
     let problem: string | null = null;
     try {
-      ({ problem } = await callDatabase(props.connection, props.database, "databaseDropProblem", {}));
+      ({ problem } = await callDatabase(props.connection, props.database, "databaseDropProblem", {
+        databaseOid: Number(props.databaseOid),
+      }));
     } catch (err) {
       if (!isMissingDatabase(err)) throw err;
     }

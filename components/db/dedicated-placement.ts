@@ -10,12 +10,16 @@
  *   offboarded or gone tenant keeps its schema until `tenancy tenant purge`; a served Enterprise
  *   tenant is refused with the command to run. Declare it with `deletedWith` the tenant's registry
  *   entry (components/db Tenant), whose own delete decides for the tenant as a whole.
+ * - Another server, database or tenant for an existing placement fails `check` (the preview says why:
+ *   a replacement would demote one placement to graduate another); a new `databaseOid` passes only
+ *   when the database was really recreated (./provider-checks.ts).
  * - Both are crash-safe and resumable in the library: a re-run after an interruption finishes the move.
  * - A dedicated login role (components/db/tenant-login-role.ts) must be gone before a demotion; declare
  *   it as a dependent of this resource so the engine deletes it first.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { callDatabase, isMissingDatabase, sameJson, sameServer, type DatabaseConnection } from "./provider-runtime";
+import { placementFailures } from "./provider-checks";
 
 export interface DedicatedPlacementArgs {
   connection: pulumi.Input<DatabaseConnection>;
@@ -39,6 +43,10 @@ interface PlacementOutputs extends PlacementInputs {
 }
 
 export const dedicatedPlacementProvider: pulumi.dynamic.ResourceProvider = {
+  async check(olds: Partial<PlacementInputs>, news: PlacementInputs): Promise<pulumi.dynamic.CheckResult> {
+    return { inputs: news, failures: await placementFailures(`the dedicated schema of tenant ${olds.tenantId}`, olds, news) };
+  },
+
   async create(inputs: PlacementInputs): Promise<pulumi.dynamic.CreateResult> {
     const result = await callDatabase(inputs.connection, inputs.database, "graduateTenant", { ref: inputs.tenantId });
     const outs: PlacementOutputs = { ...inputs, schema: result.to, rowsMoved: result.rowsMoved, writesHeldMs: result.writesHeldMs };

@@ -10,12 +10,15 @@
  *   follows) or is gone. An offboarded tenant keeps it, NOLOGIN, until `tenancy tenant purge`; a
  *   served Enterprise tenant is refused with the command to run. Do NOT declare it `deletedWith` the
  *   tenant: roles are cluster-wide and outlive a dropped schema.
+ * - Another server, database or tenant for an existing role fails `check` (the preview says why); a
+ *   new `databaseOid` passes only when the database was really recreated (./provider-checks.ts).
  * - Depend on the DedicatedPlacement (pass its `schema`), so the role is created after the
  *   graduation and deleted before a demotion (which refuses while the role exists).
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { Tier } from "../../lib/tenant/model";
 import { callDatabase, generatePassword, isMissingDatabase, sameJson, sameServer, type DatabaseConnection } from "./provider-runtime";
+import { placementFailures } from "./provider-checks";
 
 export interface TenantLoginRoleArgs {
   connection: pulumi.Input<DatabaseConnection>;
@@ -47,6 +50,10 @@ async function ensureRole(inputs: RoleInputs, password: string | undefined): Pro
 }
 
 export const tenantLoginRoleProvider: pulumi.dynamic.ResourceProvider = {
+  async check(olds: Partial<RoleInputs>, news: RoleInputs): Promise<pulumi.dynamic.CheckResult> {
+    return { inputs: news, failures: await placementFailures(`the login role of tenant ${olds.tenantId}`, olds, news) };
+  },
+
   async create(inputs: RoleInputs): Promise<pulumi.dynamic.CreateResult> {
     const password = generatePassword();
     const role = await ensureRole(inputs, password);

@@ -13,8 +13,9 @@
  * - Delete (the tenant left the stack, or `pulumi destroy`) never deletes rows: it releases a
  *   tenant that was offboarded on purpose (`tenancy tenant delete`) or is gone, and refuses any other
  *   with the command to run (lib/tenant/stack-guards.ts releaseTenantFromStack).
- * - `databaseOid` changes only when the database was recreated (a wiped cluster): the tenant is
- *   registered again in the new database; the old one went with its database.
+ * - `databaseOid` changes only when the database was recreated (a wiped cluster): `check` asks the
+ *   database (its oid must now be the new one, ./provider-checks.ts), then the tenant is registered
+ *   again in the new database; the old one went with its database (its delete sees the new oid).
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { ResidencyRegion, Tier } from "../../lib/tenant/model";
@@ -28,6 +29,7 @@ import {
   serverId,
   type DatabaseConnection,
 } from "./provider-runtime";
+import { recreationFailure } from "./provider-checks";
 
 export interface TenantArgs {
   /** Server and admin role, directly or through the executor. Another server is refused (the tenant lives on this one); another admin user or transport is an update. */
@@ -54,6 +56,8 @@ interface TenantOutputs extends TenantInputs {
   status: string;
   /** DATA_SAFETY_GENERATION of the code that wrote these outputs (absent: older code). */
   dataSafety?: number;
+  /** What the last accepted change did to the tenant's data (tenantDataEffect); informational. */
+  dataEffect?: string;
 }
 
 function toOutputs(inputs: TenantInputs, tenant: { id: string; placement: string; status: string; displayName: string }): TenantOutputs {
@@ -104,10 +108,36 @@ export function tenantChangeProblem(olds: Partial<TenantInputs>, news: TenantInp
   return undefined;
 }
 
+/**
+ * What an accepted change of an existing tenant does to its data, in one sentence, or undefined
+ * (nothing: a new tenant, an admin-user change). Pure. `check` adds it to the inputs, so the preview
+ * says it (docs/data-safety.md "What the preview shows").
+ */
+export function tenantDataEffect(olds: Partial<TenantInputs>, news: TenantInputs): string | undefined {
+  if (olds.slug === undefined) return undefined;
+  const effects: string[] = [];
+  if (olds.databaseOid !== undefined && Number(olds.databaseOid) !== Number(news.databaseOid))
+    effects.push(`registered again in the recreated database "${news.database}" (the old registration went with the old database)`);
+  if (olds.slug !== news.slug) effects.push(`renamed in place "${olds.slug}" -> "${news.slug}": same tenant id, every row kept`);
+  if (olds.tier !== news.tier) {
+    const move =
+      olds.tier === "enterprise"
+        ? `; leaving Enterprise demotes it: its rows move from its dedicated schema back to the shared tables (verified copy, no row lost)`
+        : news.tier === "enterprise"
+          ? `; becoming Enterprise graduates it: its rows move to its own schema (verified copy, no row lost)`
+          : "";
+    effects.push(`tier ${olds.tier} -> ${news.tier}: new limits${move}`);
+  }
+  return effects.length ? effects.join("; ") : undefined;
+}
+
 export const tenantProvider: pulumi.dynamic.ResourceProvider = {
-  check(olds: Partial<TenantInputs>, news: TenantInputs): Promise<pulumi.dynamic.CheckResult> {
-    const problem = tenantChangeProblem(olds, news);
-    return Promise.resolve({ inputs: news, failures: problem ? [problem] : [] });
+  async check(olds: Partial<TenantInputs>, news: TenantInputs): Promise<pulumi.dynamic.CheckResult> {
+    const problem = tenantChangeProblem(olds, news) ?? (await recreationFailure(olds, news));
+    // What the change does to the tenant's data, as an input: the preview lists it (`[diff: +dataEffect ~slug]`,
+    // the text with --diff), so an operator reads it before the up. Absent when the data is not touched.
+    const dataEffect = tenantDataEffect(olds, news);
+    return { inputs: dataEffect ? { ...news, dataEffect } : news, failures: problem ? [problem] : [] };
   },
 
   async create(inputs: TenantInputs): Promise<pulumi.dynamic.CreateResult> {
@@ -172,7 +202,7 @@ export const tenantProvider: pulumi.dynamic.ResourceProvider = {
 
   async delete(id: string, props: TenantOutputs): Promise<void> {
     try {
-      await callDatabase(props.connection, props.database, "releaseTenantFromStack", { ref: id });
+      await callDatabase(props.connection, props.database, "releaseTenantFromStack", { ref: id, databaseOid: Number(props.databaseOid) });
     } catch (err) {
       if (isMissingDatabase(err)) return;
       throw err;

@@ -7,6 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import path from "node:path";
 import { TENANT_TABLES } from "../../lib/schema/catalogue";
+import { RESIDENCY_REGIONS } from "../../lib/tenant/model";
 import { extendCatalogue, type LocalStackConfig } from "../../lib/stack-config/local";
 import { REDIS_ADMIN_USER } from "../../lib/local/redis-server";
 import { regionDataDir } from "../../lib/local/region-services";
@@ -18,19 +19,37 @@ export const LOCAL_HOST = "127.0.0.1";
 /** The superuser of a local cluster (trust authentication on loopback). */
 export const LOCAL_ADMIN_USER = "postgres";
 
+/**
+ * The name of a local stack's RegionalDatabase. It does not carry the region: a region edited in the
+ * stack file must reach the resources that recorded the old one (their `check` refuses a residency
+ * change in the preview, docs/data-safety.md). Named by region, the edit renamed every resource and
+ * the engine planned an empty region next to the old one instead.
+ */
+export const LOCAL_REGION_COMPONENT = "local";
+
+/**
+ * The names stacks created before LOCAL_REGION_COMPONENT used (`local-<region>`): aliases, so such a
+ * stack's first `up` with this code changes nothing (children follow their parent's alias).
+ */
+export const LEGACY_REGION_COMPONENTS = RESIDENCY_REGIONS.map((r) => `local-${r}`);
+
 export function localPlatform(config: LocalStackConfig) {
   const catalogue = extendCatalogue(TENANT_TABLES, config.catalogueExtension);
   const connection = { host: LOCAL_HOST, port: config.postgres.port, user: LOCAL_ADMIN_USER };
-  const region = new RegionalDatabase(`local-${config.region}`, {
-    connection,
-    database: config.postgres.database,
-    region: config.region,
-    catalogue,
-    tenants: config.tenants,
-    // A local region is thrown away with `npm run local -- reset` (servers stopped, data removed);
-    // `pulumi destroy` of it still refuses while tenants are registered (docs/data-safety.md).
-    protect: false,
-  });
+  const region = new RegionalDatabase(
+    LOCAL_REGION_COMPONENT,
+    {
+      connection,
+      database: config.postgres.database,
+      region: config.region,
+      catalogue,
+      tenants: config.tenants,
+      // A local region is thrown away with `npm run local -- reset` (servers stopped, data removed);
+      // `pulumi destroy` of it still refuses while tenants are registered (docs/data-safety.md).
+      protect: false,
+    },
+    { aliases: LEGACY_REGION_COMPONENTS.map((name) => ({ name })) },
+  );
   const url = (user: pulumi.Input<string>, password?: pulumi.Input<string>) =>
     pulumi.interpolate`postgres://${user}${password ? pulumi.interpolate`:${password}` : ""}@${LOCAL_HOST}:${config.postgres.port}/${region.database.name}`;
   return {

@@ -1,16 +1,14 @@
 /**
  * The production wiring of tenant stack operations: the tenant program (./program.ts) and the
- * offboarding export (issue 6) on the Automation API (lib/tenant-stacks/automation.ts).
+ * offboarding (lib/tenant/offboarding.ts, verified export first) on the Automation API (lib/tenant-stacks/automation.ts).
  *
  *   inProcessDriver  one operation in this process (`npm run tenant -- up <slug>`, the worker)
  *   processDriver    one process per operation (bulk runs, the rollout's tenant phase)
  */
-import { AutomationContext, AutomationDriver, type TenantExporter } from "../../lib/tenant-stacks/automation";
-import { exportBeforeOffboarding, offboardBeforeDestroy } from "../../lib/tenant-stacks/offboarding";
+import { AutomationContext, AutomationDriver } from "../../lib/tenant-stacks/automation";
+import { offboardBeforeDestroy } from "../../lib/tenant-stacks/offboarding";
 import { ProcessDriver } from "../../lib/tenant-stacks/process-driver";
 import { tenantProgram } from "./program";
-/** The offboarding export (issue 6's verified format). */
-export const tenantExporter: TenantExporter = exportBeforeOffboarding;
 
 /**
  * Extra Pulumi environment from ALPHAPULSE_TENANT_ENV_JSON (a JSON object), layered over
@@ -35,7 +33,6 @@ export interface DriverOptions {
 export async function automationContext(options: DriverOptions): Promise<AutomationContext | { unavailable: string }> {
   return AutomationContext.forRepo(options.repoRoot, {
     program: (spec) => tenantProgram(spec),
-    exporter: tenantExporter,
     offboarder: offboardBeforeDestroy,
     env: options.env,
   });

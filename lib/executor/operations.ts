@@ -21,9 +21,17 @@ import type { TenantTable } from "../schema/catalogue";
 import { migrate } from "../schema/migrate";
 import { REGISTRY_SCHEMA } from "../schema/planner";
 import { ROLES } from "../schema/roles";
+import { pgbouncerAuthFile, readPgbouncerVerifiers } from "../pgbouncer/verifiers";
 import { ResidencyRegion, TenantDisplayName, TenantId, TenantSlug, Tier } from "../tenant/model";
 import { createTenant, findTenant, renameTenant, setTenantTier, TenantNotFoundError } from "../tenant/registry";
-import { databaseDropProblem, demoteForStack, dropLoginRoleForStack, releaseTenantFromStack } from "../tenant/stack-guards";
+import {
+  currentDatabaseOid,
+  databaseDropProblem,
+  databaseRecreationProblem,
+  demoteForStack,
+  dropLoginRoleForStack,
+  releaseTenantFromStack,
+} from "../tenant/stack-guards";
 
 /** What an operation may use besides its client (a connection to `database` as the admin role). */
 export interface OperationContext {
@@ -72,6 +80,11 @@ const CreateTenantArgs = z.strictObject({
   displayName: TenantDisplayName.optional(),
 });
 const RefArgs = z.strictObject({ ref: TenantRef });
+const Oid = z.number().int().positive();
+/** `databaseOid`: the oid the resource recorded; a different current oid means its database was recreated. */
+const RecordedOidArgs = z.strictObject({ databaseOid: Oid.optional() });
+const ReleaseArgs = z.strictObject({ ref: TenantRef, databaseOid: Oid.optional() });
+const RecreationArgs = z.strictObject({ recordedOid: Oid, newOid: Oid });
 const UpdateTenantArgs = z.strictObject({ id: TenantId, slug: TenantSlug, tier: Tier });
 const RenameArgs = z.strictObject({ ref: TenantRef, slug: TenantSlug });
 const TierArgs = z.strictObject({ ref: TenantRef, tier: Tier });
@@ -97,6 +110,15 @@ function isMissingDatabase(err: unknown): boolean {
 }
 
 export const executorOperations = {
+  /**
+   * PgBouncer's auth file from the verifiers the server holds (lib/pgbouncer/verifiers.ts) and its
+   * revision. Call on "postgres". Secret: the caller stores it as a secret (Secrets Manager on AWS).
+   */
+  async pgbouncerAuthFile(client: Queryable, args: z.input<typeof NoArgs>) {
+    parse("pgbouncerAuthFile", NoArgs, args);
+    return pgbouncerAuthFile(await readPgbouncerVerifiers(client));
+  },
+
   /** The design (roles, migrations, catalogue, RLS) in the called database; `dryRun` is drift detection. */
   async migrate(client: Queryable, args: Omit<z.input<typeof MigrateArgs>, "catalogue"> & { catalogue?: readonly TenantTable[] }) {
     const a = parse("migrate", MigrateArgs, args);
@@ -159,10 +181,28 @@ export const executorOperations = {
     return { rolesDropped: rows.map((r) => r.rolname) };
   },
 
-  /** Why the called database may not be dropped (tenants registered), or null. */
-  async databaseDropProblem(client: Queryable, args: z.input<typeof NoArgs>, ctx: OperationContext) {
-    parse("databaseDropProblem", NoArgs, args);
-    return { problem: (await databaseDropProblem(client, ctx.database)) ?? null };
+  /**
+   * Why the called database may not be dropped, or its design let go of (tenants registered), or
+   * null. With `databaseOid`: null when the called database is not that one any more (recreated).
+   */
+  async databaseDropProblem(client: Queryable, args: z.input<typeof RecordedOidArgs>, ctx: OperationContext) {
+    const { databaseOid } = parse("databaseDropProblem", RecordedOidArgs, args);
+    return { problem: (await databaseDropProblem(client, ctx.database, { databaseOid })) ?? null };
+  },
+
+  /** The called database's oid (pg_database.oid): what resources inside it record as `databaseOid`. */
+  async currentDatabaseOid(client: Queryable, args: z.input<typeof NoArgs>) {
+    parse("currentDatabaseOid", NoArgs, args);
+    return { oid: await currentDatabaseOid(client) };
+  },
+
+  /**
+   * A resource's `databaseOid` input changed: null when the called database's oid now is `newOid`
+   * (it was recreated: replacing is right), else why not (docs/data-safety.md). Providers' `check`.
+   */
+  async databaseRecreationProblem(client: Queryable, args: z.input<typeof RecreationArgs>, ctx: OperationContext) {
+    const a = parse("databaseRecreationProblem", RecreationArgs, args);
+    return { problem: (await databaseRecreationProblem(client, { database: ctx.database, ...a })) ?? null };
   },
 
   async createTenant(client: Queryable, args: z.input<typeof CreateTenantArgs>) {
@@ -205,8 +245,10 @@ export const executorOperations = {
     return served;
   },
 
-  async releaseTenantFromStack(client: Queryable, args: z.input<typeof RefArgs>) {
-    return releaseTenantFromStack(client, parse("releaseTenantFromStack", RefArgs, args).ref);
+  /** A tenant leaves a stack: released when offboarded, gone or its database recreated (`databaseOid`); else refused. */
+  async releaseTenantFromStack(client: Queryable, args: z.input<typeof ReleaseArgs>) {
+    const a = parse("releaseTenantFromStack", ReleaseArgs, args);
+    return releaseTenantFromStack(client, a.ref, { databaseOid: a.databaseOid });
   },
 
   /** Shared → dedicated schema; resumes an interrupted move. TENANCY_FAILPOINT (crash tests) as in the CLI. */

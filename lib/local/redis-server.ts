@@ -4,8 +4,12 @@
  * user switched off — a connection that sends RESET (which no ACL rule can deny) falls back to
  * `default` and must land on a user that cannot authenticate or run anything.
  *
- * Users live in an ACL file in the server's directory (hashed passwords only), so tenant users
- * created with `ACL SETUSER` survive a restart of a long-lived local server after `ACL SAVE`.
+ * Users live in an ACL file in the server's directory (hashed passwords only). A start in a
+ * directory that already has one keeps every user in it (tenant users created with `ACL SETUSER`
+ * and saved with `ACL SAVE`) and rewrites only `default` (off) and `admin`: restarting a local
+ * region's Redis must not revoke its tenants behind the stack's back (docs/data-safety.md). Keys
+ * survive a restart only with persistence on (the local regions set `appendonly yes`,
+ * LOCAL_REGION_REDIS_SETTINGS in lib/local/region-services.ts); throwaway servers persist nothing.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -82,10 +86,26 @@ export function renderRedisConfig(options: {
   );
 }
 
-/** The ACL file: `default` off with no permissions, `admin` with everything (password hashed). */
-export function renderAclFile(adminPassword: string): string {
+/**
+ * The ACL file: `default` off with no permissions, `admin` with everything (password hashed), then
+ * every other user of `existing` (the file a previous run of the server saved) as it was. Pure.
+ * Lines of `existing` that are not `user` lines are dropped (Redis writes none).
+ */
+export function renderAclFile(adminPassword: string, existing = ""): string {
   const hash = createHash("sha256").update(adminPassword).digest("hex");
-  return [`user default off resetchannels -@all`, `user ${REDIS_ADMIN_USER} on #${hash} ~* &* +@all`].join("\n") + "\n";
+  const kept = existing
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => {
+      const m = /^user\s+(\S+)\s/.exec(line);
+      return m !== null && m[1] !== "default" && m[1] !== REDIS_ADMIN_USER;
+    });
+  return [`user default off resetchannels -@all`, `user ${REDIS_ADMIN_USER} on #${hash} ~* &* +@all`, ...kept].join("\n") + "\n";
+}
+
+/** The user names of an ACL file (`renderAclFile` output or Redis' own `ACL SAVE`). Pure. */
+export function aclFileUsers(text: string): string[] {
+  return text.split("\n").flatMap((line) => /^user\s+(\S+)\s/.exec(line.trim())?.[1] ?? []);
 }
 
 function pidFromFile(dir: string): number | undefined {
@@ -103,7 +123,9 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
   const adminPassword = options.adminPassword ?? randomBytes(24).toString("base64url");
   const confPath = path.join(dir, "redis.conf");
   writeFileSync(confPath, renderRedisConfig({ port, dir, daemonize, settings: options.settings }), { mode: 0o600 });
-  writeFileSync(path.join(dir, "users.acl"), renderAclFile(adminPassword), { mode: 0o600 });
+  const aclPath = path.join(dir, "users.acl");
+  const savedUsers = existsSync(aclPath) ? readFileSync(aclPath, "utf8") : "";
+  writeFileSync(aclPath, renderAclFile(adminPassword, savedUsers), { mode: 0o600 });
   const program = options.program ?? process.env.REDIS_SERVER ?? "redis-server";
 
   let child: ChildProcess | undefined;

@@ -24,7 +24,7 @@ import { ensureReloadableSettings } from "./postgres-settings";
 import { ensureServiceDirectory, isListening, runServerProgram, runsAsRoot } from "./processes";
 import { startRedis, stopRedisAt, REDIS_ADMIN_USER, redisUrl } from "./redis-server";
 import { PGBOUNCER_AUTH_FILE, PGBOUNCER_PID, startPgbouncer, stopPgbouncerAt, writePgbouncerFiles } from "./pgbouncer-server";
-import { SCRAM_VERIFIER_PATTERN, type AuthUser } from "../pgbouncer/auth";
+import { authFileUsers, reconcileAuthEntries, type AuthEntriesPlan, type LoginRoleState } from "../pgbouncer/auth";
 import { localPgbouncerConfig, renderPgbouncerIni } from "../pgbouncer/config";
 import { ROLES } from "../schema/roles";
 
@@ -38,6 +38,16 @@ export const LOCAL_REGION_POSTGRES_SETTINGS: Record<string, string | number> = {
   max_connections: 200,
   shared_buffers: "128MB",
   ...SLOW_LOG_SETTINGS,
+};
+
+/**
+ * redis.conf settings of a local region: its keys are tenant data (docs/data-safety.md), so they
+ * survive a restart (append-only file, fsync every second); tenant users survive in the ACL file
+ * (lib/local/redis-server.ts).
+ */
+export const LOCAL_REGION_REDIS_SETTINGS: Record<string, string | number> = {
+  appendonly: "yes",
+  appendfsync: "everysec",
 };
 
 export type ServiceState = "started" | "running" | "stopped";
@@ -199,7 +209,13 @@ export async function startRegionServices(
     );
   } else {
     progress(`${stack}: starting Redis on 127.0.0.1:${redisPort}`);
-    await startRedis({ port: redisPort, dir: redisDir, daemonize: true, adminPassword: redisPassword });
+    await startRedis({
+      port: redisPort,
+      dir: redisDir,
+      daemonize: true,
+      adminPassword: redisPassword,
+      settings: LOCAL_REGION_REDIS_SETTINGS,
+    });
     services.push({ name: "redis", port: redisPort, state: "started", dir: redisDir });
   }
 
@@ -240,9 +256,18 @@ export async function startRegionPgbouncer(
   const progress = options.onProgress ?? (() => {});
   const dataDir = regionDataDir(repoRoot, stack, config);
   const dir = ensureServiceDirectory(path.join(dataDir, "pgbouncer"));
-  const users = await loginVerifiers(config.postgres.port);
+  const authPath = path.join(dir, PGBOUNCER_AUTH_FILE);
+  const previous = existsSync(authPath) ? authFileUsers(readFileSync(authPath, "utf8")) : [];
+  const plan = await authEntries(config.postgres.port, previous);
+  const changes = [
+    ...(previous.length ? plan.added.map((name) => `+${name}`) : []),
+    ...plan.removed.map((r) => `-${r.name} (${r.reason})`),
+  ];
+  if (changes.length) progress(`${stack}: PgBouncer auth file: ${changes.join(", ")}`);
+  const users = plan.users;
   const local = localPgbouncerConfig({ database, host: "127.0.0.1", port: config.postgres.port, dir, listenPort: config.pgbouncer.port });
   const status = await pgbouncerStatus(dataDir, config);
+  const detail = changes.length ? `auth file: ${changes.join(", ")}` : undefined;
   if (status.state === "running") {
     const files = () => [PGBOUNCER_AUTH_FILE, "pgbouncer.ini"].map((f) => readFileSync(path.join(dir, f), "utf8")).join("\n");
     const before = files();
@@ -251,7 +276,7 @@ export async function startRegionPgbouncer(
       progress(`${stack}: PgBouncer config changed, reloading`);
       process.kill(Number(readFileSync(path.join(dir, PGBOUNCER_PID), "utf8").trim()), "SIGHUP");
     }
-    return status;
+    return { ...status, ...(detail ? { detail } : {}) };
   }
   if (await isListening(config.pgbouncer.port)) {
     throw new Error(
@@ -267,21 +292,27 @@ export async function startRegionPgbouncer(
     daemonize: true,
     settings: { listenAddr: local.listenAddr, defaultPoolSize: local.defaultPoolSize },
   });
-  return { name: "pgbouncer", port: config.pgbouncer.port, state: "started", dir };
+  return { name: "pgbouncer", port: config.pgbouncer.port, state: "started", dir, ...(detail ? { detail } : {}) };
 }
 
-async function loginVerifiers(pgPort: number): Promise<AuthUser[]> {
+/**
+ * The auth file's entries (lib/pgbouncer/auth.ts reconcileAuthEntries): the platform's login roles
+ * (PGBOUNCER_LOCAL_USERS) with the verifiers PostgreSQL holds, plus whatever entry of the previous
+ * file still can log in. Refuses when no platform role has a SCRAM password yet.
+ */
+async function authEntries(pgPort: number, previous: readonly string[]): Promise<AuthEntriesPlan> {
   return withConnection({ host: "127.0.0.1", port: pgPort, user: "postgres", database: "postgres" }, async (client) => {
     const { rows } = await client.query(
-      "SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY($1) AND rolcanlogin ORDER BY rolname",
-      [[...PGBOUNCER_LOCAL_USERS]],
+      `SELECT rolname, rolcanlogin AS "canLogin", rolpassword AS password FROM pg_authid WHERE rolname = ANY($1)`,
+      [[...PGBOUNCER_LOCAL_USERS, ...previous]],
     );
-    const users = rows
-      .filter((r: { rolpassword: string | null }) => r.rolpassword && SCRAM_VERIFIER_PATTERN.test(r.rolpassword))
-      .map((r: { rolname: string; rolpassword: string }) => ({ name: r.rolname, scramVerifier: r.rolpassword }));
-    if (!users.length)
+    const roles = new Map<string, LoginRoleState>(
+      rows.map((r: { rolname: string; canLogin: boolean; password: string | null }) => [r.rolname, r]),
+    );
+    const plan = reconcileAuthEntries(previous, PGBOUNCER_LOCAL_USERS, roles);
+    if (!plan.users.some((u) => (PGBOUNCER_LOCAL_USERS as readonly string[]).includes(u.name)))
       throw new Error(`no login role of ${PGBOUNCER_LOCAL_USERS.join(", ")} has a SCRAM password on port ${pgPort}: run pulumi up first`);
-    return users;
+    return plan;
   });
 }
 

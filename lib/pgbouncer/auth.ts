@@ -120,3 +120,53 @@ export function renderAuthFile(users: readonly AuthUser[]): string {
   const parsed = AuthUsers.parse(users);
   return parsed.map((u) => `"${u.name}" "${u.scramVerifier}"`).join("\n") + "\n";
 }
+
+/** The user names of an auth file, in order (`renderAuthFile` output). Pure. */
+export function authFileUsers(text: string): string[] {
+  return text.split("\n").flatMap((line) => /^"([^"]+)"\s/.exec(line.trim())?.[1] ?? []);
+}
+
+/** A role as pg_authid has it: can it log in, and its stored password (a SCRAM verifier, or null). */
+export interface LoginRoleState {
+  canLogin: boolean;
+  password: string | null;
+}
+
+export interface AuthEntriesPlan {
+  users: AuthUser[];
+  /** Names not in the previous file (the platform's roles on a first render). */
+  added: string[];
+  /** Names of the previous file left out, each with the reason. */
+  removed: { name: string; reason: string }[];
+}
+
+/**
+ * The entries of a re-rendered auth file (docs/data-safety.md). The `platform` roles always (the
+ * ones the stack admits); every other entry of the `previous` file — a dedicated tenant's login role
+ * an operator admitted — is kept while its role can still log in, with the verifier the server holds
+ * now, and left out when the role is gone, NOLOGIN (an offboarded or suspended tenant) or has no
+ * SCRAM password. Nothing else ever appears. Every change is named in `added` / `removed`, so a
+ * re-render never changes who may log in silently. Pure.
+ */
+export function reconcileAuthEntries(
+  previous: readonly string[],
+  platform: readonly string[],
+  roles: ReadonlyMap<string, LoginRoleState>,
+): AuthEntriesPlan {
+  const users: AuthUser[] = [];
+  const removed: { name: string; reason: string }[] = [];
+  const names = [...platform, ...previous.filter((name) => !platform.includes(name))];
+  for (const name of names) {
+    const role = roles.get(name);
+    const reason = !role
+      ? "the role no longer exists"
+      : !role.canLogin
+        ? "the role is NOLOGIN (an offboarded or suspended tenant, or switched off)"
+        : !role.password || !SCRAM_VERIFIER_PATTERN.test(role.password)
+          ? "the role has no SCRAM-SHA-256 password"
+          : undefined;
+    if (reason === undefined) users.push({ name, scramVerifier: role!.password! });
+    else if (previous.includes(name)) removed.push({ name, reason });
+  }
+  return { users, added: users.map((u) => u.name).filter((name) => !previous.includes(name)), removed };
+}

@@ -25,7 +25,8 @@ import path from "node:path";
 import pLimit from "p-limit";
 import { findPulumiToolchain, pulumiEnvironment } from "../pulumi/env";
 import { classifyFailure, type StackFailure } from "./errors";
-import type { JobEvent, Phase, TenantJob, TenantJobResult, TenantStackDriver } from "./jobs";
+import { formatChanges, type JobEvent, type Phase, type TenantJob, type TenantJobResult, type TenantStackDriver } from "./jobs";
+import { DEFAULT_RETENTION_DAYS } from "../tenant/registry";
 import { PLATFORM_PROJECT, slugOfTenantStack, stackReferenceName, TENANT_PROJECT, tenantStackName } from "./names";
 import {
   ownershipProblem,
@@ -39,26 +40,30 @@ import { ResidencyError } from "../platform/residency";
 import { TenantSpecError, type TenantStackSpec } from "./spec";
 import { specFromTags, tagChanges } from "./tags";
 
-/** Offboarding export (issue 6, lib/enterprise/export.ts): writes one tenant's data to a file in `dir`, verified. */
-export type TenantExporter = (request: {
-  slug: string;
-  tenantId: string;
-  /** The platform stack's outputs (plain values), for the database connection. */
-  platformOutputs: Record<string, unknown>;
-  dir: string;
-}) => Promise<{ file: string; rows?: number; /** null: written unsigned (no context key installed). */ signedWith?: string | null }>;
-
 /**
- * Offboarding before a tenant stack is destroyed (docs/data-safety.md): marks the tenant `offboarded`
- * with a purge date, after the export, so the stack's delete releases it instead of refusing. Its
- * rows stay until `tenancy tenant purge`.
+ * Offboarding before a tenant stack is destroyed (docs/data-safety.md): the shared path of
+ * lib/tenant/offboarding.ts (the same as `tenancy tenant delete`): verified export first (unless
+ * `exportDir` is null), then `offboarded` with a purge date, so the stack's delete releases the
+ * tenant instead of refusing. Its rows stay until `tenancy tenant purge`. A dry run changes nothing
+ * and returns the steps.
  */
 export type TenantOffboarder = (request: {
   slug: string;
   tenantId: string;
+  /** The platform stack's outputs (plain values), for the database connection. */
   platformOutputs: Record<string, unknown>;
+  /** Directory of the verified export; `null` skips it (explicit `--skip-export`). */
+  exportDir: string | null;
+  retentionDays: number;
+  dryRun: boolean;
+}) => Promise<{
+  steps: string[];
   exportFile?: string;
-}) => Promise<{ purgeAfter: string }>;
+  exportedRows?: number;
+  /** null: the export was written unsigned (no tenant-context key installed). */
+  exportSignedWith?: string | null;
+  purgeAfter?: string;
+}>;
 
 export interface AutomationOptions {
   repoRoot: string;
@@ -66,8 +71,10 @@ export interface AutomationOptions {
   binDir: string;
   /** The tenant program for a spec (components/tenant/program.ts). */
   program: (spec: TenantStackSpec) => PulumiFn;
-  exporter?: TenantExporter;
-  /** Without it, destroying a stack whose tenant was not offboarded by hand is refused by the Tenant resource. */
+  /**
+   * Without it, `destroy` refuses an export (nothing is deleted), and destroying a stack whose
+   * tenant was not offboarded by hand is refused by the Tenant resource.
+   */
   offboarder?: TenantOffboarder;
   /** Extra environment for the CLI and the plugins (tests point the backend elsewhere). */
   env?: Record<string, string>;
@@ -207,9 +214,7 @@ export class AutomationDriver implements TenantStackDriver {
     if (job.action !== "destroy") Object.assign(base, { tier: job.spec.tier, region: job.spec.region, platform: job.spec.platform });
     try {
       const done =
-        job.action === "destroy"
-          ? await this.destroy(job.slug, job.exportDir, base, onEvent)
-          : await this.upOrPreview(job.action, job.spec, base, onEvent);
+        job.action === "destroy" ? await this.destroy(job, base, onEvent) : await this.upOrPreview(job.action, job.spec, base, onEvent);
       onEvent({ slug, phase: "done", message: "done" });
       return { ...done, ok: true, durationMs: Date.now() - started };
     } catch (err) {
@@ -274,55 +279,61 @@ export class AutomationDriver implements TenantStackDriver {
   }
 
   private async destroy(
-    slug: string,
-    exportDir: string | null,
+    job: Extract<TenantJob, { action: "destroy" }>,
     base: TenantJobResult,
     onEvent: (e: JobEvent) => void,
   ): Promise<TenantJobResult> {
+    const { slug, exportDir } = job;
+    const dryRun = job.dryRun ?? false;
     const stackName = tenantStackName(slug);
     return this.ctx.withWorkspace(TENANT_PROJECT, stackName, async (opts) => {
       onEvent({ slug, phase: "stack", message: `selecting ${stackName}` });
       const noProgram: PulumiFn = () => Promise.reject(new Error("destroy runs no program"));
       const stack = await LocalWorkspace.selectStack({ projectName: TENANT_PROJECT, stackName, program: noProgram }, opts);
       const spec = specFromTags(await stack.workspace.listTags(stackName), stackName);
-      const result: TenantJobResult = { ...base, tier: spec.tier, region: spec.region, platform: spec.platform };
+      const result: TenantJobResult = { ...base, tier: spec.tier, region: spec.region, platform: spec.platform, dryRun };
       const outputs = unwrapOutputs(await stack.outputs());
-      if (exportDir !== null && typeof outputs.tenantId === "string") {
-        onEvent({ slug, phase: "export", message: `exporting to ${exportDir}` });
-        const exporter = this.ctx.options.exporter;
-        if (!exporter) {
-          const err = new Error(
-            `offboarding export is not available in this checkout (lib/enterprise/export.ts); nothing was deleted. Pass --skip-export to offboard without an export`,
-          );
-          err.name = "TenantExportError";
-          throw err;
-        }
+      const offboarder = this.ctx.options.offboarder;
+      if (typeof outputs.tenantId === "string" && offboarder) {
+        onEvent({ slug, phase: "export", message: exportDir === null ? "offboarding (no export)" : `offboarding: export to ${exportDir}` });
         const platformOutputs = await this.ctx.platformOutputs(spec.platform);
         try {
-          const exported = await exporter({ slug, tenantId: outputs.tenantId, platformOutputs, dir: exportDir });
-          result.exportFile = exported.file;
-          if (exported.signedWith === null)
+          const offboarded = await offboarder({
+            slug,
+            tenantId: outputs.tenantId,
+            platformOutputs,
+            exportDir,
+            retentionDays: job.retentionDays ?? DEFAULT_RETENTION_DAYS,
+            dryRun,
+          });
+          const { exportSignedWith, ...rest } = offboarded;
+          Object.assign(result, rest);
+          if (exportSignedWith === null && rest.exportFile)
             onEvent({
               slug,
               phase: "export",
               message: `the export is UNSIGNED (no tenant-context key installed): importing it needs --allow-unsigned`,
             });
         } catch (err) {
-          const wrapped = new Error(`export of ${slug} failed, nothing was deleted: ${(err as Error).message}`);
+          const wrapped = new Error(`offboarding of ${slug} failed, nothing was deleted: ${(err as Error).message}`);
           wrapped.name = "TenantExportError";
           throw wrapped;
         }
+      } else if (exportDir !== null && typeof outputs.tenantId === "string") {
+        const err = new Error(
+          `offboarding export is not available here; nothing was deleted. Pass --skip-export to destroy without an export`,
+        );
+        err.name = "TenantExportError";
+        throw err;
       }
-      if (typeof outputs.tenantId === "string" && this.ctx.options.offboarder) {
-        onEvent({ slug, phase: "export", message: "offboarding (rows kept until the purge)" });
-        const platformOutputs = await this.ctx.platformOutputs(spec.platform);
-        const offboarded = await this.ctx.options.offboarder({
-          slug,
-          tenantId: outputs.tenantId,
-          platformOutputs,
-          exportFile: result.exportFile,
-        });
-        result.purgeAfter = offboarded.purgeAfter;
+      if (dryRun) {
+        onEvent({ slug, phase: "preview", message: "previewing the destroy" });
+        const planned = await stack.previewDestroy({ onEvent: engineEvents(slug, "preview", onEvent) });
+        const steps = [
+          ...(result.steps ?? []),
+          `destroy stack ${stackName} (${formatChanges(planned.changeSummary)}): its registry entry released with its rows kept, its cache user revoked with its keys kept`,
+        ];
+        return { ...result, steps, changes: planned.changeSummary };
       }
       onEvent({ slug, phase: "destroy", message: "destroying" });
       const destroyed = await stack.destroy({ onEvent: engineEvents(slug, "destroy", onEvent) });

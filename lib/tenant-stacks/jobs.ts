@@ -19,6 +19,10 @@ export type TenantJob =
       slug: string;
       /** Directory for the offboarding export; `null` skips the export (explicit `--skip-export`). */
       exportDir: string | null;
+      /** Days the offboarded tenant's rows are kept before a purge may run. @default 30 (lib/tenant/registry.ts) */
+      retentionDays?: number;
+      /** Offboard and destroy nothing: report the steps and the planned destroy. @default false */
+      dryRun?: boolean;
     };
 
 /** Resource operations of one stack operation, as the engine counts them (create, update, delete, replace, same, ...). */
@@ -43,6 +47,12 @@ export interface TenantJobResult {
   exportFile?: string;
   /** `destroy`: the tenant is offboarded, its rows kept until this time (ISO), then `tenancy tenant purge`. */
   purgeAfter?: string;
+  /** `destroy`: rows in the verified export. */
+  exportedRows?: number;
+  /** `destroy`: what the offboarding did, or (dry run) would do, in order. */
+  steps?: string[];
+  /** `destroy --dry-run`: nothing was changed; `changes` are the planned ones. */
+  dryRun?: boolean;
   failure?: StackFailure;
 }
 

@@ -31,6 +31,21 @@ export function failureDetails(results: readonly TenantJobResult[]): string[] {
   return results.filter((r) => !r.ok && r.failure).map((r) => `${r.stack}: [${r.failure!.kind}] ${r.failure!.message}`);
 }
 
+/**
+ * What each `destroy` did (or, dry run, would do) for the tenant's data: the offboarding steps in
+ * order, the verified export and the purge date (docs/data-safety.md).
+ */
+export function offboardingLines(results: readonly TenantJobResult[]): string[] {
+  return results
+    .filter((r) => r.action === "destroy" && r.steps?.length)
+    .flatMap((r) => [
+      `${r.slug}${r.dryRun ? " (dry run: nothing was changed; it would)" : ""}:`,
+      ...r.steps!.map((step, i) => `  ${i + 1}. ${step}`),
+      ...(r.exportFile ? [`  verified export: ${r.exportFile}${r.exportedRows === undefined ? "" : ` (${r.exportedRows} row(s))`}`] : []),
+      ...(r.purgeAfter ? [`  rows kept until ${r.purgeAfter}; then \`tenancy tenant purge ${r.slug}\``] : []),
+    ]);
+}
+
 export interface BatchReport {
   action: string;
   summary: BulkSummary;

@@ -232,6 +232,13 @@ export const DEFAULT_RETENTION_DAYS = 30;
 /** Bounds of `--retention-days`: at least a day (a purge is never part of the offboarding itself). */
 export const RETENTION_DAYS_RANGE = { min: 1, max: 3650 } as const;
 
+/** Throws a RangeError naming the bounds unless `days` is a whole number of days in RETENTION_DAYS_RANGE. */
+export function checkRetentionDays(days: number): number {
+  if (!Number.isInteger(days) || days < RETENTION_DAYS_RANGE.min || days > RETENTION_DAYS_RANGE.max)
+    throw new RangeError(`retention must be ${RETENTION_DAYS_RANGE.min}-${RETENTION_DAYS_RANGE.max} whole days, got ${days}`);
+  return days;
+}
+
 /** A purge refused: the tenant is not offboarded, or its retention window has not ended. */
 export class PurgeRefusedError extends Error {
   constructor(
@@ -265,10 +272,7 @@ export interface OffboardedTenant {
  * `npm run tenant -- destroy` do, verified). Idempotent: an offboarded tenant is returned as it is.
  */
 export async function offboardTenant(client: Queryable, ref: string, options: OffboardOptions = {}): Promise<OffboardedTenant> {
-  const retentionDays = options.retentionDays ?? DEFAULT_RETENTION_DAYS;
-  if (!Number.isInteger(retentionDays) || retentionDays < RETENTION_DAYS_RANGE.min || retentionDays > RETENTION_DAYS_RANGE.max) {
-    throw new RangeError(`retention must be ${RETENTION_DAYS_RANGE.min}-${RETENTION_DAYS_RANGE.max} whole days, got ${retentionDays}`);
-  }
+  const retentionDays = checkRetentionDays(options.retentionDays ?? DEFAULT_RETENTION_DAYS);
   const tenant = await requireTenant(client, ref);
   if (tenant.status === "offboarded") return { tenant, retained: await countTenantRows(client, tenant) };
   const { updated, hasLoginRole } = await withTransaction(client, async (tx) => {

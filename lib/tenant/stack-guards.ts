@@ -32,12 +32,52 @@ async function rowTotal(client: Queryable, tenant: Tenant): Promise<number> {
   return (await countTenantRows(client, tenant)).reduce((n, t) => n + t.rows, 0);
 }
 
+/** pg_database.oid of the database `client` is connected to: what a resource records as `databaseOid`. */
+export async function currentDatabaseOid(client: Queryable): Promise<number> {
+  const { rows } = await client.query("SELECT oid FROM pg_database WHERE datname = current_database()");
+  return Number(rows[0].oid);
+}
+
+/**
+ * A resource inside a database is told its database has a new oid (`databaseOid` input changed), so
+ * the engine would replace it — register the tenant again, migrate from scratch, graduate again.
+ * That is right only when the database really was recreated: this asks the database it is connected
+ * to, instead of assuming. Undefined when the database's oid now is `newOid` (recreated: replace);
+ * otherwise the reason to refuse (the recorded database is still there, or it is a third one).
+ */
+export async function databaseRecreationProblem(
+  client: Queryable,
+  args: { database: string; recordedOid: number; newOid: number },
+): Promise<string | undefined> {
+  if (Number(args.recordedOid) === Number(args.newOid)) return undefined;
+  const current = await currentDatabaseOid(client);
+  if (current === Number(args.newOid)) return undefined;
+  return (
+    `database "${args.database}" is oid ${current}, but this stack is told it is ${args.newOid} (it recorded ${args.recordedOid})` +
+    (current === Number(args.recordedOid) ? ": it was not recreated" : "") +
+    `. Replacing what lives in it would register, migrate or move tenant data again over a live database: ` +
+    `point the stack at the right database (a tenant stack: its platform stack's \`databaseOid\` output; a platform stack: \`pulumi refresh\`)`
+  );
+}
+
+/** True when `client`'s database is not the one with `recordedOid`: the recorded one was dropped and recreated. */
+async function databaseWasRecreated(client: Queryable, recordedOid: number | undefined): Promise<boolean> {
+  return recordedOid !== undefined && Number.isFinite(Number(recordedOid)) && (await currentDatabaseOid(client)) !== Number(recordedOid);
+}
+
 /**
  * A tenant leaves a stack (removed from its config, or the stack is destroyed). A tenant that is gone
- * or offboarded is released: the stack forgets it, its rows stay until `tenancy tenant purge`.
- * Any other tenant is refused, with the offboarding command.
+ * or offboarded is released: the stack forgets it, its rows stay until `tenancy tenant purge`. So is
+ * one whose database was recreated (`databaseOid` given and no longer current): it went with that
+ * database, even if a tenant with its id was imported into the new one. Any other tenant is refused,
+ * with the offboarding command.
  */
-export async function releaseTenantFromStack(client: Queryable, ref: string): Promise<{ released: "gone" | "offboarded" }> {
+export async function releaseTenantFromStack(
+  client: Queryable,
+  ref: string,
+  options: { databaseOid?: number } = {},
+): Promise<{ released: "gone" | "offboarded" | "database recreated" }> {
+  if (await databaseWasRecreated(client, options.databaseOid)) return { released: "database recreated" };
   const tenant = await findTenant(client, ref);
   if (!tenant) return { released: "gone" };
   if (tenant.status === "offboarded") return { released: "offboarded" };
@@ -98,7 +138,13 @@ export function revokeCacheForStack(admin: RedisCaller, tenantId: string, _optio
  * registered — served, suspended, or offboarded and waiting for its purge. Databases without a
  * registry (never migrated) have none.
  */
-export async function databaseDropProblem(client: Queryable, database: string): Promise<string | undefined> {
+export async function databaseDropProblem(
+  client: Queryable,
+  database: string,
+  options: { databaseOid?: number } = {},
+): Promise<string | undefined> {
+  // A design (DatabaseSchema) recorded for a database that was dropped and recreated: nothing of it is left to keep.
+  if (await databaseWasRecreated(client, options.databaseOid)) return undefined;
   const table = qualified(REGISTRY_SCHEMA, "tenants");
   const { rows: registry } = await client.query(`SELECT to_regclass($1) IS NOT NULL AS present`, [table]);
   if (!registry[0]?.present) return undefined;

@@ -28,6 +28,7 @@ import {
   PGBOUNCER_VERIFIERS_FUNCTION,
   renderDatabaseBootstrapSql,
 } from "../../lib/platform/database-bootstrap";
+import { executorOperations } from "../../lib/executor/operations";
 import { migrate } from "../../lib/schema/migrate";
 import { ROLES } from "../../lib/schema/roles";
 import { createTenant } from "../../lib/tenant/registry";
@@ -190,6 +191,10 @@ describe("the data layer as the executor", () => {
       expect(rows.map((r: { name: string }) => r.name)).toEqual([ROLES.readonly, ROLES.app].sort());
       for (const r of rows as { scramVerifier: string }[]) expect(r.scramVerifier).toMatch(SCRAM_VERIFIER_PATTERN);
       expect(renderAuthFile(rows).split("\n").filter(Boolean)).toHaveLength(2);
+      // The operation the PgbouncerAuthFile resource calls through the executor: the same file, and its revision.
+      const op = await executorOperations.pgbouncerAuthFile(client, {});
+      expect(op.authFile).toBe(renderAuthFile(rows));
+      expect(op.revision).toMatch(/^[0-9a-f]{64}$/);
     } finally {
       await client.end();
     }

@@ -251,6 +251,21 @@ describe("load balancing and service", () => {
     });
   });
 
+  it("a new auth-file revision redeploys the tasks (they read the secret at start); without one, nothing forces a deployment", () => {
+    const base = {
+      clusterArn: "arn:cluster",
+      taskDefinitionArn: "arn:task",
+      targetGroupArn: "arn:tg",
+      desiredCount: 2,
+      subnetIds: ["subnet-a", "subnet-b"],
+      taskSecurityGroupId: "sg-tasks",
+    };
+    const withRevision = serviceArgs({ ...base, authFileRevision: "ab12" });
+    expect([withRevision.forceNewDeployment, withRevision.triggers]).toEqual([true, { authFile: "ab12" }]);
+    const without = serviceArgs(base);
+    expect([without.forceNewDeployment, without.triggers]).toEqual([undefined, undefined]);
+  });
+
   it("unhealthy-task alarm: any unhealthy task for 3 minutes, silence breaches", () => {
     expect(unhealthyTasksAlarmArgs({ loadBalancer: "net/lb/1", targetGroup: "targetgroup/tg/2", alarmTopicArn: TOPIC })).toEqual({
       alarmDescription: "PgBouncer tasks failing the NLB health check",

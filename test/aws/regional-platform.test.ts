@@ -49,6 +49,13 @@ describe("RegionalPlatform", () => {
     expect(rec.all.filter((r) => r.type.startsWith("alphapulse:db:")).map((r) => [r.type, r.name])).toEqual([
       ["alphapulse:db:RegionalDatabase", "eu-test-data"],
     ]);
+    // PgBouncer's auth file, read through the executor, written by PgBouncerService (a new secret version + redeploy).
+    expect(rec.all.filter((r) => r.type.endsWith("db:PgbouncerAuthFile")).map((r) => r.name)).toEqual(["eu-test-pgbouncer-auth-file"]);
+    const service = rec.get("aws:ecs/service:Service", "eu-test-pgbouncer-service");
+    expect(service.inputs.forceNewDeployment).toBe(true);
+    // The trigger's value is the auth file's revision (unknown under mocks): it comes from that resource.
+    expect(service.propertyDependencies.triggers?.some((u) => u.endsWith("PgbouncerAuthFile::eu-test-pgbouncer-auth-file"))).toBe(true);
+    expect(rec.get(T.secretVersion, "eu-test-pgbouncer-auth-file-value").inputs.secretString).toBe("[secret]");
   });
 
   it("per-tenant observability reads the cluster's own log group and alarms to the region's topic", () => {

@@ -18,8 +18,11 @@ import { REPO_ROOT } from "../../lib/pulumi/env";
 import { ROLES } from "../../lib/schema/roles";
 import { databaseProvider } from "../../components/db/database";
 import { databaseSchemaProvider, schemaFingerprint } from "../../components/db/database-schema";
-import { tenantProvider } from "../../components/db/tenant";
+import { tenantDataEffect, tenantProvider } from "../../components/db/tenant";
 import { departedSlugs, tenantRosterProvider } from "../../components/db/tenant-roster";
+import { dedicatedPlacementProvider } from "../../components/db/dedicated-placement";
+import { tenantLoginRoleProvider } from "../../components/db/tenant-login-role";
+import { objectMoveProblem } from "../../components/db/provider-checks";
 
 async function rows<R = Record<string, unknown>>(url: string, text: string, params: unknown[] = []): Promise<R[]> {
   return withConnection(url, async (c) => (await c.query(text, params)).rows as R[]);
@@ -175,6 +178,128 @@ describe("components/db dynamic providers on a real cluster", () => {
     await databaseProvider.delete!(b.id, b.outs);
     expect(await rows(cluster.adminUrl, "SELECT rolname FROM pg_roles WHERE rolname = ANY($1)", [Object.values(ROLES)])).toEqual([]);
   });
+
+  it("notices a recreated database by its oid instead of assuming: a wrong oid fails every check, a recreated one is replaced cleanly", async () => {
+    const db = await databaseProvider.create({ connection, name: "providers_r" });
+    const oid = db.outs.oid as number;
+    const schemaInputs = {
+      connection,
+      database: "providers_r",
+      databaseOid: oid,
+      region: "eu",
+      catalogue: [...TENANT_TABLES],
+      fingerprint: schemaFingerprint(TENANT_TABLES),
+    };
+    const schema = await databaseSchemaProvider.create(schemaInputs);
+    const tenantInputs = { connection, database: "providers_r", databaseOid: oid, slug: "rho-fund", tier: "enterprise", region: "eu" };
+    const tenant = await tenantProvider.create(tenantInputs);
+    const placementInputs = { connection, database: "providers_r", databaseOid: oid, tenantId: tenant.id };
+    const roleInputs = { ...placementInputs, tier: "enterprise", schema: "tenant_x" };
+    const checks: [string, pulumi.dynamic.ResourceProvider, Record<string, unknown>][] = [
+      ["DatabaseSchema", databaseSchemaProvider, schemaInputs],
+      ["Tenant", tenantProvider, tenantInputs],
+      ["DedicatedPlacement", dedicatedPlacementProvider, placementInputs],
+      ["TenantLoginRole", tenantLoginRoleProvider, roleInputs],
+    ];
+    const failuresWith = async (databaseOid: unknown) =>
+      Object.fromEntries(
+        await Promise.all(checks.map(async ([name, p, inputs]) => [name, (await p.check!(inputs, { ...inputs, databaseOid })).failures])),
+      );
+
+    // An oid that is not the database's (a stale or foreign platform output): every check refuses, naming both oids.
+    const refused = {
+      property: "databaseOid",
+      reason: expect.stringMatching(
+        new RegExp(`is oid ${oid}, but this stack is told it is ${oid + 100000} \\(it recorded ${oid}\\): it was not recreated`),
+      ),
+    };
+    expect(await failuresWith(oid + 100000)).toEqual({
+      DatabaseSchema: [refused],
+      Tenant: [refused],
+      DedicatedPlacement: [refused],
+      TenantLoginRole: [refused],
+    });
+    // Unchanged, or not known yet in a preview (the database is being created): nothing to ask.
+    const none = { DatabaseSchema: [], Tenant: [], DedicatedPlacement: [], TenantLoginRole: [] };
+    expect(await failuresWith(oid)).toEqual(none);
+    expect(await failuresWith("04da6b54-80e4-46f7-96ec-b56ff0331ba9")).toEqual(none);
+
+    // The database is dropped and created again (a wiped cluster): its new oid passes, the design reads as gone.
+    await rows(cluster.adminUrl, "DROP DATABASE providers_r WITH (FORCE)");
+    await rows(cluster.adminUrl, "CREATE DATABASE providers_r");
+    const [{ oid: newOid }] = await rows<{ oid: number }>(
+      cluster.adminUrl,
+      "SELECT oid::int FROM pg_database WHERE datname = 'providers_r'",
+    );
+    expect(await failuresWith(newOid)).toEqual(none);
+    expect((await databaseSchemaProvider.read!(schema.id, schema.outs)).id).toBe("");
+
+    // The replacement: the design and the tenant again in the new database, then the old halves deleted. They see
+    // the new oid and keep or refuse nothing, although a served tenant is registered in the new database.
+    const schema2 = await databaseSchemaProvider.create({ ...schemaInputs, databaseOid: newOid });
+    const tenant2 = await tenantProvider.create({ ...tenantInputs, databaseOid: newOid });
+    await tenantProvider.delete!(tenant.id, tenant.outs);
+    await databaseSchemaProvider.delete!(schema.id, schema.outs);
+    expect(await rows(cluster.urlFor("providers_r"), "SELECT slug, status FROM tenancy.tenants")).toEqual([
+      { slug: "rho-fund", status: "active" },
+    ]);
+    // Negative control: the same deletes recorded with the current oid refuse (the tenant in it is served).
+    await expect(databaseSchemaProvider.delete!(schema2.id, schema2.outs)).rejects.toThrow(/still holds 1 tenant/);
+    await expect(tenantProvider.delete!(tenant2.id, tenant2.outs)).rejects.toThrow(/never deletes a tenant's data/);
+    await rows(cluster.adminUrl, "DROP DATABASE providers_r WITH (FORCE)");
+  });
+});
+
+describe("tenantDataEffect: what the preview says an accepted Tenant change does to the data", () => {
+  const olds = {
+    connection: { host: "127.0.0.1", port: 5432, user: "postgres" },
+    database: "d",
+    databaseOid: 7,
+    slug: "acme-fund",
+    tier: "pro" as const,
+    region: "eu" as const,
+  };
+  it.each([
+    ["a new tenant", {}, olds, undefined],
+    ["nothing changed", olds, olds, undefined],
+    ["another admin user", olds, { ...olds, connection: { ...olds.connection, user: "admin" } }, undefined],
+    ["a rename", olds, { ...olds, slug: "acme-capital" }, /renamed in place "acme-fund" -> "acme-capital": same tenant id, every row kept/],
+    ["a tier change", olds, { ...olds, tier: "starter" as const }, /^tier pro -> starter: new limits$/],
+    ["becoming Enterprise", olds, { ...olds, tier: "enterprise" as const }, /graduates it: its rows move to its own schema/],
+    ["leaving Enterprise", { ...olds, tier: "enterprise" as const }, olds, /demotes it: its rows move from its dedicated schema back/],
+    ["a recreated database", olds, { ...olds, databaseOid: 8 }, /registered again in the recreated database "d"/],
+  ])("%s", (_case, before, after, effect) => {
+    const said = tenantDataEffect(before, after);
+    if (effect === undefined) expect(said).toBeUndefined();
+    else expect(said).toMatch(effect);
+  });
+
+  it("check adds it to the inputs (so the preview lists it), and only when the data is touched", async () => {
+    expect((await tenantProvider.check!(olds, { ...olds, slug: "acme-capital" })).inputs).toMatchObject({
+      slug: "acme-capital",
+      dataEffect: expect.stringMatching(/renamed in place/),
+    });
+    expect((await tenantProvider.check!(olds, olds)).inputs).not.toHaveProperty("dataEffect");
+  });
+});
+
+describe("objectMoveProblem (DedicatedPlacement and TenantLoginRole check)", () => {
+  const at = (host: string, port = 5432) => ({ host, port, user: "postgres" });
+  const olds = { connection: at("127.0.0.1"), database: "alphapulse", databaseOid: 7, tenantId: "t-1" };
+  it.each([
+    ["a new resource", {}, olds, undefined],
+    ["nothing changed", olds, olds, undefined],
+    ["a loopback spelling", olds, { ...olds, connection: at("localhost") }, undefined],
+    ["another admin user", olds, { ...olds, connection: { ...at("127.0.0.1"), user: "admin" } }, undefined],
+    ["another server", olds, { ...olds, connection: at("10.1.2.3") }, "connection"],
+    ["another port", olds, { ...olds, connection: at("127.0.0.1", 6543) }, "connection"],
+    ["another database", olds, { ...olds, database: "other" }, "database"],
+    ["another tenant in the same database", olds, { ...olds, tenantId: "t-2" }, "tenantId"],
+    ["another tenant with a new database oid (recreationFailure decides)", olds, { ...olds, tenantId: "t-2", databaseOid: 8 }, undefined],
+    ["a tenant id not known yet", olds, { ...olds, tenantId: "04da6b54-80e4-46f7-96ec-b56ff0331ba9" }, undefined],
+  ])("%s", (_case, before, after, property) => {
+    expect(objectMoveProblem("the thing", before, after)?.property).toBe(property);
+  });
 });
 
 describe("TenantRoster departedSlugs", () => {
@@ -191,7 +316,14 @@ describe("TenantRoster departedSlugs", () => {
 });
 
 describe("components/db provider serialization", () => {
-  const providers = { databaseProvider, databaseSchemaProvider, tenantProvider, tenantRosterProvider };
+  const providers = {
+    databaseProvider,
+    databaseSchemaProvider,
+    tenantProvider,
+    tenantRosterProvider,
+    dedicatedPlacementProvider,
+    tenantLoginRoleProvider,
+  };
 
   it.each(Object.entries(providers))("%s serializes without capturing the data layer", async (_name, provider) => {
     const serialized = await pulumi.runtime.serializeFunction(() => provider);

@@ -3,7 +3,7 @@
  * stdout/stderr captured, plus one run of the real bin to prove the exit code reaches the shell.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -96,6 +96,9 @@ describe("bad input: exit 2, the field named, nothing written", () => {
     ["too many rows", ["seed", "--rows-per-tenant", "10000001"], "--rows-per-tenant"],
     ["no rows flag", ["seed"], "--rows-per-tenant"],
     ["an unknown tenant", ["tenant", "delete", "no-such-tenant"], "slug"],
+    ["a retention window of 0 days", ["tenant", "delete", "no-such-tenant", "--retention-days", "0"], "--retention-days"],
+    ["a retention window in fractions", ["tenant", "delete", "no-such-tenant", "--retention-days", "1.5"], "--retention-days"],
+    ["an export dir and --skip-export", ["tenant", "delete", "no-such-tenant", "--skip-export", "--export-dir", "x"], "--skip-export"],
     ["a malformed slug to show", ["tenant", "show", "x"], "slug"],
     ["a bad region for migrate", ["migrate", "--region", "mars"], "--region"],
     ["an argument to audit", ["audit", "now"], "arguments"],
@@ -179,13 +182,36 @@ describe("tenant lifecycle", () => {
     expect((await tenancy("tenant", "suspend", "acme-capital", "--json", "--database-url", url)).json.status).toBe("suspended");
     expect((await tenancy("tenant", "resume", "acme-capital", "--json", "--database-url", url)).json.status).toBe("active");
 
-    const dry = await tenancy("tenant", "delete", "acme-capital", "--dry-run", "--json", "--database-url", url);
-    expect(dry.json.retained).toContainEqual({ table: "trades", rows: 60 });
-    expect((await m.admin.query(`SELECT status FROM tenancy.tenants WHERE id = $1`, [created.json.id])).rows[0].status).toBe("active");
-
     // Offboarding: a verified export first, then `offboarded` with a purge date; nothing is deleted.
     const exportDir = mkdtempSync(path.join(os.tmpdir(), "cli-offboarding-"));
     try {
+      // A dry run says what it would do, in order, and does none of it (no file, still active).
+      const dry = await tenancy(
+        "tenant",
+        "delete",
+        "acme-capital",
+        "--dry-run",
+        "--retention-days",
+        "7",
+        "--export-dir",
+        exportDir,
+        "--json",
+        "--database-url",
+        url,
+      );
+      expect(dry.code).toBe(0);
+      expect(dry.json.retained).toContainEqual({ table: "trades", rows: 60 });
+      expect(dry.json.steps).toEqual([
+        "suspend acme-capital (no writes after the export's snapshot)",
+        expect.stringMatching(new RegExp(`^export \\d+ row\\(s\\), verified, to ${exportDir}/acme-capital-\\d{8}T\\d{6}Z\\.jsonl$`)),
+        "mark it offboarded: rows, schema and registry entry kept for 7 day(s)",
+        expect.stringMatching(/^then, after that date: `tenancy tenant purge acme-capital`/),
+      ]);
+      expect(readdirSync(exportDir)).toEqual([]);
+      expect((await m.admin.query(`SELECT status FROM tenancy.tenants WHERE id = $1`, [created.json.id])).rows[0].status).toBe("active");
+      const human = await tenancy("tenant", "delete", "acme-capital", "--dry-run", "--database-url", url);
+      expect(human.stdout).toMatch(/would offboard tenant acme-capital .*nothing was changed[\s\S]*1\. suspend acme-capital/);
+
       const deleted = await tenancy("tenant", "delete", "acme-capital", "--export-dir", exportDir, "--database-url", url);
       expect(deleted.code).toBe(0);
       expect(deleted.stdout).toMatch(/offboarded tenant acme-capital/);

@@ -5,7 +5,7 @@
  *   the repository's program (one stack, several steps): a slug edited in place fails the preview
  *   naming `renamedFrom` and the offboarding command; with `renamedFrom` it is a rename in place
  *   (same id, same rows); removing a served tenant fails the preview (and `up`); a region change
- *   fails the preview; `destroy` is refused and leaves the state whole; `tenancy tenant delete`
+ *   and a connection change (another port) fail the preview; `destroy` is refused and leaves the state whole; `tenancy tenant delete`
  *   (verified export, retention) lets the tenant leave the stack with its rows; `tenancy tenant
  *   purge` is refused before the window (exit 2) and removes the rows after it; then `destroy` of
  *   the emptied stack drops the database.
@@ -14,6 +14,8 @@
  *   the negative control — the same slug edit with the old provider and the old data layer loses
  *   the tenant's rows — and the upgrade path — old code kept in the state now refuses the delete
  *   through the data layer, and one `up` with the current program rewrites it (no create, no delete).
+ *   And the component named by region, as local stacks had it: a region edit previewed as an empty new
+ *   region (the negative control of the region step); the stable name adopts such a stack unchanged.
  *
  * Skipped, with the reason, where there is no toolchain; under CI that fails.
  */
@@ -25,6 +27,8 @@ import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegionalDatabase } from "../../components/db/regional-database";
+import { LOCAL_ADMIN_USER, LOCAL_HOST, localPlatform } from "../../components/local/local-platform";
+import type { LocalStackConfig } from "../../lib/stack-config/local";
 import { THROWAWAY_SETTINGS, startPostgres, type PostgresServer } from "../../lib/local/postgres-server";
 import { freePort } from "../../lib/local/processes";
 import { REPO_ROOT } from "../../lib/pulumi/env";
@@ -133,7 +137,11 @@ describeWithToolchain(toolchainLookup)(
 
       it("with renamedFrom the slug change is a rename in place: same id, same rows, no create or delete", async () => {
         t.writeConfig(config([alpha, betaRenamed]));
-        const preview = await t.stack.preview({ color: "never" });
+        const preview = await t.stack.preview({ color: "never", diff: true });
+        // The preview says what the update does to the data.
+        expect(preview.stdout).toMatch(
+          /dataEffect\s*:\s*"renamed in place \W*beta-capital\W* -> \W*beta-capital-group\W*: same tenant id, every row kept/,
+        );
         expect(preview.changeSummary).toMatchObject({ update: 2 }); // the roster and the tenant
         for (const op of ["create", "delete", "replace", "create-replacement", "delete-replaced"] as const)
           expect(preview.changeSummary[op], op).toBeUndefined();
@@ -158,10 +166,7 @@ describeWithToolchain(toolchainLookup)(
         await expectRowsIntact();
       });
 
-      // Skipped: local-platform names its component local-<region>, so a stack region change renames every
-      // resource (create local-us-*, delete local-eu-*) and no check sees an old region; the preview does not
-      // fail (the up is still refused at the tenants' delete). Open item in docs/data-safety.md.
-      it.skip("a region change fails the preview as a residency decision", async () => {
+      it("a region change fails the preview as a residency decision, naming the offboarding command", async () => {
         t.writeConfig(
           config(
             [
@@ -171,9 +176,27 @@ describeWithToolchain(toolchainLookup)(
             "us",
           ),
         );
-        await expect(t.stack.preview({ color: "never" })).rejects.toThrow(/residency/);
+        // The schema (registered before the tenants) is the first to refuse; the engine stops there.
+        await expect(t.stack.preview({ color: "never" })).rejects.toThrow(
+          /database "alphapulse_safety" serves residency region "eu"[\s\S]*tenancy tenant delete/,
+        );
+        await expect(t.stack.up({ color: "never" })).rejects.toThrow(/residency/);
         expect(await query(url(), "SELECT region FROM tenancy.database_settings")).toEqual([{ region: "eu" }]);
+        expect((await registry(url())).map((r) => r.status)).toEqual(["active", "active"]);
         await expectRowsIntact();
+      });
+
+      it("a connection change (another server) fails the preview: the database and its tenants do not move", async () => {
+        t.writeConfig({ ...config([alpha, betaRenamed]), postgres: { port: await freePort(), database: DATABASE } });
+        await expect(t.stack.preview({ color: "never" })).rejects.toThrow(
+          /database "alphapulse_safety" is on 127\.0\.0\.1:\d+[^;]*; pointing the stack at 127\.0\.0\.1:\d+[^;]* would drop it/,
+        );
+        await expect(t.stack.up({ color: "never" })).rejects.toThrow(/revert the connection/);
+        expect(await query(cluster.adminUrl, "SELECT 1 FROM pg_database WHERE datname = $1", [DATABASE])).toHaveLength(1);
+        await expectRowsIntact();
+        // Back to the recorded config: nothing to do.
+        t.writeConfig(config([alpha, betaRenamed]));
+        await t.stack.preview({ expectNoChanges: true, color: "never" });
       });
 
       it("destroy with tenants is refused: the database, the rows and the state are kept", async () => {
@@ -284,6 +307,68 @@ describeWithToolchain(toolchainLookup)(
           return Promise.resolve({ tenants: region.tenantIds });
         };
       }
+
+      it("a local stack whose component was named by region: a region edit planned an empty region (negative control); the stable name adopts it", async () => {
+        const database = "alphapulse_named";
+        const config = (region: "eu" | "us"): LocalStackConfig => ({
+          kind: "local",
+          region,
+          postgres: { port: cluster.port, database },
+          pgbouncer: { port: cluster.port + 1 },
+          redis: { port: cluster.port + 2 },
+          tenants: [{ slug: "gamma-fund", tier: "starter", region }],
+          catalogueExtension: [],
+        });
+        /** Before: localPlatform's RegionalDatabase under the name `local-<region>`, its arguments unchanged. */
+        const namedByRegion =
+          (c: LocalStackConfig): PulumiFn =>
+          () => {
+            new RegionalDatabase(`local-${c.region}`, {
+              connection: { host: LOCAL_HOST, port: c.postgres.port, user: LOCAL_ADMIN_USER },
+              database: c.postgres.database,
+              region: c.region,
+              tenants: c.tenants,
+              protect: false,
+            });
+            return Promise.resolve({});
+          };
+        const current =
+          (c: LocalStackConfig): PulumiFn =>
+          () => {
+            localPlatform(c);
+            return Promise.resolve({});
+          };
+        await ctx.withWorkspace("alphapulse-platform", "named", async (opts) => {
+          const stackName = "named-by-region";
+          const stack = await LocalWorkspace.createStack(
+            { projectName: "alphapulse-platform", stackName, program: namedByRegion(config("eu")) },
+            opts,
+          );
+          try {
+            await stack.up({ color: "never" });
+            // Negative control: named by region, the region edit is a plan for a new, empty region
+            // (create local-us-*, delete local-eu-*), and the preview does not say a word about residency.
+            stack.workspace.program = namedByRegion(config("us"));
+            const planned = await stack.preview({ color: "never" });
+            // The component, Database, DatabaseSchema, TenantRoster and Tenant, each under a new name.
+            expect(planned.changeSummary).toMatchObject({ create: 5, delete: 5 });
+
+            // The stable name with the old names as aliases: the existing stack is adopted as it is.
+            stack.workspace.program = current(config("eu"));
+            await stack.preview({ expectNoChanges: true, color: "never" });
+            await stack.up({ color: "never" });
+            // ...and now the same region edit is refused in the preview.
+            stack.workspace.program = current(config("us"));
+            await expect(stack.preview({ color: "never" })).rejects.toThrow(/serves residency region "eu"/);
+            expect(await query(cluster.urlFor(database), "SELECT slug, status FROM tenancy.tenants")).toEqual([
+              { slug: "gamma-fund", status: "active" },
+            ]);
+          } finally {
+            await stack.workspace.removeStack(stackName, { force: true }).catch(() => {});
+            await query(cluster.adminUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+          }
+        });
+      });
 
       it("the old provider loses a tenant's rows on a slug edit; its old code kept in the state refuses; one up rewrites it", async () => {
         await ctx.withWorkspace("alphapulse-platform", "legacy", async (opts) => {

@@ -106,14 +106,21 @@ describe("npm run tenant -- destroy|list", () => {
     expect(parse("destroy acme bravo")).toEqual({
       command: "destroy",
       jobs: [
-        { action: "destroy", slug: "acme", exportDir: "/repo/.pulumi-local/exports" },
-        { action: "destroy", slug: "bravo", exportDir: "/repo/.pulumi-local/exports" },
+        { action: "destroy", slug: "acme", exportDir: "/repo/.pulumi-local/exports", retentionDays: 30, dryRun: false },
+        { action: "destroy", slug: "bravo", exportDir: "/repo/.pulumi-local/exports", retentionDays: 30, dryRun: false },
       ],
       concurrency: 4,
       json: false,
     });
-    expect(jobs("destroy acme --export-dir out")).toEqual([{ action: "destroy", slug: "acme", exportDir: "/work/out" }]);
-    expect(jobs("destroy acme --skip-export")).toEqual([{ action: "destroy", slug: "acme", exportDir: null }]);
+    expect(jobs("destroy acme --export-dir out")).toEqual([
+      { action: "destroy", slug: "acme", exportDir: "/work/out", retentionDays: 30, dryRun: false },
+    ]);
+    expect(jobs("destroy acme --skip-export")).toEqual([
+      { action: "destroy", slug: "acme", exportDir: null, retentionDays: 30, dryRun: false },
+    ]);
+    expect(jobs("destroy acme --retention-days 90 --dry-run")).toEqual([
+      { action: "destroy", slug: "acme", exportDir: "/repo/.pulumi-local/exports", retentionDays: 90, dryRun: true },
+    ]);
     expect(jobs("destroy --file tenants.yaml").map((j) => (j.action === "destroy" ? j.slug : ""))).toEqual(["delta", "echo"]);
   });
 
@@ -121,6 +128,11 @@ describe("npm run tenant -- destroy|list", () => {
     ["destroy", "arguments"],
     ["destroy acme --skip-export --export-dir x", "--skip-export"],
     ["destroy acme --tier pro", "arguments"],
+    ["destroy acme --retention-days 0", "--retention-days"],
+    ["destroy acme --retention-days 1.5", "--retention-days"],
+    ["destroy acme --retention-days 3651", "--retention-days"],
+    ["destroy acme --retention-days=-3", "--retention-days"],
+    ["destroy acme --dryrun", "arguments"],
     ["list acme", "arguments"],
     ["list --all", "arguments"],
   ])("%s → error names %s", (line, field) => {

@@ -13,7 +13,7 @@
  * Skipped, with the reason, where there is no toolchain; under CI that fails (test/support/toolchain.ts).
  */
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -122,14 +122,41 @@ describeWithToolchain(toolchainLookup)("tenant stacks through the real engine", 
     const refused = await driver.run({ action: "destroy", slug: "solo-one", exportDir: "/dev/null/exports" }, () => {});
     expect(refused).toMatchObject({
       ok: false,
-      failure: { kind: "export", message: expect.stringMatching(/^export of solo-one failed, nothing was deleted: /) },
+      failure: {
+        kind: "export",
+        message: expect.stringMatching(
+          /^offboarding of solo-one failed, nothing was deleted: export of solo-one failed, the tenant was not offboarded/,
+        ),
+      },
     });
     expect(await registry()).toEqual([{ slug: "solo-one", tier: "starter", placement: "shared" }]);
     expect(await redisUsers()).toHaveLength(1);
     expect(await tenantStacks()).toEqual(["tenant-solo-one"]);
 
-    const gone = succeeded(await driver.run({ action: "destroy", slug: "solo-one", exportDir: null }, () => {}));
+    // A dry run says what it would do (the shared offboarding steps, then the planned destroy) and does none of it.
+    const dryDir = mkdtempSync(path.join(os.tmpdir(), "offboarding-dry-"));
+    const dry = succeeded(
+      await driver.run({ action: "destroy", slug: "solo-one", exportDir: dryDir, retentionDays: 7, dryRun: true }, () => {}),
+    );
+    expect(dry).toMatchObject({ ok: true, dryRun: true, changes: { delete: 4 } });
+    expect(dry.steps).toEqual([
+      "suspend solo-one (no writes after the export's snapshot)",
+      expect.stringMatching(new RegExp(`^export 0 row\\(s\\), verified, to ${dryDir}/solo-one-`)),
+      "mark it offboarded: rows, schema and registry entry kept for 7 day(s)",
+      expect.stringMatching(/^then, after that date: `tenancy tenant purge solo-one`/),
+      expect.stringMatching(/^destroy stack tenant-solo-one \(-4\): its registry entry released with its rows kept/),
+    ]);
+    expect(readdirSync(dryDir)).toEqual([]);
+    rmSync(dryDir, { recursive: true, force: true });
+    expect(await registry()).toEqual([{ slug: "solo-one", tier: "starter", placement: "shared" }]);
+    expect(await redisUsers()).toHaveLength(1);
+    expect(await tenantStacks()).toEqual(["tenant-solo-one"]);
+
+    const gone = succeeded(await driver.run({ action: "destroy", slug: "solo-one", exportDir: null, retentionDays: 7 }, () => {}));
     expect(gone).toMatchObject({ ok: true, tier: "starter", region: "eu", changes: { delete: 4 } });
+    const retainedDays = (Date.parse(gone.purgeAfter!) - Date.now()) / 86_400_000;
+    expect(retainedDays).toBeGreaterThan(6.9);
+    expect(retainedDays).toBeLessThanOrEqual(7);
     expect(await registry()).toEqual([]);
     expect(await offboarded()).toContain("solo-one"); // retained until `tenancy tenant purge`
     expect(await redisUsers()).toEqual([]);

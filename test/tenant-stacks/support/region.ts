@@ -21,7 +21,7 @@ import { startPostgres, THROWAWAY_SETTINGS, type PostgresServer } from "../../..
 import { startRedis, type RedisServer } from "../../../lib/local/redis-server";
 import { findPulumiToolchain, REPO_ROOT } from "../../../lib/pulumi/env";
 import { AutomationContext } from "../../../lib/tenant-stacks/automation";
-import { exportBeforeOffboarding, offboardBeforeDestroy } from "../../../lib/tenant-stacks/offboarding";
+import { offboardBeforeDestroy } from "../../../lib/tenant-stacks/offboarding";
 import { PLATFORM_PROJECT, TENANT_PROJECT } from "../../../lib/tenant-stacks/names";
 import type { ResidencyRegion } from "../../../lib/tenant/model";
 import { runScript, type ScriptRun } from "../../support/run-script";
@@ -100,7 +100,6 @@ export async function openTestRegions(names: ResidencyRegion[]): Promise<TestReg
     repoRoot: REPO_ROOT,
     binDir: toolchainLookup.toolchain.binDir,
     program: (spec) => tenantProgram(spec),
-    exporter: exportBeforeOffboarding,
     offboarder: offboardBeforeDestroy,
     env,
   });
