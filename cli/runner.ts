@@ -6,7 +6,8 @@
  *     a typo'd flag is bad input naming the flag (`parseCommandLine`);
  *   - `--help`: the entry point's help text on stdout, exit 0 (`{ usage }` with --json);
  *   - errors: whatever is thrown becomes one printed CommandError (cli/output.ts): bad input
- *     (UsageError, a zod error, a parseArgs error, a stack config or tenant spec error) exits 2,
+ *     (UsageError, a zod error, a parseArgs error, a stack config or tenant spec error, a platform
+ *     stack's outputs that break lib/platform/contract.ts) exits 2,
  *     anything else 1 (`guard`);
  *   - the end of the process: the exit code is set, stdout and stderr are drained, and only then
  *     does the process end (`runMain`). `process.exit()` with writes still queued cuts the output
@@ -28,6 +29,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ZodError } from "zod";
+import { PlatformContractError } from "../lib/platform/contract";
 import { StackConfigError } from "../lib/stack-config/common";
 import { TenantSpecError } from "../lib/tenant-stacks/spec";
 import {
@@ -85,6 +87,8 @@ export function commandFailure(err: unknown, usage?: string): { error: CommandEr
   if (err instanceof UsageError) return { error: { kind: "usage", message: err.message, field: err.field, usage: err.usage }, code: 2 };
   if (err instanceof TenantSpecError) return { error: { kind: "usage", message: err.message, field: err.field, usage }, code: 2 };
   if (err instanceof StackConfigError) return commandFailure(new UsageError(err.reason, err.key));
+  // A platform stack's outputs that break the contract: nothing was changed by the reader.
+  if (err instanceof PlatformContractError) return { error: { kind: "contract", message: err.message, field: err.output }, code: 2 };
   if (err instanceof ZodError) return commandFailure(usageErrorFromZod(err));
   if (isParseArgsError(err)) return commandFailure(usageErrorFromParseArgs(err, usage));
   return { error: unexpectedFailure(err), code: 1 };

@@ -8,10 +8,11 @@
  *   destroy <slug>... [--file <tenants.yaml>] [--export-dir <dir> | --skip-export] [--retention-days <n>]
  *           [--dry-run] [--concurrency <n>] [--json]
  *   list    [--json]
+ *   synth   <slug> --tier <t> --region <r> --platform <aws stack> [--check] [--out <file|->] [--json]
  */
 import path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { TenantSlug, type ResidencyRegion } from "../lib/tenant/model";
+import { ResidencyRegion, TenantSlug, Tier } from "../lib/tenant/model";
 import { DEFAULT_RETENTION_DAYS, RETENTION_DAYS_RANGE } from "../lib/tenant/registry";
 import type { TenantJob } from "../lib/tenant-stacks/jobs";
 import { DEFAULT_ENVIRONMENT } from "../lib/tenant-stacks/names";
@@ -47,6 +48,10 @@ export const USAGE = `usage: npm run tenant -- <command> [options]
       removes the data. --dry-run says what it would do and changes nothing
   list [--json]
       the tenant stacks on the backend and what they record
+  synth <slug> --tier <t> --region <r> --platform <aws stack> [--check] [--out <file|->] [--json]
+      offline: the tenant stack's resource graph against an AWS platform stack's synthesised
+      outputs, in the format of npm run synth (no engine, no credentials); --check runs the policy
+      rules over it (exit 1 on a violation); --out - (the default) prints it
 
   --platform     the regional platform stack (default: the stack of --region in --env, by its
                  stack file: local-eu, local-us, eu-staging, ...)
@@ -56,7 +61,8 @@ export const USAGE = `usage: npm run tenant -- <command> [options]
 export type TenantCommand =
   | { command: "help" }
   | { command: "list"; json: boolean }
-  | { command: "up" | "preview" | "destroy"; jobs: TenantJob[]; concurrency: number; json: boolean };
+  | { command: "up" | "preview" | "destroy"; jobs: TenantJob[]; concurrency: number; json: boolean }
+  | { command: "synth"; spec: TenantStackSpec; check: boolean; out?: string; json: boolean };
 
 const COMMON = { json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } } as const;
 const BATCH = { file: { type: "string" }, concurrency: { type: "string" } } as const;
@@ -81,6 +87,14 @@ const OPTIONS = {
     "dry-run": { type: "boolean", default: false },
   },
   list: { ...COMMON },
+  synth: {
+    ...COMMON,
+    tier: { type: "string" },
+    region: { type: "string" },
+    platform: { type: "string" },
+    check: { type: "boolean", default: false },
+    out: { type: "string" },
+  },
 } satisfies Record<string, NonNullable<ParseArgsConfig["options"]>>;
 
 export interface ParseContext {
@@ -212,5 +226,21 @@ export function parseTenantCommand(argv: string[], ctx: ParseContext): TenantCom
     };
   }
 
-  throw new TenantSpecError(`unknown command "${command}" (up, preview, destroy, list)`, "command");
+  if (command === "synth") {
+    const { values, positionals } = parse(rest, OPTIONS.synth);
+    if (values.help) return { command: "help" };
+    if (positionals.length !== 1) throw new TenantSpecError("name exactly one tenant slug", "arguments");
+    for (const flag of ["tier", "region", "platform"] as const)
+      if (values[flag] === undefined) throw new TenantSpecError("is required", `--${flag}`);
+    const spec: TenantStackSpec = {
+      slug: parseOrThrow(TenantSlug, positionals[0], "argument 1 (slug)"),
+      tier: parseOrThrow(Tier, values.tier, "--tier"),
+      region: parseOrThrow(ResidencyRegion, values.region, "--region"),
+      platform: parseOrThrow(StackName, values.platform, "--platform"),
+    };
+    const out = values.out === undefined || values.out === "-" ? values.out : path.resolve(ctx.cwd, values.out);
+    return { command, spec, check: values.check, out, json: values.json };
+  }
+
+  throw new TenantSpecError(`unknown command "${command}" (up, preview, destroy, list, synth)`, "command");
 }

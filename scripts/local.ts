@@ -34,7 +34,9 @@ import {
   stopRegionServices,
   type ServiceStatus,
 } from "../lib/local/region-services";
+import { parsePlatformContract, redactSecrets } from "../lib/platform/contract";
 import { findPulumiToolchain, pulumiEnvironment, REPO_ROOT, type PulumiToolchain } from "../lib/pulumi/env";
+import { unwrapOutputs } from "../lib/tenant-stacks/platform";
 
 const LOCAL_STACKS = ["local-eu", "local-us"];
 const COMMANDS = ["up", "status", "down", "reset", "env"] as const;
@@ -48,7 +50,8 @@ interface StackSummary {
   changes?: OpMap;
   changed?: boolean;
   durationMs?: number;
-  postgres?: unknown;
+  /** From the stack's outputs, read through the platform contract (secrets redacted). */
+  database?: { name: string; oid: number; connection: unknown };
   redis?: unknown;
   pgbouncer?: unknown;
   tenants?: Record<string, string>;
@@ -86,13 +89,20 @@ function onEvent(stack: string) {
   };
 }
 
-function summarizeOutputs(outputs: OutputMap): Partial<StackSummary> {
+/** The stack's outputs through the platform contract: what the summary shows (secrets redacted) and the app URL. */
+function readOutputs(stack: string, outputs: OutputMap): { summary: Partial<StackSummary>; appUrl: string } {
+  const contract = parsePlatformContract(unwrapOutputs(outputs), stack);
+  if (contract.kind !== "local") throw new UsageError(`${stack} is not a local stack (its outputs say ${contract.kind})`, "--stack");
+  const shown = redactSecrets(contract);
   return {
-    postgres: outputs.postgres?.value,
-    redis: outputs.redis?.value,
-    pgbouncer: outputs.pgbouncer?.value,
-    tenants: outputs.tenants?.value as Record<string, string> | undefined,
-    migrations: outputs.migrations?.value as string[] | undefined,
+    summary: {
+      database: { name: shown.database.name, oid: shown.database.oid, connection: shown.database.connection },
+      redis: shown.redis,
+      pgbouncer: shown.pgbouncer,
+      tenants: shown.database.tenantIds,
+      migrations: shown.schema.migrations,
+    },
+    appUrl: contract.appUrl,
   };
 }
 
@@ -113,10 +123,9 @@ async function up(toolchain: PulumiToolchain, stack: string, config: LocalStackC
   const changes = result.summary.resourceChanges ?? {};
   const changed = Object.entries(changes).some(([op, n]) => op !== "same" && (n ?? 0) > 0);
   // PgBouncer last: its auth file carries the verifiers of the roles the stack just made sure of.
-  const outputs = summarizeOutputs(result.outputs);
-  const database = (outputs.postgres as { database: string }).database;
-  const pgbouncer = await startRegionPgbouncer(REPO_ROOT, stack, config, database, { onProgress: (m) => progress(`  ${m}`) });
-  appUrls.set(stack, String(result.outputs.appUrl?.value));
+  const { summary: outputs, appUrl } = readOutputs(stack, result.outputs);
+  const pgbouncer = await startRegionPgbouncer(REPO_ROOT, stack, config, outputs.database!.name, { onProgress: (m) => progress(`  ${m}`) });
+  appUrls.set(stack, appUrl);
   progress(`${stack}: ${changed ? "updated" : "no changes"} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   return {
     stack,
@@ -133,11 +142,14 @@ async function status(toolchain: PulumiToolchain | undefined, stack: string, con
   const services = await regionServicesStatus(REPO_ROOT, stack, config);
   let outputs: Partial<StackSummary> = {};
   if (toolchain) {
+    let stackOutputs: OutputMap | undefined;
     try {
-      outputs = summarizeOutputs(await (await openStack(toolchain, stack, false)).outputs());
+      stackOutputs = await (await openStack(toolchain, stack, false)).outputs();
     } catch {
       // No stack yet: `npm run local` creates it.
     }
+    // Outputs that break the contract are reported (exit 2), naming the output: `npm run local` rewrites them.
+    if (stackOutputs && Object.keys(stackOutputs).length) outputs = readOutputs(stack, stackOutputs).summary;
   }
   return { stack, region: config.region, services, ...outputs };
 }
@@ -270,7 +282,7 @@ async function local(positionals: string[], stackFlags: string[] | undefined): P
   let audit: RegionAudit[] | undefined;
   if (
     command === "up" ||
-    (command === "status" && summaries.every((s) => s.services.find((x) => x.name === "postgres")?.state !== "stopped" && s.postgres))
+    (command === "status" && summaries.every((s) => s.services.find((x) => x.name === "postgres")?.state !== "stopped" && s.database))
   ) {
     progress("isolation audit");
     audit = await auditRegions(
@@ -301,8 +313,8 @@ function pooledAppUrlOf(s: StackSummary): string | undefined {
 }
 
 function adminUrlOf(s: StackSummary): string {
-  const p = s.postgres as { host: string; port: number; database: string };
-  return `postgres://postgres@${p.host}:${p.port}/${p.database}`;
+  const c = s.database!.connection as { host: string; port: number; user: string };
+  return `postgres://${c.user}@${c.host}:${c.port}/${s.database!.name}`;
 }
 
 runMain(main);

@@ -16,6 +16,7 @@ import { defaultPlatformStack, readPlatformStacks } from "../lib/stack-config/pl
 import { REPO_ROOT } from "../lib/pulumi/env";
 import { AutomationDriver, type AutomationContext } from "../lib/tenant-stacks/automation";
 import { parseTenantCommand, USAGE } from "../cli/tenant-stacks";
+import { runTenantSynth } from "../cli/tenant-synth";
 import { classifyFailure } from "../lib/tenant-stacks/errors";
 import { runJobs, type TenantJob, type TenantStackDriver } from "../lib/tenant-stacks/jobs";
 import { placementProblems, type PlatformSummary } from "../lib/tenant-stacks/platform";
@@ -82,6 +83,9 @@ async function tenant(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + "\n");
     return EXIT.ok;
   }
+  // Offline: no toolchain, no backend.
+  if (command.command === "synth")
+    return runTenantSynth(command, { stacks: platforms, repoRoot: REPO_ROOT, stdout: process.stdout, stderr: process.stderr });
 
   const env = environmentOverride();
   const ctx = await automationContext({ repoRoot: REPO_ROOT, env });

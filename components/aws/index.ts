@@ -3,7 +3,9 @@
  * `alphapulse-platform:kind` is `aws`; its return value is the stack's outputs.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { awsPlatformOutputs } from "../../lib/platform/contract";
 import { loadAwsStackConfig, regionalPlatformArgs } from "./config";
+import { ADMIN_USER_NAME } from "./redis-cache";
 import { RegionalPlatform } from "./regional-platform";
 
 export * from "./config";
@@ -18,32 +20,26 @@ export * from "./tenant-observability";
 
 /**
  * Declares the stack's RegionalPlatform from its validated config and returns the stack outputs:
- * endpoints, instance ids for SSM, and the ARNs of every generated secret (never the values).
+ * exactly the platform contract (lib/platform/contract.ts `awsPlatformOutputs`) — endpoints, instance
+ * ids for SSM, and the ARNs of every generated secret (never the values).
  * Throws lib/stack-config/local.ts StackConfigError (key path + reason) on a bad stack file.
  */
 export function awsPlatform() {
   const config = loadAwsStackConfig();
   const stack = pulumi.getStack();
   const platform = new RegionalPlatform(stack, regionalPlatformArgs(config, stack));
-  return {
-    kind: "aws",
+  return awsPlatformOutputs(stack, {
     region: config.region,
-    awsRegion: config.awsRegion,
-    vpcId: platform.network.vpcId,
-    appSecurityGroupId: platform.network.appSecurityGroupId,
-    privateSubnetIds: platform.network.subnetIds,
-    postgres: {
-      primaryHost: platform.postgres.primaryHost,
-      replicaHost: platform.postgres.replicaHost,
-      port: platform.postgres.port,
-      primaryInstanceId: platform.postgres.primaryInstanceId,
-      replicaInstanceId: platform.postgres.replicaInstanceId,
-      adminSecretArn: platform.postgres.adminSecretArn,
-      executorSecretArn: platform.postgres.executorSecretArn,
-      backupBucket: platform.postgres.backupBucketName,
-      logGroupName: platform.postgres.logGroupName,
-      tenantDashboard: platform.observability.dashboardName,
-      tenantMetricNamespace: platform.observability.metricNamespace,
+    database: {
+      name: platform.database.database.name,
+      oid: platform.database.database.oid,
+      connection: platform.executor.connection,
+      tenantIds: platform.database.tenantIds,
+    },
+    schema: {
+      fingerprint: platform.database.schema.appliedFingerprint,
+      migrations: platform.database.schema.versions,
+      roles: platform.database.schema.roles,
     },
     pgbouncer: {
       host: platform.pgbouncer.endpoint,
@@ -57,14 +53,21 @@ export function awsPlatform() {
       readerHost: platform.redis.readerEndpoint,
       port: platform.redis.port,
       tls: true,
+      adminUser: ADMIN_USER_NAME,
       adminSecretArn: platform.redis.adminSecretArn,
-      tenantSecretArns: platform.redis.tenantSecretArns,
+      userGroupId: platform.redis.userGroupId,
+      tenantSecretPrefix: platform.redis.tenantSecretPrefix,
     },
-    database: {
-      name: platform.database.database.name,
-      oid: platform.database.database.oid,
-      connection: platform.executor.connection,
-      tenantIds: platform.database.tenantIds,
+    postgres: {
+      primaryHost: platform.postgres.primaryHost,
+      replicaHost: platform.postgres.replicaHost,
+      port: platform.postgres.port,
+      primaryInstanceId: platform.postgres.primaryInstanceId,
+      replicaInstanceId: platform.postgres.replicaInstanceId,
+      adminSecretArn: platform.postgres.adminSecretArn,
+      executorSecretArn: platform.postgres.executorSecretArn,
+      backupBucket: platform.postgres.backupBucketName,
+      logGroupName: platform.postgres.logGroupName,
     },
     executor: {
       functionName: platform.executor.functionName,
@@ -74,7 +77,17 @@ export function awsPlatform() {
       invokePolicyArn: platform.executor.invokePolicyArn,
       logGroupName: platform.executor.logGroupName,
     },
-    kmsKeyArn: platform.kmsKeyArn,
-    alarmTopicArn: platform.alarmTopicArn,
-  };
+    aws: {
+      region: config.awsRegion,
+      accountId: config.accountId,
+      costCentre: config.costCentre,
+      vpcId: platform.network.vpcId,
+      appSecurityGroupId: platform.network.appSecurityGroupId,
+      privateSubnetIds: platform.network.subnetIds,
+      kmsKeyArn: platform.kmsKeyArn,
+      alarmTopicArn: platform.alarmTopicArn,
+      tenantDashboard: platform.observability.dashboardName,
+      tenantMetricNamespace: platform.observability.metricNamespace,
+    },
+  });
 }

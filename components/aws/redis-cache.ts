@@ -2,13 +2,16 @@
  * `alphapulse:aws:RedisCache` — ElastiCache for Redis 7: a Multi-AZ replication group with TLS in
  * transit (required, not preferred), encryption at rest under the region's KMS key, and RBAC:
  *
- * - one ElastiCache user per tenant whose access string comes from lib/redis/acl.ts
- *   `renderTenantAcl` — the same rules test/redis proves on a real redis-server;
  * - a user named `default` that is `off` with no permissions (every user group must contain one;
  *   RESET re-authenticates as `default`, so it must not be usable);
- * - an admin user for operations (loading the quota functions, usage audits).
+ * - an admin user for operations (loading the quota functions, usage audits);
+ * - the user group lists those two only, and ignores changes to its `userIds`: each tenant's user
+ *   joins it from the tenant's own stack (components/aws/tenant-redis-user.ts, an
+ *   aws.elasticache.UserGroupAssociation), so adding a tenant never redeploys the region, and an
+ *   update of this stack never drops a tenant's membership. Users this stack declared before are
+ *   moved to tenant stacks without being deleted: docs/tenant-stacks.md "Moving a regional tenant".
  *
- * Passwords are generated and kept in Secrets Manager (one secret per tenant). The parameter group
+ * Passwords are generated and kept in Secrets Manager. The parameter group
  * sets the maxmemory policy and keyspace notifications (`KA`, keyspace channels only, as locally).
  *
  * Layout as in postgres-cluster.ts: module-level builders return plain values (rules, users,
@@ -18,7 +21,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { renderTenantAcl, type TenantAcl } from "../../lib/redis/acl";
 import { assertZoneInRegion } from "../../lib/platform/residency";
 import { Credential } from "./credential";
 import { tcpRule, type TcpRuleArgs } from "./tcp-rule";
@@ -29,11 +31,6 @@ export const DEFAULT_USER_ACCESS_STRING = "off resetchannels -@all";
 /** The operations user: everything (quota function library, audits). Its password lives in Secrets Manager only. */
 export const ADMIN_USER_NAME = "alphapulse_admin";
 export const ADMIN_USER_ACCESS_STRING = "on ~* &* +@all";
-
-export interface RedisTenant {
-  id: string;
-  slug: string;
-}
 
 /**
  * Args of {@link RedisCache}. "Caution" marks an arg whose change replaces a resource. Changes to
@@ -72,11 +69,6 @@ export interface RedisCacheArgs {
   /** Days of daily snapshots kept (in place). @default 7 */
   snapshotRetentionDays?: pulumi.Input<number>;
   /**
-   * Tenants with their own user (plain: one user and one secret each, named by slug). Caution:
-   * changing a tenant's slug replaces its user and its secret (protected: refused). @default []
-   */
-  tenants?: RedisTenant[];
-  /**
    * Prefix of the Secrets Manager names, e.g. `alphapulse/eu-prod/redis`. Caution: changing it
    * replaces every secret (protected: refused).
    */
@@ -91,15 +83,15 @@ export class RedisCache extends pulumi.ComponentResource {
   readonly port = REDIS_PORT;
   readonly securityGroupId: pulumi.Output<string>;
   readonly adminSecretArn: pulumi.Output<string>;
-  /** Secrets Manager ARN of each tenant's credentials, by slug. */
-  readonly tenantSecretArns: Record<string, pulumi.Output<string>>;
+  /** The RBAC user group: tenant stacks add their users to it (aws.elasticache.UserGroupAssociation). */
+  readonly userGroupId: pulumi.Output<string>;
+  /** Where tenant stacks keep their users' secrets: `<secretNamePrefix>/tenants` (the names this stack used before). */
+  readonly tenantSecretPrefix: string;
 
   constructor(name: string, args: RedisCacheArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("alphapulse:aws:RedisCache", name, {}, opts);
     const replicas = args.replicas ?? 1;
     validateRedisCacheArgs(name, { ...args, replicas });
-    // Render every access string first: a bad tenant id fails before anything is declared.
-    const acls = (args.tenants ?? []).map((t) => ({ tenant: t, acl: renderTenantAcl(t.id) }));
     const parent = { parent: this };
 
     const sg = new aws.ec2.SecurityGroup(`${name}-sg`, redisSecurityGroupArgs(name, args.vpcId), parent);
@@ -118,26 +110,17 @@ export class RedisCache extends pulumi.ComponentResource {
       parent,
     );
 
-    // RBAC: `default` off, an admin, one user per tenant with the renderer's access string.
+    // RBAC: `default` off and an admin; tenants' users join from their own stacks.
     // The disabled `default` user still gets a password (never stored, never used): defence in depth.
     const defaultPassword = new random.RandomPassword(`${name}-default-password`, { length: 40, special: false }, parent);
     const defaultUser = new aws.elasticache.User(`${name}-default`, defaultUserArgs(name, defaultPassword.result), parent);
     const admin = new Credential(`${name}-admin`, adminCredentialArgs(name, args), parent);
     const adminUser = new aws.elasticache.User(`${name}-admin`, adminUserArgs(name, admin.password), parent);
-    this.tenantSecretArns = {};
-    const tenantUsers = acls.map(({ tenant, acl }) => {
-      const credential = new Credential(`${name}-tenant-${tenant.slug}`, tenantCredentialArgs(tenant, acl, args), parent);
-      this.tenantSecretArns[tenant.slug] = credential.secretArn;
-      return new aws.elasticache.User(`${name}-tenant-${tenant.slug}`, tenantUserArgs(acl, credential.password), parent);
-    });
     const userGroup = new aws.elasticache.UserGroup(
       `${name}-users`,
-      {
-        userGroupId: `${name}-users`,
-        engine: "redis",
-        userIds: [defaultUser.userId, adminUser.userId, ...tenantUsers.map((u) => u.userId)],
-      },
-      parent,
+      { userGroupId: `${name}-users`, engine: "redis", userIds: [defaultUser.userId, adminUser.userId] },
+      // Tenant stacks' associations add members; an update of this stack must not remove them.
+      { parent: this, ignoreChanges: ["userIds"] },
     );
 
     const slowLog = new aws.cloudwatch.LogGroup(
@@ -167,11 +150,13 @@ export class RedisCache extends pulumi.ComponentResource {
     this.readerEndpoint = group.readerEndpointAddress;
     this.securityGroupId = sg.id;
     this.adminSecretArn = admin.secretArn;
+    this.userGroupId = userGroup.userGroupId;
+    this.tenantSecretPrefix = `${args.secretNamePrefix}/tenants`;
     this.registerOutputs({
       primaryEndpoint: this.primaryEndpoint,
       readerEndpoint: this.readerEndpoint,
       adminSecretArn: this.adminSecretArn,
-      tenantSecretArns: this.tenantSecretArns,
+      userGroupId: this.userGroupId,
     });
   }
 }
@@ -180,7 +165,7 @@ export class RedisCache extends pulumi.ComponentResource {
 // Builders: pure, module-level, plain values in and out (Inputs pass through untouched).
 // ---------------------------------------------------------------------------------------------
 
-/** The checks that need no resource (the tenants' ids are checked by renderTenantAcl). Throws naming the field. */
+/** The checks that need no resource. Throws naming the field. */
 export function validateRedisCacheArgs(
   name: string,
   args: Pick<RedisCacheArgs, "region" | "availabilityZones" | "clientSecurityGroupIds"> & { replicas: number },
@@ -239,23 +224,23 @@ export function redisParameterGroupArgs(cache: string, maxmemoryPolicy: pulumi.I
   };
 }
 
-/** An ElastiCache RBAC user with one password. */
-function redisUser(userId: pulumi.Input<string>, userName: string, accessString: string, password: pulumi.Input<string>) {
+/** An ElastiCache RBAC user with one password (also the tenant stacks' users, components/aws/tenant-redis-user.ts). */
+export function redisUserArgs(
+  userId: pulumi.Input<string>,
+  userName: pulumi.Input<string>,
+  accessString: pulumi.Input<string>,
+  password: pulumi.Input<string>,
+) {
   return { userId, userName, engine: "redis", accessString, authenticationMode: { type: "password", passwords: [password] } };
 }
 
 /** The `default` user every group needs, disabled with no permissions (RESET falls back to it). */
 export function defaultUserArgs(cache: string, password: pulumi.Input<string>) {
-  return redisUser(`${cache}-default`, "default", DEFAULT_USER_ACCESS_STRING, password);
+  return redisUserArgs(`${cache}-default`, "default", DEFAULT_USER_ACCESS_STRING, password);
 }
 
 export function adminUserArgs(cache: string, password: pulumi.Input<string>) {
-  return redisUser(`${cache}-admin`, ADMIN_USER_NAME, ADMIN_USER_ACCESS_STRING, password);
-}
-
-/** A tenant's user: id, name and access string from lib/redis/acl.ts `renderTenantAcl`. */
-export function tenantUserArgs(acl: Pick<TenantAcl, "elasticacheUserId" | "userName" | "accessString">, password: pulumi.Input<string>) {
-  return redisUser(acl.elasticacheUserId, acl.userName, acl.accessString, password);
+  return redisUserArgs(`${cache}-admin`, ADMIN_USER_NAME, ADMIN_USER_ACCESS_STRING, password);
 }
 
 export function adminCredentialArgs(cache: string, args: Pick<RedisCacheArgs, "secretNamePrefix" | "kmsKeyArn">) {
@@ -264,19 +249,6 @@ export function adminCredentialArgs(cache: string, args: Pick<RedisCacheArgs, "s
     secretName: `${args.secretNamePrefix}/${ADMIN_USER_NAME}`,
     kmsKeyId: args.kmsKeyArn,
     description: `Redis operations user of ${cache}`,
-  };
-}
-
-export function tenantCredentialArgs(
-  tenant: Pick<RedisTenant, "slug">,
-  acl: Pick<TenantAcl, "userName">,
-  args: Pick<RedisCacheArgs, "secretNamePrefix" | "kmsKeyArn">,
-) {
-  return {
-    username: acl.userName,
-    secretName: `${args.secretNamePrefix}/tenants/${tenant.slug}`,
-    kmsKeyId: args.kmsKeyArn,
-    description: `Redis user of tenant ${tenant.slug}`,
   };
 }
 

@@ -71,7 +71,7 @@ export interface RegionalPlatformArgs {
     "appInstances" | "appPoolPerInstance" | "maxClientConnections" | "reservePoolSize"
   >;
   redis: { nodeType: string; engineVersion: string; replicas: number; maxmemoryPolicy: string; snapshotRetentionDays: number };
-  /** Tenants of this residency (plain: one Redis user each, one registry entry each in the database). @default [] */
+  /** Tenants of this residency (plain: one registry entry each in the database; their Redis users live in tenant stacks). @default [] */
   tenants?: Pick<AwsTenant, "id" | "slug" | "region" | "tier" | "displayName" | "renamedFrom">[];
 }
 
@@ -263,7 +263,6 @@ export class RegionalPlatform extends pulumi.ComponentResource {
         replicas: args.redis.replicas,
         maxmemoryPolicy: args.redis.maxmemoryPolicy,
         snapshotRetentionDays: args.redis.snapshotRetentionDays,
-        tenants: tenants.map((t) => ({ id: t.id, slug: t.slug })),
         secretNamePrefix: `alphapulse/${stack}/redis`,
       },
       children,

@@ -9,8 +9,11 @@
  *   keys: they are tenant data, removed by `tenancy tenant purge --redis-url` after the retention
  *   window (lib/tenant/stack-guards.ts revokeCacheForStack, docs/data-safety.md). A later create
  *   issues a new user over the same keys.
- * - The admin password is read at call time from `redis.passwordFile` (the local region keeps it in a
- *   0600 file next to the server): no password is an input or part of the state.
+ * - The admin credential comes from the platform stack's contract (lib/platform/contract.ts: the
+ *   local Redis admin password is a secret output there). The tenant program passes it on as a
+ *   secret, so it is stored encrypted in the tenant stack's state, like every secret; the tenant
+ *   user's own password is generated here and never an input. Rotating the admin password is an
+ *   update (same user, same password).
  *
  * The provider code captures nothing at module level (see components/db/provider-runtime.ts).
  */
@@ -24,8 +27,8 @@ export interface RedisAdminConnection {
   port: number;
   /** The ACL user with admin rights (`admin` on the local servers). */
   user: string;
-  /** File holding that user's password (first line). */
-  passwordFile: string;
+  /** That user's password: pass it as a secret (`pulumi.secret`). */
+  password: string;
 }
 
 export interface TenantCacheUserArgs {
@@ -53,9 +56,10 @@ async function withRedisAdmin<T>(
   redis: RedisAdminConnection,
   fn: (admin: { call(...args: (string | number)[]): Promise<unknown> }) => Promise<T>,
 ): Promise<T> {
+  // State written before the contract held a `passwordFile` instead (read when refreshing it).
+  const legacyFile = (redis as { passwordFile?: string }).passwordFile;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const fs = require("node:fs");
-  const password = String(fs.readFileSync(redis.passwordFile, "utf8")).split("\n")[0].trim();
+  const password = redis.password ?? String(require("node:fs").readFileSync(legacyFile, "utf8")).split("\n")[0].trim();
   const { connectRedis, redisUrl } = dataLayer();
   const client = connectRedis(redisUrl(redis.host, Number(redis.port), redis.user, password));
   try {
@@ -118,7 +122,7 @@ export class TenantCacheUser extends pulumi.dynamic.Resource {
       tenantCacheUserProvider,
       name,
       { ...args, userName: undefined, password: undefined, maxBytes: undefined, maxKeys: undefined },
-      pulumi.mergeOptions(opts, { additionalSecretOutputs: ["password"] }),
+      pulumi.mergeOptions(opts, { additionalSecretOutputs: ["password", "redis"] }),
       "cache",
       "TenantCacheUser",
     );

@@ -54,19 +54,25 @@ interface TenantOutputs extends TenantInputs {
   tenantId: string;
   placement: string;
   status: string;
+  /** The tenant's opaque log tag (`application_name = tenant:<logTag>`): per-tenant alarms select on it. */
+  logTag?: string;
   /** DATA_SAFETY_GENERATION of the code that wrote these outputs (absent: older code). */
   dataSafety?: number;
   /** What the last accepted change did to the tenant's data (tenantDataEffect); informational. */
   dataEffect?: string;
 }
 
-function toOutputs(inputs: TenantInputs, tenant: { id: string; placement: string; status: string; displayName: string }): TenantOutputs {
+function toOutputs(
+  inputs: TenantInputs,
+  tenant: { id: string; placement: string; status: string; displayName: string; logTag: string },
+): TenantOutputs {
   return {
     ...inputs,
     displayName: tenant.displayName,
     tenantId: tenant.id,
     placement: tenant.placement,
     status: tenant.status,
+    logTag: tenant.logTag,
     dataSafety: DATA_SAFETY_GENERATION,
   };
 }
@@ -189,6 +195,7 @@ export const tenantProvider: pulumi.dynamic.ResourceProvider = {
           tenantId: tenant.id,
           placement: tenant.placement,
           status: tenant.status,
+          logTag: tenant.logTag,
           tier: tenant.tier,
           region: tenant.region,
           slug: tenant.slug,
@@ -218,12 +225,13 @@ export class Tenant extends pulumi.dynamic.Resource {
   declare readonly region: pulumi.Output<ResidencyRegion>;
   declare readonly placement: pulumi.Output<string>;
   declare readonly status: pulumi.Output<string>;
+  declare readonly logTag: pulumi.Output<string>;
 
   constructor(name: string, args: TenantArgs, opts: pulumi.CustomResourceOptions = {}) {
     super(
       tenantProvider,
       name,
-      { ...args, tenantId: undefined, placement: undefined, status: undefined, dataSafety: undefined },
+      { ...args, tenantId: undefined, placement: undefined, status: undefined, logTag: undefined, dataSafety: undefined },
       opts,
       "db",
       "Tenant",

@@ -1,16 +1,18 @@
 /**
  * What a local stack declares: the region's database with the design applied and its sample tenants,
  * on the loopback PostgreSQL cluster that scripts/local-services.ts started from the same stack
- * config. PgBouncer and Redis are processes, not resources: their ports are passed through as outputs
- * so the tools that read the stack (the local job, the tests) find them.
+ * config. PgBouncer and Redis are processes, not resources: their addresses (and the Redis admin
+ * password, a secret output) are part of the stack's outputs, which are exactly the platform contract
+ * (lib/platform/contract.ts `localPlatformOutputs`) that tenant stacks, the rollout and
+ * `npm run local` read.
  */
 import * as pulumi from "@pulumi/pulumi";
-import path from "node:path";
+import { localPlatformOutputs } from "../../lib/platform/contract";
 import { TENANT_TABLES } from "../../lib/schema/catalogue";
 import { RESIDENCY_REGIONS } from "../../lib/tenant/model";
 import { extendCatalogue, type LocalStackConfig } from "../../lib/stack-config/local";
 import { REDIS_ADMIN_USER } from "../../lib/local/redis-server";
-import { regionDataDir } from "../../lib/local/region-services";
+import { regionRedisAdminPassword } from "../../lib/local/region-services";
 import { REPO_ROOT } from "../../lib/pulumi/env";
 import { RegionalDatabase } from "../db/regional-database";
 
@@ -34,6 +36,9 @@ export const LOCAL_REGION_COMPONENT = "local";
 export const LEGACY_REGION_COMPONENTS = RESIDENCY_REGIONS.map((r) => `local-${r}`);
 
 export function localPlatform(config: LocalStackConfig) {
+  const stack = pulumi.getStack();
+  // The one the region's Redis uses (generated once, by the services or here, whichever runs first).
+  const redisAdminPassword = regionRedisAdminPassword(REPO_ROOT, stack, config);
   const catalogue = extendCatalogue(TENANT_TABLES, config.catalogueExtension);
   const connection = { host: LOCAL_HOST, port: config.postgres.port, user: LOCAL_ADMIN_USER };
   const region = new RegionalDatabase(
@@ -50,45 +55,23 @@ export function localPlatform(config: LocalStackConfig) {
     },
     { aliases: LEGACY_REGION_COMPONENTS.map((name) => ({ name })) },
   );
-  const url = (user: pulumi.Input<string>, password?: pulumi.Input<string>) =>
-    pulumi.interpolate`postgres://${user}${password ? pulumi.interpolate`:${password}` : ""}@${LOCAL_HOST}:${config.postgres.port}/${region.database.name}`;
-  return {
-    kind: "local",
+  const url = (user: pulumi.Input<string>, password: pulumi.Input<string>) =>
+    pulumi.interpolate`postgres://${user}:${password}@${LOCAL_HOST}:${config.postgres.port}/${region.database.name}`;
+  return localPlatformOutputs(stack, {
     region: config.region,
-    // databaseOid, user, adminUser and adminPasswordFile: what tenant stacks read (docs/tenant-stacks.md).
-    postgres: {
-      host: LOCAL_HOST,
-      port: config.postgres.port,
-      database: region.database.name,
-      databaseOid: region.database.oid,
-      user: LOCAL_ADMIN_USER,
-    },
+    database: { name: region.database.name, oid: region.database.oid, connection, tenantIds: region.tenantIds },
+    schema: { fingerprint: region.schema.appliedFingerprint, migrations: region.schema.versions, roles: region.schema.roles },
     pgbouncer: { host: LOCAL_HOST, port: config.pgbouncer.port },
-    redis: {
-      host: LOCAL_HOST,
-      port: config.redis.port,
-      adminUser: REDIS_ADMIN_USER,
-      adminPasswordFile: path.join(regionDataDir(REPO_ROOT, pulumi.getStack(), config), "redis", "admin-password"),
-    },
-    schemaFingerprint: region.schema.appliedFingerprint,
-    migrations: region.schema.versions,
-    roles: region.schema.roles,
-    tenants: region.tenantIds,
-    /** Superuser URL (no password: trust on loopback). */
-    adminUrl: url(LOCAL_ADMIN_USER),
-    /** What services connect as (secret: carries the generated password). */
-    appUrl: pulumi.secret(
-      url(
-        region.schema.roles.apply((r) => r.app),
-        region.schema.passwords.apply((p) => p.app),
-      ),
+    redis: { host: LOCAL_HOST, port: config.redis.port, tls: false, adminUser: REDIS_ADMIN_USER, adminPassword: redisAdminPassword },
+    /** What services connect as. */
+    appUrl: url(
+      region.schema.roles.apply((r) => r.app),
+      region.schema.passwords.apply((p) => p.app),
     ),
-    /** Migrations and operations (secret). */
-    migratorUrl: pulumi.secret(
-      url(
-        region.schema.roles.apply((r) => r.migrator),
-        region.schema.passwords.apply((p) => p.migrator),
-      ),
+    /** Migrations and operations. */
+    migratorUrl: url(
+      region.schema.roles.apply((r) => r.migrator),
+      region.schema.passwords.apply((p) => p.migrator),
     ),
-  };
+  });
 }

@@ -3,20 +3,24 @@
  * inline program run by the Automation API (lib/tenant-stacks/automation.ts); the spec is closed
  * over, and recorded as stack tags by the driver (lib/tenant-stacks/tags.ts).
  *
- * 1. Reads the regional platform stack through a StackReference (same backend).
+ * 1. Reads the regional platform stack through a StackReference (same backend), through the
+ *    platform contract (lib/platform/contract.ts): a bad output fails naming it and the stack.
  * 2. Refuses a tenant whose residency differs from the platform stack's, or a slug the platform
  *    stack declares itself, before declaring anything (the CLI checked already; this is the guard
  *    that holds for every caller, the rollout included).
- * 3. Declares the tenant (components/tenant/tenant-stack.ts).
+ * 3. Declares the tenant (components/tenant/tenant-stack.ts) against the platform's kind: a local
+ *    region (direct connection, the region's redis-server) or an AWS region (the region's executor,
+ *    ElastiCache, CloudWatch; lib/tenant-stacks/aws-platform.ts).
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
-import { ownershipProblem, readPlatformConnections, readPlatformSummary, residencyProblem } from "../../lib/tenant-stacks/platform";
+import { parsePlatformContract, PLATFORM_OUTPUT_NAMES } from "../../lib/platform/contract";
+import { awsTenantPlatform } from "../../lib/tenant-stacks/aws-platform";
+import { localTenantTarget, ownershipProblem, platformSummary, residencyProblem } from "../../lib/tenant-stacks/platform";
 import { platformReference, type TenantStackSpec } from "../../lib/tenant-stacks/spec";
-import { TenantStack } from "./tenant-stack";
+import { TenantStack, type TenantStackArgs } from "./tenant-stack";
 
-/** The platform outputs the program reads (secret or not). */
-export const PLATFORM_OUTPUT_NAMES = ["region", "tenants", "postgres", "redis", "adminUrl"] as const;
+export { PLATFORM_OUTPUT_NAMES };
 
 /** Reads the named outputs of a stack reference as plain values (secrets unwrapped; the inputs built from them are secret-free connection data). */
 async function readOutputs(ref: pulumi.StackReference, names: readonly string[]): Promise<Record<string, unknown>> {
@@ -29,48 +33,64 @@ async function readOutputs(ref: pulumi.StackReference, names: readonly string[])
   return Object.fromEntries(entries.filter(([, value]) => value !== undefined));
 }
 
+/** Checks the spec against the platform, then the TenantStack's args for the platform's kind. Throws (RunError) before anything is declared. */
+export function tenantStackArgs(spec: TenantStackSpec, outputs: Record<string, unknown>): TenantStackArgs {
+  try {
+    const platform = parsePlatformContract(outputs, spec.platform);
+    const summary = platformSummary(platform);
+    const problem = residencyProblem(spec, summary) ?? ownershipProblem(spec.slug, summary);
+    if (problem) throw new pulumi.RunError(problem);
+    const tenant = { slug: spec.slug, tier: spec.tier, region: spec.region, displayName: spec.displayName };
+    if (platform.kind === "aws") {
+      const aws = awsTenantPlatform(platform);
+      return {
+        ...tenant,
+        // The executor transport: components/db/provider-runtime.ts ExecutorConnection.
+        connection: aws.database.connection,
+        database: aws.database.name,
+        databaseOid: aws.database.oid,
+        cache: { kind: "aws", platform: aws },
+      };
+    }
+    const target = localTenantTarget(platform);
+    return {
+      ...tenant,
+      connection: target.connection,
+      database: target.database,
+      databaseOid: target.databaseOid,
+      // The admin password came out of the reference in plain text: secret again before it reaches the state.
+      cache: { kind: "local", redis: pulumi.secret(target.redis) },
+    };
+  } catch (err) {
+    if (err instanceof pulumi.RunError) throw err;
+    throw new pulumi.RunError((err as Error).message);
+  }
+}
+
+/** Declares the tenant against already-read platform outputs; returns the stack outputs. */
+export function declareTenant(spec: TenantStackSpec, outputs: Record<string, unknown>) {
+  const args = tenantStackArgs(spec, outputs);
+  const tenant = new TenantStack(spec.slug, args);
+  return {
+    slug: spec.slug,
+    tier: spec.tier,
+    region: spec.region,
+    platform: spec.platform,
+    tenantId: tenant.tenantId,
+    placement: tenant.placement ? "dedicated" : "shared",
+    schema: tenant.placement?.schema ?? "shared",
+    cacheUser: tenant.cacheUser,
+    cachePassword: tenant.cachePassword,
+    cacheSecretArn: tenant.cacheSecretArn,
+    loginRole: tenant.loginRole?.role,
+    loginPassword: tenant.loginRole?.password,
+    database: args.database,
+  };
+}
+
 export function tenantProgram(spec: TenantStackSpec): PulumiFn {
   return async () => {
     const ref = new pulumi.StackReference("platform", { name: platformReference(spec) });
-    const outputs = await readOutputs(ref, PLATFORM_OUTPUT_NAMES);
-    let connections;
-    try {
-      const platform = readPlatformSummary(spec.platform, outputs);
-      const problem = residencyProblem(spec, platform) ?? ownershipProblem(spec.slug, platform);
-      if (problem) throw new pulumi.RunError(problem);
-      connections = readPlatformConnections(spec.platform, outputs);
-    } catch (err) {
-      if (err instanceof pulumi.RunError) throw err;
-      throw new pulumi.RunError((err as Error).message);
-    }
-    const tenant = new TenantStack(spec.slug, {
-      slug: spec.slug,
-      tier: spec.tier,
-      region: spec.region,
-      displayName: spec.displayName,
-      connection: { host: connections.postgres.host, port: connections.postgres.port, user: connections.postgres.user },
-      database: connections.postgres.database,
-      databaseOid: connections.postgres.databaseOid,
-      redis: {
-        host: connections.redis.host,
-        port: connections.redis.port,
-        user: connections.redis.adminUser,
-        passwordFile: connections.redis.adminPasswordFile,
-      },
-    });
-    return {
-      slug: spec.slug,
-      tier: spec.tier,
-      region: spec.region,
-      platform: spec.platform,
-      tenantId: tenant.tenantId,
-      placement: tenant.placement ? "dedicated" : "shared",
-      schema: tenant.placement?.schema ?? "shared",
-      cacheUser: tenant.cache.userName,
-      cachePassword: tenant.cache.password,
-      loginRole: tenant.loginRole?.role,
-      loginPassword: tenant.loginRole?.password,
-      database: connections.postgres.database,
-    };
+    return declareTenant(spec, await readOutputs(ref, PLATFORM_OUTPUT_NAMES));
   };
 }

@@ -133,11 +133,27 @@ export function regionEnvironment(repoRoot: string, stack: string, config: Local
   const env: Record<string, string> = {
     DATABASE_URL: `postgres://postgres@127.0.0.1:${config.postgres.port}/${config.postgres.database}`,
   };
-  const passwordFile = path.join(regionDataDir(repoRoot, stack, config), "redis", "admin-password");
-  if (existsSync(passwordFile)) {
-    env.REDIS_URL = redisUrl("127.0.0.1", config.redis.port, REDIS_ADMIN_USER, readFileSync(passwordFile, "utf8").trim());
-  }
+  const password = existingRedisAdminPassword(repoRoot, stack, config);
+  if (password !== undefined) env.REDIS_URL = redisUrl("127.0.0.1", config.redis.port, REDIS_ADMIN_USER, password);
   return env;
+}
+
+/** The region's Redis admin password if it was generated already (see `regionRedisAdminPassword`). */
+function existingRedisAdminPassword(repoRoot: string, stack: string, config: LocalStackConfig): string | undefined {
+  const file = path.join(regionDataDir(repoRoot, stack, config), "redis", "admin-password");
+  return existsSync(file) ? readFileSync(file, "utf8").trim() : undefined;
+}
+
+/**
+ * The Redis admin password of a local region, generated once by whichever comes first — the region's
+ * services (`startRegionServices`) or its platform stack's program — and kept in the region's data
+ * directory (0600), where the other finds it. The local platform stack exports it as a secret output
+ * (lib/platform/contract.ts): readers get the value, never where it is kept on this machine.
+ */
+export function regionRedisAdminPassword(repoRoot: string, stack: string, config: LocalStackConfig): string {
+  const dir = path.join(regionDataDir(repoRoot, stack, config), "redis");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return redisAdminPassword(dir);
 }
 
 /** `export NAME='value'` lines for a POSIX shell (values single-quoted). */

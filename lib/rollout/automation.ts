@@ -32,17 +32,22 @@ async function operate<T>(stackName: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function opsOver(open: (stack: string, run: (s: Stack) => Promise<ChangeCounts>) => Promise<ChangeCounts>): PlatformOps {
+function opsOver(
+  ctx: AutomationContext,
+  open: (stack: string, run: (s: Stack) => Promise<ChangeCounts>) => Promise<ChangeCounts>,
+): PlatformOps {
   return {
     preview: (stack) => operate(stack, () => open(stack, async (s) => (await s.preview({ color: "never" })).changeSummary)),
     update: (stack) => operate(stack, () => open(stack, async (s) => (await s.up({ color: "never" })).summary.resourceChanges ?? {})),
+    // As the tenant stacks read it (a PlatformContractError is passed on as it is: the CLI exits 2 on it).
+    contract: (stack) => ctx.platformContract(stack),
   };
 }
 
 /** The repository's own platform program and stacks (what `npm run pulumi -- up --stack <s>` runs). */
 export function repoPlatformOps(ctx: AutomationContext): PlatformOps {
   const workDir = ctx.options.repoRoot;
-  return opsOver(async (stack, run) => {
+  return opsOver(ctx, async (stack, run) => {
     const s = await LocalWorkspace.selectStack({ stackName: stack, workDir }, { envVars: ctx.envVars, pulumiCommand: ctx.pulumiCommand });
     return run(s);
   });
@@ -50,7 +55,7 @@ export function repoPlatformOps(ctx: AutomationContext): PlatformOps {
 
 /** Inline platform programs by stack name, in fresh workspaces (tests). */
 export function inlinePlatformOps(ctx: AutomationContext, programs: Record<string, PulumiFn>): PlatformOps {
-  return opsOver((stack, run) =>
+  return opsOver(ctx, (stack, run) =>
     ctx.withWorkspace(PLATFORM_PROJECT, stack, async (opts) => {
       const program = programs[stack];
       if (!program) throw new Error(`no program for platform stack ${stack}`);

@@ -7,6 +7,11 @@
  * rollout again resumes after the last completed step. `dryRun` previews everything (platform and
  * tenant stacks), changes nothing, records nothing, and goes on past failures to show them all.
  *
+ * Before a wave's tenant stacks run, the outputs of each platform stack they belong to are read
+ * through the platform contract (lib/platform/contract.ts), as the tenant program will read them: a
+ * missing or mistyped output halts the rollout there (step `platform-contract`, naming the output and
+ * the stack) instead of failing every tenant stack of the wave with the same message.
+ *
  * Pure orchestration: the stacks are reached through `PlatformOps` and a `TenantStackDriver`, the
  * Automation API in production (lib/rollout/automation.ts) and fakes in test/rollout.
  */
@@ -19,6 +24,7 @@ import {
   type TenantJobResult,
   type TenantStackDriver,
 } from "../tenant-stacks/jobs";
+import type { PlatformContract } from "../platform/contract";
 import type { TenantStackSpec } from "../tenant-stacks/spec";
 import {
   finish,
@@ -32,13 +38,17 @@ import {
   type RolloutState,
   type StateStore,
 } from "./state";
+import { planRollout, RolloutRefusedError, type RolloutPlan } from "./plan";
 import type { Wave } from "./waves";
+import type { ResidencyRegion } from "../tenant/model";
 
 export interface PlatformOps {
   /** Resource changes the update would make. Throws when the preview fails. */
   preview(stack: string): Promise<ChangeCounts>;
   /** Resource changes made. Throws when the update fails. */
   update(stack: string): Promise<ChangeCounts>;
+  /** The stack's outputs read through the platform contract. Throws PlatformContractError (output and stack named). */
+  contract(stack: string): Promise<PlatformContract>;
 }
 
 export interface RecordedTenantStack {
@@ -54,7 +64,7 @@ export interface TenantOps {
   driver: TenantStackDriver;
 }
 
-export type StepKind = "platform-preview" | "platform-update" | "tenant-up" | "tenant-preview";
+export type StepKind = "platform-preview" | "platform-update" | "platform-contract" | "tenant-up" | "tenant-preview";
 export type StepStatus = "done" | "already-done" | "failed" | "skipped";
 
 export interface StepResult {
@@ -85,6 +95,12 @@ export interface RolloutOptions {
   dryRun?: boolean;
   /** Discard an unfinished rollout recorded in the store instead of resuming it. */
   restart?: boolean;
+  /**
+   * Residency of each platform stack (lib/rollout/plan.ts platformRegions over the stack files): a
+   * tenant stack of another residency anywhere in the waves refuses the rollout before any stack
+   * operation (RolloutRefusedError). @default none known (no check)
+   */
+  regions?: ReadonlyMap<string, ResidencyRegion>;
   onEvent?: (event: RolloutEvent) => void;
   onTenantEvent?: (event: JobEvent) => void;
   onTenantResult?: (result: TenantJobResult) => void;
@@ -102,6 +118,8 @@ export interface RolloutReport {
   steps: StepResult[];
   /** The first failure, which stopped the rollout (the first of several in a dry run). */
   halt?: { wave: string; kind: StepKind; stack: string; message: string };
+  /** What the rollout does, wave by wave (lib/rollout/plan.ts). */
+  plan: RolloutPlan;
   /** What is not done yet, per wave (platform stacks by name, tenant stacks by count), when halted. */
   remaining: string[];
   /** Tenant stacks whose recorded spec could not be read (left alone). */
@@ -145,6 +163,11 @@ async function rollout(options: RolloutOptions): Promise<RolloutReport> {
   const now = options.now ?? (() => new Date());
   const emit = options.onEvent ?? (() => {});
   const dryRun = !!options.dryRun;
+  // The plan and the residency rule first: a refused rollout records nothing and touches no stack.
+  const recorded = await options.tenants.list();
+  const readable = recorded.filter((t): t is RecordedTenantStack & { spec: TenantStackSpec } => !!t.spec);
+  const plan = planRollout(options.waves, readable, options.regions ?? new Map());
+  if (plan.residencyProblems.length) throw new RolloutRefusedError(plan.residencyProblems);
   const opened = openState(options, now());
   let state = opened.state;
   const resumed = opened.resumed;
@@ -164,6 +187,7 @@ async function rollout(options: RolloutOptions): Promise<RolloutReport> {
     remaining: [],
     unreadable: [],
     outside: 0,
+    plan,
     stateFile: dryRun ? undefined : options.store.location,
   };
   const step = (result: StepResult) => {
@@ -176,7 +200,6 @@ async function rollout(options: RolloutOptions): Promise<RolloutReport> {
 
   // The tenant stacks and the wave each belongs to (by its platform stack).
   const waveOf = new Map(options.waves.flatMap((w) => w.stacks.map((s) => [s, w.name] as const)));
-  const recorded = await options.tenants.list();
   report.unreadable = recorded.filter((t) => !t.spec).map((t) => ({ stack: t.stack, problem: t.problem ?? "no recorded spec" }));
   const tenants = recorded.filter((t): t is RecordedTenantStack & { spec: TenantStackSpec } => !!t.spec);
   report.outside = tenants.filter((t) => !waveOf.has(t.spec.platform)).length;
@@ -242,8 +265,27 @@ async function rollout(options: RolloutOptions): Promise<RolloutReport> {
       if (halted()) break;
     }
 
-    // 3. The wave's tenant stacks, with bounded concurrency, halting at the first failure.
+    // 3. The contract of each platform stack the wave's tenant stacks read (only failures are steps).
     const mine = tenants.filter((t) => waveOf.get(t.spec.platform) === wave.name);
+    for (const stack of wave.stacks.filter((s) => mine.some((t) => t.spec.platform === s))) {
+      const started = Date.now();
+      try {
+        await options.platform.contract(stack);
+      } catch (err) {
+        step({
+          wave: wave.name,
+          kind: "platform-contract",
+          stack,
+          status: "failed",
+          message: message(err),
+          durationMs: Date.now() - started,
+        });
+        if (!dryRun) break;
+      }
+    }
+    if (halted()) break;
+
+    // 4. The wave's tenant stacks, with bounded concurrency, halting at the first failure.
     const todo = mine.filter((t) => dryRun || !isDone(state, tenantKey(t.stack)));
     for (const t of mine.filter((t) => !todo.includes(t))) {
       step({

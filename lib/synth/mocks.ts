@@ -14,6 +14,8 @@
  */
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
+import { MIGRATIONS } from "../schema/migrations";
+import { ROLES } from "../schema/roles";
 import { REDACTED } from "./format";
 
 export { REDACTED, stableStringify } from "./format";
@@ -23,6 +25,9 @@ const SIG_KEY = "4dabf18193072939515e22adb298388d";
 const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 const RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e";
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+/** The input holding a dynamic resource's serialized provider, and what the synth JSON shows instead. */
+const DYNAMIC_PROVIDER_KEY = "__provider";
+export const DYNAMIC_PROVIDER = "[dynamic provider code]";
 
 /** One resource as the engine would have received it. */
 export interface SynthResource {
@@ -62,7 +67,8 @@ export function redact(value: unknown): unknown {
     const obj = value as Record<string, unknown>;
     if (obj[SIG_KEY] === SECRET_SIG) return REDACTED;
     if (obj[SIG_KEY] === RESOURCE_SIG) return { $ref: obj.urn };
-    return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, redact(v)]));
+    // A dynamic resource's serialized provider code: large, and it spells the checkout's paths.
+    return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, k === DYNAMIC_PROVIDER_KEY ? DYNAMIC_PROVIDER : redact(v)]));
   }
   return value;
 }
@@ -75,6 +81,17 @@ function digest(text: string, length = 8): string {
 export interface MockOptions {
   /** Account id the mocks put into ARNs and caller identity. @default "123456789012" */
   accountId?: string;
+  /**
+   * Outputs of the stacks a StackReference may name, by fully qualified name
+   * (`organization/alphapulse-platform/eu-prod`); a reference to any other stack fails as the engine's does.
+   */
+  stackOutputs?: Record<string, Record<string, unknown>>;
+}
+
+/** A deterministic UUID-shaped id from a name (mock tenant ids). */
+export function mockUuid(seed: string): string {
+  const h = digest(seed, 32);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
 /** Services whose ARNs carry no region. */
@@ -87,6 +104,7 @@ const GLOBAL_SERVICES = new Set(["iam", "route53", "s3"]);
  */
 export class PlatformMocks implements pulumi.runtime.Mocks {
   private readonly accountId: string;
+  private readonly stackOutputs: Record<string, Record<string, unknown>>;
   /** Region of each explicit provider, by provider name. */
   private readonly providerRegions = new Map<string, string>();
   /** Set by the recorder just before the mocks answer a registration. */
@@ -94,6 +112,7 @@ export class PlatformMocks implements pulumi.runtime.Mocks {
 
   constructor(options: MockOptions = {}) {
     this.accountId = options.accountId ?? "123456789012";
+    this.stackOutputs = options.stackOutputs ?? {};
   }
 
   /** A provider reference is `<urn>::<id>`, the URN ending in `::<name>`. */
@@ -118,6 +137,30 @@ export class PlatformMocks implements pulumi.runtime.Mocks {
     }
 
     switch (type) {
+      case "pulumi:pulumi:StackReference": {
+        const outputs = this.stackOutputs[String(inputs.name)];
+        if (outputs === undefined) throw new Error(`unknown stack "${String(inputs.name)}"`);
+        return { id: String(inputs.name), state: { name: inputs.name, outputs, secretOutputNames: [] } };
+      }
+      // components/db dynamic resources: the outputs their providers compute, derived from the logical name.
+      case "pulumi-nodejs:dynamic/db:Tenant": {
+        const tenantId = mockUuid(`tenant:${name}`);
+        return { id: tenantId, state: { ...state, tenantId, logTag: digest(`log:${name}`, 16), placement: "shared", status: "active" } };
+      }
+      case "pulumi-nodejs:dynamic/db:DatabaseSchema":
+        // The applied design: the platform contract's `schema` output.
+        Object.assign(state, { appliedFingerprint: inputs.fingerprint, roles: { ...ROLES }, versions: MIGRATIONS.map((m) => m.version) });
+        break;
+      case "pulumi-nodejs:dynamic/db:Database":
+        // A PostgreSQL oid: tenants record it (a recreated database gets its tenants registered again).
+        state.oid = 16384 + (parseInt(digest(`oid:${name}`, 4), 16) % 10000);
+        break;
+      case "pulumi-nodejs:dynamic/db:DedicatedPlacement":
+        Object.assign(state, { schema: `tenant_${digest(`schema:${name}`, 32)}`, rowsMoved: 0, writesHeldMs: 0 });
+        break;
+      case "pulumi-nodejs:dynamic/db:TenantLoginRole":
+        Object.assign(state, { role: `tenant_login_${digest(`role:${name}`, 32)}`, password: `mock-login-${digest(name, 16)}` });
+        break;
       case "pulumi:providers:aws":
         this.providerRegions.set(name, String(inputs.region));
         break;

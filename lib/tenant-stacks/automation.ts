@@ -28,14 +28,8 @@ import { classifyFailure, type StackFailure } from "./errors";
 import { formatChanges, type JobEvent, type Phase, type TenantJob, type TenantJobResult, type TenantStackDriver } from "./jobs";
 import { DEFAULT_RETENTION_DAYS } from "../tenant/registry";
 import { PLATFORM_PROJECT, slugOfTenantStack, stackReferenceName, TENANT_PROJECT, tenantStackName } from "./names";
-import {
-  ownershipProblem,
-  PlatformStackError,
-  readPlatformSummary,
-  residencyProblem,
-  unwrapOutputs,
-  type PlatformSummary,
-} from "./platform";
+import { parsePlatformContract, type PlatformContract } from "../platform/contract";
+import { ownershipProblem, PlatformStackError, platformSummary, residencyProblem, unwrapOutputs, type PlatformSummary } from "./platform";
 import { ResidencyError } from "../platform/residency";
 import { TenantSpecError, type TenantStackSpec } from "./spec";
 import { specFromTags, tagChanges } from "./tags";
@@ -50,8 +44,8 @@ import { specFromTags, tagChanges } from "./tags";
 export type TenantOffboarder = (request: {
   slug: string;
   tenantId: string;
-  /** The platform stack's outputs (plain values), for the database connection. */
-  platformOutputs: Record<string, unknown>;
+  /** The platform stack's contract, for the database connection. */
+  platform: PlatformContract;
   /** Directory of the verified export; `null` skips it (explicit `--skip-export`). */
   exportDir: string | null;
   retentionDays: number;
@@ -124,9 +118,13 @@ export class AutomationContext {
     }
   }
 
-  /** The outputs of a platform stack (secrets in plain text: they never leave this process). */
-  async platformOutputs(platform: string): Promise<Record<string, unknown>> {
-    return this.withWorkspace(PLATFORM_PROJECT, "platform", async (opts) => {
+  /**
+   * The contract of a platform stack, read from its outputs (secrets in plain text: they never leave
+   * this process). PlatformStackError when the stack is missing, PlatformContractError (naming the
+   * output and the stack) when its outputs do not fulfil the contract.
+   */
+  async platformContract(platform: string): Promise<PlatformContract> {
+    const outputs = await this.withWorkspace(PLATFORM_PROJECT, "platform", async (opts) => {
       const ws = await LocalWorkspace.create(opts);
       try {
         return unwrapOutputs(await ws.stackOutputs(stackReferenceName(platform)));
@@ -136,10 +134,11 @@ export class AutomationContext {
         throw err;
       }
     });
+    return parsePlatformContract(outputs, platform);
   }
 
   async platformSummary(platform: string): Promise<PlatformSummary> {
-    return readPlatformSummary(platform, await this.platformOutputs(platform));
+    return platformSummary(await this.platformContract(platform));
   }
 
   /** The tenant stacks on the backend, with what their tags record. */
@@ -296,12 +295,12 @@ export class AutomationDriver implements TenantStackDriver {
       const offboarder = this.ctx.options.offboarder;
       if (typeof outputs.tenantId === "string" && offboarder) {
         onEvent({ slug, phase: "export", message: exportDir === null ? "offboarding (no export)" : `offboarding: export to ${exportDir}` });
-        const platformOutputs = await this.ctx.platformOutputs(spec.platform);
+        const platform = await this.ctx.platformContract(spec.platform);
         try {
           const offboarded = await offboarder({
             slug,
             tenantId: outputs.tenantId,
-            platformOutputs,
+            platform,
             exportDir,
             retentionDays: job.retentionDays ?? DEFAULT_RETENTION_DAYS,
             dryRun,

@@ -11,7 +11,7 @@ import { slugOfTenantStack } from "./names";
 export const FAILURE_KINDS = [
   /** The tenant's region differs from the platform stack's residency: refused before any change. */
   "residency",
-  /** The platform stack is missing, not deployed, or lacks an output tenant stacks need. */
+  /** The platform stack is missing, not deployed, or its outputs break the platform contract (lib/platform/contract.ts). */
   "platform",
   /** Another operation holds the stack's lock (ConcurrentUpdateError). */
   "concurrent-update",
@@ -47,6 +47,7 @@ const KIND_BY_NAME: Record<string, FailureKind> = {
   StackAlreadyExistsError: "stack-exists",
   ResidencyError: "residency",
   PlatformStackError: "platform",
+  PlatformContractError: "platform",
   TenantSpecError: "input",
   TenantExportError: "export",
 };

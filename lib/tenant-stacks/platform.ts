@@ -4,60 +4,32 @@
  * twice: here, by the CLI and the rollout before any stack operation starts (so a mismatch changes
  * nothing), and again inside the tenant program against the stack reference it actually resolved.
  *
+ * The platform stack's outputs are read only through the platform contract (lib/platform/contract.ts
+ * `parsePlatformContract`): a missing or mistyped output fails naming the output and the stack.
  * Pure: outputs come in as plain values (the Automation API's `{ value, secret }` map is unwrapped by
  * `unwrapOutputs`).
  */
-import { z } from "zod";
+import type { DatabaseConnection } from "../../components/db/provider-runtime";
+import { parsePlatformContract, type LocalPlatformContract, type PlatformContract } from "../platform/contract";
 import { ResidencyError } from "../platform/residency";
-import { ResidencyRegion } from "../tenant/model";
+import type { ResidencyRegion } from "../tenant/model";
 
-/** The outputs of a platform stack that tenant stacks rely on. Extra outputs are ignored. */
-export const PlatformOutputs = z.looseObject({
-  /** The stack's residency region. */
-  region: ResidencyRegion,
-  /** Tenants the platform stack declares itself (its sample tenants): id by slug. */
-  tenants: z.record(z.string(), z.string()).optional(),
-});
-export type PlatformOutputs = z.infer<typeof PlatformOutputs>;
+/** The local region's database and Redis admin, for the tenant program (its password is secret: the program wraps it). */
+export interface LocalTenantTarget {
+  connection: DatabaseConnection;
+  database: string;
+  databaseOid: number;
+  redis: { host: string; port: number; user: string; password: string };
+}
 
-/**
- * What the tenant program declares its resources against: the regional database (components/db
- * `DatabaseConnection` + database name and oid) and the regional Redis as an administrator.
- */
-export const PlatformConnections = z.object({
-  postgres: z.object({
-    host: z.string().min(1),
-    port: z.number().int().positive(),
-    database: z.string().min(1),
-    /** The database's oid (components/db `Database.oid`): tenants follow a recreated database. */
-    databaseOid: z.number().int().positive(),
-    /** The admin role; the local stacks use trust authentication on loopback (no password). */
-    user: z.string().min(1),
-  }),
-  redis: z.object({
-    host: z.string().min(1),
-    port: z.number().int().positive(),
-    adminUser: z.string().min(1),
-    /** File holding the admin password; read by the provider at call time, never an input value. */
-    adminPasswordFile: z.string().min(1),
-  }),
-});
-export type PlatformConnections = z.infer<typeof PlatformConnections>;
-
-/** The connections a tenant stack needs, named by the output at fault when one is missing. */
-export function readPlatformConnections(stack: string, outputs: Record<string, unknown>): PlatformConnections {
-  const postgres = (outputs.postgres ?? {}) as Record<string, unknown>;
-  // The admin user: explicit, or the user of the stack's admin URL (local stacks export `adminUrl`).
-  const adminUser =
-    postgres.user ??
-    (typeof outputs.adminUrl === "string" ? decodeURIComponent(new URL(outputs.adminUrl).username) || undefined : undefined);
-  const parsed = PlatformConnections.safeParse({ ...outputs, postgres: { ...postgres, user: adminUser } });
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  throw new PlatformStackError(
-    `platform stack ${stack}: output \`${issue.path.join(".")}\` ${issue.message} (tenant stacks need it)`,
-    stack,
-  );
+/** What a tenant stack on a local platform declares its resources against. */
+export function localTenantTarget(platform: LocalPlatformContract): LocalTenantTarget {
+  return {
+    connection: platform.database.connection,
+    database: platform.database.name,
+    databaseOid: platform.database.oid,
+    redis: { host: platform.redis.host, port: platform.redis.port, user: platform.redis.adminUser, password: platform.redis.adminPassword },
+  };
 }
 
 /** A platform stack as the residency check sees it. */
@@ -68,7 +40,7 @@ export interface PlatformSummary {
   declaredTenants: string[];
 }
 
-/** A platform stack that cannot serve tenants yet (missing, never deployed, or without the outputs). */
+/** A platform stack that cannot serve tenants (missing from the backend, or of the wrong kind). */
 export class PlatformStackError extends Error {
   constructor(
     message: string,
@@ -84,20 +56,14 @@ export function unwrapOutputs(outputs: Record<string, { value: unknown; secret?:
   return Object.fromEntries(Object.entries(outputs).map(([key, output]) => [key, output.value]));
 }
 
-/** Validates a platform stack's outputs, naming the stack and the output at fault. */
+/** The residency view of a platform contract. */
+export function platformSummary(platform: PlatformContract): PlatformSummary {
+  return { stack: platform.stack, region: platform.region, declaredTenants: Object.keys(platform.database.tenantIds).sort() };
+}
+
+/** Parses a platform stack's outputs (PlatformContractError naming the output and the stack) and summarises them. */
 export function readPlatformSummary(stack: string, outputs: Record<string, unknown>): PlatformSummary {
-  if (Object.keys(outputs).length === 0) {
-    throw new PlatformStackError(
-      `platform stack ${stack} has no outputs: it has not been deployed yet (run \`npm run pulumi -- up --stack ${stack}\`)`,
-      stack,
-    );
-  }
-  const parsed = PlatformOutputs.safeParse(outputs);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new PlatformStackError(`platform stack ${stack}: output \`${issue.path.join(".") || "?"}\` ${issue.message}`, stack);
-  }
-  return { stack, region: parsed.data.region, declaredTenants: Object.keys(parsed.data.tenants ?? {}).sort() };
+  return platformSummary(parsePlatformContract(outputs, stack));
 }
 
 /** Why `tenant` may not be placed on `platform`, or undefined when it may. */

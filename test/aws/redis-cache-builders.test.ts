@@ -18,15 +18,11 @@ import {
   redisSecurityGroupRules,
   redisSlowLogGroupName,
   replicationGroupArgs,
-  tenantCredentialArgs,
-  tenantUserArgs,
   validateRedisCacheArgs,
 } from "../../components/aws/redis-cache";
-import { renderTenantAcl } from "../../lib/redis/acl";
 
 const KEY = "arn:aws:kms:eu-central-1:111111111111:key/k";
 const TOPIC = "arn:aws:sns:eu-central-1:111111111111:alarms";
-const ACME = "1d7499b2-0c1e-4f32-8233-b121324410da";
 
 describe("validateRedisCacheArgs", () => {
   const ok = {
@@ -116,24 +112,13 @@ describe("RBAC users and their secrets", () => {
     expect(adminUserArgs("cache", "p1")).toEqual(user("cache-admin", "alphapulse_admin", ADMIN_USER_ACCESS_STRING, "p1"));
   });
 
-  it("a tenant's user is exactly the renderer's id, name and access string", () => {
-    const acl = renderTenantAcl(ACME);
-    expect(tenantUserArgs(acl, "p2")).toEqual(user(`tenant-${ACME}`, `tenant_${ACME}`, acl.accessString, "p2"));
-  });
-
-  it("secrets: admin under the prefix, each tenant under tenants/<slug>", () => {
+  it("secrets: admin under the prefix", () => {
     const prefix = { secretNamePrefix: "alphapulse/test/redis", kmsKeyArn: KEY };
     expect(adminCredentialArgs("cache", prefix)).toEqual({
       username: "alphapulse_admin",
       secretName: "alphapulse/test/redis/alphapulse_admin",
       kmsKeyId: KEY,
       description: "Redis operations user of cache",
-    });
-    expect(tenantCredentialArgs({ slug: "acme-capital" }, renderTenantAcl(ACME), prefix)).toEqual({
-      username: `tenant_${ACME}`,
-      secretName: "alphapulse/test/redis/tenants/acme-capital",
-      kmsKeyId: KEY,
-      description: "Redis user of tenant acme-capital",
     });
   });
 });

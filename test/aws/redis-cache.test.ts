@@ -1,11 +1,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_USER_ACCESS_STRING, DEFAULT_USER_ACCESS_STRING, RedisCache, type RedisCacheArgs } from "../../components/aws/redis-cache";
-import { renderTenantAcl } from "../../lib/redis/acl";
 import { record, T, type Recorded } from "./harness";
 
 const KEY = "arn:aws:kms:eu-central-1:111111111111:key/k";
-const ACME = "1d7499b2-0c1e-4f32-8233-b121324410da";
-const LUMIERE = "d1786936-4f35-4e96-b02c-b68b38ab2919";
 const args: RedisCacheArgs = {
   region: "eu-central-1",
   vpcId: "vpc-1",
@@ -16,10 +13,6 @@ const args: RedisCacheArgs = {
   alarmTopicArn: "arn:aws:sns:eu-central-1:111111111111:alarms",
   nodeType: "cache.r7g.large",
   replicas: 2,
-  tenants: [
-    { id: ACME, slug: "acme-capital" },
-    { id: LUMIERE, slug: "lumiere-gestion" },
-  ],
   secretNamePrefix: "alphapulse/test/redis",
 };
 
@@ -60,29 +53,23 @@ describe("RedisCache", () => {
     ]);
   });
 
-  it("users: default off, an admin, one per tenant with the access string of lib/redis/acl.ts", () => {
+  it("users: default off and an admin; the group lists only them and leaves tenant members to the tenant stacks", () => {
     const users = rec.ofType(T.ecUser).map((u) => [u.inputs.userId, u.inputs.userName, u.inputs.accessString]);
     expect(users).toEqual([
       ["cache-admin", "alphapulse_admin", ADMIN_USER_ACCESS_STRING],
       ["cache-default", "default", DEFAULT_USER_ACCESS_STRING],
-      [`tenant-${ACME}`, `tenant_${ACME}`, renderTenantAcl(ACME).accessString],
-      [`tenant-${LUMIERE}`, `tenant_${LUMIERE}`, renderTenantAcl(LUMIERE).accessString],
     ]);
     expect(DEFAULT_USER_ACCESS_STRING.startsWith("off ")).toBe(true);
     for (const u of rec.ofType(T.ecUser)) expect(u.inputs.authenticationMode).toEqual({ type: "password", passwords: ["[secret]"] });
-    expect(rec.get(T.ecUserGroup, "cache-users").inputs.userIds).toEqual([
-      "cache-default",
-      "cache-admin",
-      `tenant-${ACME}`,
-      `tenant-${LUMIERE}`,
-    ]);
+    const group = rec.get(T.ecUserGroup, "cache-users");
+    expect(group.inputs.userIds).toEqual(["cache-default", "cache-admin"]);
+    // Tenant stacks add members (UserGroupAssociation): an update of the region must not remove them.
+    expect(group.ignoreChanges).toEqual(["userIds"]);
   });
 
-  it("tenant and admin passwords live in Secrets Manager, one secret each", () => {
+  it("the admin password lives in Secrets Manager under the region key, protected", () => {
     expect(rec.ofType(T.secret).map((s) => [s.name, s.inputs.name, s.inputs.kmsKeyId, s.protect])).toEqual([
       ["cache-admin-secret", "alphapulse/test/redis/alphapulse_admin", KEY, true],
-      ["cache-tenant-acme-capital-secret", "alphapulse/test/redis/tenants/acme-capital", KEY, true],
-      ["cache-tenant-lumiere-gestion-secret", "alphapulse/test/redis/tenants/lumiere-gestion", KEY, true],
     ]);
   });
 
@@ -100,12 +87,9 @@ describe("RedisCache", () => {
     ]);
   });
 
-  it("validates its args, and a bad tenant id fails before any user is declared", () => {
+  it("validates its args", () => {
     expect(() => new RedisCache("no-replica", { ...args, replicas: 0 })).toThrow(
       "RedisCache no-replica: replicas must be an integer of at least 1 (Multi-AZ), got 0",
-    );
-    expect(() => new RedisCache("bad-tenant", { ...args, tenants: [{ id: "not-a-uuid", slug: "x" }] })).toThrow(
-      'invalid tenant id "not-a-uuid"',
     );
     expect(() => new RedisCache("zone", { ...args, availabilityZones: ["eu-central-1a", "us-east-1a"] })).toThrow(
       'RedisCache zone availabilityZones[1]: availability zone "us-east-1a" is in us-east-1',

@@ -10,6 +10,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml, stringify } from "yaml";
+import { AwsPlatformContract, parsePlatformContract } from "../../lib/platform/contract";
 import { stableStringify } from "../../lib/synth/mocks";
 
 const execFileAsync = promisify(execFile);
@@ -86,6 +87,27 @@ describe("every AWS stack", () => {
     expect(text).not.toContain("mock-password");
     expect(text).toContain('"secretString": "[secret]"');
     expect(doc.outputs.postgres.primaryHost).toBe("pg-primary.eu-prod.alphapulse.internal");
+  });
+
+  it("exports exactly the platform contract, which its readers parse (lib/platform/contract.ts)", () => {
+    for (const [stack, region, awsRegion] of [
+      ["eu-prod", "eu", "eu-central-1"],
+      ["eu-staging", "eu", "eu-central-1"],
+      ["us-prod", "us", "us-east-1"],
+    ]) {
+      const doc = JSON.parse(readFileSync(path.join(out, `${stack}.json`), "utf8"));
+      expect(Object.keys(doc.outputs).sort()).toEqual(Object.keys(AwsPlatformContract.shape).sort());
+      const contract = parsePlatformContract(doc.outputs, stack);
+      expect(contract).toMatchObject({ kind: "aws", stack, region, aws: { region: awsRegion } });
+      if (contract.kind !== "aws") throw new Error("not an AWS contract");
+      expect(contract.database.connection).toMatchObject({ kind: "executor", region: awsRegion });
+      expect(contract.redis).toMatchObject({ tls: true, adminSecretArn: expect.stringMatching(/^arn:aws:secretsmanager:/) });
+      // Negative control: the same reader refuses it as another stack's outputs, or with an output missing.
+      expect(() => parsePlatformContract(doc.outputs, "other")).toThrow("output `stack`");
+      expect(() => parsePlatformContract({ ...doc.outputs, pgbouncer: undefined }, stack)).toThrow(
+        `platform stack ${stack}: output \`pgbouncer\` is missing (expected an object)`,
+      );
+    }
   });
 
   it("each stack stays in its residency's region", () => {

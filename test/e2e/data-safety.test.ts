@@ -118,7 +118,7 @@ describeWithToolchain(toolchainLookup)(
         const up = await t.stack.up({ color: "never" });
         // Stack, component, Database, DatabaseSchema, TenantRoster, 2 Tenants.
         expect(up.summary.resourceChanges).toEqual({ create: 7 });
-        ids = up.outputs.tenants.value as Record<string, string>;
+        ids = (up.outputs.database.value as { tenantIds: Record<string, string> }).tenantIds;
         expect((await tenancy("seed", "--rows-per-tenant", "5", "--database-url", url())).code).toBe(0);
         rows = { "alpha-fund": await rowsOf(url(), ids["alpha-fund"]), "beta-capital": await rowsOf(url(), ids["beta-capital"]) };
         expect(rows["alpha-fund"]).toBeGreaterThan(0);
@@ -147,7 +147,10 @@ describeWithToolchain(toolchainLookup)(
           expect(preview.changeSummary[op], op).toBeUndefined();
         const up = await t.stack.up({ color: "never" });
         expect(up.summary.resourceChanges).toMatchObject({ update: 2 });
-        expect(up.outputs.tenants.value).toEqual({ "alpha-fund": ids["alpha-fund"], "beta-capital-group": ids["beta-capital"] });
+        expect((up.outputs.database.value as { tenantIds: object }).tenantIds).toEqual({
+          "alpha-fund": ids["alpha-fund"],
+          "beta-capital-group": ids["beta-capital"],
+        });
         expect(await registry(url())).toEqual([
           { id: ids["alpha-fund"], slug: "alpha-fund", status: "active" },
           { id: ids["beta-capital"], slug: "beta-capital-group", status: "active" },
@@ -220,7 +223,7 @@ describeWithToolchain(toolchainLookup)(
         t.writeConfig(config([betaRenamed]));
         const up = await t.stack.up({ color: "never" });
         expect(up.summary.resourceChanges).toMatchObject({ delete: 1, update: 1 });
-        expect(Object.keys(up.outputs.tenants.value as object)).toEqual(["beta-capital-group"]);
+        expect(Object.keys((up.outputs.database.value as { tenantIds: object }).tenantIds)).toEqual(["beta-capital-group"]);
         // Released by the stack, not deleted: still registered (offboarded), every row still there.
         expect((await registry(url())).find((r) => r.slug === "alpha-fund")?.status).toBe("offboarded");
         await expectRowsIntact();

@@ -16,6 +16,8 @@ import { installTestContextKey } from "../support/context-key";
 import { ROLES } from "../../lib/schema/roles";
 import { THROWAWAY_SETTINGS, startPostgres, type PostgresServer } from "../../lib/local/postgres-server";
 import { freePort } from "../../lib/local/processes";
+import { parsePlatformContract } from "../../lib/platform/contract";
+import { unwrapOutputs } from "../../lib/tenant-stacks/platform";
 import { openStack, toolchain, toolchainLookup, type OpenTestStack } from "./support/stack";
 
 const DATABASE = "alphapulse_e2e";
@@ -83,9 +85,15 @@ describeWithToolchain(toolchainLookup)(
       expect(up.summary.result).toBe("succeeded");
       // Stack + component + Database + DatabaseSchema + TenantRoster + 2 Tenants.
       expect(up.summary.resourceChanges).toEqual({ create: 7 });
-      const tenants = up.outputs.tenants.value as Record<string, string>;
+      // The outputs are the platform contract, read as every consumer reads them; the secrets are secret.
+      const contract = parsePlatformContract(unwrapOutputs(up.outputs), t.name);
+      expect(contract.kind).toBe("local");
+      const tenants = contract.database.tenantIds;
       expect(Object.keys(tenants).sort()).toEqual(["alpha-fund", "beta-capital"]);
       expect(up.outputs.appUrl.secret).toBe(true);
+      expect(up.outputs.migratorUrl.secret).toBe(true);
+      expect(up.outputs.redis.secret).toBe(true);
+      expect(JSON.stringify(up.outputs)).not.toMatch(/admin-password|\.pulumi-local/);
 
       const registry = await query<{ slug: string; region: string }>(adminUrl(), "SELECT slug, region FROM tenancy.tenants ORDER BY slug");
       expect(registry).toEqual([
@@ -95,9 +103,10 @@ describeWithToolchain(toolchainLookup)(
     });
 
     it("keeps tenants apart: a tenant cannot see or write another tenant's rows", async () => {
-      const outputs = await t.stack.outputs();
-      const tenants = outputs.tenants.value as Record<string, string>;
-      const appUrl = outputs.appUrl.value as string;
+      const contract = parsePlatformContract(unwrapOutputs(await t.stack.outputs()), t.name);
+      if (contract.kind !== "local") throw new Error("not a local contract");
+      const tenants = contract.database.tenantIds;
+      const appUrl = contract.appUrl;
       expect(new URL(appUrl).username).toBe(ROLES.app);
       expect(await query(adminUrl(), "SELECT tenant_context FROM tenancy.database_settings")).toEqual([{ tenant_context: "verified" }]);
       const key = await withConnection(adminUrl(), (c) => installTestContextKey(c, { region: "eu" }));

@@ -2,6 +2,7 @@
  * A fake workspace for the rollout's unit tests: platform stacks and tenant stacks that record every
  * operation in one log, fail where told to, and measure how many tenant operations ran at once.
  */
+import type { PlatformContract } from "../../lib/platform/contract";
 import type { PlatformOps, RecordedTenantStack, TenantOps } from "../../lib/rollout/run";
 import type { TenantJob, TenantJobResult, TenantStackDriver } from "../../lib/tenant-stacks/jobs";
 import { tenantStackName } from "../../lib/tenant-stacks/names";
@@ -9,7 +10,7 @@ import type { TenantStackSpec } from "../../lib/tenant-stacks/spec";
 
 export class FakeWorkspace {
   readonly log: string[] = [];
-  /** `preview:<stack>`, `update:<stack>`, `up:<tenant stack>`, `preview:<tenant stack>` that fail (with this message). */
+  /** `preview:<stack>`, `update:<stack>`, `contract:<stack>`, `up:<tenant stack>`, `preview:<tenant stack>` that fail (with this message). */
   readonly failing = new Map<string, string>();
   running = 0;
   peak = 0;
@@ -35,6 +36,11 @@ export class FakeWorkspace {
     update: (stack) => {
       this.check(`update:${stack}`);
       return Promise.resolve({ same: 2, update: 1 });
+    },
+    // Not logged (a read); fails when `contract:<stack>` is in `failing`.
+    contract: (stack) => {
+      const failure = this.failing.get(`contract:${stack}`);
+      return failure === undefined ? Promise.resolve({} as PlatformContract) : Promise.reject(new Error(failure));
     },
   };
 

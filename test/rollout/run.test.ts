@@ -116,6 +116,22 @@ describe("halting at the first failure", () => {
     expect(report.halt).toMatchObject({ wave: "eu", kind: "platform-update", stack: "eu-prod" });
   });
 
+  it("a platform stack whose outputs break the contract stops before its tenants, naming output and stack", async () => {
+    const { ws, options } = setup();
+    const message = "platform stack eu-prod: output `database.oid` is missing (expected a number)";
+    ws.failing.set("contract:eu-prod", message);
+    const report = await runRollout(options());
+    expect(ws.log.slice(-2)).toEqual(["preview:eu-prod", "update:eu-prod"]);
+    expect(ws.log.filter((l) => l.includes("tenant-e-"))).toEqual([]);
+    expect(report.halt).toEqual({ wave: "eu", kind: "platform-contract", stack: "eu-prod", message });
+    expect(report.remaining).toEqual([
+      "eu: 2 tenant stack(s)",
+      "us: platform stack us-prod",
+      "us: platform stack us-prod-2",
+      "us: 2 tenant stack(s)",
+    ]);
+  });
+
   it("a failed tenant stops new tenant operations and the next wave", async () => {
     const { ws, options } = setup();
     ws.addTenant("e-three", "eu-prod");

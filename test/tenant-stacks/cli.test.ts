@@ -1,11 +1,13 @@
 /**
  * `npm run tenant` as a user runs it (scripts/tenant.ts in its own process), against a throwaway
  * region (./support/region.ts; ALPHAPULSE_TENANT_ENV_JSON points the CLI and its workers at the
- * region's backend): exit codes, --json documents, a residency mismatch refused with exit 2 before
- * anything exists, a bulk up in worker processes, list, an idempotent second up, and destroy.
+ * region's backend): exit codes, --json documents, a residency mismatch and a platform stack whose
+ * outputs break the platform contract refused with exit 2 before anything exists, a bulk up in worker processes, list, an idempotent second up, and destroy.
  */
+import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeWithToolchain } from "../support/toolchain";
+import { PLATFORM_PROJECT } from "../../lib/tenant-stacks/names";
 import { openTestRegion, runTenantCli, toolchainLookup, type TestRegion } from "./support/region";
 
 interface Run {
@@ -46,6 +48,28 @@ describeWithToolchain(toolchainLookup)("npm run tenant", () => {
       new RegExp(`^tenant "cli-one" has residency "us" but platform stack ${region.platformStack} serves "eu"`),
     );
     expect((await cli("list", "--json")).json()).toEqual({ tenants: [] });
+  }, 120_000);
+
+  it("a platform stack whose outputs break the contract is refused before any change: exit 2, output and stack named", async () => {
+    // On the region's backend: a platform stack that exports the contract without `database`.
+    const broken = `${region.platformStack}-broken`;
+    const program = () => Promise.resolve({ kind: "local", stack: broken, region: "eu" });
+    await region.ctx.withWorkspace(PLATFORM_PROJECT, broken, async (opts) => {
+      await (await LocalWorkspace.createStack({ projectName: PLATFORM_PROJECT, stackName: broken, program }, opts)).up();
+    });
+    try {
+      const run = await cli("up", "cli-three", "--tier", "pro", "--region", "eu", "--platform", broken, "--json");
+      expect(run.code).toBe(2);
+      expect(run.json().error).toMatchObject({ kind: "refused", message: "refused before any change (1 problem(s)):" });
+      expect(run.json().error.details).toEqual([`platform stack ${broken}: output \`database\` is missing (expected an object)`]);
+      expect((await cli("list", "--json")).json()).toEqual({ tenants: [] });
+    } finally {
+      await region.ctx.withWorkspace(PLATFORM_PROJECT, broken, async (opts) => {
+        const stack = await LocalWorkspace.selectStack({ projectName: PLATFORM_PROJECT, stackName: broken, program }, opts);
+        await stack.destroy();
+        await stack.workspace.removeStack(broken);
+      });
+    }
   }, 120_000);
 
   it("bulk up in worker processes, list, a second up that changes nothing, destroy", async () => {

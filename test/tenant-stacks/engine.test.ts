@@ -112,6 +112,13 @@ describeWithToolchain(toolchainLookup)("tenant stacks through the real engine", 
       );
       const preview = await stack.preview({ expectNoChanges: true });
       expect(changeTotal(preview.changeSummary)).toBe(0);
+      // The Redis admin password came from the platform contract as a secret and stays one in this
+      // stack's state: encrypted (Pulumi's secret signature), never in plain text.
+      const deployment = (await stack.exportStack()).deployment as { resources: { type: string; inputs?: Record<string, unknown> }[] };
+      expect(region.redis.adminPassword.length).toBeGreaterThan(16);
+      expect(JSON.stringify(deployment)).not.toContain(region.redis.adminPassword);
+      const cache = deployment.resources.find((r) => r.type.endsWith("TenantCacheUser"));
+      expect(JSON.stringify(cache?.inputs?.redis)).toContain("4dabf18193072939515e22adb298388d");
     });
     const second = succeeded(await driver.run({ action: "up", spec: spec("solo-one") }, () => {}));
     expect(second.ok).toBe(true);

@@ -5,15 +5,19 @@
  * resolved.
  */
 import { describe, expect, it } from "vitest";
+import { PlatformContractError } from "../../lib/platform/contract";
+import { awsTenantPlatform, readAwsTenantPlatform } from "../../lib/tenant-stacks/aws-platform";
 import { ResidencyError } from "../../lib/platform/residency";
+import { AWS, LOCAL } from "../platform/fixtures";
 import {
   assertResidency,
   ownershipProblem,
   placementProblems,
   PlatformStackError,
-  readPlatformConnections,
+  platformSummary,
   readPlatformSummary,
   residencyProblem,
+  localTenantTarget,
   unwrapOutputs,
   type PlatformSummary,
 } from "../../lib/tenant-stacks/platform";
@@ -66,45 +70,54 @@ describe("residency", () => {
   });
 });
 
-describe("platform outputs", () => {
-  const outputs = {
-    region: "eu",
-    tenants: { "acme-capital": "0b5e8f3c-1d2a-4c8e-9f1a-2b3c4d5e6f70" },
-    postgres: { host: "127.0.0.1", port: 55432, database: "alphapulse", databaseOid: 16384 },
-    adminUrl: "postgres://postgres@127.0.0.1:55432/alphapulse",
-    redis: { host: "127.0.0.1", port: 56379, adminUser: "admin", adminPasswordFile: "/x/redis/admin-password" },
-  };
-
+describe("platform outputs, through the platform contract", () => {
   it("reads the residency and the declared tenants", () => {
-    expect(readPlatformSummary("local-eu", outputs)).toEqual({ stack: "local-eu", region: "eu", declaredTenants: ["acme-capital"] });
+    expect(readPlatformSummary("local-eu", LOCAL)).toEqual({ stack: "local-eu", region: "eu", declaredTenants: ["acme-capital"] });
+    expect(platformSummary(AWS)).toEqual({ stack: "eu-prod", region: "eu", declaredTenants: [] });
     expect(unwrapOutputs({ region: { value: "eu", secret: false }, x: { value: 1, secret: true } })).toEqual({ region: "eu", x: 1 });
   });
 
-  it("explains a platform stack that was never deployed or lacks its region", () => {
+  it("explains a platform stack that was never deployed, or whose outputs break the contract, naming output and stack", () => {
     expect(() => readPlatformSummary("local-us", {})).toThrow(
-      new PlatformStackError(
+      new PlatformContractError(
         "platform stack local-us has no outputs: it has not been deployed yet (run `npm run pulumi -- up --stack local-us`)",
         "local-us",
+        undefined,
       ),
     );
-    expect(() => readPlatformSummary("local-us", { kind: "local" })).toThrow(/platform stack local-us: output `region`/);
-    expect(() => readPlatformSummary("local-us", { region: "ap" })).toThrow(/output `region`/);
-  });
-
-  it("reads the connections, taking the admin user from adminUrl when postgres.user is absent", () => {
-    expect(readPlatformConnections("local-eu", outputs)).toEqual({
-      postgres: { host: "127.0.0.1", port: 55432, database: "alphapulse", databaseOid: 16384, user: "postgres" },
-      redis: outputs.redis,
-    });
-    expect(readPlatformConnections("local-eu", { ...outputs, postgres: { ...outputs.postgres, user: "migrator" } }).postgres.user).toBe(
-      "migrator",
+    expect(() => readPlatformSummary("local-eu", { ...LOCAL, region: undefined })).toThrow(
+      "platform stack local-eu: output `region` is missing",
     );
+    // The contract of before (a path to a file of the deployer's machine, no oid under `database`) is refused.
+    const old = {
+      kind: "local",
+      region: "eu",
+      postgres: { host: "127.0.0.1", port: 55432, database: "alphapulse", databaseOid: 16384 },
+      redis: { host: "127.0.0.1", port: 56379, adminUser: "admin", adminPasswordFile: "/x/redis/admin-password" },
+    };
+    expect(() => readPlatformSummary("local-eu", old)).toThrow("platform stack local-eu: output `stack` is missing (expected a string)");
   });
 
-  it.each([
-    [{ postgres: { host: "127.0.0.1", port: 55432, database: "alphapulse" } }, "postgres.databaseOid"],
-    [{ redis: { host: "127.0.0.1", port: 56379 } }, "redis.adminUser"],
-  ])("names the missing output %#", (override, path) => {
-    expect(() => readPlatformConnections("local-eu", { ...outputs, ...override })).toThrow(`output \`${path}\``);
+  it("gives a local tenant stack its database and the Redis admin (password included, for the program to keep secret)", () => {
+    expect(localTenantTarget(LOCAL)).toEqual({
+      connection: LOCAL.database.connection,
+      database: "alphapulse",
+      databaseOid: 16384,
+      redis: { host: "127.0.0.1", port: 56379, user: "admin", password: "s3cret-admin" },
+    });
+  });
+
+  it("gives an AWS tenant stack the executor, the user group and the account, from the same contract", () => {
+    expect(awsTenantPlatform(AWS)).toMatchObject({
+      stack: "eu-prod",
+      awsRegion: "eu-central-1",
+      accountId: "123456789012",
+      database: { name: "alphapulse", oid: 16384, connection: AWS.database.connection },
+      userGroupId: "eu-prod-redis-users",
+    });
+    expect(() => readAwsTenantPlatform("local-eu", LOCAL)).toThrow(PlatformStackError);
+    expect(() => readAwsTenantPlatform("eu-prod", { ...AWS, aws: { ...AWS.aws, accountId: "1" } })).toThrow(
+      /^platform stack eu-prod: output `aws\.accountId` is invalid: must be a 12-digit AWS account id/,
+    );
   });
 });

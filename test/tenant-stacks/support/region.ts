@@ -2,9 +2,8 @@
  * A throwaway region for the real-engine tests of tenant stacks: a PostgreSQL cluster and a Redis
  * server on free loopback ports, a file backend in a temporary directory, and a platform stack in the
  * project `alphapulse-platform` that declares the region's database (components/db RegionalDatabase,
- * the same component the local stacks use) and exports what tenant stacks read — the contract
- * documented in docs/tenant-stacks.md (region, postgres incl. databaseOid and admin user, redis admin
- * user and password file, tenants).
+ * the same component the local stacks use) and exports the platform contract the way the local stacks
+ * do (lib/platform/contract.ts `localPlatformOutputs`; docs/tenant-stacks.md).
  *
  * Everything is torn down by `dispose()`: tenant stacks left behind, the platform stack, the servers,
  * the directories.
@@ -12,12 +11,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { LocalWorkspace, type PulumiFn } from "@pulumi/pulumi/automation";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { RegionalDatabase } from "../../../components/db/regional-database";
 import { tenantProgram } from "../../../components/tenant/program";
 import { startPostgres, THROWAWAY_SETTINGS, type PostgresServer } from "../../../lib/local/postgres-server";
+import { localPlatformOutputs } from "../../../lib/platform/contract";
 import { startRedis, type RedisServer } from "../../../lib/local/redis-server";
 import { findPulumiToolchain, REPO_ROOT } from "../../../lib/pulumi/env";
 import { AutomationContext } from "../../../lib/tenant-stacks/automation";
@@ -60,30 +60,35 @@ export interface TestRegions {
   dispose(): Promise<void>;
 }
 
-/** The platform outputs tenant stacks read, declared the way a regional platform stack declares them. */
+/**
+ * A local platform stack's program in small: the region's database (the component the local stacks
+ * use) and exactly the platform contract (lib/platform/contract.ts `localPlatformOutputs`, as
+ * components/local/local-platform.ts exports it), so the tenant stacks read it with the same reader.
+ */
 export function testPlatformProgram(options: {
   region: ResidencyRegion;
   pgPort: number;
   database: string;
   redisPort: number;
-  redisPasswordFile: string;
+  redisPassword: string;
 }): PulumiFn {
   return () => {
     const connection = { host: "127.0.0.1", port: options.pgPort, user: "postgres" };
     const regional = new RegionalDatabase(`test-${options.region}`, { connection, database: options.database, region: options.region });
-    return Promise.resolve({
-      region: options.region,
-      postgres: {
-        host: connection.host,
-        port: connection.port,
-        user: connection.user,
-        database: regional.database.name,
-        databaseOid: regional.database.oid,
-      },
-      redis: { host: "127.0.0.1", port: options.redisPort, adminUser: "admin", adminPasswordFile: options.redisPasswordFile },
-      tenants: regional.tenantIds,
-      adminUrl: pulumi.interpolate`postgres://postgres@127.0.0.1:${options.pgPort}/${regional.database.name}`,
-    });
+    const url = (role: "app" | "migrator") =>
+      pulumi.interpolate`postgres://${regional.schema.roles.apply((r) => r[role])}:${regional.schema.passwords.apply((p) => p[role])}@127.0.0.1:${options.pgPort}/${regional.database.name}`;
+    return Promise.resolve(
+      localPlatformOutputs(pulumi.getStack(), {
+        region: options.region,
+        database: { name: regional.database.name, oid: regional.database.oid, connection, tenantIds: regional.tenantIds },
+        schema: { fingerprint: regional.schema.appliedFingerprint, migrations: regional.schema.versions, roles: regional.schema.roles },
+        // No PgBouncer in a test region: its address is PostgreSQL's (tenant stacks do not use it).
+        pgbouncer: { host: "127.0.0.1", port: options.pgPort },
+        redis: { host: "127.0.0.1", port: options.redisPort, tls: false, adminUser: "admin", adminPassword: options.redisPassword },
+        appUrl: url("app"),
+        migratorUrl: url("migrator"),
+      }),
+    );
   };
 }
 
@@ -142,11 +147,15 @@ export async function openTestRegions(names: ResidencyRegion[]): Promise<TestReg
     for (const region of names) {
       const postgres = await startPostgres({ settings: THROWAWAY_SETTINGS });
       const redis = await startRedis();
-      const redisPasswordFile = path.join(root, `redis-${region}-admin-password`);
-      writeFileSync(redisPasswordFile, redis.adminPassword + "\n", { mode: 0o600 });
       const database = `tenants_${randomBytes(3).toString("hex")}`;
       const platformStack = `test-${region}-${randomBytes(3).toString("hex")}`;
-      const platformProgram = testPlatformProgram({ region, pgPort: postgres.port, database, redisPort: redis.port, redisPasswordFile });
+      const platformProgram = testPlatformProgram({
+        region,
+        pgPort: postgres.port,
+        database,
+        redisPort: redis.port,
+        redisPassword: redis.adminPassword,
+      });
       const r: TestRegion = {
         region,
         platformStack,
