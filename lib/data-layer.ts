@@ -22,6 +22,7 @@ export { cacheLimitsForTier } from "./redis/quota";
 export { grantTenantCache } from "./redis/tenant-users";
 export { migrate } from "./schema/migrate";
 export { REGISTRY_SCHEMA } from "./schema/planner";
+export { installContextKey, retireContextKey } from "./tenant-context/keys";
 export { ROLES } from "./schema/roles";
 export {
   countTenantRows,

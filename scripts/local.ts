@@ -13,7 +13,8 @@
  *   npm run local -- status    servers and stack outputs, changing nothing
  *   npm run local -- down      stop the servers (data and stacks kept)
  *   npm run local -- reset     stop the servers, delete their data (every tenant's rows), remove the stacks
- *   npm run local -- env local-eu   the region's DATABASE_URL and REDIS_URL as shell exports:
+ *   npm run local -- env local-eu   the region's DATABASE_URL, REDIS_URL and ALPHAPULSE_CONTEXT_KEY_FILE
+ *                                   (the services' tenant-context key, 0600) as shell exports:
  *                                   eval "$(npm run -s local -- env local-eu)"; then plain `npx tenancy …`
  *   options: --stack <name> (repeatable; default local-eu and local-us), --refresh (always refresh first),
  *            --json, --verbose (pulumi's output), --help
@@ -26,6 +27,8 @@ import { auditRegions, type RegionAudit } from "../lib/local/region-audit";
 import { readLocalStackConfig, type LocalStackConfig } from "../lib/stack-config/local";
 import { StackConfigError, stacksWithoutFile } from "../lib/stack-config/common";
 import {
+  contextKeyFile,
+  regionDataDir,
   regionEnvironment,
   regionServicesStatus,
   shellExports,
@@ -34,6 +37,8 @@ import {
   stopRegionServices,
   type ServiceStatus,
 } from "../lib/local/region-services";
+import { writeContextKeyFile } from "../lib/tenant-context/key-file";
+import type { ContextKey } from "../lib/tenant-context/proof";
 import { parsePlatformContract, redactSecrets } from "../lib/platform/contract";
 import { findPulumiToolchain, pulumiEnvironment, REPO_ROOT, type PulumiToolchain } from "../lib/pulumi/env";
 import { unwrapOutputs } from "../lib/tenant-stacks/platform";
@@ -64,6 +69,8 @@ let verbose = false;
 let alwaysRefresh = false;
 /** The app role's URL per stack (secret: kept out of every output). */
 const appUrls = new Map<string, string>();
+/** The services' context key per stack (secret: kept out of every output). */
+const contextKeys = new Map<string, ContextKey>();
 const progress = (message: string) => {
   if (!json || verbose) process.stderr.write(message + "\n");
 };
@@ -90,7 +97,7 @@ function onEvent(stack: string) {
 }
 
 /** The stack's outputs through the platform contract: what the summary shows (secrets redacted) and the app URL. */
-function readOutputs(stack: string, outputs: OutputMap): { summary: Partial<StackSummary>; appUrl: string } {
+function readOutputs(stack: string, outputs: OutputMap): { summary: Partial<StackSummary>; appUrl: string; contextKey?: ContextKey } {
   const contract = parsePlatformContract(unwrapOutputs(outputs), stack);
   if (contract.kind !== "local") throw new UsageError(`${stack} is not a local stack (its outputs say ${contract.kind})`, "--stack");
   const shown = redactSecrets(contract);
@@ -103,6 +110,7 @@ function readOutputs(stack: string, outputs: OutputMap): { summary: Partial<Stac
       migrations: shown.schema.migrations,
     },
     appUrl: contract.appUrl,
+    contextKey: contract.contextKey,
   };
 }
 
@@ -123,9 +131,14 @@ async function up(toolchain: PulumiToolchain, stack: string, config: LocalStackC
   const changes = result.summary.resourceChanges ?? {};
   const changed = Object.entries(changes).some(([op, n]) => op !== "same" && (n ?? 0) > 0);
   // PgBouncer last: its auth file carries the verifiers of the roles the stack just made sure of.
-  const { summary: outputs, appUrl } = readOutputs(stack, result.outputs);
+  const { summary: outputs, appUrl, contextKey } = readOutputs(stack, result.outputs);
   const pgbouncer = await startRegionPgbouncer(REPO_ROOT, stack, config, outputs.database!.name, { onProgress: (m) => progress(`  ${m}`) });
   appUrls.set(stack, appUrl);
+  // The services' tenant-context key (ADR-005), from the stack's secret output to a 0600 file.
+  if (contextKey) {
+    writeContextKeyFile(contextKeyFile(regionDataDir(REPO_ROOT, stack, config)), contextKey);
+    contextKeys.set(stack, contextKey);
+  }
   progress(`${stack}: ${changed ? "updated" : "no changes"} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   return {
     stack,
@@ -292,6 +305,7 @@ async function local(positionals: string[], stackFlags: string[] | undefined): P
         adminUrl: adminUrlOf(s),
         expectedTenants: s.tenants ?? {},
         pooledAppUrl: pooledAppUrlOf(s),
+        contextKey: contextKeys.get(s.stack),
       })),
     );
   }

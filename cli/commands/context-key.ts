@@ -46,7 +46,14 @@ export const contextKeyRetireCommand: Command = {
   options: { ...CONNECTION_OPTIONS },
   async run(ctx) {
     const { kid } = positionals(ctx, ["kid"]);
-    const retired = await withConnection(ctx, (client) => retireContextKey(client, kidOf(kid)));
+    const retired = await withConnection(ctx, async (client) => {
+      try {
+        return await retireContextKey(client, kidOf(kid));
+      } catch (err) {
+        if (err instanceof ContextKeyError) throw new UsageError(err.reason, "kid");
+        throw err;
+      }
+    });
     ctx.out.result({ kid, retired }, () => (retired ? `context key ${kid} retired` : `context key ${kid} was not active: nothing changed`));
   },
 };

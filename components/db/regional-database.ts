@@ -1,6 +1,6 @@
 /**
  * `alphapulse:db:RegionalDatabase` — a region's database with the design applied and its tenants
- * registered: Database → DatabaseSchema → TenantRoster → Tenant per tenant. The local stacks point it
+ * registered: Database → DatabaseSchema → TenantContextKey per key, TenantRoster → Tenant per tenant. The local stacks point it
  * at a loopback cluster; a regional AWS stack can point it at its cluster the same way.
  *
  * Nothing here deletes tenant data as a side effect of `pulumi up` or `destroy` (docs/data-safety.md):
@@ -16,6 +16,8 @@ import { Database } from "./database";
 import { DatabaseSchema, schemaFingerprint } from "./database-schema";
 import type { DatabaseConnection } from "./provider-runtime";
 import { Tenant } from "./tenant";
+import { TenantContextKey } from "./tenant-context-key";
+import type { ContextKey } from "../../lib/tenant-context/proof";
 import { TenantRoster } from "./tenant-roster";
 
 export interface RegionalTenant {
@@ -48,6 +50,13 @@ export interface RegionalDatabaseArgs {
    * @default true
    */
   protect?: boolean;
+  /**
+   * Tenant-context key ids (ADR-005: the database is strict), oldest first; services sign with the
+   * last (`contextKey`). Rotate by adding the next id (both verify), moving the services to it, then
+   * removing the old id (its key is retired; the last key is never retired while tenants exist).
+   * @default [`${region}-1`]
+   */
+  contextKeys?: string[];
 }
 
 export class RegionalDatabase extends pulumi.ComponentResource {
@@ -55,6 +64,8 @@ export class RegionalDatabase extends pulumi.ComponentResource {
   readonly schema: DatabaseSchema;
   /** Tenant id by slug. */
   readonly tenantIds: pulumi.Output<Record<string, string>>;
+  /** The key services sign proofs with: the last of `contextKeys` (secret). */
+  readonly contextKey: pulumi.Output<ContextKey>;
 
   constructor(name: string, args: RegionalDatabaseArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("alphapulse:db:RegionalDatabase", name, {}, opts);
@@ -84,6 +95,21 @@ export class RegionalDatabase extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+    const kids = args.contextKeys ?? [`${args.region}-1`];
+    if (!kids.length || new Set(kids).size !== kids.length)
+      throw new Error(`RegionalDatabase ${name}: contextKeys must name at least one key id, each once (got ${JSON.stringify(kids)})`);
+    const keys = kids.map(
+      (kid) =>
+        new TenantContextKey(
+          `${name}-context-key-${kid}`,
+          { connection: args.connection, database: this.database.name, databaseOid: this.database.oid, region: args.region, kid },
+          { parent: this, dependsOn: [this.schema] },
+        ),
+    );
+    const current = keys[keys.length - 1];
+    this.contextKey = pulumi.secret(
+      pulumi.all([current.kid, current.region, current.secret]).apply(([kid, region, secret]) => ({ kid, region, secret })),
+    );
     const roster = new TenantRoster(
       `${name}-tenants`,
       {
@@ -108,7 +134,8 @@ export class RegionalDatabase extends pulumi.ComponentResource {
           },
           {
             parent: this,
-            dependsOn: [this.schema, roster],
+            // Deleted before the keys: a key is never retired while the tenant it serves is active.
+            dependsOn: [this.schema, roster, ...keys],
             aliases: t.renamedFrom ? [{ name: `${name}-tenant-${t.renamedFrom}` }] : undefined,
           },
         ),

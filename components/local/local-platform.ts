@@ -49,6 +49,7 @@ export function localPlatform(config: LocalStackConfig) {
       region: config.region,
       catalogue,
       tenants: config.tenants,
+      contextKeys: config.contextKeys,
       // A local region is thrown away with `npm run local -- reset` (servers stopped, data removed);
       // `pulumi destroy` of it still refuses while tenants are registered (docs/data-safety.md).
       protect: false,
@@ -63,6 +64,8 @@ export function localPlatform(config: LocalStackConfig) {
     schema: { fingerprint: region.schema.appliedFingerprint, migrations: region.schema.versions, roles: region.schema.roles },
     pgbouncer: { host: LOCAL_HOST, port: config.pgbouncer.port },
     redis: { host: LOCAL_HOST, port: config.redis.port, tls: false, adminUser: REDIS_ADMIN_USER, adminPassword: redisAdminPassword },
+    /** The tenant-context key services sign proofs with (ADR-005); `npm run local` writes it to a 0600 file. */
+    contextKey: region.contextKey,
     /** What services connect as. */
     appUrl: url(
       region.schema.roles.apply((r) => r.app),

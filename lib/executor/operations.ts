@@ -21,6 +21,7 @@ import type { TenantTable } from "../schema/catalogue";
 import { migrate } from "../schema/migrate";
 import { REGISTRY_SCHEMA } from "../schema/planner";
 import { ROLES } from "../schema/roles";
+import { installContextKey, retireContextKey } from "../tenant-context/keys";
 import { pgbouncerAuthFile, readPgbouncerVerifiers } from "../pgbouncer/verifiers";
 import { ResidencyRegion, TenantDisplayName, TenantId, TenantSlug, Tier } from "../tenant/model";
 import { createTenant, findTenant, renameTenant, setTenantTier, TenantNotFoundError } from "../tenant/registry";
@@ -92,6 +93,8 @@ const SlugsArgs = z.strictObject({ slugs: z.array(TenantSlug) });
 const LoginRoleArgs = z.strictObject({ id: TenantId, tier: Tier, password: z.string().min(16).optional() });
 const TenantIdArgs = z.strictObject({ id: TenantId });
 const RoleArgs = z.strictObject({ role: LoginRoleName });
+const ContextKeyArgs = z.strictObject({ kid: z.string(), region: ResidencyRegion, secret: z.string() });
+const KidArgs = z.strictObject({ kid: z.string() });
 
 async function appliedVersions(client: Queryable): Promise<string[]> {
   const table = qualified(REGISTRY_SCHEMA, "schema_migrations");
@@ -285,9 +288,18 @@ export const executorOperations = {
     await client.query(`DROP ROLE IF EXISTS ${ident(role)}`);
     return { dropped: role };
   },
+  /** A tenant-context key (ADR-005): only its HMAC pads are stored; the secret is never returned. */
+  async installContextKey(client: Queryable, args: z.input<typeof ContextKeyArgs>) {
+    return installContextKey(client, parse("installContextKey", ContextKeyArgs, args));
+  },
+  /** Refused while it is the region's last active key and tenants are active (lib/tenant-context/keys.ts). */
+  async retireContextKey(client: Queryable, args: z.input<typeof KidArgs>) {
+    return { retired: await retireContextKey(client, parse("retireContextKey", KidArgs, args).kid) };
+  },
 };
 
 export type OperationName = keyof typeof executorOperations;
+
 export const OPERATION_NAMES = Object.keys(executorOperations) as OperationName[];
 
 /** A value as it comes back from JSON (what both transports return). */

@@ -33,6 +33,8 @@ export interface RegionAuditInput {
   expectedTenants: Record<string, string>;
   /** The application role's URL through the region's PgBouncer: checked when given. */
   pooledAppUrl?: string;
+  /** The services' context key (a strict database): the pooled probe enters a tenant with a proof of it. */
+  contextKey?: ContextKey;
 }
 
 export interface RegionAudit {
@@ -155,6 +157,7 @@ export async function pooledProbe(
   url: string,
   tenants: Pick<Tenant, "id" | "slug" | "status">[],
   mode: TenantContextMode = "setting",
+  contextKey?: ContextKey,
 ): Promise<string[]> {
   const tenant = tenants.find((t) => t.status === "active");
   if (!tenant) return [];
@@ -165,15 +168,16 @@ export async function pooledProbe(
     return [`pgbouncer: ${ROLES.app} cannot connect through PgBouncer: ${(err as Error).message}`];
   }
   try {
-    if (mode === "verified") return await strictPooledProbe(client, tenant);
+    const out = mode === "verified" ? await strictPooledProbe(client, tenant) : [];
+    if (mode === "verified" && !contextKey) return out;
     await client.query("BEGIN");
-    await client.query("SELECT tenancy.enter_tenant($1)", [tenant.id]);
+    if (contextKey) await client.query("SELECT tenancy.enter_verified_tenant($1)", [mintTenantProof(contextKey, tenant.id)]);
+    else await client.query("SELECT tenancy.enter_tenant($1)", [tenant.id]);
     const { rows } = await client.query(
       "SELECT current_user AS who, (SELECT count(*)::int FROM positions WHERE tenant_id <> $1) AS foreign_rows",
       [tenant.id],
     );
     await client.query("COMMIT");
-    const out: string[] = [];
     if (rows[0].who !== ROLES.app) out.push(`pgbouncer: connected as ${rows[0].who}, expected ${ROLES.app}`);
     if (rows[0].foreign_rows > 0)
       out.push(`isolation: through PgBouncer, tenant ${tenant.slug} sees ${rows[0].foreign_rows} row(s) of other tenants`);
@@ -212,7 +216,9 @@ export async function auditRegions(inputs: RegionAuditInput[]): Promise<RegionAu
       const { rows } = await client.query("SELECT region FROM tenancy.database_settings");
       const tenants = await listTenants(client);
       const probe = await isolationProbe(client, tenants);
-      const pooled = input.pooledAppUrl ? await pooledProbe(input.pooledAppUrl, tenants, await readTenantContextMode(client)) : [];
+      const pooled = input.pooledAppUrl
+        ? await pooledProbe(input.pooledAppUrl, tenants, await readTenantContextMode(client), input.contextKey)
+        : [];
       results.push({
         stack: input.stack,
         region: input.region,

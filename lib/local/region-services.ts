@@ -27,6 +27,7 @@ import { PGBOUNCER_AUTH_FILE, PGBOUNCER_PID, startPgbouncer, stopPgbouncerAt, wr
 import { authFileUsers, reconcileAuthEntries, type AuthEntriesPlan, type LoginRoleState } from "../pgbouncer/auth";
 import { localPgbouncerConfig, renderPgbouncerIni } from "../pgbouncer/config";
 import { ROLES } from "../schema/roles";
+import { CONTEXT_KEY_FILE_ENV } from "../tenant-context/key-file";
 
 /**
  * postgresql.conf settings of a local region: durable (these clusters keep their data), small, and
@@ -124,10 +125,16 @@ function redisAdminPassword(dir: string): string {
   return password;
 }
 
+/** Where a local region's services find their tenant-context key (lib/tenant-context/key-file.ts). */
+export function contextKeyFile(dataDir: string): string {
+  return path.join(dataDir, "context-key.json");
+}
+
 /**
  * What a shell needs to point `tenancy` at a local region: the operator URLs of its PostgreSQL
  * (superuser over loopback, trust) and Redis (the admin user; its password is read from the
- * region's data directory, so REDIS_URL is absent until the region has been started once).
+ * region's data directory, so REDIS_URL is absent until the region has been started once), and
+ * the path of the services' tenant-context key file (absent until `npm run local` wrote it).
  */
 export function regionEnvironment(repoRoot: string, stack: string, config: LocalStackConfig): Record<string, string> {
   const env: Record<string, string> = {
@@ -135,6 +142,9 @@ export function regionEnvironment(repoRoot: string, stack: string, config: Local
   };
   const password = existingRedisAdminPassword(repoRoot, stack, config);
   if (password !== undefined) env.REDIS_URL = redisUrl("127.0.0.1", config.redis.port, REDIS_ADMIN_USER, password);
+  // The services' key (0600), written by `npm run local` after each up: its path, never its content.
+  const keyFile = contextKeyFile(regionDataDir(repoRoot, stack, config));
+  if (existsSync(keyFile)) env[CONTEXT_KEY_FILE_ENV] = keyFile;
   return env;
 }
 

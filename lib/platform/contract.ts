@@ -87,6 +87,8 @@ export const LocalPlatformContract = z.object({
   appUrl: z.url(),
   /** The migrator role's URL, password included (secret output). */
   migratorUrl: z.url(),
+  /** The tenant-context key the region's services sign proofs with (ADR-005; secret output). */
+  contextKey: z.object({ kid: Text, region: ResidencyRegion, secret: z.string().regex(/^[0-9a-f]{64,128}$/) }).optional(),
 });
 export type LocalPlatformContract = z.infer<typeof LocalPlatformContract>;
 
@@ -162,7 +164,7 @@ export const PLATFORM_OUTPUT_NAMES: readonly string[] = [
 ];
 
 /** Output paths whose values are secret: the producers export them as secrets, `redactSecrets` hides them. */
-export const SECRET_OUTPUTS = ["redis.adminPassword", "appUrl", "migratorUrl"] as const;
+export const SECRET_OUTPUTS = ["redis.adminPassword", "appUrl", "migratorUrl", "contextKey"] as const;
 
 /** A platform stack's outputs that do not fulfil the contract; names the stack and the output. */
 export class PlatformContractError extends Error {

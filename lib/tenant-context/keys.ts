@@ -49,15 +49,32 @@ export async function installContextKey(client: Queryable, input: unknown): Prom
   });
 }
 
-/** Retires a key: proofs signed with it are refused from the next transaction on. */
+/**
+ * Retires a key: proofs signed with it are refused from the next transaction on. Refused (nothing
+ * changed) when it is the region's last active key while the database has active tenants: no service
+ * could sign a proof any more. Install the next key first (rotation keeps two valid at once).
+ */
 export async function retireContextKey(client: Queryable, kid: string): Promise<boolean> {
   return withTransaction(client, async (tx) => {
     await tx.query(`SET LOCAL ROLE ${ident(ROLES.owner)}`);
-    const { rowCount } = await tx.query(
-      `UPDATE tenancy_private.context_keys SET state = 'retired', retired_at = now() WHERE kid = $1 AND state = 'active'`,
+    // Serialises concurrent retirements, so two of them cannot each leave the other as the last key.
+    await tx.query(`LOCK TABLE tenancy_private.context_keys IN SHARE ROW EXCLUSIVE MODE`);
+    const { rows } = await tx.query(
+      `SELECT (SELECT count(*)::int FROM tenancy_private.context_keys o
+                WHERE o.state = 'active' AND o.region = k.region AND o.kid <> k.kid) AS others,
+              (SELECT count(*)::int FROM tenancy.tenants WHERE status = 'active') AS tenants
+         FROM tenancy_private.context_keys k WHERE k.kid = $1 AND k.state = 'active'`,
       [kid],
     );
-    return (rowCount ?? 0) > 0;
+    if (!rows.length) return false;
+    if (rows[0].others === 0 && rows[0].tenants > 0)
+      throw new ContextKeyError(
+        `"${kid}" is the last active key of its region and the database has ${rows[0].tenants} active tenant(s): ` +
+          `no service could enter a tenant. Install the next key first, then retire this one`,
+        "kid",
+      );
+    await tx.query(`UPDATE tenancy_private.context_keys SET state = 'retired', retired_at = now() WHERE kid = $1`, [kid]);
+    return true;
   });
 }
 

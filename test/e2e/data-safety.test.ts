@@ -116,8 +116,8 @@ describeWithToolchain(toolchainLookup)(
 
       it("up, then seed rows (the issue's reproduction)", async () => {
         const up = await t.stack.up({ color: "never" });
-        // Stack, component, Database, DatabaseSchema, TenantRoster, 2 Tenants.
-        expect(up.summary.resourceChanges).toEqual({ create: 7 });
+        // Stack, component, Database, DatabaseSchema, TenantContextKey, TenantRoster, 2 Tenants.
+        expect(up.summary.resourceChanges).toEqual({ create: 8 });
         ids = (up.outputs.database.value as { tenantIds: Record<string, string> }).tenantIds;
         expect((await tenancy("seed", "--rows-per-tenant", "5", "--database-url", url())).code).toBe(0);
         rows = { "alpha-fund": await rowsOf(url(), ids["alpha-fund"]), "beta-capital": await rowsOf(url(), ids["beta-capital"]) };

@@ -10,9 +10,8 @@ import { readFileSync } from "node:fs";
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeWithToolchain } from "../support/toolchain";
-import { withConnection, withTransaction } from "../../lib/db/client";
+import { withTransaction } from "../../lib/db/client";
 import { mintTenantProof, type ContextKey } from "../../lib/tenant-context/proof";
-import { installTestContextKey } from "../support/context-key";
 import { ROLES } from "../../lib/schema/roles";
 import { THROWAWAY_SETTINGS, startPostgres, type PostgresServer } from "../../lib/local/postgres-server";
 import { freePort } from "../../lib/local/processes";
@@ -83,8 +82,8 @@ describeWithToolchain(toolchainLookup)(
     it("pulumi up on a fresh stack creates the database, applies the design and registers the tenants", async () => {
       const up = await t.stack.up({ color: "never" });
       expect(up.summary.result).toBe("succeeded");
-      // Stack + component + Database + DatabaseSchema + TenantRoster + 2 Tenants.
-      expect(up.summary.resourceChanges).toEqual({ create: 7 });
+      // Stack + component + Database + DatabaseSchema + TenantContextKey + TenantRoster + 2 Tenants.
+      expect(up.summary.resourceChanges).toEqual({ create: 8 });
       // The outputs are the platform contract, read as every consumer reads them; the secrets are secret.
       const contract = parsePlatformContract(unwrapOutputs(up.outputs), t.name);
       expect(contract.kind).toBe("local");
@@ -108,8 +107,13 @@ describeWithToolchain(toolchainLookup)(
       const tenants = contract.database.tenantIds;
       const appUrl = contract.appUrl;
       expect(new URL(appUrl).username).toBe(ROLES.app);
+      // Strict from the first migration, with the key the stack declared (a secret output, never plain state).
       expect(await query(adminUrl(), "SELECT tenant_context FROM tenancy.database_settings")).toEqual([{ tenant_context: "verified" }]);
-      const key = await withConnection(adminUrl(), (c) => installTestContextKey(c, { region: "eu" }));
+      const outputs = await t.stack.outputs();
+      expect(outputs.contextKey.secret).toBe(true);
+      const key = contract.contextKey!;
+      expect(key).toMatchObject({ kid: "eu-1", region: "eu", secret: expect.stringMatching(/^[0-9a-f]{64}$/) });
+      expect(readFileSync(t.stateFile, "utf8")).not.toContain(key.secret);
 
       await asTenant(appUrl, key, tenants["alpha-fund"], (c) =>
         c.query("INSERT INTO shared.positions (tenant_id, symbol, quantity, average_price) VALUES ($1, 'AAPL', 10, 190)", [
@@ -145,7 +149,7 @@ describeWithToolchain(toolchainLookup)(
 
     it("a second preview shows no changes (no diff noise from the dynamic providers)", async () => {
       const preview = await t.stack.preview({ expectNoChanges: true, color: "never" });
-      expect(preview.changeSummary).toEqual({ same: 7 });
+      expect(preview.changeSummary).toEqual({ same: 8 });
     });
 
     it("applies a catalogue change with pulumi up as a migration, then previews clean again", async () => {
@@ -157,7 +161,7 @@ describeWithToolchain(toolchainLookup)(
       t.writeConfig({ ...config, catalogueExtension: [{ table: "trades", name: "e2e_note", type: "text" }] });
 
       const up = await t.stack.up({ color: "never" });
-      expect(up.summary.resourceChanges).toEqual({ same: 6, update: 1 });
+      expect(up.summary.resourceChanges).toEqual({ same: 7, update: 1 });
       const after = await query<{ data_type: string }>(
         adminUrl(),
         "SELECT data_type FROM information_schema.columns WHERE table_schema = 'shared' AND table_name = 'trades' AND column_name = 'e2e_note'",
@@ -166,6 +170,27 @@ describeWithToolchain(toolchainLookup)(
       // The tenant's rows survived the migration.
       expect((await query<{ n: number }>(adminUrl(), "SELECT count(*)::int AS n FROM shared.positions"))[0].n).toBe(1);
       await t.stack.preview({ expectNoChanges: true, color: "never" });
+    });
+
+    it("rotates the context key with two keys valid at once, then retires the old one", async () => {
+      const appUrl = (await t.stack.outputs()).appUrl.value as string;
+      const tenantId = ((await t.stack.outputs()).database.value as { tenantIds: Record<string, string> }).tenantIds["alpha-fund"];
+      const old = (await t.stack.outputs()).contextKey.value as ContextKey;
+      const count = (key: ContextKey) =>
+        asTenant(appUrl, key, tenantId, async (c) => (await c.query("SELECT count(*)::int AS n FROM shared.positions")).rows[0].n);
+      const extended = { ...config, catalogueExtension: [{ table: "trades", name: "e2e_note", type: "text" }] };
+
+      t.writeConfig({ ...extended, contextKeys: ["eu-1", "eu-2"] });
+      expect((await t.stack.up({ color: "never" })).summary.resourceChanges).toEqual({ same: 8, create: 1 });
+      const next = (await t.stack.outputs()).contextKey.value as ContextKey;
+      expect(next.kid).toBe("eu-2");
+      expect(await count(old)).toBe(1);
+      expect(await count(next)).toBe(1);
+
+      t.writeConfig({ ...extended, contextKeys: ["eu-2"] });
+      expect((await t.stack.up({ color: "never" })).summary.resourceChanges).toEqual({ same: 8, delete: 1 });
+      await expect(count(old)).rejects.toThrow(/not valid here/);
+      expect(await count(next)).toBe(1);
     });
 
     it("ran the dynamic providers from their serialized form in the engine's provider host", async () => {
@@ -178,6 +203,7 @@ describeWithToolchain(toolchainLookup)(
         "pulumi-nodejs:dynamic/db:DatabaseSchema",
         "pulumi-nodejs:dynamic/db:Tenant",
         "pulumi-nodejs:dynamic/db:Tenant",
+        "pulumi-nodejs:dynamic/db:TenantContextKey",
         "pulumi-nodejs:dynamic/db:TenantRoster",
       ]);
       for (const r of dynamic) {

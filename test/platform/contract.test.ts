@@ -119,13 +119,16 @@ describe("secrets", () => {
     expect(redacted.redis.adminPassword).toBe("[secret]");
     expect(redacted.appUrl).toBe("[secret]");
     expect(redacted.migratorUrl).toBe("[secret]");
-    expect({ ...redacted, redis: LOCAL.redis, appUrl: LOCAL.appUrl, migratorUrl: LOCAL.migratorUrl }).toEqual(LOCAL);
+    expect(redacted.contextKey).toBe("[secret]");
+    expect({ ...redacted, redis: LOCAL.redis, appUrl: LOCAL.appUrl, migratorUrl: LOCAL.migratorUrl, contextKey: LOCAL.contextKey }).toEqual(
+      LOCAL,
+    );
     expect(LOCAL.redis.adminPassword).toBe("s3cret-admin");
     expect(JSON.stringify(redactSecrets(LOCAL))).not.toMatch(/s3cret/);
     // Negative control: the unredacted outputs do carry them.
     expect(JSON.stringify(LOCAL)).toMatch(/s3cret/);
     expect(redactSecrets(AWS)).toEqual(AWS);
-    expect(SECRET_OUTPUTS).toEqual(["redis.adminPassword", "appUrl", "migratorUrl"]);
+    expect(SECRET_OUTPUTS).toEqual(["redis.adminPassword", "appUrl", "migratorUrl", "contextKey"]);
   });
 
   it("no output of either kind is a file path", () => {
@@ -161,7 +164,7 @@ describe("the producers", () => {
       Object.keys(secret)
         .filter((k) => secret[k])
         .sort(),
-    ).toEqual(["appUrl", "migratorUrl", "redis"]);
+    ).toEqual(["appUrl", "contextKey", "migratorUrl", "redis"]);
 
     const { kind: awsKind, stack: awsStack, ...awsValues } = AWS;
     expect(awsKind).toBe("aws");

@@ -17,6 +17,7 @@ export const LOCAL: LocalPlatformContract = {
   schema: { fingerprint: "abc123", migrations: ["0001_init"], roles: { app: "alphapulse_app", migrator: "alphapulse_migrator" } },
   pgbouncer: { host: "127.0.0.1", port: 56432 },
   redis: { host: "127.0.0.1", port: 56379, tls: false, adminUser: "admin", adminPassword: "s3cret-admin" },
+  contextKey: { kid: "eu-1", region: "eu", secret: "ab".repeat(32) },
   appUrl: "postgres://alphapulse_app:s3cret-app@127.0.0.1:55432/alphapulse",
   migratorUrl: "postgres://alphapulse_migrator:s3cret-mig@127.0.0.1:55432/alphapulse",
 };

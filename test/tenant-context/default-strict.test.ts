@@ -135,6 +135,11 @@ describe("switching an existing database", () => {
       expect(await modeOf(admin)).toBe("setting");
       expect((await keyless.tenantQuery({ tenantId: tenants[0].id, tier: "pro" }, "SELECT 1 FROM positions")).rows).toHaveLength(1);
 
+      // The last active key is not retired while tenants are active (exit 2 naming the kid).
+      const retire = await tenancy("context-key", "retire", key.kid, "--json", "--database-url", db.url);
+      expect(retire.code).toBe(2);
+      expect(retire.json.error).toMatchObject({ field: "kid", message: expect.stringMatching(/last active key/) });
+
       const seen = requests;
       while (requests < seen + 4) await new Promise((r) => setTimeout(r, 10));
       stop = true;
