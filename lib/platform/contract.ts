@@ -88,7 +88,11 @@ export const LocalPlatformContract = z.object({
   /** The migrator role's URL, password included (secret output). */
   migratorUrl: z.url(),
   /** The tenant-context key the region's services sign proofs with (ADR-005; secret output). */
-  contextKey: z.object({ kid: Text, region: ResidencyRegion, secret: z.string().regex(/^[0-9a-f]{64,128}$/) }).optional(),
+  // A platform stack without keys exports null here (an output resolved to undefined): read as absent.
+  contextKey: z.preprocess(
+    (key) => key ?? undefined,
+    z.object({ kid: Text, region: ResidencyRegion, secret: z.string().regex(/^[0-9a-f]{64,128}$/) }).optional(),
+  ),
 });
 export type LocalPlatformContract = z.infer<typeof LocalPlatformContract>;
 
