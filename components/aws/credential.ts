@@ -21,6 +21,13 @@ export interface CredentialArgs {
    * @default 40 (about 238 bits)
    */
   length?: number;
+  /**
+   * Protect the secret from deletion. Only a tenant's Redis credential is ever declared unprotected,
+   * and only by `npm run tenant -- destroy` after the tenant was offboarded (TenantRedisUser
+   * `releaseSecret`): the destroy then schedules its deletion with the 30-day recovery window.
+   * @default true
+   */
+  protect?: boolean;
 }
 
 export class Credential extends pulumi.ComponentResource {
@@ -42,7 +49,7 @@ export class Credential extends pulumi.ComponentResource {
     const secret = new aws.secretsmanager.Secret(
       `${name}-secret`,
       { name: args.secretName, description: args.description, kmsKeyId: args.kmsKeyId, recoveryWindowInDays: 30 },
-      { parent: this, protect: true },
+      { parent: this, protect: args.protect ?? true },
     );
     new aws.secretsmanager.SecretVersion(
       `${name}-value`,
