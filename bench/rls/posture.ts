@@ -20,7 +20,11 @@ export interface Posture {
   rowSecurity: string;
 }
 
-export async function assertPosture(app: pg.ClientBase, modes: readonly Mode[], dataset: Pick<Dataset, "tenants" | "contextKey">): Promise<Posture> {
+export async function assertPosture(
+  app: pg.ClientBase,
+  modes: readonly Mode[],
+  dataset: Pick<Dataset, "tenants" | "contextKey">,
+): Promise<Posture> {
   const rls = modes.filter((m) => m.layout === "shared" && m.rls !== "off").map((m) => m.schema);
   const floors = modes.filter((m) => m.layout === "shared" && m.rls === "off").map((m) => m.schema);
   const { rows } = await app.query(
