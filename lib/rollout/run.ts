@@ -207,6 +207,8 @@ async function rollout(options: RolloutOptions): Promise<RolloutReport> {
   for (const wave of options.waves) {
     if (halted()) break;
     emit({ kind: "wave", wave: wave.name, message: `wave ${wave.name}: ${wave.stacks.join(", ")}` });
+    const failedStep = (kind: StepResult["kind"], stack: string, err: unknown, started: number) =>
+      step({ wave: wave.name, kind, stack, status: "failed", message: message(err), durationMs: Date.now() - started });
     const pending = wave.stacks.filter((s) => dryRun || !isDone(state, platformKey(s)));
     for (const stack of wave.stacks.filter((s) => !pending.includes(s))) {
       step({
@@ -226,14 +228,7 @@ async function rollout(options: RolloutOptions): Promise<RolloutReport> {
         const changes = await options.platform.preview(stack);
         step({ wave: wave.name, kind: "platform-preview", stack, status: "done", changes, durationMs: Date.now() - started });
       } catch (err) {
-        step({
-          wave: wave.name,
-          kind: "platform-preview",
-          stack,
-          status: "failed",
-          message: message(err),
-          durationMs: Date.now() - started,
-        });
+        failedStep("platform-preview", stack, err, started);
         if (!dryRun) break;
       }
     }
@@ -251,14 +246,7 @@ async function rollout(options: RolloutOptions): Promise<RolloutReport> {
         } catch (err) {
           state = record(state, platformKey(stack), { status: "failed", message: message(err) }, now());
           save();
-          step({
-            wave: wave.name,
-            kind: "platform-update",
-            stack,
-            status: "failed",
-            message: message(err),
-            durationMs: Date.now() - started,
-          });
+          failedStep("platform-update", stack, err, started);
           break;
         }
       }
@@ -272,14 +260,7 @@ async function rollout(options: RolloutOptions): Promise<RolloutReport> {
       try {
         await options.platform.contract(stack);
       } catch (err) {
-        step({
-          wave: wave.name,
-          kind: "platform-contract",
-          stack,
-          status: "failed",
-          message: message(err),
-          durationMs: Date.now() - started,
-        });
+        failedStep("platform-contract", stack, err, started);
         if (!dryRun) break;
       }
     }
