@@ -11,7 +11,7 @@
  *
  *   npm run local [-- up]      the above (default)
  *   npm run local -- status    servers and stack outputs, changing nothing
- *   npm run local -- down      stop the servers (data and stacks kept)
+ *   npm run local -- down      stop the servers and the executor (data and stacks kept)
  *   npm run local -- reset     stop the servers, delete their data (every tenant's rows), remove the stacks
  *   npm run local -- env local-eu   the region's DATABASE_URL, REDIS_URL and ALPHAPULSE_CONTEXT_KEY_FILE
  *                                   (the services' tenant-context key, 0600) as shell exports:
@@ -187,7 +187,7 @@ function render(command: LocalCommand, summaries: StackSummary[], audit: RegionA
   const lines: string[] = [];
   lines.push(
     table(
-      ["stack", "region", "postgres", "redis", "pgbouncer", "pulumi", "tenants"],
+      ["stack", "region", "postgres", "redis", "pgbouncer", "executor", "pulumi", "tenants"],
       summaries.map((s) => {
         const svc = (name: string) => {
           const x = s.services.find((v) => v.name === name);
@@ -204,6 +204,7 @@ function render(command: LocalCommand, summaries: StackSummary[], audit: RegionA
           svc("postgres"),
           svc("redis"),
           svc("pgbouncer"),
+          svc("executor"),
           changes,
           s.tenants ? Object.keys(s.tenants).join(", ") : "",
         ];
@@ -326,9 +327,13 @@ function pooledAppUrlOf(s: StackSummary): string | undefined {
   return url.toString();
 }
 
+/**
+ * The operator's superuser URL of the region's database (trust on loopback): the audit reads the
+ * cluster directly whatever transport the stack's providers use.
+ */
 function adminUrlOf(s: StackSummary): string {
-  const c = s.database!.connection as { host: string; port: number; user: string };
-  return `postgres://${c.user}@${c.host}:${c.port}/${s.database!.name}`;
+  const postgres = s.services.find((x) => x.name === "postgres")!;
+  return `postgres://postgres@127.0.0.1:${postgres.port}/${s.database!.name}`;
 }
 
 runMain(main);

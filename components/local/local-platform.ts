@@ -14,6 +14,8 @@ import { extendCatalogue, type LocalStackConfig } from "../../lib/stack-config/l
 import { REDIS_ADMIN_USER } from "../../lib/local/redis-server";
 import { regionRedisAdminPassword } from "../../lib/local/region-services";
 import { REPO_ROOT } from "../../lib/pulumi/env";
+import { localExecutorConnection } from "../../lib/local/executor-server";
+import type { DatabaseConnection } from "../db/provider-runtime";
 import { RegionalDatabase } from "../db/regional-database";
 
 /** Loopback only: the local services never listen elsewhere. */
@@ -35,12 +37,24 @@ export const LOCAL_REGION_COMPONENT = "local";
  */
 export const LEGACY_REGION_COMPONENTS = RESIDENCY_REGIONS.map((r) => `local-${r}`);
 
+/**
+ * How the stack's providers reach its PostgreSQL: directly as the cluster's admin, or — with
+ * `transport: executor` — through the region's local database executor, the AWS regions' path
+ * (lib/local/executor-server.ts). Everything else in the stack is the same for both.
+ */
+export function localDatabaseConnection(stack: string, config: LocalStackConfig): DatabaseConnection {
+  if (config.transport === "executor") {
+    return localExecutorConnection({ stack, executorPort: config.executor!.port, postgresPort: config.postgres.port });
+  }
+  return { host: LOCAL_HOST, port: config.postgres.port, user: LOCAL_ADMIN_USER };
+}
+
 export function localPlatform(config: LocalStackConfig) {
   const stack = pulumi.getStack();
   // The one the region's Redis uses (generated once, by the services or here, whichever runs first).
   const redisAdminPassword = regionRedisAdminPassword(REPO_ROOT, stack, config);
   const catalogue = extendCatalogue(TENANT_TABLES, config.catalogueExtension);
-  const connection = { host: LOCAL_HOST, port: config.postgres.port, user: LOCAL_ADMIN_USER };
+  const connection = localDatabaseConnection(stack, config);
   const region = new RegionalDatabase(
     LOCAL_REGION_COMPONENT,
     {

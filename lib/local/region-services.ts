@@ -8,8 +8,11 @@
  * (`startRegionPgbouncer`), because its auth file carries the SCRAM verifiers of the login roles
  * that the stack's DatabaseSchema creates.
  *
- * They outlive the process that starts them (pg_ctl and daemonized redis-server), so `npm run local`
- * can exit and the developer keeps a running region; `stopRegionServices` ends them.
+ * A stack with `transport: executor` also gets its database executor (lib/local/executor-server.ts),
+ * started with PostgreSQL and Redis: the stack's providers call it during `pulumi up`.
+ *
+ * They outlive the process that starts them (pg_ctl, daemonized redis-server, a detached executor),
+ * so `npm run local` can exit and the developer keeps a running region; `stopRegionServices` ends them.
  */
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -27,6 +30,7 @@ import { PGBOUNCER_AUTH_FILE, PGBOUNCER_PID, startPgbouncer, stopPgbouncerAt, wr
 import { authFileUsers, reconcileAuthEntries, type AuthEntriesPlan, type LoginRoleState } from "../pgbouncer/auth";
 import { localPgbouncerConfig, renderPgbouncerIni } from "../pgbouncer/config";
 import { ROLES } from "../schema/roles";
+import { executorProcessStatus, localExecutorFunctionName, startExecutorProcess, stopExecutorAt } from "./executor-server";
 import { CONTEXT_KEY_FILE_ENV } from "../tenant-context/key-file";
 
 /**
@@ -54,7 +58,7 @@ export const LOCAL_REGION_REDIS_SETTINGS: Record<string, string | number> = {
 export type ServiceState = "started" | "running" | "stopped";
 
 export interface ServiceStatus {
-  name: "postgres" | "redis" | "pgbouncer";
+  name: "postgres" | "redis" | "pgbouncer" | "executor";
   port: number;
   state: ServiceState;
   /** Where its data, config and log live. */
@@ -245,6 +249,19 @@ export async function startRegionServices(
     services.push({ name: "redis", port: redisPort, state: "started", dir: redisDir });
   }
 
+  // The database executor, for a stack that reaches PostgreSQL through it (ADR-004).
+  if (config.transport === "executor") {
+    const executor = await startExecutorProcess(repoRoot, path.join(dataDir, "executor"), {
+      functionName: localExecutorFunctionName(stack),
+      port: config.executor!.port,
+      postgresPort: pgPort,
+    }).catch((err: Error) => {
+      throw new Error(`${stack}: ${err.message}`);
+    });
+    if (executor.state === "started") progress(`${stack}: started the database executor on 127.0.0.1:${executor.port}`);
+    services.push({ name: "executor", port: executor.port, state: executor.state, dir: executor.dir, log: executor.log });
+  }
+
   // PgBouncer: after `pulumi up` (startRegionPgbouncer); reported as it is now.
   services.push(await pgbouncerStatus(dataDir, config));
 
@@ -351,6 +368,13 @@ export async function stopRegionServices(
 ): Promise<ServiceStatus[]> {
   const dataDir = regionDataDir(repoRoot, stack, config);
   const out: ServiceStatus[] = [];
+  // The executor first: nothing should call PostgreSQL through it while it stops.
+  const executorDir = path.join(dataDir, "executor");
+  if (existsSync(executorDir)) {
+    const port = (await executorProcessStatus(executorDir))?.port;
+    await stopExecutorAt(executorDir);
+    out.push({ name: "executor", port: port ?? config.executor?.port ?? 0, state: "stopped", dir: executorDir });
+  }
   const pgbouncerDir = path.join(dataDir, "pgbouncer");
   if (existsSync(pgbouncerDir)) await stopPgbouncerAt(pgbouncerDir);
   out.push({ name: "pgbouncer", port: config.pgbouncer.port, state: "stopped", dir: pgbouncerDir });
@@ -390,7 +414,16 @@ export async function regionServicesStatus(repoRoot: string, stack: string, conf
       dir: redisDir,
     },
     await pgbouncerStatus(dataDir, config),
+    ...(await executorServiceStatus(dataDir, config)),
   ];
+}
+
+/** The executor's status when the stack uses one or one was started for it (none otherwise). */
+async function executorServiceStatus(dataDir: string, config: LocalStackConfig): Promise<ServiceStatus[]> {
+  const dir = path.join(dataDir, "executor");
+  const status = await executorProcessStatus(dir);
+  if (status) return [{ name: "executor", port: status.port, state: status.state, dir, log: status.log }];
+  return config.transport === "executor" ? [{ name: "executor", port: config.executor!.port, state: "stopped", dir }] : [];
 }
 
 /** For messages: the directory shown relative to the home directory when it is under it. */

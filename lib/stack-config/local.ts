@@ -11,8 +11,7 @@ import { z } from "zod";
 import type { TenantTable } from "../schema/catalogue";
 import { IDENTIFIER_PATTERN, unsafeSql } from "../db/sql";
 import { ResidencyRegion } from "../tenant/model";
-import { KEY_ID_PATTERN } from "../tenant-context/proof";
-import { configKeyPath, readStackFileValues, SampleTenant, StackConfigError } from "./common";
+import { configKeyPath, ContextKeyIds, readStackFileValues, SampleTenant, StackConfigError } from "./common";
 
 const Port = z.number().int().min(1024).max(65535);
 
@@ -26,6 +25,17 @@ export const CatalogueColumnExtension = z
   .strict();
 export type CatalogueColumnExtension = z.infer<typeof CatalogueColumnExtension>;
 
+/**
+ * How the stack's dynamic providers reach PostgreSQL (docs/adr/ADR-004-database-executor.md):
+ *   direct    a connection from the provider process (the default);
+ *   executor  through the region's local database executor (lib/local/executor-server.ts): a
+ *             long-lived process started by `npm run local` that answers like Lambda Invoke and runs
+ *             the executor's handler, so the local region runs the AWS regions' code path.
+ */
+export const DATABASE_TRANSPORTS = ["direct", "executor"] as const;
+export const DatabaseTransport = z.enum(DATABASE_TRANSPORTS);
+export type DatabaseTransport = z.infer<typeof DatabaseTransport>;
+
 export const LocalStackConfig = z
   .object({
     kind: z.literal("local"),
@@ -33,6 +43,10 @@ export const LocalStackConfig = z
     postgres: z.object({ port: Port, database: z.string().regex(IDENTIFIER_PATTERN).default("alphapulse") }).strict(),
     pgbouncer: z.object({ port: Port }).strict(),
     redis: z.object({ port: Port }).strict(),
+    /** @default "direct" */
+    transport: DatabaseTransport.default("direct"),
+    /** The local executor's loopback port: required with `transport: executor`. */
+    executor: z.object({ port: Port }).strict().optional(),
     /** Where the services keep their data; default `<repo>/.pulumi-local/<stack>`. */
     dataDir: z.string().min(1).optional(),
     tenants: z.array(SampleTenant).default([]),
@@ -41,11 +55,7 @@ export const LocalStackConfig = z
      * next id, `npm run local` (both verify; the key file now holds the new one), then remove the old.
      * Default: [`<region>-1`] (RegionalDatabase).
      */
-    contextKeys: z
-      .array(z.string().regex(KEY_ID_PATTERN, { message: "must be 1-32 characters of a-z, 0-9, _ and -" }))
-      .min(1)
-      .refine((ids) => new Set(ids).size === ids.length, { message: "duplicate key id" })
-      .optional(),
+    contextKeys: ContextKeyIds.optional(),
     /** Test-only: extra nullable columns appended to catalogue tables. */
     catalogueExtension: z.array(CatalogueColumnExtension).default([]),
   })
@@ -77,9 +87,13 @@ export const LocalStackConfig = z
               : undefined;
       if (problem) ctx.addIssue({ code: "custom", path: ["tenants", i, "renamedFrom"], message: problem });
     });
+    if (config.transport === "executor" && config.executor === undefined)
+      ctx.addIssue({ code: "custom", path: ["executor", "port"], message: 'is required with transport "executor"' });
     const ports = [config.postgres.port, config.pgbouncer.port, config.redis.port];
     if (new Set(ports).size !== ports.length)
       ctx.addIssue({ code: "custom", path: ["pgbouncer", "port"], message: "postgres, pgbouncer and redis need distinct ports" });
+    if (config.executor && ports.includes(config.executor.port))
+      ctx.addIssue({ code: "custom", path: ["executor", "port"], message: "must differ from the postgres, pgbouncer and redis ports" });
   });
 export type LocalStackConfig = z.infer<typeof LocalStackConfig>;
 

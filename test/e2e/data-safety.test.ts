@@ -323,6 +323,7 @@ describeWithToolchain(toolchainLookup)(
           postgres: { port: cluster.port, database },
           pgbouncer: { port: cluster.port + 1 },
           redis: { port: cluster.port + 2 },
+          transport: "direct",
           tenants: [{ slug: "gamma-fund", tier: "starter", region }],
           catalogueExtension: [],
         });

@@ -38,6 +38,13 @@ describe("local stack config", () => {
     expect(c.postgres.database).toBe("alphapulse");
     expect(c.tenants).toEqual([]);
     expect(c.catalogueExtension).toEqual([]);
+    expect(c.transport).toBe("direct");
+    expect(c.executor).toBeUndefined();
+  });
+
+  it("opts into the executor transport with its port", () => {
+    const c = parseLocalStackConfig({ ...valid, transport: "executor", executor: { port: 57001 } });
+    expect(c).toMatchObject({ transport: "executor", executor: { port: 57001 } });
   });
 
   it.each([
@@ -52,6 +59,10 @@ describe("local stack config", () => {
     [{ ...valid, redis: { port: 55432 } }, "alphapulse-platform:pgbouncer.port"],
     [{ ...valid, postgress: {} }, "alphapulse-platform:postgress"],
     [{ ...valid, postgres: { port: 55432, host: "0.0.0.0" } }, "alphapulse-platform:postgres.host"],
+    [{ ...valid, transport: "lambda" }, "alphapulse-platform:transport"],
+    [{ ...valid, transport: "executor" }, "alphapulse-platform:executor.port"],
+    [{ ...valid, transport: "executor", executor: { port: 56379 } }, "alphapulse-platform:executor.port"],
+    [{ ...valid, transport: "executor", executor: { port: 57001, host: "0.0.0.0" } }, "alphapulse-platform:executor.host"],
   ])("names the key path of a bad value (%#)", (values, key) => {
     expect(keyOf(values)).toBe(key);
   });
