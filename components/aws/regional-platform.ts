@@ -204,6 +204,8 @@ export class RegionalPlatform extends pulumi.ComponentResource {
         endpointSecurityGroupId: this.network.endpointSecurityGroupId,
         database: { host: this.postgres.primaryHost, port: this.postgres.port, secretArn: this.postgres.executorSecretArn },
         kmsKeyArn: key.arn,
+        // Offboarding exports (issue 20): `tenant-exports/` of the backup bucket, SSE-KMS under the region key.
+        exportBucket: { name: this.postgres.backupBucketName, s3PrefixListId: this.network.s3PrefixListId },
       },
       children,
     );
