@@ -16,12 +16,14 @@
  * Both kinds share `kind`, `stack`, `region`, `database` (name, oid, how to reach it, the tenants the
  * platform declares itself), `schema`, `pgbouncer` and `redis`; each adds what only it has. Nothing
  * in it names a file of the deployer's machine: the local Redis admin password is a secret output
- * (SECRET_OUTPUTS), on AWS every credential stays in Secrets Manager and only its ARN is an output.
+ * (SECRET_OUTPUTS), on AWS every credential — and the tenant-context keys — stays in Secrets Manager
+ * and only its ARN is an output.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import type { DatabaseConnection } from "../../components/db/provider-runtime";
 import { REDACTED } from "../synth/format";
+import { PlatformContractError } from "./contract-error";
 import { ResidencyRegion, TenantId, TenantSlug } from "../tenant/model";
 
 const Text = z.string().min(1);
@@ -126,6 +128,17 @@ export const AwsPlatformContract = z.object({
     backupBucket: Text,
     logGroupName: Text,
   }),
+  /**
+   * The region's tenant-context keys (ADR-005), as Secrets Manager ARNs, never values: each secret
+   * holds `{"kid","region","secret"}` (lib/tenant-context/proof.ts ContextKey). Services sign with
+   * `current`; every key in `keys` verifies (a rotation keeps two). The application's task role
+   * attaches `readPolicyArn` (GetSecretValue on exactly these secrets); the executor's role does not.
+   */
+  contextKeys: z.object({
+    current: z.object({ kid: Text, secretArn: Arn }),
+    keys: z.array(z.object({ kid: Text, secretArn: Arn })).min(1),
+    readPolicyArn: Arn,
+  }),
   /** The database executor (components/aws/executor.ts): `database.connection` calls it. */
   executor: z.object({
     functionName: Text,
@@ -170,18 +183,7 @@ export const PLATFORM_OUTPUT_NAMES: readonly string[] = [
 /** Output paths whose values are secret: the producers export them as secrets, `redactSecrets` hides them. */
 export const SECRET_OUTPUTS = ["redis.adminPassword", "appUrl", "migratorUrl", "contextKey"] as const;
 
-/** A platform stack's outputs that do not fulfil the contract; names the stack and the output. */
-export class PlatformContractError extends Error {
-  constructor(
-    message: string,
-    readonly stack: string,
-    /** Dotted path of the output at fault (`database.oid`), or undefined when there are no outputs at all. */
-    readonly output: string | undefined,
-  ) {
-    super(message);
-    this.name = "PlatformContractError";
-  }
-}
+export { PlatformContractError };
 
 function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
   return path.reduce<unknown>(
