@@ -76,7 +76,7 @@ export async function runTenancyOnSession(argv: readonly string[], database: Giv
     output,
     database,
     admit(command, { flags }) {
-      const refusal = executorRefusal(command.words, flags);
+      const refusal = executorRefusal(command.words, flags, { keepsExports: database.exportSink !== undefined });
       if (refusal) throw new UsageError(`not run inside the executor: ${refusal.reason}`, refusal.field);
     },
   });
