@@ -4,6 +4,7 @@
  */
 import type { ParseArgsConfig } from "node:util";
 import type pg from "pg";
+import type { ExportSink } from "../lib/tenant/export-sink";
 import type { Output } from "./output";
 
 /** Parsed flags (strict: an unknown flag is a usage error). */
@@ -17,6 +18,11 @@ export interface GivenDatabase {
   client: pg.Client;
   /** What messages call the server, e.g. "database alphapulse (the executor's session)". */
   description: string;
+  /**
+   * Where an offboarding keeps its export there (the executor's: the region's backup bucket,
+   * lib/tenant/s3-export-sink.ts); undefined when that place keeps none.
+   */
+  exportSink?: () => Promise<ExportSink>;
 }
 
 export interface CommandContext {

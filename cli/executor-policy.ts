@@ -19,7 +19,13 @@ export interface ExecutorRefusal {
   reason: string;
 }
 
-type Rule = (flags: Flags) => ExecutorRefusal | undefined;
+/** What the executor the command runs in can do beyond its session. */
+export interface ExecutorAbilities {
+  /** It keeps offboarding exports (the region's backup bucket: EXECUTOR_EXPORT_BUCKET is set). */
+  keepsExports: boolean;
+}
+
+type Rule = (flags: Flags, abilities: ExecutorAbilities) => ExecutorRefusal | undefined;
 
 const ALLOWED: Rule = () => undefined;
 
@@ -30,7 +36,7 @@ function refused(field: string, reason: string): Rule {
 
 /** Refused when `flag` is given; allowed otherwise (then `rest` decides). */
 function unless(flag: string, reason: string, rest: Rule = ALLOWED): Rule {
-  return (flags) => (flags[flag] !== undefined ? { field: `--${flag}`, reason } : rest(flags));
+  return (flags, abilities) => (flags[flag] !== undefined ? { field: `--${flag}`, reason } : rest(flags, abilities));
 }
 
 const EPHEMERAL_TMP =
@@ -39,15 +45,25 @@ const NO_REDIS =
   "the executor reaches PostgreSQL only (its security group has one rule, 5432) and holds no Redis credential: run cache commands where the region's Redis is reachable";
 const redisRule = (rest: Rule = ALLOWED) => unless("redis-url", NO_REDIS, rest);
 
-/** Offboarding writes its verified export before anything changes: inside the executor that file would be lost. */
-const offboardingRule: Rule = (flags) => {
-  if (flags["redis-url"] !== undefined) return { field: "--redis-url", reason: NO_REDIS };
-  if (flags["dry-run"] === true || flags["skip-export"] === true) return undefined;
+/**
+ * Offboarding writes its verified export before anything changes. Inside the executor it is kept in
+ * the region's backup bucket (tenant-exports/<tenant id>/, SSE-KMS, read back and verified), never in
+ * a directory: `--export-dir` would name the executor's /tmp. An executor without the bucket keeps
+ * no export, so only `--skip-export` (said explicitly) or `--dry-run` may run there.
+ */
+const offboardingRule: Rule = unless("redis-url", NO_REDIS, (flags, { keepsExports }) => {
+  if (flags["export-dir"] !== undefined)
+    return {
+      field: "--export-dir",
+      reason: `${EPHEMERAL_TMP}; inside the region the export is kept in its backup bucket (tenant-exports/<tenant id>/): leave --export-dir out`,
+    };
+  if (keepsExports || flags["dry-run"] === true || flags["skip-export"] === true) return undefined;
   return {
     field: "--export-dir",
-    reason: `offboarding writes a verified export first, and ${EPHEMERAL_TMP}; pass --skip-export to offboard without a file (the rows stay until \`tenant purge\`), or --dry-run to see the steps`,
+    reason:
+      "offboarding writes a verified export first, and this executor keeps none (EXECUTOR_EXPORT_BUCKET is not set: deploy the stack's executor with its export bucket); pass --skip-export to offboard without a file (the rows stay until `tenant purge`), or --dry-run to see the steps",
   };
-};
+});
 
 /** The policy, by command words (cli/commands/index.ts). */
 export const EXECUTOR_POLICY: Readonly<Record<string, Rule>> = {
@@ -94,7 +110,11 @@ export const EXECUTOR_POLICY: Readonly<Record<string, Rule>> = {
  * `--database-url` is always refused: the executor connects with its own credential, never one from
  * the command line.
  */
-export function executorRefusal(words: readonly string[], flags: Flags): ExecutorRefusal | undefined {
+export function executorRefusal(
+  words: readonly string[],
+  flags: Flags,
+  abilities: ExecutorAbilities = { keepsExports: false },
+): ExecutorRefusal | undefined {
   if (flags["database-url"] !== undefined)
     return {
       field: "--database-url",
@@ -103,5 +123,5 @@ export function executorRefusal(words: readonly string[], flags: Flags): Executo
   const rule = EXECUTOR_POLICY[words.join(" ")];
   if (!rule)
     return { field: "command", reason: `\`${words.join(" ")}\` has no row in cli/executor-policy.ts: it is not run inside the executor` };
-  return rule(flags);
+  return rule(flags, abilities);
 }

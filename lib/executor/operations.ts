@@ -185,7 +185,11 @@ export const executorOperations = {
       throw new OperationInputError('operation "tenancy" needs a node-postgres session (pg.Client), not a pool');
     }
     const { runTenancyOnSession } = await import("../../cli/remote-tenancy.js");
-    return runTenancyOnSession(argv, { client: client as import("pg").Client, description: `database ${ctx.database}` });
+    return runTenancyOnSession(argv, {
+      client: client as import("pg").Client,
+      description: `database ${ctx.database}`,
+      exportSink: ctx.exportSink,
+    });
   },
 
   /**

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { commands } from "../../cli/commands";
-import { EXECUTOR_POLICY, executorRefusal } from "../../cli/executor-policy";
+import { EXECUTOR_POLICY, executorRefusal, type ExecutorAbilities } from "../../cli/executor-policy";
 import type { Flags } from "../../cli/command";
 
 describe("which tenancy commands run inside the executor", () => {
@@ -15,7 +15,7 @@ describe("which tenancy commands run inside the executor", () => {
     expect(executorRefusal(["tenant", "teleport"], {})).toMatchObject({ field: "command" });
   });
 
-  it.each<[string, Flags, string | undefined]>([
+  it.each<[string, Flags, string | undefined, ExecutorAbilities?]>([
     ["tenant graduate", {}, undefined],
     ["tenant demote", {}, undefined],
     ["tenant create", { tier: "pro", region: "eu" }, undefined],
@@ -45,8 +45,14 @@ describe("which tenancy commands run inside the executor", () => {
     ["migrate", { "dry-run": true }, undefined],
     ["audit", {}, undefined],
     ["tenant list", { "database-url": "postgres://x@h/db" }, "--database-url"],
-  ])("%s %j → %s", (command, flags, field) => {
-    const refusal = executorRefusal(command.split(" "), flags);
+    // An executor with the region's export bucket keeps the offboarding export there; never in a directory.
+    ["tenant delete", {}, undefined, { keepsExports: true }],
+    ["tenant delete", { "retention-days": "7" }, undefined, { keepsExports: true }],
+    ["tenant delete", { "export-dir": "/tmp/x" }, "--export-dir", { keepsExports: true }],
+    ["tenant delete", { "redis-url": "redis://h" }, "--redis-url", { keepsExports: true }],
+    ["tenant export", { out: "a.json" }, "--out", { keepsExports: true }],
+  ])("%s %j → %s (%j)", (command, flags, field, abilities = { keepsExports: false }) => {
+    const refusal = executorRefusal(command.split(" "), flags, abilities);
     expect(refusal?.field).toBe(field);
     if (refusal) expect(refusal.reason.length).toBeGreaterThan(20);
   });

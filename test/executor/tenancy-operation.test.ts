@@ -4,7 +4,9 @@
  * from Secrets Manager): the local CLI's commands run on the executor's session and come back as
  * `{ exitCode, output, text, progress }`. Create, list, graduate, suspend; bad input is exit 2 naming
  * the field with nothing written; commands that need the operator's files are refused naming the
- * argument (and write nothing, here or in /tmp); destructive commands keep their own guards.
+ * argument (and write nothing, here or in /tmp); an offboarding keeps its verified export in the
+ * region's bucket (a local S3-like endpoint with the real S3 client) and refuses without one;
+ * destructive commands keep their own guards (a purge before its date is refused).
  */
 import { existsSync } from "node:fs";
 import os from "node:os";
@@ -12,15 +14,24 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { withConnection } from "../../lib/db/client";
 import { createHandler, type ExecutorHandler } from "../../lib/executor/handler";
+import { LOCAL_EXECUTOR_CREDENTIALS } from "../../lib/executor/lambda-client";
+import { startLocalS3, type LocalS3 } from "../../lib/executor/local-s3";
 import type { TenancyRun } from "../../cli/remote-tenancy";
-import { startExecutorCluster, type ExecutorCluster } from "./support";
+import { REGION, startExecutorCluster, type ExecutorCluster } from "./support";
 
 const DB = "alphapulse_ops";
+const BUCKET = "alphapulse-eu-test-pgbackrest-123456789012";
+const KMS_KEY = "arn:aws:kms:eu-central-1:123456789012:key/region-key";
 
 describe("the tenancy operation in the executor handler (real PostgreSQL, AWS-like roles)", () => {
   let cluster: ExecutorCluster;
   let handler: ExecutorHandler;
+  /** The same executor with the region's export bucket (EXECUTOR_EXPORT_BUCKET set). */
+  let withBucket: ExecutorHandler;
+  let s3: LocalS3;
   const tenancy = async (...argv: string[]) => (await handler({ operation: "tenancy", database: DB, args: { argv } })) as TenancyRun;
+  const tenancyWithBucket = async (...argv: string[]) =>
+    (await withBucket({ operation: "tenancy", database: DB, args: { argv } })) as TenancyRun;
   const rows = (sql: string, params: unknown[] = []) =>
     withConnection(cluster.superuserUrl(DB), async (c) => (await c.query(sql, params)).rows);
 
@@ -28,9 +39,17 @@ describe("the tenancy operation in the executor handler (real PostgreSQL, AWS-li
     process.env.EXECUTOR_QUIET = "1";
     cluster = await startExecutorCluster();
     handler = createHandler(cluster.config);
+    s3 = await startLocalS3({ buckets: [BUCKET] });
+    withBucket = createHandler({
+      ...cluster.config,
+      exports: { bucket: BUCKET, kmsKeyArn: KMS_KEY, s3: { region: REGION, endpoint: s3.url, credentials: LOCAL_EXECUTOR_CREDENTIALS } },
+    });
     await handler({ operation: "createDatabase", database: "postgres", args: { name: DB } });
   });
-  afterAll(async () => cluster?.stop());
+  afterAll(async () => {
+    await s3?.close();
+    await cluster?.stop();
+  });
 
   it("migrates and creates a tenant with the CLI's commands: the --json document, the CLI's text and its progress", async () => {
     const migrated = await tenancy("migrate", "--region", "eu");
@@ -49,6 +68,11 @@ describe("the tenancy operation in the executor handler (real PostgreSQL, AWS-li
     expect(list.exitCode).toBe(0);
     expect(list.output).toEqual([expect.objectContaining({ slug: "acme-capital", createdAt: expect.any(String) })]);
     expect(list.text).toMatch(/slug.*tier.*region/);
+
+    // Read-only checks run as the executor role too: the isolation audit of the region's database.
+    const audit = await tenancy("audit");
+    expect(audit.output, JSON.stringify(audit.output)).toMatchObject({ clean: true, findings: [] });
+    expect(audit.exitCode).toBe(0);
   });
 
   it("graduates and suspends a tenant (the move's progress comes back)", async () => {
@@ -131,5 +155,27 @@ describe("the tenancy operation in the executor handler (real PostgreSQL, AWS-li
     const purge = await tenancy("tenant", "purge", "gone-fund");
     expect(purge).toMatchObject({ exitCode: 2, output: { error: { field: "slug", message: expect.stringMatching(/retained until/) } } });
     expect(await rows("SELECT status FROM tenancy.tenants WHERE slug = 'gone-fund'")).toEqual([{ status: "offboarded" }]);
+  });
+
+  it("offboards inside the region with its export kept in the region's bucket (verified), never in a directory", async () => {
+    expect((await tenancy("tenant", "create", "bucket-fund", "--tier", "pro", "--region", "eu")).exitCode).toBe(0);
+    const inDirectory = await tenancyWithBucket("tenant", "delete", "bucket-fund", "--export-dir", "/tmp/exports");
+    expect(inDirectory).toMatchObject({ exitCode: 2, output: { error: { field: "--export-dir" } } });
+    expect(s3.keys(BUCKET)).toEqual([]);
+
+    const offboarded = await tenancyWithBucket("tenant", "delete", "bucket-fund", "--retention-days", "7");
+    expect(offboarded.exitCode, JSON.stringify(offboarded.output)).toBe(0);
+    const { tenant, exportFile } = offboarded.output as { tenant: { id: string; status: string }; exportFile: string };
+    expect(tenant.status).toBe("offboarded");
+    expect(exportFile).toMatch(new RegExp(`^s3://${BUCKET}/tenant-exports/${tenant.id}/bucket-fund-`));
+    expect(offboarded.text).toContain(`verified export: ${exportFile}`);
+    const key = exportFile.slice(`s3://${BUCKET}/`.length);
+    expect(s3.keys(BUCKET)).toEqual([key]);
+    expect(s3.object(BUCKET, key)).toMatchObject({ serverSideEncryption: "aws:kms", kmsKeyId: KMS_KEY });
+    expect(await rows("SELECT status, offboarding_export FROM tenancy.tenants WHERE id = $1", [tenant.id])).toEqual([
+      { status: "offboarded", offboarding_export: exportFile },
+    ]);
+    // The purge stays its own step, refused before the retention date.
+    expect((await tenancyWithBucket("tenant", "purge", "bucket-fund")).exitCode).toBe(2);
   });
 });
