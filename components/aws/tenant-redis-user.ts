@@ -56,7 +56,7 @@ export class TenantRedisUser extends pulumi.ComponentResource {
 
     const credential = new Credential(
       name,
-      { ...tenantRedisCredentialArgs(args, acl.userName), protect: !(args.releaseSecret ?? false) },
+      { ...tenantRedisCredentialArgs(args, acl.userName), onRemoval: args.releaseSecret ? "release" : "protect" },
       parent,
     );
     // The provider's schema keeps `passwords` secret in state (and the value arrives secret).
