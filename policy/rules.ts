@@ -85,6 +85,8 @@ const T = {
   lambda: "aws:lambda/function:Function",
   lambdaUrl: "aws:lambda/functionUrl:FunctionUrl",
   lambdaPermission: "aws:lambda/permission:Permission",
+  secretVersion: "aws:secretsmanager/secretVersion:SecretVersion",
+  contextKey: "pulumi-nodejs:dynamic/db:TenantContextKey",
 } as const;
 
 /** True when the value is present, or computed from another resource (unknown during a preview). */
@@ -585,6 +587,49 @@ const databaseIngress: Rule = {
   },
 };
 
+/** True when a tenant-context key is installed through the database executor (an AWS region), as far as the graph shows. */
+function installedThroughExecutor(resources: readonly ResourceView[], key: ResourceView): boolean {
+  const connection = maybeJson(key.inputs.connection) as Record<string, unknown> | undefined;
+  return connection?.kind === "executor" || referenced(resources, key, "connection", T.lambda).length > 0;
+}
+
+/**
+ * ADR-005 on AWS: a strict database whose key no service can read is keyless. Every tenant-context key
+ * the executor installs has its value in a Secrets Manager secret (a SecretVersion computed from the
+ * key), encrypted with a KMS key this stack declares (the region's key: never the AWS-managed one,
+ * never a key from elsewhere), and protected, so that removing the key from the config stops at the
+ * secret before the key is retired.
+ */
+const contextKeySecret: Rule = {
+  id: "context-key-secret",
+  description:
+    "Every tenant-context key installed through the executor is stored in a Secrets Manager secret encrypted with a KMS key of this stack (the region's), and the secret is protected.",
+  check(resources) {
+    const out: Violation[] = [];
+    const v = (r: ResourceView, m: string) => out.push(violation(this.id, r, m));
+    for (const key of ofType(resources, T.contextKey).filter((k) => installedThroughExecutor(resources, k))) {
+      const versions = ofType(resources, T.secretVersion).filter((sv) => sv.propertyDependencies.secretString?.includes(key.urn));
+      const secrets = versions.flatMap((sv) => referenced(resources, sv, "secretId", T.secret));
+      if (secrets.length === 0) {
+        v(
+          key,
+          "tenant-context key has no Secrets Manager secret holding its value: the database is strict and no service can sign a proof",
+        );
+        continue;
+      }
+      for (const secret of secrets) {
+        if (referenced(resources, secret, "kmsKeyId", T.key).length === 0)
+          v(
+            secret,
+            `holds tenant-context key "${key.name}" but is not encrypted with a KMS key this stack declares (kmsKeyId must be the region's key)`,
+          );
+        if (!secret.protect) v(secret, `holds tenant-context key "${key.name}" but is not protected: removing the key would delete it`);
+      }
+    }
+    return out;
+  },
+};
+
 /** Every rule, in report order. */
 export const RULES: readonly Rule[] = [
   encryptionAtRest,
@@ -599,6 +644,7 @@ export const RULES: readonly Rule[] = [
   executorPrivate,
   executorEncryption,
   databaseIngress,
+  contextKeySecret,
 ];
 
 /** Runs every rule (or the named ones) and returns all violations, rule by rule. */

@@ -11,6 +11,7 @@
  */
 import path from "node:path";
 import { revokeTenantCache } from "../../lib/redis/tenant-users";
+import { localDirectorySink } from "../../lib/tenant/export-sink";
 import { offboardOnPurpose, type Offboarding } from "../../lib/tenant/offboarding";
 import { DEFAULT_RETENTION_DAYS, RETENTION_DAYS_RANGE } from "../../lib/tenant/registry";
 import { optionalFlag, parseInteger } from "../args";
@@ -50,7 +51,7 @@ export const tenantDeleteCommand: Command = {
     const result = await withConnection(ctx, async (client) => {
       const tenant = await findOrUsage(client, ref);
       return offboardOnPurpose(client, tenant.id, {
-        exportDir,
+        exportTo: exportDir === null ? null : localDirectorySink(exportDir),
         retentionDays,
         dryRun,
         revokeCache: redisGiven(ctx.flags) ? (id) => withRedis(ctx, (admin) => revokeTenantCache(admin, id)) : undefined,

@@ -38,5 +38,6 @@ export function regionalPlatformArgs(config: AwsStackConfig, stackName: string):
     pgbouncer: config.pgbouncer,
     redis: config.redis,
     tenants: config.tenants,
+    contextKeys: config.contextKeys,
   };
 }

@@ -7,7 +7,8 @@
  * the VPC, only `lambda:InvokeFunction` on this function.
  *
  * - Network: its own security group (an identity from Network), egress 5432 to the PostgreSQL
- *   group and 443 to the interface endpoints (Secrets Manager, KMS), nothing else; no public path
+ *   group and 443 to the interface endpoints (Secrets Manager, KMS) and, with `exportBucket`, to the
+ *   S3 gateway endpoint, nothing else; no public path
  *   (the VPC has none). The PostgreSQL group admits 5432 from this group (PostgresCluster
  *   `executor`), and pg_hba admits the executor's role from these subnets only.
  * - Credentials: it connects as `alphapulse_executor` (CREATEDB CREATEROLE, not a superuser;
@@ -15,8 +16,9 @@
  *   run time: the password is never in the environment, the code or the state of this component.
  * - Encryption: the environment and the log group under the region's KMS key.
  * - IAM: the function's role reads exactly its database secret (and, only when
- *   `pgbouncerAuthFileSecretArn` is given, writes exactly that secret), decrypts with exactly the region key,
- *   manages its ENIs and writes its own log group. The deployer's side is a managed policy
+ *   `pgbouncerAuthFileSecretArn` is given, writes exactly that secret), writes and reads exactly the
+ *   `tenant-exports/` prefix of the backup bucket (only with `exportBucket`: offboarding exports,
+ *   lib/tenant/s3-export-sink.ts), uses exactly the region key, manages its ENIs and writes its own log group. The deployer's side is a managed policy
  *   (`invokePolicyArn`) allowing `lambda:InvokeFunction` on this function only: attach it to the CI
  *   role (docs/aws.md).
  * - Artifact: `.build/executor/index.js`. When it is missing (a fresh checkout, `npm run synth`
@@ -31,6 +33,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { existsSync } from "node:fs";
 import path from "node:path";
+import { TENANT_EXPORT_PREFIX } from "../../lib/tenant/export-sink";
 import { tcpRule, type TcpRuleArgs } from "./tcp-rule";
 
 /** Where `npm run build:executor` writes the handler bundle, relative to the repository root. */
@@ -56,6 +59,8 @@ export const EXECUTOR_ENV = {
   tls: "EXECUTOR_DB_TLS",
   server: "EXECUTOR_SERVER",
   authFileSecretArn: "EXECUTOR_PGBOUNCER_AUTH_FILE_SECRET_ARN",
+  exportBucket: "EXECUTOR_EXPORT_BUCKET",
+  exportKmsKeyArn: "EXECUTOR_EXPORT_KMS_KEY_ARN",
 } as const;
 
 export interface DatabaseExecutorArgs {
@@ -77,8 +82,16 @@ export interface DatabaseExecutorArgs {
   database: { host: string; port: number; secretArn: pulumi.Input<string> };
   /** PgBouncer's auth-file secret: the executor writes the SCRAM verifiers into it as a new version. @default none */
   pgbouncerAuthFileSecretArn?: pulumi.Input<string>;
-  /** Region KMS key (ARN): environment, log group, the secrets it reads and writes. */
+  /** Region KMS key (ARN): environment, log group, the secrets it reads and writes, the exports it keeps. */
   kmsKeyArn: pulumi.Input<string>;
+  /**
+   * The region's backup bucket (PostgresCluster `backupBucketName`): `offboardTenant` keeps tenant
+   * exports under `tenant-exports/` in it, SSE-KMS under `kmsKeyArn` (lib/tenant/s3-export-sink.ts).
+   * The role gets exactly s3:PutObject and s3:GetObject on that prefix and kms:GenerateDataKey and
+   * kms:Decrypt on the key; the security group egress 443 to the S3 gateway endpoint's prefix list.
+   * @default none: the executor keeps no exports (offboardTenant refuses unless the export is skipped)
+   */
+  exportBucket?: { name: pulumi.Input<string>; s3PrefixListId: pulumi.Input<string> };
   /** Seconds per invocation; 900 is Lambda's limit (long operations run with `npm run ops`, docs/aws.md). @default 900 */
   timeoutSeconds?: number;
   /** @default 1024 */
@@ -140,6 +153,7 @@ export class DatabaseExecutor extends pulumi.ComponentResource {
             databaseSecretArn: args.database.secretArn,
             authFileSecretArn: args.pgbouncerAuthFileSecretArn,
             kmsKeyArn: args.kmsKeyArn,
+            exportObjectsArn: args.exportBucket && pulumi.output(args.exportBucket.name).apply(tenantExportObjectsArn),
           }),
         ),
       },
@@ -231,9 +245,14 @@ export function executorConnection(o: { functionName: string; region: string; se
   return { kind: "executor", functionName: o.functionName, region: o.region, server: o.server };
 }
 
-/** The handler's environment: where the database is and which secrets; never a password. */
+/** The objects the executor may write and read in the backup bucket: `arn:aws:s3:::<bucket>/tenant-exports/*`. */
+export function tenantExportObjectsArn(bucket: string): string {
+  return `arn:aws:s3:::${bucket}/${TENANT_EXPORT_PREFIX}/*`;
+}
+
+/** The handler's environment: where the database is, which secrets, where exports go; never a password. */
 export function executorEnvironment(
-  args: Pick<DatabaseExecutorArgs, "database" | "server" | "pgbouncerAuthFileSecretArn">,
+  args: Pick<DatabaseExecutorArgs, "database" | "server" | "pgbouncerAuthFileSecretArn" | "exportBucket" | "kmsKeyArn">,
 ): Record<string, pulumi.Input<string>> {
   return {
     [EXECUTOR_ENV.secretArn]: args.database.secretArn,
@@ -244,13 +263,19 @@ export function executorEnvironment(
     [EXECUTOR_ENV.tls]: "require",
     [EXECUTOR_ENV.server]: args.server,
     ...(args.pgbouncerAuthFileSecretArn !== undefined ? { [EXECUTOR_ENV.authFileSecretArn]: args.pgbouncerAuthFileSecretArn } : {}),
+    ...(args.exportBucket !== undefined
+      ? { [EXECUTOR_ENV.exportBucket]: args.exportBucket.name, [EXECUTOR_ENV.exportKmsKeyArn]: args.kmsKeyArn }
+      : {}),
   };
 }
 
-/** Egress only: 5432 to PostgreSQL, 443 to the interface endpoints. Nothing comes in (Lambda needs no ingress). */
+/**
+ * Egress only: 5432 to PostgreSQL, 443 to the interface endpoints and (with an export bucket) to the
+ * S3 gateway endpoint. Nothing comes in (Lambda needs no ingress).
+ */
 export function executorSecurityGroupRules(
   name: string,
-  o: Pick<DatabaseExecutorArgs, "securityGroupId" | "databaseSecurityGroupId" | "endpointSecurityGroupId">,
+  o: Pick<DatabaseExecutorArgs, "securityGroupId" | "databaseSecurityGroupId" | "endpointSecurityGroupId" | "exportBucket">,
 ): { name: string; args: TcpRuleArgs }[] {
   return [
     {
@@ -273,6 +298,20 @@ export function executorSecurityGroupRules(
         description: "Secrets Manager and KMS endpoints",
       },
     },
+    ...(o.exportBucket !== undefined
+      ? [
+          {
+            name: `${name}-to-s3`,
+            args: {
+              direction: "egress" as const,
+              securityGroupId: o.securityGroupId,
+              peer: { prefixListId: o.exportBucket.s3PrefixListId },
+              port: 443,
+              description: "S3 gateway endpoint (tenant exports in the backup bucket)",
+            },
+          },
+        ]
+      : []),
   ];
 }
 
@@ -287,7 +326,16 @@ export const EXECUTOR_ASSUME_ROLE_POLICY = {
  * does not scope these to a resource, so `*` (what AWSLambdaVPCAccessExecutionRole grants, without
  * its `logs:*` on every group).
  */
-export function executorRolePolicy<T>(o: { logGroupArn: T; databaseSecretArn: T; authFileSecretArn?: T; kmsKeyArn: T }) {
+export function executorRolePolicy<T>(o: {
+  logGroupArn: T;
+  databaseSecretArn: T;
+  authFileSecretArn?: T;
+  kmsKeyArn: T;
+  /** `tenantExportObjectsArn(bucket)`: write and read the offboarding exports, nothing else of the bucket. */
+  exportObjectsArn?: T;
+}) {
+  // Writing a secret version or an SSE-KMS object needs a data key; reading either needs Decrypt.
+  const writesUnderKey = o.authFileSecretArn !== undefined || o.exportObjectsArn !== undefined;
   return {
     Version: "2012-10-17",
     Statement: [
@@ -309,10 +357,13 @@ export function executorRolePolicy<T>(o: { logGroupArn: T; databaseSecretArn: T;
       ...(o.authFileSecretArn !== undefined
         ? [{ Sid: "PgbouncerAuthFile", Effect: "Allow", Action: "secretsmanager:PutSecretValue", Resource: [o.authFileSecretArn] }]
         : []),
+      ...(o.exportObjectsArn !== undefined
+        ? [{ Sid: "TenantExports", Effect: "Allow", Action: ["s3:PutObject", "s3:GetObject"], Resource: [o.exportObjectsArn] }]
+        : []),
       {
         Sid: "RegionKey",
         Effect: "Allow",
-        Action: o.authFileSecretArn !== undefined ? ["kms:Decrypt", "kms:GenerateDataKey"] : ["kms:Decrypt"],
+        Action: writesUnderKey ? ["kms:Decrypt", "kms:GenerateDataKey"] : ["kms:Decrypt"],
         Resource: o.kmsKeyArn,
       },
     ],

@@ -16,6 +16,7 @@ export * from "./pgbouncer-service";
 export * from "./postgres-cluster";
 export * from "./redis-cache";
 export * from "./regional-platform";
+export * from "./tenant-context-key-secret";
 export * from "./tenant-observability";
 
 /**
@@ -28,6 +29,7 @@ export function awsPlatform() {
   const config = loadAwsStackConfig();
   const stack = pulumi.getStack();
   const platform = new RegionalPlatform(stack, regionalPlatformArgs(config, stack));
+  const current = platform.contextKeySecrets[platform.contextKeySecrets.length - 1];
   return awsPlatformOutputs(stack, {
     region: config.region,
     database: {
@@ -68,6 +70,11 @@ export function awsPlatform() {
       executorSecretArn: platform.postgres.executorSecretArn,
       backupBucket: platform.postgres.backupBucketName,
       logGroupName: platform.postgres.logGroupName,
+    },
+    contextKeys: {
+      current: { kid: current.kid, secretArn: current.secretArn },
+      keys: platform.contextKeySecrets.map((s) => ({ kid: s.kid, secretArn: s.secretArn })),
+      readPolicyArn: platform.contextKeyReadPolicyArn,
     },
     executor: {
       functionName: platform.executor.functionName,

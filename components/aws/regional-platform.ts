@@ -1,7 +1,9 @@
 /**
  * `alphapulse:aws:RegionalPlatform` — everything ADR-001 needs in one AWS region, for one residency:
  * the provider pinned to the region and account with the default tags, the region's KMS key and
- * alarm topic, the Network, the PostgresCluster, the PgBouncerService and the RedisCache.
+ * alarm topic, the Network, the PostgresCluster, the PgBouncerService and the RedisCache; through
+ * the DatabaseExecutor, the RegionalDatabase (the local stacks' component) with its tenant-context
+ * keys, each kept in a Secrets Manager secret that only the application's read policy may read.
  *
  * Region: one explicit `aws` provider, passed to every child through `providers`; nothing in the
  * tree sets its own `region`. The residency guard (lib/platform/residency.ts) checks the region, the zones,
@@ -28,6 +30,7 @@ import { PgBouncerService } from "./pgbouncer-service";
 import { PostgresCluster, type PostgresClusterArgs } from "./postgres-cluster";
 import { RedisCache } from "./redis-cache";
 import { TenantObservability } from "./tenant-observability";
+import { contextKeyReadPolicy, TenantContextKeySecret } from "./tenant-context-key-secret";
 
 /** The default-tag keys every taggable resource carries (the policy rule `default-tags` checks them). */
 export const DEFAULT_TAG_KEYS = {
@@ -73,6 +76,14 @@ export interface RegionalPlatformArgs {
   redis: { nodeType: string; engineVersion: string; replicas: number; maxmemoryPolicy: string; snapshotRetentionDays: number };
   /** Tenants of this residency (plain: one registry entry each in the database; their Redis users live in tenant stacks). @default [] */
   tenants?: Pick<AwsTenant, "id" | "slug" | "region" | "tier" | "displayName" | "renamedFrom">[];
+  /**
+   * Tenant-context key ids (ADR-005), oldest first; services sign with the last. Rotate: add the next
+   * id and deploy (both verify; the contract's `contextKeys.current` names the new one), move the
+   * services to it, then remove the old id, `pulumi state unprotect` its secret and deploy (the key is
+   * retired; the last active key never is while tenants are active). docs/aws.md.
+   * @default [`${residency}-1`] (RegionalDatabase)
+   */
+  contextKeys?: string[];
 }
 
 export class RegionalPlatform extends pulumi.ComponentResource {
@@ -92,6 +103,10 @@ export class RegionalPlatform extends pulumi.ComponentResource {
   readonly database: RegionalDatabase;
   /** Per-tenant dashboard, metric filters, saved queries and alarms on the cluster's log group (issue 10). */
   readonly observability: TenantObservability;
+  /** Each declared tenant-context key's Secrets Manager home, oldest first; services sign with the last. */
+  readonly contextKeySecrets: TenantContextKeySecret[];
+  /** Managed policy for the application's task role: read exactly the context-key secrets (never attached to the executor). */
+  readonly contextKeyReadPolicyArn: pulumi.Output<string>;
 
   constructor(name: string, args: RegionalPlatformArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("alphapulse:aws:RegionalPlatform", name, {}, opts);
@@ -189,6 +204,8 @@ export class RegionalPlatform extends pulumi.ComponentResource {
         endpointSecurityGroupId: this.network.endpointSecurityGroupId,
         database: { host: this.postgres.primaryHost, port: this.postgres.port, secretArn: this.postgres.executorSecretArn },
         kmsKeyArn: key.arn,
+        // Offboarding exports (issue 20): `tenant-exports/` of the backup bucket, SSE-KMS under the region key.
+        exportBucket: { name: this.postgres.backupBucketName, s3PrefixListId: this.network.s3PrefixListId },
       },
       children,
     );
@@ -209,9 +226,36 @@ export class RegionalPlatform extends pulumi.ComponentResource {
           renamedFrom: t.renamedFrom,
         })),
         protect: true,
+        contextKeys: args.contextKeys,
       },
       { parent: this },
     );
+
+    // The tenant-context keys: generated and installed by RegionalDatabase through the executor (as
+    // locally), their values kept in Secrets Manager for the application, which alone may read them.
+    this.contextKeySecrets = this.database.contextKeys.map(
+      ({ kid, key: contextKey }) =>
+        new TenantContextKeySecret(
+          `${name}-context-key-${kid}`,
+          { key: contextKey, kid, secretNamePrefix: contextKeySecretPrefix(stack), kmsKeyArn: key.arn },
+          children,
+        ),
+    );
+    const readPolicy = new aws.iam.Policy(
+      `${name}-context-key-read`,
+      {
+        description: `Read the tenant-context keys of ${stack} (attach to the application's task role, never to the executor)`,
+        policy: pulumi.jsonStringify(
+          contextKeyReadPolicy({
+            secretArns: this.contextKeySecrets.map((s) => s.secretArn),
+            kmsKeyArn: key.arn,
+            awsRegion: args.awsRegion,
+          }),
+        ),
+      },
+      inRegion,
+    );
+    this.contextKeyReadPolicyArn = readPolicy.arn;
 
     // PgBouncer's auth file: the verifiers the database holds, read through the executor after the
     // schema set the login roles' passwords; PgBouncerService writes it and redeploys on a change.
@@ -276,8 +320,14 @@ export class RegionalPlatform extends pulumi.ComponentResource {
       vpcId: this.network.vpcId,
       pgbouncerEndpoint: this.pgbouncer.endpoint,
       redisEndpoint: this.redis.primaryEndpoint,
+      contextKeyReadPolicyArn: this.contextKeyReadPolicyArn,
     });
   }
+}
+
+/** Secrets Manager name prefix of a regional stack's tenant-context keys: `alphapulse/<stack>/tenant-context`. */
+export function contextKeySecretPrefix(stack: string): string {
+  return `alphapulse/${stack}/tenant-context`;
 }
 
 /** The region's database (what PgBouncer's config names too: lib/pgbouncer/aws.ts). */

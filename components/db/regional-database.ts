@@ -66,6 +66,11 @@ export class RegionalDatabase extends pulumi.ComponentResource {
   readonly tenantIds: pulumi.Output<Record<string, string>>;
   /** The key services sign proofs with: the last of `contextKeys` (secret). */
   readonly contextKey: pulumi.Output<ContextKey>;
+  /**
+   * Every declared key with its id, oldest first (the last is `contextKey`). The AWS stacks keep each
+   * one's value in Secrets Manager (components/aws/tenant-context-key-secret.ts).
+   */
+  readonly contextKeys: readonly { kid: string; key: TenantContextKey }[];
 
   constructor(name: string, args: RegionalDatabaseArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("alphapulse:db:RegionalDatabase", name, {}, opts);
@@ -106,6 +111,7 @@ export class RegionalDatabase extends pulumi.ComponentResource {
           { parent: this, dependsOn: [this.schema] },
         ),
     );
+    this.contextKeys = kids.map((kid, i) => ({ kid, key: keys[i] }));
     const current = keys[keys.length - 1];
     this.contextKey = pulumi.secret(
       pulumi.all([current.kid, current.region, current.secret]).apply(([kid, region, secret]) => ({ kid, region, secret })),

@@ -22,12 +22,14 @@
  *   EXECUTOR_DB_PORT        @default 5432 (or the secret's `port`)
  *   EXECUTOR_DB_TLS         "verify-full" (default: TLS, certificate checked against the secret's `ca`
  *                           or the system roots) | "require" (TLS, unchecked) | "disable" (local only)
+ *   EXECUTOR_EXPORT_BUCKET, EXECUTOR_EXPORT_KMS_KEY_ARN  where `offboardTenant` keeps exports (ExportsConfig)
  * The secret is read once per warm container and re-read after 5 minutes (rotation).
  */
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import pg from "pg";
 import { z } from "zod";
 import type { Queryable } from "../db/client";
+import type { ExportSink } from "../tenant/export-sink";
 import type { StaticCredentials } from "./lambda-client";
 import { OperationInputError, runOperation } from "./operations";
 
@@ -46,6 +48,20 @@ export interface HandlerConfig {
   secretsManager?: { region?: string; endpoint?: string; credentials?: StaticCredentials };
   /** How long a secret read is reused. @default 300000 */
   secretTtlMs?: number;
+  /** Where `offboardTenant` keeps exports (see ExportsConfig). @default none: it refuses to export */
+  exports?: ExportsConfig;
+}
+
+/**
+ * The region's backup bucket and KMS key: offboarding exports go to `s3://<bucket>/tenant-exports/…`,
+ * SSE-KMS under the key (lib/tenant/s3-export-sink.ts). Environment: EXECUTOR_EXPORT_BUCKET and
+ * EXECUTOR_EXPORT_KMS_KEY_ARN (both or neither), set by components/aws/executor.ts.
+ */
+export interface ExportsConfig {
+  bucket: string;
+  kmsKeyArn: string;
+  /** Another S3 endpoint and credentials, path-style: only tests (lib/executor/local-s3.ts) set it. */
+  s3?: { region?: string; endpoint?: string; credentials?: StaticCredentials };
 }
 
 export class ExecutorConfigError extends Error {
@@ -68,7 +84,29 @@ export function handlerConfigFromEnv(env: NodeJS.ProcessEnv): HandlerConfig {
       throw new ExecutorConfigError(`EXECUTOR_DB_PORT must be a port number (got "${env.EXECUTOR_DB_PORT}")`);
     }
   }
-  return { db: { secretArn, host: env.EXECUTOR_DB_HOST || undefined, port, tls } };
+  const bucket = env.EXECUTOR_EXPORT_BUCKET || undefined;
+  const kmsKeyArn = env.EXECUTOR_EXPORT_KMS_KEY_ARN || undefined;
+  if ((bucket === undefined) !== (kmsKeyArn === undefined)) {
+    throw new ExecutorConfigError(
+      "EXECUTOR_EXPORT_BUCKET and EXECUTOR_EXPORT_KMS_KEY_ARN go together: exports are kept in the bucket under the key",
+    );
+  }
+  return {
+    db: { secretArn, host: env.EXECUTOR_DB_HOST || undefined, port, tls },
+    ...(bucket && kmsKeyArn ? { exports: { bucket, kmsKeyArn } } : {}),
+  };
+}
+
+/** The S3 export sink of `exports`; the S3 client is loaded on first use only (the handler's cold start stays small). */
+async function openExportSink(exports: ExportsConfig): Promise<ExportSink> {
+  const [{ S3Client }, { s3ExportSink }] = await Promise.all([import("@aws-sdk/client-s3"), import("../tenant/s3-export-sink.js")]);
+  const client = new S3Client({
+    region: exports.s3?.region ?? process.env.AWS_REGION,
+    endpoint: exports.s3?.endpoint,
+    credentials: exports.s3?.credentials,
+    forcePathStyle: exports.s3?.endpoint !== undefined,
+  });
+  return s3ExportSink({ client, bucket: exports.bucket, kmsKeyArn: exports.kmsKeyArn });
 }
 
 const DatabaseSecret = z.object({
@@ -157,6 +195,9 @@ export type ExecutorHandler = (event: unknown, context?: unknown) => Promise<unk
 export function createHandler(config: HandlerConfig): ExecutorHandler {
   let cached: { secret: DatabaseSecret; at: number } | undefined;
   const ttl = config.secretTtlMs ?? 300_000;
+  let sink: Promise<ExportSink> | undefined;
+  const exports = config.exports;
+  const exportSink = exports ? () => (sink ??= openExportSink(exports)) : undefined;
 
   async function secret(): Promise<DatabaseSecret> {
     if (cached && Date.now() - cached.at < ttl) return cached.secret;
@@ -225,7 +266,9 @@ export function createHandler(config: HandlerConfig): ExecutorHandler {
         return { skipped: true, reason: request.reason };
       }
       const { operation, database, args } = request;
-      const result = await withDatabase(database, (client) => runOperation(operation, client, args, { database, withDatabase }));
+      const result = await withDatabase(database, (client) =>
+        runOperation(operation, client, args, { database, withDatabase, exportSink }),
+      );
       log({ operation, database, action: request.action, outcome: "ok", ms: Date.now() - started });
       return result;
     } catch (err) {

@@ -54,6 +54,8 @@ const rfc3986 = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => 
 export function signatureProblem(
   request: { method: string; url: string; headers: http.IncomingHttpHeaders; body: Buffer },
   credentials: readonly StaticCredentials[],
+  /** S3 signs the path as sent (encoded once); every other service encodes it twice. @default false */
+  singleEncodedPath = false,
 ):
   | { type: "UnrecognizedClientException" | "InvalidSignatureException" | "MissingAuthenticationTokenException"; message: string }
   | undefined {
@@ -71,7 +73,7 @@ export function signatureProblem(
   const canonicalPath = rawPath
     .split("/")
     .map((segment) => rfc3986(decodeURIComponent(segment)))
-    .map((segment) => rfc3986(segment))
+    .map((segment) => (singleEncodedPath ? segment : rfc3986(segment)))
     .join("/");
   const canonicalQuery = rawQuery
     .split("&")

@@ -24,7 +24,9 @@ import { ROLES } from "../schema/roles";
 import { installContextKey, retireContextKey } from "../tenant-context/keys";
 import { pgbouncerAuthFile, readPgbouncerVerifiers } from "../pgbouncer/verifiers";
 import { ResidencyRegion, TenantDisplayName, TenantId, TenantSlug, Tier } from "../tenant/model";
-import { createTenant, findTenant, renameTenant, setTenantTier, TenantNotFoundError } from "../tenant/registry";
+import type { ExportSink } from "../tenant/export-sink";
+import { offboardOnPurpose } from "../tenant/offboarding";
+import { createTenant, findTenant, RETENTION_DAYS_RANGE, renameTenant, setTenantTier, TenantNotFoundError } from "../tenant/registry";
 import {
   currentDatabaseOid,
   databaseDropProblem,
@@ -40,6 +42,12 @@ export interface OperationContext {
   database: string;
   /** Runs `fn` on a connection to another database of the same server, as the same role; always closes it. */
   withDatabase<T>(database: string, fn: (client: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Where this transport keeps offboarding exports: the executor's is the region's backup bucket
+   * (lib/tenant/s3-export-sink.ts, opened on first use). Undefined: none (`offboardTenant` then
+   * exports nothing unless told to skip the export, and refuses).
+   */
+  exportSink?: () => Promise<ExportSink>;
 }
 
 /** Bad args or an unknown operation: refused before anything runs. */
@@ -112,7 +120,51 @@ function isMissingDatabase(err: unknown): boolean {
   return (err as { code?: string } | undefined)?.code === "3D000";
 }
 
+// ---- offboarding on AWS (issue 20): kept apart from the provider operations below ----------------
+
+const OffboardArgs = z.strictObject({
+  ref: TenantRef,
+  retentionDays: z.number().int().min(RETENTION_DAYS_RANGE.min).max(RETENTION_DAYS_RANGE.max).optional(),
+  dryRun: z.boolean().optional(),
+  /** An explicit `--skip-export`: offboard with no export at all. */
+  skipExport: z.boolean().optional(),
+  /** The clock of the export's file name (ISO 8601). @default now */
+  at: z.iso.datetime().optional(),
+});
+
+const offboardingOperations = {
+  /**
+   * Offboards a tenant on purpose inside the region (lib/tenant/offboarding.ts offboardOnPurpose, the
+   * path `tenancy tenant delete` takes locally): suspended, its verified export kept where the
+   * transport keeps exports (the executor: `s3://<backup bucket>/tenant-exports/<tenant id>/<file>`,
+   * SSE-KMS, read back and checked), then `offboarded` with a purge date and the export's URI in the
+   * registry. A failed export restores the status and offboards nothing. `dryRun` returns the steps.
+   * Nothing is deleted; the purge stays its own command after the date.
+   */
+  async offboardTenant(client: Queryable, args: z.input<typeof OffboardArgs>, ctx: OperationContext) {
+    const a = parse("offboardTenant", OffboardArgs, args);
+    let exportTo: ExportSink | null = null;
+    if (!a.skipExport) {
+      if (!ctx.exportSink) {
+        throw new OperationInputError(
+          `operation "offboardTenant": this transport has no place to keep the export (the executor's EXECUTOR_EXPORT_BUCKET is not set); ` +
+            `nothing was changed. args.skipExport: true offboards without an export`,
+        );
+      }
+      exportTo = await ctx.exportSink();
+    }
+    const done = await offboardOnPurpose(client, a.ref, {
+      exportTo,
+      retentionDays: a.retentionDays,
+      dryRun: a.dryRun,
+      now: a.at === undefined ? undefined : new Date(a.at),
+    });
+    return { ...done, purgeAfter: done.dryRun ? null : (done.tenant.purgeAfter ?? null) };
+  },
+};
+
 export const executorOperations = {
+  ...offboardingOperations,
   /**
    * PgBouncer's auth file from the verifiers the server holds (lib/pgbouncer/verifiers.ts) and its
    * revision. Call on "postgres". Secret: the caller stores it as a secret (Secrets Manager on AWS).

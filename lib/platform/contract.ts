@@ -16,7 +16,8 @@
  * Both kinds share `kind`, `stack`, `region`, `database` (name, oid, how to reach it, the tenants the
  * platform declares itself), `schema`, `pgbouncer` and `redis`; each adds what only it has. Nothing
  * in it names a file of the deployer's machine: the local Redis admin password is a secret output
- * (SECRET_OUTPUTS), on AWS every credential stays in Secrets Manager and only its ARN is an output.
+ * (SECRET_OUTPUTS), on AWS every credential — and the tenant-context keys — stays in Secrets Manager
+ * and only its ARN is an output.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
@@ -125,6 +126,17 @@ export const AwsPlatformContract = z.object({
     executorSecretArn: Arn,
     backupBucket: Text,
     logGroupName: Text,
+  }),
+  /**
+   * The region's tenant-context keys (ADR-005), as Secrets Manager ARNs, never values: each secret
+   * holds `{"kid","region","secret"}` (lib/tenant-context/proof.ts ContextKey). Services sign with
+   * `current`; every key in `keys` verifies (a rotation keeps two). The application's task role
+   * attaches `readPolicyArn` (GetSecretValue on exactly these secrets); the executor's role does not.
+   */
+  contextKeys: z.object({
+    current: z.object({ kid: Text, secretArn: Arn }),
+    keys: z.array(z.object({ kid: Text, secretArn: Arn })).min(1),
+    readPolicyArn: Arn,
   }),
   /** The database executor (components/aws/executor.ts): `database.connection` calls it. */
   executor: z.object({

@@ -13,7 +13,7 @@
 import { z } from "zod";
 import { checkAwsPoolBudget } from "../pgbouncer/aws";
 import { assertImageAllowed, assertRegionAllowed, assertTenantsResident, assertZoneInRegion, ResidencyError } from "../platform/residency";
-import { configKeyPath, decodeConfigValue, SampleTenant, StackConfigError, CONFIG_NAMESPACE } from "./common";
+import { configKeyPath, ContextKeyIds, decodeConfigValue, SampleTenant, StackConfigError, CONFIG_NAMESPACE } from "./common";
 import { ResidencyRegion, TenantId } from "../tenant/model";
 
 /** A tenant served by a regional stack: the sample-tenant fields plus its id (Redis users and key namespaces use it). */
@@ -162,6 +162,8 @@ export const AwsStackConfig = z
     pgbouncer: PgbouncerConfig,
     redis: RedisConfig,
     tenants: z.array(AwsTenant).default([]),
+    /** Tenant-context key ids, oldest first; services sign with the last (components/aws/regional-platform.ts `contextKeys`). */
+    contextKeys: ContextKeyIds.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -11,6 +11,7 @@ import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { ResidencyRegion, TenantDisplayName, TenantSlug, Tier } from "../tenant/model";
+import { KEY_ID_PATTERN } from "../tenant-context/proof";
 
 /** The config namespace of this project (Pulumi.yaml `name`). */
 export const CONFIG_NAMESPACE = "alphapulse-platform";
@@ -21,6 +22,16 @@ export const StackKind = z.enum(STACK_KINDS);
 export type StackKind = z.infer<typeof StackKind>;
 
 /** A tenant declared in a stack's config. */
+/**
+ * A stack's tenant-context key ids (ADR-005), oldest first; services sign with the last. Rotate: add
+ * the next id and deploy (both verify), move the services to it, then remove the old id (docs/aws.md
+ * for the AWS stacks' extra step). Default: [`<region>-1`] (components/db RegionalDatabase).
+ */
+export const ContextKeyIds = z
+  .array(z.string().regex(KEY_ID_PATTERN, { message: "must be 1-32 characters of a-z, 0-9, _ and -" }))
+  .min(1)
+  .refine((ids) => new Set(ids).size === ids.length, { message: "duplicate key id" });
+
 export const SampleTenant = z
   .object({
     slug: TenantSlug,

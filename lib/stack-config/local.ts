@@ -11,8 +11,7 @@ import { z } from "zod";
 import type { TenantTable } from "../schema/catalogue";
 import { IDENTIFIER_PATTERN, unsafeSql } from "../db/sql";
 import { ResidencyRegion } from "../tenant/model";
-import { KEY_ID_PATTERN } from "../tenant-context/proof";
-import { configKeyPath, readStackFileValues, SampleTenant, StackConfigError } from "./common";
+import { configKeyPath, ContextKeyIds, readStackFileValues, SampleTenant, StackConfigError } from "./common";
 
 const Port = z.number().int().min(1024).max(65535);
 
@@ -56,11 +55,7 @@ export const LocalStackConfig = z
      * next id, `npm run local` (both verify; the key file now holds the new one), then remove the old.
      * Default: [`<region>-1`] (RegionalDatabase).
      */
-    contextKeys: z
-      .array(z.string().regex(KEY_ID_PATTERN, { message: "must be 1-32 characters of a-z, 0-9, _ and -" }))
-      .min(1)
-      .refine((ids) => new Set(ids).size === ids.length, { message: "duplicate key id" })
-      .optional(),
+    contextKeys: ContextKeyIds.optional(),
     /** Test-only: extra nullable columns appended to catalogue tables. */
     catalogueExtension: z.array(CatalogueColumnExtension).default([]),
   })

@@ -158,6 +158,10 @@ export class PlatformMocks implements pulumi.runtime.Mocks {
       case "pulumi-nodejs:dynamic/db:DedicatedPlacement":
         Object.assign(state, { schema: `tenant_${digest(`schema:${name}`, 32)}`, rowsMoved: 0, writesHeldMs: 0 });
         break;
+      case "pulumi-nodejs:dynamic/db:TenantContextKey":
+        // What the provider generates: 32 random bytes, hex (secret through additionalSecretOutputs).
+        state.secret = digest(`context-key:${name}`, 64);
+        break;
       case "pulumi-nodejs:dynamic/db:TenantLoginRole":
         Object.assign(state, { role: `tenant_login_${digest(`role:${name}`, 32)}`, password: `mock-login-${digest(name, 16)}` });
         break;

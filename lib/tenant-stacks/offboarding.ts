@@ -8,6 +8,7 @@
  */
 import { withConnection, type Queryable } from "../db/client";
 import type { PlatformContract } from "../platform/contract";
+import { localDirectorySink } from "../tenant/export-sink";
 import { offboardOnPurpose } from "../tenant/offboarding";
 import type { TenantOffboarder } from "./automation";
 import { PlatformStackError } from "./platform";
@@ -26,7 +27,8 @@ function withPlatformDatabase<T>(platform: PlatformContract, fn: (client: Querya
 
 export const offboardBeforeDestroy: TenantOffboarder = ({ tenantId, platform, exportDir, retentionDays, dryRun }) =>
   withPlatformDatabase(platform, async (client) => {
-    const done = await offboardOnPurpose(client, tenantId, { exportDir, retentionDays, dryRun });
+    const exportTo = exportDir === null ? null : localDirectorySink(exportDir);
+    const done = await offboardOnPurpose(client, tenantId, { exportTo, retentionDays, dryRun });
     return {
       steps: done.steps,
       exportFile: done.exportFile,

@@ -4,10 +4,12 @@
  *
  *  1. an active tenant is suspended (no writes after the export's snapshot);
  *  2. its rows are exported, verified (lib/enterprise/export.ts: one snapshot, checksums computed in
- *     PostgreSQL and over the file, renamed into place only when complete) and signed with the
+ *     PostgreSQL and over the file, renamed into place only when complete), kept where the caller's
+ *     export sink says (a local directory, or the region's S3 bucket, verified after the upload:
+ *     lib/tenant/export-sink.ts) and signed with the
  *     region's key — unsigned, and said so (`exportSignedWith: null`), when no key is installed: a
  *     missing key must not block an offboarding that the export protects — unless the caller
- *     explicitly skips the export (`exportDir: null`); a failed export restores the status and stops;
+ *     explicitly skips the export (`exportTo: null`); a failed export restores the status and stops;
  *  3. with a cache, its Redis user is revoked (connections cut, keys kept); a failure restores the
  *     status and stops (the export stays; the tenant is not offboarded);
  *  4. it is marked `offboarded` with a purge date `retentionDays` from now (the database's clock),
@@ -16,11 +18,10 @@
  * The purge is a separate, explicit step after that date (`tenancy tenant purge`, refused before).
  * A dry run changes nothing and returns the steps it would take, with the rows it would export.
  */
-import { mkdirSync } from "node:fs";
-import path from "node:path";
 import type { Queryable } from "../db/client";
 import { exportTenant } from "../enterprise/export";
 import type { RevokeResult } from "../redis/tenant-users";
+import type { ExportSink } from "./export-sink";
 import type { Tenant } from "./model";
 import {
   checkRetentionDays,
@@ -33,8 +34,11 @@ import {
 } from "./registry";
 
 export interface OffboardingOptions {
-  /** Directory of the verified export; `null` skips the export (an explicit `--skip-export`). */
-  exportDir: string | null;
+  /**
+   * Where the verified export is kept (lib/tenant/export-sink.ts: a local directory, or the region's
+   * S3 bucket inside the executor); `null` skips the export (an explicit `--skip-export`).
+   */
+  exportTo: ExportSink | null;
   /** Days the rows are kept before a purge may run. @default DEFAULT_RETENTION_DAYS (30) */
   retentionDays?: number;
   /** Change nothing; report the steps. @default false */
@@ -56,8 +60,11 @@ export interface Offboarding {
   retained: TableCount[];
   /** What this call did, or (dry run) would do, in order; each line a sentence for an operator. */
   steps: string[];
+  /** Where the export is kept (recorded in the registry): a path or an `s3://` URI. */
   exportFile?: string;
   exportedRows?: number;
+  /** SHA-256 (hex) of the kept export as read back (S3), when the sink reads it back. */
+  exportSha256?: string;
   /** The context key the export is signed with; null: written unsigned (no key installed). */
   exportSignedWith?: string | null;
   cache?: RevokeResult;
@@ -101,8 +108,9 @@ export async function offboardOnPurpose(client: Queryable, ref: string, options:
     const retained = await countTenantRows(client, tenant);
     return { ...base, retained, steps: [`nothing: ${tenant.slug} is offboarded, kept until ${tenant.purgeAfter?.toISOString()}`] };
   }
-  const file =
-    options.exportDir === null ? null : path.join(path.resolve(options.exportDir), exportFileName(tenant.slug, options.now ?? new Date()));
+  const fileName = exportFileName(tenant.slug, options.now ?? new Date());
+  const sink = options.exportTo;
+  const file = sink === null ? null : sink.locationOf(tenant, fileName);
   const planOf = (rows: number, purgeAfter?: Date) =>
     offboardingSteps(tenant, { rows, exportFile: file, retentionDays, revokesCache: options.revokeCache !== undefined, purgeAfter });
   if (dryRun) {
@@ -115,12 +123,13 @@ export async function offboardOnPurpose(client: Queryable, ref: string, options:
     if (previous === "active") await setTenantStatus(client, tenant.id, "active");
   };
   if (previous === "active") await setTenantStatus(client, tenant.id, "suspended");
-  let exported: { file: string; rows: number; signedWith: string | null } | undefined;
-  if (file !== null) {
+  let exported: { file: string; rows: number; signedWith: string | null; sha256?: string } | undefined;
+  if (sink !== null) {
     try {
-      mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-      const report = await exportTenant(client, tenant.id, file, { allowUnsigned: true, onProgress: options.onProgress });
-      exported = { file: report.file, rows: report.rows, signedWith: report.signedWith };
+      const kept = await sink.keep(tenant, fileName, (local) =>
+        exportTenant(client, tenant.id, local, { allowUnsigned: true, onProgress: options.onProgress }),
+      );
+      exported = { file: kept.location, rows: kept.result.rows, signedWith: kept.result.signedWith, sha256: kept.sha256 };
     } catch (err) {
       await restore();
       throw new Error(`export of ${tenant.slug} failed, the tenant was not offboarded: ${(err as Error).message}`, { cause: err });
@@ -143,6 +152,7 @@ export async function offboardOnPurpose(client: Queryable, ref: string, options:
     steps: planOf(exported?.rows ?? total(done.retained), done.tenant.purgeAfter ?? undefined),
     exportFile: exported?.file,
     exportedRows: exported?.rows,
+    exportSha256: exported?.sha256,
     exportSignedWith: exported?.signedWith,
     cache,
     loginRole: done.loginRole,

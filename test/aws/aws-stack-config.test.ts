@@ -34,6 +34,11 @@ describe("the AWS stacks in stacks/", () => {
     expect(config.tenants.map((t) => t.slug)).toEqual(tenants);
   });
 
+  it("declares the tenant-context keys when told (a rotation: two ids), else leaves the default to RegionalDatabase", () => {
+    expect(parseAwsStackConfig(readStackFiles("eu-prod").config).contextKeys).toBeUndefined();
+    expect(parseAwsStackConfig(variant(euProd(), { [`${NS}:contextKeys`]: ["eu-1", "eu-2"] })).contextKeys).toEqual(["eu-1", "eu-2"]);
+  });
+
   it("fills defaults for what a stack leaves out (eu-staging)", () => {
     const config = parseAwsStackConfig(readStackFiles("eu-staging").config);
     expect(config.accountId).toBe("333333333333");
@@ -154,6 +159,17 @@ describe("a bad stack file fails with the key path and the reason", () => {
       `${NS}:tenants[1].slug: duplicate slug "acme-capital" (also tenants[0])`,
     ],
     ["a local kind", () => variant(euProd(), { [`${NS}:kind`]: "local" }), `${NS}:kind: Invalid input: expected "aws"`],
+    [
+      "a duplicate context key id",
+      () => variant(euProd(), { [`${NS}:contextKeys`]: ["eu-1", "eu-1"] }),
+      `${NS}:contextKeys: duplicate key id`,
+    ],
+    [
+      "a context key id with capitals",
+      () => variant(euProd(), { [`${NS}:contextKeys`]: ["eu-1", "EU-2"] }),
+      `${NS}:contextKeys[1]: must be 1-32 characters of a-z, 0-9, _ and -`,
+    ],
+    ["no context key at all", () => variant(euProd(), { [`${NS}:contextKeys`]: [] }), `${NS}:contextKeys: Too small`],
   ];
 
   it.each(cases)("%s", (_, config, message) => {

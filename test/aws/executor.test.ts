@@ -16,6 +16,7 @@ import {
   executorRolePolicy,
   executorSecurityGroupRules,
   PLACEHOLDER_HANDLER,
+  tenantExportObjectsArn,
   validateDatabaseExecutorArgs,
   type DatabaseExecutorArgs,
 } from "../../components/aws/executor";
@@ -24,6 +25,7 @@ import { record, T, type Recorded } from "./harness";
 const KEY = "arn:aws:kms:eu-central-1:111111111111:key/k";
 const DB_SECRET = "arn:aws:secretsmanager:eu-central-1:111111111111:secret:alphapulse/test/postgres/alphapulse_executor-AbCdEf";
 const AUTH_SECRET = "arn:aws:secretsmanager:eu-central-1:111111111111:secret:alphapulse/test/pgbouncer/auth-file-GhIjKl";
+const BACKUP_BUCKET = "alphapulse-test-pgbackrest-111111111111";
 const dir = mkdtempSync(path.join(os.tmpdir(), "executor-test-"));
 const bundle = path.join(dir, "index.js");
 writeFileSync(bundle, "exports.handler = async () => ({ ok: true });\n");
@@ -39,13 +41,15 @@ const args: DatabaseExecutorArgs = {
   database: { host: "pg-primary.test.alphapulse.internal", port: 5432, secretArn: DB_SECRET },
   pgbouncerAuthFileSecretArn: AUTH_SECRET,
   kmsKeyArn: KEY,
+  exportBucket: { name: BACKUP_BUCKET, s3PrefixListId: "pl-s3" },
   bundlePath: bundle,
 };
+const EXPORT_OBJECTS = `arn:aws:s3:::${BACKUP_BUCKET}/tenant-exports/*`;
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("builders", () => {
-  it("egress only: 5432 to PostgreSQL, 443 to the endpoints", () => {
+  it("egress only: 5432 to PostgreSQL, 443 to the endpoints and to S3 (exports)", () => {
     expect(executorSecurityGroupRules("ex", args).map((r) => [r.name, r.args])).toEqual([
       [
         "ex-to-postgres",
@@ -67,6 +71,21 @@ describe("builders", () => {
           description: "Secrets Manager and KMS endpoints",
         },
       ],
+      [
+        "ex-to-s3",
+        {
+          direction: "egress",
+          securityGroupId: "sg-executor",
+          peer: { prefixListId: "pl-s3" },
+          port: 443,
+          description: "S3 gateway endpoint (tenant exports in the backup bucket)",
+        },
+      ],
+    ]);
+    // Without an export bucket: no path to S3.
+    expect(executorSecurityGroupRules("ex", { ...args, exportBucket: undefined }).map((r) => r.name)).toEqual([
+      "ex-to-postgres",
+      "ex-to-endpoints",
     ]);
   });
 
@@ -78,15 +97,25 @@ describe("builders", () => {
       [EXECUTOR_ENV.tls]: "require",
       [EXECUTOR_ENV.server]: "test/postgres",
       [EXECUTOR_ENV.authFileSecretArn]: AUTH_SECRET,
+      [EXECUTOR_ENV.exportBucket]: BACKUP_BUCKET,
+      [EXECUTOR_ENV.exportKmsKeyArn]: KEY,
     });
+    expect(Object.keys(executorEnvironment({ ...args, exportBucket: undefined }))).not.toContain(EXECUTOR_ENV.exportBucket);
     expect(Object.keys(executorEnvironment({ ...args, pgbouncerAuthFileSecretArn: undefined }))).not.toContain(
       EXECUTOR_ENV.authFileSecretArn,
     );
   });
 
-  it("the role reads exactly its secret, writes exactly the auth file, uses exactly the region key", () => {
+  it("the role reads exactly its secret, writes exactly the auth file and the export prefix, uses exactly the region key", () => {
+    expect(tenantExportObjectsArn(BACKUP_BUCKET)).toBe(EXPORT_OBJECTS);
     expect(
-      executorRolePolicy({ logGroupArn: "arn:logs", databaseSecretArn: DB_SECRET, authFileSecretArn: AUTH_SECRET, kmsKeyArn: KEY }),
+      executorRolePolicy({
+        logGroupArn: "arn:logs",
+        databaseSecretArn: DB_SECRET,
+        authFileSecretArn: AUTH_SECRET,
+        kmsKeyArn: KEY,
+        exportObjectsArn: EXPORT_OBJECTS,
+      }),
     ).toEqual({
       Version: "2012-10-17",
       Statement: [
@@ -106,12 +135,30 @@ describe("builders", () => {
         { Sid: "OwnLogGroup", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: ["arn:logs"] },
         { Sid: "DatabaseCredential", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: [DB_SECRET] },
         { Sid: "PgbouncerAuthFile", Effect: "Allow", Action: "secretsmanager:PutSecretValue", Resource: [AUTH_SECRET] },
+        { Sid: "TenantExports", Effect: "Allow", Action: ["s3:PutObject", "s3:GetObject"], Resource: [EXPORT_OBJECTS] },
         { Sid: "RegionKey", Effect: "Allow", Action: ["kms:Decrypt", "kms:GenerateDataKey"], Resource: KEY },
       ],
     });
+    // Exports alone still need a data key (SSE-KMS writes), and grant nothing else of the bucket.
+    const exportsOnly = executorRolePolicy({
+      logGroupArn: "arn:logs",
+      databaseSecretArn: DB_SECRET,
+      kmsKeyArn: KEY,
+      exportObjectsArn: EXPORT_OBJECTS,
+    });
+    expect(exportsOnly.Statement.at(-1)).toEqual({
+      Sid: "RegionKey",
+      Effect: "Allow",
+      Action: ["kms:Decrypt", "kms:GenerateDataKey"],
+      Resource: KEY,
+    });
+    expect(exportsOnly.Statement.filter((st) => JSON.stringify(st).includes("s3:"))).toEqual([
+      { Sid: "TenantExports", Effect: "Allow", Action: ["s3:PutObject", "s3:GetObject"], Resource: [EXPORT_OBJECTS] },
+    ]);
     // Without the auth file: no write at all, decrypt only.
     const readOnly = executorRolePolicy({ logGroupArn: "arn:logs", databaseSecretArn: DB_SECRET, kmsKeyArn: KEY });
     expect(JSON.stringify(readOnly)).not.toContain("PutSecretValue");
+    expect(JSON.stringify(readOnly)).not.toContain("s3:");
     expect(readOnly.Statement.at(-1)).toEqual({ Sid: "RegionKey", Effect: "Allow", Action: ["kms:Decrypt"], Resource: KEY });
     // Nothing but the ENI actions is granted on every resource.
     expect(readOnly.Statement.filter((s) => s.Resource === "*").map((s) => s.Sid)).toEqual(["VpcNetworkInterfaces"]);
@@ -175,6 +222,7 @@ describe("DatabaseExecutor component", () => {
       ["aws:lambda/function:Function", "ex-function"],
       [T.egress, "ex-to-endpoints"],
       [T.egress, "ex-to-postgres"],
+      [T.egress, "ex-to-s3"],
     ]);
     expect(rec.ofType(T.ingress)).toEqual([]);
   });
@@ -195,5 +243,21 @@ describe("DatabaseExecutor component", () => {
     expect(rec.get(T.logGroup, "ex-logs").inputs).toEqual({ name: "/aws/lambda/test-db-executor", retentionInDays: 90, kmsKeyId: KEY });
     // Nothing of the environment is a password.
     expect(JSON.stringify(fn.inputs.environment)).not.toMatch(/password/i);
+  });
+
+  it("the role policy as declared: exactly the export prefix of the backup bucket, and the region key", () => {
+    const policy = JSON.parse(rec.get("aws:iam/rolePolicy:RolePolicy", "ex-role").inputs.policy as string) as {
+      Statement: { Sid: string; Action: unknown; Resource: unknown }[];
+    };
+    expect(policy.Statement.filter((st) => JSON.stringify(st.Action).includes("s3:"))).toEqual([
+      { Sid: "TenantExports", Effect: "Allow", Action: ["s3:PutObject", "s3:GetObject"], Resource: [EXPORT_OBJECTS] },
+    ]);
+    expect(policy.Statement.find((st) => st.Sid === "RegionKey")).toEqual({
+      Sid: "RegionKey",
+      Effect: "Allow",
+      Action: ["kms:Decrypt", "kms:GenerateDataKey"],
+      Resource: KEY,
+    });
+    expect(rec.get(T.egress, "ex-to-s3").inputs).toMatchObject({ prefixListId: "pl-s3", fromPort: 443, toPort: 443 });
   });
 });

@@ -64,6 +64,7 @@ describe("the synthesised eu-staging graph", () => {
       "executor-private",
       "executor-encryption",
       "database-ingress",
+      "context-key-secret",
     ]);
   });
 
@@ -78,6 +79,9 @@ const S3 = "aws:s3/bucket:Bucket";
 const VOL = "aws:ebs/volume:Volume";
 const INST = "aws:ec2/instance:Instance";
 const RG = "aws:elasticache/replicationGroup:ReplicationGroup";
+const SECRET = "aws:secretsmanager/secret:Secret";
+const SV = "aws:secretsmanager/secretVersion:SecretVersion";
+const CK = "eu-staging-context-key-eu-1";
 
 const breaks: [string, (v: ResourceView[]) => void, [string, string, string][]][] = [
   [
@@ -294,6 +298,40 @@ const breaks: [string, (v: ResourceView[]) => void, [string, string, string][]][
       ["backup-bucket-hardening", `${P}-backups`, "bucket has no lifecycle configuration"],
     ],
   ],
+  [
+    "a strict database's key with no secret holding it (an AWS region left keyless)",
+    (v) =>
+      v.splice(
+        v.findIndex((x) => x.type === SV && x.name === `${CK}-value`),
+        1,
+      ),
+    [["context-key-secret", "eu-staging-data-context-key-eu-1", "tenant-context key has no Secrets Manager secret holding its value"]],
+  ],
+  [
+    "the context key's secret under the AWS-managed key",
+    (v) => unset(find(v, SECRET, `${CK}-secret`), "kmsKeyId"),
+    [
+      ["encryption-at-rest", `${CK}-secret`, "secret is encrypted with the AWS-managed key"],
+      ["context-key-secret", `${CK}-secret`, "is not encrypted with a KMS key this stack declares (kmsKeyId must be the region's key)"],
+    ],
+  ],
+  [
+    "the context key's secret under a key of another account, named by ARN",
+    (v) => {
+      const secret = find(v, SECRET, `${CK}-secret`);
+      secret.inputs.kmsKeyId = "arn:aws:kms:eu-central-1:999999999999:key/elsewhere";
+      delete secret.propertyDependencies.kmsKeyId;
+    },
+    [["context-key-secret", `${CK}-secret`, "is not encrypted with a KMS key this stack declares"]],
+  ],
+  [
+    "the context key's secret unprotected",
+    (v) => (find(v, SECRET, `${CK}-secret`).protect = false),
+    [
+      ["stateful-protection", `${CK}-secret`, "stateful resource is not protected (protect: true)"],
+      ["context-key-secret", `${CK}-secret`, "is not protected: removing the key would delete it"],
+    ],
+  ],
 ];
 
 const FN = "aws:lambda/function:Function";
@@ -444,6 +482,23 @@ describe("preview edge cases", () => {
     expect(evaluate([provider, unknownKey], { residency: "eu" })).toEqual([]);
     const noKey = volume({ encrypted: true, finalSnapshot: true, availabilityZone: "eu-west-1a" });
     expect(evaluate([provider, noKey], { residency: "eu" }).map((v) => v.rule)).toEqual(["encryption-at-rest"]);
+  });
+
+  it("a context key counts as the executor's when its connection, unknown in a preview, comes from a Lambda function; a local key needs no secret", () => {
+    const key = (inputs: Record<string, unknown>, propertyDependencies: Record<string, string[]> = {}): ResourceView => ({
+      urn: "urn:pulumi:s::p::pulumi-nodejs:dynamic/db:TenantContextKey::k",
+      type: "pulumi-nodejs:dynamic/db:TenantContextKey",
+      name: "k",
+      protect: false,
+      inputs,
+      propertyDependencies,
+    });
+    const rules = RULES.filter((r) => r.id === "context-key-secret");
+    const fromLambda = key({ kid: "eu-1" }, { connection: ["urn:pulumi:s::p::aws:lambda/function:Function::f"] });
+    const fn: ResourceView = { ...extra(FN, "f", {}), urn: "urn:pulumi:s::p::aws:lambda/function:Function::f" };
+    expect(evaluate([fromLambda, fn], { residency: "eu" }, rules).map((v) => v.name)).toEqual(["k"]);
+    const local = key({ kid: "eu-1", connection: { host: "127.0.0.1", port: 5432, user: "postgres" } });
+    expect(evaluate([local], { residency: "eu" }, rules)).toEqual([]);
   });
 
   it("default providers (engine-created, named default_<version>) are refused", () => {

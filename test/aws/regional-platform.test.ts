@@ -43,6 +43,7 @@ describe("RegionalPlatform", () => {
       ["alphapulse:aws:PgBouncerService", "eu-test-pgbouncer"],
       ["alphapulse:aws:PostgresCluster", "eu-test-postgres"],
       ["alphapulse:aws:RedisCache", "eu-test-redis"],
+      ["alphapulse:aws:TenantContextKeySecret", "eu-test-context-key-eu-1"],
       ["alphapulse:aws:TenantObservability", "eu-test-tenants"],
     ]);
     // The data layer: the same component as the local stacks, through the executor.

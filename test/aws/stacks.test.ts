@@ -4,6 +4,7 @@
  * program and a deliberately bad stack file. Each synthesis runs in its own process, as the CLI does.
  */
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -102,6 +103,18 @@ describe("every AWS stack", () => {
       if (contract.kind !== "aws") throw new Error("not an AWS contract");
       expect(contract.database.connection).toMatchObject({ kind: "executor", region: awsRegion });
       expect(contract.redis).toMatchObject({ tls: true, adminSecretArn: expect.stringMatching(/^arn:aws:secretsmanager:/) });
+      // The tenant-context key: the ARN of its secret, never the value (test/aws/tenant-context-key.test.ts).
+      const keyArn = expect.stringMatching(
+        new RegExp(`^arn:aws:secretsmanager:${awsRegion}:\\d{12}:secret:alphapulse/${stack}/tenant-context/${region}-1-`),
+      );
+      expect(contract.contextKeys).toEqual({
+        current: { kid: `${region}-1`, secretArn: keyArn },
+        keys: [{ kid: `${region}-1`, secretArn: keyArn }],
+        readPolicyArn: expect.stringMatching(new RegExp(`^arn:aws:iam::\\d{12}:policy/${stack}-context-key-read$`)),
+      });
+      // The mocks give the key the value lib/synth/mocks.ts derives from its name: nowhere in the file.
+      const mockKey = createHash("sha256").update(`context-key:${stack}-data-context-key-${region}-1`).digest("hex");
+      expect(readFileSync(path.join(out, `${stack}.json`), "utf8")).not.toContain(mockKey);
       // Negative control: the same reader refuses it as another stack's outputs, or with an output missing.
       expect(() => parsePlatformContract(doc.outputs, "other")).toThrow("output `stack`");
       expect(() => parsePlatformContract({ ...doc.outputs, pgbouncer: undefined }, stack)).toThrow(

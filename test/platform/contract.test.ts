@@ -113,6 +113,25 @@ describe("bad input, by example", () => {
   });
 });
 
+describe("the AWS tenant-context keys", () => {
+  it("are ARNs, never values: a key in place of its secret's ARN, or no key at all, is refused", () => {
+    expect(parsePlatformContract(AWS, "eu-prod")).toMatchObject({ contextKeys: { current: { kid: "eu-2" } } });
+    expect(
+      thrown(() => parsePlatformContract(withValue(AWS, ["contextKeys", "current", "secretArn"], "ab".repeat(32)), "eu-prod")).message,
+    ).toBe(
+      'platform stack eu-prod: output `contextKeys.current.secretArn` is invalid: must be an ARN (arn:aws:…) (found "' +
+        "ab".repeat(32) +
+        '")',
+    );
+    expect(thrown(() => parsePlatformContract(withValue(AWS, ["contextKeys", "keys"], []), "eu-prod")).message).toMatch(
+      /^platform stack eu-prod: output `contextKeys\.keys` is invalid/,
+    );
+    expect(thrown(() => parsePlatformContract(withValue(AWS, ["contextKeys"], undefined), "eu-prod")).message).toBe(
+      "platform stack eu-prod: output `contextKeys` is missing (expected an object)",
+    );
+  });
+});
+
 describe("secrets", () => {
   it("redactSecrets hides exactly SECRET_OUTPUTS, without touching its input", () => {
     const redacted = redactSecrets(LOCAL);

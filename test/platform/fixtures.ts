@@ -55,6 +55,14 @@ export const AWS: AwsPlatformContract = {
     backupBucket: "eu-prod-backups",
     logGroupName: "/alphapulse/eu-prod/postgres",
   },
+  contextKeys: {
+    current: { kid: "eu-2", secretArn: ARN("alphapulse/eu-prod/tenant-context/eu-2") },
+    keys: [
+      { kid: "eu-1", secretArn: ARN("alphapulse/eu-prod/tenant-context/eu-1") },
+      { kid: "eu-2", secretArn: ARN("alphapulse/eu-prod/tenant-context/eu-2") },
+    ],
+    readPolicyArn: "arn:aws:iam::123456789012:policy/eu-prod-context-key-read",
+  },
   executor: {
     functionName: "eu-prod-db-executor",
     functionArn: "arn:aws:lambda:eu-central-1:123456789012:function:eu-prod-db-executor",
