@@ -57,6 +57,8 @@ export interface TestRegion {
   transport: DatabaseTransport;
   /** The executor's log (one JSON line per invocation), with the executor transport. */
   executorLog?: string;
+  /** Where the executor keeps offboarding exports, with the executor transport (the caller's export directory is not used). */
+  executorExportDir?: string;
   platformStack: string;
   /** The platform stack's inline program (for lib/rollout/automation.ts inlinePlatformOps). */
   platformProgram: PulumiFn;
@@ -173,14 +175,17 @@ export async function openTestRegions(names: ResidencyRegion[], options: { trans
       const platformStack = `test-${region}-${randomBytes(3).toString("hex")}`;
       let connection: DatabaseConnection | undefined;
       let executorLog: string | undefined;
+      let executorExportDir: string | undefined;
       if (transport === "executor") {
         // What `npm run local` starts for a `transport: executor` stack (lib/local/region-services.ts).
         const executorDir = path.join(root, `executor-${region}`);
         const executorPort = await freePort();
+        executorExportDir = path.join(executorDir, "exports");
         const started = await startExecutorProcess(REPO_ROOT, executorDir, {
           functionName: localExecutorFunctionName(platformStack),
           port: executorPort,
           postgresPort: postgres.port,
+          exportDir: executorExportDir,
         });
         executorLog = path.join(started.dir, EXECUTOR_LOG);
         connection = localExecutorConnection({ stack: platformStack, executorPort, postgresPort: postgres.port });
@@ -197,6 +202,7 @@ export async function openTestRegions(names: ResidencyRegion[], options: { trans
         region,
         transport,
         executorLog,
+        executorExportDir,
         platformStack,
         platformProgram,
         database,
