@@ -13,9 +13,13 @@ import { ROLES } from "../lib/schema/roles";
 import { seedTenant } from "../lib/tenant/seed";
 import { TIERS, type Tenant } from "../lib/tenant/model";
 import { createTenant } from "../lib/tenant/registry";
+import { installContextKey } from "../lib/tenant-context/keys";
+import { generateContextSecret, type ContextKey } from "../lib/tenant-context/proof";
 
 export const BENCH_PASSWORD = "bench-password-not-secret";
 export const DATABASE = "bench";
+/** The strict copy (ADR-005): made from DATABASE as its template, so its tables are physically identical. */
+export const STRICT_DATABASE = "bench_strict";
 
 export interface BenchStack {
   postgres: PostgresServer;
@@ -28,6 +32,8 @@ export interface BenchStack {
   /** Superuser (no RLS), direct and through PgBouncer: the floor's connections. */
   directFloorUrl: string;
   bouncerFloorUrl: string;
+  /** With `strict`: the same data in a database whose policies trust only a verified context, and its key. */
+  strict?: { directAppUrl: string; bouncerAppUrl: string; contextKey: ContextKey };
   stop(): Promise<void>;
 }
 
@@ -36,7 +42,13 @@ export function tradesFor(i: number, base: number): number {
   return i % 10 === 0 ? base * 5 : i % 3 === 0 ? base * 2 : base;
 }
 
-export async function startBenchStack(options: { tenants: number; trades: number; log?: (m: string) => void }): Promise<BenchStack> {
+export async function startBenchStack(options: {
+  tenants: number;
+  trades: number;
+  log?: (m: string) => void;
+  /** Also make the strict copy (STRICT_DATABASE). @default false */
+  strict?: boolean;
+}): Promise<BenchStack> {
   const log = options.log ?? (() => {});
   const postgres = await startPostgres({ settings: { ...THROWAWAY_SETTINGS, max_connections: 300 } });
   try {
@@ -61,8 +73,13 @@ export async function startBenchStack(options: { tenants: number; trades: number
     } finally {
       await db.end();
     }
+    const contextKey: ContextKey = { kid: "bench", region: "eu", secret: generateContextSecret() };
+    if (options.strict) await makeStrictCopy(postgres, contextKey);
     const bouncer = await startPgbouncer({
-      databases: [{ name: DATABASE, host: "127.0.0.1", port: postgres.port }],
+      databases: [
+        { name: DATABASE, host: "127.0.0.1", port: postgres.port },
+        ...(options.strict ? [{ name: STRICT_DATABASE, host: "127.0.0.1", port: postgres.port }] : []),
+      ],
       users: [
         { name: ROLES.app, scramVerifier: scramSha256Verifier(BENCH_PASSWORD, { salt: newScramSalt() }) },
         { name: "postgres", scramVerifier: scramSha256Verifier(BENCH_PASSWORD, { salt: newScramSalt() }) },
@@ -77,6 +94,13 @@ export async function startBenchStack(options: { tenants: number; trades: number
       bouncerAppUrl: bouncer.urlFor(DATABASE, ROLES.app, BENCH_PASSWORD),
       directFloorUrl: postgres.urlFor(DATABASE),
       bouncerFloorUrl: bouncer.urlFor(DATABASE, "postgres", BENCH_PASSWORD),
+      strict: options.strict
+        ? {
+            directAppUrl: `postgres://${ROLES.app}@127.0.0.1:${postgres.port}/${STRICT_DATABASE}`,
+            bouncerAppUrl: bouncer.urlFor(STRICT_DATABASE, ROLES.app, BENCH_PASSWORD),
+            contextKey,
+          }
+        : undefined,
       async stop() {
         await bouncer.stop({ removeDir: true });
         await postgres.stop({ removeData: true, mode: "immediate" });
@@ -85,6 +109,31 @@ export async function startBenchStack(options: { tenants: number; trades: number
   } catch (err) {
     await postgres.stop({ removeData: true, mode: "immediate" });
     throw err;
+  }
+}
+
+/**
+ * STRICT_DATABASE: a copy of DATABASE (CREATE DATABASE … TEMPLATE: the same files, so the same
+ * physical order and statistics), with a context key installed and switched to the verified context
+ * by migrate, which re-creates the policies and leaves the rows alone.
+ */
+async function makeStrictCopy(postgres: PostgresServer, key: ContextKey): Promise<void> {
+  const admin = new pg.Client({ connectionString: postgres.adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${STRICT_DATABASE} TEMPLATE ${DATABASE}`);
+  } finally {
+    await admin.end();
+  }
+  const db = new pg.Client({ connectionString: postgres.urlFor(STRICT_DATABASE) });
+  await db.connect();
+  try {
+    await installContextKey(db, key);
+    await migrate(db, { tenantContext: "verified", region: key.region });
+    const { rows } = await db.query(`SELECT tenant_context FROM tenancy.database_settings`);
+    if (rows[0]?.tenant_context !== "verified") throw new Error(`${STRICT_DATABASE} is not strict (${rows[0]?.tenant_context})`);
+  } finally {
+    await db.end();
   }
 }
 

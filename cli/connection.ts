@@ -90,12 +90,14 @@ export function describeDatabaseUrl(url: string): string {
  * an error naming the server (exit 1), never the password. When a statement of `fn` fails on a
  * database that was never migrated (no roles, registry or tables yet: "role … does not exist"),
  * the error says so and names the fix (`migrate` itself passes `{ requiresMigrated: false }`).
+ * A command given a session (`ctx.database`: the executor's) runs on it and leaves it open.
  */
 export async function withConnection<T>(
-  ctx: Pick<CommandContext, "flags" | "out">,
+  ctx: Pick<CommandContext, "flags" | "out" | "database">,
   fn: (client: pg.Client) => Promise<T>,
   options: { requiresMigrated?: boolean } = {},
 ): Promise<T> {
+  if (ctx.database) return onSession(ctx, ctx.database.client, ctx.database.description, fn, options);
   const url = databaseUrl(ctx.flags);
   let client: pg.Client;
   try {
@@ -103,19 +105,34 @@ export async function withConnection<T>(
   } catch (err) {
     throw new Error(`could not connect to ${describeDatabaseUrl(url)}: ${(err as Error).message}`);
   }
-  client.on("notice", (notice) => ctx.out.progress(`notice: ${notice.message}`));
+  try {
+    return await onSession(ctx, client, describeDatabaseUrl(url), fn, options);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** Runs `fn` on an open session: server notices as progress, the never-migrated hint on failure. */
+async function onSession<T>(
+  ctx: Pick<CommandContext, "out">,
+  client: pg.Client,
+  description: string,
+  fn: (client: pg.Client) => Promise<T>,
+  options: { requiresMigrated?: boolean },
+): Promise<T> {
+  const onNotice = (notice: { message?: string }) => ctx.out.progress(`notice: ${notice.message}`);
+  client.on("notice", onNotice);
   try {
     return await fn(client);
   } catch (err) {
     if (options.requiresMigrated !== false && err instanceof pg.DatabaseError && (await neverMigrated(client))) {
-      throw new Error(
-        `${describeDatabaseUrl(url)} has not been migrated: run \`tenancy migrate --region <eu|us>\` first (${(err as Error).message})`,
-        { cause: err },
-      );
+      throw new Error(`${description} has not been migrated: run \`tenancy migrate --region <eu|us>\` first (${(err as Error).message})`, {
+        cause: err,
+      });
     }
     throw err;
   } finally {
-    await client.end().catch(() => {});
+    client.removeListener("notice", onNotice);
   }
 }
 

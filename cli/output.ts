@@ -39,6 +39,20 @@ export function usageErrorFromZod(err: ZodError, fieldPrefix = ""): UsageError {
   return new UsageError(issue.message, field || undefined);
 }
 
+/**
+ * Where an entry point's text goes: the process's stdout and stderr (`PROCESS_SINK`), or a capture
+ * (cli/remote-tenancy.ts runs a `tenancy` command inside the executor and sends its output back).
+ */
+export interface OutputSink {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+export const PROCESS_SINK: OutputSink = {
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+};
+
 export interface Output {
   json: boolean;
   /** The command's result: printed as JSON with --json, else rendered by `human`. */
@@ -75,13 +89,13 @@ export class CommandFailure extends Error {
 }
 
 /** With --json one document on stdout, `{ "error": { kind, message, … } }`; else `<program>: <message>` on stderr. */
-export function printCommandError(program: string, json: boolean, error: CommandError): void {
+export function printCommandError(program: string, json: boolean, error: CommandError, sink: OutputSink = PROCESS_SINK): void {
   if (json) {
-    process.stdout.write(JSON.stringify({ error }, null, 2) + "\n");
+    sink.stdout(JSON.stringify({ error }, null, 2) + "\n");
     return;
   }
   const details = (error.details ?? []).map((d) => `  - ${d}\n`).join("");
-  process.stderr.write(`${program}: ${error.message}\n${details}${error.usage ? `${error.usage}\n` : ""}`);
+  sink.stderr(`${program}: ${error.message}\n${details}${error.usage ? `${error.usage}\n` : ""}`);
 }
 
 /** An error nobody expected, as a CommandError; its stack goes to stderr when TENANCY_DEBUG is set. */
@@ -90,17 +104,22 @@ export function unexpectedFailure(err: unknown): CommandError {
   return { kind: "failure", message: err instanceof Error ? err.message : String(err) };
 }
 
-export function createOutput(json: boolean): Output {
+export function createOutput(json: boolean, sink: OutputSink = PROCESS_SINK): Output {
   return {
     json,
     result(value, human) {
-      if (json) process.stdout.write(JSON.stringify(value, null, 2) + "\n");
-      else process.stdout.write((human ? human() : String(value)) + "\n");
+      if (json) sink.stdout(JSON.stringify(value, null, 2) + "\n");
+      else sink.stdout((human ? human() : String(value)) + "\n");
     },
     progress(message) {
-      if (!json || process.env.TENANCY_PROGRESS === "1") process.stderr.write(message + "\n");
+      if (showsProgress(json)) sink.stderr(message + "\n");
     },
   };
+}
+
+/** Progress is printed without --json, and with it only when TENANCY_PROGRESS=1 (stdout stays one document). */
+export function showsProgress(json: boolean): boolean {
+  return !json || process.env.TENANCY_PROGRESS === "1";
 }
 
 export type Cell = string | number | boolean | bigint | Date | null | undefined;

@@ -29,7 +29,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ZodError } from "zod";
-import { PlatformContractError } from "../lib/platform/contract";
+import { PlatformContractError } from "../lib/platform/contract-error";
 import { StackConfigError } from "../lib/stack-config/common";
 import { TenantSpecError } from "../lib/tenant-stacks/spec";
 import {
@@ -42,6 +42,7 @@ import {
   usageErrorFromZod,
   type CommandError,
   type Output,
+  type OutputSink,
 } from "./output";
 
 export type Options = NonNullable<ParseArgsConfig["options"]>;
@@ -96,20 +97,20 @@ export function commandFailure(err: unknown, usage?: string): { error: CommandEr
 
 /**
  * Runs `fn` and returns its exit code (0 when it returns nothing); a thrown error is printed as a
- * CommandError (`<program>: <message>` on stderr, or `{ "error": … }` on stdout with --json) and
- * becomes exit 2 (bad input) or 1.
+ * CommandError (`<program>: <message>` on stderr, or `{ "error": … }` on stdout with --json; to
+ * `options.sink` when given, else the process) and becomes exit 2 (bad input) or 1.
  */
 export async function guard(
   program: string,
   argv: readonly string[],
   fn: () => Promise<number | void> | number | void,
-  options: { usage?: string } = {},
+  options: { usage?: string; sink?: OutputSink } = {},
 ): Promise<number> {
   try {
     return (await fn()) ?? 0;
   } catch (err) {
     const { error, code } = commandFailure(err, options.usage);
-    printCommandError(program, argv.includes("--json"), error);
+    printCommandError(program, argv.includes("--json"), error, options.sink);
     return code;
   }
 }
@@ -133,6 +134,8 @@ export interface EntryPointSpec<O extends Options> extends CommandLineSpec {
   /** What --help prints. @default usage */
   help?: string | (() => string);
   options: O;
+  /** Where results, progress and errors go. @default PROCESS_SINK (tests capture with their own) */
+  sink?: OutputSink;
   /** The work; its return value is the exit code (0 when nothing is returned). */
   run(input: EntryPointInput<O>): Promise<number | void> | number | void;
 }
@@ -146,7 +149,7 @@ export function entryPoint<O extends Options>(spec: EntryPointSpec<O>): (argv: s
       async () => {
         const { values, positionals } = parseCommandLine(argv, spec.options, spec);
         const common = values as { json?: boolean; help?: boolean };
-        const out = createOutput(common.json === true);
+        const out = createOutput(common.json === true, spec.sink);
         if (common.help) {
           const help = typeof spec.help === "function" ? spec.help() : (spec.help ?? spec.usage);
           out.result({ usage: spec.usage }, () => help.replace(/\n+$/, ""));
@@ -154,7 +157,7 @@ export function entryPoint<O extends Options>(spec: EntryPointSpec<O>): (argv: s
         }
         return spec.run({ values, positionals, out, argv });
       },
-      { usage: spec.usage },
+      { usage: spec.usage, sink: spec.sink },
     );
 }
 

@@ -17,6 +17,8 @@ import type { Tier } from "../../lib/tenant/tiers";
 import { singleSchema, type Mode } from "./modes";
 import type { Fixture } from "./shapes";
 import { zipfSizes } from "../stats";
+import { installContextKey } from "../../lib/tenant-context/keys";
+import { generateContextSecret, type ContextKey } from "../../lib/tenant-context/proof";
 
 export interface DatasetOptions {
   tenants: number;
@@ -44,6 +46,8 @@ export interface Dataset {
   totalBytes: number;
   /** Whether pg_prewarm loaded every copy into shared_buffers before the run. */
   prewarmed: boolean;
+  /** The key the runner mints proofs with: every transaction enters through the verifier (ADR-005). */
+  contextKey: ContextKey;
 }
 
 /** Statements of a fresh planSchema that create the empty tables; the rest (indexes, constraints, RLS) runs after loading. */
@@ -128,6 +132,10 @@ export async function buildDataset(admin: Queryable, options: DatasetOptions): P
 
   progress("migrate");
   await migrate(admin, { tenantContext: "setting" });
+  // The database stays in the raw-setting mode (the catalogue's copies are today's design); strict's
+  // policy is a variant copy (mode s), and the verifier, which works in both modes, enters every transaction.
+  const contextKey: ContextKey = { kid: "bench", region: "eu", secret: generateContextSecret() };
+  await installContextKey(admin, contextKey);
   if (options.designSql) {
     progress("apply the candidate design SQL");
     await asOwner(admin, [options.designSql]);
@@ -218,7 +226,7 @@ export async function buildDataset(admin: Queryable, options: DatasetOptions): P
   const floor = shared.find((m) => m.rls === "off") ?? shared[0];
   const fixtures = await readFixtures(admin, floor.schema, tenants, options.sampleIds ?? 200);
   const { rows: anchorRows } = await admin.query(`SELECT max(executed_at) AS anchor FROM ${qualified(floor.schema, "trades")}`);
-  return { tenants: fixtures, largest: fixtures[0], anchor: anchorRows[0].anchor, bytes, totalBytes, prewarmed };
+  return { tenants: fixtures, largest: fixtures[0], anchor: anchorRows[0].anchor, bytes, totalBytes, prewarmed, contextKey };
 }
 
 async function benchSchemaNames(admin: Queryable): Promise<string[]> {

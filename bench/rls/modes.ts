@@ -13,10 +13,13 @@
  *       what the design change of docs/benchmarks.md ("migration 0009") bought is e/b
  *   f   RLS with the cheapest policy there is: the raw setting, cast (no validation, no registry, no
  *       function): what RLS itself costs, whatever the policy's functions do, is f/a
+ *   s   RLS with strict mode's policy (ADR-005): the setting trusted only under the seal of this
+ *       transaction (VERIFIED_TENANT_PREDICATE); what strict costs per statement over today's design
+ *       is s/a − b/a (issue 21: at most 0.03 on p50 of every prepared hot shape)
  */
-import { REGISTRY_SCHEMA } from "../../lib/schema/planner";
+import { REGISTRY_SCHEMA, VERIFIED_TENANT_PREDICATE } from "../../lib/schema/planner";
 
-export type ModeKey = "a" | "a2" | "b" | "c" | "d" | "e" | "f";
+export type ModeKey = "a" | "a2" | "b" | "c" | "d" | "e" | "f" | "s";
 
 export interface Mode {
   key: ModeKey;
@@ -103,6 +106,16 @@ export const MODES: readonly Mode[] = [
     schema: "bench_rls_raw",
     rls: "variant",
     policy: RAW_SETTING_PREDICATE,
+    explicitTenant: false,
+  },
+  {
+    key: "s",
+    label: "s RLS strict",
+    description: "RLS, strict mode's policy (ADR-005): the setting only under this transaction's seal (VERIFIED_TENANT_PREDICATE)",
+    layout: "shared",
+    schema: "bench_rls_strict",
+    rls: "variant",
+    policy: VERIFIED_TENANT_PREDICATE,
     explicitTenant: false,
   },
 ];

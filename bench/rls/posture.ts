@@ -4,6 +4,7 @@
  * the RLS copies have RLS enabled and forced, the floor copies have it off, and RLS really filters
  * (no tenant: no rows; a tenant: exactly its own rows).
  */
+import { mintTenantProof } from "../../lib/tenant-context/proof";
 import type pg from "pg";
 import { ROLES } from "../../lib/schema/roles";
 import { REGISTRY_SCHEMA } from "../../lib/schema/planner";
@@ -19,7 +20,11 @@ export interface Posture {
   rowSecurity: string;
 }
 
-export async function assertPosture(app: pg.ClientBase, modes: readonly Mode[], dataset: Pick<Dataset, "tenants">): Promise<Posture> {
+export async function assertPosture(
+  app: pg.ClientBase,
+  modes: readonly Mode[],
+  dataset: Pick<Dataset, "tenants" | "contextKey">,
+): Promise<Posture> {
   const rls = modes.filter((m) => m.layout === "shared" && m.rls !== "off").map((m) => m.schema);
   const floors = modes.filter((m) => m.layout === "shared" && m.rls === "off").map((m) => m.schema);
   const { rows } = await app.query(
@@ -50,7 +55,8 @@ export async function assertPosture(app: pg.ClientBase, modes: readonly Mode[], 
     if (none.rows[0].n !== 0) problems.push(`${schema}: ${none.rows[0].n} rows visible without a tenant`);
     const smallest = dataset.tenants[dataset.tenants.length - 1];
     await app.query("BEGIN");
-    await app.query(`SELECT ${ident(REGISTRY_SCHEMA)}.enter_tenant($1)`, [smallest.id]);
+    // Through the verifier, as the runner enters: the strict copy (s) trusts nothing else.
+    await app.query(`SELECT ${ident(REGISTRY_SCHEMA)}.enter_verified_tenant($1)`, [mintTenantProof(dataset.contextKey, smallest.id)]);
     const own = await app.query(
       `SELECT count(*)::int AS n, count(*) FILTER (WHERE tenant_id <> $1)::int AS other FROM ${qualified(schema, "trades")}`,
       [smallest.id],

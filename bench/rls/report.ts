@@ -9,6 +9,8 @@ import { floorKey } from "./runner";
 import { median, ratioSpread, throughput, type Spread } from "../stats";
 
 export const GOAL = { p50: 1.03, p95: 1.1, planCache: 1.2 } as const;
+/** Issue 21: strict (s) may cost at most this much more than today's design (b), on p50 against the floor, for every prepared hot shape. */
+export const STRICT_GOAL = { p50Over: 0.03 } as const;
 
 export interface VariantStats {
   key: string;
@@ -41,6 +43,8 @@ export interface UnitReport {
   txRatios: Record<string, Spread>;
   /** The ratio the goal applies to, and the verdict. */
   goal: { ratio: string; p50Limit: number; p95Limit?: number; met: boolean };
+  /** s/a − b/a on p50 (medians across repetitions of the per-repetition ratios), when both ran; the goal applies to prepared hot shapes. */
+  strict?: { over: number; limit: number; met: boolean; applies: boolean };
   /** |a′/a − 1| p50 (the noise floor of this unit), when the control ran. */
   control?: number;
   plans: PlanReport[];
@@ -60,14 +64,15 @@ export function ratioPairs(result: UnitResult): [string, string, string][] {
   const has = (k: string) => keys.includes(k);
   if (result.unit.shape.planCache) {
     const pairs: [string, string, string][] = [];
-    for (const m of ["a", "b", "c", "e", "f"])
+    for (const m of ["a", "b", "c", "e", "f", "s"])
       if (has(`${m} generic`) && has(`${m} fresh`)) pairs.push([`${m} generic/fresh`, `${m} generic`, `${m} fresh`]);
     if (has("b generic") && has("a fresh")) pairs.push(["b generic/a fresh", "b generic", "a fresh"]);
     return pairs;
   }
   const pairs: [string, string, string][] = [];
-  for (const m of ["b", "a2", "c", "d", "e", "f"]) if (has(m) && has("a")) pairs.push([`${m}/a`, m, "a"]);
+  for (const m of ["b", "a2", "c", "d", "e", "f", "s"]) if (has(m) && has("a")) pairs.push([`${m}/a`, m, "a"]);
   if (has("b") && has("e")) pairs.push(["b/e", "b", "e"]);
+  if (has("s") && has("b")) pairs.push(["s/b", "s", "b"]);
   return pairs;
 }
 
@@ -97,6 +102,16 @@ export function unitReport(result: UnitResult): UnitReport {
   const goal = unit.shape.planCache
     ? { ratio: goalRatio, p50Limit: GOAL.planCache, met: g ? g.p50.median <= GOAL.planCache : false }
     : { ratio: goalRatio, p50Limit: GOAL.p50, p95Limit: GOAL.p95, met: g ? g.p50.median <= GOAL.p50 && g.p95.median <= GOAL.p95 : false };
+  const strictOver = ratios["s/a"] && ratios["b/a"] ? ratios["s/a"].p50.median - ratios["b/a"].p50.median : undefined;
+  const strict =
+    strictOver === undefined
+      ? undefined
+      : {
+          over: strictOver,
+          limit: STRICT_GOAL.p50Over,
+          met: strictOver <= STRICT_GOAL.p50Over,
+          applies: unit.shape.kind === "hot" && unit.protocol === "prepared" && !unit.shape.planCache,
+        };
   return {
     shape: unit.shape.key,
     title: unit.shape.title,
@@ -108,6 +123,7 @@ export function unitReport(result: UnitResult): UnitReport {
     ratios,
     txRatios,
     goal,
+    strict,
     control: ratios["a2/a"] ? Math.abs(ratios["a2/a"].p50.median - 1) : undefined,
     plans: result.plans,
     planChoices: result.planChoices,
@@ -151,10 +167,20 @@ function unitRows(u: UnitReport, keys: string[]): string[] {
     u.ratios["f/a"] ? f3(u.ratios["f/a"].p50.median) : "",
     u.ratios["d/a"] ? f3(u.ratios["d/a"].p50.median) : "",
     u.kind === "hot" || u.goal.ratio !== "b/a" ? (u.goal.met ? "met" : "MISSED") : "(trap)",
+    u.ratios["s/a"] ? f3(u.ratios["s/a"].p50.median) : "",
+    u.ratios["s/a"] ? f3(u.ratios["s/a"].p95.median) : "",
+    strictVerdict(u),
   ];
 }
 
-const MODE_KEYS = ["a", "a2", "b", "c", "d", "e", "f"];
+/** s/a − b/a and, where issue 21's goal applies (prepared hot shapes), the verdict. */
+function strictVerdict(u: UnitReport): string {
+  if (!u.strict) return "";
+  const over = `${u.strict.over >= 0 ? "+" : ""}${f3(u.strict.over)}`;
+  return u.strict.applies ? `${over} ${u.strict.met ? "met" : "MISSED"}` : over;
+}
+
+const MODE_KEYS = ["a", "a2", "b", "c", "d", "e", "f", "s"];
 
 export function renderText(report: Report): string {
   const head = [
@@ -169,6 +195,9 @@ export function renderText(report: Report): string {
     "f/a",
     "d/a",
     "goal",
+    "s/a p50",
+    "s/a p95",
+    `s/a − b/a (≤ ${STRICT_GOAL.p50Over})`,
   ];
   const t = new Table({ head, style: { head: [], border: [] } });
   for (const u of report.units.filter((x) => !x.protocol.startsWith("prepared ("))) t.push(unitRows(u, MODE_KEYS));
@@ -202,7 +231,23 @@ export function renderText(report: Report): string {
 /** The docs' tables: ratios only (absolute times on a shared 2-core machine mean nothing). */
 export function renderMarkdown(report: Report): string {
   const lines: string[] = [];
-  const head = ["shape", "protocol", "b/a p50 (range)", "b/a p95 (range)", "a′/a", "c/a", "e/a", "f/a", "b/e", "d/a", "tx b/a", "goal"];
+  const head = [
+    "shape",
+    "protocol",
+    "b/a p50 (range)",
+    "b/a p95 (range)",
+    "a′/a",
+    "c/a",
+    "e/a",
+    "f/a",
+    "b/e",
+    "d/a",
+    "tx b/a",
+    "goal",
+    "s/a p50 (range)",
+    "s/a p95 (range)",
+    `s/a − b/a (≤ ${STRICT_GOAL.p50Over} prepared hot)`,
+  ];
   lines.push(`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`);
   for (const u of report.units.filter((x) => !x.protocol.startsWith("prepared ("))) {
     const r = (k: string) => (u.ratios[k] ? f2(u.ratios[k].p50.median) : "");
@@ -221,6 +266,9 @@ export function renderMarkdown(report: Report): string {
         r("d/a"),
         u.txRatios["b/a"] ? f2(u.txRatios["b/a"].median) : "",
         u.kind === "hot" ? (u.goal.met ? "met" : "**missed**") : "—",
+        u.ratios["s/a"] ? spreadText(u.ratios["s/a"].p50) : "",
+        u.ratios["s/a"] ? spreadText(u.ratios["s/a"].p95) : "",
+        strictVerdict(u).replace("MISSED", "**missed**"),
       ].join(" | ")} |`,
     );
   }
@@ -256,6 +304,8 @@ export function toJson(report: Report): unknown {
       p95: Object.fromEntries(u.variants.map((v) => [v.key, v.p95])),
       tps: Object.fromEntries(u.variants.map((v) => [v.key, Math.round(v.tps)])),
       ratio_b_a: u.ratios["b/a"]?.p50.median ?? null,
+      ratio_s_a: u.ratios["s/a"]?.p50.median ?? null,
+      strict: u.strict ?? null,
       tx_ratio_b_a: u.txRatios["b/a"]?.median ?? null,
       ratios: Object.fromEntries(Object.entries(u.ratios).map(([k, r]) => [k, { p50: r.p50, p95: r.p95 }])),
       goal: u.goal,

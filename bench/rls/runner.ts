@@ -3,8 +3,11 @@
  * (schedule.ts), for the same tenant with the same parameters. Every transaction has the same
  * round trips whatever the variant:
  *
- *   BEGIN · SELECT tenancy.enter_tenant($1) · [SET LOCAL plan_cache_mode] · the query · COMMIT
+ *   BEGIN · SELECT tenancy.enter_verified_tenant($1) · [SET LOCAL plan_cache_mode] · the query · COMMIT
  *
+ * Every variant is entered through the verifier with a proof minted per transaction (ADR-005; it
+ * works in the raw-setting mode too and sets what both kinds of policy read), so transactions differ
+ * only by the variant's table copy and policy.
  * The query alone is timed ("query"), and so is the whole transaction ("tx"). Every variant's rows
  * are compared with the floor's rows of the same iteration.
  */
@@ -26,6 +29,7 @@ import { singleSchema, type Mode } from "./modes";
 import { interleave, wholeBlocks } from "./schedule";
 import { renderShape, type Fixture, type Protocol, type RenderedQuery, type Shape } from "./shapes";
 import { prng, summarize, type LatencySummary } from "../stats";
+import { createProofMinter } from "../../lib/tenant-context/proof";
 
 export interface Variant {
   /** "b", or "b generic" / "b fresh" in a plan-cache unit. */
@@ -81,18 +85,21 @@ export function buildUnits(shapes: readonly Shape[], modes: readonly Mode[], pro
   return units;
 }
 
-const ENTER = `SELECT ${ident(REGISTRY_SCHEMA)}.enter_tenant($1)`;
+const ENTER = `SELECT ${ident(REGISTRY_SCHEMA)}.enter_verified_tenant($1)`;
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
 export class Runner {
   private readonly rendered = new Map<string, RenderedQuery & { name: string }>();
   private sequence = 0;
+  private readonly mintProof: (tenantId: string) => string;
 
   constructor(
     private readonly client: pg.ClientBase,
     private readonly dataset: Dataset,
     private readonly checker: ResultChecker,
-  ) {}
+  ) {
+    this.mintProof = createProofMinter(dataset.contextKey);
+  }
 
   /** The variant's statement for this shape and tenant (cached; the name is stable for prepared statements). */
   statement(shape: Shape, mode: Mode, tenant: Fixture): RenderedQuery & { name: string } {
@@ -120,7 +127,7 @@ export class Runner {
     const tx0 = now();
     await this.client.query("BEGIN");
     try {
-      await this.client.query(ENTER, [tenant.id]);
+      await this.client.query(ENTER, [this.mintProof(tenant.id)]);
       if (variant.plan)
         await this.client.query(`SET LOCAL plan_cache_mode = ${variant.plan === "generic" ? "force_generic_plan" : "force_custom_plan"}`);
       const q0 = now();
@@ -230,7 +237,7 @@ export class Runner {
       let prepared = false;
       await this.client.query("BEGIN");
       try {
-        await this.client.query(ENTER, [tenant.id]);
+        await this.client.query(ENTER, [this.mintProof(tenant.id)]);
         const explain = async (options: string): Promise<pg.QueryResult> => {
           if (v.plan !== "generic") return this.client.query(`EXPLAIN (${options}) ${s.text}`, values);
           // A SQL-level prepared statement under force_generic_plan shows the cached generic plan.

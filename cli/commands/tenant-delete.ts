@@ -50,8 +50,10 @@ export const tenantDeleteCommand: Command = {
 
     const result = await withConnection(ctx, async (client) => {
       const tenant = await findOrUsage(client, ref);
+      // Inside the executor the export is kept where its session keeps exports (the region's bucket).
+      const given = ctx.database?.exportSink;
       return offboardOnPurpose(client, tenant.id, {
-        exportTo: exportDir === null ? null : localDirectorySink(exportDir),
+        exportTo: exportDir === null ? null : given ? await given() : localDirectorySink(exportDir),
         retentionDays,
         dryRun,
         revokeCache: redisGiven(ctx.flags) ? (id) => withRedis(ctx, (admin) => revokeTenantCache(admin, id)) : undefined,

@@ -116,14 +116,18 @@ export async function withDatabase<T>(connection: DirectConnection, database: st
  * VPC; an error there (X-Amz-Function-Error) throws an ExecutorError with the handler's message and
  * the PostgreSQL error code, so `isMissingDatabase` works the same on both transports. The result is
  * JSON on both (dates are ISO strings).
+ *
+ * `lib` is the data layer to run with: the providers load it at call time (`dataLayer()`, see the
+ * file comment); a process that imports lib/ itself (`npm run ops`, cli/ops.ts) passes its own, so
+ * the library is not loaded a second time beside it.
  */
 export async function callDatabase<N extends OperationName>(
   connection: DatabaseConnection,
   database: string,
   operation: N,
   args: OperationArgs<N>,
+  lib: DataLayerTransport = dataLayer(),
 ): Promise<OperationResult<N>> {
-  const lib = dataLayer();
   if (isExecutorConnection(connection)) {
     return (await lib.invokeExecutor(connection, { operation, database, args })) as OperationResult<N>;
   }
@@ -134,6 +138,9 @@ export async function callDatabase<N extends OperationName>(
     }),
   ) as Promise<OperationResult<N>>;
 }
+
+/** What `callDatabase` needs of the data layer: the operations, and the executor's client. */
+export type DataLayerTransport = Pick<typeof import("../../lib/data-layer"), "runOperation" | "invokeExecutor">;
 
 /** Loads the project's lib/data-layer.ts at call time (see the file comment). */
 export function dataLayer(): typeof import("../../lib/data-layer") {

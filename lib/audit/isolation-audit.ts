@@ -1146,7 +1146,7 @@ export async function readAuditSnapshot(client: Queryable, options: AuditOptions
     foreignKeys,
     uniqueIndexes,
     sequenceDefaults,
-    verifiedContext: await readVerifiedContextFacts(client),
+    verifiedContext: await readVerifiedContextFacts(client, subjectRoles),
   };
 }
 

@@ -12,19 +12,44 @@
  *   tenant-policy-trusts-setting  in a strict database, a tenant policy (tenant tables or the registry)
  *                                 that trusts the raw setting: SQL can switch it (the issue's attack).
  *   tenant-context-unverified     (only with `requireVerifiedContext`) the database is not strict.
+ *   context-keys-readable         a tenant role (app_user, readonly, a dedicated tenant's login role) holds a
+ *                                 privilege on tenancy_private.context_keys — by its own grant, PUBLIC's,
+ *                                 an inherited role's, or membership of the table's owner. The table holds
+ *                                 the HMAC pads of every key: whoever reads them mints a proof for any
+ *                                 tenant of the region (ADR-005: "the key is never readable by app_user,
+ *                                 readonly or a tenant login role").
  */
 import { createHash } from "node:crypto";
 import type { Queryable } from "../db/client";
 import { MIGRATIONS } from "../schema/migrations";
 import { normalizePolicyExpression, VERIFIED_TENANT_ID_EXPRESSION, type TenantContextMode } from "../schema/planner";
-import { ROLES } from "../schema/roles";
+import { RLS_SUBJECT_ROLES, ROLES } from "../schema/roles";
 
 export const VERIFIER_SIGNATURE = "tenancy.enter_verified_tenant(proof text)";
 /** Who may execute the verifier besides its owner (the owner's implicit right is not listed). */
 export const VERIFIER_GRANTEES: readonly string[] = [ROLES.readonly, ROLES.app];
 
 export type VerifiedContextCheckId =
-  "verifier-altered" | "verifier-missing" | "security-definer-unexpected" | "tenant-policy-trusts-setting" | "tenant-context-unverified";
+  | "verifier-altered"
+  | "verifier-missing"
+  | "security-definer-unexpected"
+  | "tenant-policy-trusts-setting"
+  | "tenant-context-unverified"
+  | "context-keys-readable";
+
+/** Where migration 0012 keeps the keys (the HMAC pads): owner only. */
+export const CONTEXT_KEY_TABLE = "tenancy_private.context_keys";
+
+/** A tenant role's access to the key table, by any path. */
+export interface KeyTableAccess {
+  role: string;
+  /** Table privileges it holds (own grant, PUBLIC, inherited roles); `SELECT (columns)` for column grants only. */
+  privileges: string[];
+  /** Member of the table's owner (with or without INHERIT: SET ROLE gives it everything). */
+  ownerMember: boolean;
+  /** USAGE on the table's schema: without it the privileges are one GRANT away from use. */
+  schemaUsage: boolean;
+}
 
 export interface VerifierFacts {
   owner: string;
@@ -47,6 +72,8 @@ export interface VerifiedContextFacts {
   definers: string[];
   /** Tenant-context policies (tenant tables and the registry) as pg_policies prints them. */
   policies: { table: string; name: string; using: string | null; withCheck: string | null }[];
+  /** Tenant roles with any access to CONTEXT_KEY_TABLE (empty when none has, or before migration 0012); absent in older snapshots. */
+  keyTableAccess?: KeyTableAccess[];
 }
 
 /** The verifier's body exactly as migration 0012 creates it (applied migrations are frozen text). */
@@ -64,7 +91,14 @@ export function isExpectedVerifier(signature: string, facts: VerifiedContextFact
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
-export async function readVerifiedContextFacts(client: Queryable): Promise<VerifiedContextFacts> {
+/**
+ * `subjectRoles`: the tenant roles whose access to the key table is checked (the isolation audit
+ * passes its subjects: app_user, readonly and the dedicated tenants' login roles).
+ */
+export async function readVerifiedContextFacts(
+  client: Queryable,
+  subjectRoles: readonly string[] = RLS_SUBJECT_ROLES,
+): Promise<VerifiedContextFacts> {
   const { rows: modeRows } = await client.query(
     `SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('tenancy.database_settings') AND attname = 'tenant_context' AND NOT attisdropped)
                  THEN (SELECT to_jsonb(s) ->> 'tenant_context' FROM tenancy.database_settings s) END AS mode`,
@@ -91,6 +125,22 @@ export async function readVerifiedContextFacts(client: Queryable): Promise<Verif
          OR (schemaname <> 'tenancy' AND permissive = 'RESTRICTIVE')
       ORDER BY 1, 2`,
   );
+  const { rows: keyTableAccess } = await client.query(
+    `SELECT r.rolname::text AS role,
+            ARRAY(SELECT p FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) AS p
+                   WHERE has_table_privilege(r.oid, t.oid, p))
+              || CASE WHEN NOT has_table_privilege(r.oid, t.oid, 'SELECT') AND has_any_column_privilege(r.oid, t.oid, 'SELECT')
+                      THEN ARRAY['SELECT (columns)'] ELSE '{}'::text[] END AS privileges,
+            pg_has_role(r.oid, t.relowner, 'MEMBER') AS "ownerMember",
+            has_schema_privilege(r.oid, t.relnamespace, 'USAGE') AS "schemaUsage"
+       FROM pg_class t, pg_roles r
+      WHERE t.oid = to_regclass($1) AND r.rolname = ANY($2)
+        AND (has_any_column_privilege(r.oid, t.oid, 'SELECT, INSERT, UPDATE, REFERENCES')
+             OR has_table_privilege(r.oid, t.oid, 'DELETE, TRUNCATE, TRIGGER')
+             OR pg_has_role(r.oid, t.relowner, 'MEMBER'))
+      ORDER BY 1`,
+    [CONTEXT_KEY_TABLE, [...subjectRoles]],
+  );
   const v = verifierRows[0] as (Omit<VerifierFacts, "sourceSha256"> & { source: string }) | undefined;
   return {
     mode: modeRows[0]?.mode ?? undefined,
@@ -105,6 +155,7 @@ export async function readVerifiedContextFacts(client: Queryable): Promise<Verif
     },
     definers: definers.map((r: { signature: string }) => r.signature),
     policies: policies as VerifiedContextFacts["policies"],
+    keyTableAccess: keyTableAccess as KeyTableAccess[],
   };
 }
 
@@ -188,6 +239,7 @@ export function checkVerifiedContext(
       fix: `ALTER FUNCTION ${signature} SECURITY INVOKER, or DROP it`,
     });
   }
+  out.push(...checkKeyTableAccess(facts.keyTableAccess ?? []));
   if (facts.mode === "verified") {
     for (const p of facts.policies) {
       if (!trustsRawSetting(p.using) && !trustsRawSetting(p.withCheck)) continue;
@@ -210,4 +262,29 @@ export function checkVerifiedContext(
     });
   }
   return out;
+}
+
+/**
+ * The key table is the owner's alone. Critical when the role can use what it holds today (USAGE on
+ * the schema, or it may act as the owner), high when it is one GRANT away. In either mode: the keys
+ * exist, and are installed, before a database is switched to strict. Pure.
+ */
+export function checkKeyTableAccess(access: readonly KeyTableAccess[]): VerifiedContextFinding[] {
+  return access.map((a) => {
+    const holds = [...a.privileges, ...(a.ownerMember ? [`membership of the owner ${ROLES.owner}`] : [])];
+    const usable = a.ownerMember || a.schemaUsage;
+    return {
+      check: "context-keys-readable" as const,
+      severity: usable ? ("critical" as const) : ("high" as const),
+      object: `table ${CONTEXT_KEY_TABLE}`,
+      message:
+        `${a.role} holds ${holds.join(", ")} on the tenant-context keys (the HMAC pads of every key: with them it mints a proof for any tenant of the region)` +
+        (usable ? "" : `; without USAGE on schema tenancy_private it cannot use them yet: one GRANT away`),
+      fix:
+        `REVOKE ALL ON ${CONTEXT_KEY_TABLE} FROM ${a.role}, PUBLIC` +
+        (a.ownerMember ? `; REVOKE ${ROLES.owner} FROM ${a.role}` : "") +
+        (a.privileges.length && !a.ownerMember ? ` (and from any role it inherits them through)` : "") +
+        "; then rotate the region's keys (docs/aws.md, ADR-005): they may have been read",
+    };
+  });
 }

@@ -1,6 +1,6 @@
 /**
  * Pipelining for node-postgres: several statements as one batch — extended-protocol messages
- * (Parse, skipped for a named statement the connection already has; Bind; Describe; Execute) for
+ * (Parse and Describe, both skipped for a named statement the connection already has; Bind; Execute) for
  * each, then ONE Sync — corked into one network write, answered in one round trip.
  *
  * Why not node-postgres' own pipeline mode (`pipeline: true`, pg ≥ 8.23): it ends every statement
@@ -66,6 +66,9 @@ const ResultClass = (pg as unknown as { Result: new (rowMode: undefined, types: 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const pgUtils = require("pg/lib/utils") as { prepareValue: (this: void, value: unknown) => unknown };
 
+/** Row descriptions (pg's field list; [] for NoData) of the named statements a connection has described. */
+const describedFields = new WeakMap<pg.ClientBase, Map<string, unknown[]>>();
+
 /** The socket under a node-postgres client. */
 export function socketOf(client: pg.ClientBase): Socket | undefined {
   return (client as unknown as { connection?: { stream?: Socket } }).connection?.stream;
@@ -73,10 +76,17 @@ export function socketOf(client: pg.ClientBase): Socket | undefined {
 
 /**
  * The executor: statements as extended-protocol messages (Parse — skipped for a named statement
- * this connection already has — Bind, Describe, Execute) followed by ONE Sync, written corked as
- * one network write. One Sync makes the batch one unit for the server: at the first error it skips
- * everything up to the Sync, and it answers the whole batch with one flush (one read for us).
- * A node-postgres Submittable: the client queues it like any query.
+ * this connection already has — Bind, Describe — skipped likewise, see below — Execute) followed
+ * by ONE Sync, written corked as one network write. One Sync makes the batch one unit for the
+ * server: at the first error it skips everything up to the Sync, and it answers the whole batch
+ * with one flush (one read for us). A node-postgres Submittable: the client queues it like any query.
+ *
+ * Describe is sent only with a Parse: a named statement's row description is remembered per
+ * connection the first time it comes back, and reused while the statement stays prepared there.
+ * It cannot go stale silently: a prepared statement whose result type would change fails with
+ * 0A000 ("cached plan must not change result type") before any row is sent, and the caller then
+ * parses it afresh under a new name (lib/tenant-context/client.ts). Saves a RowDescription (or
+ * NoData) per statement per request on the hot path (docs/benchmarks.md).
  */
 class StatementBatch {
   readonly #results: ResultBuilder[];
@@ -84,6 +94,11 @@ class StatementBatch {
   #index = 0;
   #rowError: Error | undefined;
   #done = false;
+  /** Per statement: the row description is expected from the server (Describe sent). */
+  readonly #describes: boolean[];
+  readonly #fields: Map<string, unknown[]>;
+  /** A RowDescription came for statement #index. */
+  #sawFields = false;
 
   constructor(
     private readonly client: pg.ClientBase,
@@ -93,6 +108,15 @@ class StatementBatch {
   ) {
     const types = (client as unknown as { _types?: unknown })._types;
     this.#results = statements.map(() => new ResultClass(undefined, types));
+    let fields = describedFields.get(client);
+    if (!fields) describedFields.set(client, (fields = new Map()));
+    this.#fields = fields;
+    this.#describes = statements.map((s, i) => {
+      const known = s.name && prepared.has(s.name) ? fields.get(s.name) : undefined;
+      if (known === undefined) return true;
+      this.#results[i].addFields(known);
+      return false;
+    });
   }
 
   submit(connection: Connection): Error | null {
@@ -108,7 +132,7 @@ class StatementBatch {
       this.statements.forEach((s, i) => {
         if (!s.name || !this.prepared.has(s.name)) connection.parse({ text: s.text, name: s.name ?? "", types: [] });
         connection.bind({ statement: s.name ?? "", portal: "", values: values[i] });
-        connection.describe({ type: "P", name: "" });
+        if (this.#describes[i]) connection.describe({ type: "P", name: "" });
         connection.execute({ portal: "", rows: 0 });
       });
       connection.sync();
@@ -120,6 +144,19 @@ class StatementBatch {
 
   handleRowDescription(msg: { fields: unknown[] }): void {
     this.#results[this.#index]?.addFields(msg.fields);
+    this.#remember(msg.fields);
+    this.#sawFields = true;
+  }
+
+  /** Remembers statement #index's row description (a fresh Describe replaces what was known). */
+  #remember(fields: unknown[]): void {
+    const name = this.statements[this.#index]?.name;
+    if (name && this.#describes[this.#index]) this.#fields.set(name, fields);
+  }
+
+  #next(): void {
+    this.#index++;
+    this.#sawFields = false;
   }
 
   handleDataRow(msg: { fields: unknown[] }): void {
@@ -134,11 +171,12 @@ class StatementBatch {
 
   handleCommandComplete(msg: unknown): void {
     this.#results[this.#index]?.addCommandComplete(msg);
-    this.#index++;
+    if (!this.#sawFields) this.#remember([]); // Describe answered NoData
+    this.#next();
   }
 
   handleEmptyQuery(): void {
-    this.#index++;
+    this.#next();
   }
 
   handlePortalSuspended(): void {}

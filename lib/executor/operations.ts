@@ -103,6 +103,8 @@ const TenantIdArgs = z.strictObject({ id: TenantId });
 const RoleArgs = z.strictObject({ role: LoginRoleName });
 const ContextKeyArgs = z.strictObject({ kid: z.string(), region: ResidencyRegion, secret: z.string() });
 const KidArgs = z.strictObject({ kid: z.string() });
+/** A `tenancy` command line, without the program name: `["tenant", "graduate", "acme-capital"]`. */
+const TenancyArgs = z.strictObject({ argv: z.array(z.string().max(4096)).min(1, { message: "must name a tenancy command" }).max(64) });
 
 async function appliedVersions(client: Queryable): Promise<string[]> {
   const table = qualified(REGISTRY_SCHEMA, "schema_migrations");
@@ -165,6 +167,31 @@ const offboardingOperations = {
 
 export const executorOperations = {
   ...offboardingOperations,
+  // --- the operator's long work inside the VPC (`npm run ops`, cli/ops.ts) ------------------------
+
+  /**
+   * Runs one `tenancy` command (the local CLI's code, cli/tenancy.ts) on this operation's session,
+   * in --json mode, under the executor's policy (cli/executor-policy.ts: commands that need the
+   * operator's files, Redis or an environment secret are refused with exit 2 naming the argument).
+   * Returns `{ exitCode, output, text?, progress }` (cli/remote-tenancy.ts TenancyRun): a command
+   * that fails is a result with its exit code, not a thrown error. Destructive commands keep their
+   * own guards (a purge before its date is refused by the library). Loaded on first use, so the
+   * providers' operations do not load the CLI.
+   */
+  async tenancy(client: Queryable, args: z.input<typeof TenancyArgs>, ctx: OperationContext) {
+    const { argv } = parse("tenancy", TenancyArgs, args);
+    const session = client as Partial<import("pg").Client>;
+    if (typeof session.on !== "function" || typeof session.removeListener !== "function") {
+      throw new OperationInputError('operation "tenancy" needs a node-postgres session (pg.Client), not a pool');
+    }
+    const { runTenancyOnSession } = await import("../../cli/remote-tenancy.js");
+    return runTenancyOnSession(argv, {
+      client: client as import("pg").Client,
+      description: `database ${ctx.database}`,
+      exportSink: ctx.exportSink,
+    });
+  },
+
   /**
    * PgBouncer's auth file from the verifiers the server holds (lib/pgbouncer/verifiers.ts) and its
    * revision. Call on "postgres". Secret: the caller stores it as a secret (Secrets Manager on AWS).

@@ -23,6 +23,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import type { DatabaseConnection } from "../../components/db/provider-runtime";
 import { REDACTED } from "../synth/format";
+import { PlatformContractError } from "./contract-error";
 import { ResidencyRegion, TenantId, TenantSlug } from "../tenant/model";
 
 const Text = z.string().min(1);
@@ -182,18 +183,7 @@ export const PLATFORM_OUTPUT_NAMES: readonly string[] = [
 /** Output paths whose values are secret: the producers export them as secrets, `redactSecrets` hides them. */
 export const SECRET_OUTPUTS = ["redis.adminPassword", "appUrl", "migratorUrl", "contextKey"] as const;
 
-/** A platform stack's outputs that do not fulfil the contract; names the stack and the output. */
-export class PlatformContractError extends Error {
-  constructor(
-    message: string,
-    readonly stack: string,
-    /** Dotted path of the output at fault (`database.oid`), or undefined when there are no outputs at all. */
-    readonly output: string | undefined,
-  ) {
-    super(message);
-    this.name = "PlatformContractError";
-  }
-}
+export { PlatformContractError };
 
 function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
   return path.reduce<unknown>(

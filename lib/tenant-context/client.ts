@@ -74,7 +74,7 @@ import type { QueryResult, Queryable } from "../db/client";
 import { runBatch, socketOf, type BatchOutcome, type Statement } from "../db/batch";
 import { TenantId } from "../tenant/model";
 import { Tier, TIER_LIMITS, type TierLimits } from "../tenant/tiers";
-import { ContextKey, DEFAULT_PROOF_TTL_SECONDS, MAX_PROOF_TTL_SECONDS, mintTenantProof } from "./proof";
+import { ContextKey, createProofMinter, DEFAULT_PROOF_TTL_SECONDS, MAX_PROOF_TTL_SECONDS } from "./proof";
 
 export const TenantClaims = z.object({
   /** The tenant's uuid (lower-cased). */
@@ -225,10 +225,30 @@ function userStatement(
   options: TenantQueryOptions | undefined,
   lease: Lease,
   generation: number,
+  names: StatementNames,
 ): Statement {
   if (!options?.prepare) return { text, values: params };
-  const name = `${PREPARED_PREFIX}${generation}_${createHash("sha256").update(text).digest("hex").slice(0, 32)}`;
+  const name = `${PREPARED_PREFIX}${generation}_${names.hashOf(text)}`;
   return lease.mayPrepare(name) ? { text, values: params, name } : { text, values: params };
+}
+
+/**
+ * The hash part of prepared statements' names, remembered per text: a hot statement is hashed once
+ * per pool, not once per request. Bounded: a pool that sees more texts than this starts over.
+ */
+class StatementNames {
+  static readonly MAX = 1024;
+  readonly #hashes = new Map<string, string>();
+
+  hashOf(text: string): string {
+    let hash = this.#hashes.get(text);
+    if (hash === undefined) {
+      if (this.#hashes.size >= StatementNames.MAX) this.#hashes.clear();
+      hash = createHash("sha256").update(text).digest("hex").slice(0, 32);
+      this.#hashes.set(text, hash);
+    }
+    return hash;
+  }
 }
 
 /**
@@ -329,8 +349,9 @@ export class TenantPool {
   readonly #broken = new WeakSet<pg.ClientBase>();
   readonly #prepared = new WeakMap<pg.ClientBase, Set<string>>();
   readonly #slots = new TenantSlots();
-  readonly #contextKey: ContextKey | undefined;
+  readonly #mintProof: ((tenantId: string, options: { ttlSeconds: number }) => string) | undefined;
   readonly #proofTtlSeconds: number;
+  readonly #statementNames = new StatementNames();
   /** Bumped when a prepared statement's plan went stale: new statement names on every connection. */
   #planGeneration = 0;
 
@@ -350,7 +371,7 @@ export class TenantPool {
         const issue = parsed.error.issues[0];
         throw new TenantContextError(`TenantPool option "contextKey.${issue.path.map(String).join(".")}": ${issue.message}`);
       }
-      this.#contextKey = parsed.data;
+      this.#mintProof = createProofMinter(parsed.data);
     }
     this.#proofTtlSeconds = proofTtlSeconds ?? DEFAULT_PROOF_TTL_SECONDS;
     if (!Number.isInteger(this.#proofTtlSeconds) || this.#proofTtlSeconds < 1 || this.#proofTtlSeconds > MAX_PROOF_TTL_SECONDS)
@@ -387,6 +408,7 @@ export class TenantPool {
         planGeneration: () => this.#planGeneration,
         stalePlan: (generation) => this.#stalePlan(generation),
         prelude: () => this.#prelude(tenantId, this.#limits[tier].statementTimeoutMs),
+        statementNames: this.#statementNames,
       },
       tenantId,
       tier,
@@ -429,7 +451,7 @@ export class TenantPool {
     const timeoutMs = this.#limits[tier].statementTimeoutMs;
     const lease = await this.#lease(tenantId, tier);
     const generation = this.#planGeneration;
-    const statement = userStatement(text, params, options, lease, generation);
+    const statement = userStatement(text, params, options, lease, generation, this.#statementNames);
     const batch = await lease.run([this.#prelude(tenantId, timeoutMs), statement]);
     const [enter, query] = batch.results;
     const error =
@@ -470,8 +492,8 @@ export class TenantPool {
 
   /** The statement that enters the tenant: with a proof minted now when the pool has a key (ADR-005). */
   #prelude(tenantId: string, timeoutMs: number): Statement {
-    if (!this.#contextKey) return prelude(tenantId, timeoutMs);
-    return verifiedPrelude(mintTenantProof(this.#contextKey, tenantId, { ttlSeconds: this.#proofTtlSeconds }), timeoutMs);
+    if (!this.#mintProof) return prelude(tenantId, timeoutMs);
+    return verifiedPrelude(this.#mintProof(tenantId, { ttlSeconds: this.#proofTtlSeconds }), timeoutMs);
   }
 
   /** A prepared statement of `generation` went stale: the next ones get new names. */
@@ -632,6 +654,7 @@ interface ScopeContext {
   planGeneration(): number;
   stalePlan(generation: number): void;
   prelude(): Statement;
+  statementNames: StatementNames;
 }
 
 class Scope implements TenantScope {
@@ -686,7 +709,7 @@ class Scope implements TenantScope {
       this.#startedAt = performance.now();
     }
     const generation = this.ctx.planGeneration();
-    const statement = userStatement(text, params, options, this.#lease!, generation);
+    const statement = userStatement(text, params, options, this.#lease!, generation, this.ctx.statementNames);
     const statements = first ? [BEGIN, this.ctx.prelude(), statement] : [rearm(this.timeoutMs), statement];
     const batch = await this.#lease!.run(statements);
     const query = batch.results.length === statements.length ? batch.results[statements.length - 1] : undefined;

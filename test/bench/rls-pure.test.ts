@@ -9,7 +9,7 @@ import { clusterSettings } from "../../bench/rls/cluster";
 import { comparePlans, digestRows, ResultChecker, summarizePlan, type PlanNode } from "../../bench/rls/compare";
 import { isTableCreation, rlsAdjustments, singleTenantDdl } from "../../bench/rls/dataset";
 import { benchSchemas, mode, MODES } from "../../bench/rls/modes";
-import { GOAL, ratioPairs, unitReport } from "../../bench/rls/report";
+import { GOAL, ratioPairs, STRICT_GOAL, unitReport } from "../../bench/rls/report";
 import { buildUnits, type UnitResult } from "../../bench/rls/runner";
 import { interleave, tenantRounds, variantOrders, wholeBlocks } from "../../bench/rls/schedule";
 import { renderShape, shape, SHAPES } from "../../bench/rls/shapes";
@@ -282,6 +282,7 @@ describe("copies", () => {
       "bench_single_001",
       "bench_rls_function",
       "bench_rls_raw",
+      "bench_rls_strict",
     ]);
   });
 
@@ -329,6 +330,21 @@ describe("report", () => {
     expect(r.goal.met).toBe(false);
   });
 
+  it("judges strict (s) against today's design (b): s/a − b/a ≤ 0.03 on p50, applied to prepared hot shapes", () => {
+    const strictResult = (s: number, protocol: "extended" | "prepared"): UnitResult => {
+      const [unit] = buildUnits(
+        [shape("point")],
+        MODES.filter((m) => ["a", "b", "s"].includes(m.key)),
+        [protocol],
+      );
+      return { unit, plans: [], reps: [{ query: [sum(1, 1), sum(1.01, 1.05), sum(s, 1.1)], tx: [sum(1, 1), sum(1, 1), sum(1, 1)] }] };
+    };
+    expect(unitReport(strictResult(1.035, "prepared")).strict).toMatchObject({ limit: STRICT_GOAL.p50Over, met: true, applies: true });
+    expect(unitReport(strictResult(1.05, "prepared")).strict).toMatchObject({ met: false, applies: true });
+    expect(unitReport(strictResult(1.05, "extended")).strict).toMatchObject({ met: false, applies: false });
+    expect(unitReport(result([[1, 1]], [[1, 1]])).strict).toBeUndefined();
+  });
+
   it("builds one plan-cache unit (generic vs fresh per mode) and the ratios it reports", () => {
     const units = buildUnits([shape("largest_plan_cache"), shape("point")], MODES, ["extended", "prepared"]);
     expect(units).toHaveLength(3);
@@ -343,6 +359,8 @@ describe("report", () => {
       "e fresh",
       "f generic",
       "f fresh",
+      "s generic",
+      "s fresh",
     ]);
     expect(ratioPairs({ unit: units[0], reps: [], plans: [] }).map((p) => p[0])).toEqual([
       "a generic/fresh",
@@ -350,6 +368,7 @@ describe("report", () => {
       "c generic/fresh",
       "e generic/fresh",
       "f generic/fresh",
+      "s generic/fresh",
       "b generic/a fresh",
     ]);
     expect(ratioPairs({ unit: units[1], reps: [], plans: [] }).map((p) => p[0])).toEqual([
@@ -359,7 +378,9 @@ describe("report", () => {
       "d/a",
       "e/a",
       "f/a",
+      "s/a",
       "b/e",
+      "s/b",
     ]);
   });
 });

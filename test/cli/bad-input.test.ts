@@ -18,6 +18,10 @@ describe("bad input at every entry point: exit 2, the field named, JSON with --j
     ["scripts/local.ts", ["status", "--stack", "nowhere"], "--stack"],
     ["scripts/local-services.ts", ["--bogus"], "--bogus"],
     ["scripts/local-services.ts", ["status", "--stack", "eu-prod"], "alphapulse-platform:kind"],
+    ["scripts/ops.ts", ["--", "tenant", "list"], "--stack"],
+    ["scripts/ops.ts", ["--stack", "nowhere", "--", "tenant", "list"], "--stack"],
+    ["scripts/ops.ts", ["--stack", "eu-prod"], "command"],
+    ["scripts/ops.ts", ["--stack", "eu-prod", "--bogus", "--", "tenant", "list"], "--bogus"],
   ])("%s %j names %s", async (script, args, field) => {
     const json = await run(script, [...args, "--json"]);
     expect(json.code, json.stderr).toBe(2);
@@ -41,6 +45,7 @@ describe("--help at every entry point: exit 0, the usage on stdout", () => {
     ["scripts/synth.ts", /npm run synth -- --stack/],
     ["scripts/local.ts", /npm run local -- status/],
     ["scripts/local-services.ts", /usage: npm run local:services/],
+    ["scripts/ops.ts", /npm run ops -- --stack <stack>/],
   ])("%s --help", async (script, usage) => {
     const help = await run(script, ["--help"]);
     expect(help.code, help.stderr).toBe(0);

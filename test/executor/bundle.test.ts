@@ -6,7 +6,7 @@
  * own AWS_ENDPOINT_URL_SECRETS_MANAGER variable. The load time is printed (docs/adr/ADR-004), never asserted.
  */
 import { execFile } from "node:child_process";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -79,6 +79,14 @@ describe("the executor bundle, run as Lambda runs it", () => {
     const again = await invoke({ operation: "migrate", database: "bundled", args: { region: "eu", dryRun: true } });
     expect(again.result).toMatchObject({ unchanged: true });
     console.log(`executor bundle: module load ${created.loadMs.toFixed(0)} ms (cold, this machine)`);
+  });
+
+  it("runs a tenancy command (the CLI's code is inside, @pulumi/pulumi is not)", async () => {
+    const listed = await invoke({ operation: "tenancy", database: "bundled", args: { argv: ["tenant", "list"] } });
+    expect(listed.error).toBeUndefined();
+    expect(listed.result).toMatchObject({ exitCode: 0, output: [expect.objectContaining({ slug: "bundle-fund" })] });
+    expect((listed.result as { text: string }).text).toMatch(/bundle-fund/);
+    expect(readFileSync(bundle, "utf8")).not.toMatch(/node_modules\/@pulumi\/pulumi\//);
   });
 
   it("throws typed errors the client maps back", async () => {
