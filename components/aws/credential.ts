@@ -26,9 +26,12 @@ export interface CredentialArgs {
    * removal is refused. "retain": the secret is protected too, and its password, secret and value
    * are also retained on delete: after `pulumi state unprotect` of the secret, a removal forgets
    * them in this stack and leaves them in AWS (for a credential another stack adopts with `pulumi import`).
+   * "release": the secret is not protected, so a destroy schedules its deletion with the 30-day
+   * recovery window; only a tenant's Redis credential is ever declared so, and only by
+   * `npm run tenant -- destroy` after the tenant was offboarded (TenantRedisUser `releaseSecret`).
    * @default "protect"
    */
-  onRemoval?: "protect" | "retain";
+  onRemoval?: "protect" | "retain" | "release";
 }
 
 export class Credential extends pulumi.ComponentResource {
@@ -53,7 +56,7 @@ export class Credential extends pulumi.ComponentResource {
     const secret = new aws.secretsmanager.Secret(
       `${name}-secret`,
       { name: args.secretName, description: args.description, kmsKeyId: args.kmsKeyId, recoveryWindowInDays: 30 },
-      { ...child, protect: true },
+      { ...child, protect: args.onRemoval !== "release" },
     );
     new aws.secretsmanager.SecretVersion(
       `${name}-value`,

@@ -190,7 +190,11 @@ for (const transport of DATABASE_TRANSPORTS)
         expect.stringMatching(new RegExp(`^export 0 row\\(s\\), verified, to ${exportsLandIn(dryDir)}/solo-one-`)),
         "mark it offboarded: rows, schema and registry entry kept for 7 day(s)",
         expect.stringMatching(/^then, after that date: `tenancy tenant purge solo-one`/),
-        expect.stringMatching(/^destroy stack tenant-solo-one \(-4\): its registry entry released with its rows kept/),
+        "destroy stack tenant-solo-one (-4): 2 resource(s), each below",
+      ]);
+      expect(dry.removed?.map((r) => `${r.name}: ${r.effect}`)).toEqual([
+        "solo-one-registry: registry entry released; rows kept until `tenancy tenant purge`",
+        "solo-one-cache: Redis user revoked, its connections cut; keys kept until the purge",
       ]);
       expect(filesIn(exportsLandIn(dryDir))).toEqual([]);
       rmSync(dryDir, { recursive: true, force: true });
@@ -200,6 +204,11 @@ for (const transport of DATABASE_TRANSPORTS)
 
       const gone = succeeded(await driver.run({ action: "destroy", slug: "solo-one", exportDir: null, retentionDays: 7 }, () => {}));
       expect(gone).toMatchObject({ ok: true, tier: "starter", region: "eu", changes: { delete: 4 } });
+      // What it removed is recorded in the result (the CLI's --json): the state's resources and their effect.
+      expect(gone.removed?.map((r) => [r.type, r.name])).toEqual([
+        ["pulumi-nodejs:dynamic/db:Tenant", "solo-one-registry"],
+        ["pulumi-nodejs:dynamic/cache:TenantCacheUser", "solo-one-cache"],
+      ]);
       const retainedDays = (Date.parse(gone.purgeAfter!) - Date.now()) / 86_400_000;
       expect(retainedDays).toBeGreaterThan(6.9);
       expect(retainedDays).toBeLessThanOrEqual(7);

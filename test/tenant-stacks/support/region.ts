@@ -127,7 +127,7 @@ export async function openTestRegions(names: ResidencyRegion[], options: { trans
   const ctx = await AutomationContext.create({
     repoRoot: REPO_ROOT,
     binDir: toolchainLookup.toolchain.binDir,
-    program: (spec) => tenantProgram(spec),
+    program: (spec, options) => tenantProgram(spec, options),
     offboarder: offboardBeforeDestroy,
     env,
   });
