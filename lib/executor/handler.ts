@@ -51,6 +51,8 @@ export interface HandlerConfig {
   secretTtlMs?: number;
   /** Where `offboardTenant` keeps exports (see ExportsConfig). @default none: it refuses to export */
   exports?: ExportsConfig;
+  /** Another place for the exports instead of `exports`: the local executor keeps them in a directory of this machine. */
+  exportSink?: () => Promise<ExportSink>;
 }
 
 /**
@@ -200,7 +202,7 @@ export function createHandler(config: HandlerConfig): ExecutorHandler {
   const ttl = config.secretTtlMs ?? 300_000;
   let sink: Promise<ExportSink> | undefined;
   const exports = config.exports;
-  const exportSink = exports ? () => (sink ??= openExportSink(exports)) : undefined;
+  const exportSink = config.exportSink ?? (exports ? () => (sink ??= openExportSink(exports)) : undefined);
 
   async function secret(): Promise<DatabaseSecret> {
     if (cached && Date.now() - cached.at < ttl) return cached.secret;
