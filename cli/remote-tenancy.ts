@@ -34,6 +34,15 @@ export const TenancyRun = z.object({
 });
 export type TenancyRun = z.infer<typeof TenancyRun>;
 
+/** A JSON document as printed; anything else is kept as its text rather than lost. */
+function parseDocument(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text.replace(/\n$/, "");
+  }
+}
+
 /** `--json` added before a `--` terminator, so it stays a flag. */
 function withJson(argv: readonly string[]): string[] {
   if (argv.includes("--json")) return [...argv];
@@ -60,7 +69,7 @@ export async function runTenancyOnSession(argv: readonly string[], database: Giv
   };
   // In --json mode runTenancy prints a failure as one JSON document on stdout: that is the output.
   const sink: OutputSink = {
-    stdout: (chunk) => void (document = JSON.parse(chunk)),
+    stdout: (chunk) => void (document = parseDocument(chunk)),
     stderr: (chunk) => chunk.replace(/\n$/, "").split("\n").forEach(addProgress),
   };
   const output = (): Output => ({

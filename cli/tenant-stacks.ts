@@ -6,7 +6,7 @@
  *           [--tenant <slug:tier:region>]... [--file <tenants.yaml>] [--concurrency <n>] [--json]
  *   preview (same as up; changes nothing)
  *   destroy <slug>... [--file <tenants.yaml>] [--export-dir <dir> | --skip-export] [--retention-days <n>]
- *           [--dry-run] [--concurrency <n>] [--json]
+ *           [--platform <stack>] [--dry-run] [--concurrency <n>] [--json]
  *   list    [--json]
  *   synth   <slug> --tier <t> --region <r> --platform <aws stack> [--check] [--out <file|->] [--json]
  */
@@ -41,11 +41,15 @@ export const USAGE = `usage: npm run tenant -- <command> [options]
   preview <same as up>
       show what up would change; changes nothing
   destroy <slug>... [--file <tenants.yaml>] [--export-dir <dir> | --skip-export] [--retention-days <n>]
-                    [--dry-run] [--concurrency <n>] [--json]
+                    [--platform <stack>] [--dry-run] [--concurrency <n>] [--json]
       offboard (the same path as \`tenancy tenant delete\`): verified export, the tenant marked
       offboarded with its rows kept --retention-days (default ${DEFAULT_RETENTION_DAYS}), then the stack destroyed
       (credentials revoked, rows and keys kept); \`tenancy tenant purge <slug>\` after that date
-      removes the data. --dry-run says what it would do and changes nothing
+      removes the data. On AWS it runs inside the region through the executor and the export is
+      kept in the region's backup bucket (s3://<bucket>/tenant-exports/<tenant id>/; --export-dir is
+      refused); the Redis user is deleted and its secret scheduled for deletion (30-day recovery
+      window). --platform: refuse unless the stack belongs to it. --dry-run says what it would do
+      and remove, and changes nothing
   list [--json]
       the tenant stacks on the backend and what they record
   synth <slug> --tier <t> --region <r> --platform <aws stack> [--check] [--out <file|->] [--json]
@@ -85,6 +89,7 @@ const OPTIONS = {
     "skip-export": { type: "boolean", default: false },
     "retention-days": { type: "string" },
     "dry-run": { type: "boolean", default: false },
+    platform: { type: "string" },
   },
   list: { ...COMMON },
   synth: {
@@ -168,9 +173,18 @@ export function parseTenantCommand(argv: string[], ctx: ParseContext): TenantCom
     const exportDir = values["skip-export"] ? null : path.resolve(ctx.cwd, values["export-dir"] ?? ctx.defaultExportDir);
     const retentionDays = parseRetentionDays(values["retention-days"]);
     const dryRun = values["dry-run"];
+    const platform = values.platform === undefined ? undefined : parseOrThrow(StackName, values.platform, "--platform");
     return {
       command,
-      jobs: slugs.map((slug) => ({ action: "destroy", slug, exportDir, retentionDays, dryRun })),
+      jobs: slugs.map((slug) => ({
+        action: "destroy",
+        slug,
+        exportDir,
+        ...(values["export-dir"] !== undefined ? { exportDirGiven: true } : {}),
+        ...(platform !== undefined ? { platform } : {}),
+        retentionDays,
+        dryRun,
+      })),
       concurrency: parseConcurrency(values.concurrency),
       json: values.json,
     };

@@ -6,12 +6,15 @@
  *
  * `npm run local` starts the same process in the background for stacks with `transport: executor`,
  * with explicit options instead of `--stack`:
- *   --port <n> --postgres-port <n> --function-name <name> [--user <role>]
+ *   --port <n> --postgres-port <n> --function-name <name> [--user <role>] [--export-dir <dir>]
+ * `--export-dir` is where offboarding exports are kept (`--stack`: `<region data>/exports`).
  * Exit codes: 0 stopped by a signal, 1 failure, 2 bad arguments or stack config.
  */
+import path from "node:path";
 import { UsageError } from "../cli/output";
 import { entryPoint, headerComment, runMain } from "../cli/runner";
 import { localExecutorFunctionName, serveLocalExecutor } from "../lib/local/executor-server";
+import { regionDataDir, regionExportDir } from "../lib/local/region-services";
 import { stacksWithoutFile } from "../lib/stack-config/common";
 import { readLocalStackConfig } from "../lib/stack-config/local";
 import { REPO_ROOT } from "../lib/pulumi/env";
@@ -36,11 +39,13 @@ const main = entryPoint({
     "postgres-port": { type: "string" },
     "function-name": { type: "string" },
     user: { type: "string" },
+    "export-dir": { type: "string" },
   },
   async run({ values, out }) {
     let port = portOption(values.port, "--port");
     let postgresPort = portOption(values["postgres-port"], "--postgres-port");
     let functionName = values["function-name"];
+    let exportDir = values["export-dir"] === undefined ? undefined : path.resolve(values["export-dir"]);
     if (values.stack !== undefined) {
       if (stacksWithoutFile(REPO_ROOT, [values.stack]).length)
         throw new UsageError(`no stack file stacks/Pulumi.${values.stack}.yaml`, "--stack");
@@ -50,12 +55,13 @@ const main = entryPoint({
       port ??= config.executor.port;
       postgresPort ??= config.postgres.port;
       functionName ??= localExecutorFunctionName(values.stack);
+      exportDir ??= regionExportDir(regionDataDir(REPO_ROOT, values.stack, config));
     }
     if (port === undefined) throw new UsageError("name --stack, or --port", "--port", USAGE);
     if (postgresPort === undefined) throw new UsageError("name --stack, or --postgres-port", "--postgres-port", USAGE);
     if (!functionName) throw new UsageError("name --stack, or --function-name", "--function-name", USAGE);
 
-    const endpoint = await serveLocalExecutor({ functionName, port, postgresPort, user: values.user });
+    const endpoint = await serveLocalExecutor({ functionName, port, postgresPort, user: values.user, exportDir });
     out.progress(`executor ${functionName} on ${endpoint.url} → PostgreSQL 127.0.0.1:${postgresPort}`);
     await new Promise<void>((resolve) => {
       for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => resolve());

@@ -21,6 +21,17 @@ export interface CredentialArgs {
    * @default 40 (about 238 bits)
    */
   length?: number;
+  /**
+   * What removing this credential from the program does. "protect": the secret is protected, the
+   * removal is refused. "retain": the secret is protected too, and its password, secret and value
+   * are also retained on delete: after `pulumi state unprotect` of the secret, a removal forgets
+   * them in this stack and leaves them in AWS (for a credential another stack adopts with `pulumi import`).
+   * "release": the secret is not protected, so a destroy schedules its deletion with the 30-day
+   * recovery window; only a tenant's Redis credential is ever declared so, and only by
+   * `npm run tenant -- destroy` after the tenant was offboarded (TenantRedisUser `releaseSecret`).
+   * @default "protect"
+   */
+  onRemoval?: "protect" | "retain" | "release";
 }
 
 export class Credential extends pulumi.ComponentResource {
@@ -34,20 +45,23 @@ export class Credential extends pulumi.ComponentResource {
     if (!Number.isInteger(length) || length < 24)
       throw new Error(`Credential ${name}: length must be an integer of at least 24, got ${length}`);
 
+    // Set on every child: retainOnDelete is not reliably inherited from a component.
+    const retain = args.onRemoval === "retain";
+    const child = { parent: this, retainOnDelete: retain };
     const password = new random.RandomPassword(
       `${name}-password`,
       { length, special: false, minLower: 1, minUpper: 1, minNumeric: 1 },
-      { parent: this },
+      child,
     );
     const secret = new aws.secretsmanager.Secret(
       `${name}-secret`,
       { name: args.secretName, description: args.description, kmsKeyId: args.kmsKeyId, recoveryWindowInDays: 30 },
-      { parent: this, protect: true },
+      { ...child, protect: args.onRemoval !== "release" },
     );
     new aws.secretsmanager.SecretVersion(
       `${name}-value`,
       { secretId: secret.id, secretString: pulumi.secret(pulumi.jsonStringify({ username: args.username, password: password.result })) },
-      { parent: this },
+      child,
     );
 
     this.secretArn = secret.arn;

@@ -8,8 +8,11 @@
  * - the user group lists those two only, and ignores changes to its `userIds`: each tenant's user
  *   joins it from the tenant's own stack (components/aws/tenant-redis-user.ts, an
  *   aws.elasticache.UserGroupAssociation), so adding a tenant never redeploys the region, and an
- *   update of this stack never drops a tenant's membership. Users this stack declared before are
- *   moved to tenant stacks without being deleted: docs/tenant-stacks.md "Moving a regional tenant".
+ *   update of this stack never drops a tenant's membership;
+ * - the tenants of the regional config (`regionalTenants`) keep the user and secret this stack
+ *   declared before tenant stacks existed, under the same names (an upgrade changes nothing), and
+ *   retained on delete: removing a tenant from the config forgets them here and leaves them in AWS,
+ *   for its tenant stack to import (docs/tenant-stacks.md "Moving a regional tenant").
  *
  * Passwords are generated and kept in Secrets Manager. The parameter group
  * sets the maxmemory policy and keyspace notifications (`KA`, keyspace channels only, as locally).
@@ -21,8 +24,9 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { renderTenantAcl, type TenantAcl } from "../../lib/redis/acl";
 import { assertZoneInRegion } from "../../lib/platform/residency";
-import { Credential } from "./credential";
+import { Credential, type CredentialArgs } from "./credential";
 import { tcpRule, type TcpRuleArgs } from "./tcp-rule";
 
 export const REDIS_PORT = 6379;
@@ -31,6 +35,12 @@ export const DEFAULT_USER_ACCESS_STRING = "off resetchannels -@all";
 /** The operations user: everything (quota function library, audits). Its password lives in Secrets Manager only. */
 export const ADMIN_USER_NAME = "alphapulse_admin";
 export const ADMIN_USER_ACCESS_STRING = "on ~* &* +@all";
+
+/** A tenant of the regional config (RegionalPlatform `tenants`). */
+export interface RedisTenant {
+  id: string;
+  slug: string;
+}
 
 /**
  * Args of {@link RedisCache}. "Caution" marks an arg whose change replaces a resource. Changes to
@@ -75,6 +85,12 @@ export interface RedisCacheArgs {
   secretNamePrefix: string;
   /** Retention of the slow-log group, days (in place). @default 30 */
   logRetentionDays?: pulumi.Input<number>;
+  /**
+   * Tenants of the regional config: each keeps a user and a secret declared here, retained on delete
+   * (removing the tenant from the config never deletes them in AWS). New tenants get theirs from
+   * their tenant stacks instead. Caution: a slug change renames them. @default []
+   */
+  regionalTenants?: RedisTenant[];
 }
 
 export class RedisCache extends pulumi.ComponentResource {
@@ -92,6 +108,8 @@ export class RedisCache extends pulumi.ComponentResource {
     super("alphapulse:aws:RedisCache", name, {}, opts);
     const replicas = args.replicas ?? 1;
     validateRedisCacheArgs(name, { ...args, replicas });
+    // Render every access string first: a bad tenant id fails before anything is declared.
+    const regionalAcls = (args.regionalTenants ?? []).map((tenant) => ({ tenant, acl: renderTenantAcl(tenant.id) }));
     const parent = { parent: this };
 
     const sg = new aws.ec2.SecurityGroup(`${name}-sg`, redisSecurityGroupArgs(name, args.vpcId), parent);
@@ -110,15 +128,27 @@ export class RedisCache extends pulumi.ComponentResource {
       parent,
     );
 
-    // RBAC: `default` off and an admin; tenants' users join from their own stacks.
+    // RBAC: `default` off and an admin; the regional config's tenants (retained on delete); other
+    // tenants' users join from their own stacks.
     // The disabled `default` user still gets a password (never stored, never used): defence in depth.
     const defaultPassword = new random.RandomPassword(`${name}-default-password`, { length: 40, special: false }, parent);
     const defaultUser = new aws.elasticache.User(`${name}-default`, defaultUserArgs(name, defaultPassword.result), parent);
     const admin = new Credential(`${name}-admin`, adminCredentialArgs(name, args), parent);
     const adminUser = new aws.elasticache.User(`${name}-admin`, adminUserArgs(name, admin.password), parent);
+    const regionalUsers = regionalAcls.map(({ tenant, acl }) => {
+      const credential = new Credential(`${name}-tenant-${tenant.slug}`, regionalTenantCredentialArgs(tenant, acl, args), parent);
+      return new aws.elasticache.User(`${name}-tenant-${tenant.slug}`, regionalTenantUserArgs(acl, credential.password), {
+        parent: this,
+        retainOnDelete: true,
+      });
+    });
     const userGroup = new aws.elasticache.UserGroup(
       `${name}-users`,
-      { userGroupId: `${name}-users`, engine: "redis", userIds: [defaultUser.userId, adminUser.userId] },
+      {
+        userGroupId: `${name}-users`,
+        engine: "redis",
+        userIds: [defaultUser.userId, adminUser.userId, ...regionalUsers.map((u) => u.userId)],
+      },
       // Tenant stacks' associations add members; an update of this stack must not remove them.
       { parent: this, ignoreChanges: ["userIds"] },
     );
@@ -249,6 +279,29 @@ export function adminCredentialArgs(cache: string, args: Pick<RedisCacheArgs, "s
     secretName: `${args.secretNamePrefix}/${ADMIN_USER_NAME}`,
     kmsKeyId: args.kmsKeyArn,
     description: `Redis operations user of ${cache}`,
+  };
+}
+
+/** A regional-config tenant's user: id, name and access string from lib/redis/acl.ts `renderTenantAcl`. */
+export function regionalTenantUserArgs(
+  acl: Pick<TenantAcl, "elasticacheUserId" | "userName" | "accessString">,
+  password: pulumi.Input<string>,
+) {
+  return redisUserArgs(acl.elasticacheUserId, acl.userName, acl.accessString, password);
+}
+
+/** Its secret, under the name this stack always used (`<prefix>/tenants/<slug>`), retained on removal. */
+export function regionalTenantCredentialArgs(
+  tenant: Pick<RedisTenant, "slug">,
+  acl: Pick<TenantAcl, "userName">,
+  args: Pick<RedisCacheArgs, "secretNamePrefix" | "kmsKeyArn">,
+): CredentialArgs {
+  return {
+    username: acl.userName,
+    secretName: `${args.secretNamePrefix}/tenants/${tenant.slug}`,
+    kmsKeyId: args.kmsKeyArn,
+    description: `Redis user of tenant ${tenant.slug}`,
+    onRemoval: "retain",
   };
 }
 

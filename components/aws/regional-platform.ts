@@ -308,6 +308,7 @@ export class RegionalPlatform extends pulumi.ComponentResource {
         maxmemoryPolicy: args.redis.maxmemoryPolicy,
         snapshotRetentionDays: args.redis.snapshotRetentionDays,
         secretNamePrefix: `alphapulse/${stack}/redis`,
+        regionalTenants: tenants.map((t) => ({ id: t.id, slug: t.slug })),
       },
       children,
     );

@@ -13,7 +13,8 @@
  *
  * Offboarding (docs/tenant-stacks.md): the association and the user go, so the tenant can no longer
  * authenticate; the secret is scheduled for deletion with its recovery window; the tenant's keys stay
- * until `tenancy tenant purge`.
+ * until `tenancy tenant purge`. The secret is protected; `npm run tenant -- destroy` lifts that, after
+ * the tenant was offboarded, with one `up` of the program declaring `releaseSecret`, then destroys.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
@@ -32,6 +33,13 @@ export interface TenantRedisUserArgs {
   kmsKeyArn: pulumi.Input<string>;
   /** The regional RBAC user group (RedisCache.userGroupId). */
   userGroupId: pulumi.Input<string>;
+  /**
+   * Declare the secret unprotected, so that a destroy may schedule its deletion (30-day recovery
+   * window). Set only by `npm run tenant -- destroy`, after the tenant was offboarded
+   * (lib/tenant-stacks/automation.ts); every other run keeps it protected.
+   * @default false
+   */
+  releaseSecret?: boolean;
 }
 
 export class TenantRedisUser extends pulumi.ComponentResource {
@@ -46,7 +54,11 @@ export class TenantRedisUser extends pulumi.ComponentResource {
     // A bad tenant id fails the apply (renderTenantAcl checks it) before the user is created.
     const acl = pulumi.output(args.tenantId).apply((id) => renderTenantAcl(id));
 
-    const credential = new Credential(name, tenantRedisCredentialArgs(args, acl.userName), parent);
+    const credential = new Credential(
+      name,
+      { ...tenantRedisCredentialArgs(args, acl.userName), onRemoval: args.releaseSecret ? "release" : "protect" },
+      parent,
+    );
     // The provider's schema keeps `passwords` secret in state (and the value arrives secret).
     const user = new aws.elasticache.User(`${name}-user`, tenantRedisUserArgs(pulumiAcl(acl), credential.password), parent);
     new aws.elasticache.UserGroupAssociation(`${name}-membership`, { userGroupId: args.userGroupId, userId: user.userId }, parent);

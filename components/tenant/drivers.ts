@@ -32,7 +32,7 @@ export interface DriverOptions {
 
 export async function automationContext(options: DriverOptions): Promise<AutomationContext | { unavailable: string }> {
   return AutomationContext.forRepo(options.repoRoot, {
-    program: (spec) => tenantProgram(spec),
+    program: (spec, options) => tenantProgram(spec, options),
     offboarder: offboardBeforeDestroy,
     env: options.env,
   });

@@ -33,8 +33,22 @@ async function readOutputs(ref: pulumi.StackReference, names: readonly string[])
   return Object.fromEntries(entries.filter(([, value]) => value !== undefined));
 }
 
+/** How the program runs besides its spec. */
+export interface TenantProgramOptions {
+  /**
+   * Only `npm run tenant -- destroy`, after a successful offboarding: the protected Redis secret of
+   * an AWS tenant is declared unprotected (TenantStackArgs.releaseForDestroy), so the destroy that
+   * follows can schedule its deletion. @default false
+   */
+  releaseForDestroy?: boolean;
+}
+
 /** Checks the spec against the platform, then the TenantStack's args for the platform's kind. Throws (RunError) before anything is declared. */
-export function tenantStackArgs(spec: TenantStackSpec, outputs: Record<string, unknown>): TenantStackArgs {
+export function tenantStackArgs(
+  spec: TenantStackSpec,
+  outputs: Record<string, unknown>,
+  options: TenantProgramOptions = {},
+): TenantStackArgs {
   try {
     const platform = parsePlatformContract(outputs, spec.platform);
     const summary = platformSummary(platform);
@@ -50,6 +64,7 @@ export function tenantStackArgs(spec: TenantStackSpec, outputs: Record<string, u
         database: aws.database.name,
         databaseOid: aws.database.oid,
         cache: { kind: "aws", platform: aws },
+        releaseForDestroy: options.releaseForDestroy ?? false,
       };
     }
     const target = localTenantTarget(platform);
@@ -68,8 +83,8 @@ export function tenantStackArgs(spec: TenantStackSpec, outputs: Record<string, u
 }
 
 /** Declares the tenant against already-read platform outputs; returns the stack outputs. */
-export function declareTenant(spec: TenantStackSpec, outputs: Record<string, unknown>) {
-  const args = tenantStackArgs(spec, outputs);
+export function declareTenant(spec: TenantStackSpec, outputs: Record<string, unknown>, options: TenantProgramOptions = {}) {
+  const args = tenantStackArgs(spec, outputs, options);
   const tenant = new TenantStack(spec.slug, args);
   return {
     slug: spec.slug,
@@ -88,9 +103,9 @@ export function declareTenant(spec: TenantStackSpec, outputs: Record<string, unk
   };
 }
 
-export function tenantProgram(spec: TenantStackSpec): PulumiFn {
+export function tenantProgram(spec: TenantStackSpec, options: TenantProgramOptions = {}): PulumiFn {
   return async () => {
     const ref = new pulumi.StackReference("platform", { name: platformReference(spec) });
-    return declareTenant(spec, await readOutputs(ref, PLATFORM_OUTPUT_NAMES));
+    return declareTenant(spec, await readOutputs(ref, PLATFORM_OUTPUT_NAMES), options);
   };
 }

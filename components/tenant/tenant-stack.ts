@@ -56,6 +56,12 @@ export interface TenantStackArgs {
    * the AWS region's ElastiCache user group (with the platform's account, key, topic and log group).
    */
   cache: { kind: "local"; redis: pulumi.Input<RedisAdminConnection> } | { kind: "aws"; platform: AwsTenantPlatform };
+  /**
+   * The tenant was offboarded and its stack is being destroyed (`npm run tenant -- destroy`): the
+   * AWS Redis secret is declared unprotected so the destroy can schedule its deletion (recovery
+   * window kept). Nothing else changes; nothing else is ever unprotected. @default false
+   */
+  releaseForDestroy?: boolean;
 }
 
 export class TenantStack extends pulumi.ComponentResource {
@@ -119,6 +125,7 @@ export class TenantStack extends pulumi.ComponentResource {
           secretNamePrefix: platform.tenantSecretPrefix,
           kmsKeyArn: platform.kmsKeyArn,
           userGroupId: platform.userGroupId,
+          releaseSecret: args.releaseForDestroy ?? false,
         },
         onAws,
       );

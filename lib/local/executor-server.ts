@@ -15,7 +15,8 @@
  *
  * The executor must outlive one `pulumi up` (tenant stacks call it later), so `npm run local` starts
  * it as a detached process (`startExecutorProcess`, scripts/local-executor.ts) with its pid, options
- * and log (one JSON line per invocation, never the args) in `<region data>/executor/`;
+ * and log (one JSON line per invocation, never the args) in `<region data>/executor/`, and the
+ * offboarding exports its `offboardTenant` keeps in `<region data>/exports/` (lib/tenant-stacks/offboarding.ts);
  * `npm run local -- down` stops it (`stopExecutorAt`). `npm run local:executor` runs it in the
  * foreground instead.
  */
@@ -26,6 +27,7 @@ import type { ExecutorConnection } from "../../components/db/provider-runtime";
 import { createHandler, type ExecutorHandler } from "../executor/handler";
 import { LOCAL_EXECUTOR_CREDENTIALS } from "../executor/lambda-client";
 import { startLocalExecutor, type LocalExecutor } from "../executor/local-endpoint";
+import { localDirectorySink } from "../tenant/export-sink";
 import { isListening, isProcessAlive, terminateServer, waitFor } from "./processes";
 
 /** The AWS region the local executor's requests are signed for (any name works on loopback; this one says where it is). */
@@ -68,6 +70,11 @@ export interface LocalExecutorServerOptions {
   postgresPort: number;
   /** The role the handler connects as. @default "postgres" (the local clusters' admin, as the direct transport) */
   user?: string;
+  /**
+   * Where its `offboardTenant` keeps exports: a directory of this machine, where an AWS region's
+   * executor uses the region's backup bucket. @default none: offboarding with an export is refused
+   */
+  exportDir?: string;
 }
 
 /**
@@ -85,9 +92,11 @@ export async function serveLocalExecutor(options: LocalExecutorServerOptions): P
     secrets: { [secretId]: JSON.stringify({ username: options.user ?? "postgres", password: "" }) },
     handler: (event) => bound.handler!(event),
   });
+  const exportDir = options.exportDir;
   bound.handler = createHandler({
     db: { secretArn: secretId, host: "127.0.0.1", port: options.postgresPort, tls: "disable" },
     secretsManager: { region: LOCAL_EXECUTOR_REGION, endpoint: endpoint.url, credentials: LOCAL_EXECUTOR_CREDENTIALS },
+    ...(exportDir === undefined ? {} : { exportSink: () => Promise.resolve(localDirectorySink(exportDir)) }),
   });
   return endpoint;
 }
@@ -107,9 +116,9 @@ function readPid(dir: string): number | undefined {
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
-function readOptions(dir: string): Required<LocalExecutorServerOptions> | undefined {
+function readOptions(dir: string): { port: number } | undefined {
   const file = path.join(dir, EXECUTOR_OPTIONS);
-  return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Required<LocalExecutorServerOptions>) : undefined;
+  return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as { port: number }) : undefined;
 }
 
 function tail(file: string, lines = 20): string {
@@ -134,9 +143,9 @@ export async function executorProcessStatus(dir: string): Promise<ExecutorProces
 export async function startExecutorProcess(
   repoRoot: string,
   dir: string,
-  options: Required<Omit<LocalExecutorServerOptions, "user">> & { user?: string },
+  options: Required<Omit<LocalExecutorServerOptions, "user" | "exportDir">> & { user?: string; exportDir?: string },
 ): Promise<ExecutorProcessStatus> {
-  const wanted = { ...options, user: options.user ?? "postgres" };
+  const wanted = { ...options, user: options.user ?? "postgres", exportDir: options.exportDir ?? null };
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const log = path.join(dir, EXECUTOR_LOG);
   const current = await executorProcessStatus(dir);
@@ -164,6 +173,7 @@ export async function startExecutorProcess(
         wanted.functionName,
         "--user",
         wanted.user,
+        ...(wanted.exportDir === null ? [] : ["--export-dir", wanted.exportDir]),
       ],
       // Its own process group, detached from our terminal: it keeps serving after `npm run local` exits.
       { cwd: repoRoot, detached: true, stdio: ["ignore", out, out], env: { ...process.env, EXECUTOR_QUIET: "0" } },

@@ -129,6 +129,11 @@ function redisAdminPassword(dir: string): string {
   return password;
 }
 
+/** Where a local region's executor keeps offboarding exports (`transport: executor`; lib/tenant-stacks/offboarding.ts). */
+export function regionExportDir(dataDir: string): string {
+  return path.join(dataDir, "exports");
+}
+
 /** Where a local region's services find their tenant-context key (lib/tenant-context/key-file.ts). */
 export function contextKeyFile(dataDir: string): string {
   return path.join(dataDir, "context-key.json");
@@ -255,6 +260,7 @@ export async function startRegionServices(
       functionName: localExecutorFunctionName(stack),
       port: config.executor!.port,
       postgresPort: pgPort,
+      exportDir: regionExportDir(dataDir),
     }).catch((err: Error) => {
       throw new Error(`${stack}: ${err.message}`);
     });

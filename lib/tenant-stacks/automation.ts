@@ -33,6 +33,7 @@ import { ownershipProblem, PlatformStackError, platformSummary, residencyProblem
 import { ResidencyError } from "../platform/residency";
 import { TenantSpecError, type TenantStackSpec } from "./spec";
 import { specFromTags, tagChanges } from "./tags";
+import { protectionToLift, removalPlan, type StateResource } from "./removal";
 
 /**
  * Offboarding before a tenant stack is destroyed (docs/data-safety.md): the shared path of
@@ -56,15 +57,23 @@ export type TenantOffboarder = (request: {
   exportedRows?: number;
   /** null: the export was written unsigned (no tenant-context key installed). */
   exportSignedWith?: string | null;
+  /** SHA-256 (hex) of the export as read back from where it is kept (the S3 bucket on AWS). */
+  exportSha256?: string;
   purgeAfter?: string;
 }>;
+
+/** How the tenant program runs besides its spec (components/tenant/program.ts TenantProgramOptions). */
+export interface ProgramOptions {
+  /** Declare the AWS Redis secret unprotected: only the destroy of an offboarded tenant. */
+  releaseForDestroy?: boolean;
+}
 
 export interface AutomationOptions {
   repoRoot: string;
   /** Directory holding `pulumi` (lib/pulumi/env.ts findPulumiToolchain). */
   binDir: string;
   /** The tenant program for a spec (components/tenant/program.ts). */
-  program: (spec: TenantStackSpec) => PulumiFn;
+  program: (spec: TenantStackSpec, options?: ProgramOptions) => PulumiFn;
   /**
    * Without it, `destroy` refuses an export (nothing is deleted), and destroying a stack whose
    * tenant was not offboarded by hand is refused by the Tenant resource.
@@ -290,12 +299,38 @@ export class AutomationDriver implements TenantStackDriver {
       const noProgram: PulumiFn = () => Promise.reject(new Error("destroy runs no program"));
       const stack = await LocalWorkspace.selectStack({ projectName: TENANT_PROJECT, stackName, program: noProgram }, opts);
       const spec = specFromTags(await stack.workspace.listTags(stackName), stackName);
+      if (job.platform !== undefined && job.platform !== spec.platform)
+        throw new PlatformStackError(
+          `tenant stack ${stackName} belongs to platform stack ${spec.platform}, not ${job.platform} (--platform): nothing was changed`,
+          job.platform,
+        );
       const result: TenantJobResult = { ...base, tier: spec.tier, region: spec.region, platform: spec.platform, dryRun };
       const outputs = unwrapOutputs(await stack.outputs());
+      // What the destroy will remove, from the state, before anything changes: the plan of a dry run,
+      // the record of a real one. Protection is lifted only from the tenant's Redis secret.
+      const removal = removalPlan(((await stack.exportStack()).deployment as { resources?: StateResource[] }).resources ?? []);
+      const { lift, refused } = protectionToLift(removal);
+      if (refused.length > 0)
+        throw new Error(
+          `${stackName} holds protected resources a tenant destroy does not release (${refused.map((r) => r.name).join(", ")}): nothing was changed`,
+        );
       const offboarder = this.ctx.options.offboarder;
       if (typeof outputs.tenantId === "string" && offboarder) {
-        onEvent({ slug, phase: "export", message: exportDir === null ? "offboarding (no export)" : `offboarding: export to ${exportDir}` });
         const platform = await this.ctx.platformContract(spec.platform);
+        if (platform.kind === "aws" && job.exportDirGiven) {
+          const err = new Error(
+            `--export-dir applies to local regions: on ${platform.stack} the export is kept in s3://${platform.postgres.backupBucket}/tenant-exports/${outputs.tenantId}/ (inside the region); nothing was changed`,
+          );
+          err.name = "TenantExportError";
+          throw err;
+        }
+        const destination =
+          exportDir === null
+            ? "no export"
+            : platform.kind === "aws"
+              ? `export to s3://${platform.postgres.backupBucket}/tenant-exports/ through ${platform.executor.functionName}`
+              : `export to ${exportDir}`;
+        onEvent({ slug, phase: "export", message: `offboarding (${destination})` });
         try {
           const offboarded = await offboarder({
             slug,
@@ -325,19 +360,34 @@ export class AutomationDriver implements TenantStackDriver {
         err.name = "TenantExportError";
         throw err;
       }
+      const liftStep = (names: string) =>
+        `lift the protection of ${names} (one \`up\` of the tenant program declaring it unprotected; nothing else changes)`;
       if (dryRun) {
-        onEvent({ slug, phase: "preview", message: "previewing the destroy" });
-        const planned = await stack.previewDestroy({ onEvent: engineEvents(slug, "preview", onEvent) });
+        // A protected resource fails a destroy preview, so with one to lift the plan is the state's.
+        let changes: Record<string, number>;
+        if (lift.length === 0) {
+          onEvent({ slug, phase: "preview", message: "previewing the destroy" });
+          changes = (await stack.previewDestroy({ onEvent: engineEvents(slug, "preview", onEvent) })).changeSummary;
+        } else changes = { delete: removal.length };
         const steps = [
           ...(result.steps ?? []),
-          `destroy stack ${stackName} (${formatChanges(planned.changeSummary)}): its registry entry released with its rows kept, its cache user revoked with its keys kept`,
+          ...(lift.length ? [liftStep(lift.map((r) => r.name).join(", "))] : []),
+          `destroy stack ${stackName} (${formatChanges(changes)}): ${removal.length} resource(s), each below`,
         ];
-        return { ...result, steps, changes: planned.changeSummary };
+        return { ...result, steps, changes, removed: removal };
+      }
+      if (lift.length > 0) {
+        onEvent({ slug, phase: "update", message: liftStep(lift.map((r) => r.name).join(", ")) });
+        const releasing = await LocalWorkspace.selectStack(
+          { projectName: TENANT_PROJECT, stackName, program: this.ctx.options.program(spec, { releaseForDestroy: true }) },
+          opts,
+        );
+        await releasing.up({ onEvent: engineEvents(slug, "update", onEvent) });
       }
       onEvent({ slug, phase: "destroy", message: "destroying" });
       const destroyed = await stack.destroy({ onEvent: engineEvents(slug, "destroy", onEvent) });
       await stack.workspace.removeStack(stackName);
-      return { ...result, changes: destroyed.summary.resourceChanges ?? {} };
+      return { ...result, changes: destroyed.summary.resourceChanges ?? {}, removed: removal };
     });
   }
 }

@@ -6,6 +6,7 @@
  */
 import pLimit from "p-limit";
 import type { StackFailure } from "./errors";
+import type { Removal } from "./removal";
 import { tenantStackName } from "./names";
 import type { TenantStackSpec } from "./spec";
 
@@ -19,6 +20,10 @@ export type TenantJob =
       slug: string;
       /** Directory for the offboarding export; `null` skips the export (explicit `--skip-export`). */
       exportDir: string | null;
+      /** `--export-dir` was given (not the default): refused for an AWS tenant, whose export stays in the region. */
+      exportDirGiven?: boolean;
+      /** `--platform`: the platform stack the tenant stack must belong to (refused otherwise, nothing changed). */
+      platform?: string;
       /** Days the offboarded tenant's rows are kept before a purge may run. @default 30 (lib/tenant/registry.ts) */
       retentionDays?: number;
       /** Offboard and destroy nothing: report the steps and the planned destroy. @default false */
@@ -49,6 +54,10 @@ export interface TenantJobResult {
   purgeAfter?: string;
   /** `destroy`: rows in the verified export. */
   exportedRows?: number;
+  /** `destroy`: SHA-256 of the export as read back where it is kept (the region's S3 bucket on AWS). */
+  exportSha256?: string;
+  /** `destroy`: what the stack destroy removed (dry run: would remove), from the stack's state, with each effect. */
+  removed?: Removal[];
   /** `destroy`: what the offboarding did, or (dry run) would do, in order. */
   steps?: string[];
   /** `destroy --dry-run`: nothing was changed; `changes` are the planned ones. */

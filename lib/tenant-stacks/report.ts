@@ -4,6 +4,7 @@
  */
 import { formatChanges, summarize, type BulkSummary, type TenantJobResult } from "./jobs";
 import { seconds } from "./progress";
+import { describeRemoval } from "./removal";
 
 export const SUMMARY_HEAD = ["tenant", "stack", "action", "tier", "region", "platform", "result", "changes", "time"];
 
@@ -33,7 +34,8 @@ export function failureDetails(results: readonly TenantJobResult[]): string[] {
 
 /**
  * What each `destroy` did (or, dry run, would do) for the tenant's data: the offboarding steps in
- * order, the verified export and the purge date (docs/data-safety.md).
+ * order, the verified export, the purge date, and what the stack destroy removed (would remove),
+ * resource by resource (docs/data-safety.md).
  */
 export function offboardingLines(results: readonly TenantJobResult[]): string[] {
   return results
@@ -43,6 +45,9 @@ export function offboardingLines(results: readonly TenantJobResult[]): string[] 
       ...r.steps!.map((step, i) => `  ${i + 1}. ${step}`),
       ...(r.exportFile ? [`  verified export: ${r.exportFile}${r.exportedRows === undefined ? "" : ` (${r.exportedRows} row(s))`}`] : []),
       ...(r.purgeAfter ? [`  rows kept until ${r.purgeAfter}; then \`tenancy tenant purge ${r.slug}\``] : []),
+      ...(r.removed?.length
+        ? [`  ${r.dryRun ? "the destroy would remove" : "removed"}:`, ...r.removed.map((x) => `    - ${describeRemoval(x)}`)]
+        : []),
     ]);
 }
 

@@ -11,58 +11,23 @@
  * cannot call the verifier function, and a database NOT copied from the bootstrapped template1
  * never converges under the executor (the template part is what makes migrate work).
  */
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bootstrapAwsNode } from "../support/aws-node";
 import { auditDatabase } from "../../lib/audit/isolation-audit";
 import { connect } from "../../lib/db/client";
 import { ensureTenantLoginRole, terminateTenantLoginSessions } from "../../lib/enterprise/dedicated";
 import { graduateTenant } from "../../lib/enterprise/graduation";
 import { startPostgres, THROWAWAY_SETTINGS, type PostgresServer } from "../../lib/local/postgres-server";
 import { renderAuthFile, SCRAM_VERIFIER_PATTERN } from "../../lib/pgbouncer/auth";
-import { ROLE_SQL } from "../../lib/platform/cloud-init";
-import {
-  EXECUTOR_ROLE,
-  EXECUTOR_ROLE_ATTRIBUTES,
-  PGBOUNCER_VERIFIERS_FUNCTION,
-  renderDatabaseBootstrapSql,
-} from "../../lib/platform/database-bootstrap";
+import { EXECUTOR_ROLE, PGBOUNCER_VERIFIERS_FUNCTION } from "../../lib/platform/database-bootstrap";
 import { executorOperations } from "../../lib/executor/operations";
 import { migrate } from "../../lib/schema/migrate";
 import { ROLES } from "../../lib/schema/roles";
 import { createTenant } from "../../lib/tenant/registry";
 import { seedTenant } from "../../lib/tenant/seed";
 
-const run = promisify(execFile);
 let server: PostgresServer;
-
-async function psql(database: string, args: string[], sql: string, env: Record<string, string> = {}) {
-  const child = run(
-    "psql",
-    ["-X", "-q", "-h", "127.0.0.1", "-p", String(server.port), "-U", "postgres", "-d", database, ...args, "-f", "-"],
-    {
-      env: { ...process.env, ...env },
-    },
-  );
-  child.child.stdin!.end(sql);
-  return child;
-}
-
-/** What cloud-init does on the primary: the login role from roles.tsv (ROLE_SQL), then the bootstrap SQL. */
-async function bootstrap() {
-  await psql(
-    "postgres",
-    ["-v", `role_name=${EXECUTOR_ROLE}`, "-v", `role_attributes=${EXECUTOR_ROLE_ATTRIBUTES}`, "-v", "ON_ERROR_STOP=1"],
-    ROLE_SQL,
-    {
-      ROLE_PASSWORD: "executor-password-of-the-test",
-    },
-  );
-  const sql = renderDatabaseBootstrapSql();
-  await psql("postgres", [], sql.cluster);
-  await psql("template1", [], sql.template);
-}
 
 const url = (database: string, user: string) => `postgres://${user}@127.0.0.1:${server.port}/${database}`;
 
@@ -77,8 +42,8 @@ async function asExecutor(database: string) {
 
 beforeAll(async () => {
   server = await startPostgres({ settings: THROWAWAY_SETTINGS });
-  await bootstrap();
-  await bootstrap(); // idempotent: a second run converges
+  await bootstrapAwsNode(server, "executor-password-of-the-test");
+  await bootstrapAwsNode(server, "executor-password-of-the-test"); // idempotent: a second run converges
 }, 120_000);
 
 afterAll(async () => {

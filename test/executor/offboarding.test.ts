@@ -14,19 +14,21 @@
  *   bucket refuses before changing anything.
  */
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { withConnection } from "../../lib/db/client";
 import { importTenant } from "../../lib/enterprise/import";
-import { createHandler, type ExecutorHandler } from "../../lib/executor/handler";
+import { createHandler, handlerConfigFromEnv, type ExecutorHandler } from "../../lib/executor/handler";
 import { LOCAL_EXECUTOR_CREDENTIALS } from "../../lib/executor/lambda-client";
 import { startLocalS3, type LocalS3, type S3Fault } from "../../lib/executor/local-s3";
 import { TENANT_TABLES } from "../../lib/schema/catalogue";
 import { countTenantRows, findTenant } from "../../lib/tenant/registry";
 import { seedTenant } from "../../lib/tenant/seed";
-import { REGION, startExecutorCluster, type ExecutorCluster } from "./support";
+import { offboardBeforeDestroy } from "../../lib/tenant-stacks/offboarding";
+import type { PlatformContract } from "../../lib/platform/contract";
+import { FUNCTION_NAME, REGION, startExecutorCluster, type ExecutorCluster } from "./support";
 
 const DB = "alphapulse_offboard";
 const RESTORE_DB = "alphapulse_restore";
@@ -175,6 +177,43 @@ describe("offboardTenant through the executor: export to S3, verified, then offb
     expect(await invoke("offboardTenant", { ref: slug })).toMatchObject({ tenant: { status: "offboarded" } });
   });
 
+  it("`npm run tenant -- destroy`'s offboarder on an AWS platform: the same operation through the Lambda API (dry run, then for real)", async () => {
+    const t = await seededTenant("via-lambda");
+    cluster.setHandler(handler);
+    const connection = {
+      kind: "executor" as const,
+      functionName: FUNCTION_NAME,
+      region: REGION,
+      endpoint: cluster.endpoint.url,
+      server: "eu-test/postgres",
+    };
+    const platform = {
+      kind: "aws",
+      stack: "eu-test",
+      region: "eu",
+      database: { name: DB, oid: 1, connection, tenantIds: {} },
+    } as unknown as PlatformContract;
+    const request = { slug: "via-lambda", tenantId: t.id, platform, exportDir: "/nowhere/local", retentionDays: 14 };
+    const invokes = cluster.endpoint.requests.invoke;
+    const plan = await offboardBeforeDestroy({ ...request, dryRun: true });
+    expect(plan.steps[1]).toMatch(
+      new RegExp(`^export ${t.rows} row\\(s\\), verified, to s3://${BUCKET}/tenant-exports/${t.id}/via-lambda-`),
+    );
+    expect(plan).toMatchObject({ purgeAfter: undefined, exportFile: undefined });
+    expect(await registryRow(t.id)).toEqual([{ status: "active", offboarding_export: null, has_purge_date: false }]);
+    const done = await offboardBeforeDestroy({ ...request, dryRun: false });
+    expect(cluster.endpoint.requests.invoke).toBe(invokes + 2); // both ran in the "region", not in this process
+    expect(done.exportFile).toMatch(new RegExp(`^s3://${BUCKET}/tenant-exports/${t.id}/via-lambda-\\d{8}T\\d{6}Z\\.jsonl$`));
+    expect(done).toMatchObject({
+      exportedRows: t.rows,
+      exportSignedWith: CONTEXT_KEY.kid,
+      exportSha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+    expect((Date.parse(done.purgeAfter!) - Date.now()) / 86_400_000).toBeGreaterThan(13.9);
+    expect(await registryRow(t.id)).toEqual([{ status: "offboarded", offboarding_export: done.exportFile, has_purge_date: true }]);
+    expect(existsSync("/nowhere/local")).toBe(false); // --export-dir plays no part on AWS
+  });
+
   it("an executor without an export bucket refuses before changing anything; strict args name the field", async () => {
     const t = await seededTenant("no-bucket");
     const bare = createHandler(cluster.config);
@@ -190,5 +229,20 @@ describe("offboardTenant through the executor: export to S3, verified, then offb
       tenant: { status: "offboarded" },
       steps: expect.arrayContaining([expect.stringMatching(/^no export \(--skip-export\)/)]),
     });
+  });
+});
+
+describe("the executor's export configuration (pure)", () => {
+  const base = { EXECUTOR_DB_SECRET_ARN: "arn:aws:secretsmanager:eu-central-1:1:secret:x" };
+  it("reads the bucket and key from the environment, both or neither", () => {
+    expect(handlerConfigFromEnv(base).exports).toBeUndefined();
+    expect(handlerConfigFromEnv({ ...base, EXECUTOR_EXPORT_BUCKET: BUCKET, EXECUTOR_EXPORT_KMS_KEY_ARN: KMS_KEY }).exports).toEqual({
+      bucket: BUCKET,
+      kmsKeyArn: KMS_KEY,
+    });
+    expect(() => handlerConfigFromEnv({ ...base, EXECUTOR_EXPORT_BUCKET: BUCKET })).toThrow(
+      "EXECUTOR_EXPORT_BUCKET and EXECUTOR_EXPORT_KMS_KEY_ARN go together",
+    );
+    expect(() => handlerConfigFromEnv({ ...base, EXECUTOR_EXPORT_KMS_KEY_ARN: KMS_KEY })).toThrow(/go together/);
   });
 });

@@ -13,6 +13,7 @@ import type { OutputSink } from "../../cli/output";
 import { runTenancy } from "../../cli/tenancy";
 import { withConnection } from "../../lib/db/client";
 import { createHandler } from "../../lib/executor/handler";
+import { freePort } from "../../lib/local/processes";
 import { parsePlatformContract, type PlatformContract } from "../../lib/platform/contract";
 import type { PlatformStack } from "../../lib/stack-config/platform-stacks";
 import { AWS, LOCAL } from "../platform/fixtures";
@@ -167,6 +168,19 @@ describe("npm run ops through the executor (real SDK, local Lambda endpoint, rea
     } finally {
       cluster.setHandler(real);
     }
+  });
+
+  it("an executor that cannot be reached fails with exit 1 saying so and that nothing ran", async () => {
+    const base = contracts.get("eu-prod")!;
+    const connection = { ...base.database.connection, endpoint: `http://127.0.0.1:${await freePort()}` };
+    contracts.set("eu-gone", { ...base, stack: "eu-gone", database: { ...base.database, connection } });
+    stacks.push({ stack: "eu-gone", kind: "aws", region: "eu", environment: "prod" });
+    const gone = await ops(["--stack", "eu-gone", "--", "tenant", "graduate", "acme-capital"]);
+    expect(gone.code).toBe(1);
+    expect(gone.stdout).toBe("");
+    expect(gone.stderr).toMatch(
+      /ops: executor eu-test-db-executor \(eu-central-1 at http:\/\/127\.0\.0\.1:\d+\) is unreachable .*Nothing ran in the database/,
+    );
   });
 
   it("bad input to ops itself: exit 2 naming the field, nothing invoked", async () => {

@@ -1,39 +1,23 @@
 /**
- * A PostgreSQL cluster set up the way an AWS node is (test/aws/database-bootstrap-pg.test.ts does
- * the same): the executor's login role from cloud-init's ROLE_SQL, the superuser-only bootstrap SQL,
- * and a pg_hba.conf line that makes that role authenticate with SCRAM (a wrong password fails),
- * plus a local endpoint that serves its credential as a Secrets Manager secret. Its own cluster per
- * file: the bootstrap changes template1 and creates cluster-wide roles.
+ * A PostgreSQL cluster set up the way an AWS node is (the node bootstrap, test/support/aws-node.ts),
+ * with a pg_hba.conf line that makes the executor's role authenticate with SCRAM (a wrong password
+ * fails), plus a local endpoint that serves its credential as a Secrets Manager secret. Its own
+ * cluster per file: the bootstrap changes template1 and creates cluster-wide roles.
  */
-import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
 import { withConnection } from "../../lib/db/client";
 import type { HandlerConfig } from "../../lib/executor/handler";
 import { LOCAL_EXECUTOR_CREDENTIALS } from "../../lib/executor/lambda-client";
 import { startLocalExecutor, type LocalExecutor, type LocalHandler } from "../../lib/executor/local-endpoint";
 import { startPostgres, THROWAWAY_SETTINGS, type PostgresServer } from "../../lib/local/postgres-server";
-import { ROLE_SQL } from "../../lib/platform/cloud-init";
-import { EXECUTOR_ROLE, EXECUTOR_ROLE_ATTRIBUTES, renderDatabaseBootstrapSql } from "../../lib/platform/database-bootstrap";
+import { EXECUTOR_ROLE } from "../../lib/platform/database-bootstrap";
+import { bootstrapAwsNode } from "../support/aws-node";
 
-const run = promisify(execFile);
 export const EXECUTOR_PASSWORD = "executor-password-of-the-test";
 export const SECRET_ARN = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:eu-test-db-executor-AbCdEf";
 export const FUNCTION_NAME = "eu-test-db-executor";
 export const REGION = "eu-central-1";
-
-async function psql(server: PostgresServer, database: string, args: string[], sql: string, env: Record<string, string> = {}) {
-  const child = run(
-    "psql",
-    ["-X", "-q", "-h", "127.0.0.1", "-p", String(server.port), "-U", "postgres", "-d", database, ...args, "-f", "-"],
-    {
-      env: { ...process.env, ...env },
-    },
-  );
-  child.child.stdin!.end(sql);
-  return child;
-}
 
 export interface ExecutorCluster {
   server: PostgresServer;
@@ -49,16 +33,7 @@ export interface ExecutorCluster {
 
 export async function startExecutorCluster(secret: Record<string, unknown> = {}): Promise<ExecutorCluster> {
   const server = await startPostgres({ settings: THROWAWAY_SETTINGS });
-  await psql(
-    server,
-    "postgres",
-    ["-v", `role_name=${EXECUTOR_ROLE}`, "-v", `role_attributes=${EXECUTOR_ROLE_ATTRIBUTES}`, "-v", "ON_ERROR_STOP=1"],
-    ROLE_SQL,
-    { ROLE_PASSWORD: EXECUTOR_PASSWORD },
-  );
-  const sql = renderDatabaseBootstrapSql();
-  await psql(server, "postgres", ["-v", "ON_ERROR_STOP=1"], sql.cluster);
-  await psql(server, "template1", ["-v", "ON_ERROR_STOP=1"], sql.template);
+  await bootstrapAwsNode(server, EXECUTOR_PASSWORD);
   // The executor authenticates with SCRAM, as on AWS (everyone else keeps the throwaway trust).
   const hba = path.join(server.dataDir, "pg_hba.conf");
   writeFileSync(hba, `host all ${EXECUTOR_ROLE} 127.0.0.1/32 scram-sha-256\n${readFileSync(hba, "utf8")}`);

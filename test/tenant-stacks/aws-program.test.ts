@@ -48,6 +48,8 @@ const spec = (slug: string, tier: TenantStackSpec["tier"], region: TenantStackSp
 const ENTERPRISE = spec("newco-ent", "enterprise", "eu", "eu-prod");
 const STARTER = spec("newco-start", "starter", "eu", "eu-staging");
 const US_PRO = spec("hudson-pro", "pro", "us", "us-prod");
+const STAYING = spec("staying-pro", "pro", "eu", "eu-prod");
+const LEAVING = spec("leaving-pro", "pro", "eu", "eu-prod");
 
 let outputs: Record<string, Record<string, unknown>>;
 let all: SynthResource[];
@@ -81,6 +83,10 @@ beforeAll(async () => {
     const result = await tenantProgram(ENTERPRISE)();
     declareTenant(STARTER, outputs["eu-staging"]);
     declareTenant(US_PRO, outputs["us-prod"]);
+    // The destroy of an offboarded tenant (npm run tenant -- destroy): one `up` declaring the Redis
+    // secret unprotected, then the destroy. Next to the same tenant declared normally.
+    declareTenant(STAYING, outputs["eu-prod"]);
+    declareTenant(LEAVING, outputs["eu-prod"], { releaseForDestroy: true });
     for (const [key, bad] of [
       ["eu-on-us", spec("eu-on-us", "pro", "eu", "us-prod")],
       ["taken", spec("acme-capital", "pro", "eu", "eu-prod")],
@@ -259,6 +265,36 @@ describe("the tenant program on AWS: the graph", () => {
       const resources = tenantResources(slug).mine;
       expect(evaluate(viewsFromSynth(resources), { residency }).map(formatViolation)).toEqual([]);
     }
+  });
+});
+
+describe("the tenant program on AWS: the destroy of an offboarded tenant (releaseForDestroy)", () => {
+  const shapeOf = (slug: string) =>
+    tenantResources(slug).mine.map((r) => ({
+      type: r.type,
+      name: r.name.replace(slug, "<slug>"),
+      protect: r.protect,
+      retainOnDelete: r.retainOnDelete ?? false,
+    }));
+
+  it("declares the same resources; only the Redis secret is unprotected, its 30-day recovery window kept", () => {
+    const staying = shapeOf("staying-pro");
+    const leaving = shapeOf("leaving-pro");
+    expect(leaving.map(({ type, name }) => [type, name])).toEqual(staying.map(({ type, name }) => [type, name]));
+    const differs = leaving.filter((r, i) => JSON.stringify(r) !== JSON.stringify(staying[i]));
+    expect(differs).toEqual([{ type: T.secret, name: "<slug>-cache-secret", protect: false, retainOnDelete: false }]);
+    // The negative control: declared normally, the same secret is protected.
+    expect(staying.find((r) => r.type === T.secret)).toMatchObject({ protect: true });
+    const secret = tenantResources("leaving-pro").get(T.secret, "leaving-pro-cache-secret");
+    expect(secret.inputs).toMatchObject({ name: "alphapulse/eu-prod/redis/tenants/leaving-pro", recoveryWindowInDays: 30 });
+    // Nothing else of the tenant is protected either way: the registry's delete guards its data.
+    expect(leaving.filter((r) => r.protect).map((r) => r.name)).toEqual([]);
+  });
+
+  it("the policy sees it: stateful-protection flags exactly the released secret (only the destroy's own up declares it)", () => {
+    const violations = evaluate(viewsFromSynth(tenantResources("leaving-pro").mine), { residency: "eu" }).map(formatViolation);
+    expect(violations).toHaveLength(1);
+    expect(violations[0]).toMatch(/stateful-protection.*leaving-pro-cache-secret.*not protected/);
   });
 });
 

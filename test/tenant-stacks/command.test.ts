@@ -113,13 +113,17 @@ describe("npm run tenant -- destroy|list", () => {
       json: false,
     });
     expect(jobs("destroy acme --export-dir out")).toEqual([
-      { action: "destroy", slug: "acme", exportDir: "/work/out", retentionDays: 30, dryRun: false },
+      { action: "destroy", slug: "acme", exportDir: "/work/out", exportDirGiven: true, retentionDays: 30, dryRun: false },
     ]);
     expect(jobs("destroy acme --skip-export")).toEqual([
       { action: "destroy", slug: "acme", exportDir: null, retentionDays: 30, dryRun: false },
     ]);
     expect(jobs("destroy acme --retention-days 90 --dry-run")).toEqual([
       { action: "destroy", slug: "acme", exportDir: "/repo/.pulumi-local/exports", retentionDays: 90, dryRun: true },
+    ]);
+    // --platform: the stack the tenant stacks must belong to (an AWS one: the offboarding runs in the region).
+    expect(jobs("destroy acme --platform eu-prod")).toEqual([
+      { action: "destroy", slug: "acme", exportDir: "/repo/.pulumi-local/exports", platform: "eu-prod", retentionDays: 30, dryRun: false },
     ]);
     expect(jobs("destroy --file tenants.yaml").map((j) => (j.action === "destroy" ? j.slug : ""))).toEqual(["delta", "echo"]);
   });
@@ -129,6 +133,7 @@ describe("npm run tenant -- destroy|list", () => {
     ["destroy acme --skip-export --export-dir x", "--skip-export"],
     ["destroy acme --tier pro", "arguments"],
     ["destroy acme --retention-days 0", "--retention-days"],
+    ["destroy acme --platform eu:prod", "--platform"],
     ["destroy acme --retention-days 1.5", "--retention-days"],
     ["destroy acme --retention-days 3651", "--retention-days"],
     ["destroy acme --retention-days=-3", "--retention-days"],

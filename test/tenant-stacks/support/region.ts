@@ -5,8 +5,12 @@
  * the same component the local stacks use) and exports the platform contract the way the local stacks
  * do (lib/platform/contract.ts `localPlatformOutputs`; docs/tenant-stacks.md).
  *
- * Everything is torn down by `dispose()`: tenant stacks left behind, the platform stack, the servers,
- * the directories.
+ * With `transport: "executor"` the platform stack reaches its database through a local database
+ * executor (lib/local/executor-server.ts, the process `npm run local` starts for such a stack), and so
+ * do the tenant stacks, which take the connection from the platform contract: the AWS regions' path.
+ *
+ * Everything is torn down by `dispose()`: tenant stacks left behind, the platform stack, the executor,
+ * the servers, the directories.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { LocalWorkspace, type PulumiFn } from "@pulumi/pulumi/automation";
@@ -14,9 +18,19 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import type { DatabaseConnection } from "../../../components/db/provider-runtime";
 import { RegionalDatabase } from "../../../components/db/regional-database";
 import { tenantProgram } from "../../../components/tenant/program";
+import {
+  localExecutorConnection,
+  localExecutorFunctionName,
+  startExecutorProcess,
+  stopExecutorAt,
+  EXECUTOR_LOG,
+} from "../../../lib/local/executor-server";
 import { startPostgres, THROWAWAY_SETTINGS, type PostgresServer } from "../../../lib/local/postgres-server";
+import { freePort } from "../../../lib/local/processes";
+import type { DatabaseTransport } from "../../../lib/stack-config/local";
 import { localPlatformOutputs } from "../../../lib/platform/contract";
 import { startRedis, type RedisServer } from "../../../lib/local/redis-server";
 import { findPulumiToolchain, REPO_ROOT } from "../../../lib/pulumi/env";
@@ -39,6 +53,12 @@ export const skipReason = toolchainLookup.ok ? "" : toolchainLookup.reason;
 
 export interface TestRegion {
   region: ResidencyRegion;
+  /** How the platform and tenant stacks reach the database. */
+  transport: DatabaseTransport;
+  /** The executor's log (one JSON line per invocation), with the executor transport. */
+  executorLog?: string;
+  /** Where the executor keeps offboarding exports, with the executor transport (the caller's export directory is not used). */
+  executorExportDir?: string;
   platformStack: string;
   /** The platform stack's inline program (for lib/rollout/automation.ts inlinePlatformOps). */
   platformProgram: PulumiFn;
@@ -71,9 +91,11 @@ export function testPlatformProgram(options: {
   database: string;
   redisPort: number;
   redisPassword: string;
+  /** @default a direct connection to 127.0.0.1:pgPort as postgres */
+  connection?: DatabaseConnection;
 }): PulumiFn {
   return () => {
-    const connection = { host: "127.0.0.1", port: options.pgPort, user: "postgres" };
+    const connection = options.connection ?? { host: "127.0.0.1", port: options.pgPort, user: "postgres" };
     const regional = new RegionalDatabase(`test-${options.region}`, { connection, database: options.database, region: options.region });
     const url = (role: "app" | "migrator") =>
       pulumi.interpolate`postgres://${regional.schema.roles.apply((r) => r[role])}:${regional.schema.passwords.apply((p) => p[role])}@127.0.0.1:${options.pgPort}/${regional.database.name}`;
@@ -93,7 +115,8 @@ export function testPlatformProgram(options: {
 }
 
 /** Throwaway regions sharing one file backend, each with its own PostgreSQL, Redis and platform stack (deployed). */
-export async function openTestRegions(names: ResidencyRegion[]): Promise<TestRegions> {
+export async function openTestRegions(names: ResidencyRegion[], options: { transport?: DatabaseTransport } = {}): Promise<TestRegions> {
+  const transport = options.transport ?? "direct";
   if (!toolchainLookup.ok) throw new Error(skipReason);
   const root = mkdtempSync(path.join(os.tmpdir(), "alphapulse-tenant-stacks-"));
   const env = {
@@ -104,7 +127,7 @@ export async function openTestRegions(names: ResidencyRegion[]): Promise<TestReg
   const ctx = await AutomationContext.create({
     repoRoot: REPO_ROOT,
     binDir: toolchainLookup.toolchain.binDir,
-    program: (spec) => tenantProgram(spec),
+    program: (spec, options) => tenantProgram(spec, options),
     offboarder: offboardBeforeDestroy,
     env,
   });
@@ -137,6 +160,7 @@ export async function openTestRegions(names: ResidencyRegion[]): Promise<TestReg
       }
     } finally {
       for (const r of regions) {
+        if (r.executorLog) await stopExecutorAt(path.dirname(r.executorLog)).catch(() => {});
         await r.redis.stop({ removeDir: true }).catch(() => {});
         await r.postgres.stop({ removeData: true, mode: "immediate" }).catch(() => {});
       }
@@ -149,15 +173,36 @@ export async function openTestRegions(names: ResidencyRegion[]): Promise<TestReg
       const redis = await startRedis();
       const database = `tenants_${randomBytes(3).toString("hex")}`;
       const platformStack = `test-${region}-${randomBytes(3).toString("hex")}`;
+      let connection: DatabaseConnection | undefined;
+      let executorLog: string | undefined;
+      let executorExportDir: string | undefined;
+      if (transport === "executor") {
+        // What `npm run local` starts for a `transport: executor` stack (lib/local/region-services.ts).
+        const executorDir = path.join(root, `executor-${region}`);
+        const executorPort = await freePort();
+        executorExportDir = path.join(executorDir, "exports");
+        const started = await startExecutorProcess(REPO_ROOT, executorDir, {
+          functionName: localExecutorFunctionName(platformStack),
+          port: executorPort,
+          postgresPort: postgres.port,
+          exportDir: executorExportDir,
+        });
+        executorLog = path.join(started.dir, EXECUTOR_LOG);
+        connection = localExecutorConnection({ stack: platformStack, executorPort, postgresPort: postgres.port });
+      }
       const platformProgram = testPlatformProgram({
         region,
         pgPort: postgres.port,
         database,
         redisPort: redis.port,
         redisPassword: redis.adminPassword,
+        connection,
       });
       const r: TestRegion = {
         region,
+        transport,
+        executorLog,
+        executorExportDir,
         platformStack,
         platformProgram,
         database,
@@ -194,7 +239,10 @@ export async function openTestRegions(names: ResidencyRegion[]): Promise<TestReg
 }
 
 /** One throwaway region (see openTestRegions). */
-export async function openTestRegion(region: ResidencyRegion): Promise<TestRegion & { dispose(): Promise<void> }> {
-  const opened = await openTestRegions([region]);
+export async function openTestRegion(
+  region: ResidencyRegion,
+  options: { transport?: DatabaseTransport } = {},
+): Promise<TestRegion & { dispose(): Promise<void> }> {
+  const opened = await openTestRegions([region], options);
   return { ...opened.regions[0], dispose: () => opened.dispose() };
 }
