@@ -1,17 +1,21 @@
 /**
  * The deployer's side of the executor transport: one synchronous Lambda Invoke per operation with the
- * real AWS SDK client (its SigV4 signing, its retries), and the reply mapped to a result or a
+ * real AWS SDK client (its SigV4 signing), and the reply mapped to a result or a
  * thrown error. Never succeeds silently:
  *
  * - The handler failed (`X-Amz-Function-Error`, e.g. "Unhandled"): ExecutorError carrying the
  *   handler's message, its error type and — for a PostgreSQL error — the SQLSTATE (`code`), so
  *   callers test `err.code === "3D000"` the same way on both transports.
  * - Lambda refused or could not be reached (unauthorised, no such function, network, throttled past
- *   the SDK's retries): ExecutorError naming the function, its region and what to check. Nothing ran
+ *   the retries): ExecutorError naming the function, its region and what to check. Nothing ran
  *   in the database (the handler was never started).
  *
- * Throttling (429 TooManyRequestsException) and transient network errors are retried by the SDK's
- * standard retry strategy (3 attempts, throttling backoff base 500 ms).
+ * Only what certainly never reached the handler is retried (3 attempts, backoff from 500 ms):
+ * throttling (429 TooManyRequestsException: Lambda refused before running anything) and a connection
+ * that could not be opened. The SDK's own retries are off: its standard strategy also retries a
+ * connection reset or a 5xx after the request was sent, when the handler may be running, and an
+ * operator command (`npm run ops`) must not run twice because a long Invoke's connection dropped.
+ * Such a failure says that the operation may have run.
  */
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import type { ExecutorConnection } from "../../components/db/provider-runtime";
@@ -52,8 +56,26 @@ export class ExecutorError extends Error {
 export interface InvokeOptions {
   /** Static credentials (the local executor and tests); otherwise the SDK's default chain. */
   credentials?: StaticCredentials;
-  /** @default 3 (the SDK's standard retry strategy) */
+  /** Attempts while the call never reached the handler (throttled, connection refused). @default 3 */
   maxAttempts?: number;
+  /** Backoff before the second attempt, doubled for each further one. @default 500 */
+  retryBaseDelayMs?: number;
+}
+
+/** Network errors raised before a connection existed: the request was never sent. */
+const NOT_CONNECTED = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
+
+function networkCode(err: unknown): string | undefined {
+  const e = err as { code?: string; cause?: { code?: string } };
+  return e.code ?? e.cause?.code;
+}
+
+/** The call certainly never reached the handler, so running it again cannot run it twice (pure). */
+export function neverReachedHandler(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  if (e.$metadata?.httpStatusCode === 429 || e.name === "TooManyRequestsException") return true;
+  const code = networkCode(err);
+  return !e.$metadata?.httpStatusCode && code !== undefined && NOT_CONNECTED.has(code);
 }
 
 /** Credentials the local executor endpoint accepts by default (loopback only; not a secret). */
@@ -82,10 +104,13 @@ export function describeInvokeFailure(connection: ExecutorConnection, err: unkno
     return `${where} does not exist (${detail}): deploy the region's platform stack first (it declares the executor). Nothing ran in the database`;
   }
   if (status === 429 || e.name === "TooManyRequestsException") {
-    return `${where} is throttled, still after the SDK's retries (${detail}): its concurrency is exhausted; run again later. Nothing ran in the database`;
+    return `${where} is throttled, still after the retries (${detail}): its concurrency is exhausted; run again later. Nothing ran in the database`;
+  }
+  if (!status && neverReachedHandler(err)) {
+    return `${where} is unreachable (${detail}): check the network path to the Lambda API and the region. Nothing ran in the database`;
   }
   if (!status) {
-    return `${where} is unreachable (${detail}): check the network path to the Lambda API and the region. Nothing ran in the database`;
+    return `${where}: the connection failed after the call was sent (${detail}), so the operation may have run. It was not retried (that could run it twice): check its effect before running it again`;
   }
   return `${where}: the Lambda API failed the call (${detail})`;
 }
@@ -102,23 +127,32 @@ export async function invokeExecutor(
   const client = new LambdaClient({
     region: connection.region,
     endpoint: connection.endpoint,
-    maxAttempts: options.maxAttempts ?? 3,
+    maxAttempts: 1, // retried below, only when nothing can have run
     credentials: options.credentials ?? (isLoopbackEndpoint(connection.endpoint) ? LOCAL_EXECUTOR_CREDENTIALS : undefined),
   });
+  const command = new InvokeCommand({
+    FunctionName: connection.functionName,
+    InvocationType: "RequestResponse",
+    Payload: new TextEncoder().encode(JSON.stringify(payload)),
+  });
+  const attempts = options.maxAttempts ?? 3;
   let reply;
   try {
-    reply = await client.send(
-      new InvokeCommand({
-        FunctionName: connection.functionName,
-        InvocationType: "RequestResponse",
-        Payload: new TextEncoder().encode(JSON.stringify(payload)),
-      }),
-    );
-  } catch (err) {
-    throw new ExecutorError(describeInvokeFailure(connection, err), {
-      kind: "invoke",
-      errorType: (err as { name?: string }).name ?? "Error",
-    });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        reply = await client.send(command);
+        break;
+      } catch (err) {
+        if (attempt < attempts && neverReachedHandler(err)) {
+          await new Promise((resolve) => setTimeout(resolve, (options.retryBaseDelayMs ?? 500) * 2 ** (attempt - 1)));
+          continue;
+        }
+        throw new ExecutorError(describeInvokeFailure(connection, err), {
+          kind: "invoke",
+          errorType: (err as { name?: string }).name ?? "Error",
+        });
+      }
+    }
   } finally {
     client.destroy();
   }

@@ -6,7 +6,7 @@
  *        and answers as Lambda does — 200 with the result, or 200 with `X-Amz-Function-Error:
  *        Unhandled` and `{ errorType, errorMessage, trace }` when the handler throws; 404
  *        ResourceNotFoundException for another function; 429 TooManyRequestsException when
- *        `throttle` says so (the SDK retries those).
+ *        `throttle` says so (lib/executor/lambda-client.ts retries those).
  *   POST /  with `X-Amz-Target: secretsmanager.GetSecretValue`: the secrets given at start.
  *
  * Every request must carry a valid SigV4 signature by one of `credentials` (403

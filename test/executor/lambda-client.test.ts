@@ -1,17 +1,20 @@
 /**
  * The executor transport's client — the real @aws-sdk/client-lambda, its SigV4 signing and its
  * retries — against the local endpoint that answers like Lambda's Invoke API: results, handler
- * errors (`X-Amz-Function-Error`), throttling (429, retried by the SDK), unauthorised callers (403),
+ * errors (`X-Amz-Function-Error`), throttling (429, retried), a connection dropped after the call was
+ * sent (not retried: the handler may be running), unauthorised callers (403),
  * a missing function (404) and an unreachable endpoint. The negative control runs through the
  * providers: a handler error must fail the Pulumi operation with the handler's message, never
  * succeed silently. The handler here is a stand-in (handler.test.ts runs the real one): what is
  * under test is the transport.
  */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ExecutorConnection } from "../../components/db/provider-runtime";
 import { databaseProvider } from "../../components/db/database";
 import { tenantProvider } from "../../components/db/tenant";
-import { ExecutorError, invokeExecutor } from "../../lib/executor/lambda-client";
+import { ExecutorError, invokeExecutor, neverReachedHandler } from "../../lib/executor/lambda-client";
 import { startLocalExecutor, type LocalExecutor, type LocalHandler } from "../../lib/executor/local-endpoint";
 import { freePort } from "../../lib/local/processes";
 
@@ -78,7 +81,7 @@ describe("lambda-client against a local Lambda endpoint", () => {
     expect(endpoint.requests.invoke).toBe(1); // a handler error is not retried
   });
 
-  it("retries throttling (429) through the SDK and succeeds; past the retries it fails and the handler never ran", async () => {
+  it("retries throttling (429) and succeeds; past the retries it fails and the handler never ran", async () => {
     reset(() => Promise.resolve({ ok: true }));
     throttle = 2;
     expect(await invokeExecutor(connection, { operation: "findTenant", database: "a", args: {} })).toEqual({ ok: true });
@@ -117,6 +120,39 @@ describe("lambda-client against a local Lambda endpoint", () => {
       invokeExecutor({ ...connection, endpoint: closed }, { operation: "x", database: "a", args: {} }, { maxAttempts: 1 }),
     ).rejects.toThrow(/is unreachable \(.*ECONNREFUSED.*Nothing ran in the database/);
     expect(events).toEqual([]);
+  });
+
+  it("a connection dropped after the call was sent is not retried (the handler may be running) and says so", async () => {
+    // A stand-in Lambda API that reads the whole request, counts it, and drops the connection
+    // without answering: what a long Invoke looks like when the network fails half-way.
+    let received = 0;
+    const dropping = http.createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        received++;
+        res.socket?.destroy();
+      });
+    });
+    await new Promise<void>((resolve) => dropping.listen(0, "127.0.0.1", resolve));
+    const { port } = dropping.address() as AddressInfo;
+    try {
+      await expect(
+        invokeExecutor({ ...connection, endpoint: `http://127.0.0.1:${port}` }, { operation: "tenancy", database: "a", args: {} }),
+      ).rejects.toThrow(/the connection failed after the call was sent .* may have run\. It was not retried/);
+      expect(received).toBe(1);
+    } finally {
+      await new Promise((resolve) => dropping.close(resolve));
+    }
+  });
+
+  it("what may be retried: only a throttle or a connection that was never opened", () => {
+    const withStatus = (name: string, httpStatusCode: number) => Object.assign(new Error(name), { name, $metadata: { httpStatusCode } });
+    const network = (code: string) => Object.assign(new Error(code), { code, $metadata: {} });
+    expect(neverReachedHandler(withStatus("TooManyRequestsException", 429))).toBe(true);
+    expect(neverReachedHandler(network("ECONNREFUSED"))).toBe(true);
+    expect(neverReachedHandler(network("ECONNRESET"))).toBe(false);
+    expect(neverReachedHandler(network("ETIMEDOUT"))).toBe(false);
+    expect(neverReachedHandler(withStatus("ServiceException", 500))).toBe(false);
   });
 
   it("negative control: a handler error fails the provider's operation with the handler's message", async () => {
