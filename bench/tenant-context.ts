@@ -1,8 +1,11 @@
 /**
- * What the tenant context costs in round trips (issue 4): a tenant-scoped request against the same
- * query with an explicit `tenant_id = $1` predicate in one round trip (the floor: superuser, no
- * RLS). Issue 4's goal: a single-query tenant-scoped request ≤ 1.15× the floor (met by the
- * mechanism through PgBouncer, not by the whole tenantQuery: docs/adr/ADR-003-tenant-transaction-cost.md).
+ * What the tenant context costs per transaction (issues 4 and 21): a tenant-scoped request against
+ * the same query with an explicit `tenant_id = $1` predicate in one round trip (the floor:
+ * superuser, no RLS). Issue 4's goal: a single-query tenant-scoped request ≤ 1.15× the floor (met
+ * by the mechanism through PgBouncer, not by the whole tenantQuery: docs/adr/ADR-003-tenant-transaction-cost.md).
+ * Issue 21's: `tenantQuery { prepare: true }` ≤ 1.30× the prepared floor through PgBouncer and
+ * unprepared `tenantQuery` ≤ 1.25× the unprepared floor, for today's prelude and the strict one
+ * (ADR-005), which run side by side here on a copy of the database made from it as a template.
  *
  * Variants, each on its own connection, run one after another in a random order inside every
  * iteration (interleaved, never in separate runs: see ../shared/notes/performance.md), direct to
@@ -30,14 +33,22 @@
  *                         transaction), tenant id and values inlined as literals
  *   floor prepared        the floor as a named prepared statement (node-postgres `name`)
  *   tenantQuery prepared  tenantQuery with `{ prepare: true }`: compare with "floor prepared"
+ *   raw batch prepared    raw batch with the query named too: tenantQuery prepared minus the library
+ *   tenantQuery strict, tenantQuery strict prepared, raw batch strict, raw batch strict prepared
+ *                         the same on the strict copy: the prelude calls enter_verified_tenant with
+ *                         a proof minted per request (the pool's context key)
  * So the distance from the floor splits into RLS with the cheapest context (session set_config),
- * the transaction-local setting (setting only), enter_tenant's work (raw batch), the library's own
- * work (tenantQuery) and round trips (sequential, withTenant).
+ * the transaction-local setting (setting only), enter_tenant's work (raw batch), the verifier's
+ * (raw batch strict), the library's own work (tenantQuery) and round trips (sequential, withTenant);
+ * the "breakdown" lines print those ratios.
  * Every result is checked against the floor's (same rows, all of the tenant).
  *
  *   npm run bench:tenant-context -- --quick      about a minute
  *   npm run bench:tenant-context                 3 reps × 2,000 iterations
- *   flags: --json, --markdown, --reps n, --iterations n, --shape point|recent
+ *   flags: --json, --markdown, --reps n, --iterations n, --shape point|recent,
+ *          --variants "floor prepared,tenantQuery strict prepared" (floor A always runs), --paths direct|pgbouncer
+ *   profiling one variant's client side:
+ *     node --cpu-prof --import tsx bench/tenant-context.ts --quick --paths direct --variants "tenantQuery strict prepared"
  * Exit code 1 when any result differed from the floor's; timing never fails the run.
  */
 import pg from "pg";
@@ -303,6 +314,9 @@ interface Args {
   tenants: number;
   trades: number;
   shape: Shape;
+  /** The variants to run ("floor A", the reference of every ratio, always runs). */
+  variants: Variant[];
+  paths: Path[];
   json: boolean;
   markdown: boolean;
 }
@@ -313,7 +327,17 @@ const OPTIONS = {
   reps: { type: "string" },
   iterations: { type: "string" },
   shape: { type: "string", default: "point" },
+  variants: { type: "string" },
+  paths: { type: "string" },
 } as const;
+
+/** A comma-separated subset of `known`, in `known`'s order; all of them when not given. */
+function subset<T extends string>(flag: string, value: string | undefined, known: readonly T[]): T[] {
+  if (value === undefined) return [...known];
+  const items = value.split(",").map((x) => x.trim());
+  for (const item of items) if (!known.includes(item as T)) throw new UsageError(`unknown "${item}"; known: ${known.join(", ")}`, flag);
+  return known.filter((k) => items.includes(k));
+}
 
 function parse(values: ParsedValues<typeof OPTIONS>): Args {
   if (!(values.shape in SHAPES)) throw new UsageError(`one of ${Object.keys(SHAPES).join(", ")}`, "--shape");
@@ -324,6 +348,8 @@ function parse(values: ParsedValues<typeof OPTIONS>): Args {
     tenants: 10,
     trades: values.quick ? 2_000 : 10_000,
     shape: values.shape as Shape,
+    variants: [...new Set<Variant>(["floor A", ...subset("--variants", values.variants, VARIANTS)])],
+    paths: subset("--paths", values.paths, PATHS),
     json: values.json,
     markdown: values.markdown,
   };
@@ -360,7 +386,7 @@ async function main(args: Args): Promise<number> {
         closers,
       ),
     };
-    const combos = PATHS.flatMap((p) => VARIANTS.map((v) => [p, v] as const));
+    const combos = args.paths.flatMap((p) => args.variants.map((v) => [p, v] as const));
     const perRep: Record<string, number[]>[] = [];
     let mismatches = 0;
 
@@ -414,13 +440,21 @@ async function main(args: Args): Promise<number> {
     // Issue 21: the fixed per-transaction cost of a tenant request, today's prelude and the strict
     // one, against the floor of the same protocol (the limits are the issue's; through PgBouncer is
     // what production runs, direct is reported alongside).
-    const goals = PATHS.flatMap((path) =>
-      FIXED_COST_GOALS.map((g) => ({ path, ...g, ...ratioOf(path, g.candidate, g.floor) })).map((g) => ({ ...g, met: g.ratio <= g.limit })),
+    const ran = (...variants: Variant[]) => variants.every((v) => args.variants.includes(v));
+    const goals = args.paths.flatMap((path) =>
+      FIXED_COST_GOALS.filter((g) => ran(g.candidate, g.floor))
+        .map((g) => ({ path, ...g, ...ratioOf(path, g.candidate, g.floor) }))
+        .map((g) => ({ ...g, met: g.ratio <= g.limit })),
     );
     // Where the distance goes: the mechanism (setting only), the library (tenantQuery vs the same
     // statements on a bare client) and the verifier (strict vs today's).
-    const breakdown = PATHS.flatMap((path) =>
-      BREAKDOWN.map(([candidate, floor]) => ({ path, candidate, floor, ...ratioOf(path, candidate, floor) })),
+    const breakdown = args.paths.flatMap((path) =>
+      BREAKDOWN.filter(([candidate, floor]) => ran(candidate, floor)).map(([candidate, floor]) => ({
+        path,
+        candidate,
+        floor,
+        ...ratioOf(path, candidate, floor),
+      })),
     );
     const meta = { shape: args.shape, reps: args.reps, iterations: args.iterations, tenants: args.tenants, mismatches };
 
@@ -474,7 +508,8 @@ async function main(args: Args): Promise<number> {
 runMain(
   entryPoint({
     program: "bench/tenant-context",
-    usage: "usage: npm run bench:tenant-context -- [--quick] [--reps n] [--iterations n] [--shape point|recent] [--json] [--markdown]",
+    usage:
+      "usage: npm run bench:tenant-context -- [--quick] [--reps n] [--iterations n] [--shape point|recent] [--variants a,b] [--paths direct,pgbouncer] [--json] [--markdown]",
     help: () => headerComment(__filename),
     options: OPTIONS,
     run: ({ values }) => main(parse(values)),

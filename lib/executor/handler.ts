@@ -22,7 +22,8 @@
  *   EXECUTOR_DB_PORT        @default 5432 (or the secret's `port`)
  *   EXECUTOR_DB_TLS         "verify-full" (default: TLS, certificate checked against the secret's `ca`
  *                           or the system roots) | "require" (TLS, unchecked) | "disable" (local only)
- *   EXECUTOR_EXPORT_BUCKET, EXECUTOR_EXPORT_KMS_KEY_ARN  where `offboardTenant` keeps exports (ExportsConfig)
+ *   EXECUTOR_EXPORT_BUCKET, EXECUTOR_EXPORT_KMS_KEY_ARN  where `offboardTenant` keeps exports (ExportsConfig);
+ *                           EXECUTOR_EXPORT_S3_ENDPOINT another S3 endpoint, path-style (tests only)
  * The secret is read once per warm container and re-read after 5 minutes (rotation).
  */
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
@@ -93,9 +94,11 @@ export function handlerConfigFromEnv(env: NodeJS.ProcessEnv): HandlerConfig {
       "EXECUTOR_EXPORT_BUCKET and EXECUTOR_EXPORT_KMS_KEY_ARN go together: exports are kept in the bucket under the key",
     );
   }
+  // Another S3 endpoint (path-style): only the local S3 stand-in of the tests (lib/executor/local-s3.ts).
+  const s3Endpoint = env.EXECUTOR_EXPORT_S3_ENDPOINT || undefined;
   return {
     db: { secretArn, host: env.EXECUTOR_DB_HOST || undefined, port, tls },
-    ...(bucket && kmsKeyArn ? { exports: { bucket, kmsKeyArn } } : {}),
+    ...(bucket && kmsKeyArn ? { exports: { bucket, kmsKeyArn, ...(s3Endpoint ? { s3: { endpoint: s3Endpoint } } : {}) } } : {}),
   };
 }
 

@@ -317,9 +317,17 @@ export class AutomationDriver implements TenantStackDriver {
       const offboarder = this.ctx.options.offboarder;
       if (typeof outputs.tenantId === "string" && offboarder) {
         const platform = await this.ctx.platformContract(spec.platform);
-        if (platform.kind === "aws" && job.exportDirGiven) {
+        // Through an executor the export is kept where the executor keeps exports, never in --export-dir.
+        const connection = platform.database.connection;
+        const executorKeeps =
+          platform.kind === "aws"
+            ? `s3://${platform.postgres.backupBucket}/tenant-exports/${outputs.tenantId}/ (inside the region)`
+            : connection.kind === "executor"
+              ? `the exports directory of its local executor ${connection.functionName} (<region data>/exports/)`
+              : undefined;
+        if (executorKeeps !== undefined && job.exportDirGiven) {
           const err = new Error(
-            `--export-dir applies to local regions: on ${platform.stack} the export is kept in s3://${platform.postgres.backupBucket}/tenant-exports/${outputs.tenantId}/ (inside the region); nothing was changed`,
+            `--export-dir applies to regions reached directly: on ${platform.stack} the export is kept in ${executorKeeps}; nothing was changed`,
           );
           err.name = "TenantExportError";
           throw err;
@@ -329,7 +337,9 @@ export class AutomationDriver implements TenantStackDriver {
             ? "no export"
             : platform.kind === "aws"
               ? `export to s3://${platform.postgres.backupBucket}/tenant-exports/ through ${platform.executor.functionName}`
-              : `export to ${exportDir}`;
+              : connection.kind === "executor"
+                ? `export to ${executorKeeps}`
+                : `export to ${exportDir}`;
         onEvent({ slug, phase: "export", message: `offboarding (${destination})` });
         try {
           const offboarded = await offboarder({

@@ -13,6 +13,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildExecutorBundle } from "../../lib/executor/bundle";
 import { LOCAL_EXECUTOR_CREDENTIALS } from "../../lib/executor/lambda-client";
+import { startLocalS3 } from "../../lib/executor/local-s3";
 import { REPO_ROOT } from "../../lib/pulumi/env";
 import { FUNCTION_NAME, REGION, startExecutorCluster, type ExecutorCluster } from "./support";
 
@@ -38,7 +39,10 @@ describe("the executor bundle, run as Lambda runs it", () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function invoke(event: unknown): Promise<{ loadMs: number; result?: unknown; error?: { name: string; message: string } }> {
+  async function invoke(
+    event: unknown,
+    extraEnv: Record<string, string> = {},
+  ): Promise<{ loadMs: number; result?: unknown; error?: { name: string; message: string } }> {
     const script = `const t = process.hrtime.bigint();
       const m = require(${JSON.stringify(bundle)});
       const loadMs = Number(process.hrtime.bigint() - t) / 1e6;
@@ -59,6 +63,7 @@ describe("the executor bundle, run as Lambda runs it", () => {
         EXECUTOR_DB_PORT: String(cluster.server.port),
         EXECUTOR_DB_TLS: "disable",
         EXECUTOR_QUIET: "1",
+        ...extraEnv,
       },
     });
     return JSON.parse(stdout.trim().split("\n").pop()!);
@@ -87,6 +92,25 @@ describe("the executor bundle, run as Lambda runs it", () => {
     expect(listed.result).toMatchObject({ exitCode: 0, output: [expect.objectContaining({ slug: "bundle-fund" })] });
     expect((listed.result as { text: string }).text).toMatch(/bundle-fund/);
     expect(readFileSync(bundle, "utf8")).not.toMatch(/node_modules\/@pulumi\/pulumi\//);
+  });
+
+  it("offboards with the export kept in S3: the S3 client is inside the bundle, loaded on first use", async () => {
+    const bucket = "alphapulse-eu-test-pgbackrest-123456789012";
+    const kmsKeyArn = "arn:aws:kms:eu-central-1:123456789012:key/region-key";
+    const s3 = await startLocalS3({ buckets: [bucket] });
+    try {
+      const env = { EXECUTOR_EXPORT_BUCKET: bucket, EXECUTOR_EXPORT_KMS_KEY_ARN: kmsKeyArn, EXECUTOR_EXPORT_S3_ENDPOINT: s3.url };
+      const done = await invoke({ operation: "offboardTenant", database: "bundled", args: { ref: "bundle-fund" } }, env);
+      expect(done.error).toBeUndefined();
+      expect(done.result).toMatchObject({
+        tenant: { status: "offboarded" },
+        exportFile: expect.stringMatching(/^s3:\/\/alphapulse-eu-test-/),
+      });
+      expect(s3.keys(bucket)).toEqual([expect.stringMatching(/^tenant-exports\/[0-9a-f-]{36}\/bundle-fund-\d{8}T\d{6}Z\.jsonl$/)]);
+      expect(s3.object(bucket, s3.keys(bucket)[0])).toMatchObject({ serverSideEncryption: "aws:kms", kmsKeyId: kmsKeyArn });
+    } finally {
+      await s3.close();
+    }
   });
 
   it("throws typed errors the client maps back", async () => {

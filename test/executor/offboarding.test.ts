@@ -20,7 +20,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { withConnection } from "../../lib/db/client";
 import { importTenant } from "../../lib/enterprise/import";
-import { createHandler, type ExecutorHandler } from "../../lib/executor/handler";
+import { createHandler, handlerConfigFromEnv, type ExecutorHandler } from "../../lib/executor/handler";
 import { LOCAL_EXECUTOR_CREDENTIALS } from "../../lib/executor/lambda-client";
 import { startLocalS3, type LocalS3, type S3Fault } from "../../lib/executor/local-s3";
 import { TENANT_TABLES } from "../../lib/schema/catalogue";
@@ -229,5 +229,20 @@ describe("offboardTenant through the executor: export to S3, verified, then offb
       tenant: { status: "offboarded" },
       steps: expect.arrayContaining([expect.stringMatching(/^no export \(--skip-export\)/)]),
     });
+  });
+});
+
+describe("the executor's export configuration (pure)", () => {
+  const base = { EXECUTOR_DB_SECRET_ARN: "arn:aws:secretsmanager:eu-central-1:1:secret:x" };
+  it("reads the bucket and key from the environment, both or neither", () => {
+    expect(handlerConfigFromEnv(base).exports).toBeUndefined();
+    expect(handlerConfigFromEnv({ ...base, EXECUTOR_EXPORT_BUCKET: BUCKET, EXECUTOR_EXPORT_KMS_KEY_ARN: KMS_KEY }).exports).toEqual({
+      bucket: BUCKET,
+      kmsKeyArn: KMS_KEY,
+    });
+    expect(() => handlerConfigFromEnv({ ...base, EXECUTOR_EXPORT_BUCKET: BUCKET })).toThrow(
+      "EXECUTOR_EXPORT_BUCKET and EXECUTOR_EXPORT_KMS_KEY_ARN go together",
+    );
+    expect(() => handlerConfigFromEnv({ ...base, EXECUTOR_EXPORT_KMS_KEY_ARN: KMS_KEY })).toThrow(/go together/);
   });
 });

@@ -2,7 +2,7 @@
  * The local database executor (lib/local/executor-server.ts) as `npm run local` runs it: a detached
  * process that outlives its starter, called with the real Lambda client over HTTP through the
  * connection a `transport: executor` stack builds, running the executor's handler against a real
- * PostgreSQL. Starting it twice reuses it; a port held by another server is refused naming
+ * PostgreSQL. Starting it twice reuses it, with other options restarts it; a port held by another server is refused naming
  * `executor.port`; stopped, a call fails as "unreachable" and nothing runs.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -71,7 +71,7 @@ describe("the local executor process", () => {
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  it("runs operations for the providers over the Lambda API, detached from its starter, and is reused when running", async () => {
+  it("runs operations for the providers over the Lambda API, detached from its starter; reused while running, restarted for other options", async () => {
     const started = await startExecutorProcess(REPO_ROOT, dir, { functionName, port, postgresPort: cluster.port });
     expect(started).toMatchObject({ port, state: "started" });
     const connection = localExecutorConnection({ stack: "exec-test", executorPort: port, postgresPort: cluster.port });
@@ -97,6 +97,14 @@ describe("the local executor process", () => {
     expect(again.state).toBe("running");
     const pid = Number(readFileSync(path.join(dir, "executor.pid"), "utf8"));
     expect(isProcessAlive(pid)).toBe(true);
+
+    // Other options (here another function name) restart it: the old process is gone, the new one answers for the new name only.
+    const renamed = await startExecutorProcess(REPO_ROOT, dir, { functionName: "renamed-db-executor", port, postgresPort: cluster.port });
+    expect(renamed.state).toBe("started");
+    expect(isProcessAlive(pid)).toBe(false);
+    await expect(callDatabase(connection, "postgres", "readDatabase", { name: "through_executor" })).rejects.toThrow(/does not exist/);
+    const moved = { ...connection, functionName: "renamed-db-executor" };
+    expect(await callDatabase(moved, "postgres", "readDatabase", { name: "through_executor" })).toEqual({ oid: row.oid });
   }, 120_000);
 
   it("stopped, a call is unreachable and nothing runs; a port held by another server is refused naming executor.port", async () => {

@@ -163,6 +163,17 @@ for (const transport of DATABASE_TRANSPORTS)
       expect(changeTotal(second.changes)).toBe(0);
 
       // Offboarding exports first: when the export cannot be written, nothing is deleted.
+      if (transport === "executor") {
+        // Through the executor an explicit --export-dir would be ignored: refused, nothing changed (checked below).
+        const misplaced = await driver.run(
+          { action: "destroy", slug: "solo-one", exportDir: "/tmp/elsewhere", exportDirGiven: true },
+          () => {},
+        );
+        expect(misplaced).toMatchObject({
+          ok: false,
+          failure: { kind: "export", message: expect.stringContaining("--export-dir applies to regions reached directly") },
+        });
+      }
       const blocked = blockedExports();
       const refused = await driver.run({ action: "destroy", slug: "solo-one", exportDir: blocked.exportDir }, () => {});
       blocked.restore();

@@ -3,6 +3,7 @@
  * their effect, the one protection it lifts (the Redis secret), and what it refuses to lift.
  */
 import { describe, expect, it } from "vitest";
+import { offboardingLines } from "../../lib/tenant-stacks/report";
 import { describeRemoval, protectionToLift, removalPlan, type StateResource } from "../../lib/tenant-stacks/removal";
 
 const urn = (type: string, name: string) => `urn:pulumi:tenant-acme::alphapulse-tenant::${type}::${name}`;
@@ -104,5 +105,32 @@ describe("protectionToLift", () => {
     ];
     expect(protectionToLift(removalPlan(local))).toEqual({ lift: [], refused: [] });
     expect(removalPlan(local)[1].effect).toBe("Redis user revoked, its connections cut; keys kept until the purge");
+  });
+});
+
+describe("the destroy report", () => {
+  it("lists what was removed (a dry run: what would be), after the steps and the export", () => {
+    const removed = removalPlan(AWS_STATE).filter((r) => r.name === "acme-cache-secret" || r.name === "acme-cache-user");
+    const result = {
+      slug: "acme",
+      stack: "tenant-acme",
+      action: "destroy" as const,
+      ok: true,
+      changes: { delete: 9 },
+      durationMs: 1,
+      steps: ["suspend acme (no writes after the export's snapshot)"],
+      exportFile: `s3://bucket-name/tenant-exports/${TENANT_ID}/acme-20261206T033000Z.jsonl`,
+      exportedRows: 3,
+      removed,
+    };
+    expect(offboardingLines([result])).toEqual([
+      "acme:",
+      "  1. suspend acme (no writes after the export's snapshot)",
+      `  verified export: s3://bucket-name/tenant-exports/${TENANT_ID}/acme-20261206T033000Z.jsonl (3 row(s))`,
+      "  removed:",
+      `    - ${describeRemoval(removed[0])}`,
+      `    - ${describeRemoval(removed[1])}`,
+    ]);
+    expect(offboardingLines([{ ...result, dryRun: true }])).toContain("  the destroy would remove:");
   });
 });
