@@ -5,10 +5,11 @@
  * the real engine: the wave's platform stack previewed and updated, its platform contract read, then
  * every tenant stack brought up in its own process (ProcessDriver), `--concurrency` at once.
  *
- * The rollout has work to do in every stack: before each timed rollout every tenant's display name
- * is changed in its stack's recorded spec (the `alphapulse:display-name` tag, untimed), the way an
- * operator renames a tenant, so each tenant stack's `up` updates its registry entry. The platform
- * stack has nothing to change (no platform release between rounds).
+ * The rollout has work to do in every stack: before each timed rollout every tenant's tier is
+ * flipped between starter and pro in its stack's recorded spec (the `alphapulse:tier` tag, untimed),
+ * the way an operator changes a tenant's plan, so each tenant stack's `up` updates its registry entry
+ * and its Redis user's quota. The platform stack has nothing to change (no platform release between
+ * rounds).
  *
  * Against one throwaway region (test/tenant-stacks/support/region.ts, direct transport). Sizes are
  * run in ascending order on a growing set: the stacks missing for the next size are created with the
@@ -74,7 +75,6 @@ async function main({ sizes, concurrencies, json }: { sizes: number[]; concurren
   const slugs: string[] = [];
   const creations: { from: number; to: number; concurrency: number; wallS: number; perStackS: number }[] = [];
   const runs: RolloutRun[] = [];
-  let round = 0;
 
   const bulk = async (jobs: TenantJob[], what: string, concurrency: number): Promise<TenantJobResult[]> => {
     let done = 0;
@@ -86,16 +86,20 @@ async function main({ sizes, concurrencies, json }: { sizes: number[]; concurren
     if (failed.length) throw new Error(`${what}: ${failed.length} failed, first: ${failed[0].stack}: ${failed[0].failure?.message}`);
     return results;
   };
-  const renameAll = async () => {
-    round++;
+  // Every tenant's current tier, flipped before each rollout so that every stack has work to do.
+  const tiers = new Map<string, "starter" | "pro">();
+  const changeTiers = async () => {
     const limit = pLimit(4);
     await Promise.all(
       slugs.map((slug) =>
-        limit(() =>
-          t.ctx.withWorkspace(TENANT_PROJECT, tenantStackName(slug), async (opts) =>
-            (await LocalWorkspace.create(opts)).setTag(tenantStackName(slug), SPEC_TAGS.displayName, `Bench ${slug} round ${round}`),
-          ),
-        ),
+        limit(async () => {
+          const tier = tiers.get(slug) === "pro" ? "starter" : "pro";
+          const stack = tenantStackName(slug);
+          await t.ctx.withWorkspace(TENANT_PROJECT, stack, async (opts) =>
+            (await LocalWorkspace.create(opts)).setTag(stack, SPEC_TAGS.tier, tier),
+          );
+          tiers.set(slug, tier);
+        }),
       ),
     );
   };
@@ -122,8 +126,8 @@ async function main({ sizes, concurrencies, json }: { sizes: number[]; concurren
         slugs.push(...fresh);
       }
       for (const concurrency of concurrencies) {
-        log(`renaming ${size} tenants (untimed), then the rollout over ${size} tenant stacks, ${concurrency} at once…`);
-        await renameAll();
+        log(`changing the tier of ${size} tenants (untimed), then the rollout over ${size} tenant stacks, ${concurrency} at once…`);
+        await changeTiers();
         const load = os.loadavg()[0];
         let done = 0;
         const t0 = Date.now();

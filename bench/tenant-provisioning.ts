@@ -5,7 +5,8 @@
  * as a fresh process (tsx start, reading the platform stack, residency check, creating the stack,
  * recording its tags, `pulumi up` with the dynamic providers: registry entry, Redis ACL user and
  * quota, and for Enterprise the graduation to a dedicated schema and the login role), until it exits.
- * Also timed: offboarding (`destroy`, with the verified export), and optionally a bulk `up` of N
+ * Also timed: offboarding (`destroy`, with the verified export: in a temporary directory with the
+ * direct transport, in the executor's own exports directory with the executor transport), and optionally a bulk `up` of N
  * starter tenants with bounded concurrency (one process per stack).
  *
  * Runs against throwaway regions (test/tenant-stacks/support/region.ts: each its own PostgreSQL,
@@ -113,7 +114,10 @@ async function main(options: { transports: Transport[]; reps: number; bulk: numb
           await tenantCli(["up", slug, "--tier", tier, "--region", "eu", "--platform", region.platformStack], region.env),
           `${transport} up ${slug}`,
         );
-        const down = must(await tenantCli(["destroy", slug, "--export-dir", exportDir], region.env), `${transport} destroy ${slug}`);
+        const down = must(
+          await tenantCli(["destroy", slug, ...(transport === "direct" ? ["--export-dir", exportDir] : [])], region.env),
+          `${transport} destroy ${slug}`,
+        );
         const t = timings.get(transport)!.get(tier)!;
         t.upWall.push(up.wallMs);
         t.upDriver.push(up.report!.results[0].durationMs);
