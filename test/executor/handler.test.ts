@@ -3,13 +3,16 @@
  * of our providers and the `aws.lambda.Invocation` CRUD envelope (`tf.action`, `tf.prev_input`) —
  * against a real PostgreSQL set up as an AWS node is: the executor is NOT a superuser, logs in with
  * SCRAM, and reads its credential from (a local) Secrets Manager. Migrate, tenant create/update/
- * delete, Enterprise placement, login roles, idempotent re-runs, and a crash half-way (the handler's
+ * delete, Enterprise placement, login roles, PgBouncer's auth-file verifiers, idempotent re-runs, and a crash half-way (the handler's
  * process killed inside a graduation) followed by a re-run that finishes the move.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { withConnection } from "../../lib/db/client";
 import { createHandler, handlerConfigFromEnv, parseExecutorEvent, type ExecutorHandler } from "../../lib/executor/handler";
+import { SCRAM_VERIFIER_PATTERN } from "../../lib/pgbouncer/auth";
+import { EXECUTOR_ROLE } from "../../lib/platform/database-bootstrap";
 import { TENANT_TABLES } from "../../lib/schema/catalogue";
+import { RLS_SUBJECT_ROLES } from "../../lib/schema/roles";
 import { runScript } from "../support/run-script";
 import { EXECUTOR_PASSWORD, startExecutorCluster, type ExecutorCluster } from "./support";
 
@@ -105,6 +108,35 @@ describe("executor handler on a real PostgreSQL (non-superuser, SCRAM, secret fr
     expect(await invoke("demoteForStack", { ref: t.id })).toEqual({ demoted: true });
     expect(await invoke("findTenant", { ref: t.id })).toMatchObject({ placement: "shared", tier: "pro" });
     expect(await invoke("tenantLoginRoleExists", { id: t.id })).toEqual({ exists: false });
+  });
+
+  it("reads PgBouncer's auth-file verifiers through the bootstrap's function (not pg_authid); a re-run gives the same revision", async () => {
+    // The executor cannot read pg_authid (it is no superuser): the verifiers come from
+    // alphapulse_bootstrap.pgbouncer_verifiers() in "postgres", as on an AWS node.
+    await expect(
+      withConnection(cluster.superuserUrl("postgres"), (c) =>
+        c.query(`SET ROLE ${EXECUTOR_ROLE}; SELECT rolpassword FROM pg_catalog.pg_authid LIMIT 1`),
+      ),
+    ).rejects.toThrow(/permission denied/);
+    const first = (await invoke("pgbouncerAuthFile", {}, "postgres")) as { authFile: string; revision: string };
+    const lines = first.authFile.trim().split("\n");
+    // The RLS-subject login roles of the migrated database, each with its SCRAM verifier, exactly.
+    const expected = await withConnection(
+      cluster.superuserUrl("postgres"),
+      async (c) =>
+        (
+          await c.query<{ rolname: string; rolpassword: string }>(
+            "SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY($1) AND rolcanlogin ORDER BY rolname",
+            [[...RLS_SUBJECT_ROLES]],
+          )
+        ).rows,
+    );
+    expect(expected.length).toBeGreaterThan(0);
+    expect(lines).toEqual(expected.map((r) => `"${r.rolname}" "${r.rolpassword}"`));
+    for (const r of expected) expect(r.rolpassword).toMatch(SCRAM_VERIFIER_PATTERN);
+    expect(first.revision).toMatch(/^[0-9a-f]{64}$/);
+    expect(await invoke("pgbouncerAuthFile", {}, "postgres")).toEqual(first);
+    await expect(invoke("pgbouncerAuthFile", { extra: 1 }, "postgres")).rejects.toMatchObject({ name: "OperationInputError" });
   });
 
   it("finishes a graduation that crashed half-way when it runs again", async () => {
