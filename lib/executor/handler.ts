@@ -22,6 +22,8 @@
  *   EXECUTOR_DB_PORT        @default 5432 (or the secret's `port`)
  *   EXECUTOR_DB_TLS         "verify-full" (default: TLS, certificate checked against the secret's `ca`
  *                           or the system roots) | "require" (TLS, unchecked) | "disable" (local only)
+ *   EXECUTOR_DB_READY_TIMEOUT_S  how long a server still bootstrapping is waited for (not listening,
+ *                           starting up, no pg_hba line or role for the executor yet) @default 600
  *   EXECUTOR_EXPORT_BUCKET, EXECUTOR_EXPORT_KMS_KEY_ARN  where `offboardTenant` keeps exports (ExportsConfig);
  *                           EXECUTOR_EXPORT_S3_ENDPOINT another S3 endpoint, path-style (tests only)
  * The secret is read once per warm container and re-read after 5 minutes (rotation).
@@ -44,6 +46,14 @@ export interface HandlerConfig {
     host?: string;
     port?: number;
     tls: TlsMode;
+    /**
+     * How long a server that is not ready yet is waited for (a new node still bootstrapping: not
+     * listening, starting up, no pg_hba line or no role for the executor yet). @default 0 (no wait);
+     * the Lambda: EXECUTOR_DB_READY_TIMEOUT_S, default 600 (of its 900 s).
+     */
+    readyTimeoutMs?: number;
+    /** Pause between two attempts while waiting. @default 5000 */
+    readyPollMs?: number;
   };
   /** Another Secrets Manager endpoint and credentials: only the local executor sets them. */
   secretsManager?: { region?: string; endpoint?: string; credentials?: StaticCredentials };
@@ -74,6 +84,27 @@ export class ExecutorConfigError extends Error {
   }
 }
 
+/** How long the Lambda waits for a node that is still bootstrapping (the first `pulumi up` of a region). */
+export const DEFAULT_READY_TIMEOUT_S = 600;
+
+/** Connection errors of a server that is not ready for the executor yet, which a wait can cure (pure). */
+const NOT_READY_CODES = new Set([
+  "ECONNREFUSED", // not listening yet
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENOTFOUND", // its DNS record not there yet
+  "EAI_AGAIN",
+  "57P03", // cannot_connect_now: starting up
+  "28000", // no pg_hba.conf line for the executor yet
+  "28P01", // its role not created yet (PostgreSQL says "password authentication failed" for both)
+]);
+export function serverNotReady(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return (
+    (e.code !== undefined && NOT_READY_CODES.has(e.code)) || /connection timeout|Connection terminated unexpectedly/i.test(e.message ?? "")
+  );
+}
+
 /** The handler's configuration from its environment; a missing or bad variable is named. */
 export function handlerConfigFromEnv(env: NodeJS.ProcessEnv): HandlerConfig {
   const secretArn = env.EXECUTOR_DB_SECRET_ARN;
@@ -87,6 +118,15 @@ export function handlerConfigFromEnv(env: NodeJS.ProcessEnv): HandlerConfig {
       throw new ExecutorConfigError(`EXECUTOR_DB_PORT must be a port number (got "${env.EXECUTOR_DB_PORT}")`);
     }
   }
+  let readySeconds = DEFAULT_READY_TIMEOUT_S;
+  if (env.EXECUTOR_DB_READY_TIMEOUT_S !== undefined && env.EXECUTOR_DB_READY_TIMEOUT_S !== "") {
+    readySeconds = Number(env.EXECUTOR_DB_READY_TIMEOUT_S);
+    if (!Number.isInteger(readySeconds) || readySeconds < 0 || readySeconds > 840) {
+      throw new ExecutorConfigError(
+        `EXECUTOR_DB_READY_TIMEOUT_S must be whole seconds from 0 to 840 (got "${env.EXECUTOR_DB_READY_TIMEOUT_S}")`,
+      );
+    }
+  }
   const bucket = env.EXECUTOR_EXPORT_BUCKET || undefined;
   const kmsKeyArn = env.EXECUTOR_EXPORT_KMS_KEY_ARN || undefined;
   if ((bucket === undefined) !== (kmsKeyArn === undefined)) {
@@ -97,7 +137,7 @@ export function handlerConfigFromEnv(env: NodeJS.ProcessEnv): HandlerConfig {
   // Another S3 endpoint (path-style): only the local S3 stand-in of the tests (lib/executor/local-s3.ts).
   const s3Endpoint = env.EXECUTOR_EXPORT_S3_ENDPOINT || undefined;
   return {
-    db: { secretArn, host: env.EXECUTOR_DB_HOST || undefined, port, tls },
+    db: { secretArn, host: env.EXECUTOR_DB_HOST || undefined, port, tls, readyTimeoutMs: readySeconds * 1000 },
     ...(bucket && kmsKeyArn ? { exports: { bucket, kmsKeyArn, ...(s3Endpoint ? { s3: { endpoint: s3Endpoint } } : {}) } } : {}),
   };
 }
@@ -261,6 +301,39 @@ export function createHandler(config: HandlerConfig): ExecutorHandler {
     }
   }
 
+  /**
+   * withDatabase, waiting up to `readyTimeoutMs` while the server is not ready for the executor: the
+   * first `pulumi up` of a region reaches the primary while cloud-init still bootstraps it. Only
+   * connecting is retried; once `fn` runs, its errors are its own.
+   */
+  async function withReadyDatabase<T>(database: string, fn: (client: Queryable) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + (config.db.readyTimeoutMs ?? 0);
+    for (;;) {
+      let connected = false;
+      try {
+        return await withDatabase(database, (client) => {
+          connected = true;
+          return fn(client);
+        });
+      } catch (err) {
+        if (connected || !serverNotReady(err)) throw err;
+        if (Date.now() >= deadline) {
+          if (!config.db.readyTimeoutMs) throw err;
+          const e = err as Error & { code?: string };
+          throw Object.assign(
+            new Error(
+              `the database server did not accept the executor within ${Math.round(config.db.readyTimeoutMs / 1000)} s (last: ${e.code ? `${e.code} ` : ""}${e.message}): ` +
+                "is the node's bootstrap finished? (`cloud-init status --wait` through SSM, docs/aws.md); run `pulumi up` again when it is",
+            ),
+            { code: e.code },
+          );
+        }
+        log({ database, outcome: "waiting for the server", reason: (err as { code?: string }).code ?? (err as Error).message });
+        await new Promise((resolve) => setTimeout(resolve, Math.min(config.db.readyPollMs ?? 5000, Math.max(0, deadline - Date.now()))));
+      }
+    }
+  }
+
   return async (event: unknown): Promise<unknown> => {
     const started = Date.now();
     let request: ExecutorRequest | undefined;
@@ -271,7 +344,7 @@ export function createHandler(config: HandlerConfig): ExecutorHandler {
         return { skipped: true, reason: request.reason };
       }
       const { operation, database, args } = request;
-      const result = await withDatabase(database, (client) =>
+      const result = await withReadyDatabase(database, (client) =>
         runOperation(operation, client, args, { database, withDatabase, exportSink }),
       );
       log({ operation, database, action: request.action, outcome: "ok", ms: Date.now() - started });

@@ -3,13 +3,24 @@
  * of our providers and the `aws.lambda.Invocation` CRUD envelope (`tf.action`, `tf.prev_input`) —
  * against a real PostgreSQL set up as an AWS node is: the executor is NOT a superuser, logs in with
  * SCRAM, and reads its credential from (a local) Secrets Manager. Migrate, tenant create/update/
- * delete, Enterprise placement, login roles, idempotent re-runs, and a crash half-way (the handler's
+ * delete, Enterprise placement, login roles, PgBouncer's auth-file verifiers, idempotent re-runs, a
+ * server still bootstrapping (waited for), and a crash half-way (the handler's
  * process killed inside a graduation) followed by a re-run that finishes the move.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { withConnection } from "../../lib/db/client";
-import { createHandler, handlerConfigFromEnv, parseExecutorEvent, type ExecutorHandler } from "../../lib/executor/handler";
+import {
+  createHandler,
+  DEFAULT_READY_TIMEOUT_S,
+  handlerConfigFromEnv,
+  parseExecutorEvent,
+  type ExecutorHandler,
+} from "../../lib/executor/handler";
+import { freePort } from "../../lib/local/processes";
+import { SCRAM_VERIFIER_PATTERN } from "../../lib/pgbouncer/auth";
+import { EXECUTOR_ROLE } from "../../lib/platform/database-bootstrap";
 import { TENANT_TABLES } from "../../lib/schema/catalogue";
+import { RLS_SUBJECT_ROLES } from "../../lib/schema/roles";
 import { runScript } from "../support/run-script";
 import { EXECUTOR_PASSWORD, startExecutorCluster, type ExecutorCluster } from "./support";
 
@@ -107,6 +118,35 @@ describe("executor handler on a real PostgreSQL (non-superuser, SCRAM, secret fr
     expect(await invoke("tenantLoginRoleExists", { id: t.id })).toEqual({ exists: false });
   });
 
+  it("reads PgBouncer's auth-file verifiers through the bootstrap's function (not pg_authid); a re-run gives the same revision", async () => {
+    // The executor cannot read pg_authid (it is no superuser): the verifiers come from
+    // alphapulse_bootstrap.pgbouncer_verifiers() in "postgres", as on an AWS node.
+    await expect(
+      withConnection(cluster.superuserUrl("postgres"), (c) =>
+        c.query(`SET ROLE ${EXECUTOR_ROLE}; SELECT rolpassword FROM pg_catalog.pg_authid LIMIT 1`),
+      ),
+    ).rejects.toThrow(/permission denied/);
+    const first = (await invoke("pgbouncerAuthFile", {}, "postgres")) as { authFile: string; revision: string };
+    const lines = first.authFile.trim().split("\n");
+    // The RLS-subject login roles of the migrated database, each with its SCRAM verifier, exactly.
+    const expected = await withConnection(
+      cluster.superuserUrl("postgres"),
+      async (c) =>
+        (
+          await c.query<{ rolname: string; rolpassword: string }>(
+            "SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY($1) AND rolcanlogin ORDER BY rolname",
+            [[...RLS_SUBJECT_ROLES]],
+          )
+        ).rows,
+    );
+    expect(expected.length).toBeGreaterThan(0);
+    expect(lines).toEqual(expected.map((r) => `"${r.rolname}" "${r.rolpassword}"`));
+    for (const r of expected) expect(r.rolpassword).toMatch(SCRAM_VERIFIER_PATTERN);
+    expect(first.revision).toMatch(/^[0-9a-f]{64}$/);
+    expect(await invoke("pgbouncerAuthFile", {}, "postgres")).toEqual(first);
+    await expect(invoke("pgbouncerAuthFile", { extra: 1 }, "postgres")).rejects.toMatchObject({ name: "OperationInputError" });
+  });
+
   it("finishes a graduation that crashed half-way when it runs again", async () => {
     const t = (await invoke("createTenant", { slug: "crash-capital", tier: "enterprise", region: "eu" })) as { id: string };
     const crashed = await runScript(
@@ -165,6 +205,34 @@ describe("executor handler on a real PostgreSQL (non-superuser, SCRAM, secret fr
     }
     expect(EXECUTOR_PASSWORD).not.toBe("not-the-executor-password");
   });
+
+  it("waits for a server that is still bootstrapping (the first up of a region), and only for that", async () => {
+    const waiting = createHandler({ ...cluster.config, db: { ...cluster.config.db, readyTimeoutMs: 120_000, readyPollMs: 200 } });
+    // Not a readiness problem: a missing database fails at once (a wait would outlast this test's timeout).
+    await expect(waiting({ operation: "findTenant", database: "no_such_db", args: { ref: "x" } })).rejects.toMatchObject({
+      name: "PostgresError.3D000",
+    });
+    await cluster.server.stop({ mode: "fast" });
+    let restarted = false;
+    try {
+      const call = waiting({ operation: "findTenant", database: DB, args: { ref: "vault-capital" } });
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await cluster.server.start();
+      restarted = true;
+      expect(await call).toMatchObject({ slug: "vault-capital" });
+    } finally {
+      if (!restarted) await cluster.server.start();
+    }
+    // Negative control: without a wait (createHandler's default) the same call fails while the server is down.
+    const port = await freePort();
+    const impatient = createHandler({ ...cluster.config, db: { ...cluster.config.db, port } });
+    await expect(impatient({ operation: "findTenant", database: DB, args: { ref: "x" } })).rejects.toThrow(/ECONNREFUSED/);
+    // A bounded wait ends with what to check.
+    const bounded = createHandler({ ...cluster.config, db: { ...cluster.config.db, port, readyTimeoutMs: 1000, readyPollMs: 200 } });
+    await expect(bounded({ operation: "findTenant", database: DB, args: { ref: "x" } })).rejects.toThrow(
+      /did not accept the executor within 1 s \(last: ECONNREFUSED.*bootstrap finished\?.*cloud-init status/,
+    );
+  });
 });
 
 describe("handler configuration and payload parsing (pure)", () => {
@@ -176,9 +244,9 @@ describe("handler configuration and payload parsing (pure)", () => {
     expect(() => handlerConfigFromEnv(env)).toThrow(message);
   });
 
-  it("defaults to verified TLS", () => {
+  it("defaults to verified TLS and to waiting for a bootstrapping server", () => {
     expect(handlerConfigFromEnv({ EXECUTOR_DB_SECRET_ARN: "arn", EXECUTOR_DB_HOST: "10.0.1.5" })).toEqual({
-      db: { secretArn: "arn", host: "10.0.1.5", port: undefined, tls: "verify-full" },
+      db: { secretArn: "arn", host: "10.0.1.5", port: undefined, tls: "verify-full", readyTimeoutMs: DEFAULT_READY_TIMEOUT_S * 1000 },
     });
   });
 
@@ -208,5 +276,11 @@ describe("handler configuration and payload parsing (pure)", () => {
   ])("parses %j", (event, request) => {
     expect(parseExecutorEvent(event)).toEqual(request);
     expect(parseExecutorEvent(JSON.stringify(event))).toEqual(request);
+  });
+  it("reads the wait from EXECUTOR_DB_READY_TIMEOUT_S (default 600 s), refusing a value past Lambda's limit", () => {
+    const env = { EXECUTOR_DB_SECRET_ARN: "arn:aws:secretsmanager:eu-central-1:1:secret:x" };
+    expect(handlerConfigFromEnv(env).db.readyTimeoutMs).toBe(DEFAULT_READY_TIMEOUT_S * 1000);
+    expect(handlerConfigFromEnv({ ...env, EXECUTOR_DB_READY_TIMEOUT_S: "0" }).db.readyTimeoutMs).toBe(0);
+    expect(() => handlerConfigFromEnv({ ...env, EXECUTOR_DB_READY_TIMEOUT_S: "900" })).toThrow(/EXECUTOR_DB_READY_TIMEOUT_S/);
   });
 });
