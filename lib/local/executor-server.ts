@@ -21,14 +21,14 @@
  * foreground instead.
  */
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { ExecutorConnection } from "../../components/db/provider-runtime";
 import { createHandler, type ExecutorHandler } from "../executor/handler";
 import { LOCAL_EXECUTOR_CREDENTIALS } from "../executor/lambda-client";
 import { startLocalExecutor, type LocalExecutor } from "../executor/local-endpoint";
 import { localDirectorySink } from "../tenant/export-sink";
-import { isListening, isProcessAlive, terminateServer, waitFor } from "./processes";
+import { ensurePrivateDirectory, isListening, isProcessAlive, terminateServer, waitFor } from "./processes";
 
 /** The AWS region the local executor's requests are signed for (any name works on loopback; this one says where it is). */
 export const LOCAL_EXECUTOR_REGION = "local";
@@ -146,7 +146,7 @@ export async function startExecutorProcess(
   options: Required<Omit<LocalExecutorServerOptions, "user" | "exportDir">> & { user?: string; exportDir?: string },
 ): Promise<ExecutorProcessStatus> {
   const wanted = { ...options, user: options.user ?? "postgres", exportDir: options.exportDir ?? null };
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  ensurePrivateDirectory(dir);
   const log = path.join(dir, EXECUTOR_LOG);
   const current = await executorProcessStatus(dir);
   if (current?.state === "running") {

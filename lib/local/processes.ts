@@ -94,6 +94,18 @@ export function ensureServiceDirectory(dir: string, serviceUser = "postgres"): s
   return dir;
 }
 
+/**
+ * A directory only its owner may enter (0700), its missing parents created with the default mode.
+ * `mkdirSync(dir, { recursive: true, mode: 0o700 })` would give every parent it creates 0700 too,
+ * and a region's data directory created that way shuts out the servers that run as `postgres`
+ * (initdb: "could not access directory … Permission denied").
+ */
+export function ensurePrivateDirectory(dir: string): string {
+  mkdirSync(path.dirname(dir), { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
 /** True while process `pid` exists (signal 0 probes without signalling). */
 export function isProcessAlive(pid: number): boolean {
   try {

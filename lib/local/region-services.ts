@@ -16,7 +16,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { withConnection } from "../db/client";
@@ -24,7 +24,7 @@ import type { LocalStackConfig } from "../stack-config/local";
 import { SLOW_LOG_SETTINGS } from "../observability/slow-log";
 import { postgresBinDir, postgresLogFile, startPostgres } from "./postgres-server";
 import { ensureReloadableSettings } from "./postgres-settings";
-import { ensureServiceDirectory, isListening, runServerProgram, runsAsRoot } from "./processes";
+import { ensurePrivateDirectory, ensureServiceDirectory, isListening, runServerProgram, runsAsRoot } from "./processes";
 import { startRedis, stopRedisAt, REDIS_ADMIN_USER, redisUrl } from "./redis-server";
 import { PGBOUNCER_AUTH_FILE, PGBOUNCER_PID, startPgbouncer, stopPgbouncerAt, writePgbouncerFiles } from "./pgbouncer-server";
 import { authFileUsers, reconcileAuthEntries, type AuthEntriesPlan, type LoginRoleState } from "../pgbouncer/auth";
@@ -85,12 +85,26 @@ export interface RegionServices {
  * user must be able to reach the directory; when a parent directory shuts it out (a checkout under
  * /root), the data goes to `/var/tmp/alphapulse-local/<hash of the checkout>/<stack>` instead.
  */
+/** Where the data goes when the checkout shuts out the `postgres` user (see regionDataDir). */
+const FALLBACK_DATA_ROOT = path.join("/var/tmp", "alphapulse-local");
+
 export function regionDataDir(repoRoot: string, stack: string, config: Pick<LocalStackConfig, "dataDir">): string {
   if (config.dataDir) return path.resolve(repoRoot, config.dataDir);
   const preferred = path.join(repoRoot, ".pulumi-local", stack);
   if (!runsAsRoot || postgresCanReach(repoRoot)) return preferred;
   const hash = createHash("sha256").update(repoRoot).digest("hex").slice(0, 8);
-  return path.join("/var/tmp", "alphapulse-local", hash, stack);
+  return path.join(FALLBACK_DATA_ROOT, hash, stack);
+}
+
+/**
+ * A data directory under FALLBACK_DATA_ROOT that an earlier version created 0700 (with its parents):
+ * made traversable again, so `postgres` reaches its cluster inside. The secrets inside keep their own
+ * modes (the redis directory 0700, files 0600).
+ */
+function repairFallbackDataDir(dataDir: string): void {
+  if (!runsAsRoot || !dataDir.startsWith(FALLBACK_DATA_ROOT + path.sep)) return;
+  const parts = path.relative(FALLBACK_DATA_ROOT, dataDir).split(path.sep);
+  for (let i = 1; i <= parts.length; i++) chmodSync(path.join(FALLBACK_DATA_ROOT, ...parts.slice(0, i)), 0o755);
 }
 
 function postgresCanReach(dir: string): boolean {
@@ -170,8 +184,7 @@ function existingRedisAdminPassword(repoRoot: string, stack: string, config: Loc
  * (lib/platform/contract.ts): readers get the value, never where it is kept on this machine.
  */
 export function regionRedisAdminPassword(repoRoot: string, stack: string, config: LocalStackConfig): string {
-  const dir = path.join(regionDataDir(repoRoot, stack, config), "redis");
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const dir = ensurePrivateDirectory(path.join(regionDataDir(repoRoot, stack, config), "redis"));
   return redisAdminPassword(dir);
 }
 
@@ -196,6 +209,7 @@ export async function startRegionServices(
   const progress = options.onProgress ?? (() => {});
   const dataDir = regionDataDir(repoRoot, stack, config);
   mkdirSync(dataDir, { recursive: true });
+  repairFallbackDataDir(dataDir);
   const services: ServiceStatus[] = [];
 
   // PostgreSQL: one cluster per region.
@@ -232,8 +246,7 @@ export async function startRegionServices(
   }
 
   // Redis: a daemonized server with its files (config, ACL users, pid, log) in its own directory.
-  const redisDir = path.join(dataDir, "redis");
-  mkdirSync(redisDir, { recursive: true, mode: 0o700 });
+  const redisDir = ensurePrivateDirectory(path.join(dataDir, "redis"));
   const redisPassword = redisAdminPassword(redisDir);
   const redisPort = config.redis.port;
   if (pidAlive(path.join(redisDir, "redis.pid")) && (await isListening(redisPort))) {

@@ -13,10 +13,13 @@ import { ContextKey } from "./proof";
 /** The environment variable `npm run local -- env` sets to the key file's path. */
 export const CONTEXT_KEY_FILE_ENV = "ALPHAPULSE_CONTEXT_KEY_FILE";
 
-/** Writes `key` to `file` (created 0600, replaced atomically; its directory 0700 when created here). */
+/**
+ * Writes `key` to `file` (created 0600, replaced atomically). Its directory gets the default mode:
+ * it is a region's data directory, which the servers running as `postgres` must traverse.
+ */
 export function writeContextKeyFile(file: string, key: ContextKey): void {
   const parsed = ContextKey.parse(key);
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, JSON.stringify({ kid: parsed.kid, region: parsed.region, secret: parsed.secret }) + "\n", { mode: 0o600 });
   chmodSync(tmp, 0o600); // whatever the umask
