@@ -1,30 +1,9 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { keyPolicy, RegionalPlatform, type RegionalPlatformArgs } from "../../components/aws/regional-platform";
+import { keyPolicy, RegionalPlatform } from "../../components/aws/regional-platform";
 import { ResidencyError } from "../../lib/platform/residency";
-import { ACCOUNT_ID, record, T, type Recorded } from "./harness";
+import { ACCOUNT_ID, record, REGIONAL_PLATFORM_ARGS, T, type Recorded } from "./harness";
 
-const args: RegionalPlatformArgs = {
-  residency: "eu",
-  awsRegion: "eu-central-1",
-  accountId: ACCOUNT_ID,
-  stackName: "eu-test",
-  costCentre: "CC-1",
-  environment: "staging",
-  network: { cidrBlock: "10.20.0.0/16", availabilityZones: ["eu-central-1a", "eu-central-1b"] },
-  postgres: { instanceType: "m7g.large", memoryMiB: 8192, dataVolumeGiB: 100 },
-  pgbouncer: {
-    image: "111111111111.dkr.ecr.eu-central-1.amazonaws.com/pgbouncer:1",
-    desiredCount: 2,
-    cpu: 512,
-    memoryMiB: 1024,
-    appInstances: 10,
-    appPoolPerInstance: 20,
-    maxClientConnections: 1000,
-    reservePoolSize: 5,
-  },
-  redis: { nodeType: "cache.t4g.medium", engineVersion: "7.1", replicas: 1, maxmemoryPolicy: "volatile-lru", snapshotRetentionDays: 7 },
-  tenants: [{ id: "1d7499b2-0c1e-4f32-8233-b121324410da", slug: "acme-capital", tier: "pro", region: "eu" }],
-};
+const args = REGIONAL_PLATFORM_ARGS;
 
 let rec: Recorded;
 beforeAll(async () => {
